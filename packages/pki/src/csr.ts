@@ -1,0 +1,124 @@
+/**
+ * PKCS#10 certification requests (RFC 2986). A CSR only proves possession of its key; the
+ * names it asks for are shown to people but never copied into a certificate (security.md).
+ */
+import {
+  DEFAULT_MAX_DEPTH,
+  Tag,
+  type Tlv,
+  bitString,
+  children,
+  decodeBitString,
+  decodeOid,
+  decodeSmallInteger,
+  expectTag,
+  oid,
+  readRoot,
+  readTlv,
+  seq,
+  smallInteger,
+  tlv,
+  whole,
+} from './der.js';
+import { PkiError } from './errors.js';
+import { type DecodedExtensions, decodeExtensions, extension, parseExtensionList } from './extensions.js';
+import { type GeneralName, encodeGeneralName } from './general-name.js';
+import { type PublicKeyInfo, parseSubjectPublicKeyInfo } from './keys.js';
+import { type DistinguishedName, type ParsedName, encodeName, parseName } from './name.js';
+import { OID } from './oids.js';
+import { toDer } from './pem.js';
+import { type SignatureAlgorithm, type Signer, signatureAlgorithmByOid, verifySignature } from './signer.js';
+
+/**
+ * 16 KiB: a P-256 CSR is ~250 bytes and an RSA-8192 one ~1.5 KiB; anything past 16 KiB is not a
+ * device CSR and is refused before parsing.
+ */
+export const MAX_CSR_BYTES = 16 * 1024;
+
+export interface ParsedCsr {
+  readonly der: Buffer;
+  /** The certificationRequestInfo bytes the signature covers, exactly as received. */
+  readonly info: Buffer;
+  readonly subject: ParsedName;
+  readonly publicKey: PublicKeyInfo;
+  readonly signatureAlgorithm: SignatureAlgorithm;
+  readonly signature: Buffer;
+  /** Extensions the requester asked for (shown, never copied). */
+  readonly requestedExtensions: DecodedExtensions;
+}
+
+export interface CreateCsrOptions {
+  readonly subject: DistinguishedName;
+  readonly subjectAltName?: readonly GeneralName[];
+}
+
+export async function createCsr(signer: Signer, options: CreateCsrOptions): Promise<Buffer> {
+  const attributes: Buffer[] = [];
+  if (options.subjectAltName && options.subjectAltName.length > 0) {
+    const san = extension(OID.subjectAltName, false, seq(...options.subjectAltName.map(encodeGeneralName)));
+    attributes.push(seq(oid(OID.extensionRequest), tlv(Tag.SET, seq(san))));
+  }
+  const info = seq(smallInteger(0), encodeName(options.subject), signer.publicKey.spki, tlv(0xa0, ...attributes));
+  const signature = await signer.sign(info);
+  return seq(info, signer.algorithm.der, bitString(signature));
+}
+
+/** Parses without verifying; `verifyCsr` proves possession. Accepts PEM or DER. */
+export function parseCsr(input: Uint8Array | string): ParsedCsr {
+  const der = toDer(input, 'CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST');
+  const root = readRoot(der, { maxBytes: MAX_CSR_BYTES, maxDepth: DEFAULT_MAX_DEPTH });
+  const [infoTlv, algTlv, sigTlv, extra] = children(der, expectTag(root, Tag.SEQUENCE, 'CertificationRequest'));
+  if (extra) throw new PkiError('csr_invalid', 'CertificationRequest has fields after the signature');
+  const [versionTlv, subjectTlv, spkiTlv, attrsTlv, extraInfo] = children(
+    der,
+    expectTag(infoTlv, Tag.SEQUENCE, 'certificationRequestInfo'),
+  );
+  if (extraInfo) throw new PkiError('csr_invalid', 'certificationRequestInfo has unexpected trailing fields');
+  if (decodeSmallInteger(der, expectTag(versionTlv, Tag.INTEGER, 'version'), 'version') !== 0) {
+    throw new PkiError('csr_invalid', 'only version 1 (value 0) PKCS#10 requests exist');
+  }
+  const subject = parseName(der, expectTag(subjectTlv, Tag.SEQUENCE, 'subject'));
+  const publicKey = parseSubjectPublicKeyInfo(der, expectTag(spkiTlv, Tag.SEQUENCE, 'subjectPKInfo'));
+  const requestedExtensions = parseAttributes(der, expectTag(attrsTlv, 0xa0, 'attributes'));
+  const alg = children(der, expectTag(algTlv, Tag.SEQUENCE, 'signatureAlgorithm'));
+  const signatureAlgorithm = signatureAlgorithmByOid(decodeOid(der, expectTag(alg[0], Tag.OID, 'algorithm')));
+  const signature = Buffer.from(decodeBitString(der, expectTag(sigTlv, Tag.BIT_STRING, 'signature')).bytes);
+  return {
+    der,
+    info: Buffer.from(whole(der, infoTlv as Tlv)),
+    subject,
+    publicKey,
+    signatureAlgorithm,
+    signature,
+    requestedExtensions,
+  };
+}
+
+function parseAttributes(der: Buffer, attrs: Tlv): DecodedExtensions {
+  for (const attr of children(der, attrs)) {
+    const [type, values] = children(der, expectTag(attr, Tag.SEQUENCE, 'Attribute'));
+    const typeOid = decodeOid(der, expectTag(type, Tag.OID, 'attribute type'));
+    if (typeOid !== OID.extensionRequest) continue;
+    const [list] = children(der, expectTag(values, Tag.SET, 'attribute values'));
+    if (!list) throw new PkiError('der_malformed', 'malformed DER: empty extensionRequest');
+    // Decoding catches malformed requested extensions early; the result is for display only.
+    return decodeExtensions(parseExtensionList(der, readTlv(der, list.start, list.end)));
+  }
+  return {};
+}
+
+/** Proof of possession: the CSR is signed by the private half of the key it carries. */
+export function verifyCsr(csr: ParsedCsr): void {
+  if (!verifySignature(csr.signatureAlgorithm, csr.publicKey, csr.info, csr.signature)) {
+    throw new PkiError(
+      'csr_signature_invalid',
+      'the CSR signature does not verify with the key it carries; regenerate the CSR on the device that holds the key',
+    );
+  }
+}
+
+export function parseAndVerifyCsr(input: Uint8Array | string): ParsedCsr {
+  const csr = parseCsr(input);
+  verifyCsr(csr);
+  return csr;
+}

@@ -1,0 +1,46 @@
+/** Object identifiers used by Provisio, with the document that assigns each. */
+export const OID = {
+  // RFC 5480 §2.1.1 / RFC 8017 Appendix C
+  ecPublicKey: '1.2.840.10045.2.1',
+  p256: '1.2.840.10045.3.1.7',
+  p384: '1.3.132.0.34',
+  rsaEncryption: '1.2.840.113549.1.1.1',
+  // RFC 5758 §3.2, RFC 4055 §5
+  ecdsaWithSha256: '1.2.840.10045.4.3.2',
+  ecdsaWithSha384: '1.2.840.10045.4.3.3',
+  sha256WithRsa: '1.2.840.113549.1.1.11',
+  sha384WithRsa: '1.2.840.113549.1.1.12',
+  sha512WithRsa: '1.2.840.113549.1.1.13',
+  sha1: '1.3.14.3.2.26',
+  sha256: '2.16.840.1.101.3.4.2.1',
+  // X.520 attribute types
+  commonName: '2.5.4.3',
+  serialNumber: '2.5.4.5',
+  country: '2.5.4.6',
+  organization: '2.5.4.10',
+  organizationalUnit: '2.5.4.11',
+  // RFC 5280 §4.2.1
+  subjectKeyIdentifier: '2.5.29.14',
+  keyUsage: '2.5.29.15',
+  subjectAltName: '2.5.29.17',
+  basicConstraints: '2.5.29.19',
+  crlNumber: '2.5.29.20',
+  crlReason: '2.5.29.21',
+  crlDistributionPoints: '2.5.29.31',
+  certificatePolicies: '2.5.29.32',
+  authorityKeyIdentifier: '2.5.29.35',
+  extKeyUsage: '2.5.29.37',
+  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
+  accessOcsp: '1.3.6.1.5.5.7.48.1',
+  accessCaIssuers: '1.3.6.1.5.5.7.48.2',
+  // RFC 5280 §4.2.1.12
+  kpServerAuth: '1.3.6.1.5.5.7.3.1',
+  kpClientAuth: '1.3.6.1.5.5.7.3.2',
+  kpOcspSigning: '1.3.6.1.5.5.7.3.9',
+  // RFC 6960
+  ocspBasic: '1.3.6.1.5.5.7.48.1.1',
+  ocspNonce: '1.3.6.1.5.5.7.48.1.2',
+  ocspNoCheck: '1.3.6.1.5.5.7.48.1.5',
+  // PKCS#9 (RFC 2985 §5.4.2): CSR extensionRequest attribute
+  extensionRequest: '1.2.840.113549.1.9.14',
+} as const;

@@ -1,0 +1,5 @@
+export * from './clock.js';
+export * from './openssl.js';
+export * from './random.js';
+export * from './temp-dir.js';
+export * from './test-pki.js';

@@ -1,0 +1,21 @@
+// The tools nobody here wrote that tests use to check our output, installed from Debian's
+// packages when missing (a fresh machine has none of them).
+import { execFileSync, spawnSync } from 'node:child_process';
+
+/** command on PATH → Debian package that provides it */
+const TOOLS = { openssl: 'openssl' };
+
+function has(command) {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+export function ensureDebianTools(tools = TOOLS) {
+  const missing = Object.entries(tools).filter(([command]) => !has(command));
+  if (missing.length === 0) return;
+  const packages = [...new Set(missing.map(([, pkg]) => pkg))];
+  console.error(`installing test tools from Debian: ${packages.join(' ')}`);
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
+  const run = (args) => execFileSync(sudo[0] ?? args[0], sudo.length ? args : args.slice(1), { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  run(['apt-get', 'update']);
+  run(['apt-get', 'install', '-y', '--no-install-recommends', ...packages]);
+}
