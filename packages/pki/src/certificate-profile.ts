@@ -14,7 +14,9 @@ export type CertificateProfile =
   | { readonly kind: 'tls-server' }
   | { readonly kind: 'ocsp-responder' };
 
-export function isCaProfile(p: CertificateProfile): p is Extract<CertificateProfile, { kind: 'root-ca' | 'intermediate-ca' }> {
+export function isCaProfile(
+  p: CertificateProfile,
+): p is Extract<CertificateProfile, { kind: 'root-ca' | 'intermediate-ca' }> {
   return p.kind === 'root-ca' || p.kind === 'intermediate-ca';
 }
 

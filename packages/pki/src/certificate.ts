@@ -1,8 +1,9 @@
 /** X.509 v3 certificates (RFC 5280 §4.1): strict parsing that keeps the bytes that were signed. */
+
+import { createHash } from 'node:crypto';
 import {
-  DEFAULT_MAX_DEPTH,
-  Tag,
   children,
+  DEFAULT_MAX_DEPTH,
   decodeBitString,
   decodeOid,
   decodeSmallInteger,
@@ -11,16 +12,16 @@ import {
   expectTag,
   readRoot,
   readTlv,
+  Tag,
   whole,
 } from './der.js';
 import { PkiError } from './errors.js';
-import { type DecodedExtensions, type RawExtension, decodeExtensions, parseExtensionList } from './extensions.js';
+import { type DecodedExtensions, decodeExtensions, parseExtensionList, type RawExtension } from './extensions.js';
 import { type PublicKeyInfo, parseSubjectPublicKeyInfo } from './keys.js';
 import { type ParsedName, parseName } from './name.js';
+import { toDer } from './pem.js';
 import { type SerialNumber, serialFromBytes } from './serial.js';
 import { type SignatureAlgorithm, signatureAlgorithmByOid } from './signer.js';
-import { createHash } from 'node:crypto';
-import { toDer } from './pem.js';
 
 /** 64 KiB: a device certificate is ~700 bytes, a large RSA CA certificate ~2 KiB. */
 export const MAX_CERTIFICATE_BYTES = 64 * 1024;
@@ -60,7 +61,8 @@ export function parseCertificate(input: Uint8Array | string): ParsedCertificate 
   }
   i++;
   const serialBytes = decodeUnsignedInteger(der, expectTag(tbsParts[i++], Tag.INTEGER, 'serialNumber'), 'serialNumber');
-  if (serialBytes.length > 20) throw new PkiError('certificate_invalid', 'serial number longer than 20 octets (RFC 5280 §4.1.2.2)');
+  if (serialBytes.length > 20)
+    throw new PkiError('certificate_invalid', 'serial number longer than 20 octets (RFC 5280 §4.1.2.2)');
   const innerAlg = children(der, expectTag(tbsParts[i++], Tag.SEQUENCE, 'signature'));
   const innerAlgOid = decodeOid(der, expectTag(innerAlg[0], Tag.OID, 'signature algorithm'));
   const issuer = parseName(der, expectTag(tbsParts[i++], Tag.SEQUENCE, 'issuer'));
@@ -72,7 +74,8 @@ export function parseCertificate(input: Uint8Array | string): ParsedCertificate 
   for (; i < tbsParts.length; i++) {
     const t = tbsParts[i] as (typeof tbsParts)[number];
     if (t.tag === 0x81 || t.tag === 0x82) continue; // issuer/subject unique IDs: ignored
-    if (t.tag !== 0xa3) throw new PkiError('certificate_invalid', `unexpected field 0x${t.tag.toString(16)} in TBSCertificate`);
+    if (t.tag !== 0xa3)
+      throw new PkiError('certificate_invalid', `unexpected field 0x${t.tag.toString(16)} in TBSCertificate`);
     extensions = parseExtensionList(der, readTlv(der, t.contentStart, t.end));
   }
 

@@ -3,11 +3,9 @@
  * names it asks for are shown to people but never copied into a certificate (security.md).
  */
 import {
-  DEFAULT_MAX_DEPTH,
-  Tag,
-  type Tlv,
   bitString,
   children,
+  DEFAULT_MAX_DEPTH,
   decodeBitString,
   decodeOid,
   decodeSmallInteger,
@@ -17,14 +15,16 @@ import {
   readTlv,
   seq,
   smallInteger,
+  Tag,
+  type Tlv,
   tlv,
   whole,
 } from './der.js';
 import { PkiError } from './errors.js';
 import { type DecodedExtensions, decodeExtensions, extension, parseExtensionList } from './extensions.js';
-import { type GeneralName, encodeGeneralName } from './general-name.js';
+import { encodeGeneralName, type GeneralName } from './general-name.js';
 import { type PublicKeyInfo, parseSubjectPublicKeyInfo } from './keys.js';
-import { type DistinguishedName, type ParsedName, encodeName, parseName } from './name.js';
+import { type DistinguishedName, encodeName, type ParsedName, parseName } from './name.js';
 import { OID } from './oids.js';
 import { toDer } from './pem.js';
 import { type SignatureAlgorithm, type Signer, signatureAlgorithmByOid, verifySignature } from './signer.js';

@@ -90,10 +90,7 @@ export function readTlv(buf: Uint8Array, offset: number, limit: number = buf.len
 /** Reads exactly one TLV spanning all of `buf` (no trailing bytes). */
 export function readRoot(buf: Uint8Array, limits: DerLimits): Tlv {
   if (buf.length > limits.maxBytes) {
-    throw new PkiError(
-      'input_too_large',
-      `input is ${buf.length} bytes; the limit is ${limits.maxBytes} bytes`,
-    );
+    throw new PkiError('input_too_large', `input is ${buf.length} bytes; the limit is ${limits.maxBytes} bytes`);
   }
   const root = readTlv(buf, 0, buf.length);
   if (root.end !== buf.length) throw malformed(`${buf.length - root.end} trailing bytes`);
@@ -263,9 +260,7 @@ export function decodeTime(buf: Uint8Array, tlv: Tlv): Date {
   } else {
     throw malformed('expected a time');
   }
-  const date = new Date(
-    Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])),
-  );
+  const date = new Date(Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
   if (Number.isNaN(date.getTime()) || date.getUTCDate() !== Number(m[3])) {
     throw malformed(`time "${text}" is not a valid date`);
   }
@@ -338,9 +333,7 @@ export function unsignedInteger(magnitude: Uint8Array): Buffer {
   while (start < magnitude.length - 1 && magnitude[start] === 0) start++;
   const trimmed = magnitude.subarray(start);
   if (trimmed.length === 0) return tlv(Tag.INTEGER, Buffer.from([0]));
-  return (trimmed[0] as number) & 0x80
-    ? tlv(Tag.INTEGER, Buffer.from([0]), trimmed)
-    : tlv(Tag.INTEGER, trimmed);
+  return (trimmed[0] as number) & 0x80 ? tlv(Tag.INTEGER, Buffer.from([0]), trimmed) : tlv(Tag.INTEGER, trimmed);
 }
 
 export function smallInteger(n: number): Buffer {
@@ -357,8 +350,7 @@ export function smallInteger(n: number): Buffer {
 export const octetString = (bytes: Uint8Array): Buffer => tlv(Tag.OCTET_STRING, bytes);
 export const bitString = (bytes: Uint8Array): Buffer => tlv(Tag.BIT_STRING, Buffer.from([0]), bytes);
 export const utf8String = (text: string): Buffer => tlv(Tag.UTF8_STRING, Buffer.from(text, 'utf8'));
-export const printableString = (text: string): Buffer =>
-  tlv(Tag.PRINTABLE_STRING, Buffer.from(text, 'latin1'));
+export const printableString = (text: string): Buffer => tlv(Tag.PRINTABLE_STRING, Buffer.from(text, 'latin1'));
 export const ia5String = (text: string): Buffer => tlv(Tag.IA5_STRING, Buffer.from(text, 'latin1'));
 export const NULL = Buffer.from([Tag.NULL, 0]);
 export const TRUE = Buffer.from([Tag.BOOLEAN, 1, 0xff]);

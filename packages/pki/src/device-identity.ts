@@ -5,8 +5,9 @@
  *   SAN      directoryName { CN = deviceId, description = deviceLabel }
  *   EKU      clientAuth; key usage by key type; not a CA.
  */
-import type { CertificateRequest } from './issue-certificate.js';
+
 import { PkiError } from './errors.js';
+import type { CertificateRequest } from './issue-certificate.js';
 import type { PublicKeyInfo } from './keys.js';
 import type { SerialNumber } from './serial.js';
 

@@ -1,9 +1,5 @@
 /** X.509 v3 extensions (RFC 5280 §4.2): encoders for issuance, decoders for parsing. */
 import {
-  NULL,
-  TRUE,
-  Tag,
-  type Tlv,
   children,
   content,
   decodeBitString,
@@ -13,16 +9,20 @@ import {
   expectTag,
   explicit,
   implicitPrimitive,
+  NULL,
   namedBitString,
   octetString,
   oid,
   readTlv,
   seq,
   smallInteger,
+  Tag,
+  type Tlv,
+  TRUE,
   tlv,
 } from './der.js';
 import { PkiError } from './errors.js';
-import { type GeneralName, type ParsedGeneralName, encodeGeneralName, parseGeneralNames } from './general-name.js';
+import { encodeGeneralName, type GeneralName, type ParsedGeneralName, parseGeneralNames } from './general-name.js';
 import { OID } from './oids.js';
 
 export const KEY_USAGES = [
@@ -174,7 +174,9 @@ export function decodeExtensions(exts: readonly RawExtension[]): DecodedExtensio
           i++;
         }
         const pl = parts[i];
-        const pathLength = pl ? decodeSmallInteger(v, expectTag(pl, Tag.INTEGER, 'pathLenConstraint'), 'pathLenConstraint') : undefined;
+        const pathLength = pl
+          ? decodeSmallInteger(v, expectTag(pl, Tag.INTEGER, 'pathLenConstraint'), 'pathLenConstraint')
+          : undefined;
         out.basicConstraints = pathLength === undefined ? { ca } : { ca, pathLength };
         break;
       }
@@ -229,7 +231,12 @@ export function decodeExtensions(exts: readonly RawExtension[]): DecodedExtensio
           const [method, location] = children(v, expectTag(ad, Tag.SEQUENCE, 'AccessDescription'));
           const methodOid = decodeOid(v, expectTag(method, Tag.OID, 'accessMethod'));
           if (!location) throw new PkiError('der_malformed', 'malformed DER: accessLocation missing');
-          const [gn] = parseGeneralNames(v, { tag: Tag.SEQUENCE, start: location.start, contentStart: location.start, end: location.end });
+          const [gn] = parseGeneralNames(v, {
+            tag: Tag.SEQUENCE,
+            start: location.start,
+            contentStart: location.start,
+            end: location.end,
+          });
           if (gn?.type !== 'uri') continue;
           if (methodOid === OID.accessOcsp) ocsp.push(gn.value);
           else if (methodOid === OID.accessCaIssuers) issuers.push(gn.value);

@@ -1,7 +1,7 @@
 /** GeneralName (RFC 5280 §4.2.1.6), the forms Provisio writes and reads. */
-import { type Tlv, children, explicit, ia5String, readTlv, tlv } from './der.js';
+import { children, explicit, ia5String, readTlv, type Tlv, tlv } from './der.js';
 import { PkiError } from './errors.js';
-import { type DistinguishedName, type ParsedName, encodeName, parseName } from './name.js';
+import { type DistinguishedName, encodeName, type ParsedName, parseName } from './name.js';
 
 export type GeneralName =
   | { readonly type: 'dns'; readonly value: string }
@@ -77,4 +77,3 @@ export function formatGeneralName(name: ParsedGeneralName): string {
   }
   return `${name.type.toUpperCase()}:${name.value}`;
 }
-

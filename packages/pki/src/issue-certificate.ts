@@ -7,23 +7,23 @@
  * buffer concatenations plus one signature (bench/RESULTS.md).
  */
 import { createHash } from 'node:crypto';
-import { bitString, explicit, seq, smallInteger, time, unsignedInteger } from './der.js';
-import { type CertificateProfile, extKeyUsageFor, isCaProfile, keyUsageFor } from './certificate-profile.js';
 import type { ParsedCertificate } from './certificate.js';
+import { type CertificateProfile, extKeyUsageFor, isCaProfile, keyUsageFor } from './certificate-profile.js';
+import { bitString, explicit, seq, smallInteger, time, unsignedInteger } from './der.js';
 import {
-  type KeyUsage,
   authorityInfoAccessExtension,
   authorityKeyIdentifierExtension,
   basicConstraintsExtension,
   crlDistributionPointsExtension,
   extKeyUsageExtension,
+  type KeyUsage,
   keyUsageExtension,
   ocspNoCheckExtension,
   subjectAltNameExtension,
   subjectKeyIdentifierExtension,
 } from './extensions.js';
 import type { GeneralName } from './general-name.js';
-import { type PublicKeyInfo, keyIdentifier } from './keys.js';
+import { keyIdentifier, type PublicKeyInfo } from './keys.js';
 import { lintCertificatePlan } from './lint-certificate.js';
 import { type DistinguishedName, encodeName } from './name.js';
 import { type SerialNumber, serialToBytes } from './serial.js';
@@ -97,7 +97,12 @@ interface IssuerConstants {
   readonly aia: Buffer | null;
 }
 
-function issuerConstants(signer: Signer, issuerName: Buffer, authorityKeyId: Buffer, urls: DistributionUrls): IssuerConstants {
+function issuerConstants(
+  signer: Signer,
+  issuerName: Buffer,
+  authorityKeyId: Buffer,
+  urls: DistributionUrls,
+): IssuerConstants {
   return {
     algorithm: signer.algorithm.der,
     issuerName,

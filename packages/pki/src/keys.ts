@@ -2,17 +2,24 @@
  * Keys: generation, PKCS#8 PEM in and out (plain or passphrase-encrypted), and the public key
  * policy every CSR and certificate key is held to.
  */
-import { type JsonWebKey, type KeyObject, createHash, createPrivateKey, createPublicKey, generateKeyPair } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair,
+  type JsonWebKey,
+  type KeyObject,
+} from 'node:crypto';
 import { promisify } from 'node:util';
 import {
-  Tag,
-  type Tlv,
   children,
   decodeBitString,
   decodeOid,
   decodeUnsignedInteger,
   expectTag,
   readTlv,
+  Tag,
+  type Tlv,
   whole,
 } from './der.js';
 import { PkiError } from './errors.js';
@@ -162,14 +169,18 @@ export function parseSubjectPublicKeyInfo(buf: Uint8Array, tlv: Tlv): PublicKeyI
       throw new PkiError('der_malformed', 'malformed DER: rsaEncryption parameters must be NULL');
     }
     const rsa = readTlv(keyBits, 0, keyBits.length);
-    if (rsa.end !== keyBits.length) throw new PkiError('der_malformed', 'malformed DER: trailing bytes after RSAPublicKey');
+    if (rsa.end !== keyBits.length)
+      throw new PkiError('der_malformed', 'malformed DER: trailing bytes after RSAPublicKey');
     const [n, e, more] = children(keyBits, expectTag(rsa, Tag.SEQUENCE, 'RSAPublicKey'));
     if (more) throw new PkiError('der_malformed', 'malformed DER: RSAPublicKey has extra fields');
     const modulus = Buffer.from(decodeUnsignedInteger(keyBits, expectTag(n, Tag.INTEGER, 'modulus'), 'modulus'));
     const exponent = Buffer.from(decodeUnsignedInteger(keyBits, expectTag(e, Tag.INTEGER, 'exponent'), 'exponent'));
     const bitLength = modulus.length * 8 - Math.clz32(modulus[0] as number) + 24;
     if (bitLength < MIN_RSA_BITS) {
-      throw new PkiError('key_too_weak', `RSA key has ${bitLength} bits; at least ${MIN_RSA_BITS} are required (3072 recommended)`);
+      throw new PkiError(
+        'key_too_weak',
+        `RSA key has ${bitLength} bits; at least ${MIN_RSA_BITS} are required (3072 recommended)`,
+      );
     }
     if (bitLength > MAX_RSA_BITS) {
       throw new PkiError('key_unsupported', `RSA key has ${bitLength} bits; at most ${MAX_RSA_BITS} are accepted`);
@@ -199,7 +210,10 @@ export function toPublicKeyObject(info: PublicKeyInfo): KeyObject {
   try {
     return createPublicKey({ key: info.jwk, format: 'jwk' });
   } catch {
-    throw new PkiError('key_invalid', `the ${describePublicKey(info)} public key is not a valid key (point not on the curve?)`);
+    throw new PkiError(
+      'key_invalid',
+      `the ${describePublicKey(info)} public key is not a valid key (point not on the curve?)`,
+    );
   }
 }
 
@@ -215,4 +229,3 @@ export function keyTypeOf(info: PublicKeyInfo): KeyType | null {
   if (info.algorithm === 'rsa' && info.bits === 3072) return 'rsa3072';
   return null;
 }
-

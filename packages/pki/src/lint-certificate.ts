@@ -23,7 +23,9 @@ export function lintCertificatePlan(plan: CertificatePlan): void {
   if (plan.serial.length < 16) fail('serial has fewer than 64 bits; CA/B BR §7.1 requires at least 64 random bits');
 
   if (!(plan.notBefore < plan.notAfter)) {
-    fail(`validity is empty: notBefore ${plan.notBefore.toISOString()} is not before notAfter ${plan.notAfter.toISOString()}`);
+    fail(
+      `validity is empty: notBefore ${plan.notBefore.toISOString()} is not before notAfter ${plan.notAfter.toISOString()}`,
+    );
   }
   if (plan.issuerNotAfter && plan.notAfter > plan.issuerNotAfter) fail('certificate would outlive its issuer');
   if (plan.issuerNotBefore && plan.notBefore < plan.issuerNotBefore) fail('certificate would start before its issuer');
@@ -42,7 +44,8 @@ export function lintCertificatePlan(plan: CertificatePlan): void {
     if (plan.subject.length === 0) fail('a CA certificate needs a non-empty subject (RFC 5280 §4.1.2.6)');
     if (plan.extKeyUsage.length > 0) fail('CA certificates carry no extended key usage in this profile');
   } else {
-    if (ku.has('keyCertSign') || ku.has('cRLSign')) fail(`a ${profile.kind} certificate must not have keyCertSign or cRLSign`);
+    if (ku.has('keyCertSign') || ku.has('cRLSign'))
+      fail(`a ${profile.kind} certificate must not have keyCertSign or cRLSign`);
     if (plan.extKeyUsage.length === 0) fail(`a ${profile.kind} certificate needs an extended key usage`);
   }
   if (plan.publicKey.algorithm === 'ec' && (ku.has('keyEncipherment') || ku.has('dataEncipherment'))) {

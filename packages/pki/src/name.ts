@@ -1,7 +1,5 @@
 /** X.501 distinguished names (RFC 5280 §4.1.2.4), one attribute per RDN. */
 import {
-  Tag,
-  type Tlv,
   children,
   decodeOid,
   decodeString,
@@ -10,6 +8,8 @@ import {
   printableString,
   seq,
   setOf,
+  Tag,
+  type Tlv,
   utf8String,
   whole,
 } from './der.js';
@@ -53,6 +53,7 @@ export interface ParsedName {
 }
 
 // C0/C1 controls, DEL, and Unicode line/paragraph separators never belong in a name.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 
@@ -62,7 +63,10 @@ export function checkNameAttribute(attr: NameAttribute): void {
     throw new PkiError('identity_invalid', `${attr.type} must be 1 to ${bound} characters; got ${attr.value.length}`);
   }
   if (FORBIDDEN.test(attr.value) || attr.value !== attr.value.normalize('NFC')) {
-    throw new PkiError('identity_invalid', `${attr.type} "${escapeForMessage(attr.value)}" contains control characters or is not NFC-normalized`);
+    throw new PkiError(
+      'identity_invalid',
+      `${attr.type} "${escapeForMessage(attr.value)}" contains control characters or is not NFC-normalized`,
+    );
   }
   if ((attr.type === 'C' || attr.type === 'serialNumber') && !PRINTABLE.test(attr.value)) {
     throw new PkiError('identity_invalid', `${attr.type} must use PrintableString characters only`);

@@ -46,10 +46,7 @@ export function decodePem(text: string, ...labels: PemLabel[]): PemBlock {
     throw new PkiError('pem_invalid', `expected a PEM block labelled ${labels.join(' or ')}; found none`);
   }
   if (labels.length > 0 && !labels.includes(block.label as PemLabel)) {
-    throw new PkiError(
-      'pem_invalid',
-      `expected a PEM block labelled ${labels.join(' or ')}; got "${block.label}"`,
-    );
+    throw new PkiError('pem_invalid', `expected a PEM block labelled ${labels.join(' or ')}; got "${block.label}"`);
   }
   return block;
 }

@@ -2,10 +2,10 @@
  * Signing, abstracted so a CA key can live in a file today and in an HSM (PKCS#11) later: the
  * issuing code sees only `Signer`, never key material.
  */
-import { type KeyObject, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { NULL, oid, seq } from './der.js';
 import { PkiError } from './errors.js';
-import { type PublicKeyInfo, describeKeyObject, describePublicKey, toPublicKeyObject } from './keys.js';
+import { describeKeyObject, describePublicKey, type PublicKeyInfo, toPublicKeyObject } from './keys.js';
 import { OID } from './oids.js';
 
 export interface SignatureAlgorithm {

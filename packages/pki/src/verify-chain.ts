@@ -4,7 +4,7 @@
  * unknown critical extensions, and optionally the leaf's extended key usage.
  * Revocation is checked by the caller (CRL/OCSP), which knows its freshness policy.
  */
-import { type ParsedCertificate, isSelfIssued } from './certificate.js';
+import { isSelfIssued, type ParsedCertificate } from './certificate.js';
 import { PkiError, type PkiErrorCode } from './errors.js';
 import { UNDERSTOOD_EXTENSIONS } from './extensions.js';
 import { formatName } from './name.js';
@@ -41,14 +41,20 @@ function isCandidateIssuer(child: ParsedCertificate, issuer: ParsedCertificate):
 /** Checks one certificate on its own: time, critical extensions. */
 function checkCertificate(cert: ParsedCertificate, at: Date): void {
   if (at < cert.notBefore) {
-    throw new PkiError('certificate_not_yet_valid', `${certName(cert)} is not valid until ${cert.notBefore.toISOString()}`);
+    throw new PkiError(
+      'certificate_not_yet_valid',
+      `${certName(cert)} is not valid until ${cert.notBefore.toISOString()}`,
+    );
   }
   if (at > cert.notAfter) {
     throw new PkiError('certificate_expired', `${certName(cert)} expired at ${cert.notAfter.toISOString()}`);
   }
   for (const ext of cert.extensions) {
     if (ext.critical && !UNDERSTOOD_EXTENSIONS.has(ext.oid)) {
-      throw new PkiError('chain_unknown_critical_extension', `${certName(cert)} has critical extension ${ext.oid}, which is not processed`);
+      throw new PkiError(
+        'chain_unknown_critical_extension',
+        `${certName(cert)} has critical extension ${ext.oid}, which is not processed`,
+      );
     }
   }
 }
@@ -56,7 +62,8 @@ function checkCertificate(cert: ParsedCertificate, at: Date): void {
 /** Checks that `issuer` may issue `child`, `below` CA certificates sitting under it in the path. */
 function checkIssuer(child: ParsedCertificate, issuer: ParsedCertificate, below: number): void {
   const bc = issuer.decoded.basicConstraints;
-  if (!bc?.ca) throw new PkiError('chain_issuer_not_ca', `${certName(issuer)} is not a CA (basicConstraints cA is not TRUE)`);
+  if (!bc?.ca)
+    throw new PkiError('chain_issuer_not_ca', `${certName(issuer)} is not a CA (basicConstraints cA is not TRUE)`);
   const ku = issuer.decoded.keyUsage;
   if (ku && !ku.has('keyCertSign')) {
     throw new PkiError('chain_issuer_not_ca', `${certName(issuer)} lacks keyCertSign in its key usage`);
@@ -82,7 +89,10 @@ export function verifyChain(options: VerifyChainOptions): CertificatePath {
   if (options.requiredExtKeyUsage) {
     const eku = leaf.decoded.extKeyUsage;
     if (!eku?.includes(options.requiredExtKeyUsage)) {
-      throw new PkiError('chain_purpose_invalid', `${certName(leaf)} lacks extended key usage ${options.requiredExtKeyUsage}`);
+      throw new PkiError(
+        'chain_purpose_invalid',
+        `${certName(leaf)} lacks extended key usage ${options.requiredExtKeyUsage}`,
+      );
     }
   }
   // A leaf that is itself a trust anchor is accepted as is (a pinned root).

@@ -9,7 +9,10 @@ export interface ToolResult {
 }
 
 /** Runs `openssl` with `args`; never through a shell. */
-export function openssl(args: readonly string[], options: { input?: Uint8Array | string; cwd?: string; env?: NodeJS.ProcessEnv } = {}): ToolResult {
+export function openssl(
+  args: readonly string[],
+  options: { input?: Uint8Array | string; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): ToolResult {
   const result = spawnSync('openssl', args, {
     input: options.input,
     cwd: options.cwd,

@@ -4,21 +4,21 @@
  */
 import {
   type CertificateProfile,
+  createIssuer,
+  createKeySigner,
   type DeviceId,
   type DistinguishedName,
+  deviceCertificateRequest,
+  generateKey,
   type Issuer,
+  issueSelfSigned,
   type KeyPair,
   type KeyType,
   type ParsedCertificate,
-  type Random,
-  type Signer,
-  createIssuer,
-  createKeySigner,
-  deviceCertificateRequest,
-  generateKey,
-  issueSelfSigned,
   parseCertificate,
+  type Random,
   randomSerial,
+  type Signer,
 } from '@provisio/pki';
 import { DAY } from './clock.js';
 
@@ -33,7 +33,10 @@ export interface TestPki {
   readonly root: TestCa;
   readonly intermediate: TestCa;
   readonly random: Random;
-  issueDevice(deviceId: string, options?: { keyType?: KeyType; notBefore?: Date; days?: number }): Promise<{
+  issueDevice(
+    deviceId: string,
+    options?: { keyType?: KeyType; notBefore?: Date; days?: number },
+  ): Promise<{
     key: KeyPair;
     certificate: ParsedCertificate;
   }>;
@@ -48,7 +51,12 @@ export interface TestPkiOptions {
   readonly urls?: { crl?: string; ocsp?: string; caIssuers?: string };
 }
 
-export async function createRootCa(now: Date, random: Random, keyType: KeyType = 'p256', subject: DistinguishedName = [{ type: 'CN', value: 'Provisio Test Root' }]): Promise<TestCa> {
+export async function createRootCa(
+  now: Date,
+  random: Random,
+  keyType: KeyType = 'p256',
+  subject: DistinguishedName = [{ type: 'CN', value: 'Provisio Test Root' }],
+): Promise<TestCa> {
   const key = await generateKey(keyType);
   const signer = createKeySigner(key.privateKey);
   const issued = await issueSelfSigned(signer, {
@@ -65,7 +73,13 @@ export async function createSubordinateCa(
   parent: TestCa,
   now: Date,
   random: Random,
-  options: { keyType?: KeyType; profile?: CertificateProfile; subject?: DistinguishedName; days?: number; urls?: TestPkiOptions['urls'] } = {},
+  options: {
+    keyType?: KeyType;
+    profile?: CertificateProfile;
+    subject?: DistinguishedName;
+    days?: number;
+    urls?: TestPkiOptions['urls'];
+  } = {},
 ): Promise<TestCa> {
   const key = await generateKey(options.keyType ?? 'p256');
   const signer = createKeySigner(key.privateKey);
@@ -99,7 +113,12 @@ export async function createTestPki(options: TestPkiOptions): Promise<TestPki> {
       const notBefore = opts.notBefore ?? now;
       const issued = await intermediate.issuer.issue(
         deviceCertificateRequest(
-          { deviceId: deviceId as DeviceId, deviceLabel: `Test device ${deviceId}`, system: 'ZMonitor', component: 'bedside monitor' },
+          {
+            deviceId: deviceId as DeviceId,
+            deviceLabel: `Test device ${deviceId}`,
+            system: 'ZMonitor',
+            component: 'bedside monitor',
+          },
           signer.publicKey,
           randomSerial(random),
           { notBefore, notAfter: new Date(notBefore.getTime() + (opts.days ?? 30) * DAY) },
