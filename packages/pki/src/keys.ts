@@ -22,6 +22,7 @@ import {
   type Tlv,
   whole,
 } from './der.js';
+import { encryptPrivateKeyInfo } from './encrypt-private-key.js';
 import { PkiError } from './errors.js';
 import { OID } from './oids.js';
 import { decodePem } from './pem.js';
@@ -54,15 +55,20 @@ export async function generateKey(type: KeyType = 'p256'): Promise<KeyPair> {
 }
 
 /**
- * PKCS#8 PEM. With a passphrase: PBES2 (PBKDF2-HMAC-SHA256 + AES-256-CBC), the form
- * `openssl pkey -passin` reads.
+ * PKCS#8 PEM. With a passphrase: PBES2 (PBKDF2-HMAC-SHA256, 600,000 iterations + AES-256-CBC),
+ * the form `openssl pkey -passin` reads (encrypt-private-key.ts).
  */
 export function exportPrivateKeyPem(privateKey: KeyObject, passphrase?: string): string {
   if (passphrase !== undefined) {
     if (passphrase.length === 0) {
       throw new PkiError('key_passphrase_required', 'an empty passphrase does not protect a key; choose a real one');
     }
-    return privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }) as string;
+    const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' });
+    try {
+      return encryptPrivateKeyInfo(pkcs8, passphrase);
+    } finally {
+      pkcs8.fill(0);
+    }
   }
   return privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
 }

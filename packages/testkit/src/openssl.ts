@@ -17,7 +17,6 @@ export function openssl(
     input: options.input,
     cwd: options.cwd,
     env: options.env ?? process.env,
-    encoding: 'buffer',
     timeout: 30_000,
   });
   if (result.error) throw result.error;
