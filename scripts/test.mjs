@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import { ensureDebianTools } from './debian-tools.mjs';
 
 ensureDebianTools();
-execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-b', 'tsconfig.json'], { stdio: 'inherit' });
+// Build (the CLI tests run the built binary) and type-check the tests themselves.
+const tsc = (...args) => execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', ...args], { stdio: 'inherit' });
+tsc('-b', 'tsconfig.json');
+tsc('-p', 'tsconfig.test.json');
 
 function findTests(dir, out = []) {
   for (const name of readdirSync(dir)) {
