@@ -3,6 +3,7 @@ export * from './certificate-profile.js';
 export * from './csr.js';
 export * from './der.js';
 export * from './device-identity.js';
+export * from './encrypt-private-key.js';
 export * from './errors.js';
 export * from './extensions.js';
 export * from './general-name.js';
