@@ -87,6 +87,14 @@ export const pkiErrors = {
     category: 'unauthorized',
     when: 'OCSP response is not signed by the CA or a responder it delegated',
   },
+  ocsp_response_stale: {
+    category: 'unauthorized',
+    when: 'OCSP response thisUpdate is in the future or its nextUpdate has passed at the checked time',
+  },
+  revocation_reason_invalid: {
+    category: 'invalid',
+    when: 'revocation reason is not an RFC 5280 §5.3.1 CRLReason, or not one allowed where it is used',
+  },
 } as const satisfies Catalog;
 
 export type PkiErrorCode = keyof typeof pkiErrors;

@@ -1,5 +1,6 @@
 export * from './certificate.js';
 export * from './certificate-profile.js';
+export * from './crl.js';
 export * from './csr.js';
 export * from './der.js';
 export * from './device-identity.js';
