@@ -1,0 +1,129 @@
+/** Help texts. Each leads with examples (clig.dev: people read examples first). */
+
+export const TOP_HELP = `provisio: device provisioning with an offline root CA, an online issuing CA, CRL and OCSP
+
+Examples:
+  # the offline root ceremony (see docs/ceremony.md)
+  provisio ca init-root --out /media/root --name "Hospital Root CA"
+  provisio ca new-intermediate --out ./ca
+  provisio ca sign-intermediate --root /media/root --csr intermediate.csr --out intermediate.crt
+
+  # what is this file, and does it chain to my root?
+  provisio inspect device.crt --ca root.crt
+  openssl x509 -in device.crt | provisio inspect - --json
+
+Commands:
+  ca init-root          create the root CA key (encrypted) and self-signed certificate
+  ca new-intermediate   create the issuing CA key and its certificate request
+  ca sign-intermediate  sign an issuing CA request with the root (on the offline machine)
+  inspect               summarize a certificate, CSR, CRL or OCSP response and verify it
+  help [COMMAND]        show help for a command
+
+Flags:
+  --help, -h            show help
+  --version             print the version
+
+Environment:
+  PROVISIO_ROOT_PASSPHRASE  passphrase of the root key (otherwise asked on the terminal)
+  PROVISIO_CA_PASSPHRASE    passphrase of the issuing CA key (optional)
+  NO_COLOR                  no colour in output when set to anything
+  PROVISIO_DEBUG=1          print stack traces of unexpected errors
+
+Exit codes: 0 ok, 1 internal, 2 usage, 3 invalid, 4 unauthorized, 5 forbidden, 6 not found,
+7 conflict, 8 unavailable, 130 interrupted. Scripts should read --json; text output may change.
+Documentation: docs/cli.md, docs/ceremony.md
+`;
+
+export const CA_HELP = `provisio ca: the certificate authority ceremony
+
+Examples:
+  # on the offline machine, once
+  provisio ca init-root --out /media/root --name "Hospital Root CA" --years 20
+  # on the CA server
+  provisio ca new-intermediate --out ./ca --name "Hospital Issuing CA 2026"
+  # back on the offline machine, with intermediate.csr carried over on the USB stick
+  provisio ca sign-intermediate --root /media/root --csr intermediate.csr --out intermediate.crt
+
+Commands:
+  init-root          create the root CA key (encrypted) and self-signed certificate
+  new-intermediate   create the issuing CA key and its certificate request
+  sign-intermediate  sign an issuing CA request with the root
+
+Run "provisio ca COMMAND --help" for the flags of a command. See docs/ceremony.md.
+`;
+
+export const INIT_ROOT_HELP = `provisio ca init-root: create the root CA key and self-signed certificate
+
+Examples:
+  PROVISIO_ROOT_PASSPHRASE=... provisio ca init-root --out /media/root --name "Hospital Root CA"
+  provisio ca init-root --out ./root --key-type p384 --years 25 --json
+
+Writes DIR/root.crt (PEM, 0644) and DIR/root.key (PKCS#8, encrypted with the passphrase, 0600).
+The passphrase comes from PROVISIO_ROOT_PASSPHRASE or is asked twice on the terminal; an
+unencrypted root key is never written. Existing files are never overwritten.
+
+Flags:
+  --out DIR          directory for root.crt and root.key (created 0700 if missing)  [required]
+  --name NAME        subject common name (default "Provisio Root CA")
+  --key-type TYPE    p256 (default), p384 or rsa3072
+  --years N          validity in years, 1 to 40 (default 20)
+  --json             print the result as JSON
+`;
+
+export const NEW_INTERMEDIATE_HELP = `provisio ca new-intermediate: create the issuing CA key and its certificate request
+
+Examples:
+  provisio ca new-intermediate --out ./ca
+  PROVISIO_CA_PASSPHRASE=... provisio ca new-intermediate --out ./ca --name "Hospital Issuing CA 2026"
+
+Writes DIR/intermediate.key (PKCS#8, 0600; encrypted when PROVISIO_CA_PASSPHRASE is set) and
+DIR/intermediate.csr (PEM, 0644). Carry only intermediate.csr to the offline root machine.
+
+Flags:
+  --out DIR          directory for intermediate.key and intermediate.csr  [required]
+  --name NAME        subject common name (default "Provisio Issuing CA")
+  --key-type TYPE    p256 (default), p384 or rsa3072
+  --json             print the result as JSON
+`;
+
+export const SIGN_INTERMEDIATE_HELP = `provisio ca sign-intermediate: sign an issuing CA request with the root key
+
+Examples:
+  provisio ca sign-intermediate --root /media/root --csr intermediate.csr --out intermediate.crt
+  provisio ca sign-intermediate --root /media/root --csr intermediate.csr --out intermediate.crt \\
+    --chain chain.pem --days 1095
+
+Reads DIR/root.crt and DIR/root.key (passphrase from PROVISIO_ROOT_PASSPHRASE or the terminal),
+checks the request's signature (proof of possession) and shows what will be signed. The subject
+is copied from the request (CN, O, OU, C only); nothing else in the request is used. The
+certificate is recorded in DIR/issued/SERIAL.crt before it is written to --out.
+
+Flags:
+  --root DIR         directory holding root.crt and root.key  [required]
+  --csr FILE         the intermediate's certificate request (PEM or DER)  [required]
+  --out FILE         where to write the intermediate certificate (PEM)  [required]
+  --chain FILE       also write intermediate + root as one PEM bundle
+  --days N           validity in days, 1 to 7300 (default 1825); never past the root's end
+  --path-len N       CA certificates allowed below the intermediate (default 0: it issues leaves only)
+  --json             print the result as JSON
+`;
+
+export const INSPECT_HELP = `provisio inspect: summarize a certificate, CSR, CRL or OCSP response, and verify it
+
+Examples:
+  provisio inspect intermediate.crt --ca root.crt
+  provisio inspect device.csr
+  provisio inspect crl.der --ca intermediate.crt
+  curl -s http://ca.example/ocsp/... | provisio inspect - --ca intermediate.crt --json
+
+Reads PEM or DER from FILE, or from stdin with "-". Always ends with a verification line:
+  certificate  chain: VERIFIED against <root> | NOT VERIFIED (...)   (--ca: root + intermediates)
+  CSR          signature: VERIFIED (proof of possession) | NOT VERIFIED: ...
+  CRL, OCSP    signature: VERIFIED by <issuer> | NOT VERIFIED (...)   (--ca: the issuer)
+A failed verification exits non-zero (4 for untrusted or bad signatures, 3 for a bad CSR).
+
+Flags:
+  --ca FILE          PEM bundle to verify against (root and any intermediates; for CRL and OCSP
+                     the issuing CA certificate)
+  --json             print a JSON object (fields in docs/cli.md)
+`;

@@ -1,0 +1,143 @@
+/**
+ * What `provisio inspect` reports, as plain JSON-ready objects. `--json` prints these as they
+ * are and the text view is rendered from the same objects, so both always say the same thing.
+ * The fields are documented in docs/cli.md; they may be added to, never renamed or removed.
+ */
+
+import { createHash } from 'node:crypto';
+import {
+  describePublicKey,
+  formatGeneralName,
+  formatName,
+  OID,
+  type ParsedCertificate,
+  type ParsedCsr,
+  type PublicKeyInfo,
+  publicKeyFingerprint,
+} from '@provisio/pki';
+import { rfc3339, type ValidityStatus, validityStatus } from './format-text.js';
+
+export interface Verification {
+  /** `verified`; `not_verified` when nothing to verify against was given; `failed`. */
+  readonly status: 'verified' | 'not_verified' | 'failed';
+  /** The trust anchor or signer the check ended at (formatted subject), when verified. */
+  readonly against: string | null;
+  /** Subjects from the inspected object up to the trust anchor, when a chain was verified. */
+  readonly path: readonly string[];
+  /** The error code when failed. */
+  readonly code: string | null;
+  readonly message: string;
+}
+
+export interface PublicKeyReport {
+  /** `ECDSA P-256`, `ECDSA P-384`, `RSA 3072`. */
+  readonly algorithm: string;
+  readonly bits: number;
+  /** SHA-256 over the SubjectPublicKeyInfo DER, lowercase hex: the same in a CSR and its certificate. */
+  readonly sha256: string;
+}
+
+export interface CertificateReport {
+  readonly type: 'certificate';
+  readonly serial: string;
+  readonly subject: string;
+  readonly subjectAltNames: readonly string[];
+  readonly issuer: string;
+  readonly selfIssued: boolean;
+  readonly notBefore: string;
+  readonly notAfter: string;
+  readonly validity: ValidityStatus;
+  readonly publicKey: PublicKeyReport;
+  readonly signatureAlgorithm: string;
+  readonly keyUsage: readonly string[];
+  readonly extKeyUsage: readonly string[];
+  readonly ca: boolean;
+  readonly pathLength: number | null;
+  readonly crlUrls: readonly string[];
+  readonly ocspUrls: readonly string[];
+  readonly caIssuersUrls: readonly string[];
+  readonly subjectKeyId: string | null;
+  readonly authorityKeyId: string | null;
+  /** SHA-256 over the certificate DER, lowercase hex (`openssl x509 -outform DER | sha256sum`). */
+  readonly sha256: string;
+  readonly verification: Verification;
+}
+
+export interface CsrReport {
+  readonly type: 'csr';
+  readonly subject: string;
+  readonly publicKey: PublicKeyReport;
+  readonly signatureAlgorithm: string;
+  /** Extensions the requester asked for. Shown only: Provisio never copies them into a certificate. */
+  readonly requested: {
+    readonly subjectAltNames: readonly string[];
+    readonly keyUsage: readonly string[];
+    readonly extKeyUsage: readonly string[];
+    readonly ca: boolean | null;
+  };
+  readonly sha256: string;
+  readonly verification: Verification;
+}
+
+const EKU_NAMES: Readonly<Record<string, string>> = {
+  [OID.kpServerAuth]: 'serverAuth',
+  [OID.kpClientAuth]: 'clientAuth',
+  '1.3.6.1.5.5.7.3.3': 'codeSigning',
+  '1.3.6.1.5.5.7.3.4': 'emailProtection',
+  '1.3.6.1.5.5.7.3.8': 'timeStamping',
+  [OID.kpOcspSigning]: 'OCSPSigning',
+};
+
+export function extKeyUsageName(oid: string): string {
+  return EKU_NAMES[oid] ?? oid;
+}
+
+export function publicKeyReport(info: PublicKeyInfo): PublicKeyReport {
+  return { algorithm: describePublicKey(info), bits: info.bits, sha256: publicKeyFingerprint(info) };
+}
+
+export function certificateReport(cert: ParsedCertificate, now: Date, verification: Verification): CertificateReport {
+  const d = cert.decoded;
+  return {
+    type: 'certificate',
+    serial: cert.serial,
+    subject: formatName(cert.subject),
+    subjectAltNames: (d.subjectAltName ?? []).map(formatGeneralName),
+    issuer: formatName(cert.issuer),
+    selfIssued: cert.issuer.der.equals(cert.subject.der),
+    notBefore: rfc3339(cert.notBefore),
+    notAfter: rfc3339(cert.notAfter),
+    validity: validityStatus(cert.notBefore, cert.notAfter, now),
+    publicKey: publicKeyReport(cert.publicKey),
+    signatureAlgorithm: cert.signatureAlgorithm.name,
+    keyUsage: d.keyUsage ? [...d.keyUsage] : [],
+    extKeyUsage: (d.extKeyUsage ?? []).map(extKeyUsageName),
+    ca: d.basicConstraints?.ca === true,
+    pathLength: d.basicConstraints?.pathLength ?? null,
+    crlUrls: d.crlDistributionPoints ?? [],
+    ocspUrls: d.ocspUrls ?? [],
+    caIssuersUrls: d.caIssuersUrls ?? [],
+    subjectKeyId: d.subjectKeyId?.toString('hex') ?? null,
+    authorityKeyId: d.authorityKeyId?.toString('hex') ?? null,
+    sha256: cert.fingerprint,
+    verification,
+  };
+}
+
+export function csrReport(csr: ParsedCsr, verification: Verification): CsrReport {
+  const r = csr.requestedExtensions;
+  return {
+    type: 'csr',
+    subject: formatName(csr.subject),
+    publicKey: publicKeyReport(csr.publicKey),
+    signatureAlgorithm: csr.signatureAlgorithm.name,
+    requested: {
+      subjectAltNames: (r.subjectAltName ?? []).map(formatGeneralName),
+      keyUsage: r.keyUsage ? [...r.keyUsage] : [],
+      extKeyUsage: (r.extKeyUsage ?? []).map(extKeyUsageName),
+      ca: r.basicConstraints ? r.basicConstraints.ca : null,
+    },
+    sha256: createHash('sha256').update(csr.der).digest('hex'),
+    verification,
+  };
+}
