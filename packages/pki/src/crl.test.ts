@@ -418,7 +418,7 @@ describe('crl', () => {
     });
 
     test('fail/crl/deep-nesting', () => {
-      let nested = Buffer.from([0x05, 0x00]);
+      let nested: Buffer = NULL;
       for (let i = 0; i < 200; i++) nested = seq(nested);
       assertPkiError(() => parseCrl(nested), 'der_malformed');
     });
