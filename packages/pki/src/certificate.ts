@@ -76,7 +76,10 @@ export function parseCertificate(input: Uint8Array | string): ParsedCertificate 
     if (t.tag === 0x81 || t.tag === 0x82) continue; // issuer/subject unique IDs: ignored
     if (t.tag !== 0xa3)
       throw new PkiError('certificate_invalid', `unexpected field 0x${t.tag.toString(16)} in TBSCertificate`);
-    extensions = parseExtensionList(der, readTlv(der, t.contentStart, t.end));
+    if (i !== tbsParts.length - 1) throw new PkiError('certificate_invalid', 'fields after the extensions in TBSCertificate');
+    const list = readTlv(der, t.contentStart, t.end);
+    if (list.end !== t.end) throw new PkiError('der_malformed', 'malformed DER: trailing bytes after Extensions');
+    extensions = parseExtensionList(der, list);
   }
 
   const outerAlg = children(der, expectTag(algTlv, Tag.SEQUENCE, 'signatureAlgorithm'));
