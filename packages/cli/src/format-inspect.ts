@@ -4,8 +4,8 @@
  * unverified object reads like a trusted one unless it says otherwise (step: "Local certificates
  * are never verified").
  */
-import { describeValidity, fieldLines } from './format-text.js';
-import type { CertificateReport, CsrReport, Verification } from './inspect-report.js';
+import { describeValidity, fieldLines, humanDuration } from './format-text.js';
+import type { CertificateReport, CrlReport, CsrReport, OcspReport, Verification } from './inspect-report.js';
 import type { Style } from './io.js';
 
 /** `chain: VERIFIED against CN=Root`, `signature: VERIFIED (proof of possession)`, `... NOT VERIFIED: why [code]`. */
@@ -70,4 +70,63 @@ export function formatCsr(r: CsrReport, style: Style): string {
     ...note,
     verificationLine('signature', r.verification, style),
   ].join('\n');
+}
+
+/** Entries listed in the text view; --json lists them all. */
+const MAX_LISTED = 20;
+
+function nextUpdateText(r: CrlReport | { nextUpdate: string | null }, now: Date): string | null {
+  if (r.nextUpdate === null) return null;
+  const next = new Date(r.nextUpdate);
+  const span = humanDuration(now, next);
+  return now > next ? `${r.nextUpdate} (stale: passed ${span} ago)` : `${r.nextUpdate} (in ${span})`;
+}
+
+export function formatCrl(r: CrlReport, now: Date, style: Style): string {
+  const listed = r.entries
+    .slice(0, MAX_LISTED)
+    .map((e) => `${e.serial}  ${e.revokedAt}  ${e.reason}`)
+    .concat(r.entries.length > MAX_LISTED ? [`... and ${r.entries.length - MAX_LISTED} more (--json lists all)`] : []);
+  const lines = fieldLines([
+    ['issuer', r.issuer],
+    ['CRL number', r.crlNumber ?? '(none)'],
+    ['this update', r.thisUpdate],
+    ['next update', nextUpdateText(r, now) ?? '(none)'],
+    ['revoked', `${r.revokedCount} certificate${r.revokedCount === 1 ? '' : 's'}`],
+    ['', listed],
+    ['signature alg', r.signatureAlgorithm],
+    ['SHA-256', r.sha256],
+  ]);
+  return [style.bold('X.509 CRL (v2)'), ...lines, verificationLine('signature', r.verification, style)].join('\n');
+}
+
+export function formatOcsp(r: OcspReport, now: Date, style: Style): string {
+  const head = style.bold(`OCSP response (${r.status})`);
+  if (r.status !== 'successful') {
+    return [head, ...fieldLines([['SHA-256', r.sha256]]), verificationLine('signature', r.verification, style)].join(
+      '\n',
+    );
+  }
+  const answers = r.responses.map((a) => {
+    const status =
+      a.status === 'good'
+        ? style.ok('good')
+        : a.status === 'revoked'
+          ? `${style.bad('revoked')} at ${a.revokedAt} (${a.reason})`
+          : style.warn('unknown');
+    return `${a.serial}  ${status}`;
+  });
+  const first = r.responses[0];
+  const lines = fieldLines([
+    ['produced at', r.producedAt],
+    ['responder', r.responderId],
+    ['status', answers],
+    ['this update', first?.thisUpdate ?? null],
+    ['next update', first ? (nextUpdateText(first, now) ?? '(none)') : null],
+    ['nonce', r.nonce],
+    ['certs', r.certs],
+    ['signature alg', r.signatureAlgorithm],
+    ['SHA-256', r.sha256],
+  ]);
+  return [head, ...lines, verificationLine('signature', r.verification, style)].join('\n');
 }

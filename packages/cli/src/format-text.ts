@@ -7,11 +7,6 @@ export function rfc3339(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** Whole days from `from` to `to`, rounded toward zero. */
-export function daysBetween(from: Date, to: Date): number {
-  return Math.trunc((to.getTime() - from.getTime()) / DAY_MS);
-}
-
 export type ValidityStatus = 'valid' | 'expired' | 'not_yet_valid';
 
 export function validityStatus(notBefore: Date, notAfter: Date, now: Date): ValidityStatus {
@@ -20,15 +15,23 @@ export function validityStatus(notBefore: Date, notAfter: Date, now: Date): Vali
   return 'valid';
 }
 
-/** "expires in 1825 d", "expired 3 d ago", "not valid for another 2 d". */
+/** A span for people: whole days from two days up, hours below that, minutes below an hour. */
+export function humanDuration(from: Date, to: Date): string {
+  const ms = Math.abs(to.getTime() - from.getTime());
+  if (ms >= 2 * DAY_MS) return `${Math.trunc(ms / DAY_MS)} d`;
+  if (ms >= 3_600_000) return `${Math.trunc(ms / 3_600_000)} h`;
+  return `${Math.trunc(ms / 60_000)} min`;
+}
+
+/** "expires in 1825 d", "expired 3 d ago", "not valid yet, starts in 2 h". */
 export function describeValidity(notBefore: Date, notAfter: Date, now: Date): string {
   switch (validityStatus(notBefore, notAfter, now)) {
     case 'not_yet_valid':
-      return `not valid yet, starts in ${daysBetween(now, notBefore)} d`;
+      return `not valid yet, starts in ${humanDuration(now, notBefore)}`;
     case 'expired':
-      return `expired ${daysBetween(notAfter, now)} d ago`;
+      return `expired ${humanDuration(notAfter, now)} ago`;
     default:
-      return `expires in ${daysBetween(now, notAfter)} d`;
+      return `expires in ${humanDuration(now, notAfter)}`;
   }
 }
 

@@ -11,7 +11,9 @@ import {
   formatName,
   OID,
   type ParsedCertificate,
+  type ParsedCrl,
   type ParsedCsr,
+  type ParsedOcspResponse,
   type PublicKeyInfo,
   publicKeyFingerprint,
 } from '@provisio/pki';
@@ -138,6 +140,107 @@ export function csrReport(csr: ParsedCsr, verification: Verification): CsrReport
       ca: r.basicConstraints ? r.basicConstraints.ca : null,
     },
     sha256: createHash('sha256').update(csr.der).digest('hex'),
+    verification,
+  };
+}
+
+export interface CrlEntryReport {
+  readonly serial: string;
+  readonly revokedAt: string;
+  readonly reason: string;
+}
+
+export interface CrlReport {
+  readonly type: 'crl';
+  readonly issuer: string;
+  /** Decimal string: CRL numbers go up to 2^159 (RFC 5280 §5.2.3), past JSON's safe integers. */
+  readonly crlNumber: string | null;
+  readonly thisUpdate: string;
+  readonly nextUpdate: string | null;
+  /** `current`, `stale` (nextUpdate has passed) or `not_yet_valid` (thisUpdate is in the future). */
+  readonly freshness: 'current' | 'stale' | 'not_yet_valid';
+  readonly signatureAlgorithm: string;
+  readonly authorityKeyId: string | null;
+  readonly revokedCount: number;
+  readonly entries: readonly CrlEntryReport[];
+  readonly sha256: string;
+  readonly verification: Verification;
+}
+
+export function crlReport(crl: ParsedCrl, now: Date, verification: Verification): CrlReport {
+  const freshness =
+    now < crl.thisUpdate ? 'not_yet_valid' : crl.nextUpdate && now > crl.nextUpdate ? 'stale' : 'current';
+  return {
+    type: 'crl',
+    issuer: formatName(crl.issuer),
+    crlNumber: crl.crlNumber === null ? null : crl.crlNumber.toString(10),
+    thisUpdate: rfc3339(crl.thisUpdate),
+    nextUpdate: crl.nextUpdate ? rfc3339(crl.nextUpdate) : null,
+    freshness,
+    signatureAlgorithm: crl.signatureAlgorithm.name,
+    authorityKeyId: crl.authorityKeyId?.toString('hex') ?? null,
+    revokedCount: crl.entries.length,
+    entries: crl.entries.map((e) => ({ serial: e.serial, revokedAt: rfc3339(e.revokedAt), reason: e.reason })),
+    sha256: createHash('sha256').update(crl.der).digest('hex'),
+    verification,
+  };
+}
+
+export interface OcspSingleReport {
+  readonly serial: string;
+  /** `good`, `revoked` or `unknown`. */
+  readonly status: string;
+  readonly revokedAt: string | null;
+  readonly reason: string | null;
+  readonly thisUpdate: string;
+  readonly nextUpdate: string | null;
+  readonly hashAlgorithm: string;
+  readonly issuerNameHash: string;
+  readonly issuerKeyHash: string;
+}
+
+export interface OcspReport {
+  readonly type: 'ocsp-response';
+  /** RFC 6960 §4.2.1 responseStatus: `successful`, `malformedRequest`, `unauthorized`, ... */
+  readonly status: string;
+  readonly producedAt: string | null;
+  /** `byName:<subject>` or `byKey:<SHA-1 of the responder key, hex>`; null when not successful. */
+  readonly responderId: string | null;
+  readonly responses: readonly OcspSingleReport[];
+  readonly nonce: string | null;
+  /** Subjects of the certificates sent with the response (a delegated responder). */
+  readonly certs: readonly string[];
+  readonly signatureAlgorithm: string | null;
+  readonly sha256: string;
+  readonly verification: Verification;
+}
+
+export function ocspReport(resp: ParsedOcspResponse, verification: Verification): OcspReport {
+  const b = resp.basic;
+  return {
+    type: 'ocsp-response',
+    status: resp.status,
+    producedAt: b ? rfc3339(b.producedAt) : null,
+    responderId: !b
+      ? null
+      : b.responderName
+        ? `byName:${formatName(b.responderName)}`
+        : `byKey:${b.responderKeyHash?.toString('hex') ?? ''}`,
+    responses: (b?.responses ?? []).map((r) => ({
+      serial: r.certId.serial,
+      status: r.status.status,
+      revokedAt: r.status.status === 'revoked' ? rfc3339(r.status.revokedAt) : null,
+      reason: r.status.status === 'revoked' ? r.status.reason : null,
+      thisUpdate: rfc3339(r.thisUpdate),
+      nextUpdate: r.nextUpdate ? rfc3339(r.nextUpdate) : null,
+      hashAlgorithm: r.certId.hashAlgorithm,
+      issuerNameHash: r.certId.issuerNameHash.toString('hex'),
+      issuerKeyHash: r.certId.issuerKeyHash.toString('hex'),
+    })),
+    nonce: b?.nonce?.toString('hex') ?? null,
+    certs: (b?.certs ?? []).map((c) => formatName(c.subject)),
+    signatureAlgorithm: b?.signatureAlgorithm.name ?? null,
+    sha256: createHash('sha256').update(resp.der).digest('hex'),
     verification,
   };
 }

@@ -3,25 +3,32 @@
  * the PKI core's; this file picks the parser, gathers the trust material from --ca and renders.
  */
 import {
+  certIdMatchesIssuer,
   decodePemAll,
   formatName,
   isProvisioError,
   type ParsedCertificate,
+  type ParsedCrl,
+  type ParsedOcspResponse,
   parseCertificate,
+  parseCrl,
   parseCsr,
+  parseOcspResponse,
   verifyChain,
+  verifyCrl,
   verifyCsr,
+  verifyOcspResponse,
 } from '@provisio/pki';
 import type { ParsedArgs } from '../args.js';
 import { optionalString } from '../args.js';
 import { COMMON_OPTIONS, type CommandSpec, printJson } from '../command.js';
 import { detectInput } from '../detect-input.js';
-import { printError } from '../diagnostics.js';
+import { printError, warn } from '../diagnostics.js';
 import { CliError, EXIT, exitCodeFor, usageError } from '../errors.js';
 import { MAX_INPUT_BYTES, readInputFile } from '../files.js';
-import { formatCertificate, formatCsr } from '../format-inspect.js';
+import { formatCertificate, formatCrl, formatCsr, formatOcsp } from '../format-inspect.js';
 import { INSPECT_HELP } from '../help.js';
-import { certificateReport, csrReport, type Verification } from '../inspect-report.js';
+import { certificateReport, crlReport, csrReport, ocspReport, type Verification } from '../inspect-report.js';
 import { type CliDeps, styleFor } from '../io.js';
 
 export interface Outcome<R> {
@@ -90,6 +97,69 @@ function inspectCertificate(
   return { report: certificateReport(cert, now, verification), failure };
 }
 
+function notVerified(message: string): Verification {
+  return { status: 'not_verified', against: null, path: [], code: null, message };
+}
+
+function signedBy(cert: ParsedCertificate, suffix = ''): Verification {
+  const against = formatName(cert.subject);
+  return { status: 'verified', against, path: [against], code: null, message: `by ${against}${suffix}` };
+}
+
+/**
+ * Tries each --ca certificate that could have issued `subject` (`couldIssue`), or all of them
+ * when none looks like it; the first that verifies wins, otherwise the last failure is reported.
+ */
+function verifyWithIssuers(
+  ca: readonly ParsedCertificate[],
+  couldIssue: (c: ParsedCertificate) => boolean,
+  verify: (issuer: ParsedCertificate) => Verification,
+): { verification: Verification; failure: unknown } {
+  const likely = ca.filter(couldIssue);
+  let failure: unknown = null;
+  for (const issuer of likely.length > 0 ? likely : ca) {
+    try {
+      return { verification: verify(issuer), failure: null };
+    } catch (e) {
+      if (!isProvisioError(e)) throw e;
+      failure = e;
+    }
+  }
+  return { verification: failed(failure), failure };
+}
+
+function inspectCrl(crl: ParsedCrl, ca: readonly ParsedCertificate[] | null) {
+  if (!ca) return { verification: notVerified('pass --ca issuer.crt to verify'), failure: null };
+  return verifyWithIssuers(
+    ca,
+    (c) => c.subject.der.equals(crl.issuer.der),
+    (issuer) => {
+      verifyCrl(crl, issuer);
+      return signedBy(issuer);
+    },
+  );
+}
+
+function inspectOcsp(resp: ParsedOcspResponse, ca: readonly ParsedCertificate[] | null, now: Date) {
+  if (!ca) {
+    return {
+      verification: notVerified(
+        resp.basic ? 'pass --ca issuer.crt to verify' : `the responder answered ${resp.status}; nothing is signed`,
+      ),
+      failure: null,
+    };
+  }
+  const first = resp.basic?.responses[0];
+  return verifyWithIssuers(
+    ca,
+    (c) => first !== undefined && certIdMatchesIssuer(first.certId, c),
+    (issuer) => {
+      const signer = verifyOcspResponse(resp, issuer, now);
+      return signer === issuer ? signedBy(issuer) : signedBy(signer, ` (delegated by ${formatName(issuer.subject)})`);
+    },
+  );
+}
+
 async function readSubject(deps: CliDeps, file: string): Promise<Buffer> {
   return file === '-' ? deps.readStdin(MAX_INPUT_BYTES) : readInputFile(file);
 }
@@ -147,11 +217,27 @@ async function inspect(deps: CliDeps, args: ParsedArgs): Promise<number> {
       text = formatCsr(r, style);
       break;
     }
-    default:
-      throw new CliError(
-        'input_unrecognized',
-        `${name} is ${input.kind === 'crl' ? 'a CRL' : 'an OCSP response'}; this build cannot inspect it yet`,
-      );
+    case 'crl': {
+      const crl = parseCrl(input.der);
+      const out = inspectCrl(crl, ca);
+      const r = crlReport(crl, now, out.verification);
+      report = r;
+      failure = out.failure;
+      text = formatCrl(r, now, style);
+      if (r.freshness === 'stale') {
+        warn(deps, `the CRL's nextUpdate (${r.nextUpdate}) has passed; relying parties treat it as stale`);
+      }
+      break;
+    }
+    case 'ocsp-response': {
+      const resp = parseOcspResponse(input.der);
+      const out = inspectOcsp(resp, ca, now);
+      const r = ocspReport(resp, out.verification);
+      report = r;
+      failure = out.failure;
+      text = formatOcsp(r, now, style);
+      break;
+    }
   }
 
   if (json) printJson(deps, report);
