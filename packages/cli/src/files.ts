@@ -39,7 +39,10 @@ function errnoCode(e: unknown): string | undefined {
 function mapOsError(e: unknown, path: string, verb: 'read' | 'write'): Error {
   switch (errnoCode(e)) {
     case 'ENOENT':
-      return new CliError('file_not_found', `${path} does not exist`);
+      return new CliError(
+        'file_not_found',
+        verb === 'read' ? `${path} does not exist` : `the directory for ${path} does not exist`,
+      );
     case 'ENOTDIR':
       return new CliError('file_not_found', `a parent of ${path} is not a directory`);
     case 'EISDIR':
@@ -86,6 +89,18 @@ export function assertAbsent(path: string): void {
     throw mapOsError(e, path, 'write');
   }
   throw fileExists(path);
+}
+
+/** Refuses early when `path` exists or its directory does not: checked before any prompt. */
+export function assertCanCreate(path: string): void {
+  assertAbsent(path);
+  const dir = dirname(path);
+  try {
+    if (!statSync(dir).isDirectory()) throw new CliError('file_not_found', `${dir} is not a directory`);
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw mapOsError(e, path, 'write');
+  }
 }
 
 /** Creates `dir` (and parents) when missing; new directories are private (0700). */

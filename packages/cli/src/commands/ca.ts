@@ -3,7 +3,7 @@
  * (docs/ceremony.md). The X.509 work is the PKI core's; this file decides file names, modes,
  * passphrases and what the person running the ceremony is shown.
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   checkNameAttribute,
   createCsr,
@@ -32,9 +32,10 @@ import {
 import { integerFlag, isSet, keyTypeFlag, optionalString, type ParsedArgs, requireString } from '../args.js';
 import { COMMON_OPTIONS, type CommandSpec, printJson } from '../command.js';
 import { note, warn } from '../diagnostics.js';
-import { CliError, EXIT } from '../errors.js';
+import { CliError, EXIT, usageError } from '../errors.js';
 import {
   assertAbsent,
+  assertCanCreate,
   ensureDirectory,
   formatMode,
   PUBLIC_MODE,
@@ -294,8 +295,11 @@ async function signIntermediate(deps: CliDeps, args: ParsedArgs): Promise<number
   const chainPath = optionalString(args, 'chain');
   const days = integerFlag(args, 'days', DEFAULT_INTERMEDIATE_DAYS, 1, 7300, cmd);
   const pathLength = integerFlag(args, 'path-len', 0, 0, 4, cmd);
-  assertAbsent(outPath);
-  if (chainPath !== undefined) assertAbsent(chainPath);
+  if (chainPath !== undefined && resolve(chainPath) === resolve(outPath)) {
+    throw usageError('--chain and --out must be different files', 'run "provisio ca sign-intermediate --help"');
+  }
+  assertCanCreate(outPath);
+  if (chainPath !== undefined) assertCanCreate(chainPath);
 
   const now = deps.clock.now();
   const root = parseCertificate(readInputFile(join(rootDir, 'root.crt')));
