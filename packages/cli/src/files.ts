@@ -188,14 +188,19 @@ export function writeFilesAtomic(files: readonly PlannedFile[]): void {
       written.push(f.path);
     }
   } catch (e) {
-    for (const path of written) {
-      try {
-        unlinkSync(path);
-      } catch {
-        // best effort: report the original failure
-      }
-    }
+    removeFiles(written);
     throw e;
+  }
+}
+
+/** Best-effort removal of files this command wrote; the original failure is what gets reported. */
+export function removeFiles(paths: readonly string[]): void {
+  for (const path of paths) {
+    try {
+      unlinkSync(path);
+    } catch {
+      // already gone
+    }
   }
 }
 

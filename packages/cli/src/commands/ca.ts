@@ -40,6 +40,7 @@ import {
   formatMode,
   PUBLIC_MODE,
   readInputFile,
+  removeFiles,
   SECRET_MODE,
   writeFileAtomic,
   writeFilesAtomic,
@@ -120,9 +121,15 @@ async function initRoot(deps: CliDeps, args: ParsedArgs): Promise<number> {
   ]);
   // Read the key back from disk and decrypt it: a root key that cannot be opened later is found
   // now, while the person who chose the passphrase is still at the machine.
-  const reread = importPrivateKeyPem(readInputFile(keyPath).toString('utf8'), passphrase);
-  if (publicKeyFingerprint(createKeySigner(reread).publicKey) !== publicKeyFingerprint(certificate.publicKey)) {
-    throw new Error('root.key read back from disk does not match root.crt');
+  try {
+    const reread = importPrivateKeyPem(readInputFile(keyPath).toString('utf8'), passphrase);
+    if (!createKeySigner(reread).publicKey.spki.equals(certificate.publicKey.spki)) {
+      throw new Error('root.key read back from disk does not match root.crt');
+    }
+  } catch (e) {
+    // A damaged disk: leave nothing that looks like a usable root, so the ceremony starts over.
+    removeFiles([keyPath, certPath]);
+    throw e;
   }
 
   if (isSet(args, 'json')) {
