@@ -26,7 +26,7 @@ export interface DetectedInput {
 }
 
 const LABELS: Readonly<Record<string, InputKind>> = {
-  CERTIFICATE: 'certificate',
+  'CERTIFICATE': 'certificate',
   'TRUSTED CERTIFICATE': 'certificate',
   'CERTIFICATE REQUEST': 'csr',
   'NEW CERTIFICATE REQUEST': 'csr',

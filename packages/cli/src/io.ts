@@ -40,8 +40,8 @@ const plain: Style = { ok: (t) => t, warn: (t) => t, bad: (t) => t, dim: (t) => 
 
 const sgr =
   (open: number, close: number) =>
-  (text: string): string =>
-    `\u001b[${open}m${text}\u001b[${close}m`;
+    (text: string): string =>
+      `\u001b[${open}m${text}\u001b[${close}m`;
 
 /**
  * Colour only on a terminal, and never with NO_COLOR set to anything non-empty (no-color.org) or

@@ -66,7 +66,7 @@ export const pkiErrors = {
   chain_issuer_not_ca: { category: 'unauthorized', when: 'an issuer lacks basicConstraints cA=TRUE or keyCertSign' },
   chain_path_length_exceeded: {
     category: 'unauthorized',
-    when: "the path is longer than an issuer's pathLenConstraint allows",
+    when: 'the path is longer than an issuer\'s pathLenConstraint allows',
   },
   chain_unknown_critical_extension: {
     category: 'unauthorized',

@@ -53,7 +53,6 @@ export interface ParsedName {
 }
 
 // C0/C1 controls, DEL, and Unicode line/paragraph separators never belong in a name.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 

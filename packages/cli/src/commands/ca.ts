@@ -423,8 +423,8 @@ async function signIntermediate(deps: CliDeps, args: ParsedArgs): Promise<number
 // ---------------------------------------------------------------------------------------------
 
 const KEY_OPTIONS = {
-  out: { type: 'string' },
-  name: { type: 'string' },
+  'out': { type: 'string' },
+  'name': { type: 'string' },
   'key-type': { type: 'string' },
 } as const;
 
@@ -439,11 +439,11 @@ export const CA_COMMANDS: readonly CommandSpec[] = [
     'ca sign-intermediate',
     SIGN_INTERMEDIATE_HELP,
     {
-      root: { type: 'string' },
-      csr: { type: 'string' },
-      out: { type: 'string' },
-      chain: { type: 'string' },
-      days: { type: 'string' },
+      'root': { type: 'string' },
+      'csr': { type: 'string' },
+      'out': { type: 'string' },
+      'chain': { type: 'string' },
+      'days': { type: 'string' },
       'path-len': { type: 'string' },
     },
     signIntermediate,
