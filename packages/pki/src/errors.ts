@@ -54,7 +54,7 @@ export const pkiErrors = {
   },
   profile_violation: {
     category: 'invalid',
-    when: 'the certificate to be signed breaks its profile (lint before signing)',
+    when: 'the certificate, CRL or OCSP response to be signed breaks its profile (lint before signing)',
   },
   chain_untrusted: { category: 'unauthorized', when: 'no path from the certificate to a trusted root' },
   chain_signature_invalid: { category: 'unauthorized', when: 'a certificate in the path is not signed by its issuer' },
