@@ -57,6 +57,7 @@ describe('provisio ca', () => {
     assert.match(initRoot.stderr, /^provisio: warning: .*root\.key must stay offline/m);
     assert.ok(!initRoot.stdout.includes(ROOT_PASSPHRASE) && !initRoot.stderr.includes(ROOT_PASSPHRASE));
     assert.equal(mode(rootKey), 0o600);
+    assert.equal(mode(rootCrt), 0o600);
     assert.equal(mode(c.root), 0o700);
 
     const req = provisio(['ca', 'new-intermediate', '--out', c.ca]);

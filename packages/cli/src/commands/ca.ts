@@ -117,7 +117,9 @@ async function initRoot(deps: CliDeps, args: ParsedArgs): Promise<number> {
   // if either fails.
   writeFilesAtomic([
     { path: keyPath, data: keyPem, mode: SECRET_MODE },
-    { path: certPath, data: encodePem('CERTIFICATE', issued), mode: PUBLIC_MODE },
+    // The whole root directory is ceremony media: both files 0600 (the rule). root.crt is
+    // public, and copies of it made for distribution may be world-readable.
+    { path: certPath, data: encodePem('CERTIFICATE', issued), mode: SECRET_MODE },
   ]);
   // Read the key back from disk and decrypt it: a root key that cannot be opened later is found
   // now, while the person who chose the passphrase is still at the machine.
@@ -134,7 +136,7 @@ async function initRoot(deps: CliDeps, args: ParsedArgs): Promise<number> {
 
   if (isSet(args, 'json')) {
     printJson(deps, {
-      certificate: { path: certPath, mode: formatMode(PUBLIC_MODE) },
+      certificate: { path: certPath, mode: formatMode(SECRET_MODE) },
       key: { path: keyPath, mode: formatMode(SECRET_MODE), encrypted: true },
       ...certificateSummary(certificate),
     });
