@@ -12,7 +12,11 @@ export type CertificateProfile =
   | { readonly kind: 'intermediate-ca'; readonly pathLength: number }
   | { readonly kind: 'device' }
   | { readonly kind: 'tls-server' }
-  | { readonly kind: 'ocsp-responder' };
+  | { readonly kind: 'ocsp-responder' }
+  /** A provisioning package's bootstrap credential (signs provisioning requests only). */
+  | { readonly kind: 'bootstrap' }
+  /** The service key that signs certified profiles (and audit checkpoints). */
+  | { readonly kind: 'profile-signer' };
 
 export function isCaProfile(
   p: CertificateProfile,
@@ -26,7 +30,9 @@ export function isCaProfile(
  */
 export function keyUsageFor(profile: CertificateProfile, key: PublicKeyInfo): KeyUsage[] {
   if (isCaProfile(profile)) return ['digitalSignature', 'keyCertSign', 'cRLSign'];
-  if (profile.kind === 'ocsp-responder') return ['digitalSignature'];
+  if (profile.kind === 'ocsp-responder' || profile.kind === 'bootstrap' || profile.kind === 'profile-signer') {
+    return ['digitalSignature'];
+  }
   return key.algorithm === 'rsa' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature'];
 }
 
@@ -38,6 +44,10 @@ export function extKeyUsageFor(profile: CertificateProfile): string[] {
       return [OID.kpServerAuth];
     case 'ocsp-responder':
       return [OID.kpOcspSigning];
+    case 'bootstrap':
+      return [OID.kpProvisioRequestSigning];
+    case 'profile-signer':
+      return [OID.kpProvisioProfileSigning];
     default:
       // CA certificates carry no EKU: constraining them is not widely honoured and breaks chains.
       return [];

@@ -37,6 +37,12 @@ export const OID = {
   kpServerAuth: '1.3.6.1.5.5.7.3.1',
   kpClientAuth: '1.3.6.1.5.5.7.3.2',
   kpOcspSigning: '1.3.6.1.5.5.7.3.9',
+  // Provisio's own key purposes, under the UUID arc 2.25 (ITU-T X.667: no registration needed,
+  // unique by construction). docs/device-certificate-profile.md lists them.
+  /** A package's bootstrap credential: may sign provisioning requests, nothing else. */
+  kpProvisioRequestSigning: '2.25.271081668842900329250379676066833332173',
+  /** The service's profile signer: may sign certified profiles, nothing else. */
+  kpProvisioProfileSigning: '2.25.214674361469208866842240721738565814574',
   // RFC 6960
   ocspBasic: '1.3.6.1.5.5.7.48.1.1',
   ocspNonce: '1.3.6.1.5.5.7.48.1.2',
