@@ -36,6 +36,21 @@ describe('der', () => {
     assert.deepEqual([...decodeUnsignedInteger(der, second, 'n')], [0x80, 1]);
   });
 
+  it('ok/oid/uuid-arcs-beyond-2^53', () => {
+    // The Provisio key purposes live under 2.25 (ITU-T X.667): 128-bit arcs. The expected bytes are
+    // what `openssl asn1parse -genstr OID:2.25.271081668842900329250379676066833332173` writes.
+    const text = '2.25.271081668842900329250379676066833332173';
+    const der = oid(text);
+    assert.equal(der.toString('hex'), '0614698397f0b78ad897baaa9bb586f6e69ae4e5ef4d');
+    assert.equal(decodeOid(der, readTlv(der, 0)), text);
+    for (const t of ['2.999', '2.25.340282366920938463463374607431768211455', '1.3.6.1.4.1.9007199254740993']) {
+      const d = oid(t);
+      assert.equal(decodeOid(d, readTlv(d, 0)), t);
+    }
+    assertCode(() => oid('2.25.-1'), 'der_malformed');
+    assertCode(() => oid('2'), 'der_malformed');
+  });
+
   it('ok/long-lengths', () => {
     for (const size of [127, 128, 255, 256, 70_000]) {
       const der = octetString(Buffer.alloc(size));

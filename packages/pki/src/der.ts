@@ -156,23 +156,35 @@ export function decodeOid(buf: Uint8Array, tlv: Tlv): string {
   const key = Buffer.from(bytes).toString('latin1');
   const cached = oidTextCache.get(key);
   if (cached !== undefined) return cached;
-  const arcs: number[] = [];
+  // Arcs past 2^53 (the UUID arcs under 2.25, ITU-T X.667) continue as bigint; 64 content bytes
+  // bound them to 448 bits.
+  const arcs: Array<number | bigint> = [];
   let value = 0;
+  let big: bigint | null = null;
   let inArc = false;
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i] as number;
     if (!inArc && b === 0x80) throw malformed('object identifier arc has a leading zero');
-    value = value * 128 + (b & 0x7f);
-    if (value > Number.MAX_SAFE_INTEGER / 128) throw malformed('object identifier arc too large');
+    if (big !== null) big = big * 128n + BigInt(b & 0x7f);
+    else if (value > Number.MAX_SAFE_INTEGER / 128) big = BigInt(value) * 128n + BigInt(b & 0x7f);
+    else value = value * 128 + (b & 0x7f);
     inArc = (b & 0x80) !== 0;
     if (!inArc) {
-      arcs.push(value);
+      arcs.push(big ?? value);
       value = 0;
+      big = null;
     }
   }
   if (inArc) throw malformed('object identifier is truncated');
-  const firstArc = arcs[0] as number;
-  const head = firstArc < 40 ? [0, firstArc] : firstArc < 80 ? [1, firstArc - 40] : [2, firstArc - 80];
+  const firstArc = arcs[0] as number | bigint;
+  const head =
+    typeof firstArc === 'bigint'
+      ? [2, firstArc - 80n]
+      : firstArc < 40
+        ? [0, firstArc]
+        : firstArc < 80
+          ? [1, firstArc - 40]
+          : [2, firstArc - 80];
   const text = [...head, ...arcs.slice(1)].join('.');
   if (oidTextCache.size < 4096) oidTextCache.set(key, text);
   return text;
@@ -305,19 +317,18 @@ const oidCache = new Map<string, Buffer>();
 export function oid(text: string): Buffer {
   const cached = oidCache.get(text);
   if (cached) return cached;
-  const arcs = text.split('.').map(Number);
-  if (arcs.length < 2 || arcs.some((a) => !Number.isSafeInteger(a) || a < 0)) {
-    throw new PkiError('der_malformed', `invalid object identifier "${text}"`);
-  }
-  const values = [(arcs[0] as number) * 40 + (arcs[1] as number), ...arcs.slice(2)];
+  if (!/^\d+(\.\d+)+$/.test(text)) throw new PkiError('der_malformed', `invalid object identifier "${text}"`);
+  // bigint arcs: the UUID arcs under 2.25 (ITU-T X.667) are 128-bit numbers.
+  const arcs = text.split('.').map(BigInt);
+  const values = [(arcs[0] as bigint) * 40n + (arcs[1] as bigint), ...arcs.slice(2)];
   const bytes: number[] = [];
   for (const v of values) {
     const groups: number[] = [];
     let x = v;
     do {
-      groups.unshift(x % 128);
-      x = Math.floor(x / 128);
-    } while (x > 0);
+      groups.unshift(Number(x % 128n));
+      x /= 128n;
+    } while (x > 0n);
     for (let i = 0; i < groups.length; i++) {
       bytes.push((groups[i] as number) | (i < groups.length - 1 ? 0x80 : 0));
     }
