@@ -1,0 +1,5 @@
+export * from './errors.js';
+export * from './jws.js';
+export * from './package-file.js';
+export * from './profile.js';
+export * from './request.js';
