@@ -11,8 +11,7 @@ export type MalformedCode = Extract<ProtocolErrorCode, 'pr_malformed' | 'cp_malf
 /** A short, quoted, control-free rendering of untrusted text for an error message. */
 export function quote(value: unknown): string {
   const text = typeof value === 'string' ? value : String(value);
-  const shown = JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text);
-  return shown;
+  return JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text);
 }
 
 function typeName(value: unknown): string {

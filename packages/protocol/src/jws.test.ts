@@ -143,6 +143,7 @@ describe('jws', () => {
   it('fail/jws/sign-refuses-another-alg', async () => {
     const s = await signer('p256');
     await assert.rejects(signJws(payload, [{ signer: s, header: { alg: 'RS256' } }]), isCode('jws_algorithm_unsupported'));
+    await assert.rejects(signJws(payload, [{ signer: s, header: { crit: ['exp'], exp: 1 } }]), isCode('jws_malformed'));
     const jws = await signJws(payload, [{ signer: s, header: { alg: 'ES256' } }]);
     assert.equal(verifyJwsSignature(jws, 0, s.publicKey).alg, 'ES256');
   });

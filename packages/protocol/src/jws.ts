@@ -120,6 +120,9 @@ export async function signJws(
   for (const { signer, header } of signers) {
     const alg = jwsAlgorithmFor(signer.publicKey);
     const spec = ALGORITHMS[alg];
+    if (Object.hasOwn(header, 'crit')) {
+      throw new ProtocolError('jws_malformed', 'no critical header extension is supported; a verifier would refuse this JWS (RFC 7515 §4.1.11)');
+    }
     if (header.alg !== undefined && header.alg !== alg) {
       throw new ProtocolError('jws_algorithm_unsupported', `a ${describePublicKey(signer.publicKey)} key signs with ${alg}, not ${quote(header.alg)}`);
     }
