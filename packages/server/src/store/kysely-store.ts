@@ -1,0 +1,477 @@
+/**
+ * The `Store` port over Kysely: one implementation of every query for SQLite and PostgreSQL.
+ * Where the databases differ (row locks, the integrity check) the dialect is asked explicitly.
+ */
+import type { SerialNumber } from '@provisio/pki';
+import { type Expression, type Kysely, type SqlBool, sql, type Transaction, type Updateable } from 'kysely';
+import { canonicalJson, hashAuditEntry } from '../audit/audit-chain.js';
+import type {
+  ApiToken,
+  AuditCheckpoint,
+  AuditEntry,
+  AuditEvent,
+  CertificateRecord,
+  ComponentId,
+  ComponentRecord,
+  DeviceIdText,
+  DeviceRecord,
+  DeviceState,
+  PackageId,
+  PackageRecord,
+  Page,
+  ProfileRecord,
+  RequestId,
+  RequestRecord,
+  SystemId,
+  SystemRecord,
+  User,
+  UserId,
+} from '../domain/model.js';
+import type { AuditFilter, DeviceFilter, RequestFilter, Store, StoreTx } from '../domain/store.js';
+import type { DialectName } from './migrations.js';
+import * as rows from './rows.js';
+import type { Database, DevicesTable } from './schema.js';
+import { toStoreConflict } from './unique-violation.js';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+class KyselyStoreTx implements StoreTx {
+  constructor(
+    protected readonly db: Executor,
+    protected readonly dialect: DialectName,
+    private readonly inTransaction: boolean,
+  ) {}
+
+  /**
+   * Runs one insert; a unique violation becomes StoreConflict. Inside a transaction the insert is
+   * wrapped in a savepoint: PostgreSQL aborts the whole transaction on any error otherwise, and
+   * the caller must be able to catch the conflict and go on (e.g. look up the existing row).
+   */
+  private async insert(run: (db: Executor) => Promise<unknown>): Promise<void> {
+    if (!this.inTransaction) {
+      try {
+        await run(this.db);
+      } catch (error) {
+        throw toStoreConflict(error) ?? error;
+      }
+      return;
+    }
+    await sql`savepoint provisio_insert`.execute(this.db);
+    try {
+      await run(this.db);
+    } catch (error) {
+      await sql`rollback to savepoint provisio_insert`.execute(this.db);
+      await sql`release savepoint provisio_insert`.execute(this.db);
+      throw toStoreConflict(error) ?? error;
+    }
+    await sql`release savepoint provisio_insert`.execute(this.db);
+  }
+
+  // -- users and tokens ------------------------------------------------------------------------
+
+  async insertUser(user: User): Promise<void> {
+    const row = rows.userToRow(user);
+    await this.insert((db) => db.insertInto('users').values(row).execute());
+  }
+
+  async findUserByName(username: string): Promise<User | null> {
+    const row = await this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+    return row ? rows.userFromRow(row) : null;
+  }
+
+  async findUserById(id: UserId): Promise<User | null> {
+    const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? rows.userFromRow(row) : null;
+  }
+
+  async listUsers(): Promise<User[]> {
+    const found = await this.db.selectFrom('users').selectAll().orderBy('username').execute();
+    return found.map(rows.userFromRow);
+  }
+
+  async insertToken(token: ApiToken): Promise<void> {
+    const row = rows.tokenToRow(token);
+    await this.insert((db) => db.insertInto('api_tokens').values(row).execute());
+  }
+
+  async findActiveToken(tokenHash: Buffer): Promise<{ token: ApiToken; user: User } | null> {
+    const row = await this.db
+      .selectFrom('api_tokens as t')
+      .innerJoin('users as u', 'u.id', 't.user_id')
+      .select([
+        't.id', 't.user_id', 't.token_hash', 't.name', 't.created_at', 't.revoked_at',
+        'u.username', 'u.role', 'u.password_hash', 'u.created_at as user_created_at', 'u.disabled_at',
+      ])
+      .where('t.token_hash', '=', Buffer.from(tokenHash))
+      .where('t.revoked_at', 'is', null)
+      .where('u.disabled_at', 'is', null)
+      .executeTakeFirst();
+    if (!row) return null;
+    return {
+      token: rows.tokenFromRow(row),
+      user: rows.userFromRow({
+        id: row.user_id,
+        username: row.username,
+        role: row.role,
+        password_hash: row.password_hash,
+        created_at: row.user_created_at,
+        disabled_at: row.disabled_at,
+      }),
+    };
+  }
+
+  // -- systems and components ------------------------------------------------------------------
+
+  async insertSystem(system: SystemRecord): Promise<void> {
+    const row = rows.systemToRow(system);
+    await this.insert((db) => db.insertInto('systems').values(row).execute());
+  }
+
+  async findSystemByName(name: string): Promise<SystemRecord | null> {
+    const row = await this.db.selectFrom('systems').selectAll().where('name', '=', name).executeTakeFirst();
+    return row ? rows.systemFromRow(row) : null;
+  }
+
+  async findSystemById(id: SystemId): Promise<SystemRecord | null> {
+    const row = await this.db.selectFrom('systems').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? rows.systemFromRow(row) : null;
+  }
+
+  async listSystems(): Promise<SystemRecord[]> {
+    const found = await this.db.selectFrom('systems').selectAll().orderBy('name').execute();
+    return found.map(rows.systemFromRow);
+  }
+
+  async insertComponent(component: ComponentRecord): Promise<void> {
+    const row = rows.componentToRow(component);
+    await this.insert((db) => db.insertInto('components').values(row).execute());
+  }
+
+  async findComponent(systemId: SystemId, name: string): Promise<ComponentRecord | null> {
+    const row = await this.db.selectFrom('components').selectAll()
+      .where('system_id', '=', systemId).where('name', '=', name).executeTakeFirst();
+    return row ? rows.componentFromRow(row) : null;
+  }
+
+  async findComponentById(id: ComponentId): Promise<ComponentRecord | null> {
+    const row = await this.db.selectFrom('components').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? rows.componentFromRow(row) : null;
+  }
+
+  async listComponents(systemId: SystemId): Promise<ComponentRecord[]> {
+    const found = await this.db.selectFrom('components').selectAll().where('system_id', '=', systemId).orderBy('name').execute();
+    return found.map(rows.componentFromRow);
+  }
+
+  // -- packages --------------------------------------------------------------------------------
+
+  async insertPackage(pkg: PackageRecord): Promise<void> {
+    const row = rows.packageToRow(pkg);
+    await this.insert((db) => db.insertInto('packages').values(row).execute());
+  }
+
+  async findPackage(id: PackageId): Promise<PackageRecord | null> {
+    const row = await this.db.selectFrom('packages').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? rows.packageFromRow(row) : null;
+  }
+
+  /** Newest first (createdAt desc, id desc). */
+  async listPackages(systemId?: SystemId): Promise<PackageRecord[]> {
+    let query = this.db.selectFrom('packages').selectAll();
+    if (systemId !== undefined) query = query.where('system_id', '=', systemId);
+    const found = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
+    return found.map(rows.packageFromRow);
+  }
+
+  async revokePackage(id: PackageId, at: Date): Promise<boolean> {
+    const result = await this.db.updateTable('packages')
+      .set({ status: 'revoked', revoked_at: rows.toMillis(at) })
+      .where('id', '=', id)
+      .where('status', '=', 'active')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  // -- requests --------------------------------------------------------------------------------
+
+  async insertRequest(request: RequestRecord): Promise<void> {
+    const row = rows.requestToRow(request);
+    await this.insert((db) => db.insertInto('requests').values(row).execute());
+  }
+
+  async findRequest(id: RequestId): Promise<RequestRecord | null> {
+    const row = await this.db.selectFrom('requests').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? rows.requestFromRow(row) : null;
+  }
+
+  async findRequestByContentHash(contentHash: string): Promise<RequestRecord | null> {
+    const row = await this.db.selectFrom('requests').selectAll().where('content_hash', '=', contentHash).executeTakeFirst();
+    return row ? rows.requestFromRow(row) : null;
+  }
+
+  async findRequestByNonce(packageId: PackageId, nonce: string): Promise<RequestRecord | null> {
+    const row = await this.db.selectFrom('requests').selectAll()
+      .where('package_id', '=', packageId).where('nonce', '=', nonce).executeTakeFirst();
+    return row ? rows.requestFromRow(row) : null;
+  }
+
+  async listRequests(filter: RequestFilter): Promise<Page<RequestRecord>> {
+    const { limit, offset } = checkPaging(filter);
+    let query = this.db.selectFrom('requests');
+    if (filter.state !== undefined) query = query.where('state', '=', filter.state);
+    if (filter.systemId !== undefined) query = query.where('system_id', '=', filter.systemId);
+    if (filter.componentId !== undefined) query = query.where('component_id', '=', filter.componentId);
+    if (filter.text) {
+      const pattern = likePattern(filter.text);
+      query = query.where((eb) => eb.or([
+        containsLower('device_id', pattern),
+        containsLower('device_label', pattern),
+        containsLower('hardware_serial', pattern),
+      ]));
+    }
+    const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const found = await query.selectAll()
+      .orderBy('created_at', 'desc').orderBy('id', 'desc')
+      .limit(limit).offset(offset)
+      .execute();
+    return { items: found.map(rows.requestFromRow), total: Number(n) };
+  }
+
+  async decideRequest(
+    id: RequestId,
+    decision: { state: 'approved' | 'rejected'; at: Date; by: UserId; reason: string | null },
+  ): Promise<boolean> {
+    const result = await this.db.updateTable('requests')
+      .set({
+        state: decision.state,
+        decided_at: rows.toMillis(decision.at),
+        decided_by: decision.by,
+        decision_reason: decision.reason,
+      })
+      .where('id', '=', id)
+      .where('state', '=', 'pending')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  // -- devices ---------------------------------------------------------------------------------
+
+  async insertDevice(device: DeviceRecord): Promise<void> {
+    const row = rows.deviceToRow(device);
+    await this.insert((db) => db.insertInto('devices').values(row).execute());
+  }
+
+  async findDevice(deviceId: DeviceIdText): Promise<DeviceRecord | null> {
+    const row = await this.db.selectFrom('devices').selectAll().where('device_id', '=', deviceId).executeTakeFirst();
+    return row ? rows.deviceFromRow(row) : null;
+  }
+
+  /**
+   * Ordered by updatedAt desc, then deviceId. `text` matches (case-insensitively) the device id,
+   * the label, the hardware serial of the device's current request, or the serial of any of its
+   * certificates.
+   */
+  async listDevices(filter: DeviceFilter): Promise<Page<DeviceRecord>> {
+    const { limit, offset } = checkPaging(filter);
+    let query = this.db.selectFrom('devices');
+    if (filter.state !== undefined) query = query.where('state', '=', filter.state);
+    if (filter.systemId !== undefined) query = query.where('system_id', '=', filter.systemId);
+    if (filter.componentId !== undefined) query = query.where('component_id', '=', filter.componentId);
+    if (filter.text) {
+      const pattern = likePattern(filter.text);
+      query = query.where((eb) => eb.or([
+        containsLower('device_id', pattern),
+        containsLower('label', pattern),
+        sql<SqlBool>`exists (select 1 from requests r where r.id = devices.current_request_id and lower(r.hardware_serial) like ${pattern} escape '!')`,
+        sql<SqlBool>`exists (select 1 from certificates c where c.device_id = devices.device_id and lower(c.serial) like ${pattern} escape '!')`,
+      ]));
+    }
+    const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const found = await query.selectAll()
+      .orderBy('updated_at', 'desc').orderBy('device_id', 'asc')
+      .limit(limit).offset(offset)
+      .execute();
+    return { items: found.map(rows.deviceFromRow), total: Number(n) };
+  }
+
+  async transitionDevice(
+    deviceId: DeviceIdText,
+    from: readonly DeviceState[],
+    to: DeviceState,
+    at: Date,
+    changes?: { currentRequestId?: RequestId },
+  ): Promise<boolean> {
+    if (from.length === 0) return false;
+    const set: Updateable<DevicesTable> = { state: to, updated_at: rows.toMillis(at) };
+    if (to === 'provisioned') set.provisioned_at = rows.toMillis(at);
+    if (changes?.currentRequestId !== undefined) set.current_request_id = changes.currentRequestId;
+    const result = await this.db.updateTable('devices')
+      .set(set)
+      .where('device_id', '=', deviceId)
+      .where('state', 'in', [...from])
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  // -- certificates and profiles ---------------------------------------------------------------
+
+  async insertCertificate(certificate: CertificateRecord): Promise<void> {
+    const row = rows.certificateToRow(certificate);
+    await this.insert((db) => db.insertInto('certificates').values(row).execute());
+  }
+
+  async findCertificate(issuerFingerprint: string, serial: SerialNumber): Promise<CertificateRecord | null> {
+    const row = await this.db.selectFrom('certificates').selectAll()
+      .where('issuer_fingerprint', '=', issuerFingerprint).where('serial', '=', serial).executeTakeFirst();
+    return row ? rows.certificateFromRow(row) : null;
+  }
+
+  async findCertificateByRequest(requestId: RequestId): Promise<CertificateRecord | null> {
+    const row = await this.db.selectFrom('certificates').selectAll().where('request_id', '=', requestId).executeTakeFirst();
+    return row ? rows.certificateFromRow(row) : null;
+  }
+
+  /** Newest first (createdAt desc, then notBefore desc, then serial). */
+  async listCertificatesForDevice(deviceId: DeviceIdText): Promise<CertificateRecord[]> {
+    const found = await this.db.selectFrom('certificates').selectAll().where('device_id', '=', deviceId)
+      .orderBy('created_at', 'desc').orderBy('not_before', 'desc').orderBy('serial', 'asc')
+      .execute();
+    return found.map(rows.certificateFromRow);
+  }
+
+  async insertProfile(profile: ProfileRecord): Promise<void> {
+    const row = rows.profileToRow(profile);
+    await this.insert((db) => db.insertInto('profiles').values(row).execute());
+  }
+
+  async findProfile(requestId: RequestId): Promise<ProfileRecord | null> {
+    const row = await this.db.selectFrom('profiles').selectAll().where('request_id', '=', requestId).executeTakeFirst();
+    return row ? rows.profileFromRow(row) : null;
+  }
+
+  // -- audit -----------------------------------------------------------------------------------
+
+  /**
+   * Must run inside a transaction (the Store's own appendAudit opens one). The chain head row is
+   * read and rewritten in the same transaction as the entry: on PostgreSQL `FOR UPDATE` makes
+   * concurrent appends queue on that row; on SQLite the transaction already holds the one write
+   * lock (BEGIN IMMEDIATE).
+   */
+  async appendAudit(event: AuditEvent): Promise<AuditEntry> {
+    if (!this.inTransaction) throw new Error('appendAudit must run inside a transaction');
+    const details = canonicalJson(event.details);
+    const headQuery = this.db.selectFrom('audit_head').select(['last_seq', 'last_hash']).where('id', '=', 1);
+    const head = await (this.dialect === 'postgres' ? headQuery.forUpdate() : headQuery).executeTakeFirstOrThrow();
+    const seq = Number(head.last_seq) + 1;
+    const prevHash = head.last_hash;
+    const hash = hashAuditEntry(prevHash, seq, event);
+    const entry: AuditEntry = {
+      seq,
+      prevHash,
+      hash,
+      at: new Date(event.at.getTime()),
+      actor: event.actor,
+      action: event.action,
+      targetType: event.targetType,
+      targetId: event.targetId,
+      details: JSON.parse(details) as Record<string, unknown>,
+    };
+    await this.db.insertInto('audit_log').values(rows.auditToRow(entry)).execute();
+    await this.db.updateTable('audit_head').set({ last_seq: seq, last_hash: hash }).where('id', '=', 1).execute();
+    return entry;
+  }
+
+  /** Refuses a checkpoint that does not match the entry at its seq (it would only raise a false alarm later). */
+  async insertCheckpoint(checkpoint: AuditCheckpoint): Promise<void> {
+    const entry = await this.db.selectFrom('audit_log').select('hash').where('seq', '=', checkpoint.seq).executeTakeFirst();
+    if (!entry || entry.hash !== checkpoint.hash) {
+      throw new Error(`checkpoint at seq ${checkpoint.seq} does not match the audit entry there (${entry ? 'different hash' : 'no such entry'})`);
+    }
+    const row = rows.checkpointToRow(checkpoint);
+    await this.insert((db) => db.insertInto('audit_checkpoints').values(row).execute());
+  }
+}
+
+export class KyselyStore extends KyselyStoreTx implements Store {
+  constructor(
+    private readonly kysely: Kysely<Database>,
+    dialect: DialectName,
+  ) {
+    super(kysely, dialect, false);
+  }
+
+  /**
+   * One transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: READ COMMITTED, where the
+   * compare-and-set UPDATEs re-check their WHERE after waiting for a concurrent writer).
+   * Inside `fn` use only `tx`: on SQLite the store has one connection and `fn` holds it, so a
+   * call on the outer store would wait for itself.
+   */
+  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.kysely.transaction().execute((trx) => fn(new KyselyStoreTx(trx, this.dialect, true)));
+  }
+
+  override async appendAudit(event: AuditEvent): Promise<AuditEntry> {
+    return this.transaction((tx) => tx.appendAudit(event));
+  }
+
+  override async insertCheckpoint(checkpoint: AuditCheckpoint): Promise<void> {
+    return this.transaction((tx) => tx.insertCheckpoint(checkpoint));
+  }
+
+  async readAudit(fromSeq: number, limit: number): Promise<AuditEntry[]> {
+    checkPaging({ limit, offset: 0 });
+    const found = await this.db.selectFrom('audit_log').selectAll()
+      .where('seq', '>=', fromSeq).orderBy('seq', 'asc').limit(limit).execute();
+    return found.map(rows.auditFromRow);
+  }
+
+  /** Newest first (seq desc). */
+  async listAudit(filter: AuditFilter): Promise<Page<AuditEntry>> {
+    const { limit, offset } = checkPaging(filter);
+    let query = this.db.selectFrom('audit_log');
+    if (filter.actor !== undefined) query = query.where('actor', '=', filter.actor);
+    if (filter.action !== undefined) query = query.where('action', '=', filter.action);
+    if (filter.targetId !== undefined) query = query.where('target_id', '=', filter.targetId);
+    if (filter.fromSeq !== undefined) query = query.where('seq', '>=', filter.fromSeq);
+    const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const found = await query.selectAll().orderBy('seq', 'desc').limit(limit).offset(offset).execute();
+    return { items: found.map(rows.auditFromRow), total: Number(n) };
+  }
+
+  async listCheckpoints(): Promise<AuditCheckpoint[]> {
+    const found = await this.db.selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'asc').execute();
+    return found.map(rows.checkpointFromRow);
+  }
+
+  /** SQLite: `PRAGMA integrity_check` is "ok" and `PRAGMA foreign_key_check` finds nothing. PostgreSQL: it answers. */
+  async checkIntegrity(): Promise<boolean> {
+    if (this.dialect === 'sqlite') {
+      const integrity = await sql<{ integrity_check: string }>`pragma integrity_check`.execute(this.kysely);
+      if (integrity.rows.length !== 1 || integrity.rows[0]?.integrity_check !== 'ok') return false;
+      const foreignKeys = await sql`pragma foreign_key_check`.execute(this.kysely);
+      return foreignKeys.rows.length === 0;
+    }
+    const result = await sql<{ one: number }>`select 1 as one`.execute(this.kysely);
+    return result.rows[0]?.one === 1;
+  }
+
+  async close(): Promise<void> {
+    await this.kysely.destroy();
+  }
+}
+
+function checkPaging(filter: { limit: number; offset: number }): { limit: number; offset: number } {
+  const { limit, offset } = filter;
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`offset must be a non-negative integer, got ${offset}`);
+  return { limit, offset };
+}
+
+/** `%text%` for LIKE, with '!' escaping the wildcards, lower-cased (compared against lower(column)). */
+function likePattern(text: string): string {
+  return `%${text.toLowerCase().replace(/[!%_]/g, (c) => `!${c}`)}%`;
+}
+
+function containsLower(column: string, pattern: string): Expression<SqlBool> {
+  return sql<SqlBool>`lower(${sql.ref(column)}) like ${pattern} escape '!'`;
+}

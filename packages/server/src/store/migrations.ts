@@ -1,0 +1,276 @@
+/**
+ * Ordered schema migrations, run at start inside one transaction and recorded in
+ * schema_migrations; a restart finds them recorded and runs nothing (docs/storage.md).
+ * Written with Kysely's schema builder; the few types that differ between the databases come
+ * from `columnTypes`. A migration, once released, is never edited: add a new one.
+ */
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Database } from './schema.js';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  up(db: Transaction<Database>, dialect: DialectName): Promise<void>;
+}
+
+function columnTypes(dialect: DialectName) {
+  return {
+    // SQLite INTEGER is 64-bit, and INTEGER PRIMARY KEY is the rowid.
+    int64: dialect === 'sqlite' ? ('integer' as const) : ('bigint' as const),
+    binary: dialect === 'sqlite' ? ('blob' as const) : ('bytea' as const),
+  };
+}
+
+/** Arbitrary constant for pg_advisory_xact_lock: two servers starting at once migrate one at a time. */
+const MIGRATION_LOCK_ID = 0x50524f56; // "PROV"
+
+const GENESIS_HASH = '0'.repeat(64);
+
+const initial: Migration = {
+  version: 1,
+  name: 'initial',
+  async up(db, dialect) {
+    const { int64, binary } = columnTypes(dialect);
+    const s = db.schema;
+    // Foreign keys are DEFERRABLE INITIALLY DEFERRED: checked at commit, so a transaction may
+    // insert a device and the request it points at in either order.
+    const deferred = <T extends { deferrable(): T; initiallyDeferred(): T }>(fk: T): T => fk.deferrable().initiallyDeferred();
+    const flag = (column: string) => sql`${sql.ref(column)} in (0, 1)`;
+
+    await s.createTable('users')
+      .addColumn('id', 'text', (c) => c.notNull())
+      .addColumn('username', 'text', (c) => c.notNull())
+      .addColumn('role', 'text', (c) => c.notNull())
+      .addColumn('password_hash', 'text')
+      .addColumn('created_at', int64, (c) => c.notNull())
+      .addColumn('disabled_at', int64)
+      .addPrimaryKeyConstraint('users_pkey', ['id'])
+      .addUniqueConstraint('users_username_key', ['username'])
+      .addCheckConstraint('users_role_check', sql`role in ('admin', 'approver', 'technician', 'auditor')`)
+      .execute();
+
+    await s.createTable('api_tokens')
+      .addColumn('id', 'text', (c) => c.notNull())
+      .addColumn('user_id', 'text', (c) => c.notNull())
+      .addColumn('token_hash', binary, (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('created_at', int64, (c) => c.notNull())
+      .addColumn('revoked_at', int64)
+      .addPrimaryKeyConstraint('api_tokens_pkey', ['id'])
+      .addUniqueConstraint('api_tokens_token_hash_key', ['token_hash'])
+      .addForeignKeyConstraint('api_tokens_user_id_fkey', ['user_id'], 'users', ['id'], deferred)
+      .execute();
+    await s.createIndex('api_tokens_user_id_idx').on('api_tokens').column('user_id').execute();
+
+    await s.createTable('systems')
+      .addColumn('id', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('allow_mock', 'integer', (c) => c.notNull())
+      .addColumn('created_at', int64, (c) => c.notNull())
+      .addPrimaryKeyConstraint('systems_pkey', ['id'])
+      .addUniqueConstraint('systems_name_key', ['name'])
+      .addCheckConstraint('systems_allow_mock_check', flag('allow_mock'))
+      .execute();
+
+    await s.createTable('components')
+      .addColumn('id', 'text', (c) => c.notNull())
+      .addColumn('system_id', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('key_types', 'text', (c) => c.notNull())
+      .addColumn('validity_days', 'integer', (c) => c.notNull())
+      .addColumn('created_at', int64, (c) => c.notNull())
+      .addPrimaryKeyConstraint('components_pkey', ['id'])
+      .addUniqueConstraint('components_system_id_name_key', ['system_id', 'name'])
+      .addForeignKeyConstraint('components_system_id_fkey', ['system_id'], 'systems', ['id'], deferred)
+      .execute();
+
+    await s.createTable('packages')
+      .addColumn('id', 'text', (c) => c.notNull())
+      .addColumn('system_id', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('bootstrap_certificate', binary, (c) => c.notNull())
+      .addColumn('bootstrap_fingerprint', 'text', (c) => c.notNull())
+      .addColumn('request_lifetime_seconds', 'integer', (c) => c.notNull())
+      .addColumn('expires_at', int64, (c) => c.notNull())
+      .addColumn('created_at', int64, (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('revoked_at', int64)
+      .addPrimaryKeyConstraint('packages_pkey', ['id'])
+      .addCheckConstraint('packages_status_check', sql`status in ('active', 'revoked')`)
+      .addForeignKeyConstraint('packages_system_id_fkey', ['system_id'], 'systems', ['id'], deferred)
+      .addForeignKeyConstraint('packages_created_by_fkey', ['created_by'], 'users', ['id'], deferred)
+      .execute();
+    await s.createIndex('packages_system_id_created_at_idx').on('packages').columns(['system_id', 'created_at']).execute();
+
+    await s.createTable('requests')
+      .addColumn('id', 'text', (c) => c.notNull())
+      .addColumn('package_id', 'text', (c) => c.notNull())
+      .addColumn('system_id', 'text', (c) => c.notNull())
+      .addColumn('component_id', 'text', (c) => c.notNull())
+      .addColumn('device_id', 'text', (c) => c.notNull())
+      .addColumn('device_label', 'text', (c) => c.notNull())
+      .addColumn('hardware_serial', 'text')
+      .addColumn('firmware_version', 'text')
+      .addColumn('nonce', 'text', (c) => c.notNull())
+      .addColumn('content_hash', 'text', (c) => c.notNull())
+      .addColumn('raw', binary, (c) => c.notNull())
+      .addColumn('public_key_fingerprint', 'text', (c) => c.notNull())
+      .addColumn('key_algorithm', 'text', (c) => c.notNull())
+      .addColumn('mock', 'integer', (c) => c.notNull())
+      .addColumn('transport', 'text', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('created_at', int64, (c) => c.notNull())
+      .addColumn('expires_at', int64, (c) => c.notNull())
+      .addColumn('submitted_by', 'text')
+      .addColumn('decided_at', int64)
+      .addColumn('decided_by', 'text')
+      .addColumn('decision_reason', 'text')
+      .addPrimaryKeyConstraint('requests_pkey', ['id'])
+      .addUniqueConstraint('requests_package_id_nonce_key', ['package_id', 'nonce'])
+      .addUniqueConstraint('requests_content_hash_key', ['content_hash'])
+      .addCheckConstraint('requests_state_check', sql`state in ('pending', 'approved', 'rejected')`)
+      .addCheckConstraint('requests_transport_check', sql`transport in ('upload', 'connected', 'proxy')`)
+      .addCheckConstraint('requests_mock_check', flag('mock'))
+      .addForeignKeyConstraint('requests_package_id_fkey', ['package_id'], 'packages', ['id'], deferred)
+      .addForeignKeyConstraint('requests_system_id_fkey', ['system_id'], 'systems', ['id'], deferred)
+      .addForeignKeyConstraint('requests_component_id_fkey', ['component_id'], 'components', ['id'], deferred)
+      .addForeignKeyConstraint('requests_submitted_by_fkey', ['submitted_by'], 'users', ['id'], deferred)
+      .addForeignKeyConstraint('requests_decided_by_fkey', ['decided_by'], 'users', ['id'], deferred)
+      .execute();
+    // listRequests: newest first, optionally by state.
+    await s.createIndex('requests_state_created_at_idx').on('requests').columns(['state', 'created_at', 'id']).execute();
+    await s.createIndex('requests_created_at_idx').on('requests').columns(['created_at', 'id']).execute();
+    await s.createIndex('requests_device_id_idx').on('requests').column('device_id').execute();
+
+    await s.createTable('devices')
+      .addColumn('device_id', 'text', (c) => c.notNull())
+      .addColumn('system_id', 'text', (c) => c.notNull())
+      .addColumn('component_id', 'text', (c) => c.notNull())
+      .addColumn('label', 'text', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('mock', 'integer', (c) => c.notNull())
+      .addColumn('current_request_id', 'text', (c) => c.notNull())
+      .addColumn('created_at', int64, (c) => c.notNull())
+      .addColumn('updated_at', int64, (c) => c.notNull())
+      .addColumn('provisioned_at', int64)
+      .addPrimaryKeyConstraint('devices_pkey', ['device_id'])
+      .addCheckConstraint('devices_state_check', sql`state in ('pending', 'approved', 'provisioned', 'rejected', 'revoked')`)
+      .addCheckConstraint('devices_mock_check', flag('mock'))
+      .addForeignKeyConstraint('devices_system_id_fkey', ['system_id'], 'systems', ['id'], deferred)
+      .addForeignKeyConstraint('devices_component_id_fkey', ['component_id'], 'components', ['id'], deferred)
+      .addForeignKeyConstraint('devices_current_request_id_fkey', ['current_request_id'], 'requests', ['id'], deferred)
+      .execute();
+    // listDevices: most recently updated first, optionally by state.
+    await s.createIndex('devices_state_updated_at_idx').on('devices').columns(['state', 'updated_at']).execute();
+    await s.createIndex('devices_updated_at_idx').on('devices').column('updated_at').execute();
+
+    await s.createTable('certificates')
+      .addColumn('issuer_fingerprint', 'text', (c) => c.notNull())
+      .addColumn('serial', 'text', (c) => c.notNull())
+      .addColumn('device_id', 'text')
+      .addColumn('request_id', 'text')
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('der', binary, (c) => c.notNull())
+      .addColumn('fingerprint', 'text', (c) => c.notNull())
+      .addColumn('not_before', int64, (c) => c.notNull())
+      .addColumn('not_after', int64, (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('revoked_at', int64)
+      .addColumn('revocation_reason', 'text')
+      .addColumn('created_at', int64, (c) => c.notNull())
+      // security.md I4: (issuer, serial) unique, never reused.
+      .addPrimaryKeyConstraint('certificates_pkey', ['issuer_fingerprint', 'serial'])
+      .addCheckConstraint('certificates_status_check', sql`status in ('active', 'revoked')`)
+      .addForeignKeyConstraint('certificates_device_id_fkey', ['device_id'], 'devices', ['device_id'], deferred)
+      .addForeignKeyConstraint('certificates_request_id_fkey', ['request_id'], 'requests', ['id'], deferred)
+      .execute();
+    // security.md I3: at most one certificate per request.
+    await s.createIndex('certificates_request_id_key').on('certificates').column('request_id').unique()
+      .where('request_id', 'is not', null).execute();
+    await s.createIndex('certificates_device_id_created_at_idx').on('certificates').columns(['device_id', 'created_at']).execute();
+
+    await s.createTable('profiles')
+      .addColumn('request_id', 'text', (c) => c.notNull())
+      .addColumn('device_id', 'text', (c) => c.notNull())
+      .addColumn('content', binary, (c) => c.notNull())
+      .addColumn('created_at', int64, (c) => c.notNull())
+      .addPrimaryKeyConstraint('profiles_pkey', ['request_id'])
+      .addForeignKeyConstraint('profiles_request_id_fkey', ['request_id'], 'requests', ['id'], deferred)
+      .addForeignKeyConstraint('profiles_device_id_fkey', ['device_id'], 'devices', ['device_id'], deferred)
+      .execute();
+
+    await s.createTable('audit_log')
+      .addColumn('seq', int64, (c) => c.notNull())
+      .addColumn('at', int64, (c) => c.notNull())
+      .addColumn('actor', 'text', (c) => c.notNull())
+      .addColumn('action', 'text', (c) => c.notNull())
+      .addColumn('target_type', 'text', (c) => c.notNull())
+      .addColumn('target_id', 'text', (c) => c.notNull())
+      .addColumn('details', 'text', (c) => c.notNull())
+      .addColumn('prev_hash', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('audit_log_pkey', ['seq'])
+      .execute();
+    await s.createIndex('audit_log_actor_idx').on('audit_log').columns(['actor', 'seq']).execute();
+    await s.createIndex('audit_log_action_idx').on('audit_log').columns(['action', 'seq']).execute();
+    await s.createIndex('audit_log_target_idx').on('audit_log').columns(['target_id', 'seq']).execute();
+
+    await s.createTable('audit_checkpoints')
+      .addColumn('seq', int64, (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('at', int64, (c) => c.notNull())
+      .addColumn('signature', binary, (c) => c.notNull())
+      .addColumn('signer_certificate', binary, (c) => c.notNull())
+      .addPrimaryKeyConstraint('audit_checkpoints_pkey', ['seq'])
+      .execute();
+
+    await s.createTable('audit_head')
+      .addColumn('id', 'integer', (c) => c.notNull())
+      .addColumn('last_seq', int64, (c) => c.notNull())
+      .addColumn('last_hash', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('audit_head_pkey', ['id'])
+      .addCheckConstraint('audit_head_single_row', sql`id = 1`)
+      .execute();
+    await db.insertInto('audit_head').values({ id: 1, last_seq: 0, last_hash: GENESIS_HASH }).execute();
+  },
+};
+
+/** In order; versions strictly increasing. */
+export const MIGRATIONS: readonly Migration[] = [initial];
+
+/**
+ * Brings the schema up to date in one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: under an
+ * advisory lock, so concurrent starts wait for each other). Refuses a database that has
+ * migrations this build does not know (a downgrade).
+ */
+export async function migrate(db: Kysely<Database>, dialect: DialectName, now: () => Date = () => new Date()): Promise<number[]> {
+  return db.transaction().execute(async (trx) => {
+    if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`.execute(trx);
+    await trx.schema.createTable('schema_migrations').ifNotExists()
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('applied_at', columnTypes(dialect).int64, (c) => c.notNull())
+      .addPrimaryKeyConstraint('schema_migrations_pkey', ['version'])
+      .execute();
+    const applied = new Set((await trx.selectFrom('schema_migrations').select('version').execute()).map((r) => Number(r.version)));
+    const known = new Set(MIGRATIONS.map((m) => m.version));
+    const unknown = [...applied].filter((v) => !known.has(v));
+    if (unknown.length > 0) {
+      throw new Error(
+        `database has schema migration(s) ${unknown.join(', ')} that this build does not know (newest known: ${Math.max(...known)}); run a newer provisio server`,
+      );
+    }
+    const ran: number[] = [];
+    for (const migration of MIGRATIONS) {
+      if (applied.has(migration.version)) continue;
+      await migration.up(trx, dialect);
+      await trx.insertInto('schema_migrations')
+        .values({ version: migration.version, name: migration.name, applied_at: now().getTime() })
+        .execute();
+      ran.push(migration.version);
+    }
+    return ran;
+  });
+}

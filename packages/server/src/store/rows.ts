@@ -1,0 +1,338 @@
+/**
+ * Records ⇄ rows. Explicit, one function each way per table: times as epoch milliseconds,
+ * booleans as 0/1, JSON as text, nulls as nulls (never undefined).
+ */
+import type { KeyType, RevocationReason, SerialNumber } from '@provisio/pki';
+import type { Selectable } from 'kysely';
+import { canonicalJson } from '../audit/audit-chain.js';
+import type {
+  ApiToken,
+  AuditCheckpoint,
+  AuditEntry,
+  CertificateRecord,
+  CertificateStatus,
+  ComponentId,
+  ComponentRecord,
+  DeviceIdText,
+  DeviceRecord,
+  DeviceState,
+  PackageId,
+  PackageRecord,
+  PackageStatus,
+  ProfileRecord,
+  RequestId,
+  RequestRecord,
+  RequestState,
+  Role,
+  SystemId,
+  SystemRecord,
+  Transport,
+  User,
+  UserId,
+} from '../domain/model.js';
+import type {
+  ApiTokensTable,
+  AuditCheckpointsTable,
+  AuditLogTable,
+  CertificatesTable,
+  ComponentsTable,
+  DevicesTable,
+  PackagesTable,
+  ProfilesTable,
+  RequestsTable,
+  SystemsTable,
+  UsersTable,
+} from './schema.js';
+
+export function toMillis(date: Date): number {
+  const ms = date instanceof Date ? date.getTime() : Number.NaN;
+  if (Number.isNaN(ms)) throw new TypeError('expected a valid Date');
+  return ms;
+}
+
+export function toMillisOrNull(date: Date | null): number | null {
+  return date === null ? null : toMillis(date);
+}
+
+/** pg returns BIGINT as a string unless told otherwise; open-store tells it, Number() is a safety net. */
+function fromMillis(ms: number | string): Date {
+  return new Date(Number(ms));
+}
+
+function fromMillisOrNull(ms: number | string | null): Date | null {
+  return ms === null ? null : fromMillis(ms);
+}
+
+const flag = (value: boolean): number => (value ? 1 : 0);
+const isSet = (value: number): boolean => Number(value) === 1;
+
+export const userToRow = (u: User): Selectable<UsersTable> => ({
+  id: u.id,
+  username: u.username,
+  role: u.role,
+  password_hash: u.passwordHash,
+  created_at: toMillis(u.createdAt),
+  disabled_at: toMillisOrNull(u.disabledAt),
+});
+
+export const userFromRow = (r: Selectable<UsersTable>): User => ({
+  id: r.id as UserId,
+  username: r.username,
+  role: r.role as Role,
+  passwordHash: r.password_hash,
+  createdAt: fromMillis(r.created_at),
+  disabledAt: fromMillisOrNull(r.disabled_at),
+});
+
+export const tokenToRow = (t: ApiToken): Selectable<ApiTokensTable> => ({
+  id: t.id,
+  user_id: t.userId,
+  token_hash: Buffer.from(t.tokenHash),
+  name: t.name,
+  created_at: toMillis(t.createdAt),
+  revoked_at: toMillisOrNull(t.revokedAt),
+});
+
+export const tokenFromRow = (r: Selectable<ApiTokensTable>): ApiToken => ({
+  id: r.id,
+  userId: r.user_id as UserId,
+  tokenHash: Buffer.from(r.token_hash),
+  name: r.name,
+  createdAt: fromMillis(r.created_at),
+  revokedAt: fromMillisOrNull(r.revoked_at),
+});
+
+export const systemToRow = (s: SystemRecord): Selectable<SystemsTable> => ({
+  id: s.id,
+  name: s.name,
+  allow_mock: flag(s.allowMock),
+  created_at: toMillis(s.createdAt),
+});
+
+export const systemFromRow = (r: Selectable<SystemsTable>): SystemRecord => ({
+  id: r.id as SystemId,
+  name: r.name,
+  allowMock: isSet(r.allow_mock),
+  createdAt: fromMillis(r.created_at),
+});
+
+export const componentToRow = (c: ComponentRecord): Selectable<ComponentsTable> => ({
+  id: c.id,
+  system_id: c.systemId,
+  name: c.name,
+  key_types: JSON.stringify(c.keyTypes),
+  validity_days: c.validityDays,
+  created_at: toMillis(c.createdAt),
+});
+
+export const componentFromRow = (r: Selectable<ComponentsTable>): ComponentRecord => ({
+  id: r.id as ComponentId,
+  systemId: r.system_id as SystemId,
+  name: r.name,
+  keyTypes: JSON.parse(r.key_types) as KeyType[],
+  validityDays: Number(r.validity_days),
+  createdAt: fromMillis(r.created_at),
+});
+
+export const packageToRow = (p: PackageRecord): Selectable<PackagesTable> => ({
+  id: p.id,
+  system_id: p.systemId,
+  status: p.status,
+  bootstrap_certificate: Buffer.from(p.bootstrapCertificate),
+  bootstrap_fingerprint: p.bootstrapFingerprint,
+  request_lifetime_seconds: p.requestLifetimeSeconds,
+  expires_at: toMillis(p.expiresAt),
+  created_at: toMillis(p.createdAt),
+  created_by: p.createdBy,
+  revoked_at: toMillisOrNull(p.revokedAt),
+});
+
+export const packageFromRow = (r: Selectable<PackagesTable>): PackageRecord => ({
+  id: r.id as PackageId,
+  systemId: r.system_id as SystemId,
+  status: r.status as PackageStatus,
+  bootstrapCertificate: Buffer.from(r.bootstrap_certificate),
+  bootstrapFingerprint: r.bootstrap_fingerprint,
+  requestLifetimeSeconds: Number(r.request_lifetime_seconds),
+  expiresAt: fromMillis(r.expires_at),
+  createdAt: fromMillis(r.created_at),
+  createdBy: r.created_by as UserId,
+  revokedAt: fromMillisOrNull(r.revoked_at),
+});
+
+export const requestToRow = (q: RequestRecord): Selectable<RequestsTable> => ({
+  id: q.id,
+  package_id: q.packageId,
+  system_id: q.systemId,
+  component_id: q.componentId,
+  device_id: q.deviceId,
+  device_label: q.deviceLabel,
+  hardware_serial: q.hardwareSerial,
+  firmware_version: q.firmwareVersion,
+  nonce: q.nonce,
+  content_hash: q.contentHash,
+  raw: Buffer.from(q.raw),
+  public_key_fingerprint: q.publicKeyFingerprint,
+  key_algorithm: q.keyAlgorithm,
+  mock: flag(q.mock),
+  transport: q.transport,
+  state: q.state,
+  created_at: toMillis(q.createdAt),
+  expires_at: toMillis(q.expiresAt),
+  submitted_by: q.submittedBy,
+  decided_at: toMillisOrNull(q.decidedAt),
+  decided_by: q.decidedBy,
+  decision_reason: q.decisionReason,
+});
+
+export const requestFromRow = (r: Selectable<RequestsTable>): RequestRecord => ({
+  id: r.id as RequestId,
+  packageId: r.package_id as PackageId,
+  systemId: r.system_id as SystemId,
+  componentId: r.component_id as ComponentId,
+  deviceId: r.device_id as DeviceIdText,
+  deviceLabel: r.device_label,
+  hardwareSerial: r.hardware_serial,
+  firmwareVersion: r.firmware_version,
+  nonce: r.nonce,
+  contentHash: r.content_hash,
+  raw: Buffer.from(r.raw),
+  publicKeyFingerprint: r.public_key_fingerprint,
+  keyAlgorithm: r.key_algorithm,
+  mock: isSet(r.mock),
+  transport: r.transport as Transport,
+  state: r.state as RequestState,
+  createdAt: fromMillis(r.created_at),
+  expiresAt: fromMillis(r.expires_at),
+  submittedBy: r.submitted_by as UserId | null,
+  decidedAt: fromMillisOrNull(r.decided_at),
+  decidedBy: r.decided_by as UserId | null,
+  decisionReason: r.decision_reason,
+});
+
+export const deviceToRow = (d: DeviceRecord): Selectable<DevicesTable> => ({
+  device_id: d.deviceId,
+  system_id: d.systemId,
+  component_id: d.componentId,
+  label: d.label,
+  state: d.state,
+  mock: flag(d.mock),
+  current_request_id: d.currentRequestId,
+  created_at: toMillis(d.createdAt),
+  updated_at: toMillis(d.updatedAt),
+  provisioned_at: toMillisOrNull(d.provisionedAt),
+});
+
+export const deviceFromRow = (r: Selectable<DevicesTable>): DeviceRecord => ({
+  deviceId: r.device_id as DeviceIdText,
+  systemId: r.system_id as SystemId,
+  componentId: r.component_id as ComponentId,
+  label: r.label,
+  state: r.state as DeviceState,
+  mock: isSet(r.mock),
+  currentRequestId: r.current_request_id as RequestId,
+  createdAt: fromMillis(r.created_at),
+  updatedAt: fromMillis(r.updated_at),
+  provisionedAt: fromMillisOrNull(r.provisioned_at),
+});
+
+export const certificateToRow = (c: CertificateRecord): Selectable<CertificatesTable> => ({
+  issuer_fingerprint: c.issuerFingerprint,
+  serial: c.serial,
+  device_id: c.deviceId,
+  request_id: c.requestId,
+  kind: c.kind,
+  der: Buffer.from(c.der),
+  fingerprint: c.fingerprint,
+  not_before: toMillis(c.notBefore),
+  not_after: toMillis(c.notAfter),
+  status: c.status,
+  revoked_at: toMillisOrNull(c.revokedAt),
+  revocation_reason: c.revocationReason,
+  created_at: toMillis(c.createdAt),
+});
+
+export const certificateFromRow = (r: Selectable<CertificatesTable>): CertificateRecord => ({
+  serial: r.serial as SerialNumber,
+  issuerFingerprint: r.issuer_fingerprint,
+  deviceId: r.device_id as DeviceIdText | null,
+  requestId: r.request_id as RequestId | null,
+  kind: r.kind,
+  der: Buffer.from(r.der),
+  fingerprint: r.fingerprint,
+  notBefore: fromMillis(r.not_before),
+  notAfter: fromMillis(r.not_after),
+  status: r.status as CertificateStatus,
+  revokedAt: fromMillisOrNull(r.revoked_at),
+  revocationReason: r.revocation_reason as RevocationReason | null,
+  createdAt: fromMillis(r.created_at),
+});
+
+export const profileToRow = (p: ProfileRecord): Selectable<ProfilesTable> => ({
+  request_id: p.requestId,
+  device_id: p.deviceId,
+  content: Buffer.from(p.content),
+  created_at: toMillis(p.createdAt),
+});
+
+export const profileFromRow = (r: Selectable<ProfilesTable>): ProfileRecord => ({
+  requestId: r.request_id as RequestId,
+  deviceId: r.device_id as DeviceIdText,
+  content: Buffer.from(r.content),
+  createdAt: fromMillis(r.created_at),
+});
+
+export const auditToRow = (e: AuditEntry): Selectable<AuditLogTable> => ({
+  seq: e.seq,
+  at: toMillis(e.at),
+  actor: e.actor,
+  action: e.action,
+  target_type: e.targetType,
+  target_id: e.targetId,
+  details: canonicalJson(e.details),
+  prev_hash: e.prevHash,
+  hash: e.hash,
+});
+
+export const auditFromRow = (r: Selectable<AuditLogTable>): AuditEntry => ({
+  seq: Number(r.seq),
+  at: fromMillis(r.at),
+  actor: r.actor,
+  action: r.action,
+  targetType: r.target_type,
+  targetId: r.target_id,
+  details: parseDetails(r.details),
+  prevHash: r.prev_hash,
+  hash: r.hash,
+});
+
+/**
+ * Details are written as canonical JSON, so they always parse; text that does not (a row edited
+ * by hand) is returned under one key rather than thrown, so verification reports the entry as
+ * edited instead of failing to read the log.
+ */
+function parseDetails(text: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  return { unparseableDetails: String(text) };
+}
+
+export const checkpointToRow = (c: AuditCheckpoint): Selectable<AuditCheckpointsTable> => ({
+  seq: c.seq,
+  hash: c.hash,
+  at: toMillis(c.at),
+  signature: Buffer.from(c.signature),
+  signer_certificate: Buffer.from(c.signerCertificate),
+});
+
+export const checkpointFromRow = (r: Selectable<AuditCheckpointsTable>): AuditCheckpoint => ({
+  seq: Number(r.seq),
+  hash: r.hash,
+  at: fromMillis(r.at),
+  signature: Buffer.from(r.signature),
+  signerCertificate: Buffer.from(r.signer_certificate),
+});

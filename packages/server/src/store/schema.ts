@@ -1,0 +1,202 @@
+/**
+ * The tables as Kysely sees them: one row type per table, identical on SQLite and PostgreSQL.
+ * docs/storage.md explains the choices; in short:
+ * - ids are text; times are BIGINT milliseconds since the Unix epoch (UTC), the same number on
+ *   both databases and exactly a JS `Date`'s precision;
+ * - booleans are INTEGER 0/1 (SQLite has no boolean type; one representation keeps one query layer);
+ * - binary is BLOB (SQLite) / BYTEA (PostgreSQL), read back as `Buffer` by both drivers;
+ * - JSON (component key types, audit details) is text.
+ */
+
+/** Epoch milliseconds (UTC). */
+export type Millis = number;
+/** 0 or 1. */
+export type Flag = number;
+
+export interface UsersTable {
+  id: string;
+  username: string;
+  role: string;
+  password_hash: string | null;
+  created_at: Millis;
+  disabled_at: Millis | null;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  user_id: string;
+  token_hash: Buffer;
+  name: string;
+  created_at: Millis;
+  revoked_at: Millis | null;
+}
+
+export interface SystemsTable {
+  id: string;
+  name: string;
+  allow_mock: Flag;
+  created_at: Millis;
+}
+
+export interface ComponentsTable {
+  id: string;
+  system_id: string;
+  name: string;
+  /** JSON array of KeyType. */
+  key_types: string;
+  validity_days: number;
+  created_at: Millis;
+}
+
+export interface PackagesTable {
+  id: string;
+  system_id: string;
+  status: string;
+  bootstrap_certificate: Buffer;
+  bootstrap_fingerprint: string;
+  request_lifetime_seconds: number;
+  expires_at: Millis;
+  created_at: Millis;
+  created_by: string;
+  revoked_at: Millis | null;
+}
+
+export interface RequestsTable {
+  id: string;
+  package_id: string;
+  system_id: string;
+  component_id: string;
+  device_id: string;
+  device_label: string;
+  hardware_serial: string | null;
+  firmware_version: string | null;
+  nonce: string;
+  content_hash: string;
+  raw: Buffer;
+  public_key_fingerprint: string;
+  key_algorithm: string;
+  mock: Flag;
+  transport: string;
+  state: string;
+  created_at: Millis;
+  expires_at: Millis;
+  submitted_by: string | null;
+  decided_at: Millis | null;
+  decided_by: string | null;
+  decision_reason: string | null;
+}
+
+export interface DevicesTable {
+  device_id: string;
+  system_id: string;
+  component_id: string;
+  label: string;
+  state: string;
+  mock: Flag;
+  current_request_id: string;
+  created_at: Millis;
+  updated_at: Millis;
+  provisioned_at: Millis | null;
+}
+
+export interface CertificatesTable {
+  issuer_fingerprint: string;
+  serial: string;
+  device_id: string | null;
+  request_id: string | null;
+  kind: string;
+  der: Buffer;
+  fingerprint: string;
+  not_before: Millis;
+  not_after: Millis;
+  status: string;
+  revoked_at: Millis | null;
+  revocation_reason: string | null;
+  created_at: Millis;
+}
+
+export interface ProfilesTable {
+  request_id: string;
+  device_id: string;
+  content: Buffer;
+  created_at: Millis;
+}
+
+export interface AuditLogTable {
+  seq: number;
+  at: Millis;
+  actor: string;
+  action: string;
+  target_type: string;
+  target_id: string;
+  /** canonicalJson(details): parsing and re-canonicalizing gives the hashed bytes back. */
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditCheckpointsTable {
+  seq: number;
+  hash: string;
+  at: Millis;
+  signature: Buffer;
+  signer_certificate: Buffer;
+}
+
+/** One row (id = 1): the chain's last seq and hash; its row lock serializes appends on PostgreSQL. */
+export interface AuditHeadTable {
+  id: number;
+  last_seq: number;
+  last_hash: string;
+}
+
+export interface SchemaMigrationsTable {
+  version: number;
+  name: string;
+  applied_at: Millis;
+}
+
+export interface Database {
+  users: UsersTable;
+  api_tokens: ApiTokensTable;
+  systems: SystemsTable;
+  components: ComponentsTable;
+  packages: PackagesTable;
+  requests: RequestsTable;
+  devices: DevicesTable;
+  certificates: CertificatesTable;
+  profiles: ProfilesTable;
+  audit_log: AuditLogTable;
+  audit_checkpoints: AuditCheckpointsTable;
+  audit_head: AuditHeadTable;
+  schema_migrations: SchemaMigrationsTable;
+}
+
+/**
+ * Every unique constraint (primary keys included) by name, with its table and columns. PostgreSQL
+ * reports the name of the violated constraint; SQLite reports "table.column, …", which is mapped
+ * back to the name through this table, so `StoreConflict.constraint` reads the same on both.
+ */
+export const UNIQUE_CONSTRAINTS: Readonly<Record<string, { table: keyof Database; columns: readonly string[] }>> = {
+  users_pkey: { table: 'users', columns: ['id'] },
+  users_username_key: { table: 'users', columns: ['username'] },
+  api_tokens_pkey: { table: 'api_tokens', columns: ['id'] },
+  api_tokens_token_hash_key: { table: 'api_tokens', columns: ['token_hash'] },
+  systems_pkey: { table: 'systems', columns: ['id'] },
+  systems_name_key: { table: 'systems', columns: ['name'] },
+  components_pkey: { table: 'components', columns: ['id'] },
+  components_system_id_name_key: { table: 'components', columns: ['system_id', 'name'] },
+  packages_pkey: { table: 'packages', columns: ['id'] },
+  requests_pkey: { table: 'requests', columns: ['id'] },
+  requests_package_id_nonce_key: { table: 'requests', columns: ['package_id', 'nonce'] },
+  requests_content_hash_key: { table: 'requests', columns: ['content_hash'] },
+  devices_pkey: { table: 'devices', columns: ['device_id'] },
+  certificates_pkey: { table: 'certificates', columns: ['issuer_fingerprint', 'serial'] },
+  /** A partial unique index (request_id IS NOT NULL), not a table constraint. */
+  certificates_request_id_key: { table: 'certificates', columns: ['request_id'] },
+  profiles_pkey: { table: 'profiles', columns: ['request_id'] },
+  audit_log_pkey: { table: 'audit_log', columns: ['seq'] },
+  audit_checkpoints_pkey: { table: 'audit_checkpoints', columns: ['seq'] },
+  audit_head_pkey: { table: 'audit_head', columns: ['id'] },
+  schema_migrations_pkey: { table: 'schema_migrations', columns: ['version'] },
+};

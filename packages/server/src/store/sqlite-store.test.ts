@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { tempDir } from '@provisio/testkit';
+import Database from 'better-sqlite3';
+import { openStore } from './open-store.js';
+import { storeContract } from './store-contract.js';
+
+// One directory (tempDir registers an exit hook per call), one file per opened store.
+const dir = tempDir('provisio-store-');
+let counter = 0;
+const freshFile = (name = 'store') => join(dir, `${name}-${++counter}.db`);
+storeContract('SQLite', () => openStore({ url: freshFile() }));
+
+describe('SQLite store files and settings', () => {
+  it('ok/file-0600-directory-0700', async () => {
+    const nested = join(dir, `nested-${++counter}`, 'data');
+    const file = join(nested, 'provisio.db');
+    const store = await openStore({ url: `sqlite:${file}` });
+    try {
+      await store.appendAudit({ at: new Date(), actor: 'system', action: 'store.test', targetType: 'store', targetId: 'x', details: {} });
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      assert.equal(statSync(`${file}-wal`).mode & 0o777, 0o600, 'SQLite gives the WAL the database file\'s mode');
+      assert.equal(statSync(nested).mode & 0o777, 0o700);
+      assert.equal(statSync(join(nested, '..')).mode & 0o777, 0o700, 'every directory it created');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('ok/wal-and-synchronous-full', async () => {
+    const file = freshFile('provisio');
+    const store = await openStore({ url: file });
+    try {
+      // journal_mode is persistent in the file; synchronous is per connection, so it is read
+      // through the store's own connection.
+      const raw = new Database(file, { readonly: true });
+      try {
+        assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+      } finally {
+        raw.close();
+      }
+      const kysely = (store as unknown as { kysely: import('kysely').Kysely<unknown> }).kysely;
+      const { sql } = await import('kysely');
+      const sync = await sql<{ synchronous: number }>`pragma synchronous`.execute(kysely);
+      assert.equal(sync.rows[0]?.synchronous, 2, 'FULL');
+      const fk = await sql<{ foreign_keys: number }>`pragma foreign_keys`.execute(kysely);
+      assert.equal(fk.rows[0]?.foreign_keys, 1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('ok/migrations-are-idempotent-on-restart', async () => {
+    const file = freshFile('provisio');
+    const first = await openStore({ url: file });
+    const entry = await first.appendAudit({ at: new Date(), actor: 'system', action: 'store.test', targetType: 'store', targetId: 'x', details: {} });
+    await first.close();
+    const again = await openStore({ url: file });
+    try {
+      assert.deepEqual(await again.readAudit(1, 10), [entry]);
+      assert.equal((await again.appendAudit({ ...entry, details: {} })).seq, 2);
+    } finally {
+      await again.close();
+    }
+    const raw = new Database(file, { readonly: true });
+    try {
+      assert.deepEqual(raw.prepare('select version, name from schema_migrations').all(), [{ version: 1, name: 'initial' }]);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('fail/refuses-a-newer-schema', async () => {
+    const file = freshFile('provisio');
+    await (await openStore({ url: file })).close();
+    const raw = new Database(file);
+    raw.prepare('insert into schema_migrations (version, name, applied_at) values (999, ?, 0)').run('from the future');
+    raw.close();
+    await assert.rejects(openStore({ url: file }), /999 that this build does not know/);
+  });
+});

@@ -1,0 +1,692 @@
+/**
+ * The contract every `Store` implementation must pass (a node:test suite), run against SQLite
+ * (sqlite-store.test.ts) and PostgreSQL (postgres-store.test.ts). For tests only.
+ *
+ * It lives here rather than in packages/testkit: testkit is a dependency of this package, and a
+ * type import of the Store port from testkit breaks testkit's own `tsc -b` (rootDir).
+ *
+ * `open` must return a fresh, empty store each time: every test opens its own.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { SerialNumber } from '@provisio/pki';
+import { GENESIS_HASH, hashAuditEntry } from '../audit/audit-chain.js';
+import { verifyStoreAudit } from '../audit/verify-store-audit.js';
+import type {
+  ApiToken,
+  AuditEntry,
+  AuditEvent,
+  CertificateRecord,
+  ComponentId,
+  ComponentRecord,
+  DeviceIdText,
+  DeviceRecord,
+  PackageId,
+  PackageRecord,
+  ProfileRecord,
+  RequestId,
+  RequestRecord,
+  SystemId,
+  SystemRecord,
+  User,
+  UserId,
+} from '../domain/model.js';
+import { type Store, StoreConflict } from '../domain/store.js';
+
+/** Times with milliseconds: the store must keep them exactly. */
+const T0 = Date.parse('2026-06-01T12:00:00.123Z');
+const at = (offsetMs: number): Date => new Date(T0 + offsetMs);
+/** Every byte value, zeros included: binary must come back byte-equal. */
+const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+
+function fixtures() {
+  let n = 0;
+  const next = (prefix: string) => `${prefix}-${++n}`;
+  const hex = (bytes = 32) => randomBytes(bytes).toString('hex');
+  return {
+    user: (o: Partial<User> = {}): User => ({
+      id: next('usr') as UserId,
+      username: next('user'),
+      role: 'admin',
+      passwordHash: '$scrypt$ln=15,r=8,p=1$c2FsdA$aGFzaA',
+      createdAt: at(1),
+      disabledAt: null,
+      ...o,
+    }),
+    token: (userId: UserId, o: Partial<ApiToken> = {}): ApiToken => ({
+      id: next('tok'),
+      userId,
+      tokenHash: randomBytes(32),
+      name: next('token name'),
+      createdAt: at(2),
+      revokedAt: null,
+      ...o,
+    }),
+    system: (o: Partial<SystemRecord> = {}): SystemRecord => ({
+      id: next('sys') as SystemId,
+      name: next('system'),
+      allowMock: true,
+      createdAt: at(3),
+      ...o,
+    }),
+    component: (systemId: SystemId, o: Partial<ComponentRecord> = {}): ComponentRecord => ({
+      id: next('cmp') as ComponentId,
+      systemId,
+      name: next('component'),
+      keyTypes: ['p256', 'rsa3072'],
+      validityDays: 398,
+      createdAt: at(4),
+      ...o,
+    }),
+    package: (systemId: SystemId, createdBy: UserId, o: Partial<PackageRecord> = {}): PackageRecord => ({
+      id: next('pkg') as PackageId,
+      systemId,
+      status: 'active',
+      bootstrapCertificate: ALL_BYTES,
+      bootstrapFingerprint: hex(),
+      requestLifetimeSeconds: 86_400,
+      expiresAt: at(86_400_000),
+      createdAt: at(5),
+      createdBy,
+      revokedAt: null,
+      ...o,
+    }),
+    request: (pkg: PackageRecord, componentId: ComponentId, o: Partial<RequestRecord> = {}): RequestRecord => ({
+      id: next('req') as RequestId,
+      packageId: pkg.id,
+      systemId: pkg.systemId,
+      componentId,
+      deviceId: next('DEV') as DeviceIdText,
+      deviceLabel: next('Pump'),
+      hardwareSerial: next('HW'),
+      firmwareVersion: '1.2.3',
+      nonce: randomBytes(16).toString('base64url'),
+      contentHash: hex(),
+      raw: Buffer.concat([ALL_BYTES, randomBytes(8)]),
+      publicKeyFingerprint: hex(),
+      keyAlgorithm: 'ECDSA P-256',
+      mock: false,
+      transport: 'upload',
+      state: 'pending',
+      createdAt: at(6),
+      expiresAt: at(3_600_000),
+      submittedBy: null,
+      decidedAt: null,
+      decidedBy: null,
+      decisionReason: null,
+      ...o,
+    }),
+    device: (request: RequestRecord, o: Partial<DeviceRecord> = {}): DeviceRecord => ({
+      deviceId: request.deviceId,
+      systemId: request.systemId,
+      componentId: request.componentId,
+      label: request.deviceLabel,
+      state: 'pending',
+      mock: request.mock,
+      currentRequestId: request.id,
+      createdAt: at(7),
+      updatedAt: at(7),
+      provisionedAt: null,
+      ...o,
+    }),
+    certificate: (o: Partial<CertificateRecord> = {}): CertificateRecord => ({
+      serial: randomBytes(16).toString('hex').replace(/^0+/, '') as SerialNumber,
+      issuerFingerprint: 'a'.repeat(64),
+      deviceId: null,
+      requestId: null,
+      kind: 'device',
+      der: Buffer.concat([randomBytes(4), ALL_BYTES]),
+      fingerprint: hex(),
+      notBefore: at(8),
+      notAfter: at(398 * 86_400_000),
+      status: 'active',
+      revokedAt: null,
+      revocationReason: null,
+      createdAt: at(9),
+      ...o,
+    }),
+    event: (o: Partial<AuditEvent> = {}): AuditEvent => ({
+      at: at(10),
+      actor: 'user:alice',
+      action: 'system.create',
+      targetType: 'system',
+      targetId: next('sys'),
+      details: { name: 'pumps', nested: { list: [1, 'two', null, true], ünïcode: 'Grüße' } },
+      ...o,
+    }),
+  };
+}
+
+async function rejectsConflict(promise: Promise<unknown>, constraint: string): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof StoreConflict, `expected StoreConflict, got ${String(error)}`);
+    assert.equal(error.constraint, constraint);
+    return true;
+  });
+}
+
+export function storeContract(name: string, open: () => Promise<Store>): void {
+  describe(`store contract: ${name}`, () => {
+    let store: Store;
+    let f: ReturnType<typeof fixtures>;
+
+    beforeEach(async () => {
+      store = await open();
+      f = fixtures();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    /** A user, a system with one component, an active package. */
+    async function base() {
+      const user = f.user();
+      const system = f.system();
+      const component = f.component(system.id);
+      const pkg = f.package(system.id, user.id);
+      await store.insertUser(user);
+      await store.insertSystem(system);
+      await store.insertComponent(component);
+      await store.insertPackage(pkg);
+      return { user, system, component, pkg };
+    }
+
+    /** A pending request and its pending device. */
+    async function requestWithDevice(b: Awaited<ReturnType<typeof base>>, o: Partial<RequestRecord> = {}, d: Partial<DeviceRecord> = {}) {
+      const request = f.request(b.pkg, b.component.id, o);
+      const device = f.device(request, d);
+      await store.transaction(async (tx) => {
+        await tx.insertRequest(request);
+        await tx.insertDevice(device);
+      });
+      return { request, device };
+    }
+
+    describe('round-trip', () => {
+      it('ok/users-and-tokens', async () => {
+        const alice = f.user({ disabledAt: null });
+        const bob = f.user({ role: 'auditor', passwordHash: null, disabledAt: at(500) });
+        await store.insertUser(alice);
+        await store.insertUser(bob);
+        assert.deepEqual(await store.findUserById(alice.id), alice);
+        assert.deepEqual(await store.findUserByName(bob.username), bob);
+        assert.equal(await store.findUserByName('nobody'), null);
+        assert.equal(await store.findUserById('usr-none' as UserId), null);
+        assert.deepEqual(await store.listUsers(), [alice, bob].sort((a, b) => (a.username < b.username ? -1 : 1)));
+
+        const token = f.token(alice.id);
+        const revoked = f.token(alice.id, { revokedAt: at(600) });
+        const ofDisabled = f.token(bob.id);
+        await store.insertToken(token);
+        await store.insertToken(revoked);
+        await store.insertToken(ofDisabled);
+        assert.deepEqual(await store.findActiveToken(token.tokenHash), { token, user: alice });
+        assert.equal(await store.findActiveToken(revoked.tokenHash), null, 'a revoked token is not active');
+        assert.equal(await store.findActiveToken(ofDisabled.tokenHash), null, 'a disabled user\'s token is not active');
+        assert.equal(await store.findActiveToken(randomBytes(32)), null);
+      });
+
+      it('ok/systems-components-packages', async () => {
+        const { user, system, component, pkg } = await base();
+        const other = f.system({ name: 'a-first-by-name', allowMock: false });
+        await store.insertSystem(other);
+        assert.deepEqual(await store.findSystemById(system.id), system);
+        assert.deepEqual(await store.findSystemByName(other.name), other);
+        assert.equal(await store.findSystemByName('none'), null);
+        assert.deepEqual(await store.listSystems(), [other, system]);
+
+        const second = f.component(system.id, { name: 'a-component', keyTypes: ['p384'], validityDays: 30 });
+        await store.insertComponent(second);
+        assert.deepEqual(await store.findComponentById(component.id), component);
+        assert.deepEqual(await store.findComponent(system.id, second.name), second);
+        assert.equal(await store.findComponent(other.id, second.name), null);
+        assert.deepEqual(await store.listComponents(system.id), [second, component]);
+        assert.deepEqual(await store.listComponents(other.id), []);
+
+        const older = f.package(other.id, user.id, { createdAt: at(-1000), status: 'revoked', revokedAt: at(-500) });
+        await store.insertPackage(older);
+        assert.deepEqual(await store.findPackage(pkg.id), pkg);
+        assert.deepEqual(await store.findPackage(older.id), older);
+        assert.deepEqual(await store.listPackages(), [pkg, older], 'newest first');
+        assert.deepEqual(await store.listPackages(other.id), [older]);
+      });
+
+      it('ok/requests-devices-certificates-profiles', async () => {
+        const b = await base();
+        const { request, device } = await requestWithDevice(b, {
+          mock: true,
+          transport: 'connected',
+          submittedBy: b.user.id,
+        });
+        const bare = f.request(b.pkg, b.component.id, { hardwareSerial: null, firmwareVersion: null, transport: 'proxy' });
+        await store.insertRequest(bare);
+        assert.deepEqual(await store.findRequest(request.id), request);
+        assert.deepEqual(await store.findRequest(bare.id), bare);
+        assert.deepEqual(await store.findRequestByContentHash(request.contentHash), request);
+        assert.deepEqual(await store.findRequestByNonce(b.pkg.id, bare.nonce), bare);
+        assert.equal(await store.findRequestByNonce(b.pkg.id, 'no-such-nonce'), null);
+        assert.equal(await store.findRequest('req-none' as RequestId), null);
+        assert.deepEqual(await store.findDevice(device.deviceId), device);
+        assert.equal(await store.findDevice('none' as DeviceIdText), null);
+
+        const cert = f.certificate({ deviceId: device.deviceId, requestId: request.id, createdAt: at(100) });
+        const older = f.certificate({
+          deviceId: device.deviceId,
+          createdAt: at(50),
+          status: 'revoked',
+          revokedAt: at(60),
+          revocationReason: 'keyCompromise',
+        });
+        const bootstrap = f.certificate({ kind: 'bootstrap' });
+        await store.insertCertificate(cert);
+        await store.insertCertificate(older);
+        await store.insertCertificate(bootstrap);
+        assert.deepEqual(await store.findCertificate(cert.issuerFingerprint, cert.serial), cert);
+        assert.deepEqual(await store.findCertificate(bootstrap.issuerFingerprint, bootstrap.serial), bootstrap);
+        assert.equal(await store.findCertificate('b'.repeat(64), cert.serial), null, 'the serial is per issuer');
+        assert.deepEqual(await store.findCertificateByRequest(request.id), cert);
+        assert.equal(await store.findCertificateByRequest(bare.id), null);
+        assert.deepEqual(await store.listCertificatesForDevice(device.deviceId), [cert, older]);
+
+        const profile: ProfileRecord = { requestId: request.id, deviceId: device.deviceId, content: ALL_BYTES, createdAt: at(101) };
+        await store.insertProfile(profile);
+        assert.deepEqual(await store.findProfile(request.id), profile);
+        assert.equal(await store.findProfile(bare.id), null);
+      });
+    });
+
+    describe('conflicts', () => {
+      it('fail/unique/users-and-tokens', async () => {
+        const alice = f.user();
+        await store.insertUser(alice);
+        const sameName = f.user({ username: alice.username });
+        await rejectsConflict(store.insertUser(sameName), 'users_username_key');
+        assert.equal(await store.findUserById(sameName.id), null, 'nothing written');
+        await rejectsConflict(store.insertUser(f.user({ id: alice.id })), 'users_pkey');
+        const token = f.token(alice.id);
+        await store.insertToken(token);
+        const sameHash = f.token(alice.id, { tokenHash: Buffer.from(token.tokenHash) });
+        await rejectsConflict(store.insertToken(sameHash), 'api_tokens_token_hash_key');
+        assert.equal((await store.findActiveToken(token.tokenHash))?.token.id, token.id);
+      });
+
+      it('fail/unique/systems-components', async () => {
+        const { system, component } = await base();
+        const sameName = f.system({ name: system.name });
+        await rejectsConflict(store.insertSystem(sameName), 'systems_name_key');
+        assert.equal(await store.findSystemById(sameName.id), null);
+        const sameComponent = f.component(system.id, { name: component.name });
+        await rejectsConflict(store.insertComponent(sameComponent), 'components_system_id_name_key');
+        assert.equal(await store.findComponentById(sameComponent.id), null);
+        // The same component name in another system is fine.
+        const other = f.system();
+        await store.insertSystem(other);
+        await store.insertComponent(f.component(other.id, { name: component.name }));
+      });
+
+      it('fail/unique/requests-devices', async () => {
+        const b = await base();
+        const { request, device } = await requestWithDevice(b);
+        const sameNonce = f.request(b.pkg, b.component.id, { nonce: request.nonce });
+        await rejectsConflict(store.insertRequest(sameNonce), 'requests_package_id_nonce_key');
+        const sameContent = f.request(b.pkg, b.component.id, { contentHash: request.contentHash });
+        await rejectsConflict(store.insertRequest(sameContent), 'requests_content_hash_key');
+        assert.equal(await store.findRequest(sameNonce.id), null);
+        assert.equal(await store.findRequest(sameContent.id), null);
+        // The same nonce under another package is a different request.
+        const pkg2 = f.package(b.system.id, b.user.id);
+        await store.insertPackage(pkg2);
+        await store.insertRequest(f.request(pkg2, b.component.id, { nonce: request.nonce }));
+
+        const again = f.request(b.pkg, b.component.id);
+        await store.insertRequest(again);
+        await rejectsConflict(store.insertDevice(f.device(again, { deviceId: device.deviceId, label: 'other' })), 'devices_pkey');
+        assert.equal((await store.findDevice(device.deviceId))?.label, device.label);
+      });
+
+      it('fail/unique/certificates-profiles', async () => {
+        const b = await base();
+        const { request, device } = await requestWithDevice(b);
+        const cert = f.certificate({ deviceId: device.deviceId, requestId: request.id });
+        await store.insertCertificate(cert);
+        // security.md I4: (issuer, serial) never reused.
+        await rejectsConflict(store.insertCertificate(f.certificate({ serial: cert.serial })), 'certificates_pkey');
+        // The same serial from another issuer is a different certificate.
+        await store.insertCertificate(f.certificate({ serial: cert.serial, issuerFingerprint: 'c'.repeat(64) }));
+        // security.md I3: one certificate per request.
+        const second = f.certificate({ requestId: request.id });
+        await rejectsConflict(store.insertCertificate(second), 'certificates_request_id_key');
+        assert.equal(await store.findCertificate(second.issuerFingerprint, second.serial), null);
+        // Any number of certificates without a request.
+        await store.insertCertificate(f.certificate());
+        await store.insertCertificate(f.certificate());
+
+        const profile: ProfileRecord = { requestId: request.id, deviceId: device.deviceId, content: Buffer.from('one'), createdAt: at(1) };
+        await store.insertProfile(profile);
+        await rejectsConflict(store.insertProfile({ ...profile, content: Buffer.from('two') }), 'profiles_pkey');
+        assert.deepEqual((await store.findProfile(request.id))?.content, Buffer.from('one'));
+      });
+
+      it('ok/conflict-inside-transaction-can-be-handled', async () => {
+        // An idempotent resubmission: the insert conflicts, the caller looks the row up and goes on
+        // in the same transaction (PostgreSQL would abort the transaction without a savepoint).
+        const b = await base();
+        const { request } = await requestWithDevice(b);
+        const resubmitted = f.request(b.pkg, b.component.id, { contentHash: request.contentHash });
+        const system = f.system();
+        const found = await store.transaction(async (tx) => {
+          await tx.insertSystem(system);
+          await rejectsConflict(tx.insertRequest(resubmitted), 'requests_content_hash_key');
+          const existing = await tx.findRequestByContentHash(request.contentHash);
+          await tx.appendAudit(f.event({ action: 'request.resubmit', targetId: request.id }));
+          return existing;
+        });
+        assert.deepEqual(found, request);
+        assert.deepEqual(await store.findSystemById(system.id), system, 'the rest of the transaction committed');
+        assert.equal(await store.findRequest(resubmitted.id), null);
+        assert.equal((await verifyStoreAudit(store)).ok, true);
+      });
+    });
+
+    describe('transactions', () => {
+      it('fail/throw-inside-leaves-nothing', async () => {
+        const user = f.user();
+        const system = f.system();
+        await store.appendAudit(f.event());
+        await assert.rejects(
+          store.transaction(async (tx) => {
+            await tx.insertUser(user);
+            await tx.insertSystem(system);
+            await tx.appendAudit(f.event({ action: 'system.create', targetId: system.id }));
+            throw new Error('boom');
+          }),
+          /boom/,
+        );
+        assert.equal(await store.findUserById(user.id), null);
+        assert.equal(await store.findSystemById(system.id), null);
+        assert.equal((await store.readAudit(1, 10)).length, 1, 'the audit entry was rolled back');
+        const next = await store.appendAudit(f.event());
+        assert.equal(next.seq, 2, 'the chain head was rolled back with it');
+        assert.equal((await verifyStoreAudit(store)).ok, true);
+      });
+
+      it('ok/returns-the-value-and-commits', async () => {
+        const system = f.system();
+        const value = await store.transaction(async (tx) => {
+          await tx.insertSystem(system);
+          return 42;
+        });
+        assert.equal(value, 42);
+        assert.deepEqual(await store.findSystemById(system.id), system);
+      });
+    });
+
+    describe('compare-and-set', () => {
+      it('ok/decide-request/twenty-concurrent-one-winner', async () => {
+        const b = await base();
+        const { request } = await requestWithDevice(b);
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            store.transaction((tx) =>
+              tx.decideRequest(request.id, {
+                state: i % 2 === 0 ? 'approved' : 'rejected',
+                at: at(1000 + i),
+                by: b.user.id,
+                reason: `reason ${i}`,
+              }),
+            ),
+          ),
+        );
+        assert.equal(results.filter(Boolean).length, 1);
+        const winner = results.indexOf(true);
+        const decided = await store.findRequest(request.id);
+        assert.equal(decided?.state, winner % 2 === 0 ? 'approved' : 'rejected');
+        assert.deepEqual(decided?.decidedAt, at(1000 + winner));
+        assert.equal(decided?.decidedBy, b.user.id);
+        assert.equal(decided?.decisionReason, `reason ${winner}`);
+        assert.equal(await store.decideRequest(request.id, { state: 'approved', at: at(5000), by: b.user.id, reason: null }), false);
+        assert.equal(await store.decideRequest('req-none' as RequestId, { state: 'approved', at: at(5000), by: b.user.id, reason: null }), false);
+      });
+
+      it('ok/transition-device/twenty-concurrent-one-winner', async () => {
+        const b = await base();
+        const { device } = await requestWithDevice(b);
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            store.transaction((tx) => tx.transitionDevice(device.deviceId, ['pending'], 'approved', at(2000 + i))),
+          ),
+        );
+        assert.equal(results.filter(Boolean).length, 1);
+        const approved = await store.findDevice(device.deviceId);
+        assert.equal(approved?.state, 'approved');
+        assert.deepEqual(approved?.updatedAt, at(2000 + results.indexOf(true)));
+        assert.equal(approved?.provisionedAt, null);
+
+        assert.equal(await store.transitionDevice(device.deviceId, ['pending'], 'rejected', at(3000)), false, 'not pending any more');
+        assert.equal(await store.transitionDevice(device.deviceId, [], 'revoked', at(3000)), false, 'no state to leave from');
+        assert.equal(await store.transitionDevice('none' as DeviceIdText, ['approved'], 'revoked', at(3000)), false);
+
+        const renewal = f.request(b.pkg, b.component.id, { deviceId: device.deviceId });
+        await store.insertRequest(renewal);
+        assert.equal(
+          await store.transitionDevice(device.deviceId, ['pending', 'approved'], 'provisioned', at(4000), { currentRequestId: renewal.id }),
+          true,
+        );
+        assert.deepEqual(await store.findDevice(device.deviceId), {
+          ...device,
+          state: 'provisioned',
+          currentRequestId: renewal.id,
+          updatedAt: at(4000),
+          provisionedAt: at(4000),
+        });
+        assert.equal(await store.transitionDevice(device.deviceId, ['provisioned'], 'revoked', at(5000)), true);
+        const revoked = await store.findDevice(device.deviceId);
+        assert.deepEqual(revoked?.provisionedAt, at(4000), 'provisionedAt is kept when leaving provisioned');
+        assert.deepEqual(revoked?.updatedAt, at(5000));
+      });
+
+      it('ok/revoke-package', async () => {
+        const { pkg } = await base();
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => store.transaction((tx) => tx.revokePackage(pkg.id, at(100 + i)))),
+        );
+        assert.equal(results.filter(Boolean).length, 1);
+        const revoked = await store.findPackage(pkg.id);
+        assert.equal(revoked?.status, 'revoked');
+        assert.deepEqual(revoked?.revokedAt, at(100 + results.indexOf(true)));
+        assert.equal(await store.revokePackage(pkg.id, at(999)), false);
+      });
+    });
+
+    describe('lists', () => {
+      it('ok/requests/filters-order-paging', async () => {
+        const b = await base();
+        const other = f.component(b.system.id);
+        await store.insertComponent(other);
+        const system2 = f.system();
+        const component2 = f.component(system2.id);
+        const pkg2 = f.package(system2.id, b.user.id);
+        await store.insertSystem(system2);
+        await store.insertComponent(component2);
+        await store.insertPackage(pkg2);
+
+        const made: RequestRecord[] = [];
+        for (let i = 0; i < 12; i++) {
+          const onOther = i % 3 === 0;
+          const r = f.request(i === 11 ? pkg2 : b.pkg, i === 11 ? component2.id : onOther ? other.id : b.component.id, {
+            id: `req-${String(i).padStart(2, '0')}` as RequestId,
+            deviceId: `DEV-${i}` as DeviceIdText,
+            deviceLabel: i === 4 ? 'Boiler 100%_Main' : `Pump ${i}`,
+            hardwareSerial: i === 7 ? 'SN-ABCdef' : null,
+            state: i % 4 === 1 ? 'approved' : i % 4 === 2 ? 'rejected' : 'pending',
+            // Two pairs share a createdAt: the id breaks the tie (desc).
+            createdAt: at(i === 6 ? 5000 : i === 8 ? 7000 : i * 1000),
+          });
+          await store.insertRequest(r);
+          made.push(r);
+        }
+        const newestFirst = (list: RequestRecord[]) =>
+          [...list].sort((x, y) => y.createdAt.getTime() - x.createdAt.getTime() || (x.id < y.id ? 1 : -1));
+
+        const all = await store.listRequests({ limit: 100, offset: 0 });
+        assert.equal(all.total, 12);
+        assert.deepEqual(all.items, newestFirst(made));
+        assert.deepEqual(all.items.slice(0, 4).map((r) => r.id), ['req-11', 'req-10', 'req-09', 'req-08']);
+        assert.deepEqual(all.items.slice(4, 8).map((r) => r.id), ['req-07', 'req-06', 'req-05', 'req-04']);
+
+        const page = await store.listRequests({ limit: 5, offset: 5 });
+        assert.equal(page.total, 12);
+        assert.deepEqual(page.items, newestFirst(made).slice(5, 10));
+        const beyond = await store.listRequests({ limit: 5, offset: 50 });
+        assert.deepEqual(beyond, { items: [], total: 12 });
+
+        const pending = await store.listRequests({ state: 'pending', limit: 2, offset: 0 });
+        assert.equal(pending.total, made.filter((r) => r.state === 'pending').length);
+        assert.deepEqual(pending.items, newestFirst(made.filter((r) => r.state === 'pending')).slice(0, 2));
+
+        const bySystem = await store.listRequests({ systemId: system2.id, limit: 10, offset: 0 });
+        assert.deepEqual(bySystem.items.map((r) => r.id), ['req-11']);
+        const byComponent = await store.listRequests({ componentId: other.id, state: 'pending', limit: 10, offset: 0 });
+        assert.deepEqual(byComponent.items, newestFirst(made.filter((r) => r.componentId === other.id && r.state === 'pending')));
+
+        const text = async (t: string) => (await store.listRequests({ text: t, limit: 100, offset: 0 })).items.map((r) => r.id);
+        assert.deepEqual(await text('dev-1'), ['req-11', 'req-10', 'req-01'], 'deviceId, case-insensitive');
+        assert.deepEqual(await text('BOILER'), ['req-04'], 'label');
+        assert.deepEqual(await text('abcDEF'), ['req-07'], 'hardware serial');
+        assert.deepEqual(await text('100%_'), ['req-04'], 'wildcards are literal');
+        assert.deepEqual(await text('%'), ['req-04']);
+        assert.deepEqual(await text('_'), ['req-04']);
+        assert.deepEqual(await text('nothing like this'), []);
+      });
+
+      it('ok/devices/filters-order-paging', async () => {
+        const b = await base();
+        const other = f.component(b.system.id);
+        await store.insertComponent(other);
+        const made: DeviceRecord[] = [];
+        for (let i = 0; i < 8; i++) {
+          const { device } = await requestWithDevice(
+            b,
+            { deviceId: `Dev-${i}` as DeviceIdText, componentId: i % 2 === 0 ? other.id : b.component.id, hardwareSerial: i === 5 ? 'HWSERIAL-XYZ' : null },
+            {
+              label: i === 3 ? 'Kitchen Sensor' : `Sensor ${i}`,
+              state: i % 3 === 0 ? 'provisioned' : 'pending',
+              // Devices 2 and 6 share updatedAt: deviceId breaks the tie (asc).
+              updatedAt: at(i === 6 ? 2000 : i * 1000),
+            },
+          );
+          made.push(device);
+        }
+        const cert = f.certificate({ deviceId: made[1]?.deviceId ?? null, serial: '0abcdef123' as SerialNumber });
+        await store.insertCertificate(cert);
+        const order = (list: DeviceRecord[]) =>
+          [...list].sort((x, y) => y.updatedAt.getTime() - x.updatedAt.getTime() || (x.deviceId < y.deviceId ? -1 : 1));
+
+        const all = await store.listDevices({ limit: 100, offset: 0 });
+        assert.equal(all.total, 8);
+        assert.deepEqual(all.items, order(made));
+        assert.deepEqual(all.items.map((d) => d.deviceId).slice(3, 6), ['Dev-3', 'Dev-2', 'Dev-6']);
+        const page = await store.listDevices({ limit: 3, offset: 3 });
+        assert.deepEqual(page, { items: order(made).slice(3, 6), total: 8 });
+
+        const provisioned = await store.listDevices({ state: 'provisioned', limit: 100, offset: 0 });
+        assert.deepEqual(provisioned.items, order(made.filter((d) => d.state === 'provisioned')));
+        assert.equal(provisioned.total, 3);
+        const byComponent = await store.listDevices({ componentId: other.id, systemId: b.system.id, limit: 100, offset: 0 });
+        assert.deepEqual(byComponent.items, order(made.filter((d) => d.componentId === other.id)));
+        assert.deepEqual((await store.listDevices({ systemId: 'sys-none' as SystemId, limit: 10, offset: 0 })).total, 0);
+
+        const text = async (t: string) => (await store.listDevices({ text: t, limit: 100, offset: 0 })).items.map((d) => d.deviceId);
+        assert.deepEqual(await text('DEV-7'), ['Dev-7'], 'deviceId, case-insensitive');
+        assert.deepEqual(await text('kitchen'), ['Dev-3'], 'label');
+        assert.deepEqual(await text('hwserial-xyz'), ['Dev-5'], 'hardware serial of the current request');
+        assert.deepEqual(await text('ABCDEF12'), ['Dev-1'], 'certificate serial');
+        assert.deepEqual(await text('%'), []);
+      });
+    });
+
+    describe('audit', () => {
+      it('ok/append-assigns-seq-and-chain', async () => {
+        const events = [f.event(), f.event({ actor: 'system', action: 'request.approve', details: {} }), f.event({ at: at(99_999) })];
+        const entries: AuditEntry[] = [];
+        for (const event of events) entries.push(await store.appendAudit(event));
+        assert.deepEqual(entries.map((e) => e.seq), [1, 2, 3]);
+        assert.equal(entries[0]?.prevHash, GENESIS_HASH);
+        for (let i = 0; i < entries.length; i++) {
+          const e = entries[i]!;
+          if (i > 0) assert.equal(e.prevHash, entries[i - 1]?.hash);
+          assert.equal(e.hash, hashAuditEntry(e.prevHash, e.seq, events[i]!));
+          assert.match(e.hash, /^[0-9a-f]{64}$/);
+        }
+        assert.deepEqual(await store.readAudit(1, 10), entries, 'read back exactly');
+        assert.deepEqual(await store.readAudit(2, 1), [entries[1]]);
+        assert.deepEqual(await store.readAudit(4, 10), []);
+        const inTx = await store.transaction((tx) => tx.appendAudit(f.event()));
+        assert.equal(inTx.seq, 4);
+        assert.deepEqual(await verifyStoreAudit(store), { ok: true, count: 4, lastSeq: 4, lastHash: inTx.hash });
+      });
+
+      it('fail/append-refuses-non-json-details', async () => {
+        await assert.rejects(store.appendAudit(f.event({ details: { n: Number.NaN } })), TypeError);
+        await assert.rejects(store.appendAudit(f.event({ details: { when: new Date() } })), TypeError);
+        await assert.rejects(store.appendAudit(f.event({ details: { x: undefined } })), TypeError);
+        assert.deepEqual(await store.readAudit(1, 10), []);
+        assert.equal((await store.appendAudit(f.event())).seq, 1);
+      });
+
+      it('ok/fifty-concurrent-appends-make-one-chain', async () => {
+        const entries = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => store.transaction((tx) => tx.appendAudit(f.event({ targetId: `t-${i}` })))),
+        );
+        assert.deepEqual(entries.map((e) => e.seq).sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 1));
+        const verified = await verifyStoreAudit(store);
+        assert.deepEqual(verified, { ok: true, count: 50, lastSeq: 50, lastHash: entries.find((e) => e.seq === 50)?.hash });
+      });
+
+      it('ok/filters-order-paging', async () => {
+        const plan = [
+          { actor: 'user:alice', action: 'system.create', targetId: 'sys-1' },
+          { actor: 'user:bob', action: 'request.approve', targetId: 'req-1' },
+          { actor: 'user:alice', action: 'request.approve', targetId: 'req-2' },
+          { actor: 'system', action: 'certificate.issue', targetId: 'req-1' },
+          { actor: 'user:alice', action: 'request.reject', targetId: 'req-3' },
+        ];
+        for (const p of plan) await store.appendAudit(f.event(p));
+        const seqs = async (filter: Partial<Parameters<Store['listAudit']>[0]>) => {
+          const page = await store.listAudit({ limit: 100, offset: 0, ...filter });
+          return { seqs: page.items.map((e) => e.seq), total: page.total };
+        };
+        assert.deepEqual(await seqs({}), { seqs: [5, 4, 3, 2, 1], total: 5 }, 'newest first');
+        assert.deepEqual(await seqs({ actor: 'user:alice' }), { seqs: [5, 3, 1], total: 3 });
+        assert.deepEqual(await seqs({ action: 'request.approve' }), { seqs: [3, 2], total: 2 });
+        assert.deepEqual(await seqs({ targetId: 'req-1' }), { seqs: [4, 2], total: 2 });
+        assert.deepEqual(await seqs({ actor: 'user:alice', action: 'request.approve' }), { seqs: [3], total: 1 });
+        assert.deepEqual(await seqs({ fromSeq: 3 }), { seqs: [5, 4, 3], total: 3 });
+        assert.deepEqual(await seqs({ limit: 2, offset: 1 }), { seqs: [4, 3], total: 5 });
+        const [entry] = (await store.listAudit({ action: 'system.create', limit: 1, offset: 0 })).items;
+        assert.deepEqual(entry, (await store.readAudit(1, 1))[0]);
+      });
+
+      it('ok/checkpoints', async () => {
+        const first = await store.appendAudit(f.event());
+        const second = await store.appendAudit(f.event());
+        const cp2 = { seq: second.seq, hash: second.hash, at: at(20), signature: randomBytes(72), signerCertificate: ALL_BYTES };
+        const cp1 = { seq: first.seq, hash: first.hash, at: at(10), signature: randomBytes(71), signerCertificate: ALL_BYTES };
+        await store.insertCheckpoint(cp2);
+        await store.transaction((tx) => tx.insertCheckpoint(cp1));
+        assert.deepEqual(await store.listCheckpoints(), [cp1, cp2]);
+        await rejectsConflict(store.insertCheckpoint(cp1), 'audit_checkpoints_pkey');
+        await assert.rejects(store.insertCheckpoint({ ...cp1, seq: 3 }), /no such entry/);
+        await assert.rejects(store.insertCheckpoint({ ...cp1, hash: second.hash }), /different hash/);
+      });
+    });
+
+    it('ok/check-integrity', async () => {
+      const b = await base();
+      await requestWithDevice(b);
+      await store.appendAudit(f.event());
+      assert.equal(await store.checkIntegrity(), true);
+    });
+  });
+}
