@@ -8,6 +8,11 @@ Examples:
   provisio ca new-intermediate --out ./ca
   provisio ca sign-intermediate --root /media/root --csr intermediate.csr --out intermediate.crt
 
+  # on a device (offline): make a provisioning request, later install the certified profile
+  provisio device init --package zmonitor.ppkg --component "bedside monitor" --id DEV-001 \\
+    --label "Bed 12" --dir /var/lib/provisio --out /media/usb/DEV-001.ppr
+  provisio device install --dir /var/lib/provisio /media/usb/DEV-001.pcp
+
   # what is this file, and does it chain to my root?
   provisio inspect device.crt --ca root.crt
   openssl x509 -in device.crt | provisio inspect - --json
@@ -16,6 +21,9 @@ Commands:
   ca init-root          create the root CA key (encrypted) and self-signed certificate
   ca new-intermediate   create the issuing CA key and its certificate request
   ca sign-intermediate  sign an issuing CA request with the root (on the offline machine)
+  device init           on a device: make its key and a provisioning request
+  device install        on a device: verify and install a certified profile
+  device show           on a device: show identity, state and keystore files
   inspect               summarize a certificate, CSR, CRL or OCSP response and verify it
   help [COMMAND]        show help for a command
 
@@ -31,7 +39,7 @@ Environment:
 
 Exit codes: 0 ok, 1 internal, 2 usage, 3 invalid, 4 unauthorized, 5 forbidden, 6 not found,
 7 conflict, 8 unavailable, 130 interrupted. Scripts should read --json; text output may change.
-Documentation: docs/cli.md, docs/ceremony.md
+Documentation: docs/cli.md, docs/ceremony.md, docs/device.md
 `;
 
 export const CA_HELP = `provisio ca: the certificate authority ceremony
@@ -126,4 +134,86 @@ Flags:
   --ca FILE          PEM bundle to verify against (root and any intermediates; for CRL and OCSP
                      the issuing CA certificate)
   --json             print a JSON object (fields in docs/cli.md)
+`;
+
+export const DEVICE_HELP = `provisio device: the device side of provisioning (runs on the device, offline)
+
+Examples:
+  # on the device, with the provisioning package on a USB stick
+  provisio device init --package /media/usb/zmonitor.ppkg --component "bedside monitor" \\
+    --id DEV-001 --label "Bed 12" --dir /var/lib/provisio --out /media/usb/DEV-001.ppr
+  # back on the device, with the certified profile from the service
+  provisio device install --dir /var/lib/provisio /media/usb/DEV-001.pcp
+  provisio device show --dir /var/lib/provisio
+
+Commands:
+  init      generate the device key and a provisioning request from a package
+  install   verify and install a certified profile
+  show      show this device's identity, state and keystore files
+
+Run "provisio device COMMAND --help" for the flags of a command. See docs/device.md.
+`;
+
+export const DEVICE_INIT_HELP = `provisio device init: generate the device key and a provisioning request
+
+Examples:
+  provisio device init --package zmonitor.ppkg --component "bedside monitor" --id DEV-001 \\
+    --label "Bed 12" --dir /var/lib/provisio --out /media/usb/DEV-001.ppr
+  provisio device init --package zmonitor.ppkg --component gateway --id GW-7 --label "Ward 3" \\
+    --dir ./keystore --serial SN-0042 --firmware 2.4.1 --key-type p384 --json
+
+Works offline. Checks the package (its bootstrap certificate chains to its root and is valid
+now), generates the key on this device, and writes the keystore (created 0700):
+  device.key    the private key (PKCS#8, 0600); it never leaves this device
+  root.crt      the package's root of trust: install verifies profiles against it only
+  request.ppr   the provisioning request, signed by the device key and the package
+  identity.json the device's identity and state
+The package's bootstrap key is used in memory and never written. Delete the package file from
+the device afterwards. An existing identity in --dir is never replaced unless --reset is given.
+
+Flags:
+  --package FILE     the provisioning package  [required]
+  --component NAME   the component of the package's system this device is  [required]
+  --id ID            deviceId: 1-64 of A-Z a-z 0-9 . _ : -  [required]
+  --label TEXT       deviceLabel, for people (e.g. "Bed 12")  [required]
+  --dir DIR          the keystore directory  [required]
+  --out FILE         also write the request to FILE (e.g. on the USB stick); never overwrites
+  --serial S         hardware serial number (printable ASCII)
+  --firmware V       firmware version (printable ASCII)
+  --key-type TYPE    p256, p384 or rsa3072 (default: the package template's, if allowed)
+  --reset            destroy the identity already in --dir (its key is deleted; revoke its
+                     certificate on the server) and make a new one
+  --json             print the result as JSON
+`;
+
+export const DEVICE_INSTALL_HELP = `provisio device install: verify and install a certified profile
+
+Examples:
+  provisio device install --dir /var/lib/provisio /media/usb/DEV-001.pcp
+  provisio device install --dir ./keystore DEV-001.pcp --json
+
+Works offline. The profile must be signed by the service under the root copied from the package
+at init (DIR/root.crt; a root inside the profile is never trusted), name this device's id, be
+bound to this device's key, and hold a certificate valid now. Then DIR/certificate.pem (device
+certificate + issuing CA), DIR/profile.pcp and DIR/install.json are written (0600). A refused
+profile writes nothing. Installing the same profile again changes nothing; a newer profile for
+the same key replaces the installed one.
+
+Flags:
+  --dir DIR          the keystore directory  [required]
+  --json             print the result as JSON
+`;
+
+export const DEVICE_SHOW_HELP = `provisio device show: show this device's identity, state and keystore files
+
+Examples:
+  provisio device show --dir /var/lib/provisio
+  provisio device show --dir ./keystore --json
+
+Never prints the private key. Problems (a file readable by others, an interrupted install) are
+listed as warnings on stderr and in the JSON "problems" field.
+
+Flags:
+  --dir DIR          the keystore directory  [required]
+  --json             print the result as JSON
 `;

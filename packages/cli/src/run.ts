@@ -5,17 +5,18 @@
 import { parseCommandArgs } from './args.js';
 import type { CommandSpec } from './command.js';
 import { CA_COMMANDS } from './commands/ca.js';
+import { DEVICE_COMMANDS } from './commands/device.js';
 import { INSPECT_COMMAND } from './commands/inspect.js';
 import { printError } from './diagnostics.js';
 import { EXIT, exitCodeFor, Interrupted, usageError } from './errors.js';
-import { CA_HELP, TOP_HELP } from './help.js';
+import { CA_HELP, DEVICE_HELP, TOP_HELP } from './help.js';
 import type { CliDeps } from './io.js';
 
 export { cliErrors } from './errors.js';
 export type { CliDeps, Output, Terminal } from './io.js';
 
-const COMMANDS: readonly CommandSpec[] = [...CA_COMMANDS, INSPECT_COMMAND];
-const GROUPS: Readonly<Record<string, string>> = { ca: CA_HELP };
+const COMMANDS: readonly CommandSpec[] = [...CA_COMMANDS, ...DEVICE_COMMANDS, INSPECT_COMMAND];
+const GROUPS: Readonly<Record<string, string>> = { ca: CA_HELP, device: DEVICE_HELP };
 
 const isHelpFlag = (a: string | undefined): boolean => a === '--help' || a === '-h';
 

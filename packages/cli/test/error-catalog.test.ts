@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { deviceErrors } from '@provisio/device';
 import { type Catalog, pkiErrors } from '@provisio/pki';
 import { protocolErrors } from '@provisio/protocol';
 import { cliErrors } from '../src/errors.js';
 
-const catalogs: Record<string, Catalog> = { pki: pkiErrors, protocol: protocolErrors, cli: cliErrors };
+const catalogs: Record<string, Catalog> = { pki: pkiErrors, protocol: protocolErrors, cli: cliErrors, device: deviceErrors };
 
 function documentedCodes(): Map<string, string> {
   const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8');

@@ -1,0 +1,343 @@
+/**
+ * The device side of provisioning (docs/device.md): `device init`, `device install`,
+ * `device show`. They run on the device and never talk to a server: files travel on a USB stick
+ * (disconnected delivery). The work is the device SDK's; this file reads the input files, writes
+ * the optional request copy and tells the technician what happened and what to do next.
+ */
+import {
+  DeviceError,
+  FILE_MODE,
+  initDevice,
+  installProfile,
+  showDevice,
+} from '@provisio/device';
+import { describePublicKey, formatName, isProvisioError, type KeyType } from '@provisio/pki';
+import { isSet, keyTypeFlag, optionalString, type ParsedArgs, requireString } from '../args.js';
+import { COMMON_OPTIONS, type CommandSpec, printJson } from '../command.js';
+import { printError, warn } from '../diagnostics.js';
+import { CliError, EXIT, exitCodeFor, usageError } from '../errors.js';
+import { assertCanCreate, formatMode, PUBLIC_MODE, readInputFile, writeFileAtomic } from '../files.js';
+import { describeValidity, fieldLines, shellQuote } from '../format-text.js';
+import { DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_SHOW_HELP } from '../help.js';
+import { type CliDeps, styleFor } from '../io.js';
+
+/**
+ * 1 MiB: a package or profile is a few KiB (certificates and a key); the protocol parsers apply
+ * their own, tighter limits.
+ */
+const MAX_DEVICE_INPUT_BYTES = 1024 * 1024;
+
+/**
+ * Hints for codes the device commands meet from the protocol and the PKI core (what a technician
+ * can do about each). Device SDK errors carry their own hint.
+ */
+const HINTS: Readonly<Record<string, string>> = {
+  package_expired: 'ask the manufacturer for a current provisioning package',
+  package_untrusted: 'the package file is not genuine or was altered; get it again from the service',
+  package_malformed: 'the file is damaged or not a provisioning package; copy it again',
+  package_version_unsupported: 'this provisio is older than the package format; update it',
+  cp_malformed: 'the file is damaged or not a certified profile; download it again',
+  cp_version_unsupported: 'this provisio is older than the profile format; update it',
+  cp_signature_invalid: 'the profile was altered or damaged; download it again from the service',
+  cp_untrusted: 'the profile was not issued under this device\'s package root; never install it',
+  cp_wrong_device: 'this profile is for another device; fetch the one issued for this device',
+  cp_wrong_key: 'this profile is for another key of this device (an older request?); fetch the newest one',
+  cp_expired: 'the certificate is expired or not valid yet; check the device clock, or request a new profile',
+  identity_invalid: 'check --id, --label, --serial and --firmware (run "provisio device init --help")',
+};
+
+/**
+ * Prints the hint of a device SDK or protocol error after the usual error line. diagnostics.ts
+ * prints hints only for the CLI's own errors; the device commands know more about these codes.
+ */
+function withHints(run: CommandSpec['run']): CommandSpec['run'] {
+  return async (deps, args) => {
+    try {
+      return await run(deps, args);
+    } catch (e) {
+      if (!isProvisioError(e) || e instanceof CliError) throw e;
+      const hint = e instanceof DeviceError ? e.hint : HINTS[e.code];
+      if (hint === undefined) throw e;
+      printError(deps, e);
+      deps.stderr.write(`provisio: hint: ${hint}\n`);
+      return exitCodeFor(e);
+    }
+  };
+}
+
+const KEY_NAMES: Readonly<Record<KeyType, string>> = { p256: 'ECDSA P-256', p384: 'ECDSA P-384', rsa3072: 'RSA 3072' };
+
+function tick(deps: CliDeps): string {
+  return styleFor(deps.stdout, deps.env).ok('✔');
+}
+
+function readText(path: string): string {
+  return readInputFile(path, MAX_DEVICE_INPUT_BYTES).toString('utf8');
+}
+
+// ---------------------------------------------------------------------------------------------
+// device init
+
+async function init(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const cmd = 'device init';
+  const packagePath = requireString(args, 'package', cmd);
+  const component = requireString(args, 'component', cmd);
+  const deviceId = requireString(args, 'id', cmd);
+  const deviceLabel = requireString(args, 'label', cmd);
+  const dir = requireString(args, 'dir', cmd);
+  const outPath = optionalString(args, 'out');
+  const hardwareSerial = optionalString(args, 'serial');
+  const firmwareVersion = optionalString(args, 'firmware');
+  // No default here: the package's key template decides when the flag is absent.
+  const keyType: KeyType | undefined = args.values['key-type'] === undefined ? undefined : keyTypeFlag(args, cmd);
+  if (outPath !== undefined) assertCanCreate(outPath);
+  const packageText = readText(packagePath);
+
+  const result = await initDevice(
+    { clock: deps.clock, random: deps.random },
+    {
+      packageText,
+      component,
+      deviceId,
+      deviceLabel,
+      dir,
+      ...(hardwareSerial === undefined ? {} : { hardwareSerial }),
+      ...(firmwareVersion === undefined ? {} : { firmwareVersion }),
+      ...(keyType === undefined ? {} : { keyType }),
+      reset: isSet(args, 'reset'),
+    },
+  );
+  // The request is public (a CSR and identity, signed); its copy on the USB stick is 0644.
+  if (outPath !== undefined) writeFileAtomic(outPath, result.requestText, PUBLIC_MODE);
+
+  const { identity } = result;
+  const requestFile = outPath ?? result.requestPath;
+  if (isSet(args, 'json')) {
+    printJson(deps, {
+      state: identity.state,
+      deviceId: identity.deviceId,
+      deviceLabel: identity.deviceLabel,
+      system: identity.system,
+      component: identity.component,
+      packageId: identity.packageId,
+      hardwareSerial: identity.hardwareSerial,
+      firmwareVersion: identity.firmwareVersion,
+      mock: identity.mock,
+      key: { path: result.keyPath, mode: formatMode(FILE_MODE), type: identity.keyType, sha256: identity.publicKeySha256 },
+      request: {
+        path: result.requestPath,
+        mode: formatMode(FILE_MODE),
+        copy: outPath === undefined ? null : { path: outPath, mode: formatMode(PUBLIC_MODE) },
+        expiresAt: identity.requestExpiresAt,
+      },
+      keystore: { dir, rootSha256: identity.rootSha256 },
+      replaced: result.replaced,
+    });
+  } else {
+    const ok = tick(deps);
+    deps.stdout.write(
+      [
+        `${ok} Device key: ${result.keyPath} (mode ${formatMode(FILE_MODE)}, never leaves this device)`,
+        `${ok} Provisioning request: ${requestFile}`,
+        ...(outPath === undefined ? [] : [`  (also kept in the keystore: ${result.requestPath})`]),
+        ...fieldLines([
+          ['device', `${identity.deviceId} (${identity.deviceLabel})`],
+          ['system', `${identity.system} / ${identity.component}`],
+          ['key', KEY_NAMES[identity.keyType]],
+          ['key SHA-256', identity.publicKeySha256],
+          // From createdAt (whole seconds, like expiresAt), so a 7-day request reads "7 d".
+          ['expires', `${identity.requestExpiresAt} (${describeValidity(new Date(identity.createdAt), result.requestExpiresAt, new Date(identity.createdAt))})`],
+        ]),
+        '',
+        `Delete the provisioning package from this device now: ${packagePath}`,
+        'Next, on a connected machine, upload the request:',
+        `  provisio request upload ${shellQuote(requestFile)}`,
+        'then bring the certified profile back to this device and run:',
+        `  provisio device install --dir ${shellQuote(dir)} ${shellQuote(`${identity.deviceId}.pcp`)}`,
+        '',
+      ].join('\n'),
+    );
+  }
+  if (result.replaced) warn(deps, `the previous identity in ${dir} was destroyed; revoke its certificate on the server`);
+  warn(
+    deps,
+    `delete ${packagePath} from this device: the package's bootstrap credential can sign requests for any device of system "${identity.system}"`,
+  );
+  return EXIT.ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+// device install
+
+async function install(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const cmd = 'device install';
+  const dir = requireString(args, 'dir', cmd);
+  const profilePath = args.positionals[0];
+  if (profilePath === undefined) {
+    throw usageError('"provisio device install" needs the certified profile file', `run "provisio ${cmd} --help" for usage`);
+  }
+  // The bytes exactly as they arrived: install.json records their SHA-256.
+  const profileText = readInputFile(profilePath, MAX_DEVICE_INPUT_BYTES);
+  const result = await installProfile({ clock: deps.clock }, { dir, profileText });
+
+  const { certificate, identity, install: record, paths } = result;
+  const config = result.profile.payload.config;
+  const now = deps.clock.now();
+  if (isSet(args, 'json')) {
+    printJson(deps, {
+      changed: result.changed,
+      replaced: result.replaced,
+      state: identity.state,
+      deviceId: identity.deviceId,
+      deviceLabel: result.profile.payload.deviceLabel,
+      system: identity.system,
+      component: identity.component,
+      requestId: record.requestId,
+      serial: record.serial,
+      notBefore: record.notBefore,
+      notAfter: record.notAfter,
+      issuer: formatName(certificate.issuer),
+      profileSha256: record.profileSha256,
+      installedAt: record.installedAt,
+      verifiedAgainst: { path: paths.root, sha256: identity.rootSha256 },
+      config,
+      files: {
+        certificate: { path: paths.certificate, mode: formatMode(FILE_MODE) },
+        profile: { path: paths.profile, mode: formatMode(FILE_MODE) },
+        install: { path: paths.install, mode: formatMode(FILE_MODE) },
+      },
+    });
+    return EXIT.ok;
+  }
+  const ok = tick(deps);
+  const head = result.changed
+    ? [
+        `${ok} Certificate: ${paths.certificate} (device + issuing CA, mode ${formatMode(FILE_MODE)})`,
+        `${ok} Certified profile: ${paths.profile} (mode ${formatMode(FILE_MODE)})`,
+      ]
+    : [`${ok} Already installed: ${paths.profile} (nothing changed)`];
+  deps.stdout.write(
+    [
+      ...head,
+      ...fieldLines([
+        ['device', `${identity.deviceId} (${result.profile.payload.deviceLabel})`],
+        ['system', `${identity.system} / ${identity.component}`],
+        ['key', describePublicKey(certificate.publicKey)],
+        ['serial', record.serial],
+        ['valid from', record.notBefore],
+        ['valid to', `${record.notAfter} (${describeValidity(certificate.notBefore, certificate.notAfter, now)})`],
+        ['issuer', formatName(certificate.issuer)],
+        ['service', config.serviceUrl],
+        ['request', record.requestId],
+        ['verified', `against ${paths.root} (the package's root of trust)`],
+      ]),
+      '',
+      ...(result.changed
+        ? [
+            'Next, on the connected machine, mark the device provisioned:',
+            `  provisio device complete ${shellQuote(identity.deviceId)}`,
+            '',
+          ]
+        : []),
+    ].join('\n'),
+  );
+  if (result.replaced && result.changed) warn(deps, 'a previously installed profile was replaced by this newer one');
+  return EXIT.ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+// device show
+
+async function show(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const dir = requireString(args, 'dir', 'device show');
+  const report = showDevice({ clock: deps.clock }, { dir });
+  if (isSet(args, 'json')) {
+    printJson(deps, {
+      ...report,
+      dirMode: report.dirMode === null ? null : formatMode(report.dirMode),
+      files: report.files.map((f) => ({
+        name: f.name,
+        path: f.path,
+        present: f.present,
+        mode: f.mode === null ? null : formatMode(f.mode),
+        expectedMode: formatMode(f.expectedMode),
+      })),
+    });
+  } else {
+    const now = deps.clock.now();
+    const cert = report.certificate;
+    const width = Math.max(...report.files.map((f) => f.name.length)) + 2;
+    deps.stdout.write(
+      [
+        `Device ${report.deviceId} (${report.deviceLabel})`,
+        ...fieldLines([
+          ['state', report.state === 'installed' ? 'installed' : 'requested (waiting for a certified profile)'],
+          ['system', `${report.system} / ${report.component}`],
+          ['package', report.packageId],
+          ['hardware serial', report.hardwareSerial],
+          ['firmware', report.firmwareVersion],
+          ['mock', report.mock ? 'yes: test device files, not device-locked' : null],
+          ['key', KEY_NAMES[report.keyType]],
+          ['key SHA-256', report.publicKeySha256],
+          ['root SHA-256', report.rootSha256],
+          ['created', report.createdAt],
+          [
+            'request',
+            `expires ${report.request.expiresAt}${report.request.expired ? ' (expired)' : ''}`,
+          ],
+          ['serial', cert?.serial ?? null],
+          [
+            'valid to',
+            cert ? `${cert.notAfter} (${describeValidity(new Date(cert.notBefore), new Date(cert.notAfter), now)})` : null,
+          ],
+          ['request id', cert?.requestId ?? null],
+          ['installed', cert?.installedAt ?? null],
+        ]),
+        `Files in ${dir}${report.dirMode === null ? '' : ` (mode ${formatMode(report.dirMode)})`}:`,
+        ...report.files.map((f) =>
+          `  ${f.name.padEnd(width)}${f.present && f.mode !== null ? formatMode(f.mode) : '-'}`),
+        '',
+      ].join('\n'),
+    );
+  }
+  for (const problem of report.problems) warn(deps, problem);
+  return EXIT.ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export const DEVICE_COMMANDS: readonly CommandSpec[] = [
+  {
+    path: 'device init',
+    help: DEVICE_INIT_HELP,
+    options: {
+      ...COMMON_OPTIONS,
+      'package': { type: 'string' },
+      'component': { type: 'string' },
+      'id': { type: 'string' },
+      'label': { type: 'string' },
+      'dir': { type: 'string' },
+      'out': { type: 'string' },
+      'serial': { type: 'string' },
+      'firmware': { type: 'string' },
+      'key-type': { type: 'string' },
+      'reset': { type: 'boolean' },
+    },
+    maxPositionals: 0,
+    run: withHints(init),
+  },
+  {
+    path: 'device install',
+    help: DEVICE_INSTALL_HELP,
+    options: { ...COMMON_OPTIONS, dir: { type: 'string' } },
+    maxPositionals: 1,
+    run: withHints(install),
+  },
+  {
+    path: 'device show',
+    help: DEVICE_SHOW_HELP,
+    options: { ...COMMON_OPTIONS, dir: { type: 'string' } },
+    maxPositionals: 0,
+    run: withHints(show),
+  },
+];

@@ -1,0 +1,11 @@
+/**
+ * The Provisio device SDK (docs/device.md): the keystore, provisioning request creation from a
+ * provisioning package, certified profile installation, and a report of the device's state.
+ */
+export * from './errors.js';
+export * from './init-device.js';
+export * from './install-profile.js';
+export * from './keystore.js';
+export * from './load-device.js';
+export * from './records.js';
+export * from './show-device.js';

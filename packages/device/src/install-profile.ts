@@ -1,0 +1,146 @@
+/**
+ * `installProfile`: the device accepts a certified profile (CP) only when it proves, against the
+ * root of trust copied from the package at init (root.crt, never anything inside the profile),
+ * that it was signed by the service for THIS device id and THIS device key, and that its
+ * certificate is valid now. Only then are certificate.pem, profile.pcp and install.json written;
+ * a refusal writes nothing.
+ *
+ * Binding to the request: the device does not know the service's requestId until a profile
+ * arrives (the id is assigned when the PR is uploaded), so the profile is bound to the request
+ * by what only this request carried: the device id and the device's public key (checked by
+ * `verifyCertifiedProfile`), plus the system, component and mock flag recorded at init. The key
+ * never left the device, so a profile for this key can only answer a request this device made.
+ */
+import { createHash } from 'node:crypto';
+import { type Clock, encodePem, parseCertificate, type ParsedCertificate } from '@provisio/pki';
+import { type ParsedCertifiedProfile, parseCertifiedProfile, verifyCertifiedProfile } from '@provisio/protocol';
+import { DeviceError } from './errors.js';
+import { fileState, keystorePath, readKeystoreFile, replaceKeystoreFiles } from './keystore.js';
+import { loadDevice } from './load-device.js';
+import { type IdentityRecord, type InstallRecord, serializeRecord } from './records.js';
+import { rfc3339 } from './time.js';
+
+export interface InstallProfileInput {
+  readonly dir: string;
+  /** The .pcp file, exactly as received (text or bytes). */
+  readonly profileText: string | Uint8Array;
+}
+
+export interface InstallProfileResult {
+  /** False when this exact profile was already installed (nothing was written). */
+  readonly changed: boolean;
+  /** True when it replaced a different, older profile (a renewal). */
+  readonly replaced: boolean;
+  readonly identity: IdentityRecord;
+  readonly install: InstallRecord;
+  readonly certificate: ParsedCertificate;
+  readonly profile: ParsedCertifiedProfile;
+  readonly paths: { readonly certificate: string; readonly profile: string; readonly install: string; readonly root: string };
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function mismatch(what: string, got: string, expected: string): DeviceError {
+  return new DeviceError(
+    'profile_request_mismatch',
+    `the profile is for ${what} ${JSON.stringify(got)}, but this device asked for ${JSON.stringify(expected)}`,
+    'this profile answers another request; fetch the profile issued for this device\'s request',
+  );
+}
+
+export async function installProfile(
+  deps: { readonly clock: Clock },
+  input: InstallProfileInput,
+): Promise<InstallProfileResult> {
+  const { dir } = input;
+  const device = loadDevice(dir);
+  const { identity } = device;
+  const now = deps.clock.now();
+
+  const profile = parseCertifiedProfile(input.profileText);
+  // The trust anchor is root.crt from the keystore. A profile carrying its own root (even a
+  // perfectly self-consistent one) can never make itself trusted.
+  verifyCertifiedProfile(profile, {
+    root: device.root,
+    deviceId: identity.deviceId,
+    devicePublicKey: device.signer.publicKey,
+    at: now,
+  });
+
+  const p = profile.payload;
+  if (p.system !== identity.system) throw mismatch('system', p.system, identity.system);
+  if (p.component !== identity.component) throw mismatch('component', p.component, identity.component);
+  if (p.mock !== identity.mock) {
+    throw mismatch('mock flag', String(p.mock), String(identity.mock));
+  }
+  // The root the profile announces must be the one the device trusts: a device never switches
+  // roots because a profile says so (root rollover will be its own, explicitly signed step).
+  const announcedRoot = parseCertificate(Buffer.from(p.rootOfTrust, 'base64'));
+  if (announcedRoot.fingerprint !== device.root.fingerprint) {
+    throw new DeviceError(
+      'profile_request_mismatch',
+      `the profile announces root of trust ${announcedRoot.fingerprint}, but this device trusts ${device.root.fingerprint} (root.crt from its package)`,
+      'the profile was made for a different provisioning package or service; fetch the profile issued for this device\'s request',
+    );
+  }
+
+  // SHA-256 over the file exactly as received: what install.json records and show re-checks.
+  const profileSha256 = profile.contentHash;
+  const issuedAt = rfc3339(profile.issuedAt);
+  const previous = device.install;
+  const paths = {
+    certificate: keystorePath(dir, 'certificate'),
+    profile: keystorePath(dir, 'profile'),
+    install: keystorePath(dir, 'install'),
+    root: keystorePath(dir, 'root'),
+  };
+
+  if (previous && identity.state === 'installed' && previous.profileSha256 === profileSha256 && isProfileOnDisk(dir, profileSha256)) {
+    return { changed: false, replaced: false, identity, install: previous, certificate: profile.certificate, profile, paths };
+  }
+  if (previous && Date.parse(issuedAt) < Date.parse(previous.issuedAt)) {
+    throw new DeviceError(
+      'profile_outdated',
+      `the profile was issued at ${issuedAt}, before the installed one (${previous.issuedAt}); an older profile never replaces a newer one`,
+      'install the newest profile issued for this device',
+    );
+  }
+
+  const chainPem = p.certificateChain.map((b64) => encodePem('CERTIFICATE', Buffer.from(b64, 'base64'))).join('');
+  const install: InstallRecord = {
+    format: 'provisio.device-install',
+    v: 1,
+    requestId: p.requestId,
+    serial: profile.certificate.serial,
+    notBefore: rfc3339(profile.certificate.notBefore),
+    notAfter: rfc3339(profile.certificate.notAfter),
+    issuedAt,
+    installedAt: rfc3339(now),
+    profileSha256,
+  };
+  const installed: IdentityRecord = { ...identity, state: 'installed' };
+  // Order matters for a crash between renames: install.json (which names the profile's hash)
+  // only after the files it describes, identity.json last.
+  replaceKeystoreFiles(dir, [
+    { file: 'certificate', data: chainPem },
+    { file: 'profile', data: profile.raw },
+    { file: 'install', data: serializeRecord(install) },
+    { file: 'identity', data: serializeRecord(installed) },
+  ]);
+  return {
+    changed: true,
+    replaced: previous !== null,
+    identity: installed,
+    install,
+    certificate: profile.certificate,
+    profile,
+    paths,
+  };
+}
+
+function isProfileOnDisk(dir: string, expectedSha256: string): boolean {
+  if (!fileState(dir, 'profile').present || !fileState(dir, 'certificate').present) return false;
+  return sha256(readKeystoreFile(dir, 'profile')) === expectedSha256;
+}
