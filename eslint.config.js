@@ -11,7 +11,7 @@ export default tseslint.config(
   {
     languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', performance: 'readonly' } },
     rules: {
-      '@stylistic/max-len': ['error', { code: 140, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreComments: true }],
+      '@stylistic/max-len': ['error', { code: 180, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreComments: true }],
       '@stylistic/operator-linebreak': 'off',
       '@stylistic/multiline-ternary': 'off',
       '@stylistic/indent-binary-ops': 'off',

@@ -28,6 +28,14 @@ export const cliErrors = {
     when: 'inspect input is not a certificate, CSR, CRL or OCSP response in PEM or DER',
   },
   key_mismatch: { category: 'invalid', when: 'a private key does not belong to the certificate beside it' },
+  service_unreachable: {
+    category: 'unavailable',
+    when: 'the provisioning service at PROVISIO_URL could not be reached or answered something that is not its API',
+  },
+  token_required: {
+    category: 'unauthorized',
+    when: 'a command talks to the service but neither PROVISIO_TOKEN nor --token-file gives an API token',
+  },
   internal_error: { category: 'internal', when: 'an unexpected failure; details only with PROVISIO_DEBUG=1' },
 } as const satisfies Catalog;
 

@@ -7,6 +7,8 @@ import type { CommandSpec } from './command.js';
 import { CA_COMMANDS } from './commands/ca.js';
 import { DEVICE_COMMANDS } from './commands/device.js';
 import { INSPECT_COMMAND } from './commands/inspect.js';
+import { SERVE_COMMANDS } from './commands/serve.js';
+import { SERVICE_COMMANDS } from './commands/service.js';
 import { printError } from './diagnostics.js';
 import { EXIT, exitCodeFor, Interrupted, usageError } from './errors.js';
 import { CA_HELP, DEVICE_HELP, TOP_HELP } from './help.js';
@@ -15,8 +17,19 @@ import type { CliDeps } from './io.js';
 export { cliErrors } from './errors.js';
 export type { CliDeps, Output, Terminal } from './io.js';
 
-const COMMANDS: readonly CommandSpec[] = [...CA_COMMANDS, ...DEVICE_COMMANDS, INSPECT_COMMAND];
-const GROUPS: Readonly<Record<string, string>> = { ca: CA_HELP, device: DEVICE_HELP };
+const COMMANDS: readonly CommandSpec[] = [...CA_COMMANDS, ...DEVICE_COMMANDS, ...SERVICE_COMMANDS, ...SERVE_COMMANDS, INSPECT_COMMAND];
+const GROUPS: Readonly<Record<string, string>> = { ...groupHelp(COMMANDS), ca: CA_HELP, device: DEVICE_HELP };
+
+/** A group's help when it has no hand-written one: each command's first help line. */
+function groupHelp(commands: readonly CommandSpec[]): Record<string, string> {
+  const groups: Record<string, string[]> = {};
+  for (const c of commands) {
+    const [group] = c.path.split(' ');
+    if (!group || !c.path.includes(' ')) continue;
+    (groups[group] ??= []).push(`  ${(c.help.split('\n')[0] ?? '').replace(/^provisio /, '')}`);
+  }
+  return Object.fromEntries(Object.entries(groups).map(([g, lines]) => [g, `provisio ${g}:\n\nCommands:\n${lines.join('\n')}\n\nRun "provisio ${g} COMMAND --help" for examples.\n`]));
+}
 
 const isHelpFlag = (a: string | undefined): boolean => a === '--help' || a === '-h';
 

@@ -9,9 +9,10 @@ import { describe, it } from 'node:test';
 import { deviceErrors } from '@provisio/device';
 import { type Catalog, pkiErrors } from '@provisio/pki';
 import { protocolErrors } from '@provisio/protocol';
+import { serverErrors } from '@provisio/server';
 import { cliErrors } from '../src/errors.js';
 
-const catalogs: Record<string, Catalog> = { pki: pkiErrors, protocol: protocolErrors, cli: cliErrors, device: deviceErrors };
+const catalogs: Record<string, Catalog> = { pki: pkiErrors, protocol: protocolErrors, cli: cliErrors, device: deviceErrors, server: serverErrors };
 
 function documentedCodes(): Map<string, string> {
   const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8');

@@ -1,0 +1,127 @@
+/**
+ * The CLI's connection to a provisioning service: PROVISIO_URL, an API token from PROVISIO_TOKEN
+ * or --token-file (never a flag value: flags end up in shell history), and PROVISIO_CA_FILE, the
+ * root to trust for TLS (the service's certificate chains to the provisioning root, which no
+ * operating system trusts). Service errors keep their code and category end to end.
+ */
+import { request as httpsRequest } from 'node:https';
+import { type ErrorCategory, ProvisioError } from '@provisio/pki';
+import type { ParsedArgs } from './args.js';
+import { optionalString } from './args.js';
+import { CliError } from './errors.js';
+import { readInputFile } from './files.js';
+import type { CliDeps } from './io.js';
+
+/** An error answered by the service: its code and message, mapped back to a category. */
+export class ServiceResponseError extends ProvisioError {
+  constructor(code: string, category: ErrorCategory, message: string, readonly status: number) {
+    super(code, category, message);
+  }
+}
+
+const CATEGORY_BY_STATUS: Readonly<Record<number, ErrorCategory>> = {
+  400: 'invalid',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  413: 'invalid',
+  422: 'invalid',
+  429: 'unavailable',
+  503: 'unavailable',
+};
+
+export interface ApiResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Buffer;
+}
+
+export interface ApiClient {
+  readonly url: string;
+  send(method: 'GET' | 'POST', path: string, body?: { json: unknown } | { bytes: Buffer; contentType: string }): Promise<ApiResponse>;
+  json<T>(method: 'GET' | 'POST', path: string, body?: { json: unknown } | { bytes: Buffer; contentType: string }): Promise<T>;
+}
+
+export const CONNECTION_OPTIONS = { 'token-file': { type: 'string' } } as const;
+
+export function connect(deps: Pick<CliDeps, 'env'>, args: ParsedArgs): ApiClient {
+  const url = (deps.env.PROVISIO_URL ?? 'https://127.0.0.1:8443').replace(/\/+$/, '');
+  const tokenFile = optionalString(args, 'token-file');
+  const token = tokenFile ? readInputFile(tokenFile, 4096).toString('utf8').trim() : deps.env.PROVISIO_TOKEN?.trim();
+  if (!token) {
+    throw new CliError('token_required', 'no API token: set PROVISIO_TOKEN or pass --token-file FILE', 'the first start of "provisio serve" writes one to DATA/admin.token');
+  }
+  const caFile = deps.env.PROVISIO_CA_FILE;
+  const ca = caFile ? readInputFile(caFile, 1024 * 1024).toString('utf8') : undefined;
+
+  const send: ApiClient['send'] = (method, path, body) =>
+    new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : 'json' in body ? Buffer.from(JSON.stringify(body.json)) : body.bytes;
+      const contentType = body === undefined ? undefined : 'json' in body ? 'application/json' : body.contentType;
+      const req = httpsRequest(
+        `${url}${path}`,
+        {
+          method,
+          ...(ca ? { ca } : {}),
+          headers: {
+            authorization: `Bearer ${token}`,
+            accept: 'application/json',
+            ...(payload ? { 'content-type': contentType, 'content-length': String(payload.length) } : {}),
+          },
+          timeout: 30_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timed out after 30 s')));
+      req.on('error', (e) => {
+        const hint = /certificate|self[- ]signed|issuer/i.test(e.message)
+          ? 'set PROVISIO_CA_FILE to the root certificate "provisio serve" printed'
+          : 'is "provisio serve" running, and is PROVISIO_URL right?';
+        reject(new CliError('service_unreachable', `cannot reach ${url}: ${e.message}`, hint));
+      });
+      if (payload) req.write(payload);
+      req.end();
+    });
+
+  return {
+    url,
+    send: async (method, path, body) => {
+      const response = await send(method, path, body);
+      if (response.status >= 400) throw toError(response, url);
+      return response;
+    },
+    json: async <T>(method: 'GET' | 'POST', path: string, body?: { json: unknown } | { bytes: Buffer; contentType: string }) => {
+      const response = await send(method, path, body);
+      if (response.status >= 400) throw toError(response, url);
+      try {
+        return JSON.parse(response.body.toString('utf8')) as T;
+      } catch {
+        throw new CliError('service_unreachable', `${url}${path} did not answer JSON`);
+      }
+    },
+  };
+}
+
+function toError(response: ApiResponse, url: string): Error {
+  try {
+    const parsed = JSON.parse(response.body.toString('utf8')) as { error?: { code?: string; message?: string } };
+    if (parsed.error?.code && parsed.error.message) {
+      return new ServiceResponseError(parsed.error.code, CATEGORY_BY_STATUS[response.status] ?? 'internal', parsed.error.message, response.status);
+    }
+  } catch {
+    // fall through: not our API
+  }
+  return new CliError('service_unreachable', `${url} answered HTTP ${response.status} without an API error body`);
+}
+
+/** Query string from defined values only. */
+export function query(values: Readonly<Record<string, string | number | undefined>>): string {
+  const entries = Object.entries(values).filter((e): e is [string, string | number] => e[1] !== undefined && e[1] !== '');
+  return entries.length === 0 ? '' : `?${new URLSearchParams(entries.map(([k, v]): [string, string] => [k, String(v)])).toString()}`;
+}

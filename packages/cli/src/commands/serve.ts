@@ -1,0 +1,79 @@
+/** `provisio serve` and the offline `provisio audit verify --data|--db`. */
+import { join } from 'node:path';
+import { startService, openStore, verifyStoreAudit, verifyCheckpointSignature } from '@provisio/server';
+import { type ParsedArgs, optionalString } from '../args.js';
+import { COMMON_OPTIONS, type CommandSpec } from '../command.js';
+import { warn } from '../diagnostics.js';
+import { EXIT, usageError } from '../errors.js';
+import { AUDIT_VERIFY, SERVE } from '../help-service.js';
+import type { CliDeps } from '../io.js';
+import { CONNECTION_OPTIONS, connect } from '../api-client.js';
+import { reportAudit } from './service.js';
+
+async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const dataDir = optionalString(args, 'data') ?? './data';
+  const portText = optionalString(args, 'port') ?? '8443';
+  if (!/^\d+$/.test(portText) || Number(portText) > 65535) throw usageError(`--port must be 0-65535; got "${portText}"`);
+  const db = optionalString(args, 'db') ?? deps.env.PROVISIO_DB;
+  const caDir = optionalString(args, 'ca');
+  const service = await startService({
+    dataDir,
+    host: optionalString(args, 'host') ?? '127.0.0.1',
+    port: Number(portText),
+    ...(db ? { db } : {}),
+    ...(caDir ? { caDir } : {}),
+    ...(deps.env.PROVISIO_CA_PASSPHRASE ? { caPassphrase: deps.env.PROVISIO_CA_PASSPHRASE } : {}),
+    ...(optionalString(args, 'public-url') ? { publicUrl: optionalString(args, 'public-url') as string } : {}),
+    clock: deps.clock,
+    random: deps.random,
+    log: (line) => deps.stderr.write(`provisio: ${line}\n`),
+  });
+  if (service.isDevelopmentRoot) {
+    warn(deps, `${service.createdDevelopmentCa ? 'created a DEVELOPMENT' : 'using the DEVELOPMENT'} root CA in ${join(dataDir, 'ca')}: fine for trying Provisio, not for devices in the field (its key was discarded). Use "provisio serve --ca DIR" with a CA from the ceremony (docs/ceremony.md).`);
+  }
+  const lines = [
+    `✔ Provisio is serving ${service.url}`,
+    `  root of trust  ${service.rootPath}`,
+    `  root SHA-256   ${service.rootFingerprint}`,
+  ];
+  if (service.adminPassword) {
+    lines.push(
+      `✔ Admin API token: ${service.adminTokenPath} (mode 0600)`,
+      `  admin password (shown once, for the web UI): ${service.adminPassword}`,
+    );
+  } else {
+    lines.push(`  admin token    ${service.adminTokenPath}`);
+  }
+  lines.push('', 'Use it from another shell:', `  export PROVISIO_URL=${service.url} PROVISIO_CA_FILE=${service.rootPath}`, `  export PROVISIO_TOKEN=$(cat ${service.adminTokenPath})`, '  provisio system create ZMonitor', '');
+  deps.stdout.write(`${lines.join('\n')}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await service.close();
+  deps.stderr.write('provisio: stopped\n');
+  return EXIT.ok;
+}
+
+async function auditVerify(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const data = optionalString(args, 'data');
+  const db = optionalString(args, 'db') ?? (data ? join(data, 'provisio.db') : undefined);
+  if (!db) {
+    const result = await connect(deps, args).json<Parameters<typeof reportAudit>[2]>('GET', '/api/v1/audit/verify');
+    return reportAudit(deps, args, result);
+  }
+  const store = await openStore({ url: db });
+  try {
+    return reportAudit(deps, args, await verifyStoreAudit(store, verifyCheckpointSignature));
+  } finally {
+    await store.close();
+  }
+}
+
+const str = { type: 'string' } as const;
+
+export const SERVE_COMMANDS: readonly CommandSpec[] = [
+  { path: 'serve', help: SERVE, options: { ...COMMON_OPTIONS, 'data': str, 'port': str, 'host': str, 'db': str, 'ca': str, 'public-url': str }, maxPositionals: 0, run: serve },
+  { path: 'audit verify', help: AUDIT_VERIFY, options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS, data: str, db: str }, maxPositionals: 0, run: auditVerify },
+];

@@ -1,0 +1,250 @@
+/**
+ * Commands that talk to a running provisioning service: systems, components, packages, requests,
+ * profiles, devices (server side), audit, users. Each is parse → one API call → render; the rules
+ * live in the service.
+ */
+import { basename } from 'node:path';
+import { type ParsedArgs, optionalString, requireString } from '../args.js';
+import { type ApiClient, CONNECTION_OPTIONS, ServiceResponseError, connect, query } from '../api-client.js';
+import { COMMON_OPTIONS, type CommandSpec, printJson } from '../command.js';
+import { printError } from '../diagnostics.js';
+import { EXIT, exitCodeFor, usageError } from '../errors.js';
+import { assertAbsent, readInputFile, writeFileAtomic } from '../files.js';
+import * as HELP from '../help-service.js';
+import type { CliDeps } from '../io.js';
+import { styleFor } from '../io.js';
+
+type Json = Record<string, unknown>;
+const REQUEST_MEDIA = 'application/vnd.provisio.request+json';
+
+function positional(args: ParsedArgs, index: number, what: string, command: string): string {
+  const value = args.positionals[index];
+  if (!value) throw usageError(`"provisio ${command}" needs ${what}`, `run "provisio ${command} --help" for usage`);
+  return value;
+}
+
+function integerFlag(args: ParsedArgs, flag: string): number | undefined {
+  const raw = optionalString(args, flag);
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw)) throw usageError(`--${flag} must be a whole number; got "${raw}"`);
+  return Number(raw);
+}
+
+const enc = encodeURIComponent;
+
+function out(deps: CliDeps, args: ParsedArgs, value: unknown, text: () => string): number {
+  if (args.values.json === true) printJson(deps, value);
+  else deps.stdout.write(text());
+  return EXIT.ok;
+}
+
+function table(rows: readonly (readonly string[])[]): string {
+  if (rows.length === 0) return '';
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return `${rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n')}\n`;
+}
+
+type Handler = (deps: CliDeps, args: ParsedArgs, api: ApiClient) => Promise<number>;
+
+function remote(path: string, help: string, options: CommandSpec['options'], maxPositionals: number, handler: Handler): CommandSpec {
+  return {
+    path,
+    help,
+    options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS, ...options },
+    maxPositionals,
+    run: (deps, args) => handler(deps, args, connect(deps, args)),
+  };
+}
+
+const systemCreate: Handler = async (deps, args, api) => {
+  const name = positional(args, 0, 'a system NAME', 'system create');
+  const system = await api.json<Json>('POST', '/api/v1/systems', { json: { name, allowMock: args.values['no-mock'] !== true } });
+  return out(deps, args, system, () => `✔ System "${name}" created\nNext: provisio component create --system ${JSON.stringify(name)} NAME\n`);
+};
+
+const systemList: Handler = async (deps, args, api) => {
+  const { items } = await api.json<{ items: Array<{ name: string; components: Array<{ name: string }> }> }>('GET', '/api/v1/systems');
+  return out(deps, args, items, () => table([['SYSTEM', 'COMPONENTS'], ...items.map((s) => [s.name, s.components.map((c) => c.name).join(', ') || '-'])]));
+};
+
+const systemShow: Handler = async (deps, args, api) => {
+  const name = positional(args, 0, 'a system NAME', 'system show');
+  const s = await api.json<{ name: string; allowMock: boolean; components: Array<{ name: string; keyTypes: string[]; validityDays: number }> }>('GET', `/api/v1/systems/${enc(name)}`);
+  return out(deps, args, s, () =>
+    `system      ${s.name}\nmock files  ${s.allowMock ? 'allowed' : 'refused'}\n${table([['COMPONENT', 'KEY TYPES', 'VALIDITY'], ...s.components.map((c) => [c.name, c.keyTypes.join(','), `${c.validityDays} d`])])}`,
+  );
+};
+
+const componentCreate: Handler = async (deps, args, api) => {
+  const system = requireString(args, 'system', 'component create');
+  const name = positional(args, 0, 'a component NAME', 'component create');
+  const keyTypes = optionalString(args, 'key-type')?.split(',').map((k) => k.trim());
+  const validityDays = integerFlag(args, 'validity-days');
+  const c = await api.json<Json>('POST', `/api/v1/systems/${enc(system)}/components`, { json: { name, ...(keyTypes ? { keyTypes } : {}), ...(validityDays ? { validityDays } : {}) } });
+  return out(deps, args, c, () => `✔ Component "${name}" created in system "${system}" (keys ${(c.keyTypes as string[]).join(', ')}, ${c.validityDays} d)\nNext: provisio package create --system ${JSON.stringify(system)} --out ${system}.ppkg\n`);
+};
+
+const packageCreate: Handler = async (deps, args, api) => {
+  const system = requireString(args, 'system', 'package create');
+  const outPath = requireString(args, 'out', 'package create');
+  assertAbsent(outPath);
+  const days = integerFlag(args, 'days');
+  const requestLifetimeSeconds = integerFlag(args, 'request-lifetime');
+  const response = await api.send('POST', '/api/v1/packages', { json: { system, ...(days ? { days } : {}), ...(requestLifetimeSeconds ? { requestLifetimeSeconds } : {}) } });
+  // The package holds the bootstrap private key: 0600, like every secret.
+  writeFileAtomic(outPath, response.body, 0o600);
+  const id = String(response.headers['x-package-id'] ?? '');
+  return out(deps, args, { id, path: outPath, mode: '0600' }, () =>
+    `✔ Provisioning package: ${outPath} (mode 0600, holds a bootstrap key)\n  id ${id}\nCopy it to the factory line; delete it from each device after "provisio device init".\n`,
+  );
+};
+
+const packageList: Handler = async (deps, args, api) => {
+  const { items } = await api.json<{ items: Array<{ id: string; system: string; status: string; expiresAt: string }> }>('GET', `/api/v1/packages${query({ system: optionalString(args, 'system') })}`);
+  return out(deps, args, items, () => table([['ID', 'SYSTEM', 'STATUS', 'EXPIRES'], ...items.map((p) => [p.id, p.system, p.status, p.expiresAt])]));
+};
+
+const packageRevoke: Handler = async (deps, args, api) => {
+  const id = positional(args, 0, 'a package ID', 'package revoke');
+  const p = await api.json<Json>('POST', `/api/v1/packages/${enc(id)}/revoke`);
+  return out(deps, args, p, () => `✔ Package ${id} revoked: requests signed with it are refused from now on\n`);
+};
+
+const requestUpload: Handler = async (deps, args, api) => {
+  if (args.positionals.length === 0) throw usageError('"provisio request upload" needs one or more request FILEs');
+  const results: Json[] = [];
+  let exit: number = EXIT.ok;
+  for (const file of args.positionals) {
+    try {
+      const bytes = readInputFile(file, 64 * 1024);
+      const r = await api.json<{ created: boolean; request: Json }>('POST', '/api/v1/requests', { bytes, contentType: REQUEST_MEDIA });
+      results.push({ file, ok: true, created: r.created, request: r.request });
+      if (args.values.json !== true) {
+        deps.stdout.write(`✔ ${basename(file)}: ${r.created ? 'accepted' : 'already uploaded'} as ${String(r.request.id)} (device ${String(r.request.deviceId)}, ${String(r.request.state)})\n`);
+      }
+    } catch (e) {
+      if (!(e instanceof ServiceResponseError) && exitCodeFor(e) === EXIT.internal) throw e;
+      const code = (e as { code?: string }).code ?? 'internal_error';
+      results.push({ file, ok: false, error: { code, message: (e as Error).message } });
+      if (args.values.json !== true) deps.stdout.write(`✘ ${basename(file)}: ${(e as Error).message} [${code}]\n`);
+      else printError(deps, e);
+      if (exit === EXIT.ok) exit = exitCodeFor(e);
+    }
+  }
+  if (args.values.json === true) printJson(deps, results);
+  else if (results.some((r) => r.ok)) deps.stdout.write('Next: an approver runs "provisio request approve ID" (or on the Devices page)\n');
+  return exit;
+};
+
+const requestList: Handler = async (deps, args, api) => {
+  const q = query({
+    state: optionalString(args, 'state'),
+    system: optionalString(args, 'system'),
+    component: optionalString(args, 'component'),
+    q: optionalString(args, 'q'),
+    limit: integerFlag(args, 'limit'),
+    offset: integerFlag(args, 'offset'),
+  });
+  const page = await api.json<{ total: number; items: Array<Record<string, string>> }>('GET', `/api/v1/requests${q}`);
+  return out(deps, args, page, () =>
+    table([['ID', 'STATE', 'DEVICE', 'SYSTEM/COMPONENT', 'KEY', 'CREATED'], ...page.items.map((r) => [r.id ?? '', r.state ?? '', r.deviceId ?? '', `${r.system}/${r.component}`, r.keyAlgorithm ?? '', r.createdAt ?? ''])]) +
+    `${page.items.length} of ${page.total}\n`,
+  );
+};
+
+const requestShow: Handler = async (deps, args, api) => {
+  const id = positional(args, 0, 'a request ID', 'request show');
+  const r = await api.json<Record<string, unknown>>('GET', `/api/v1/requests/${enc(id)}`);
+  return out(deps, args, r, () => `${Object.entries(r).map(([k, v]) => `${k.padEnd(16)}${v === null ? '-' : String(v)}`).join('\n')}\n`);
+};
+
+const requestApprove: Handler = async (deps, args, api) => {
+  const id = positional(args, 0, 'a request ID', 'request approve');
+  const r = await api.json<{ request: Record<string, string>; certificate: Record<string, string> }>('POST', `/api/v1/requests/${enc(id)}/approve`);
+  const style = styleFor(deps.stdout, deps.env);
+  return out(deps, args, r, () =>
+    `${style.ok('✔')} Approved ${id}: device ${r.request.deviceId} certificate serial ${r.certificate.serial}, valid until ${r.certificate.notAfter}\nNext: provisio profile download ${id} --out ${r.request.deviceId}.pcp\n`,
+  );
+};
+
+const requestReject: Handler = async (deps, args, api) => {
+  const id = positional(args, 0, 'a request ID', 'request reject');
+  const reason = requireString(args, 'reason', 'request reject');
+  const r = await api.json<Json>('POST', `/api/v1/requests/${enc(id)}/reject`, { json: { reason } });
+  return out(deps, args, r, () => `✔ Rejected ${id}: ${reason}\n`);
+};
+
+const profileDownload: Handler = async (deps, args, api) => {
+  const id = positional(args, 0, 'a request ID', 'profile download');
+  const outPath = requireString(args, 'out', 'profile download');
+  assertAbsent(outPath);
+  const response = await api.send('GET', `/api/v1/requests/${enc(id)}/profile`);
+  writeFileAtomic(outPath, response.body, 0o600);
+  return out(deps, args, { path: outPath, mode: '0600', bytes: response.body.length }, () =>
+    `✔ Certified profile: ${outPath} (mode 0600)\nNext, on the device: provisio device install --dir KEYSTORE ${outPath}\n`,
+  );
+};
+
+const deviceComplete: Handler = async (deps, args, api) => {
+  const id = positional(args, 0, 'a DEVICE_ID', 'device complete');
+  const d = await api.json<Json>('POST', `/api/v1/devices/${enc(id)}/complete`);
+  return out(deps, args, d, () => `✔ Device ${id} is ${String(d.state)}\n`);
+};
+
+const deviceGet: Handler = async (deps, args, api) => {
+  const id = positional(args, 0, 'a DEVICE_ID', 'device get');
+  const d = await api.json<Json & { certificates: Array<Record<string, string>> }>('GET', `/api/v1/devices/${enc(id)}`);
+  return out(deps, args, d, () =>
+    `device      ${String(d.deviceId)} (${String(d.label)})\nstate       ${String(d.state)}\nsystem      ${String(d.system)}/${String(d.component)}\n` +
+    d.certificates.map((c) => `certificate ${c.serial} ${c.status}, until ${c.notAfter}\n`).join(''),
+  );
+};
+
+const auditList: Handler = async (deps, args, api) => {
+  const q = query({ actor: optionalString(args, 'actor'), action: optionalString(args, 'action'), target: optionalString(args, 'target'), limit: integerFlag(args, 'limit'), offset: integerFlag(args, 'offset') });
+  const page = await api.json<{ total: number; items: Array<Record<string, unknown>> }>('GET', `/api/v1/audit${q}`);
+  return out(deps, args, page, () => table([['SEQ', 'AT', 'ACTOR', 'ACTION', 'TARGET'], ...page.items.map((e) => [String(e.seq), String(e.at), String(e.actor), String(e.action), String(e.targetId)])]));
+};
+
+export function reportAudit(deps: CliDeps, args: ParsedArgs, result: { ok: boolean; count?: number; lastSeq?: number; seq?: number; problem?: string; message?: string }): number {
+  if (args.values.json === true) printJson(deps, result);
+  if (result.ok) {
+    if (args.values.json !== true) deps.stdout.write(`✔ audit log OK: ${result.count} entries, hash chain verified through #${result.lastSeq}\n`);
+    return EXIT.ok;
+  }
+  if (args.values.json !== true) deps.stdout.write(`✘ audit log NOT OK at entry #${result.seq}: ${result.problem} — ${result.message}\n`);
+  return EXIT.unauthorized;
+}
+
+const userCreate: Handler = async (deps, args, api) => {
+  const username = positional(args, 0, 'a USERNAME', 'user create');
+  const role = requireString(args, 'role', 'user create');
+  const tokenOut = requireString(args, 'token-out', 'user create');
+  assertAbsent(tokenOut);
+  const r = await api.json<{ user: Json; token: string }>('POST', '/api/v1/users', { json: { username, role } });
+  writeFileAtomic(tokenOut, `${r.token}\n`, 0o600);
+  return out(deps, args, { user: r.user, tokenFile: tokenOut }, () => `✔ User ${username} (${role}); API token written to ${tokenOut} (mode 0600)\n`);
+};
+
+const str = { type: 'string' } as const;
+const paging = { limit: str, offset: str } as const;
+
+export const SERVICE_COMMANDS: readonly CommandSpec[] = [
+  remote('system create', HELP.SYSTEM_CREATE, { 'no-mock': { type: 'boolean' } }, 1, systemCreate),
+  remote('system list', HELP.SYSTEM_LIST, {}, 0, systemList),
+  remote('system show', HELP.SYSTEM_SHOW, {}, 1, systemShow),
+  remote('component create', HELP.COMPONENT_CREATE, { 'system': str, 'key-type': str, 'validity-days': str }, 1, componentCreate),
+  remote('package create', HELP.PACKAGE_CREATE, { 'system': str, 'out': str, 'days': str, 'request-lifetime': str }, 0, packageCreate),
+  remote('package list', HELP.PACKAGE_LIST, { system: str }, 0, packageList),
+  remote('package revoke', HELP.PACKAGE_REVOKE, {}, 1, packageRevoke),
+  remote('request upload', HELP.REQUEST_UPLOAD, {}, 1000, requestUpload),
+  remote('request list', HELP.REQUEST_LIST, { state: str, system: str, component: str, q: str, ...paging }, 0, requestList),
+  remote('request show', HELP.REQUEST_SHOW, {}, 1, requestShow),
+  remote('request approve', HELP.REQUEST_APPROVE, {}, 1, requestApprove),
+  remote('request reject', HELP.REQUEST_REJECT, { reason: str }, 1, requestReject),
+  remote('profile download', HELP.PROFILE_DOWNLOAD, { out: str }, 1, profileDownload),
+  remote('device complete', HELP.DEVICE_COMPLETE, {}, 1, deviceComplete),
+  remote('device get', HELP.DEVICE_GET, {}, 1, deviceGet),
+  remote('audit list', HELP.AUDIT_LIST, { actor: str, action: str, target: str, ...paging }, 0, auditList),
+  remote('user create', HELP.USER_CREATE, { 'role': str, 'token-out': str }, 1, userCreate),
+];

@@ -1,0 +1,76 @@
+/** Help for the commands that talk to a running service. Each leads with an example. */
+
+const CONNECTION = `
+Connection (every command here):
+  PROVISIO_URL       the service, e.g. https://127.0.0.1:8443 (the default)
+  PROVISIO_TOKEN     an API token; or --token-file FILE (a token is never a flag value)
+  PROVISIO_CA_FILE   the root certificate to trust for TLS ("provisio serve" prints its path)
+  --json             machine-readable output
+`;
+
+const help = (title: string, examples: string, flags = '') => `provisio ${title}
+
+Examples:
+${examples}
+${flags ? `\nFlags:\n${flags}` : ''}${CONNECTION}`;
+
+export const SYSTEM_CREATE = help('system create NAME: create a system (a product line)', '  provisio system create ZMonitor', '  --no-mock          refuse mock device files for this system\n');
+export const SYSTEM_LIST = help('system list: list systems and their components', '  provisio system list --json');
+export const SYSTEM_SHOW = help('system show NAME: a system and its component templates', '  provisio system show ZMonitor');
+export const COMPONENT_CREATE = help(
+  'component create --system S NAME: create a component (the certificate template of a kind of device)',
+  '  provisio component create --system ZMonitor "bedside monitor"\n  provisio component create --system ZMonitor gateway --key-type p256,rsa3072 --validity-days 730',
+  '  --system S          the system\n  --key-type LIST     allowed device key types: p256, p384, rsa3072 (default p256)\n  --validity-days N   device certificate lifetime, 1-825 (default 365)\n',
+);
+export const PACKAGE_CREATE = help(
+  'package create --system S --out FILE: create a provisioning package (holds a bootstrap key; written 0600)',
+  '  provisio package create --system ZMonitor --out zmonitor.ppkg',
+  '  --days N               package (bootstrap credential) lifetime, 1-365 (default 30)\n  --request-lifetime S   how long a request stays valid, in seconds (default 7 days)\n',
+);
+export const PACKAGE_LIST = help('package list: list provisioning packages', '  provisio package list --system ZMonitor');
+export const PACKAGE_REVOKE = help('package revoke ID: revoke a package; its requests are refused from now on', '  provisio package revoke pkg_0123abcd');
+export const REQUEST_UPLOAD = help('request upload FILE...: upload provisioning requests (technician)', '  provisio request upload /media/usb/*.ppr', '');
+export const REQUEST_LIST = help(
+  'request list: list provisioning requests, newest first',
+  '  provisio request list --state pending --json',
+  '  --state S          pending, approved or rejected\n  --system S, --component C, --q TEXT, --limit N, --offset N\n',
+);
+export const REQUEST_SHOW = help('request show ID: one provisioning request', '  provisio request show req_0123abcd');
+export const REQUEST_APPROVE = help('request approve ID: approve, issuing the certificate and the certified profile', '  provisio request approve req_0123abcd');
+export const REQUEST_REJECT = help('request reject ID --reason TEXT: reject a request', '  provisio request reject req_0123abcd --reason "unknown serial"');
+export const PROFILE_DOWNLOAD = help('profile download ID --out FILE: download a certified profile (written 0600)', '  provisio profile download req_0123abcd --out DEV-001.pcp');
+export const DEVICE_COMPLETE = help('device complete DEVICE_ID: mark an installed device Provisioned ("Complete provisioning")', '  provisio device complete DEV-001');
+export const DEVICE_GET = help('device get DEVICE_ID: a device, its state and every certificate it had', '  provisio device get DEV-001 --json');
+export const AUDIT_LIST = help('audit list: audit entries, newest first', '  provisio audit list --action request.approve --limit 20', '  --actor A, --action A, --target ID, --limit N, --offset N\n');
+export const AUDIT_VERIFY = `provisio audit verify: check the audit hash chain and its signed checkpoints
+
+Examples:
+  provisio audit verify                      # through the API (admin or auditor token)
+  provisio audit verify --data ./data        # offline, against the SQLite database in ./data
+  provisio audit verify --db postgres://postgres@127.0.0.1:5432/provisio
+
+Prints OK, or the first entry that was edited, deleted, inserted or reordered, and exits 4.
+${CONNECTION}`;
+export const USER_CREATE = help(
+  'user create NAME --role ROLE --token-out FILE: create a user and write its API token (0600)',
+  '  provisio user create alice --role approver --token-out alice.token',
+  '  --role R        admin, approver, technician or auditor\n  --token-out F   where to write the new token (shown nowhere else)\n',
+);
+export const SERVE = `provisio serve: run the provisioning service (HTTPS REST API)
+
+Examples:
+  provisio serve                                   # ./data, https://127.0.0.1:8443, SQLite, development CA
+  provisio serve --data /var/lib/provisio --ca /etc/provisio/ca --host 0.0.0.0 --public-url https://pki.example
+  PROVISIO_DB=postgres://postgres@127.0.0.1:5432/provisio provisio serve
+
+Flags:
+  --data DIR         data directory (default ./data): database, CA files, admin.token
+  --port N           default 8443
+  --host H           default 127.0.0.1
+  --db URL           SQLite file or postgres:// URL (also PROVISIO_DB; default DATA/provisio.db)
+  --ca DIR           use the issuing CA made by the ceremony (intermediate.crt, intermediate.key,
+                     root.crt) instead of a development CA; PROVISIO_CA_PASSPHRASE if encrypted
+  --public-url URL   the URL devices use, when it differs from https://HOST:PORT
+
+On first start it creates a development CA (unless --ca), an admin user and DATA/admin.token.
+`;

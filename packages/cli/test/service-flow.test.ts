@@ -1,0 +1,167 @@
+/**
+ * The disconnected flow as a new user runs it: `provisio serve` in its own process, then the
+ * CLI for everything else — system, component, package, device init, request upload, approve,
+ * profile download, device install, complete, device get — on SQLite and on PostgreSQL; then
+ * `openssl verify` on the device certificate and `provisio audit verify` before and after an
+ * attacker edits one audit row in the database.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { openssl, tempDir } from '@provisio/testkit';
+import { MAIN, provisio, transcript } from './run-cli.js';
+
+const PG_URL = process.env.PROVISIO_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+interface Server {
+  readonly child: ChildProcess;
+  readonly env: Record<string, string>;
+  readonly dataDir: string;
+}
+
+async function serve(dataDir: string, db?: string): Promise<Server> {
+  const child = spawn(process.execPath, [MAIN, 'serve', '--data', dataDir, '--port', '0', ...(db ? ['--db', db] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${out}\n${err}`)), 30_000);
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /serving (https:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1] as string);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited ${code}:\n${out}\n${err}`)));
+  });
+  assert.match(out, /admin password \(shown once/);
+  assert.match(err, /DEVELOPMENT root CA/);
+  const rootPath = /root of trust\s+(\S+)/.exec(out)?.[1] as string;
+  const tokenPath = /Admin API token: (\S+)/.exec(out)?.[1] as string;
+  return { child, dataDir, env: { PROVISIO_URL: url, PROVISIO_CA_FILE: rootPath, PROVISIO_TOKEN: readFileSync(tokenPath, 'utf8').trim() } };
+}
+
+async function stop(server: Server): Promise<void> {
+  if (server.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => server.child.once('exit', resolve));
+  server.child.kill('SIGTERM');
+  await exited;
+}
+
+function ok(args: string[], env: Record<string, string>) {
+  const r = provisio(args, { env });
+  assert.equal(r.status, 0, `provisio ${args.join(' ')}\n${transcript(r)}`);
+  return r;
+}
+
+function flow(label: string, open: () => Promise<{ db?: string; cleanup?: () => Promise<void> }>) {
+  describe(`disconnected flow via the CLI (${label})`, () => {
+    let server: Server;
+    let cleanup: (() => Promise<void>) | undefined;
+    const dir = tempDir('provisio-flow-');
+
+    before(async () => {
+      const db = await open();
+      cleanup = db.cleanup;
+      server = await serve(join(dir, 'data'), db.db);
+    });
+    after(async () => {
+      if (server) await stop(server);
+      await cleanup?.();
+    });
+
+    it('ok/system-package-init-upload-approve-download-install-complete', () => {
+      const env = server.env;
+      ok(['system', 'create', 'ZMonitor'], env);
+      ok(['component', 'create', '--system', 'ZMonitor', 'bedside monitor', '--validity-days', '90'], env);
+      const pkg = join(dir, 'zmonitor.ppkg');
+      ok(['package', 'create', '--system', 'ZMonitor', '--out', pkg], env);
+
+      // On the device (offline: no service variables at all).
+      const keystore = join(dir, 'keystore');
+      const ppr = join(dir, 'DEV-001.ppr');
+      ok(['device', 'init', '--package', pkg, '--component', 'bedside monitor', '--id', 'DEV-001', '--label', 'Bed 12', '--dir', keystore, '--out', ppr], {});
+
+      const up = ok(['request', 'upload', ppr], env);
+      assert.match(up.stdout, /accepted as (req_[0-9a-f]+)/);
+      const list = JSON.parse(ok(['request', 'list', '--state', 'pending', '--json'], env).stdout);
+      const pending = list.items.find((r: { deviceId: string }) => r.deviceId === 'DEV-001');
+      assert.ok(pending, JSON.stringify(list));
+      ok(['request', 'approve', pending.id], env);
+      const again = provisio(['request', 'approve', pending.id], { env });
+      assert.equal(again.status, 7, transcript(again));
+      assert.match(again.stderr, /\[request_not_pending\]/);
+
+      const cp = join(dir, 'DEV-001.pcp');
+      ok(['profile', 'download', pending.id, '--out', cp], env);
+      ok(['device', 'install', '--dir', keystore, cp], {});
+      ok(['device', 'complete', 'DEV-001'], env);
+      const device = JSON.parse(ok(['device', 'get', 'DEV-001', '--json'], env).stdout);
+      assert.equal(device.state, 'provisioned');
+
+      const certs = readFileSync(join(keystore, 'certificate.pem'), 'utf8');
+      const [leaf, intermediate] = certs.split(/(?<=-----END CERTIFICATE-----\n)/);
+      const files = tempDir();
+      writeFileSync(join(files, 'leaf.pem'), leaf ?? '');
+      writeFileSync(join(files, 'int.pem'), intermediate ?? '');
+      const v = openssl(['verify', '-CAfile', env.PROVISIO_CA_FILE as string, '-untrusted', join(files, 'int.pem'), join(files, 'leaf.pem')]);
+      assert.match(v.output, /leaf\.pem: OK/, v.output);
+      assert.equal(device.certificates[0].serial.toUpperCase(), openssl(['x509', '-in', join(files, 'leaf.pem'), '-noout', '-serial']).stdout.trim().replace('serial=', ''));
+
+      const audit = ok(['audit', 'verify'], env);
+      assert.match(audit.stdout, /audit log OK/);
+    });
+  });
+}
+
+flow('SQLite', async () => ({}));
+
+flow('PostgreSQL', async () => {
+  const name = `provisio_e2e_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  try {
+    await admin.connect();
+  } catch (e) {
+    throw new Error(`PostgreSQL is not reachable at ${PG_URL} (${(e as Error).message}); set PROVISIO_TEST_PG_URL`);
+  }
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(PG_URL);
+  url.pathname = `/${name}`;
+  return {
+    db: url.toString(),
+    cleanup: async () => {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    },
+  };
+});
+
+describe('audit tampering is found offline (SQLite)', () => {
+  it('fail/audit/edited-row-is-named', async () => {
+    const dir = tempDir('provisio-audit-');
+    const server = await serve(join(dir, 'data'));
+    try {
+      ok(['system', 'create', 'Tampered'], server.env);
+      ok(['component', 'create', '--system', 'Tampered', 'unit'], server.env);
+    } finally {
+      await stop(server);
+    }
+    const verify = () => provisio(['audit', 'verify', '--data', join(dir, 'data')]);
+    assert.match(verify().stdout, /audit log OK/, transcript(verify()));
+    // The attacker has the database file and rewrites what an entry says.
+    const db = new Database(join(dir, 'data', 'provisio.db'));
+    const row = db.prepare('SELECT seq FROM audit_log WHERE action = \'system.create\'').get() as { seq: number };
+    db.prepare('UPDATE audit_log SET actor = \'user:someone-else\' WHERE seq = ?').run(row.seq);
+    db.close();
+    const r = verify();
+    assert.equal(r.status, 4, transcript(r));
+    assert.match(r.stdout, new RegExp(`NOT OK at entry #${row.seq}: edited`));
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * The composition root: the one place where concrete pieces are wired together — the clock, the
+ * CSPRNG, the store, the issuing authority, HTTP, periodic jobs. Everything else receives them.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Clock, Random } from '@provisio/pki';
+import { systemClock } from '@provisio/pki';
+import { loadAuthority } from './ca/load-authority.js';
+import type { ServiceDeps } from './domain/deps.js';
+import { ensureAdmin } from './domain/users.js';
+import { ensureDir, writeFileAtomic } from './files.js';
+import { buildApp } from './http/build-app.js';
+import { startCheckpointJob } from './jobs/audit-checkpoints.js';
+import { openStore } from './store/open-store.js';
+
+export interface ServeOptions {
+  readonly dataDir: string;
+  readonly host: string;
+  /** 0 picks a free port (tests). */
+  readonly port: number;
+  /** SQLite file path or postgres:// URL; default: DATA/provisio.db. */
+  readonly db?: string;
+  /** PostgreSQL schema (tests isolate themselves with one). */
+  readonly dbSchema?: string;
+  readonly caDir?: string;
+  readonly caPassphrase?: string;
+  /** The URL devices and the CLI use when it differs from https://host:port (behind a proxy). */
+  readonly publicUrl?: string;
+  readonly clock?: Clock;
+  readonly random?: Random;
+  readonly log?: (line: string) => void;
+}
+
+export interface RunningService {
+  readonly url: string;
+  readonly port: number;
+  readonly rootPath: string;
+  readonly rootFingerprint: string;
+  readonly isDevelopmentRoot: boolean;
+  readonly createdDevelopmentCa: boolean;
+  readonly adminTokenPath: string;
+  /** Set only on the first start, when the admin user was created: shown once. */
+  readonly adminPassword: string | null;
+  readonly deps: ServiceDeps;
+  close(): Promise<void>;
+}
+
+export async function startService(options: ServeOptions): Promise<RunningService> {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? { bytes: (n: number) => randomBytes(n) };
+  const log = options.log ?? (() => {});
+  ensureDir(options.dataDir);
+  const store = await openStore({ url: options.db ?? join(options.dataDir, 'provisio.db'), ...(options.dbSchema ? { schema: options.dbSchema } : {}) });
+  try {
+    // Certificates and profiles name the service URL, so the port is fixed first; port 0 (tests)
+    // asks the OS for a free one.
+    const port = options.port === 0 ? await freePort(options.host) : options.port;
+    const serviceUrl = options.publicUrl ?? `https://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+    const urls = { serviceUrl, ocspUrl: `${serviceUrl}/ocsp`, crlUrl: `${serviceUrl}/crl/issuing.crl` };
+    const tlsNames = [...new Set([new URL(serviceUrl).hostname.replace(/^\[|\]$/g, ''), 'localhost', '127.0.0.1'])];
+    const loaded = await loadAuthority({
+      dataDir: options.dataDir,
+      ...(options.caDir ? { caDir: options.caDir } : {}),
+      ...(options.caPassphrase ? { caPassphrase: options.caPassphrase } : {}),
+      clock,
+      random,
+      store,
+      urls: { crl: urls.crlUrl, ocsp: urls.ocspUrl, caIssuers: `${serviceUrl}/ca/intermediate.crt` },
+      tlsNames,
+    });
+    const deps: ServiceDeps = { clock, random, store, authority: loaded.authority, urls };
+    const admin = await ensureAdmin(deps);
+    const adminTokenPath = join(options.dataDir, 'admin.token');
+    if (admin) writeFileAtomic(adminTokenPath, `${admin.token}\n`);
+
+    const app = await buildApp(deps, { tls: loaded.tls, log });
+    await app.listen({ host: options.host, port });
+    const checkpoints = startCheckpointJob(deps, log);
+    return {
+      url: serviceUrl,
+      port,
+      rootPath: loaded.rootPath,
+      rootFingerprint: loaded.rootFingerprint,
+      isDevelopmentRoot: loaded.isDevelopmentRoot,
+      createdDevelopmentCa: loaded.createdDevelopmentCa,
+      adminTokenPath,
+      adminPassword: admin?.password ?? null,
+      deps,
+      async close() {
+        await app.close();
+        await checkpoints.stop();
+        await store.close();
+      },
+    };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+
+async function freePort(host: string): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}

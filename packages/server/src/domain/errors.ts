@@ -1,0 +1,38 @@
+/** The provisioning service's error codes (docs/errors.md). Only src/http maps them to statuses. */
+import { type Catalog, ProvisioError } from '@provisio/pki';
+
+export const serverErrors = {
+  validation_failed: { category: 'invalid', when: 'a request body, query or path parameter does not match the API schema' },
+  body_too_large: { category: 'invalid', when: 'an uploaded body is larger than the route accepts' },
+  unauthenticated: { category: 'unauthorized', when: 'no valid API token or session was presented' },
+  role_forbidden: { category: 'forbidden', when: 'the caller\'s role may not use this route' },
+  route_not_found: { category: 'not_found', when: 'no API route has this method and path' },
+  user_exists: { category: 'conflict', when: 'a user with this name already exists' },
+  user_not_found: { category: 'not_found', when: 'no user has this name' },
+  system_exists: { category: 'conflict', when: 'a system with this name already exists' },
+  system_not_found: { category: 'not_found', when: 'no system has this name' },
+  component_exists: { category: 'conflict', when: 'the system already has a component with this name' },
+  component_not_found: { category: 'not_found', when: 'the system has no component with this name' },
+  key_type_not_allowed: { category: 'invalid', when: 'the device key type is not allowed by its component\'s template' },
+  package_not_found: { category: 'not_found', when: 'no provisioning package has this id' },
+  package_revoked: { category: 'unauthorized', when: 'the request was made with a provisioning package that has been revoked' },
+  package_mismatch: { category: 'unauthorized', when: 'the request names a package, system or component its bootstrap credential does not belong to' },
+  request_replayed: { category: 'conflict', when: 'a different request reuses the nonce of an earlier one (replay)' },
+  request_not_found: { category: 'not_found', when: 'no provisioning request has this id' },
+  request_not_pending: { category: 'conflict', when: 'the request was already approved or rejected' },
+  request_expired: { category: 'conflict', when: 'approval was attempted after the request expired' },
+  device_exists: { category: 'conflict', when: 'a device with this id already exists and reprovisioning it is not allowed' },
+  device_not_found: { category: 'not_found', when: 'no device has this id' },
+  device_not_approved: { category: 'conflict', when: 'complete provisioning was attempted for a device whose profile was not issued' },
+  mock_not_allowed: { category: 'forbidden', when: 'the system does not accept mock device files' },
+  profile_not_found: { category: 'not_found', when: 'the request has no certified profile (not approved)' },
+  service_unavailable: { category: 'unavailable', when: 'the service cannot serve the request right now; retry after the Retry-After delay' },
+} as const satisfies Catalog;
+
+export type ServerErrorCode = keyof typeof serverErrors;
+
+export class ServiceError extends ProvisioError<ServerErrorCode> {
+  constructor(code: ServerErrorCode, message: string) {
+    super(code, serverErrors[code].category, message);
+  }
+}

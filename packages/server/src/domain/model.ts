@@ -1,0 +1,184 @@
+/**
+ * The provisioning service's records, as the domain sees them. Storage-neutral: the store maps
+ * these to rows (SQLite and PostgreSQL alike); no SQL or HTTP types appear here.
+ * Times are `Date`; binary values are `Buffer`; ids are branded strings.
+ */
+import type { KeyType, RevocationReason, SerialNumber } from '@provisio/pki';
+
+export type UserId = string & { readonly __brand: 'UserId' };
+export type SystemId = string & { readonly __brand: 'SystemId' };
+export type ComponentId = string & { readonly __brand: 'ComponentId' };
+export type PackageId = string & { readonly __brand: 'PackageId' };
+export type RequestId = string & { readonly __brand: 'RequestId' };
+/** The device's own identifier (CN of its certificate); unique across the service. */
+export type DeviceIdText = string & { readonly __brand: 'DeviceIdText' };
+
+export type Role = 'admin' | 'approver' | 'technician' | 'auditor';
+export const ROLES: readonly Role[] = ['admin', 'approver', 'technician', 'auditor'];
+
+export interface User {
+  readonly id: UserId;
+  readonly username: string;
+  readonly role: Role;
+  /** scrypt hash in PHC-like text form; null for token-only users. */
+  readonly passwordHash: string | null;
+  readonly createdAt: Date;
+  readonly disabledAt: Date | null;
+}
+
+export interface ApiToken {
+  readonly id: string;
+  readonly userId: UserId;
+  /** SHA-256 of the token (tokens are 256-bit random, so a fast hash is enough). */
+  readonly tokenHash: Buffer;
+  readonly name: string;
+  readonly createdAt: Date;
+  readonly revokedAt: Date | null;
+}
+
+export interface SystemRecord {
+  readonly id: SystemId;
+  readonly name: string;
+  /** Whether mock device files (000 "mock device files") are accepted for this system. */
+  readonly allowMock: boolean;
+  readonly createdAt: Date;
+}
+
+/** A component carries the certificate template of its devices. */
+export interface ComponentRecord {
+  readonly id: ComponentId;
+  readonly systemId: SystemId;
+  readonly name: string;
+  readonly keyTypes: readonly KeyType[];
+  readonly validityDays: number;
+  readonly createdAt: Date;
+}
+
+export type PackageStatus = 'active' | 'revoked';
+
+export interface PackageRecord {
+  readonly id: PackageId;
+  readonly systemId: SystemId;
+  readonly status: PackageStatus;
+  /** DER of the bootstrap credential's certificate; requests are signed by its key. */
+  readonly bootstrapCertificate: Buffer;
+  /** SHA-256 (hex) of bootstrapCertificate. */
+  readonly bootstrapFingerprint: string;
+  readonly requestLifetimeSeconds: number;
+  readonly expiresAt: Date;
+  readonly createdAt: Date;
+  readonly createdBy: UserId;
+  readonly revokedAt: Date | null;
+}
+
+export type RequestState = 'pending' | 'approved' | 'rejected';
+
+export type Transport = 'upload' | 'connected' | 'proxy';
+
+export interface RequestRecord {
+  readonly id: RequestId;
+  readonly packageId: PackageId;
+  readonly systemId: SystemId;
+  readonly componentId: ComponentId;
+  readonly deviceId: DeviceIdText;
+  readonly deviceLabel: string;
+  readonly hardwareSerial: string | null;
+  readonly firmwareVersion: string | null;
+  /** The request's nonce (base64url); unique per package. */
+  readonly nonce: string;
+  /** SHA-256 (hex) over the request file bytes: an identical resubmission is the same request. */
+  readonly contentHash: string;
+  /** The request file exactly as received. */
+  readonly raw: Buffer;
+  /** SHA-256 (hex) of the device's SubjectPublicKeyInfo. */
+  readonly publicKeyFingerprint: string;
+  /** e.g. "ECDSA P-256". */
+  readonly keyAlgorithm: string;
+  readonly mock: boolean;
+  readonly transport: Transport;
+  readonly state: RequestState;
+  readonly createdAt: Date;
+  readonly expiresAt: Date;
+  readonly submittedBy: UserId | null;
+  readonly decidedAt: Date | null;
+  readonly decidedBy: UserId | null;
+  readonly decisionReason: string | null;
+}
+
+export type DeviceState = 'pending' | 'approved' | 'provisioned' | 'rejected' | 'revoked';
+
+export interface DeviceRecord {
+  readonly deviceId: DeviceIdText;
+  readonly systemId: SystemId;
+  readonly componentId: ComponentId;
+  readonly label: string;
+  readonly state: DeviceState;
+  readonly mock: boolean;
+  /** The request that produced the current (or pending) identity. */
+  readonly currentRequestId: RequestId;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly provisionedAt: Date | null;
+}
+
+export type CertificateStatus = 'active' | 'revoked';
+
+export interface CertificateRecord {
+  readonly serial: SerialNumber;
+  /** SHA-256 (hex) of the issuing CA certificate: (issuer, serial) is unique. */
+  readonly issuerFingerprint: string;
+  readonly deviceId: DeviceIdText | null;
+  readonly requestId: RequestId | null;
+  /** What kind of certificate: 'device', 'bootstrap', 'profile-signer', 'tls-server', 'ocsp-responder'. */
+  readonly kind: string;
+  readonly der: Buffer;
+  readonly fingerprint: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly status: CertificateStatus;
+  readonly revokedAt: Date | null;
+  readonly revocationReason: RevocationReason | null;
+  readonly createdAt: Date;
+}
+
+export interface ProfileRecord {
+  readonly requestId: RequestId;
+  readonly deviceId: DeviceIdText;
+  /** The certified profile file exactly as signed. */
+  readonly content: Buffer;
+  readonly createdAt: Date;
+}
+
+/** An audit entry as appended; `seq`, `prevHash` and `hash` are assigned by the log. */
+export interface AuditEvent {
+  readonly at: Date;
+  /** "user:<username>", "device:<deviceId>", "system" ... */
+  readonly actor: string;
+  /** Stable dotted name, e.g. "request.approve" (docs/audit.md lists them). */
+  readonly action: string;
+  readonly targetType: string;
+  readonly targetId: string;
+  /** Structured details; never secrets (no tokens, keys, passwords, PSKs). */
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+export interface AuditEntry extends AuditEvent {
+  readonly seq: number;
+  /** SHA-256 (hex) of the previous entry; 64 zeros for the first. */
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+export interface AuditCheckpoint {
+  readonly seq: number;
+  readonly hash: string;
+  readonly at: Date;
+  /** Signature over the checkpoint statement by the profile signer (DER). */
+  readonly signature: Buffer;
+  readonly signerCertificate: Buffer;
+}
+
+export interface Page<T> {
+  readonly items: readonly T[];
+  readonly total: number;
+}

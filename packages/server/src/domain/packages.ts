@@ -1,0 +1,137 @@
+/**
+ * Provisioning packages (seed 000): the bootstrap configuration of a system. Each package gets
+ * its own bootstrap credential — a fresh key and a short-lived certificate that may sign
+ * provisioning requests and nothing else. The private key leaves the service once, inside the
+ * package file, and is never stored here: losing the database does not leak it, and revoking the
+ * package (or letting it expire) ends its use.
+ */
+import { describeKeyObject, encodePem, exportPrivateKeyPem, fingerprint, generateKey, parseCertificate, randomSerial } from '@provisio/pki';
+import { serializePackage } from '@provisio/protocol';
+import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
+import { ServiceError } from './errors.js';
+import type { CertificateRecord, PackageId, PackageRecord, UserId } from './model.js';
+import { requireSystem } from './systems.js';
+
+const DAY_MS = 86_400_000;
+/** A bootstrap credential is short-lived: a factory run, not a product lifetime. */
+export const DEFAULT_PACKAGE_DAYS = 30;
+export const MAX_PACKAGE_DAYS = 365;
+/** A request may wait this long on a USB stick before it must be made again. */
+export const DEFAULT_REQUEST_LIFETIME_SECONDS = 7 * 86_400;
+/** Clock skew allowance: certificates start a little in the past (devices' clocks drift). */
+export const BACKDATE_MS = 5 * 60_000;
+
+export interface CreatedPackage {
+  readonly record: PackageRecord;
+  /** The package file (JSON). Contains the bootstrap private key: write it 0600. */
+  readonly fileText: string;
+}
+
+export async function createPackage(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls'>,
+  actor: Actor,
+  input: { system: string; days?: number; requestLifetimeSeconds?: number },
+): Promise<CreatedPackage> {
+  const system = await requireSystem(deps, input.system);
+  const components = await deps.store.listComponents(system.id);
+  if (components.length === 0) {
+    throw new ServiceError('component_not_found', `system "${system.name}" has no components yet; create one with "provisio component create --system ${system.name} NAME"`);
+  }
+  const days = input.days ?? DEFAULT_PACKAGE_DAYS;
+  if (!Number.isInteger(days) || days < 1 || days > MAX_PACKAGE_DAYS) {
+    throw new ServiceError('validation_failed', `package lifetime must be 1 to ${MAX_PACKAGE_DAYS} days; got ${days}`);
+  }
+  const requestLifetimeSeconds = input.requestLifetimeSeconds ?? DEFAULT_REQUEST_LIFETIME_SECONDS;
+  if (!Number.isInteger(requestLifetimeSeconds) || requestLifetimeSeconds < 60 || requestLifetimeSeconds > days * 86_400) {
+    throw new ServiceError('validation_failed', `request lifetime must be 60 s to the package lifetime; got ${requestLifetimeSeconds}`);
+  }
+
+  const now = deps.clock.now();
+  const packageId = newId(deps.random, 'pkg') as PackageId;
+  const key = await generateKey('p256');
+  const { authority } = deps;
+  const issued = await authority.issue({
+    profile: { kind: 'bootstrap' },
+    serial: randomSerial(deps.random),
+    subject: [
+      { type: 'CN', value: `bootstrap ${packageId}` },
+      { type: 'OU', value: system.name },
+    ],
+    publicKey: describeKeyObject(key.publicKey),
+    notBefore: new Date(now.getTime() - BACKDATE_MS),
+    notAfter: new Date(now.getTime() + days * DAY_MS),
+  });
+  const bootstrap = parseCertificate(issued.der);
+  const record: PackageRecord = {
+    id: packageId,
+    systemId: system.id,
+    status: 'active',
+    bootstrapCertificate: issued.der,
+    bootstrapFingerprint: bootstrap.fingerprint,
+    requestLifetimeSeconds,
+    expiresAt: bootstrap.notAfter,
+    createdAt: now,
+    createdBy: actor.userId as UserId,
+    revokedAt: null,
+  };
+  const certificate: CertificateRecord = {
+    serial: issued.serial,
+    issuerFingerprint: authority.issuerFingerprint,
+    deviceId: null,
+    requestId: null,
+    kind: 'bootstrap',
+    der: issued.der,
+    fingerprint: fingerprint(issued.der),
+    notBefore: issued.notBefore,
+    notAfter: issued.notAfter,
+    status: 'active',
+    revokedAt: null,
+    revocationReason: null,
+    createdAt: now,
+  };
+  const fileText = serializePackage({
+    format: 'provisio.package',
+    v: 1,
+    packageId,
+    system: system.name,
+    components: components.map((c) => ({ name: c.name, keyTypes: [...c.keyTypes], validityDays: c.validityDays })),
+    rootOfTrust: encodePem('CERTIFICATE', authority.root.der),
+    serviceUrl: deps.urls.serviceUrl,
+    requestLifetimeSeconds,
+    keyTemplate: { defaultKeyType: components[0]?.keyTypes[0] ?? 'p256' },
+    bootstrap: {
+      certificateChain: encodePem('CERTIFICATE', issued.der) + encodePem('CERTIFICATE', authority.intermediate.der),
+      privateKey: exportPrivateKeyPem(key.privateKey),
+    },
+    createdAt: now.toISOString(),
+    expiresAt: bootstrap.notAfter.toISOString(),
+    notice: 'This file holds a bootstrap private key. Delete it from each device as soon as the device has made its provisioning request.',
+  });
+  // Recorded before the file is returned to anyone (security.md: nothing leaves without a record).
+  await deps.store.transaction(async (tx) => {
+    await tx.insertCertificate(certificate);
+    await tx.insertPackage(record);
+    await tx.appendAudit({
+      at: now,
+      actor: actorName(actor),
+      action: 'package.create',
+      targetType: 'package',
+      targetId: packageId,
+      details: { system: system.name, bootstrapSerial: issued.serial, bootstrapFingerprint: bootstrap.fingerprint, expiresAt: record.expiresAt.toISOString() },
+    });
+  });
+  return { record, fileText };
+}
+
+export async function revokePackage(deps: Pick<ServiceDeps, 'store' | 'clock'>, actor: Actor, id: PackageId): Promise<PackageRecord> {
+  const now = deps.clock.now();
+  const changed = await deps.store.transaction(async (tx) => {
+    const ok = await tx.revokePackage(id, now);
+    if (ok) await tx.appendAudit({ at: now, actor: actorName(actor), action: 'package.revoke', targetType: 'package', targetId: id, details: {} });
+    return ok;
+  });
+  const pkg = await deps.store.findPackage(id);
+  if (!pkg) throw new ServiceError('package_not_found', `no provisioning package has id "${id}"`);
+  if (!changed && pkg.status !== 'revoked') throw new ServiceError('package_not_found', `package "${id}" could not be revoked`);
+  return pkg;
+}

@@ -1,0 +1,273 @@
+/**
+ * Provisioning requests: intake (every check before anything is stored), approval (certificate +
+ * certified profile recorded in the same transaction that marks the request approved), rejection.
+ */
+import {
+  type DeviceId,
+  deviceCertificateRequest,
+  describePublicKey,
+  fingerprint,
+  keyTypeOf,
+  publicKeyFingerprint,
+  randomSerial,
+} from '@provisio/pki';
+import { ProtocolError, createCertifiedProfile, parseProvisioningRequest, verifyProvisioningRequest } from '@provisio/protocol';
+import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
+import { ServiceError } from './errors.js';
+import type { CertificateRecord, DeviceIdText, DeviceRecord, PackageId, RequestId, RequestRecord, Transport, UserId } from './model.js';
+import { BACKDATE_MS } from './packages.js';
+import { StoreConflict } from './store.js';
+
+const DAY_MS = 86_400_000;
+
+export interface SubmitResult {
+  readonly request: RequestRecord;
+  /** False when an identical request was submitted before (idempotent resubmission). */
+  readonly created: boolean;
+}
+
+/**
+ * Accepts a provisioning request file. Order: structure, idempotency, signatures and expiry,
+ * package, system, component, key template, mock policy, nonce replay, device id. Nothing is
+ * written unless every check passes.
+ */
+export async function submitRequest(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority'>,
+  actor: Actor | null,
+  input: { raw: Buffer; transport: Transport },
+): Promise<SubmitResult> {
+  const pr = parseProvisioningRequest(input.raw);
+  const existing = await deps.store.findRequestByContentHash(pr.contentHash);
+  if (existing) return { request: existing, created: false };
+
+  const now = deps.clock.now();
+  verifyProvisioningRequest(pr, { at: now, roots: [deps.authority.root], intermediates: [deps.authority.intermediate] });
+  const p = pr.payload;
+
+  const pkg = await deps.store.findPackage(p.packageId as PackageId);
+  const bootstrap = pr.bootstrapChain[0];
+  if (!pkg || !bootstrap || pkg.bootstrapFingerprint !== bootstrap.fingerprint) {
+    throw new ServiceError('package_mismatch', `the request's bootstrap credential does not belong to package "${p.packageId}"`);
+  }
+  if (pkg.status === 'revoked') {
+    throw new ServiceError('package_revoked', `package ${pkg.id} was revoked at ${pkg.revokedAt?.toISOString()}; its requests are refused — make requests with a current package`);
+  }
+  if (now >= pkg.expiresAt) {
+    throw new ProtocolError('package_expired', `package ${pkg.id} expired at ${pkg.expiresAt.toISOString()}; make requests with a current package`);
+  }
+  const system = await deps.store.findSystemById(pkg.systemId);
+  if (!system || system.name !== p.system) {
+    throw new ServiceError('package_mismatch', `the request names system "${p.system}" but was signed with a package of system "${system?.name}"`);
+  }
+  const component = await deps.store.findComponent(system.id, p.component);
+  if (!component) throw new ServiceError('component_not_found', `system "${system.name}" has no component "${p.component}"`);
+  const keyType = keyTypeOf(pr.csr.publicKey);
+  if (!keyType || !component.keyTypes.includes(keyType)) {
+    throw new ServiceError(
+      'key_type_not_allowed',
+      `component "${component.name}" allows ${component.keyTypes.join(', ')} keys; the request carries ${describePublicKey(pr.csr.publicKey)}`,
+    );
+  }
+  if (p.mock && !system.allowMock) throw new ServiceError('mock_not_allowed', `system "${system.name}" does not accept mock devices`);
+  if (await deps.store.findRequestByNonce(pkg.id, p.nonce)) {
+    throw new ServiceError('request_replayed', `another request with the same nonce was already submitted with package ${pkg.id}: refused as a replay`);
+  }
+  const deviceId = p.deviceId as DeviceIdText;
+  const device = await deps.store.findDevice(deviceId);
+  if (device && device.state !== 'rejected') {
+    throw new ServiceError('device_exists', `device "${deviceId}" already exists (state ${device.state}); reprovisioning a known device is not allowed for this system`);
+  }
+
+  const request: RequestRecord = {
+    id: newId(deps.random, 'req') as RequestId,
+    packageId: pkg.id,
+    systemId: system.id,
+    componentId: component.id,
+    deviceId,
+    deviceLabel: p.deviceLabel,
+    hardwareSerial: p.hardwareSerial,
+    firmwareVersion: p.firmwareVersion,
+    nonce: p.nonce,
+    contentHash: pr.contentHash,
+    raw: pr.raw,
+    publicKeyFingerprint: publicKeyFingerprint(pr.csr.publicKey),
+    keyAlgorithm: describePublicKey(pr.csr.publicKey),
+    mock: p.mock,
+    transport: input.transport,
+    state: 'pending',
+    createdAt: now,
+    expiresAt: pr.expiresAt,
+    submittedBy: actor?.userId ?? null,
+    decidedAt: null,
+    decidedBy: null,
+    decisionReason: null,
+  };
+  try {
+    await deps.store.transaction(async (tx) => {
+      await tx.insertRequest(request);
+      if (device) {
+        if (!(await tx.transitionDevice(deviceId, ['rejected'], 'pending', now, { currentRequestId: request.id }))) {
+          throw new ServiceError('device_exists', `device "${deviceId}" changed state concurrently; retry`);
+        }
+      } else {
+        const record: DeviceRecord = {
+          deviceId,
+          systemId: system.id,
+          componentId: component.id,
+          label: p.deviceLabel,
+          state: 'pending',
+          mock: p.mock,
+          currentRequestId: request.id,
+          createdAt: now,
+          updatedAt: now,
+          provisionedAt: null,
+        };
+        await tx.insertDevice(record);
+      }
+      await tx.appendAudit({
+        at: now,
+        actor: actor ? actorName(actor) : `device:${deviceId}`,
+        action: 'request.submit',
+        targetType: 'request',
+        targetId: request.id,
+        details: {
+          deviceId,
+          system: system.name,
+          component: component.name,
+          packageId: pkg.id,
+          transport: input.transport,
+          publicKeySha256: request.publicKeyFingerprint,
+          contentSha256: request.contentHash,
+        },
+      });
+    });
+  } catch (e) {
+    if (!(e instanceof StoreConflict)) throw e;
+    // A concurrent twin won the race: same content is the same request; anything else is refused.
+    const twin = await deps.store.findRequestByContentHash(pr.contentHash);
+    if (twin) return { request: twin, created: false };
+    if (e.constraint.includes('nonce')) throw new ServiceError('request_replayed', `the nonce of this request was used by another request`);
+    throw new ServiceError('device_exists', `device "${deviceId}" already exists`);
+  }
+  return { request, created: true };
+}
+
+export async function requireRequest(deps: Pick<ServiceDeps, 'store'>, id: RequestId): Promise<RequestRecord> {
+  const request = await deps.store.findRequest(id);
+  if (!request) throw new ServiceError('request_not_found', `no provisioning request has id "${id}"; list them with "provisio request list"`);
+  return request;
+}
+
+export interface ApprovalResult {
+  readonly request: RequestRecord;
+  readonly certificate: CertificateRecord;
+}
+
+/**
+ * Approves a pending request: issues the device certificate from the component template, builds
+ * and signs the certified profile, and records both in the same transaction that moves the
+ * request from pending to approved (compare-and-set: concurrent approvals make one certificate).
+ */
+export async function approveRequest(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls'>,
+  actor: Actor,
+  id: RequestId,
+): Promise<ApprovalResult> {
+  const request = await requireRequest(deps, id);
+  const now = deps.clock.now();
+  if (request.state !== 'pending') throw new ServiceError('request_not_pending', `request ${id} is already ${request.state}`);
+  if (now >= request.expiresAt) {
+    throw new ServiceError('request_expired', `request ${id} expired at ${request.expiresAt.toISOString()}; the device must make a new one with "provisio device init"`);
+  }
+  const [system, component] = await Promise.all([deps.store.findSystemById(request.systemId), deps.store.findComponentById(request.componentId)]);
+  if (!system || !component) throw new ServiceError('component_not_found', `the system or component of request ${id} no longer exists`);
+  const pr = parseProvisioningRequest(request.raw);
+  const { authority } = deps;
+
+  return deps.store.transaction(async (tx) => {
+    const won = await tx.decideRequest(id, { state: 'approved', at: now, by: actor.userId, reason: null });
+    if (!won) throw new ServiceError('request_not_pending', `request ${id} was decided by someone else just now`);
+    const issued = await authority.issue(
+      deviceCertificateRequest(
+        { deviceId: request.deviceId as string as DeviceId, deviceLabel: request.deviceLabel, system: system.name, component: component.name },
+        pr.csr.publicKey,
+        randomSerial(deps.random),
+        { notBefore: new Date(now.getTime() - BACKDATE_MS), notAfter: new Date(now.getTime() + component.validityDays * DAY_MS) },
+      ),
+    );
+    const certificate: CertificateRecord = {
+      serial: issued.serial,
+      issuerFingerprint: authority.issuerFingerprint,
+      deviceId: request.deviceId,
+      requestId: request.id,
+      kind: 'device',
+      der: issued.der,
+      fingerprint: fingerprint(issued.der),
+      notBefore: issued.notBefore,
+      notAfter: issued.notAfter,
+      status: 'active',
+      revokedAt: null,
+      revocationReason: null,
+      createdAt: now,
+    };
+    await tx.insertCertificate(certificate);
+    const profile = await createCertifiedProfile({
+      payload: {
+        requestId: request.id,
+        deviceId: request.deviceId,
+        deviceLabel: request.deviceLabel,
+        system: system.name,
+        component: component.name,
+        publicKeySha256: request.publicKeyFingerprint,
+        certificateChain: [issued.der.toString('base64'), authority.intermediate.der.toString('base64')],
+        rootOfTrust: authority.root.der.toString('base64'),
+        config: {
+          serviceUrl: deps.urls.serviceUrl,
+          ocspUrl: deps.urls.ocspUrl,
+          crlUrl: deps.urls.crlUrl,
+          // Renew at two thirds of the lifetime, ±5% jitter so a fleet does not renew at once.
+          renewal: { atFractionOfLifetime: 2 / 3, jitterFraction: 0.05 },
+        },
+        issuedAt: now.toISOString(),
+        mock: request.mock,
+      },
+      signer: authority.profileSigner,
+      signerChain: authority.profileSignerChain,
+    });
+    await tx.insertProfile({ requestId: request.id, deviceId: request.deviceId, content: Buffer.from(profile, 'utf8'), createdAt: now });
+    await tx.transitionDevice(request.deviceId, ['pending'], 'approved', now);
+    await tx.appendAudit({
+      at: now,
+      actor: actorName(actor),
+      action: 'request.approve',
+      targetType: 'request',
+      targetId: request.id,
+      details: { deviceId: request.deviceId, serial: issued.serial, certificateSha256: certificate.fingerprint, notAfter: issued.notAfter.toISOString() },
+    });
+    const decided: RequestRecord = { ...request, state: 'approved', decidedAt: now, decidedBy: actor.userId as UserId, decisionReason: null };
+    return { request: decided, certificate };
+  });
+}
+
+export async function rejectRequest(deps: Pick<ServiceDeps, 'store' | 'clock'>, actor: Actor, id: RequestId, reason: string): Promise<RequestRecord> {
+  const request = await requireRequest(deps, id);
+  const trimmed = reason.trim();
+  if (trimmed.length === 0 || trimmed.length > 500) throw new ServiceError('validation_failed', 'a rejection needs a reason of 1 to 500 characters');
+  if (request.state !== 'pending') throw new ServiceError('request_not_pending', `request ${id} is already ${request.state}`);
+  const now = deps.clock.now();
+  await deps.store.transaction(async (tx) => {
+    if (!(await tx.decideRequest(id, { state: 'rejected', at: now, by: actor.userId, reason: trimmed }))) {
+      throw new ServiceError('request_not_pending', `request ${id} was decided by someone else just now`);
+    }
+    await tx.transitionDevice(request.deviceId, ['pending'], 'rejected', now);
+    await tx.appendAudit({ at: now, actor: actorName(actor), action: 'request.reject', targetType: 'request', targetId: id, details: { deviceId: request.deviceId, reason: trimmed } });
+  });
+  return { ...request, state: 'rejected', decidedAt: now, decidedBy: actor.userId, decisionReason: trimmed };
+}
+
+export async function getProfile(deps: Pick<ServiceDeps, 'store'>, id: RequestId): Promise<Buffer> {
+  await requireRequest(deps, id);
+  const profile = await deps.store.findProfile(id);
+  if (!profile) throw new ServiceError('profile_not_found', `request ${id} has no certified profile; it must be approved first`);
+  return profile.content;
+}

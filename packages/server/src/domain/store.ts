@@ -1,0 +1,159 @@
+/**
+ * The storage port. The domain asks for records and compare-and-set transitions; the store
+ * (src/store, Kysely over SQLite or PostgreSQL) answers. Every method that changes state runs
+ * inside `transaction`, together with the audit entry that records it (security.md I5).
+ *
+ * Conventions for implementers:
+ * - "insert" fails with `StoreConflict` on a unique violation and writes nothing.
+ * - "transition" methods are compare-and-set (`UPDATE … WHERE state = expected`) and return
+ *   false when the row was not in the expected state: twenty concurrent approvals of one request
+ *   make one winner and nineteen `false`.
+ * - Lists are ordered as documented and paginated with limit/offset; `total` counts all matches.
+ */
+import type { SerialNumber } from '@provisio/pki';
+import type {
+  ApiToken,
+  AuditCheckpoint,
+  AuditEntry,
+  AuditEvent,
+  CertificateRecord,
+  ComponentId,
+  ComponentRecord,
+  DeviceIdText,
+  DeviceRecord,
+  DeviceState,
+  PackageId,
+  PackageRecord,
+  Page,
+  ProfileRecord,
+  RequestId,
+  RequestRecord,
+  RequestState,
+  SystemId,
+  SystemRecord,
+  User,
+  UserId,
+} from './model.js';
+
+/** A unique constraint refused the write; `constraint` names what collided. */
+export class StoreConflict extends Error {
+  override readonly name = 'StoreConflict';
+  constructor(readonly constraint: string) {
+    super(`unique constraint violated: ${constraint}`);
+  }
+}
+
+export interface RequestFilter {
+  readonly state?: RequestState;
+  readonly systemId?: SystemId;
+  readonly componentId?: ComponentId;
+  /** Case-insensitive substring of deviceId, deviceLabel or hardwareSerial. */
+  readonly text?: string;
+  readonly limit: number;
+  readonly offset: number;
+}
+
+export interface DeviceFilter {
+  readonly state?: DeviceState;
+  readonly systemId?: SystemId;
+  readonly componentId?: ComponentId;
+  readonly text?: string;
+  readonly limit: number;
+  readonly offset: number;
+}
+
+export interface AuditFilter {
+  readonly actor?: string;
+  readonly action?: string;
+  readonly targetId?: string;
+  readonly fromSeq?: number;
+  readonly limit: number;
+  readonly offset: number;
+}
+
+export interface StoreTx {
+  // users and tokens
+  insertUser(user: User): Promise<void>;
+  findUserByName(username: string): Promise<User | null>;
+  findUserById(id: UserId): Promise<User | null>;
+  listUsers(): Promise<User[]>;
+  insertToken(token: ApiToken): Promise<void>;
+  /** The token with this hash, unless revoked, with its (enabled) user. */
+  findActiveToken(tokenHash: Buffer): Promise<{ token: ApiToken; user: User } | null>;
+
+  // systems and components (names unique; component names unique per system)
+  insertSystem(system: SystemRecord): Promise<void>;
+  findSystemByName(name: string): Promise<SystemRecord | null>;
+  findSystemById(id: SystemId): Promise<SystemRecord | null>;
+  listSystems(): Promise<SystemRecord[]>;
+  insertComponent(component: ComponentRecord): Promise<void>;
+  findComponent(systemId: SystemId, name: string): Promise<ComponentRecord | null>;
+  findComponentById(id: ComponentId): Promise<ComponentRecord | null>;
+  listComponents(systemId: SystemId): Promise<ComponentRecord[]>;
+
+  // provisioning packages
+  insertPackage(pkg: PackageRecord): Promise<void>;
+  findPackage(id: PackageId): Promise<PackageRecord | null>;
+  listPackages(systemId?: SystemId): Promise<PackageRecord[]>;
+  /** active → revoked; false when it was not active. */
+  revokePackage(id: PackageId, at: Date): Promise<boolean>;
+
+  // provisioning requests ((packageId, nonce) unique; contentHash unique)
+  insertRequest(request: RequestRecord): Promise<void>;
+  findRequest(id: RequestId): Promise<RequestRecord | null>;
+  findRequestByContentHash(contentHash: string): Promise<RequestRecord | null>;
+  findRequestByNonce(packageId: PackageId, nonce: string): Promise<RequestRecord | null>;
+  /** Newest first (createdAt desc, id desc). */
+  listRequests(filter: RequestFilter): Promise<Page<RequestRecord>>;
+  /** pending → approved | rejected; false when the request was not pending. */
+  decideRequest(
+    id: RequestId,
+    decision: { state: 'approved' | 'rejected'; at: Date; by: UserId; reason: string | null },
+  ): Promise<boolean>;
+
+  // devices (deviceId unique)
+  insertDevice(device: DeviceRecord): Promise<void>;
+  findDevice(deviceId: DeviceIdText): Promise<DeviceRecord | null>;
+  /** Ordered by updatedAt desc, then deviceId. */
+  listDevices(filter: DeviceFilter): Promise<Page<DeviceRecord>>;
+  /** Compare-and-set on state; also sets updatedAt, and provisionedAt when entering 'provisioned'. */
+  transitionDevice(
+    deviceId: DeviceIdText,
+    from: readonly DeviceState[],
+    to: DeviceState,
+    at: Date,
+    changes?: { currentRequestId?: RequestId },
+  ): Promise<boolean>;
+
+  // certificates ((issuerFingerprint, serial) unique; requestId unique when not null)
+  insertCertificate(certificate: CertificateRecord): Promise<void>;
+  findCertificate(issuerFingerprint: string, serial: SerialNumber): Promise<CertificateRecord | null>;
+  findCertificateByRequest(requestId: RequestId): Promise<CertificateRecord | null>;
+  /** Newest first. */
+  listCertificatesForDevice(deviceId: DeviceIdText): Promise<CertificateRecord[]>;
+
+  // certified profiles (requestId unique)
+  insertProfile(profile: ProfileRecord): Promise<void>;
+  findProfile(requestId: RequestId): Promise<ProfileRecord | null>;
+
+  // audit log
+  /**
+   * Appends after the current last entry: assigns seq = last + 1 and prevHash = last hash, and
+   * computes hash with `hashAuditEntry` (src/audit). Serialized against concurrent appends
+   * (PostgreSQL: a row lock on the chain head; SQLite: one writer).
+   */
+  appendAudit(event: AuditEvent): Promise<AuditEntry>;
+  insertCheckpoint(checkpoint: AuditCheckpoint): Promise<void>;
+}
+
+export interface Store extends StoreTx {
+  /** Runs `fn` in one durable transaction (SQLite synchronous=FULL, PostgreSQL synchronous commit). */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /** Oldest first, for verification; `fromSeq` inclusive. */
+  readAudit(fromSeq: number, limit: number): Promise<AuditEntry[]>;
+  listAudit(filter: AuditFilter): Promise<Page<AuditEntry>>;
+  listCheckpoints(): Promise<AuditCheckpoint[]>;
+  /** SQLite `PRAGMA integrity_check` / a trivial query on PostgreSQL. */
+  checkIntegrity(): Promise<boolean>;
+  close(): Promise<void>;
+}

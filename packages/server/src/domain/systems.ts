@@ -1,0 +1,97 @@
+/** Systems (product lines) and their components (device kinds carrying the certificate template). */
+import { KEY_TYPES, type KeyType, PkiError, checkNameAttribute } from '@provisio/pki';
+import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
+import { ServiceError } from './errors.js';
+import type { ComponentId, ComponentRecord, SystemId, SystemRecord } from './model.js';
+import { StoreConflict } from './store.js';
+
+/** 825 days is the longest a device certificate may live here; renewal keeps devices current. */
+export const MAX_VALIDITY_DAYS = 825;
+export const DEFAULT_VALIDITY_DAYS = 365;
+
+function checkName(kind: 'system' | 'component', name: string): void {
+  try {
+    // The name becomes part of the certificate OU "<system>/<component>" (64 characters at most).
+    checkNameAttribute({ type: 'OU', value: name });
+  } catch (e) {
+    if (e instanceof PkiError) throw new ServiceError('validation_failed', `${kind} name: ${e.message}`);
+    throw e;
+  }
+  if (name.includes('/')) throw new ServiceError('validation_failed', `${kind} name "${name}" must not contain "/"`);
+}
+
+export async function createSystem(deps: Pick<ServiceDeps, 'store' | 'clock' | 'random'>, actor: Actor, input: { name: string; allowMock?: boolean }): Promise<SystemRecord> {
+  checkName('system', input.name);
+  const system: SystemRecord = { id: newId(deps.random, 'sys') as SystemId, name: input.name, allowMock: input.allowMock ?? true, createdAt: deps.clock.now() };
+  try {
+    await deps.store.transaction(async (tx) => {
+      await tx.insertSystem(system);
+      await tx.appendAudit({ at: deps.clock.now(), actor: actorName(actor), action: 'system.create', targetType: 'system', targetId: system.name, details: { allowMock: system.allowMock } });
+    });
+  } catch (e) {
+    if (e instanceof StoreConflict) throw new ServiceError('system_exists', `system "${input.name}" already exists`);
+    throw e;
+  }
+  return system;
+}
+
+export async function requireSystem(deps: Pick<ServiceDeps, 'store'>, name: string): Promise<SystemRecord> {
+  const system = await deps.store.findSystemByName(name);
+  if (!system) throw new ServiceError('system_not_found', `system "${name}" does not exist; create it with "provisio system create ${name}"`);
+  return system;
+}
+
+export async function createComponent(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random'>,
+  actor: Actor,
+  input: { system: string; name: string; keyTypes?: readonly KeyType[]; validityDays?: number },
+): Promise<ComponentRecord> {
+  checkName('component', input.name);
+  const system = await requireSystem(deps, input.system);
+  const keyTypes = input.keyTypes ?? ['p256'];
+  if (keyTypes.length === 0 || keyTypes.some((k) => !KEY_TYPES.includes(k))) {
+    throw new ServiceError('validation_failed', `key types must be among ${KEY_TYPES.join(', ')}`);
+  }
+  const validityDays = input.validityDays ?? DEFAULT_VALIDITY_DAYS;
+  if (!Number.isInteger(validityDays) || validityDays < 1 || validityDays > MAX_VALIDITY_DAYS) {
+    throw new ServiceError('validation_failed', `validity must be 1 to ${MAX_VALIDITY_DAYS} days; got ${validityDays}`);
+  }
+  const component: ComponentRecord = {
+    id: newId(deps.random, 'cmp') as ComponentId,
+    systemId: system.id,
+    name: input.name,
+    keyTypes: [...new Set(keyTypes)],
+    validityDays,
+    createdAt: deps.clock.now(),
+  };
+  try {
+    await deps.store.transaction(async (tx) => {
+      await tx.insertComponent(component);
+      await tx.appendAudit({
+        at: deps.clock.now(),
+        actor: actorName(actor),
+        action: 'component.create',
+        targetType: 'component',
+        targetId: `${system.name}/${component.name}`,
+        details: { keyTypes: component.keyTypes, validityDays },
+      });
+    });
+  } catch (e) {
+    if (e instanceof StoreConflict) throw new ServiceError('component_exists', `system "${system.name}" already has a component "${input.name}"`);
+    throw e;
+  }
+  return component;
+}
+
+export async function requireComponent(deps: Pick<ServiceDeps, 'store'>, system: SystemRecord, name: string): Promise<ComponentRecord> {
+  const component = await deps.store.findComponent(system.id, name);
+  if (!component) {
+    throw new ServiceError('component_not_found', `system "${system.name}" has no component "${name}"; create it with "provisio component create --system ${system.name} ${name}"`);
+  }
+  return component;
+}
+
+export async function describeSystem(deps: Pick<ServiceDeps, 'store'>, name: string): Promise<{ system: SystemRecord; components: ComponentRecord[] }> {
+  const system = await requireSystem(deps, name);
+  return { system, components: await deps.store.listComponents(system.id) };
+}

@@ -1,0 +1,125 @@
+/**
+ * The HTTP layer: Fastify over HTTPS. It authenticates (bearer token), authorizes (the route's
+ * roles), validates (JSON schema), calls the route handler and maps error categories to statuses
+ * — the only place that knows HTTP status codes (docs/errors.md).
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { isProvisioError } from '@provisio/pki';
+import type { Actor, ServiceDeps } from '../domain/deps.js';
+import { ServiceError } from '../domain/errors.js';
+import { authenticateToken } from '../domain/users.js';
+import { buildOpenApi } from './openapi.js';
+import type { RouteSpec } from './route.js';
+import { ROUTES } from './routes.js';
+
+const STATUS: Record<string, number> = {
+  invalid: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  unavailable: 503,
+  internal: 500,
+};
+
+export interface HttpOptions {
+  readonly tls?: { readonly key: string; readonly cert: string };
+  /** Log lines go here; never bodies, tokens or keys. */
+  readonly log?: (line: string) => void;
+}
+
+function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+  return reply.status(status).type('application/json').send({ error: { code, message } });
+}
+
+async function authenticate(deps: ServiceDeps, request: FastifyRequest): Promise<Actor | null> {
+  const header = request.headers.authorization;
+  if (!header?.startsWith('Bearer ')) return null;
+  const user = await authenticateToken(deps, header.slice('Bearer '.length).trim());
+  return user ? { userId: user.id, username: user.username, role: user.role } : null;
+}
+
+const actors = new WeakMap<FastifyRequest, Actor>();
+
+function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec): void {
+  app.route({
+    method: route.method,
+    url: route.url,
+    schema: {
+      ...(route.params ? { params: route.params } : {}),
+      ...(route.query ? { querystring: route.query } : {}),
+      ...(route.body ? { body: route.body } : {}),
+    },
+    ...(route.rawBody ? { bodyLimit: route.rawBody.maxBytes } : {}),
+    // Authentication and the role check run before body validation: an anonymous caller or a
+    // wrong role learns nothing about the route's schema.
+    onRequest: async (request) => {
+      if (route.roles === 'public') return;
+      const actor = await authenticate(deps, request);
+      if (!actor) throw new ServiceError('unauthenticated', 'missing or invalid API token; pass it as "Authorization: Bearer <token>"');
+      if (!route.roles.includes(actor.role)) {
+        throw new ServiceError('role_forbidden', `the ${actor.role} role may not ${route.summary.charAt(0).toLowerCase()}${route.summary.slice(1)}; allowed: ${route.roles.join(', ')}`);
+      }
+      actors.set(request, actor);
+    },
+    handler: async (request, reply) => {
+      const actor = actors.get(request) ?? null;
+      if (route.rawBody) {
+        const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+        if (!route.rawBody.contentTypes.includes(type) || !Buffer.isBuffer(request.body)) {
+          throw new ServiceError('validation_failed', `send the file as ${route.rawBody.contentTypes[0]}`);
+        }
+      }
+      const result = await route.handler({
+        deps,
+        actor,
+        params: (request.params ?? {}) as Record<string, string>,
+        query: (request.query ?? {}) as Record<string, unknown>,
+        body: request.body,
+      });
+      for (const [k, v] of Object.entries(result.headers ?? {})) reply.header(k, v);
+      reply.status(result.status ?? 200);
+      if (result.contentType) return reply.type(result.contentType).send(result.body);
+      return reply.type('application/json').send(result.body);
+    },
+  });
+}
+
+export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    ...(options.tls ? { https: { key: options.tls.key, cert: options.tls.cert } } : {}),
+    // Bodies other than the raw uploads are small JSON objects.
+    bodyLimit: 64 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  });
+
+  const rawTypes = new Set(ROUTES.flatMap((r) => r.rawBody?.contentTypes ?? []));
+  for (const type of rawTypes) {
+    app.addContentTypeParser(type, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  }
+  for (const route of ROUTES) register(app, deps, route);
+
+  const openapi = buildOpenApi(ROUTES, deps.urls.serviceUrl);
+  app.get('/openapi.json', async (_request, reply) => reply.type('application/json').send(openapi));
+
+  app.setNotFoundHandler((request, reply) => sendError(reply, 404, 'route_not_found', `no route ${request.method} ${request.url.split('?')[0]}; see /openapi.json`));
+
+  app.setErrorHandler((error, request, reply) => {
+    if (isProvisioError(error)) {
+      const status = STATUS[error.category] ?? 500;
+      if (status >= 500) return sendError(reply, status, error.code, 'the service failed; the cause is in the server log');
+      return sendError(reply, status, error.code, error.message);
+    }
+    const e = error as { code?: string; statusCode?: number; validation?: unknown; message: string };
+    if (e.validation) return sendError(reply, 400, 'validation_failed', e.message);
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'body_too_large', 'the body is larger than this route accepts');
+    if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e.statusCode === 415) {
+      return sendError(reply, 400, 'validation_failed', e.message);
+    }
+    if (e.statusCode && e.statusCode < 500) return sendError(reply, e.statusCode, 'validation_failed', e.message);
+    options.log?.(`error ${request.method} ${request.url.split('?')[0]}: ${error instanceof Error ? error.stack : String(error)}`);
+    return sendError(reply, 500, 'internal', 'the service failed; the cause is in the server log');
+  });
+  return app;
+}

@@ -1,0 +1,41 @@
+/**
+ * One API route: method, path, who may call it, its schemas, and a handler of a few lines
+ * (parse, call the domain, render). The OpenAPI document and the role test are built from the
+ * same table, so they cannot drift from what is served.
+ */
+import type { Actor, ServiceDeps } from '../domain/deps.js';
+import type { Role } from '../domain/model.js';
+
+export type JsonSchema = Readonly<Record<string, unknown>>;
+
+export interface RouteContext {
+  readonly deps: ServiceDeps;
+  /** The authenticated caller; null only on public routes. */
+  readonly actor: Actor | null;
+  readonly params: Record<string, string>;
+  readonly query: Record<string, unknown>;
+  readonly body: unknown;
+}
+
+export interface RouteResult {
+  readonly status?: number;
+  readonly body: unknown;
+  /** When set, `body` is sent as bytes with this content type instead of JSON. */
+  readonly contentType?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface RouteSpec {
+  readonly method: 'GET' | 'POST';
+  readonly url: string;
+  readonly operationId: string;
+  readonly summary: string;
+  /** 'public' routes need no token. */
+  readonly roles: readonly Role[] | 'public';
+  readonly params?: JsonSchema;
+  readonly query?: JsonSchema;
+  readonly body?: JsonSchema;
+  /** A raw (byte-exact) body of one of these content types, kept unparsed (signatures cover it). */
+  readonly rawBody?: { readonly contentTypes: readonly string[]; readonly maxBytes: number };
+  readonly handler: (ctx: RouteContext) => Promise<RouteResult>;
+}

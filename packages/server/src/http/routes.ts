@@ -1,0 +1,242 @@
+/** The REST API (v1). Every route declares its roles; docs/api.md and /openapi.json describe them. */
+import { KEY_TYPES, encodePem } from '@provisio/pki';
+import { verifyStoreAudit } from '../audit/verify-store-audit.js';
+import { signCheckpoint, verifyCheckpointSignature } from '../audit/checkpoint.js';
+import type { Actor } from '../domain/deps.js';
+import { completeProvisioning, getDevice } from '../domain/devices.js';
+import { ServiceError } from '../domain/errors.js';
+import type { DeviceIdText, DeviceState, PackageId, RequestId, RequestState, Role } from '../domain/model.js';
+import { ROLES } from '../domain/model.js';
+import { createPackage, revokePackage } from '../domain/packages.js';
+import { approveRequest, getProfile, rejectRequest, requireRequest, submitRequest } from '../domain/requests.js';
+import { createComponent, createSystem, describeSystem, requireComponent, requireSystem } from '../domain/systems.js';
+import { createUser } from '../domain/users.js';
+import type { RouteContext, RouteSpec } from './route.js';
+import { auditView, certificateView, componentView, createNames, deviceView, packageView, requestView, systemView, userView } from './views.js';
+
+export const MEDIA = {
+  request: 'application/vnd.provisio.request+json',
+  profile: 'application/vnd.provisio.profile+json',
+  package: 'application/vnd.provisio.package+json',
+} as const;
+
+const ALL: readonly Role[] = ROLES;
+const READERS: readonly Role[] = ['admin', 'approver', 'auditor'];
+
+const name = { type: 'string', minLength: 1, maxLength: 64 } as const;
+const id = { type: 'string', minLength: 1, maxLength: 80, pattern: '^[A-Za-z0-9._:-]+$' } as const;
+const paging = {
+  limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+  offset: { type: 'integer', minimum: 0, maximum: 10_000_000, default: 0 },
+} as const;
+const obj = (properties: Record<string, unknown>, required: string[] = []) => ({ type: 'object', additionalProperties: false, properties, required });
+
+function actorOf(ctx: RouteContext): Actor {
+  if (!ctx.actor) throw new ServiceError('unauthenticated', 'this route needs an API token');
+  return ctx.actor;
+}
+
+export const ROUTES: readonly RouteSpec[] = [
+  {
+    method: 'GET', url: '/api/v1/health', operationId: 'health', summary: 'Liveness and database integrity', roles: 'public',
+    handler: async ({ deps }) => ({ body: { status: 'ok', database: (await deps.store.checkIntegrity()) ? 'ok' : 'failed' } }),
+  },
+  {
+    method: 'GET', url: '/ca/root.crt', operationId: 'getRoot', summary: 'The root of trust (PEM)', roles: 'public',
+    handler: async ({ deps }) => ({ body: encodePem('CERTIFICATE', deps.authority.root.der), contentType: 'application/x-pem-file' }),
+  },
+  {
+    method: 'GET', url: '/ca/intermediate.crt', operationId: 'getIntermediate', summary: 'The issuing CA certificate (PEM)', roles: 'public',
+    handler: async ({ deps }) => ({ body: encodePem('CERTIFICATE', deps.authority.intermediate.der), contentType: 'application/x-pem-file' }),
+  },
+  {
+    method: 'POST', url: '/api/v1/users', operationId: 'createUser', summary: 'Create a user with a role and an API token (shown once)', roles: ['admin'],
+    body: obj({ username: name, role: { type: 'string', enum: [...ROLES] }, password: { type: 'string', minLength: 12, maxLength: 1024 } }, ['username', 'role']),
+    handler: async (ctx) => {
+      const b = ctx.body as { username: string; role: Role; password?: string };
+      const { user, token } = await createUser(ctx.deps, actorOf(ctx), b);
+      return { status: 201, body: { user: userView(user), token } };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/users', operationId: 'listUsers', summary: 'List users', roles: ['admin'],
+    handler: async ({ deps }) => ({ body: { items: (await deps.store.listUsers()).map(userView) } }),
+  },
+  {
+    method: 'POST', url: '/api/v1/systems', operationId: 'createSystem', summary: 'Create a system (product line)', roles: ['admin'],
+    body: obj({ name, allowMock: { type: 'boolean' } }, ['name']),
+    handler: async (ctx) => {
+      const b = ctx.body as { name: string; allowMock?: boolean };
+      return { status: 201, body: systemView(await createSystem(ctx.deps, actorOf(ctx), b)) };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/systems', operationId: 'listSystems', summary: 'List systems with their components', roles: ALL,
+    handler: async ({ deps }) => {
+      const systems = await deps.store.listSystems();
+      return { body: { items: await Promise.all(systems.map(async (s) => systemView(s, await deps.store.listComponents(s.id)))) } };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/systems/:system', operationId: 'getSystem', summary: 'Show a system and its components', roles: ALL,
+    params: obj({ system: name }, ['system']),
+    handler: async ({ deps, params }) => {
+      const { system, components } = await describeSystem(deps, params.system as string);
+      return { body: systemView(system, components) };
+    },
+  },
+  {
+    method: 'POST', url: '/api/v1/systems/:system/components', operationId: 'createComponent', summary: 'Create a component (certificate template)', roles: ['admin'],
+    params: obj({ system: name }, ['system']),
+    body: obj({ name, keyTypes: { type: 'array', minItems: 1, maxItems: 3, items: { type: 'string', enum: [...KEY_TYPES] } }, validityDays: { type: 'integer', minimum: 1, maximum: 825 } }, ['name']),
+    handler: async (ctx) => {
+      const b = ctx.body as { name: string; keyTypes?: typeof KEY_TYPES[number][]; validityDays?: number };
+      const component = await createComponent(ctx.deps, actorOf(ctx), { system: ctx.params.system as string, ...b });
+      return { status: 201, body: componentView(component) };
+    },
+  },
+  {
+    method: 'POST', url: '/api/v1/packages', operationId: 'createPackage', summary: 'Create a provisioning package (returns the file once; it holds the bootstrap key)', roles: ['admin'],
+    body: obj({ system: name, days: { type: 'integer', minimum: 1, maximum: 365 }, requestLifetimeSeconds: { type: 'integer', minimum: 60 } }, ['system']),
+    handler: async (ctx) => {
+      const b = ctx.body as { system: string; days?: number; requestLifetimeSeconds?: number };
+      const created = await createPackage(ctx.deps, actorOf(ctx), b);
+      return { status: 201, body: created.fileText, contentType: MEDIA.package, headers: { 'x-package-id': created.record.id, 'cache-control': 'no-store' } };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/packages', operationId: 'listPackages', summary: 'List provisioning packages', roles: READERS,
+    query: obj({ system: name }),
+    handler: async ({ deps, query }) => {
+      const system = query.system ? await requireSystem(deps, query.system as string) : null;
+      const names = createNames(deps.store);
+      return { body: { items: await Promise.all((await deps.store.listPackages(system?.id)).map((p) => packageView(p, names))) } };
+    },
+  },
+  {
+    method: 'POST', url: '/api/v1/packages/:id/revoke', operationId: 'revokePackage', summary: 'Revoke a provisioning package: its requests are refused from now on', roles: ['admin'],
+    params: obj({ id }, ['id']),
+    handler: async (ctx) => ({ body: await packageView(await revokePackage(ctx.deps, actorOf(ctx), ctx.params.id as PackageId), createNames(ctx.deps.store)) }),
+  },
+  {
+    method: 'POST', url: '/api/v1/requests', operationId: 'submitRequest', summary: 'Upload a provisioning request file (byte-exact)', roles: ['admin', 'technician'],
+    rawBody: { contentTypes: [MEDIA.request, 'application/octet-stream'], maxBytes: 64 * 1024 },
+    handler: async (ctx) => {
+      const { request, created } = await submitRequest(ctx.deps, actorOf(ctx), { raw: ctx.body as Buffer, transport: 'upload' });
+      return { status: created ? 201 : 200, body: { created, request: await requestView(request, createNames(ctx.deps.store)) } };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/requests', operationId: 'listRequests', summary: 'List provisioning requests (newest first)', roles: READERS,
+    query: obj({ state: { type: 'string', enum: ['pending', 'approved', 'rejected'] }, system: name, component: name, q: { type: 'string', maxLength: 128 }, ...paging }),
+    handler: async ({ deps, query }) => {
+      const system = query.system ? await requireSystem(deps, query.system as string) : undefined;
+      const component = system && query.component ? await requireComponent(deps, system, query.component as string) : undefined;
+      const page = await deps.store.listRequests({
+        state: query.state as RequestState | undefined,
+        systemId: system?.id,
+        componentId: component?.id,
+        text: query.q as string | undefined,
+        limit: query.limit as number,
+        offset: query.offset as number,
+      });
+      const names = createNames(deps.store);
+      return { body: { total: page.total, items: await Promise.all(page.items.map((r) => requestView(r, names))) } };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/requests/:id', operationId: 'getRequest', summary: 'Show one provisioning request', roles: ALL,
+    params: obj({ id }, ['id']),
+    handler: async ({ deps, params }) => ({ body: await requestView(await requireRequest(deps, params.id as RequestId), createNames(deps.store)) }),
+  },
+  {
+    method: 'POST', url: '/api/v1/requests/:id/approve', operationId: 'approveRequest', summary: 'Approve: issue the certificate and the certified profile', roles: ['admin', 'approver'],
+    params: obj({ id }, ['id']),
+    handler: async (ctx) => {
+      const { request, certificate } = await approveRequest(ctx.deps, actorOf(ctx), ctx.params.id as RequestId);
+      return { body: { request: await requestView(request, createNames(ctx.deps.store)), certificate: certificateView(certificate) } };
+    },
+  },
+  {
+    method: 'POST', url: '/api/v1/requests/:id/reject', operationId: 'rejectRequest', summary: 'Reject with a reason', roles: ['admin', 'approver'],
+    params: obj({ id }, ['id']),
+    body: obj({ reason: { type: 'string', minLength: 1, maxLength: 500 } }, ['reason']),
+    handler: async (ctx) => {
+      const request = await rejectRequest(ctx.deps, actorOf(ctx), ctx.params.id as RequestId, (ctx.body as { reason: string }).reason);
+      return { body: await requestView(request, createNames(ctx.deps.store)) };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/requests/:id/profile', operationId: 'downloadProfile', summary: 'Download the certified profile of an approved request', roles: ['admin', 'technician'],
+    params: obj({ id }, ['id']),
+    handler: async ({ deps, params }) => ({ body: await getProfile(deps, params.id as RequestId), contentType: MEDIA.profile }),
+  },
+  {
+    method: 'GET', url: '/api/v1/devices', operationId: 'listDevices', summary: 'List devices', roles: READERS,
+    query: obj({ state: { type: 'string', enum: ['pending', 'approved', 'provisioned', 'rejected', 'revoked'] }, system: name, component: name, q: { type: 'string', maxLength: 128 }, ...paging }),
+    handler: async ({ deps, query }) => {
+      const system = query.system ? await requireSystem(deps, query.system as string) : undefined;
+      const component = system && query.component ? await requireComponent(deps, system, query.component as string) : undefined;
+      const page = await deps.store.listDevices({
+        state: query.state as DeviceState | undefined,
+        systemId: system?.id,
+        componentId: component?.id,
+        text: query.q as string | undefined,
+        limit: query.limit as number,
+        offset: query.offset as number,
+      });
+      const names = createNames(deps.store);
+      return { body: { total: page.total, items: await Promise.all(page.items.map((d) => deviceView(d, names))) } };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/devices/:deviceId', operationId: 'getDevice', summary: 'Show a device and every certificate it had', roles: READERS,
+    params: obj({ deviceId: id }, ['deviceId']),
+    handler: async ({ deps, params }) => {
+      const view = await getDevice(deps, params.deviceId as DeviceIdText);
+      return { body: { ...(await deviceView(view.device, createNames(deps.store))), certificates: view.certificates.map(certificateView) } };
+    },
+  },
+  {
+    method: 'POST', url: '/api/v1/devices/:deviceId/complete', operationId: 'completeProvisioning', summary: 'Complete provisioning: mark an installed device Provisioned', roles: ['admin', 'technician'],
+    params: obj({ deviceId: id }, ['deviceId']),
+    handler: async (ctx) => {
+      const view = await completeProvisioning(ctx.deps, actorOf(ctx), ctx.params.deviceId as DeviceIdText);
+      return { body: await deviceView(view.device, createNames(ctx.deps.store)) };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/audit', operationId: 'listAudit', summary: 'List audit entries (newest first)', roles: ['admin', 'auditor'],
+    query: obj({ actor: { type: 'string', maxLength: 128 }, action: { type: 'string', maxLength: 64 }, target: { type: 'string', maxLength: 128 }, ...paging }),
+    handler: async ({ deps, query }) => {
+      const page = await deps.store.listAudit({
+        actor: query.actor as string | undefined,
+        action: query.action as string | undefined,
+        targetId: query.target as string | undefined,
+        limit: query.limit as number,
+        offset: query.offset as number,
+      });
+      return { body: { total: page.total, items: page.items.map(auditView) } };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/audit/verify', operationId: 'verifyAudit', summary: 'Verify the audit hash chain and its signed checkpoints', roles: ['admin', 'auditor'],
+    handler: async ({ deps }) => ({ body: await verifyStoreAudit(deps.store, verifyCheckpointSignature) }),
+  },
+  {
+    method: 'POST', url: '/api/v1/audit/checkpoints', operationId: 'createCheckpoint', summary: 'Sign a checkpoint of the audit chain now', roles: ['admin'],
+    handler: async ({ deps }) => {
+      const checkpoint = await createCheckpoint(deps);
+      return { status: 201, body: checkpoint };
+    },
+  },
+];
+
+/** Signs a checkpoint over the newest audit entry with the profile signer. */
+export async function createCheckpoint(deps: RouteContext['deps']) {
+  const newest = (await deps.store.listAudit({ limit: 1, offset: 0 })).items[0];
+  if (!newest) return null;
+  const checkpoint = await signCheckpoint(newest, deps.authority.profileSigner, deps.authority.profileSignerChain[0] as Buffer, deps.clock.now());
+  await deps.store.insertCheckpoint(checkpoint);
+  return { seq: checkpoint.seq, hash: checkpoint.hash, at: checkpoint.at.toISOString() };
+}

@@ -1,0 +1,109 @@
+import { encodePem } from '@provisio/pki';
+/** JSON renderings of domain records for the API: no raw bytes, no secrets, names not ids. */
+import type { ComponentRecord, DeviceRecord, PackageRecord, RequestRecord, SystemRecord, User, CertificateRecord, AuditEntry } from '../domain/model.js';
+import type { Store } from '../domain/store.js';
+
+/** Resolves system and component ids to names, caching per API call. */
+export function createNames(store: Pick<Store, 'findSystemById' | 'findComponentById'>) {
+  const systems = new Map<string, Promise<SystemRecord | null>>();
+  const components = new Map<string, Promise<ComponentRecord | null>>();
+  return {
+    system: async (id: string) => {
+      if (!systems.has(id)) systems.set(id, store.findSystemById(id as SystemRecord['id']));
+      return (await systems.get(id))?.name ?? null;
+    },
+    component: async (id: string) => {
+      if (!components.has(id)) components.set(id, store.findComponentById(id as ComponentRecord['id']));
+      return (await components.get(id))?.name ?? null;
+    },
+  };
+}
+export type Names = ReturnType<typeof createNames>;
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export async function requestView(r: RequestRecord, names: Names) {
+  return {
+    id: r.id,
+    state: r.state,
+    deviceId: r.deviceId,
+    deviceLabel: r.deviceLabel,
+    system: await names.system(r.systemId),
+    component: await names.component(r.componentId),
+    packageId: r.packageId,
+    hardwareSerial: r.hardwareSerial,
+    firmwareVersion: r.firmwareVersion,
+    keyAlgorithm: r.keyAlgorithm,
+    publicKeySha256: r.publicKeyFingerprint,
+    contentSha256: r.contentHash,
+    transport: r.transport,
+    mock: r.mock,
+    createdAt: iso(r.createdAt),
+    expiresAt: iso(r.expiresAt),
+    decidedAt: iso(r.decidedAt),
+    decisionReason: r.decisionReason,
+  };
+}
+
+export async function deviceView(d: DeviceRecord, names: Names) {
+  return {
+    deviceId: d.deviceId,
+    label: d.label,
+    state: d.state,
+    system: await names.system(d.systemId),
+    component: await names.component(d.componentId),
+    mock: d.mock,
+    requestId: d.currentRequestId,
+    createdAt: iso(d.createdAt),
+    updatedAt: iso(d.updatedAt),
+    provisionedAt: iso(d.provisionedAt),
+  };
+}
+
+export function certificateView(c: CertificateRecord) {
+  return {
+    serial: c.serial,
+    sha256: c.fingerprint,
+    kind: c.kind,
+    status: c.status,
+    notBefore: iso(c.notBefore),
+    notAfter: iso(c.notAfter),
+    revokedAt: iso(c.revokedAt),
+    revocationReason: c.revocationReason,
+    pem: encodePem('CERTIFICATE', c.der),
+  };
+}
+
+export function systemView(s: SystemRecord, components: readonly ComponentRecord[] = []) {
+  return {
+    name: s.name,
+    allowMock: s.allowMock,
+    createdAt: iso(s.createdAt),
+    components: components.map(componentView),
+  };
+}
+
+export function componentView(c: ComponentRecord) {
+  return { name: c.name, keyTypes: c.keyTypes, validityDays: c.validityDays, createdAt: iso(c.createdAt) };
+}
+
+export async function packageView(p: PackageRecord, names: Names) {
+  return {
+    id: p.id,
+    system: await names.system(p.systemId),
+    status: p.status,
+    bootstrapSha256: p.bootstrapFingerprint,
+    requestLifetimeSeconds: p.requestLifetimeSeconds,
+    createdAt: iso(p.createdAt),
+    expiresAt: iso(p.expiresAt),
+    revokedAt: iso(p.revokedAt),
+  };
+}
+
+export function userView(u: User) {
+  return { username: u.username, role: u.role, createdAt: iso(u.createdAt), disabled: u.disabledAt !== null };
+}
+
+export function auditView(e: AuditEntry) {
+  return { seq: e.seq, at: iso(e.at), actor: e.actor, action: e.action, targetType: e.targetType, targetId: e.targetId, details: e.details, hash: e.hash, prevHash: e.prevHash };
+}

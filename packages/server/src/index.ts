@@ -1,0 +1,6 @@
+export { type RunningService, type ServeOptions, startService } from './app.js';
+export { verifyCheckpointSignature } from './audit/checkpoint.js';
+export { verifyStoreAudit } from './audit/verify-store-audit.js';
+export { serverErrors } from './domain/errors.js';
+export { ROUTES } from './http/routes.js';
+export { openStore } from './store/open-store.js';

@@ -1,0 +1,146 @@
+/**
+ * Test harness: the real service on a loopback port (HTTPS, a real SQLite file or PostgreSQL
+ * database), an HTTPS client that trusts only its root, and request files made the way a device
+ * makes them.
+ */
+import { request as httpsRequest } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createCsr, createKeySigner, encodePem, generateKey, type KeyType, type Signer } from '@provisio/pki';
+import { createProvisioningRequest, openPackage, parsePackage, signJws } from '@provisio/protocol';
+import { tempDir } from '@provisio/testkit';
+import { type RunningService, startService } from '../src/app.js';
+
+export interface Reply {
+  readonly status: number;
+  readonly body: Buffer;
+  readonly headers: Record<string, string | string[] | undefined>;
+  json<T = Record<string, any>>(): T; // eslint-disable-line @typescript-eslint/no-explicit-any -- test replies are read loosely
+}
+
+export interface TestService {
+  readonly service: RunningService;
+  readonly dataDir: string;
+  readonly rootPem: string;
+  readonly adminToken: string;
+  call(method: 'GET' | 'POST', path: string, options?: { token?: string | null; json?: unknown; raw?: Buffer; contentType?: string }): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+export async function startTestService(options: { db?: string; dataDir?: string } = {}): Promise<TestService> {
+  const dataDir = options.dataDir ?? tempDir('provisio-svc-');
+  const service = await startService({ dataDir, host: '127.0.0.1', port: 0, ...(options.db ? { db: options.db } : {}) });
+  const rootPem = readFileSync(service.rootPath, 'utf8');
+  const adminToken = readFileSync(service.adminTokenPath, 'utf8').trim();
+  const call: TestService['call'] = (method, path, o = {}) =>
+    new Promise((resolve, reject) => {
+      const token = o.token === undefined ? adminToken : o.token;
+      const body = o.raw ?? (o.json !== undefined ? Buffer.from(JSON.stringify(o.json)) : undefined);
+      const req = httpsRequest(
+        `${service.url}${path}`,
+        {
+          method,
+          ca: rootPem,
+          agent: false,
+          headers: {
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+            ...(body ? { 'content-type': o.contentType ?? 'application/json', 'content-length': String(body.length) } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const buf = Buffer.concat(chunks);
+            resolve({ status: res.statusCode ?? 0, body: buf, headers: res.headers, json: () => JSON.parse(buf.toString('utf8')) });
+          });
+        },
+      );
+      req.on('error', reject);
+      if (body) req.write(body);
+      req.end();
+    });
+  return { service, dataDir, rootPem, adminToken, call, close: () => service.close() };
+}
+
+export const REQUEST_MEDIA = 'application/vnd.provisio.request+json';
+
+/** Creates system + component + package through the API; returns the package file text. */
+export async function setUpSystem(t: TestService, system = 'ZMonitor', component = 'bedside monitor', keyTypes: KeyType[] = ['p256', 'rsa3072']): Promise<{ packageText: string; packageId: string }> {
+  let r = await t.call('POST', '/api/v1/systems', { json: { name: system } });
+  if (r.status !== 201) throw new Error(`system: ${r.status} ${r.body}`);
+  r = await t.call('POST', `/api/v1/systems/${encodeURIComponent(system)}/components`, { json: { name: component, keyTypes } });
+  if (r.status !== 201) throw new Error(`component: ${r.status} ${r.body}`);
+  r = await t.call('POST', '/api/v1/packages', { json: { system } });
+  if (r.status !== 201) throw new Error(`package: ${r.status} ${r.body}`);
+  return { packageText: r.body.toString('utf8'), packageId: String(r.headers['x-package-id']) };
+}
+
+export interface DeviceRequest {
+  readonly text: string;
+  readonly deviceKey: Signer;
+}
+
+/** A provisioning request made as a device makes it; `override` changes payload fields. */
+export async function makeRequest(
+  packageText: string,
+  deviceId: string,
+  override: {
+    component?: string;
+    system?: string;
+    nonce?: string;
+    createdAt?: Date;
+    expiresAt?: Date;
+    deviceKey?: Signer;
+    mock?: boolean;
+    keyType?: KeyType;
+    csrNames?: { cn: string; dns: string };
+  } = {},
+): Promise<DeviceRequest> {
+  const pkg = parsePackage(packageText);
+  const now = new Date();
+  const opened = openPackage(pkg, now);
+  const deviceKey = override.deviceKey ?? createKeySigner((await generateKey(override.keyType ?? 'p256')).privateKey);
+  const csr = await createCsr(deviceKey, {
+    subject: [{ type: 'CN', value: override.csrNames?.cn ?? deviceId }],
+    ...(override.csrNames ? { subjectAltName: [{ type: 'dns' as const, value: override.csrNames.dns }] } : {}),
+  });
+  const text = await createProvisioningRequest({
+    payload: {
+      packageId: pkg.packageId,
+      system: override.system ?? pkg.system,
+      component: override.component ?? pkg.components[0]?.name ?? 'x',
+      deviceId,
+      deviceLabel: `Bed ${deviceId}`,
+      hardwareSerial: `SN-${deviceId}`,
+      firmwareVersion: '1.0.0',
+      nonce: override.nonce ?? randomBytes(16).toString('base64url'),
+      createdAt: (override.createdAt ?? now).toISOString(),
+      expiresAt: (override.expiresAt ?? new Date(now.getTime() + 3600_000)).toISOString(),
+      csr: csr.toString('base64'),
+      mock: override.mock ?? false,
+    },
+    device: deviceKey,
+    bootstrap: opened.bootstrapSigner,
+    bootstrapChain: opened.bootstrapChain.map((c) => c.der),
+  });
+  return { text, deviceKey };
+}
+
+export function pem(der: Buffer): string {
+  return encodePem('CERTIFICATE', der);
+}
+
+/**
+ * Re-signs a request's exact payload with another device key (header jwk = that key) and the
+ * package's bootstrap credential: what an attacker holding someone else's CSR would send.
+ */
+export async function resignWithDeviceKey(text: string, packageText: string, device: Signer): Promise<string> {
+  const jws = JSON.parse(text) as { payload: string };
+  const opened = openPackage(parsePackage(packageText), new Date());
+  const signed = await signJws(Buffer.from(jws.payload, 'base64url'), [
+    { signer: device, header: { typ: 'provisio-request+jws', kid: 'device', jwk: device.publicKey.jwk } },
+    { signer: opened.bootstrapSigner, header: { kid: 'bootstrap', x5c: opened.bootstrapChain.map((c) => c.der.toString('base64')) } },
+  ]);
+  return JSON.stringify(signed);
+}
