@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -118,6 +118,17 @@ function flow(label: string, open: () => Promise<{ db?: string; cleanup?: () => 
       const audit = ok(['audit', 'verify'], env);
       assert.match(audit.stdout, /audit log OK/);
     });
+
+    it('ok/mock-device/files-written-and-marked', () => {
+      const out = join(dir, 'mock');
+      const r = ok(['mock-device', '--system', 'ZMonitor', '--component', 'bedside monitor', '--count', '2', '--out', out, '--json'], server.env);
+      const { devices } = JSON.parse(r.stdout) as { devices: Array<{ deviceId: string; dir: string }> };
+      assert.equal(devices.length, 2);
+      const first = devices[0] as { deviceId: string; dir: string };
+      assert.equal(statSync(join(first.dir, 'device.key')).mode & 0o777, 0o600);
+      const text = openssl(['x509', '-in', join(first.dir, 'certificate.pem'), '-noout', '-subject']).stdout;
+      assert.match(text, /MOCK DEVICE/);
+    });
   });
 }
 
@@ -163,5 +174,46 @@ describe('audit tampering is found offline (SQLite)', () => {
     const r = verify();
     assert.equal(r.status, 4, transcript(r));
     assert.match(r.stdout, new RegExp(`NOT OK at entry #${row.seq}: edited`));
+  });
+});
+
+describe('serve --ca: an issuing CA from the offline ceremony', () => {
+  it('ok/ceremony-ca/serves-and-issues-under-the-ceremony-root', async () => {
+    const dir = tempDir('provisio-ceremony-');
+    const env = { PROVISIO_ROOT_PASSPHRASE: 'correct horse battery staple' };
+    ok(['ca', 'init-root', '--out', join(dir, 'root')], env);
+    ok(['ca', 'new-intermediate', '--out', join(dir, 'ca')], {});
+    ok(['ca', 'sign-intermediate', '--root', join(dir, 'root'), '--csr', join(dir, 'ca', 'intermediate.csr'), '--out', join(dir, 'ca', 'intermediate.crt')], env);
+    writeFileSync(join(dir, 'ca', 'root.crt'), readFileSync(join(dir, 'root', 'root.crt')));
+    const child = spawn(process.execPath, [MAIN, 'serve', '--data', join(dir, 'data'), '--port', '0', '--ca', join(dir, 'ca')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`serve did not start:\n${out}\n${err}`)), 30_000);
+        child.stdout?.on('data', (c: Buffer) => {
+          out += c.toString();
+          if (/serving https/.test(out)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`serve exited ${code}:\n${out}\n${err}`)));
+      });
+      assert.doesNotMatch(err, /DEVELOPMENT/);
+      const rootPem = readFileSync(join(dir, 'root', 'root.crt'));
+      const fingerprint = createHash('sha256').update(Buffer.from(rootPem.toString().replace(/-----[^-]+-----|\s/g, ''), 'base64')).digest('hex');
+      assert.match(out, new RegExp(`root SHA-256\\s+${fingerprint}`));
+      // The TLS certificate of the service chains to the ceremony root.
+      const url = /serving (https:\/\/\S+)/.exec(out)?.[1] as string;
+      const token = readFileSync(join(dir, 'data', 'admin.token'), 'utf8').trim();
+      const r = provisio(['system', 'create', 'Ceremonial'], { env: { PROVISIO_URL: url, PROVISIO_CA_FILE: join(dir, 'root', 'root.crt'), PROVISIO_TOKEN: token } });
+      assert.equal(r.status, 0, transcript(r));
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 });

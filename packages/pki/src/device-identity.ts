@@ -18,7 +18,12 @@ export interface DeviceIdentity {
   readonly deviceLabel: string;
   readonly system: string;
   readonly component: string;
+  /** Mock device files (seed 000): pre-generated key, not device-locked; said in the subject. */
+  readonly mock?: boolean;
 }
+
+/** The subject attribute that marks a mock device's certificate. */
+export const MOCK_DEVICE_MARK = 'MOCK DEVICE: pre-generated key, not device-locked';
 
 /**
  * 1–64 characters from a set safe in a CN, a file name, a URL path and a shell argument;
@@ -49,6 +54,7 @@ export function deviceCertificateRequest(
     subject: [
       { type: 'CN', value: deviceId },
       { type: 'OU', value: `${identity.system}/${identity.component}` },
+      ...(identity.mock ? [{ type: 'description' as const, value: MOCK_DEVICE_MARK }] : []),
     ],
     subjectAltName: [
       {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createKeySigner, generateKey, parseCertificate } from '@provisio/pki';
+import { MOCK_DEVICE_MARK, createKeySigner, generateKey, parseCertificate } from '@provisio/pki';
 import { parseCertifiedProfile, verifyCertifiedProfile } from '@provisio/protocol';
 import { openssl, tempDir } from '@provisio/testkit';
 import { ROUTES } from '../src/http/routes.js';
@@ -185,6 +185,33 @@ describe('service API (SQLite)', () => {
     assert.equal(replies.filter((r) => r.status === 409).length, 19);
     const device = (await t.call('GET', '/api/v1/devices/DEV-RACE')).json();
     assert.equal(device.certificates.length, 1);
+  });
+
+  it('ok/mock-devices/marked-in-certificate-and-database', async () => {
+    const r = await t.call('POST', '/api/v1/mock-devices', { json: { system: 'ZMonitor', component: 'bedside monitor', count: 2 } });
+    assert.equal(r.status, 201, r.body.toString());
+    const devices = r.json().devices as Array<{ deviceId: string; certificateChain: string; privateKey: string; profile: string }>;
+    assert.equal(devices.length, 2);
+    const cert = parseCertificate(devices[0]?.certificateChain ?? '');
+    assert.ok(cert.subject.attributes.some((a) => a.value === MOCK_DEVICE_MARK), JSON.stringify(cert.subject.attributes));
+    const device = (await t.call('GET', `/api/v1/devices/${devices[0]?.deviceId}`)).json();
+    assert.equal(device.mock, true);
+    assert.equal(device.state, 'approved');
+    assert.match(devices[0]?.privateKey ?? '', /BEGIN PRIVATE KEY/);
+  });
+
+  it('fail/mock-devices/refused-by-a-system-without-mock', async () => {
+    await t.call('POST', '/api/v1/systems', { json: { name: 'Strict', allowMock: false } });
+    await t.call('POST', '/api/v1/systems/Strict/components', { json: { name: 'pump' } });
+    const before = await counts();
+    const r = await t.call('POST', '/api/v1/mock-devices', { json: { system: 'Strict', component: 'pump', count: 1 } });
+    assert.equal(r.status, 403, r.body.toString());
+    assert.equal(r.json().error.code, 'mock_not_allowed');
+    assert.deepEqual(await counts(), before);
+    // A mock request made with a real package of that system is refused at intake too.
+    const pkg = await t.call('POST', '/api/v1/packages', { json: { system: 'Strict' } });
+    const mock = await makeRequest(pkg.body.toString(), 'DEV-MOCK-STRICT', { mock: true });
+    await refused(mock.text, 403, 'mock_not_allowed');
   });
 
   it('ok/roles/every-route-with-every-role', async () => {

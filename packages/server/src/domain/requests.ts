@@ -189,7 +189,7 @@ export async function approveRequest(
     if (!won) throw new ServiceError('request_not_pending', `request ${id} was decided by someone else just now`);
     const issued = await authority.issue(
       deviceCertificateRequest(
-        { deviceId: request.deviceId as string as DeviceId, deviceLabel: request.deviceLabel, system: system.name, component: component.name },
+        { deviceId: request.deviceId as string as DeviceId, deviceLabel: request.deviceLabel, system: system.name, component: component.name, mock: request.mock },
         pr.csr.publicKey,
         randomSerial(deps.random),
         { notBefore: new Date(now.getTime() - BACKDATE_MS), notAfter: new Date(now.getTime() + component.validityDays * DAY_MS) },

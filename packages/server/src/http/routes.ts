@@ -7,6 +7,7 @@ import { completeProvisioning, getDevice } from '../domain/devices.js';
 import { ServiceError } from '../domain/errors.js';
 import type { DeviceIdText, DeviceState, PackageId, RequestId, RequestState, Role } from '../domain/model.js';
 import { ROLES } from '../domain/model.js';
+import { createMockDevices } from '../domain/mock-devices.js';
 import { createPackage, revokePackage } from '../domain/packages.js';
 import { approveRequest, getProfile, rejectRequest, requireRequest, submitRequest } from '../domain/requests.js';
 import { createComponent, createSystem, describeSystem, requireComponent, requireSystem } from '../domain/systems.js';
@@ -203,6 +204,15 @@ export const ROUTES: readonly RouteSpec[] = [
     handler: async (ctx) => {
       const view = await completeProvisioning(ctx.deps, actorOf(ctx), ctx.params.deviceId as DeviceIdText);
       return { body: await deviceView(view.device, createNames(ctx.deps.store)) };
+    },
+  },
+  {
+    method: 'POST', url: '/api/v1/mock-devices', operationId: 'createMockDevices', summary: 'Make mock device files (pre-generated keys, not device-locked) for experimentation', roles: ['admin'],
+    body: obj({ system: name, component: name, count: { type: 'integer', minimum: 1, maximum: 100 } }, ['system', 'component', 'count']),
+    handler: async (ctx) => {
+      const b = ctx.body as { system: string; component: string; count: number };
+      const devices = await createMockDevices(ctx.deps, actorOf(ctx), b);
+      return { status: 201, body: { root: encodePem('CERTIFICATE', ctx.deps.authority.root.der), devices }, headers: { 'cache-control': 'no-store' } };
     },
   },
   {
