@@ -3,6 +3,11 @@
 export const TOP_HELP = `provisio: device provisioning with an offline root CA, an online issuing CA, CRL and OCSP
 
 Examples:
+  # run the service, then use it from another shell
+  provisio serve --data ./data
+  export PROVISIO_URL=https://127.0.0.1:8443 PROVISIO_CA_FILE=data/ca/root.crt PROVISIO_TOKEN=$(cat data/admin.token)
+  provisio request list --state pending
+
   # the offline root ceremony (see docs/ceremony.md)
   provisio ca init-root --out /media/root --name "Hospital Root CA"
   provisio ca new-intermediate --out ./ca
@@ -18,6 +23,16 @@ Examples:
   openssl x509 -in device.crt | provisio inspect - --json
 
 Commands:
+  serve                 run the provisioning service (HTTPS API; SQLite or PostgreSQL)
+  system create|list|show        systems (product lines)
+  component create               components: the certificate template of a kind of device
+  package create|list|revoke     provisioning packages (bootstrap configuration, 0600)
+  request upload|list|show|approve|reject   provisioning requests
+  profile download               certified profiles of approved requests
+  device complete|get            mark a device Provisioned; show a device and its certificates
+  mock-device                    mock device files for experiments (not device-locked)
+  audit list|verify              the hash-chained audit log (verify also offline: --data DIR)
+  user create                    users with a role and an API token
   ca init-root          create the root CA key (encrypted) and self-signed certificate
   ca new-intermediate   create the issuing CA key and its certificate request
   ca sign-intermediate  sign an issuing CA request with the root (on the offline machine)
@@ -32,6 +47,8 @@ Flags:
   --version             print the version
 
 Environment:
+  PROVISIO_URL, PROVISIO_TOKEN, PROVISIO_CA_FILE   the service, an API token, the root to trust
+  PROVISIO_DB               database URL for serve (SQLite path or postgres://)
   PROVISIO_ROOT_PASSPHRASE  passphrase of the root key (otherwise asked on the terminal)
   PROVISIO_CA_PASSPHRASE    passphrase of the issuing CA key (optional)
   NO_COLOR                  no colour in output when set to anything
@@ -150,6 +167,8 @@ Commands:
   init      generate the device key and a provisioning request from a package
   install   verify and install a certified profile
   show      show this device's identity, state and keystore files
+  complete  (service side) mark an installed device Provisioned: "Complete provisioning"
+  get       (service side) a device's state and every certificate it had
 
 Run "provisio device COMMAND --help" for the flags of a command. See docs/device.md.
 `;

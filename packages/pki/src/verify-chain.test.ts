@@ -10,7 +10,8 @@ import { OID } from './oids.js';
 import { encodePem } from './pem.js';
 import { verifyChain } from './verify-chain.js';
 
-// Certificates crafted by openssl below are valid from the real "now", so this file uses it.
+// Certificates crafted by openssl below are valid from the moment openssl runs, so checks use the
+// real current time (under load that can be seconds after this module loaded).
 const now = new Date(Math.floor(Date.now() / 1000) * 1000);
 const isCode = (code: string) => (e: unknown) => e instanceof PkiError && e.code === code;
 
@@ -77,7 +78,7 @@ describe('verify chain', () => {
     return { cert: parseCertificate(readFileSync(certFile, 'utf8')), certFile, keyFile };
   }
 
-  const chain = (l: ParsedCertificate, extra: ParsedCertificate[] = [], at = now) =>
+  const chain = (l: ParsedCertificate, extra: ParsedCertificate[] = [], at = new Date()) =>
     verifyChain({
       leaf: l,
       intermediates: [pki.intermediate.certificate, ...extra],
