@@ -10,6 +10,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { get as httpsGet } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -135,6 +136,31 @@ function flow(label: string, open: () => Promise<{ db?: string; cleanup?: () => 
 
       const audit = ok(['audit', 'verify'], env);
       assert.match(audit.stdout, /audit log OK/);
+    });
+
+    it('ok/openapi/every-api-call-of-the-cli-is-in-the-served-document', async () => {
+      // The CLI's calls are read from its source; the document is the one the server serves.
+      const source = (readFileSync(new URL('../src/commands/service.ts', import.meta.url), 'utf8') + readFileSync(new URL('../src/commands/serve.ts', import.meta.url), 'utf8'))
+        // Query strings are not part of a path.
+        .replace(/\$\{query\(\{[^}]*\}\)\}/g, '')
+        .replace(/\$\{q\}/g, '');
+      const calls = [...source.matchAll(/'(GET|POST)',\s*`?['`]?(\/api\/v1\/[^'`?$]*(?:\$\{[^}]+\}[^'`?$]*)*)/g)].map((m) => ({
+        method: (m[1] as string).toLowerCase(),
+        path: (m[2] as string).replace(/\$\{[^}]+\}/g, '{param}').replace(/\/$/, ''),
+      }));
+      assert.ok(calls.length >= 15, `found only ${calls.length} API calls in the CLI source`);
+      const doc = await new Promise<{ paths: Record<string, Record<string, unknown>> }>((resolve, reject) => {
+        httpsGet(`${server.env.PROVISIO_URL}/openapi.json`, { ca: readFileSync(server.env.PROVISIO_CA_FILE as string) }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve(JSON.parse(body)));
+        }).on('error', reject);
+      });
+      const templates = Object.keys(doc.paths).map((p) => ({ p, re: new RegExp(`^${p.replace(/\{[^}]+\}/g, '\\{param\\}')}$`) }));
+      for (const call of calls) {
+        const match = templates.find((t) => t.re.test(call.path) && doc.paths[t.p]?.[call.method]);
+        assert.ok(match, `the CLI calls ${call.method.toUpperCase()} ${call.path}, which /openapi.json does not describe`);
+      }
     });
 
     it('ok/mock-device/files-written-and-marked', () => {

@@ -1,5 +1,5 @@
 export { type RunningService, type ServeOptions, startService } from './app.js';
-export { verifyCheckpointSignature } from './audit/checkpoint.js';
+export { trustedCheckpointVerifier, verifyCheckpointSignature } from './audit/checkpoint.js';
 export { verifyStoreAudit } from './audit/verify-store-audit.js';
 export { serverErrors } from './domain/errors.js';
 export { ROUTES } from './http/routes.js';

@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MOCK_DEVICE_MARK, createKeySigner, generateKey, parseCertificate } from '@provisio/pki';
+import { MOCK_DEVICE_MARK, createKeySigner, generateKey, parseCertificate, randomSerial } from '@provisio/pki';
 import { parseCertifiedProfile, verifyCertifiedProfile } from '@provisio/protocol';
-import { openssl, tempDir } from '@provisio/testkit';
+import { createTestPki, openssl, seededRandom, tempDir } from '@provisio/testkit';
+import { signCheckpoint } from '../src/audit/checkpoint.js';
 import { ROUTES } from '../src/http/routes.js';
 import { ROLES } from '../src/domain/model.js';
 import { REQUEST_MEDIA, type TestService, makeRequest, pem, resignWithDeviceKey, setUpSystem, startTestService } from './service-harness.js';
@@ -212,6 +213,33 @@ describe('service API (SQLite)', () => {
     const pkg = await t.call('POST', '/api/v1/packages', { json: { system: 'Strict' } });
     const mock = await makeRequest(pkg.body.toString(), 'DEV-MOCK-STRICT', { mock: true });
     await refused(mock.text, 403, 'mock_not_allowed');
+  });
+
+  it('fail/audit/checkpoint-signed-by-another-key', async () => {
+    const cp = await t.call('POST', '/api/v1/audit/checkpoints');
+    assert.equal(cp.status, 201, cp.body.toString());
+    assert.equal((await t.call('GET', '/api/v1/audit/verify')).json().ok, true);
+    // An attacker with database access plants a checkpoint signed by a profile signer of their own
+    // PKI (a valid signature, an untrusted signer).
+    const attacker = await createTestPki({ now: new Date(), random: seededRandom('audit-attacker') });
+    const key = await generateKey('p256');
+    const signer = createKeySigner(key.privateKey);
+    const issued = await attacker.intermediate.issuer.issue({
+      profile: { kind: 'profile-signer' },
+      serial: randomSerial(attacker.random),
+      subject: [{ type: 'CN', value: 'Provisio profile signer' }],
+      publicKey: signer.publicKey,
+      notBefore: new Date(Date.now() - 3600_000),
+      notAfter: new Date(Date.now() + 3600_000),
+    });
+    assert.equal((await t.call('POST', '/api/v1/audit/checkpoints')).status, 201, 'a second checkpoint at the same head is idempotent');
+    await t.call('POST', '/api/v1/systems', { json: { name: 'AfterCheckpoint' } });
+    const newest = (await t.service.deps.store.listAudit({ limit: 1, offset: 0 })).items[0];
+    assert.ok(newest);
+    await t.service.deps.store.insertCheckpoint(await signCheckpoint(newest, signer, issued.der, new Date()));
+    const r = (await t.call('GET', '/api/v1/audit/verify')).json();
+    assert.equal(r.ok, false, JSON.stringify(r));
+    assert.equal(r.problem, 'checkpoint_signature_invalid');
   });
 
   it('ok/roles/every-route-with-every-role', async () => {

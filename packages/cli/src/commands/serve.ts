@@ -1,6 +1,8 @@
 /** `provisio serve` and the offline `provisio audit verify --data|--db`. */
 import { join } from 'node:path';
-import { startService, openStore, verifyStoreAudit, verifyCheckpointSignature } from '@provisio/server';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseCertificate } from '@provisio/pki';
+import { openStore, startService, trustedCheckpointVerifier, verifyCheckpointSignature, verifyStoreAudit } from '@provisio/server';
 import { type ParsedArgs, optionalString } from '../args.js';
 import { COMMON_OPTIONS, type CommandSpec } from '../command.js';
 import { warn } from '../diagnostics.js';
@@ -63,9 +65,18 @@ async function auditVerify(deps: CliDeps, args: ParsedArgs): Promise<number> {
     const result = await connect(deps, args).json<Parameters<typeof reportAudit>[2]>('GET', '/api/v1/audit/verify');
     return reportAudit(deps, args, result);
   }
+  // Checkpoints must be signed by this service's profile signer: trust comes from the CA files
+  // (--ca DIR, or DATA/ca); without them only the signatures themselves can be checked.
+  const caDir = optionalString(args, 'ca') ?? (data ? join(data, 'ca') : undefined);
+  let verifier = verifyCheckpointSignature;
+  if (caDir && existsSync(join(caDir, 'root.crt')) && existsSync(join(caDir, 'intermediate.crt'))) {
+    verifier = trustedCheckpointVerifier(parseCertificate(readFileSync(join(caDir, 'root.crt'), 'utf8')), [parseCertificate(readFileSync(join(caDir, 'intermediate.crt'), 'utf8'))]);
+  } else {
+    warn(deps, 'no CA files (pass --ca DIR): checkpoint signatures are checked, but not who made them');
+  }
   const store = await openStore({ url: db });
   try {
-    return reportAudit(deps, args, await verifyStoreAudit(store, verifyCheckpointSignature));
+    return reportAudit(deps, args, await verifyStoreAudit(store, verifier));
   } finally {
     await store.close();
   }
@@ -75,5 +86,5 @@ const str = { type: 'string' } as const;
 
 export const SERVE_COMMANDS: readonly CommandSpec[] = [
   { path: 'serve', help: SERVE, options: { ...COMMON_OPTIONS, 'data': str, 'port': str, 'host': str, 'db': str, 'ca': str, 'public-url': str }, maxPositionals: 0, run: serve },
-  { path: 'audit verify', help: AUDIT_VERIFY, options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS, data: str, db: str }, maxPositionals: 0, run: auditVerify },
+  { path: 'audit verify', help: AUDIT_VERIFY, options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS, data: str, db: str, ca: str }, maxPositionals: 0, run: auditVerify },
 ];

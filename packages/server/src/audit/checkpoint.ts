@@ -3,7 +3,7 @@
  * (seq, hash, at) pins the chain at that entry. Anyone holding the log and the signer's
  * certificate can later prove that entries up to seq were neither rewritten nor removed.
  */
-import { parseCertificate, type Signer, signatureAlgorithmFor, verifySignature } from '@provisio/pki';
+import { OID, type ParsedCertificate, parseCertificate, type Signer, signatureAlgorithmFor, verifyChain, verifySignature } from '@provisio/pki';
 import type { AuditCheckpoint, AuditEntry } from '../domain/model.js';
 import { canonicalJson } from './audit-chain.js';
 
@@ -49,4 +49,21 @@ export function verifyCheckpointSignature(checkpoint: AuditCheckpoint): boolean 
   } catch {
     return false;
   }
+}
+
+/**
+ * A checkpoint verifier that also requires the signer to be this service's profile signer: its
+ * certificate chains to `root` through `intermediates` with the profile-signing purpose, valid
+ * when the checkpoint was made. A checkpoint signed by any other key is refused.
+ */
+export function trustedCheckpointVerifier(root: ParsedCertificate, intermediates: readonly ParsedCertificate[]): (checkpoint: AuditCheckpoint) => boolean {
+  return (checkpoint) => {
+    if (!verifyCheckpointSignature(checkpoint)) return false;
+    try {
+      verifyChain({ leaf: parseCertificate(checkpoint.signerCertificate), intermediates, roots: [root], at: checkpoint.at, requiredExtKeyUsage: OID.kpProvisioProfileSigning });
+      return true;
+    } catch {
+      return false;
+    }
+  };
 }

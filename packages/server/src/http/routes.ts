@@ -1,7 +1,7 @@
 /** The REST API (v1). Every route declares its roles; docs/api.md and /openapi.json describe them. */
 import { KEY_TYPES, encodePem } from '@provisio/pki';
 import { verifyStoreAudit } from '../audit/verify-store-audit.js';
-import { signCheckpoint, verifyCheckpointSignature } from '../audit/checkpoint.js';
+import { signCheckpoint, trustedCheckpointVerifier } from '../audit/checkpoint.js';
 import type { Actor } from '../domain/deps.js';
 import { completeProvisioning, getDevice } from '../domain/devices.js';
 import { ServiceError } from '../domain/errors.js';
@@ -12,6 +12,7 @@ import { createPackage, revokePackage } from '../domain/packages.js';
 import { approveRequest, getProfile, rejectRequest, requireRequest, submitRequest } from '../domain/requests.js';
 import { createComponent, createSystem, describeSystem, requireComponent, requireSystem } from '../domain/systems.js';
 import { createUser } from '../domain/users.js';
+import { StoreConflict } from '../domain/store.js';
 import type { RouteContext, RouteSpec } from './route.js';
 import { auditView, certificateView, componentView, createNames, deviceView, packageView, requestView, systemView, userView } from './views.js';
 
@@ -231,7 +232,7 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'GET', url: '/api/v1/audit/verify', operationId: 'verifyAudit', summary: 'Verify the audit hash chain and its signed checkpoints', roles: ['admin', 'auditor'],
-    handler: async ({ deps }) => ({ body: await verifyStoreAudit(deps.store, verifyCheckpointSignature) }),
+    handler: async ({ deps }) => ({ body: await verifyStoreAudit(deps.store, trustedCheckpointVerifier(deps.authority.root, [deps.authority.intermediate])) }),
   },
   {
     method: 'POST', url: '/api/v1/audit/checkpoints', operationId: 'createCheckpoint', summary: 'Sign a checkpoint of the audit chain now', roles: ['admin'],
@@ -247,6 +248,11 @@ export async function createCheckpoint(deps: RouteContext['deps']) {
   const newest = (await deps.store.listAudit({ limit: 1, offset: 0 })).items[0];
   if (!newest) return null;
   const checkpoint = await signCheckpoint(newest, deps.authority.profileSigner, deps.authority.profileSignerChain[0] as Buffer, deps.clock.now());
-  await deps.store.insertCheckpoint(checkpoint);
+  try {
+    await deps.store.insertCheckpoint(checkpoint);
+  } catch (e) {
+    // Nothing was appended since the last checkpoint: that one still covers the head.
+    if (!(e instanceof StoreConflict)) throw e;
+  }
   return { seq: checkpoint.seq, hash: checkpoint.hash, at: checkpoint.at.toISOString() };
 }
