@@ -33,6 +33,13 @@ const paging = {
 } as const;
 const obj = (properties: Record<string, unknown>, required: string[] = []) => ({ type: 'object', additionalProperties: false, properties, required });
 
+/** The system and component a list query names, resolved (404 when unknown). */
+async function scopeOf(deps: RouteContext['deps'], query: Record<string, unknown>) {
+  const system = query.system ? await requireSystem(deps, query.system as string) : undefined;
+  const component = system && query.component ? await requireComponent(deps, system, query.component as string) : undefined;
+  return { system, component };
+}
+
 function actorOf(ctx: RouteContext): Actor {
   if (!ctx.actor) throw new ServiceError('unauthenticated', 'this route needs an API token');
   return ctx.actor;
@@ -132,8 +139,7 @@ export const ROUTES: readonly RouteSpec[] = [
     method: 'GET', url: '/api/v1/requests', operationId: 'listRequests', summary: 'List provisioning requests (newest first)', roles: READERS,
     query: obj({ state: { type: 'string', enum: ['pending', 'approved', 'rejected'] }, system: name, component: name, q: { type: 'string', maxLength: 128 }, ...paging }),
     handler: async ({ deps, query }) => {
-      const system = query.system ? await requireSystem(deps, query.system as string) : undefined;
-      const component = system && query.component ? await requireComponent(deps, system, query.component as string) : undefined;
+      const { system, component } = await scopeOf(deps, query);
       const page = await deps.store.listRequests({
         state: query.state as RequestState | undefined,
         systemId: system?.id,
@@ -177,8 +183,7 @@ export const ROUTES: readonly RouteSpec[] = [
     method: 'GET', url: '/api/v1/devices', operationId: 'listDevices', summary: 'List devices', roles: READERS,
     query: obj({ state: { type: 'string', enum: ['pending', 'approved', 'provisioned', 'rejected', 'revoked'] }, system: name, component: name, q: { type: 'string', maxLength: 128 }, ...paging }),
     handler: async ({ deps, query }) => {
-      const system = query.system ? await requireSystem(deps, query.system as string) : undefined;
-      const component = system && query.component ? await requireComponent(deps, system, query.component as string) : undefined;
+      const { system, component } = await scopeOf(deps, query);
       const page = await deps.store.listDevices({
         state: query.state as DeviceState | undefined,
         systemId: system?.id,
