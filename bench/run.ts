@@ -16,6 +16,7 @@ import {
   parseCertificate,
   randomSerial,
 } from '@provisio/pki';
+import { benchService } from './service.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const random = { bytes: (n: number) => randomBytes(n) };
@@ -100,3 +101,5 @@ const parseVerify = await rate('CSR parse + verify (proof of possession)', () =>
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 console.log(`issuance / bare sign:       ${pct(issue / bareSign)} (target ≥ 40%)`);
 console.log(`CSR parse+verify / verify:  ${pct(parseVerify / bareVerify)} (target ≥ 30%)`);
+
+await benchService();
