@@ -1,7 +1,8 @@
 /** The REST API (v1). Every route declares its roles; docs/api.md and /openapi.json describe them. */
 import { KEY_TYPES, encodePem } from '@provisio/pki';
 import { verifyStoreAudit } from '../audit/verify-store-audit.js';
-import { signCheckpoint, trustedCheckpointVerifier } from '../audit/checkpoint.js';
+import { trustedCheckpointVerifier } from '../audit/checkpoint.js';
+import { createCheckpoint } from '../audit/create-checkpoint.js';
 import type { Actor } from '../domain/deps.js';
 import { completeProvisioning, getDevice } from '../domain/devices.js';
 import { ServiceError } from '../domain/errors.js';
@@ -12,7 +13,6 @@ import { createPackage, revokePackage } from '../domain/packages.js';
 import { approveRequest, getProfile, rejectRequest, requireRequest, submitRequest } from '../domain/requests.js';
 import { createComponent, createSystem, describeSystem, requireComponent, requireSystem } from '../domain/systems.js';
 import { createUser } from '../domain/users.js';
-import { StoreConflict } from '../domain/store.js';
 import type { RouteContext, RouteSpec } from './route.js';
 import { auditView, certificateView, componentView, createNames, deviceView, packageView, requestView, systemView, userView } from './views.js';
 
@@ -247,17 +247,3 @@ export const ROUTES: readonly RouteSpec[] = [
     },
   },
 ];
-
-/** Signs a checkpoint over the newest audit entry with the profile signer. */
-export async function createCheckpoint(deps: RouteContext['deps']) {
-  const newest = (await deps.store.listAudit({ limit: 1, offset: 0 })).items[0];
-  if (!newest) return null;
-  const checkpoint = await signCheckpoint(newest, deps.authority.profileSigner, deps.authority.profileSignerChain[0] as Buffer, deps.clock.now());
-  try {
-    await deps.store.insertCheckpoint(checkpoint);
-  } catch (e) {
-    // Nothing was appended since the last checkpoint: that one still covers the head.
-    if (!(e instanceof StoreConflict)) throw e;
-  }
-  return { seq: checkpoint.seq, hash: checkpoint.hash, at: checkpoint.at.toISOString() };
-}

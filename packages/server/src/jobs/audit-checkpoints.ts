@@ -1,6 +1,6 @@
 /** Periodic work: sign an audit checkpoint whenever the chain has grown since the last one. */
 import type { ServiceDeps } from '../domain/deps.js';
-import { createCheckpoint } from '../http/routes.js';
+import { createCheckpoint } from '../audit/create-checkpoint.js';
 
 export const CHECKPOINT_INTERVAL_MS = 10 * 60_000;
 
