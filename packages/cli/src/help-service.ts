@@ -56,6 +56,12 @@ export const USER_CREATE = help(
   '  provisio user create alice --role approver --token-out alice.token',
   '  --role R        admin, approver, technician or auditor\n  --token-out F   where to write the new token (shown nowhere else)\n',
 );
+export const POLICY_SET = help(
+  'policy set --system S [--component C] --mode manual|automatic [rules]: set the approval policy (admin)',
+  '  provisio policy set --system ZMonitor --mode automatic --device-id-pattern "^ZM-[0-9]{6}$" --transports upload,connected --max-per-hour 100\n  provisio policy set --system ZMonitor --component gateway --mode manual',
+  '  --system S, --component C     the scope: a component\'s policy overrides its system\'s\n  --mode M                      manual (the default) or automatic: approve when every rule set passes\n  --device-id-pattern RE        an anchored regular expression (^…$, at most 200 characters)\n  --serials S1,S2               hardware serials allowed\n  --transports T1,T2            upload, connected, proxy\n  --max-per-hour N              at most N automatic approvals in this scope per hour\n  --packages ID1,ID2            provisioning packages allowed\nSetting a policy replaces the one of the same scope.\n',
+);
+export const POLICY_SHOW = help('policy show --system S [--component C]: the approval policy in effect there', '  provisio policy show --system ZMonitor --component gateway --json');
 export const SERVE = `provisio serve: run the provisioning service (HTTPS REST API)
 
 Examples:

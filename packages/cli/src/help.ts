@@ -33,6 +33,7 @@ Commands:
   mock-device                    mock device files for experiments (not device-locked)
   audit list|verify              the hash-chained audit log (verify also offline: --data DIR)
   user create                    users with a role and an API token
+  policy set|show                approval policies: manual, or automatic when rules match
   ca init-root          create the root CA key (encrypted) and self-signed certificate
   ca new-intermediate   create the issuing CA key and its certificate request
   ca sign-intermediate  sign an issuing CA request with the root (on the offline machine)

@@ -251,6 +251,53 @@ const mockDevice: Handler = async (deps, args, api) => {
   );
 };
 
+function policyPath(args: ParsedArgs, command: string): { system: string; component: string | undefined; path: string } {
+  const system = requireString(args, 'system', command);
+  const component = optionalString(args, 'component');
+  const path = component === undefined ? `/api/v1/systems/${enc(system)}/policy` : `/api/v1/systems/${enc(system)}/components/${enc(component)}/policy`;
+  return { system, component, path };
+}
+
+const listFlag = (args: ParsedArgs, flag: string) => optionalString(args, flag)?.split(',').map((v) => v.trim()).filter((v) => v.length > 0);
+
+function describeRules(rules: Record<string, unknown> | undefined): string {
+  const entries = Object.entries(rules ?? {});
+  return entries.length === 0 ? '  (no rules)\n' : entries.map(([k, v]) => `  ${k.padEnd(16)}${Array.isArray(v) ? v.join(', ') : String(v)}\n`).join('');
+}
+
+const policySet: Handler = async (deps, args, api) => {
+  const { system, component, path } = policyPath(args, 'policy set');
+  const mode = requireString(args, 'mode', 'policy set');
+  if (mode !== 'manual' && mode !== 'automatic') throw usageError(`--mode must be manual or automatic; got "${mode}"`);
+  const deviceIdPattern = optionalString(args, 'device-id-pattern');
+  const serialAllowList = listFlag(args, 'serials');
+  const transports = listFlag(args, 'transports');
+  const maxPerHour = integerFlag(args, 'max-per-hour');
+  const packageIds = listFlag(args, 'packages');
+  const rules = {
+    ...(deviceIdPattern !== undefined ? { deviceIdPattern } : {}),
+    ...(serialAllowList ? { serialAllowList } : {}),
+    ...(transports ? { transports } : {}),
+    ...(maxPerHour !== undefined ? { maxPerHour } : {}),
+    ...(packageIds ? { packageIds } : {}),
+  };
+  const p = await api.json<{ mode: string; rules: Record<string, unknown> }>('POST', path, { json: { mode, rules } });
+  const scope = component === undefined ? `system "${system}"` : `component "${system}/${component}"`;
+  return out(deps, args, p, () => `✔ Approval policy of ${scope}: ${p.mode}\n${p.mode === 'automatic' ? describeRules(p.rules) : ''}`);
+};
+
+const policyShow: Handler = async (deps, args, api) => {
+  const { path } = policyPath(args, 'policy show');
+  type View = { system: string; component: string | null; scope: string; mode: string; rules: Record<string, unknown>; updatedAt: string; updatedBy: string | null } | null;
+  const r = await api.json<{ policy: View; effective: View; effectiveMode: string }>('GET', path);
+  const where = (v: NonNullable<View>) => (v.scope === 'system' ? `system ${v.system}` : `component ${v.system}/${v.component ?? ''}`);
+  return out(deps, args, r, () => {
+    const e = r.effective;
+    if (!e) return 'mode        manual (no policy: the default)\n';
+    return `mode        ${e.mode}\nset on      ${where(e)}${r.policy ? '' : ' (inherited)'}\nupdated     ${e.updatedAt} by ${e.updatedBy ?? '-'}\nrules\n${describeRules(e.rules)}`;
+  });
+};
+
 const str = { type: 'string' } as const;
 const paging = { limit: str, offset: str } as const;
 
@@ -273,4 +320,6 @@ export const SERVICE_COMMANDS: readonly CommandSpec[] = [
   remote('audit list', HELP.AUDIT_LIST, { actor: str, action: str, target: str, ...paging }, 0, auditList),
   remote('mock-device', HELP.MOCK_DEVICE, { system: str, component: str, count: str, out: str }, 0, mockDevice),
   remote('user create', HELP.USER_CREATE, { 'role': str, 'token-out': str }, 1, userCreate),
+  remote('policy set', HELP.POLICY_SET, { 'system': str, 'component': str, 'mode': str, 'device-id-pattern': str, 'serials': str, 'transports': str, 'max-per-hour': str, 'packages': str }, 0, policySet),
+  remote('policy show', HELP.POLICY_SHOW, { system: str, component: str }, 0, policyShow),
 ];

@@ -27,6 +27,7 @@ export const serverErrors = {
   mock_not_allowed: { category: 'forbidden', when: 'the system does not accept mock device files' },
   profile_not_found: { category: 'not_found', when: 'the request has no certified profile (not approved)' },
   service_unavailable: { category: 'unavailable', when: 'the service cannot serve the request right now; retry after the Retry-After delay' },
+  policy_invalid: { category: 'invalid', when: 'an approval policy\'s rules are not valid (unanchored or bad pattern, empty list, unknown transport, automatic without rules)' },
 } as const satisfies Catalog;
 
 export type ServerErrorCode = keyof typeof serverErrors;

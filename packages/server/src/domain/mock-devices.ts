@@ -67,7 +67,7 @@ export async function createMockDevices(
       bootstrap: opened.bootstrapSigner,
       bootstrapChain: opened.bootstrapChain.map((c) => c.der),
     });
-    const { request } = await submitRequest(deps, actor, { raw: Buffer.from(text, 'utf8'), transport: 'upload' });
+    const { request } = await submitRequest(deps, actor, { raw: Buffer.from(text, 'utf8'), transport: 'upload', applyPolicy: false });
     const { certificate } = await approveRequest(deps, actor, request.id as RequestId);
     out.push({
       deviceId,

@@ -103,6 +103,8 @@ export interface RequestRecord {
   readonly decidedAt: Date | null;
   readonly decidedBy: UserId | null;
   readonly decisionReason: string | null;
+  /** The approval policy's verdict at intake (domain/approval-policy.ts); null/absent before policies existed. */
+  readonly policy?: PolicyVerdict | null;
 }
 
 export type DeviceState = 'pending' | 'approved' | 'provisioned' | 'rejected' | 'revoked';
@@ -181,4 +183,40 @@ export interface AuditCheckpoint {
 export interface Page<T> {
   readonly items: readonly T[];
   readonly total: number;
+}
+
+export type ApprovalMode = 'manual' | 'automatic';
+
+/** What must hold for a request to be approved automatically; an absent rule is not checked. */
+export interface PolicyRules {
+  /** An anchored regular expression (^…$) the device id must match. */
+  readonly deviceIdPattern?: string;
+  /** Hardware serials allowed. */
+  readonly serialAllowList?: readonly string[];
+  /** How the request may have arrived. */
+  readonly transports?: readonly Transport[];
+  /** At most this many automatic approvals in the policy's scope within the last hour. */
+  readonly maxPerHour?: number;
+  /** Provisioning packages whose requests qualify. */
+  readonly packageIds?: readonly string[];
+}
+
+/** An approval policy for a system (componentId null) or one component; the component's wins. */
+export interface ApprovalPolicyRecord {
+  readonly id: string;
+  readonly systemId: SystemId;
+  readonly componentId: ComponentId | null;
+  readonly mode: ApprovalMode;
+  readonly rules: PolicyRules;
+  readonly createdAt: Date;
+  readonly createdBy: UserId;
+  readonly updatedAt: Date;
+  readonly updatedBy: UserId;
+}
+
+/** The policy's verdict on one request: which rule decided and why. */
+export interface PolicyVerdict {
+  readonly decision: 'approve' | 'manual';
+  readonly rule: string;
+  readonly reason: string;
 }

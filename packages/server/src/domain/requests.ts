@@ -14,11 +14,26 @@ import {
 import { ProtocolError, createCertifiedProfile, parseProvisioningRequest, verifyProvisioningRequest } from '@provisio/protocol';
 import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
 import { ServiceError } from './errors.js';
-import type { CertificateRecord, DeviceIdText, DeviceRecord, PackageId, RequestId, RequestRecord, Transport, UserId } from './model.js';
+import type { ApprovalPolicyRecord, CertificateRecord, DeviceIdText, DeviceRecord, PackageId, PolicyVerdict, RequestId, RequestRecord, Transport, UserId } from './model.js';
+import { effectivePolicy, evaluatePolicy } from './approval-policy.js';
 import { BACKDATE_MS } from './packages.js';
 import { StoreConflict } from './store.js';
 
 const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
+
+/** An approval made by an approval policy, not by a user: decidedBy stays null (docs/service.md). */
+export interface PolicyApproval {
+  readonly policy: ApprovalPolicyRecord;
+  readonly verdict: PolicyVerdict;
+}
+
+/** The policy's cap per hour was reached by a concurrent intake between evaluation and approval. */
+class PolicyCapReached extends Error {
+  constructor(readonly count: number, readonly max: number) {
+    super(`${count} automatic approvals in the last hour reached the cap of ${max}`);
+  }
+}
 
 export interface SubmitResult {
   readonly request: RequestRecord;
@@ -32,9 +47,9 @@ export interface SubmitResult {
  * written unless every check passes.
  */
 export async function submitRequest(
-  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority'>,
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls'>,
   actor: Actor | null,
-  input: { raw: Buffer; transport: Transport },
+  input: { raw: Buffer; transport: Transport; /** false: skip the approval policy (mock devices are approved by their maker). */ applyPolicy?: boolean },
 ): Promise<SubmitResult> {
   const pr = parseProvisioningRequest(input.raw);
   const existing = await deps.store.findRequestByContentHash(pr.contentHash);
@@ -78,6 +93,14 @@ export async function submitRequest(
     throw new ServiceError('device_exists', `device "${deviceId}" already exists (state ${device.state}); reprovisioning a known device is not allowed for this system`);
   }
 
+  // The approval policy (component's, else system's): evaluated before anything is written, so
+  // the verdict is stored with the request; an automatic approval follows the intake below.
+  const policy = input.applyPolicy === false ? null : await effectivePolicy(deps, system, component);
+  const countLastHour = policy?.mode === 'automatic' && policy.rules.maxPerHour !== undefined
+    ? await deps.store.countAutoApprovals({ systemId: system.id, componentId: policy.componentId, since: new Date(now.getTime() - HOUR_MS) })
+    : 0;
+  const verdict = evaluatePolicy(policy, { deviceId, hardwareSerial: p.hardwareSerial, transport: input.transport, packageId: pkg.id }, countLastHour);
+
   const request: RequestRecord = {
     id: newId(deps.random, 'req') as RequestId,
     packageId: pkg.id,
@@ -101,6 +124,7 @@ export async function submitRequest(
     decidedAt: null,
     decidedBy: null,
     decisionReason: null,
+    policy: verdict,
   };
   try {
     await deps.store.transaction(async (tx) => {
@@ -138,6 +162,7 @@ export async function submitRequest(
           transport: input.transport,
           publicKeySha256: request.publicKeyFingerprint,
           contentSha256: request.contentHash,
+          policy: { ...verdict, ...(policy ? { scope: policy.componentId ? `${system.name}/${component.name}` : system.name } : {}) },
         },
       });
     });
@@ -148,6 +173,22 @@ export async function submitRequest(
     if (twin) return { request: twin, created: false };
     if (e.constraint.includes('nonce')) throw new ServiceError('request_replayed', `the nonce of this request was used by another request`);
     throw new ServiceError('device_exists', `device "${deviceId}" already exists`);
+  }
+  if (verdict.decision === 'approve' && policy) {
+    try {
+      const { request: approved } = await approveRequest(deps, { policy, verdict }, request.id);
+      return { request: approved, created: true };
+    } catch (e) {
+      // Accepted but not approved automatically: it waits for an approver, saying why.
+      const failed: PolicyVerdict = e instanceof PolicyCapReached
+        ? { decision: 'manual', rule: 'maxPerHour', reason: `rule maxPerHour did not match: ${e.message}` }
+        : { decision: 'manual', rule: 'approval', reason: `automatic approval failed: ${(e as Error).message}` };
+      await deps.store.transaction(async (tx) => {
+        await tx.setRequestPolicyVerdict(request.id, failed);
+        await tx.appendAudit({ at: deps.clock.now(), actor: 'system', action: 'request.policy', targetType: 'request', targetId: request.id, details: { deviceId, ...failed } });
+      });
+      return { request: (await deps.store.findRequest(request.id)) ?? { ...request, policy: failed }, created: true };
+    }
   }
   return { request, created: true };
 }
@@ -170,9 +211,11 @@ export interface ApprovalResult {
  */
 export async function approveRequest(
   deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls'>,
-  actor: Actor,
+  actor: Actor | PolicyApproval,
   id: RequestId,
 ): Promise<ApprovalResult> {
+  const byPolicy = 'verdict' in actor ? actor : null;
+  const userActor = 'verdict' in actor ? null : actor;
   const request = await requireRequest(deps, id);
   const now = deps.clock.now();
   if (request.state !== 'pending') throw new ServiceError('request_not_pending', `request ${id} is already ${request.state}`);
@@ -185,8 +228,15 @@ export async function approveRequest(
   const { authority } = deps;
 
   return deps.store.transaction(async (tx) => {
-    const won = await tx.decideRequest(id, { state: 'approved', at: now, by: actor.userId, reason: null });
+    if (byPolicy?.policy.rules.maxPerHour !== undefined) {
+      // Counted again under the policy's row lock: concurrent intakes on any node respect the cap.
+      const { policy } = byPolicy;
+      const count = await tx.countAutoApprovals({ systemId: policy.systemId, componentId: policy.componentId, since: new Date(now.getTime() - HOUR_MS), lockPolicyId: policy.id });
+      if (count >= (policy.rules.maxPerHour ?? 0)) throw new PolicyCapReached(count, policy.rules.maxPerHour ?? 0);
+    }
+    const won = await tx.decideRequest(id, { state: 'approved', at: now, by: userActor?.userId ?? null, reason: null });
     if (!won) throw new ServiceError('request_not_pending', `request ${id} was decided by someone else just now`);
+    if (byPolicy) await tx.setRequestPolicyVerdict(id, byPolicy.verdict);
     const issued = await authority.issue(
       deviceCertificateRequest(
         { deviceId: request.deviceId as string as DeviceId, deviceLabel: request.deviceLabel, system: system.name, component: component.name, mock: request.mock },
@@ -238,13 +288,26 @@ export async function approveRequest(
     await tx.transitionDevice(request.deviceId, ['pending'], 'approved', now);
     await tx.appendAudit({
       at: now,
-      actor: actorName(actor),
-      action: 'request.approve',
+      actor: userActor ? actorName(userActor) : 'system',
+      action: byPolicy ? 'request.auto_approve' : 'request.approve',
       targetType: 'request',
       targetId: request.id,
-      details: { deviceId: request.deviceId, serial: issued.serial, certificateSha256: certificate.fingerprint, notAfter: issued.notAfter.toISOString() },
+      details: {
+        deviceId: request.deviceId,
+        serial: issued.serial,
+        certificateSha256: certificate.fingerprint,
+        notAfter: issued.notAfter.toISOString(),
+        ...(byPolicy ? { policyId: byPolicy.policy.id, rule: byPolicy.verdict.rule, reason: byPolicy.verdict.reason } : {}),
+      },
     });
-    const decided: RequestRecord = { ...request, state: 'approved', decidedAt: now, decidedBy: actor.userId as UserId, decisionReason: null };
+    const decided: RequestRecord = {
+      ...request,
+      state: 'approved',
+      decidedAt: now,
+      decidedBy: (userActor?.userId ?? null) as UserId | null,
+      decisionReason: null,
+      ...(byPolicy ? { policy: byPolicy.verdict } : {}),
+    };
     return { request: decided, certificate };
   });
 }

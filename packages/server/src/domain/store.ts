@@ -13,6 +13,7 @@
 import type { SerialNumber } from '@provisio/pki';
 import type {
   ApiToken,
+  ApprovalPolicyRecord,
   AuditCheckpoint,
   AuditEntry,
   AuditEvent,
@@ -25,6 +26,7 @@ import type {
   PackageId,
   PackageRecord,
   Page,
+  PolicyVerdict,
   ProfileRecord,
   RequestId,
   RequestRecord,
@@ -106,10 +108,25 @@ export interface StoreTx {
   /** Newest first (createdAt desc, id desc). */
   listRequests(filter: RequestFilter): Promise<Page<RequestRecord>>;
   /** pending → approved | rejected; false when the request was not pending. */
+  /** `by` is null when an approval policy decided (no user did). */
   decideRequest(
     id: RequestId,
-    decision: { state: 'approved' | 'rejected'; at: Date; by: UserId; reason: string | null },
+    decision: { state: 'approved' | 'rejected'; at: Date; by: UserId | null; reason: string | null },
   ): Promise<boolean>;
+  /** Records the approval policy's verdict on a request (any state). */
+  setRequestPolicyVerdict(id: RequestId, verdict: PolicyVerdict): Promise<void>;
+
+  // approval policies (one per system, one per component)
+  /** The policy of exactly this scope (componentId null: the system's own). */
+  findApprovalPolicy(systemId: SystemId, componentId: ComponentId | null): Promise<ApprovalPolicyRecord | null>;
+  /** Inserts, or replaces mode and rules (and updatedAt/updatedBy) of the policy of the same scope. */
+  saveApprovalPolicy(policy: ApprovalPolicyRecord): Promise<ApprovalPolicyRecord>;
+  /**
+   * Automatic approvals (policy verdict 'approve', decided at or after `since`) in the system,
+   * or in one component of it. With `lockPolicyId` the policy row is locked first (PostgreSQL
+   * `FOR UPDATE`; SQLite already has one writer), so concurrent intakes count one at a time.
+   */
+  countAutoApprovals(scope: { systemId: SystemId; componentId: ComponentId | null; since: Date; lockPolicyId?: string }): Promise<number>;
 
   // devices (deviceId unique)
   insertDevice(device: DeviceRecord): Promise<void>;

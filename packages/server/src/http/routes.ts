@@ -14,6 +14,7 @@ import { approveRequest, getProfile, rejectRequest, requireRequest, submitReques
 import { createComponent, createSystem, describeSystem, requireComponent, requireSystem } from '../domain/systems.js';
 import { createUser } from '../domain/users.js';
 import type { RouteContext, RouteSpec } from './route.js';
+import { POLICY_ROUTES } from './policy-routes.js';
 import { auditView, certificateView, componentView, createNames, deviceView, packageView, requestView, systemView, userView } from './views.js';
 
 export const MEDIA = {
@@ -246,4 +247,5 @@ export const ROUTES: readonly RouteSpec[] = [
       return { status: 201, body: checkpoint };
     },
   },
+  ...POLICY_ROUTES,
 ];

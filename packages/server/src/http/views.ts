@@ -42,6 +42,9 @@ export async function requestView(r: RequestRecord, names: Names) {
     expiresAt: iso(r.expiresAt),
     decidedAt: iso(r.decidedAt),
     decisionReason: r.decisionReason,
+    policyDecision: r.policy?.decision ?? null,
+    policyRule: r.policy?.rule ?? null,
+    policyReason: r.policy?.reason ?? null,
   };
 }
 

@@ -7,6 +7,7 @@ import { type Expression, type Kysely, type SqlBool, sql, type Transaction, type
 import { canonicalJson, hashAuditEntry } from '../audit/audit-chain.js';
 import type {
   ApiToken,
+  ApprovalPolicyRecord,
   AuditCheckpoint,
   AuditEntry,
   AuditEvent,
@@ -19,6 +20,7 @@ import type {
   PackageId,
   PackageRecord,
   Page,
+  PolicyVerdict,
   ProfileRecord,
   RequestId,
   RequestRecord,
@@ -239,7 +241,7 @@ class KyselyStoreTx implements StoreTx {
 
   async decideRequest(
     id: RequestId,
-    decision: { state: 'approved' | 'rejected'; at: Date; by: UserId; reason: string | null },
+    decision: { state: 'approved' | 'rejected'; at: Date; by: UserId | null; reason: string | null },
   ): Promise<boolean> {
     const result = await this.db.updateTable('requests')
       .set({
@@ -252,6 +254,46 @@ class KyselyStoreTx implements StoreTx {
       .where('state', '=', 'pending')
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
+  }
+
+  async setRequestPolicyVerdict(id: RequestId, verdict: PolicyVerdict): Promise<void> {
+    await this.db.updateTable('requests')
+      .set({ policy_decision: verdict.decision, policy_rule: verdict.rule, policy_reason: verdict.reason })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  // -- approval policies -----------------------------------------------------------------------
+
+  async findApprovalPolicy(systemId: SystemId, componentId: ComponentId | null): Promise<ApprovalPolicyRecord | null> {
+    const row = await this.db.selectFrom('approval_policies').selectAll()
+      .where('scope_key', '=', `${systemId}/${componentId ?? '*'}`).executeTakeFirst();
+    return row ? rows.approvalPolicyFromRow(row) : null;
+  }
+
+  async saveApprovalPolicy(policy: ApprovalPolicyRecord): Promise<ApprovalPolicyRecord> {
+    const row = rows.approvalPolicyToRow(policy);
+    const updated = await this.db.updateTable('approval_policies')
+      .set({ mode: row.mode, rules: row.rules, updated_at: row.updated_at, updated_by: row.updated_by })
+      .where('scope_key', '=', row.scope_key)
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) === 0) await this.insert((db) => db.insertInto('approval_policies').values(row).execute());
+    const saved = await this.findApprovalPolicy(policy.systemId, policy.componentId);
+    if (!saved) throw new Error(`approval policy ${row.scope_key} vanished while saving`);
+    return saved;
+  }
+
+  async countAutoApprovals(scope: { systemId: SystemId; componentId: ComponentId | null; since: Date; lockPolicyId?: string }): Promise<number> {
+    if (scope.lockPolicyId !== undefined && this.dialect === 'postgres') {
+      await sql`select id from approval_policies where id = ${scope.lockPolicyId} for update`.execute(this.db);
+    }
+    let query = this.db.selectFrom('requests')
+      .where('system_id', '=', scope.systemId)
+      .where('policy_decision', '=', 'approve')
+      .where('decided_at', '>=', rows.toMillis(scope.since));
+    if (scope.componentId !== null) query = query.where('component_id', '=', scope.componentId);
+    const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return Number(n);
   }
 
   // -- devices ---------------------------------------------------------------------------------

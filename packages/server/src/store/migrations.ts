@@ -237,8 +237,46 @@ const initial: Migration = {
   },
 };
 
+/**
+ * Approval policies (docs/service.md "Approval policies") and the policy verdict on each request.
+ * A policy's automatic approvals have no deciding user: requests.decided_by stays null for them.
+ */
+const approvalPolicies: Migration = {
+  version: 2,
+  name: 'approval policies',
+  async up(db, dialect) {
+    const { int64 } = columnTypes(dialect);
+    const s = db.schema;
+    const deferred = <T extends { deferrable(): T; initiallyDeferred(): T }>(fk: T): T => fk.deferrable().initiallyDeferred();
+    await s.createTable('approval_policies')
+      .addColumn('id', 'text', (c) => c.notNull())
+      .addColumn('system_id', 'text', (c) => c.notNull())
+      .addColumn('component_id', 'text')
+      .addColumn('scope_key', 'text', (c) => c.notNull())
+      .addColumn('mode', 'text', (c) => c.notNull())
+      .addColumn('rules', 'text', (c) => c.notNull())
+      .addColumn('created_at', int64, (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('updated_at', int64, (c) => c.notNull())
+      .addColumn('updated_by', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('approval_policies_pkey', ['id'])
+      .addUniqueConstraint('approval_policies_scope_key', ['scope_key'])
+      .addCheckConstraint('approval_policies_mode_check', sql`mode in ('manual', 'automatic')`)
+      .addForeignKeyConstraint('approval_policies_system_id_fkey', ['system_id'], 'systems', ['id'], deferred)
+      .addForeignKeyConstraint('approval_policies_component_id_fkey', ['component_id'], 'components', ['id'], deferred)
+      .addForeignKeyConstraint('approval_policies_created_by_fkey', ['created_by'], 'users', ['id'], deferred)
+      .addForeignKeyConstraint('approval_policies_updated_by_fkey', ['updated_by'], 'users', ['id'], deferred)
+      .execute();
+    await s.alterTable('requests').addColumn('policy_decision', 'text').execute();
+    await s.alterTable('requests').addColumn('policy_rule', 'text').execute();
+    await s.alterTable('requests').addColumn('policy_reason', 'text').execute();
+    // countAutoApprovals: automatic approvals of a system in the last hour.
+    await s.createIndex('requests_system_policy_decided_idx').on('requests').columns(['system_id', 'policy_decision', 'decided_at']).execute();
+  },
+};
+
 /** In order; versions strictly increasing. */
-export const MIGRATIONS: readonly Migration[] = [initial];
+export const MIGRATIONS: readonly Migration[] = [initial, approvalPolicies];
 
 /**
  * Brings the schema up to date in one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: under an

@@ -7,6 +7,8 @@ import type { Selectable } from 'kysely';
 import { canonicalJson } from '../audit/audit-chain.js';
 import type {
   ApiToken,
+  ApprovalMode,
+  ApprovalPolicyRecord,
   AuditCheckpoint,
   AuditEntry,
   CertificateRecord,
@@ -19,6 +21,8 @@ import type {
   PackageId,
   PackageRecord,
   PackageStatus,
+  PolicyRules,
+  PolicyVerdict,
   ProfileRecord,
   RequestId,
   RequestRecord,
@@ -32,6 +36,7 @@ import type {
 } from '../domain/model.js';
 import type {
   ApiTokensTable,
+  ApprovalPoliciesTable,
   AuditCheckpointsTable,
   AuditLogTable,
   CertificatesTable,
@@ -183,6 +188,9 @@ export const requestToRow = (q: RequestRecord): Selectable<RequestsTable> => ({
   decided_at: toMillisOrNull(q.decidedAt),
   decided_by: q.decidedBy,
   decision_reason: q.decisionReason,
+  policy_decision: q.policy?.decision ?? null,
+  policy_rule: q.policy?.rule ?? null,
+  policy_reason: q.policy?.reason ?? null,
 });
 
 export const requestFromRow = (r: Selectable<RequestsTable>): RequestRecord => ({
@@ -208,6 +216,35 @@ export const requestFromRow = (r: Selectable<RequestsTable>): RequestRecord => (
   decidedAt: fromMillisOrNull(r.decided_at),
   decidedBy: r.decided_by as UserId | null,
   decisionReason: r.decision_reason,
+  // Absent rather than null when no verdict was recorded, so records made without one round-trip.
+  ...(r.policy_decision === null || r.policy_decision === undefined
+    ? {}
+    : { policy: { decision: r.policy_decision as PolicyVerdict['decision'], rule: r.policy_rule ?? '', reason: r.policy_reason ?? '' } }),
+});
+
+export const approvalPolicyToRow = (p: ApprovalPolicyRecord): Selectable<ApprovalPoliciesTable> => ({
+  id: p.id,
+  system_id: p.systemId,
+  component_id: p.componentId,
+  scope_key: `${p.systemId}/${p.componentId ?? '*'}`,
+  mode: p.mode,
+  rules: JSON.stringify(p.rules),
+  created_at: toMillis(p.createdAt),
+  created_by: p.createdBy,
+  updated_at: toMillis(p.updatedAt),
+  updated_by: p.updatedBy,
+});
+
+export const approvalPolicyFromRow = (r: Selectable<ApprovalPoliciesTable>): ApprovalPolicyRecord => ({
+  id: r.id,
+  systemId: r.system_id as SystemId,
+  componentId: r.component_id as ComponentId | null,
+  mode: r.mode as ApprovalMode,
+  rules: JSON.parse(r.rules) as PolicyRules,
+  createdAt: fromMillis(r.created_at),
+  createdBy: r.created_by as UserId,
+  updatedAt: fromMillis(r.updated_at),
+  updatedBy: r.updated_by as UserId,
 });
 
 export const deviceToRow = (d: DeviceRecord): Selectable<DevicesTable> => ({

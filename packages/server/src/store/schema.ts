@@ -84,6 +84,27 @@ export interface RequestsTable {
   decided_at: Millis | null;
   decided_by: string | null;
   decision_reason: string | null;
+  /** Migration 2: the approval policy's verdict ('approve' | 'manual') and which rule decided why. */
+  policy_decision: string | null;
+  policy_rule: string | null;
+  policy_reason: string | null;
+}
+
+/** Migration 2: one approval policy per scope (a system, or one of its components). */
+export interface ApprovalPoliciesTable {
+  id: string;
+  system_id: string;
+  /** Null for the system's own policy. */
+  component_id: string | null;
+  /** "<system_id>/<component_id or *>": unique, the same on both databases (NULLs are never equal in UNIQUE). */
+  scope_key: string;
+  mode: string;
+  /** JSON of PolicyRules. */
+  rules: string;
+  created_at: Millis;
+  created_by: string;
+  updated_at: Millis;
+  updated_by: string;
 }
 
 export interface DevicesTable {
@@ -170,6 +191,7 @@ export interface Database {
   audit_checkpoints: AuditCheckpointsTable;
   audit_head: AuditHeadTable;
   schema_migrations: SchemaMigrationsTable;
+  approval_policies: ApprovalPoliciesTable;
 }
 
 /**
@@ -199,4 +221,6 @@ export const UNIQUE_CONSTRAINTS: Readonly<Record<string, { table: keyof Database
   audit_checkpoints_pkey: { table: 'audit_checkpoints', columns: ['seq'] },
   audit_head_pkey: { table: 'audit_head', columns: ['id'] },
   schema_migrations_pkey: { table: 'schema_migrations', columns: ['version'] },
+  approval_policies_pkey: { table: 'approval_policies', columns: ['id'] },
+  approval_policies_scope_key: { table: 'approval_policies', columns: ['scope_key'] },
 };

@@ -14,6 +14,7 @@ import type { SerialNumber } from '@provisio/pki';
 import { GENESIS_HASH, hashAuditEntry } from '../audit/audit-chain.js';
 import { verifyStoreAudit } from '../audit/verify-store-audit.js';
 import type {
+  ApprovalPolicyRecord,
   ApiToken,
   AuditEntry,
   AuditEvent,
@@ -293,6 +294,43 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await store.insertProfile(profile);
         assert.deepEqual(await store.findProfile(request.id), profile);
         assert.equal(await store.findProfile(bare.id), null);
+      });
+    });
+
+    describe('approval policies', () => {
+      it('ok/policy/save-find-replace-and-count-automatic-approvals', async () => {
+        const b = await base();
+        assert.equal(await store.findApprovalPolicy(b.system.id, null), null);
+        const systemPolicy: ApprovalPolicyRecord = {
+          id: 'pol-1', systemId: b.system.id, componentId: null, mode: 'automatic',
+          rules: { deviceIdPattern: '^ZM-[0-9]+$', serialAllowList: ['SN-1'], transports: ['upload'], maxPerHour: 2, packageIds: [b.pkg.id] },
+          createdAt: at(1), createdBy: b.user.id, updatedAt: at(1), updatedBy: b.user.id,
+        };
+        assert.deepEqual(await store.transaction((tx) => tx.saveApprovalPolicy(systemPolicy)), systemPolicy);
+        const componentPolicy: ApprovalPolicyRecord = { ...systemPolicy, id: 'pol-2', componentId: b.component.id, mode: 'manual', rules: {} };
+        await store.saveApprovalPolicy(componentPolicy);
+        assert.deepEqual(await store.findApprovalPolicy(b.system.id, null), systemPolicy);
+        assert.deepEqual(await store.findApprovalPolicy(b.system.id, b.component.id), componentPolicy);
+        // Saving the same scope again replaces mode and rules and keeps id and creation.
+        const replaced = await store.saveApprovalPolicy({ ...systemPolicy, id: 'pol-3', mode: 'manual', rules: { maxPerHour: 5 }, updatedAt: at(9) });
+        assert.deepEqual(replaced, { ...systemPolicy, mode: 'manual', rules: { maxPerHour: 5 }, updatedAt: at(9) });
+
+        const { request } = await requestWithDevice(b);
+        const { request: other } = await requestWithDevice(b);
+        const since = { systemId: b.system.id, componentId: null, since: at(0) };
+        assert.equal(await store.countAutoApprovals(since), 0);
+        const verdict = { decision: 'approve' as const, rule: 'maxPerHour', reason: 'rules maxPerHour passed' };
+        await store.transaction(async (tx) => {
+          assert.equal(await tx.decideRequest(request.id, { state: 'approved', at: at(10), by: null, reason: null }), true);
+          await tx.setRequestPolicyVerdict(request.id, verdict);
+          await tx.setRequestPolicyVerdict(other.id, { decision: 'manual', rule: 'mode', reason: 'policy mode is manual' });
+        });
+        assert.deepEqual((await store.findRequest(request.id))?.policy, verdict);
+        assert.equal((await store.findRequest(request.id))?.decidedBy, null);
+        assert.equal((await store.findRequest(other.id))?.policy?.decision, 'manual');
+        assert.equal(await store.transaction((tx) => tx.countAutoApprovals({ ...since, lockPolicyId: 'pol-1' })), 1);
+        assert.equal(await store.countAutoApprovals({ ...since, componentId: b.component.id }), 1);
+        assert.equal(await store.countAutoApprovals({ ...since, since: at(11) }), 0, 'older than the window');
       });
     });
 
