@@ -40,6 +40,7 @@ Commands:
   device init           on a device: make its key and a provisioning request
   device install        on a device: verify and install a certified profile
   device show           on a device: show identity, state and keystore files
+  device provision      on a connected device: init, submit, wait for approval, install
   inspect               summarize a certificate, CSR, CRL or OCSP response and verify it
   help [COMMAND]        show help for a command
 
@@ -168,6 +169,7 @@ Commands:
   init      generate the device key and a provisioning request from a package
   install   verify and install a certified profile
   show      show this device's identity, state and keystore files
+  provision connected delivery: init, submit over HTTPS, wait for approval, install
   complete  (service side) mark an installed device Provisioned: "Complete provisioning"
   get       (service side) a device's state and every certificate it had
 
@@ -221,6 +223,36 @@ the same key replaces the installed one.
 
 Flags:
   --dir DIR          the keystore directory  [required]
+  --json             print the result as JSON
+`;
+
+export const DEVICE_PROVISION_HELP = `provisio device provision: provision a connected device (init, submit, wait, install)
+
+Examples:
+  provisio device provision --package zmonitor.ppkg --component "bedside monitor" --id DEV-001 \\
+    --label "Bed 12" --dir /var/lib/provisio
+  provisio device provision --package zmonitor.ppkg --component gateway --id GW-7 --label "Ward 3" \\
+    --dir ./keystore --url https://provisio.example:8443 --wait 3600
+
+Connected delivery: the device talks to the service itself. Makes the key and the request as
+"device init" does (only when --dir holds no identity yet), submits the request over HTTPS
+trusting only the package's root of trust (DIR/root.crt), waits for an approver, then verifies
+and installs the certified profile as "device install" does. Safe to run again after an
+interruption: the same request is resubmitted (the service returns the same request id), and a
+device already installed changes nothing. Mark the device Provisioned afterwards on the service
+("provisio device complete ID").
+
+Flags:
+  --package FILE     the provisioning package  [required]
+  --component NAME   the component of the package's system this device is  [required]
+  --id ID            deviceId: 1-64 of A-Z a-z 0-9 . _ : -  [required]
+  --label TEXT       deviceLabel, for people (e.g. "Bed 12")  [required]
+  --dir DIR          the keystore directory  [required]
+  --url URL          the service (default: the package's serviceUrl)
+  --wait SECONDS     give up after this long without approval (default 900; 1-604800)
+  --serial S         hardware serial number (printable ASCII)
+  --firmware V       firmware version (printable ASCII)
+  --key-type TYPE    p256, p384 or rsa3072 (default: the package template's, if allowed)
   --json             print the result as JSON
 `;
 

@@ -43,6 +43,18 @@ export const deviceErrors = {
     category: 'conflict',
     when: 'the profile was issued before the one already installed; an older profile never replaces a newer one',
   },
+  service_refused: {
+    category: 'invalid',
+    when: 'connected provisioning: the service refused the request or its profile (its own code is in the message)',
+  },
+  provision_rejected: {
+    category: 'conflict',
+    when: 'connected provisioning: an approver rejected the device\'s request',
+  },
+  provision_timeout: {
+    category: 'unavailable',
+    when: 'connected provisioning: no certified profile arrived within the wait (still pending, or the service unreachable)',
+  },
 } as const satisfies Catalog;
 
 export type DeviceErrorCode = keyof typeof deviceErrors;

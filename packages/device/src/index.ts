@@ -7,5 +7,6 @@ export * from './init-device.js';
 export * from './install-profile.js';
 export * from './keystore.js';
 export * from './load-device.js';
+export * from './provision-connected.js';
 export * from './records.js';
 export * from './show-device.js';

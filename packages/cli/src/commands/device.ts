@@ -9,16 +9,20 @@ import {
   FILE_MODE,
   initDevice,
   installProfile,
+  loadIdentity,
+  provisionConnected,
+  type ProvisionProgress,
   showDevice,
 } from '@provisio/device';
+import { parsePackage } from '@provisio/protocol';
 import { describePublicKey, formatName, isProvisioError, type KeyType } from '@provisio/pki';
-import { isSet, keyTypeFlag, optionalString, type ParsedArgs, requireString } from '../args.js';
+import { integerFlag, isSet, keyTypeFlag, optionalString, type ParsedArgs, requireString } from '../args.js';
 import { COMMON_OPTIONS, type CommandSpec, printJson } from '../command.js';
 import { printError, warn } from '../diagnostics.js';
 import { CliError, EXIT, exitCodeFor, usageError } from '../errors.js';
 import { assertCanCreate, formatMode, PUBLIC_MODE, readInputFile, writeFileAtomic } from '../files.js';
 import { describeValidity, fieldLines, shellQuote } from '../format-text.js';
-import { DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_SHOW_HELP } from '../help.js';
+import { DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_SHOW_HELP } from '../help.js';
 import { type CliDeps, styleFor } from '../io.js';
 
 /**
@@ -246,6 +250,118 @@ async function install(deps: CliDeps, args: ParsedArgs): Promise<number> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// device provision (connected delivery)
+
+/** True when `dir` already holds a complete identity (init ran before, e.g. before a restart). */
+function hasCompleteIdentity(dir: string): boolean {
+  try {
+    loadIdentity(dir);
+    return true;
+  } catch (e) {
+    if (e instanceof DeviceError && e.code === 'keystore_not_found') return false;
+    throw e;
+  }
+}
+
+async function provision(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const cmd = 'device provision';
+  const packagePath = requireString(args, 'package', cmd);
+  const component = requireString(args, 'component', cmd);
+  const deviceId = requireString(args, 'id', cmd);
+  const deviceLabel = requireString(args, 'label', cmd);
+  const dir = requireString(args, 'dir', cmd);
+  const hardwareSerial = optionalString(args, 'serial');
+  const firmwareVersion = optionalString(args, 'firmware');
+  const keyType: KeyType | undefined = args.values['key-type'] === undefined ? undefined : keyTypeFlag(args, cmd);
+  const waitSeconds = integerFlag(args, 'wait', 900, 1, 604_800, cmd);
+  const packageText = readText(packagePath);
+  const serviceUrl = optionalString(args, 'url') ?? parsePackage(packageText).serviceUrl;
+  const json = isSet(args, 'json');
+  const ok = tick(deps);
+  const say = (line: string) => {
+    if (!json) deps.stdout.write(`${line}\n`);
+  };
+
+  let generated = false;
+  if (hasCompleteIdentity(dir)) {
+    const identity = loadIdentity(dir);
+    if (identity.deviceId !== deviceId) {
+      throw usageError(`${dir} holds the identity of device "${identity.deviceId}", not "${deviceId}"`, 'use another --dir, or "provisio device init --reset" to replace it');
+    }
+    say(`${ok} Key and request already in ${dir} (device ${identity.deviceId}); resuming`);
+  } else {
+    const result = await initDevice(
+      { clock: deps.clock, random: deps.random },
+      {
+        packageText,
+        component,
+        deviceId,
+        deviceLabel,
+        dir,
+        ...(hardwareSerial === undefined ? {} : { hardwareSerial }),
+        ...(firmwareVersion === undefined ? {} : { firmwareVersion }),
+        ...(keyType === undefined ? {} : { keyType }),
+      },
+    );
+    generated = true;
+    say(`${ok} Key generated: ${result.keyPath} (${KEY_NAMES[result.identity.keyType]}, never leaves this device)`);
+  }
+
+  let announcedWaiting = false;
+  const onProgress = (e: ProvisionProgress) => {
+    if (e.step === 'submitted') say(`${ok} Request submitted to ${serviceUrl} as ${e.requestId}${e.created ? '' : ' (already known to the service)'}`);
+    else if (e.step === 'waiting' && !announcedWaiting) {
+      announcedWaiting = true;
+      say(`… Waiting for approval (pending); an approver runs: provisio request approve ${e.requestId}`);
+    } else if (e.step === 'retrying') say(`… ${e.reason}; retrying in ${Math.ceil(e.retryInMs / 1000)} s`);
+  };
+  const result = await provisionConnected(
+    { clock: deps.clock, random: deps.random },
+    { dir, serviceUrl, maxWaitMs: waitSeconds * 1000, onProgress },
+  );
+  const { install: record, identity, paths } = result;
+  if (json) {
+    printJson(deps, {
+      state: identity.state,
+      deviceId: identity.deviceId,
+      system: identity.system,
+      component: identity.component,
+      requestId: result.requestId,
+      keyGenerated: generated,
+      changed: result.changed,
+      serial: record.serial,
+      notBefore: record.notBefore,
+      notAfter: record.notAfter,
+      profileSha256: record.profileSha256,
+      serviceUrl,
+      files: { certificate: paths.certificate, profile: paths.profile, install: paths.install },
+    });
+    return EXIT.ok;
+  }
+  say(
+    [
+      result.changed
+        ? `${ok} Profile verified against ${paths.root} and installed: ${paths.certificate}`
+        : `${ok} Profile already installed: ${paths.profile} (nothing changed)`,
+      ...fieldLines([
+        ['device', `${identity.deviceId} (${result.profile.payload.deviceLabel})`],
+        ['system', `${identity.system} / ${identity.component}`],
+        ['serial', record.serial],
+        ['valid to', `${record.notAfter} (${describeValidity(result.certificate.notBefore, result.certificate.notAfter, deps.clock.now())})`],
+        ['request', result.requestId],
+      ]),
+      '',
+      'Next, on the service, mark the device provisioned:',
+      `  provisio device complete ${shellQuote(identity.deviceId)}`,
+    ].join('\n'),
+  );
+  if (generated) {
+    warn(deps, `delete ${packagePath} from this device: the package's bootstrap credential can sign requests for any device of system "${identity.system}"`);
+  }
+  return EXIT.ok;
+}
+
+// ---------------------------------------------------------------------------------------------
 // device show
 
 async function show(deps: CliDeps, args: ParsedArgs): Promise<number> {
@@ -332,6 +448,25 @@ export const DEVICE_COMMANDS: readonly CommandSpec[] = [
     options: { ...COMMON_OPTIONS, dir: { type: 'string' } },
     maxPositionals: 1,
     run: withHints(install),
+  },
+  {
+    path: 'device provision',
+    help: DEVICE_PROVISION_HELP,
+    options: {
+      ...COMMON_OPTIONS,
+      'package': { type: 'string' },
+      'component': { type: 'string' },
+      'id': { type: 'string' },
+      'label': { type: 'string' },
+      'dir': { type: 'string' },
+      'url': { type: 'string' },
+      'wait': { type: 'string' },
+      'serial': { type: 'string' },
+      'firmware': { type: 'string' },
+      'key-type': { type: 'string' },
+    },
+    maxPositionals: 0,
+    run: withHints(provision),
   },
   {
     path: 'device show',

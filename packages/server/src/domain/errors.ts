@@ -20,6 +20,7 @@ export const serverErrors = {
   request_replayed: { category: 'conflict', when: 'a different request reuses the nonce of an earlier one (replay)' },
   request_not_found: { category: 'not_found', when: 'no provisioning request has this id' },
   request_not_pending: { category: 'conflict', when: 'the request was already approved or rejected' },
+  request_rejected: { category: 'conflict', when: 'a device asked for the profile of a request that an approver rejected' },
   request_expired: { category: 'conflict', when: 'approval was attempted after the request expired' },
   device_exists: { category: 'conflict', when: 'a device with this id already exists and reprovisioning it is not allowed' },
   device_not_found: { category: 'not_found', when: 'no device has this id' },

@@ -180,6 +180,28 @@ export const ROUTES: readonly RouteSpec[] = [
     params: obj({ id }, ['id']),
     handler: async ({ deps, params }) => ({ body: await getProfile(deps, params.id as RequestId), contentType: MEDIA.profile }),
   },
+  // Connected delivery (docs/service.md, "Connected delivery"): the device itself submits its
+  // request and fetches its profile. Public: the request file's two signatures (device key and
+  // package bootstrap credential) authenticate the upload, and the 128-bit random request id is
+  // the capability to read a profile, which holds no secret.
+  {
+    method: 'POST', url: '/api/v1/device/requests', operationId: 'deviceSubmitRequest', summary: 'A device submits its own provisioning request (connected delivery; the request\'s signatures authenticate it)', roles: 'public',
+    rawBody: { contentTypes: [MEDIA.request, 'application/octet-stream'], maxBytes: 64 * 1024 },
+    handler: async (ctx) => {
+      const { request, created } = await submitRequest(ctx.deps, null, { raw: ctx.body as Buffer, transport: 'connected' });
+      return { status: created ? 201 : 200, body: { request: { id: request.id, state: request.state } } };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/device/requests/:id/profile', operationId: 'deviceGetProfile', summary: 'A device fetches its certified profile: 200 when approved, 202 while pending', roles: 'public',
+    params: obj({ id }, ['id']),
+    handler: async ({ deps, params }) => {
+      const request = await requireRequest(deps, params.id as RequestId);
+      if (request.state === 'pending') return { status: 202, body: { state: 'pending' }, headers: { 'retry-after': '5', 'cache-control': 'no-store' } };
+      if (request.state === 'rejected') throw new ServiceError('request_rejected', `request ${request.id} was rejected: ${request.decisionReason ?? 'no reason given'}`);
+      return { body: await getProfile(deps, request.id), contentType: MEDIA.profile };
+    },
+  },
   {
     method: 'GET', url: '/api/v1/devices', operationId: 'listDevices', summary: 'List devices', roles: READERS,
     query: obj({ state: { type: 'string', enum: ['pending', 'approved', 'provisioned', 'rejected', 'revoked'] }, system: name, component: name, q: { type: 'string', maxLength: 128 }, ...paging }),

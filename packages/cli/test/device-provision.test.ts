@@ -1,0 +1,123 @@
+/**
+ * Connected delivery as a person runs it: `provisio serve` in its own process, then
+ * `provisio device provision` in another, which waits until an approver approves with the CLI,
+ * then installs the profile; `openssl verify` checks the installed certificate.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { openssl, tempDir } from '@provisio/testkit';
+import { MAIN, provisio, transcript } from './run-cli.js';
+
+interface Server {
+  readonly child: ChildProcess;
+  readonly env: Record<string, string>;
+}
+
+async function serve(dataDir: string): Promise<Server> {
+  const child = spawn(process.execPath, [MAIN, 'serve', '--data', dataDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stderr?.resume();
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 30_000);
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /serving (https:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1] as string);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited ${code}:\n${out}`)));
+  });
+  const rootPath = /root of trust\s+(\S+)/.exec(out)?.[1] as string;
+  const tokenPath = /Admin API token: (\S+)/.exec(out)?.[1] as string;
+  return { child, env: { PROVISIO_URL: url, PROVISIO_CA_FILE: rootPath, PROVISIO_TOKEN: readFileSync(tokenPath, 'utf8').trim() } };
+}
+
+function ok(args: string[], env: Record<string, string>) {
+  const r = provisio(args, { env });
+  assert.equal(r.status, 0, `provisio ${args.join(' ')}\n${transcript(r)}`);
+  return r;
+}
+
+/** `provisio ARGS` in the background with no PROVISIO_* variables (a device knows none). */
+function background(args: string[]): { child: ChildProcess; output: () => string; done: Promise<number | null> } {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PROVISIO_')) env[k] = v;
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let text = '';
+  child.stdout?.on('data', (c: Buffer) => (text += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (text += c.toString()));
+  const done = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { child, output: () => text, done };
+}
+
+async function until(what: string, check: () => boolean, output: () => string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}:\n${output()}`);
+}
+
+describe('device provision via the CLI against provisio serve', () => {
+  let server: Server;
+  const dir = tempDir('provisio-connected-');
+
+  before(async () => {
+    server = await serve(join(dir, 'data'));
+  });
+  after(async () => {
+    if (server.child.exitCode === null) {
+      const exited = new Promise((resolve) => server.child.once('exit', resolve));
+      server.child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  it('ok/provision-waits-for-approval-then-installs', async () => {
+    const env = server.env;
+    ok(['system', 'create', 'ZMonitor'], env);
+    ok(['component', 'create', '--system', 'ZMonitor', 'bedside monitor'], env);
+    const pkg = join(dir, 'zmonitor.ppkg');
+    ok(['package', 'create', '--system', 'ZMonitor', '--out', pkg], env);
+    const keystore = join(dir, 'keystore');
+
+    // The URL comes from the package (serve's public URL).
+    const run = background(['device', 'provision', '--package', pkg, '--component', 'bedside monitor', '--id', 'CON-001', '--label', 'Bed 12', '--dir', keystore, '--wait', '120']);
+    try {
+      await until('the request to be pending', () => /Waiting for approval \(pending\)/.test(run.output()), run.output);
+      const out = run.output();
+      assert.match(out, /✔ Key generated: /);
+      const requestId = /submitted to \S+ as (req_[0-9a-f]{32})/.exec(out)?.[1];
+      assert.ok(requestId, out);
+      ok(['request', 'approve', requestId], env);
+      const code = await run.done;
+      assert.equal(code, 0, run.output());
+      assert.match(run.output(), /✔ Profile verified against .*root\.crt and installed/);
+      assert.match(run.output(), /provisio device complete CON-001/);
+    } finally {
+      if (run.child.exitCode === null) run.child.kill('SIGTERM');
+    }
+
+    const certs = readFileSync(join(keystore, 'certificate.pem'), 'utf8');
+    const [leaf, intermediate] = certs.split(/(?<=-----END CERTIFICATE-----\n)/);
+    const files = tempDir();
+    writeFileSync(join(files, 'leaf.pem'), leaf ?? '');
+    writeFileSync(join(files, 'int.pem'), intermediate ?? '');
+    const v = openssl(['verify', '-CAfile', env.PROVISIO_CA_FILE as string, '-untrusted', join(files, 'int.pem'), join(files, 'leaf.pem')]);
+    assert.match(v.output, /leaf\.pem: OK/, v.output);
+
+    // Run again (a restart): nothing new is generated or installed.
+    const again = provisio(['device', 'provision', '--package', pkg, '--component', 'bedside monitor', '--id', 'CON-001', '--label', 'Bed 12', '--dir', keystore]);
+    assert.equal(again.status, 0, transcript(again));
+    assert.match(again.stdout, /already in .*resuming/);
+    assert.match(again.stdout, /Profile already installed/);
+
+    ok(['device', 'complete', 'CON-001'], env);
+    assert.equal(JSON.parse(ok(['device', 'get', 'CON-001', '--json'], env).stdout).state, 'provisioned');
+  });
+});
