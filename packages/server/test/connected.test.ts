@@ -48,6 +48,26 @@ describe('connected delivery (SQLite)', () => {
     audit: (await t.call('GET', '/api/v1/audit?limit=1')).json().total as number,
   });
 
+  it('ok/zero-touch/automatic-policy-and-connected-delivery-need-no-human', async () => {
+    // Zero-touch = an enrollment method + automatic approval + connected delivery (issue 4).
+    await setUpSystem(t, 'ZeroTouch', 'sensor', ['p256']);
+    const policy = await t.call('POST', '/api/v1/systems/ZeroTouch/policy', { json: { mode: 'automatic', rules: { transports: ['connected'], deviceIdPattern: '^ZT-[0-9]{3}$' } } });
+    assert.equal(policy.status, 200, policy.body.toString());
+    const pkg = await t.call('POST', '/api/v1/packages', { json: { system: 'ZeroTouch' } });
+    const dir = join(tempDir('provisio-zt-'), 'keystore');
+    await initDevice(deps, { packageText: pkg.body.toString(), component: 'sensor', deviceId: 'ZT-001', deviceLabel: 'Zero-touch sensor', dir });
+    const result = await provisionConnected(deps, { dir, serviceUrl: t.service.url, maxWaitMs: 30_000, maxPollIntervalMs: 100 });
+    assert.equal(result.identity.state, 'installed');
+    const request = (await t.call('GET', `/api/v1/requests/${result.requestId}`)).json();
+    assert.equal(request.state, 'approved');
+    assert.equal(request.transport, 'connected');
+    assert.equal(request.policyDecision, 'approve');
+    // The same request uploaded by a technician would not match (transports: connected only).
+    const upload = await makeRequest(pkg.body.toString(), 'ZT-002');
+    const r = await t.call('POST', '/api/v1/requests', { raw: Buffer.from(upload.text), contentType: REQUEST_MEDIA });
+    assert.equal(r.json().request.state, 'pending', r.body.toString());
+  });
+
   it('ok/approver-approves-while-the-device-polls', async () => {
     const dir = await newDevice('CON-001');
     const events: ProvisionProgress[] = [];
