@@ -169,8 +169,8 @@ Commands:
   init      generate the device key and a provisioning request from a package
   install   verify and install a certified profile
   show      show this device's identity, state and keystore files
-  provision connected delivery: init, submit over HTTPS, wait for approval, install
-  complete  (service side) mark an installed device Provisioned: "Complete provisioning"
+  provision connected delivery: init, submit over HTTPS, wait for approval, install, confirm
+  complete  (service side) mark an installed device Provisioned: "Complete provisioning" (disconnected)
   get       (service side) a device's state and every certificate it had
 
 Run "provisio device COMMAND --help" for the flags of a command. See docs/device.md.
@@ -237,10 +237,11 @@ Examples:
 Connected delivery: the device talks to the service itself. Makes the key and the request as
 "device init" does (only when --dir holds no identity yet), submits the request over HTTPS
 trusting only the package's root of trust (DIR/root.crt), waits for an approver, then verifies
-and installs the certified profile as "device install" does. Safe to run again after an
-interruption: the same request is resubmitted (the service returns the same request id), and a
-device already installed changes nothing. Mark the device Provisioned afterwards on the service
-("provisio device complete ID").
+and installs the certified profile as "device install" does, then proves the install with a
+mutual-TLS call using the new certificate, on which the service marks the device Provisioned (no
+"device complete" needed). Safe to run again after an interruption: the same request is
+resubmitted (the service returns the same request id), an installed device only repeats the
+confirmation if it was not confirmed yet, and a confirmed one changes nothing.
 
 Flags:
   --package FILE     the provisioning package  [required]

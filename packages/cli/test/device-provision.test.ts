@@ -98,7 +98,10 @@ describe('device provision via the CLI against provisio serve', () => {
       const code = await run.done;
       assert.equal(code, 0, run.output());
       assert.match(run.output(), /✔ Profile verified against .*root\.crt and installed/);
-      assert.match(run.output(), /provisio device complete CON-001/);
+      // The first mutual-TLS call with the new certificate marked the device provisioned: no
+      // "device complete" step for connected delivery.
+      assert.match(run.output(), /✔ Mutual TLS with the new certificate: the service marked CON-001 provisioned/);
+      assert.doesNotMatch(run.output(), /device complete/);
     } finally {
       if (run.child.exitCode === null) run.child.kill('SIGTERM');
     }
@@ -117,7 +120,13 @@ describe('device provision via the CLI against provisio serve', () => {
     assert.match(again.stdout, /already in .*resuming/);
     assert.match(again.stdout, /Profile already installed/);
 
+    assert.match(again.stdout, /Already confirmed over mutual TLS/);
+
+    const shown = JSON.parse(ok(['device', 'get', 'CON-001', '--json'], env).stdout) as { state: string };
+    assert.equal(shown.state, 'provisioned');
+    const audit = JSON.parse(ok(['audit', 'list', '--action', 'device.confirm', '--json'], env).stdout) as unknown;
+    assert.match(JSON.stringify(audit), /device:CON-001/);
+    // Completing by hand afterwards is harmless (idempotent).
     ok(['device', 'complete', 'CON-001'], env);
-    assert.equal(JSON.parse(ok(['device', 'get', 'CON-001', '--json'], env).stdout).state, 'provisioned');
   });
 });

@@ -6,6 +6,11 @@
  * root). Submitting the same bytes again returns the same request, so a device that restarts
  * simply runs this again.
  *
+ * Then it proves the install (seed 000 step 9): one call to POST /api/v1/device/confirm over
+ * mutual TLS, presenting the new certificate (and its issuing CA) with the device key. The service
+ * marks the device Provisioned; install.json records `confirmedAt`. A keystore installed but not
+ * yet confirmed (a restart in between) confirms on the next run; a confirmed one sends nothing.
+ *
  * Waiting: the service answers 202 with Retry-After while the request is pending (honoured, up
  * to `maxPollIntervalMs`); network errors, 429 and 5xx are retried with exponential backoff and
  * full jitter (or the server's Retry-After when it sends one). Nothing waits past `maxWaitMs`.
@@ -14,8 +19,9 @@ import { request as httpsRequest, Agent } from 'node:https';
 import type { Clock, Random } from '@provisio/pki';
 import { DeviceError } from './errors.js';
 import { type InstallProfileResult, installProfile } from './install-profile.js';
-import { fileState, readKeystoreFile } from './keystore.js';
+import { fileState, readKeystoreFile, readPrivateKeyFile, replaceKeystoreFiles } from './keystore.js';
 import { loadDevice } from './load-device.js';
+import { type InstallRecord, serializeRecord } from './records.js';
 
 const REQUEST_MEDIA = 'application/vnd.provisio.request+json';
 /** Profiles and error bodies are a few KiB; anything much larger is not the service talking. */
@@ -37,8 +43,21 @@ export interface HttpTransport {
  * HTTPS trusting exactly `rootPem` (node:https `ca` replaces the system store): the device talks
  * only to a service whose TLS certificate chains to the root from its package.
  */
-export function httpsTransport(rootPem: string | Buffer, options: { readonly timeoutMs?: number } = {}): HttpTransport & { close(): void } {
-  const agent = new Agent({ ca: rootPem, keepAlive: true, maxSockets: 2 });
+export function httpsTransport(
+  rootPem: string | Buffer,
+  options: {
+    readonly timeoutMs?: number;
+    /** Mutual TLS: the client key (PEM) and certificate chain (PEM, leaf first) to present. */
+    readonly clientKey?: string | Buffer;
+    readonly clientCertificate?: string | Buffer;
+  } = {},
+): HttpTransport & { close(): void } {
+  const agent = new Agent({
+    ca: rootPem,
+    keepAlive: true,
+    maxSockets: 2,
+    ...(options.clientKey && options.clientCertificate ? { key: options.clientKey, cert: options.clientCertificate } : {}),
+  });
   const timeoutMs = options.timeoutMs ?? 30_000;
   return {
     close: () => agent.destroy(),
@@ -86,13 +105,16 @@ export type ProvisionProgress =
   | { readonly step: 'submitted'; readonly requestId: string; readonly created: boolean }
   | { readonly step: 'waiting'; readonly requestId: string; readonly state: 'pending'; readonly retryInMs: number }
   | { readonly step: 'retrying'; readonly reason: string; readonly retryInMs: number }
-  | { readonly step: 'installed'; readonly requestId: string; readonly changed: boolean };
+  | { readonly step: 'installed'; readonly requestId: string; readonly changed: boolean }
+  | { readonly step: 'confirmed'; readonly deviceId: string; readonly state: string; readonly changed: boolean };
 
 export interface ProvisionConnectedDeps {
   readonly clock: Clock;
   readonly random: Random;
   /** Defaults to HTTPS trusting only the keystore's root.crt. */
   readonly transport?: HttpTransport;
+  /** For the confirmation; defaults to HTTPS trusting only root.crt, presenting the device key and certificate.pem. */
+  readonly confirmTransport?: HttpTransport;
   /** Defaults to setTimeout. */
   readonly sleep?: (ms: number) => Promise<void>;
   /** Elapsed-time source for the wait limit (default performance.now; the clock may be fixed in tests). */
@@ -113,6 +135,10 @@ export interface ProvisionConnectedInput {
 
 export interface ProvisionConnectedResult extends InstallProfileResult {
   readonly requestId: string;
+  /** The service confirmed the install over mutual TLS and holds the device as Provisioned. */
+  readonly confirmed: true;
+  /** The device state the service answered (provisioned), or null when confirmed on an earlier run. */
+  readonly serviceState: string | null;
 }
 
 const BACKOFF_BASE_MS = 500;
@@ -144,22 +170,22 @@ function isTransient(status: number): boolean {
 export async function provisionConnected(deps: ProvisionConnectedDeps, input: ProvisionConnectedInput): Promise<ProvisionConnectedResult> {
   const { dir } = input;
   const device = loadDevice(dir);
+  let installed: InstallProfileResult | null = null;
   if (device.identity.state === 'installed' && device.install) {
-    // Already done (a restart after install): nothing to send. installProfile re-verifies the
-    // profile on disk and changes nothing.
-    const again = await installProfile({ clock: deps.clock }, { dir, profileText: readKeystoreFile(dir, 'profile') });
-    input.onProgress?.({ step: 'installed', requestId: again.install.requestId, changed: false });
-    return { ...again, requestId: again.install.requestId };
+    // Installed before (a restart after install): installProfile re-verifies the profile on disk
+    // and changes nothing. Confirmed too: nothing to send.
+    installed = await installProfile({ clock: deps.clock }, { dir, profileText: readKeystoreFile(dir, 'profile') });
+    input.onProgress?.({ step: 'installed', requestId: installed.install.requestId, changed: false });
+    if (installed.install.confirmedAt) return { ...installed, requestId: installed.install.requestId, confirmed: true, serviceState: null };
   }
-  if (!fileState(dir, 'request').present) {
+  if (!installed && !fileState(dir, 'request').present) {
     throw new DeviceError('keystore_damaged', `${dir} has an identity but no request.ppr`, 'make a new request with "provisio device init --reset"');
   }
-  const requestBytes = readKeystoreFile(dir, 'request');
   const base = input.serviceUrl.replace(/\/+$/, '');
   if (!/^https:\/\//.test(base)) {
     throw new DeviceError('service_refused', `the service URL must be https://; got ${JSON.stringify(input.serviceUrl)}`, 'pass the service URL from the provisioning package');
   }
-  const ownTransport = deps.transport ? null : httpsTransport(readKeystoreFile(dir, 'root'));
+  const ownTransport = deps.transport || installed ? null : httpsTransport(readKeystoreFile(dir, 'root'));
   const transport = deps.transport ?? (ownTransport as HttpTransport);
   const sleep = deps.sleep ?? defaultSleep;
   const maxPoll = input.maxPollIntervalMs ?? 60_000;
@@ -167,6 +193,7 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
   const deadline = monotonic() + input.maxWaitMs;
   let failures = 0;
   let lastProblem = 'no answer yet';
+  let confirming = false;
 
   const remaining = () => deadline - monotonic();
   /** Exponential backoff with full jitter: uniform in [0, min(max, base * 2^n)]. */
@@ -179,6 +206,13 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
   const waitOrGiveUp = async (ms: number, waitingFor: string): Promise<void> => {
     const left = remaining();
     if (left <= 0) {
+      if (confirming) {
+        throw new DeviceError(
+          'provision_timeout',
+          `the profile is installed, but the service did not confirm it within ${Math.round(input.maxWaitMs / 1000)} s (${waitingFor}; last: ${lastProblem})`,
+          'run the same command again: it only repeats the confirmation',
+        );
+      }
       throw new DeviceError(
         'provision_timeout',
         `no certified profile after ${Math.round(input.maxWaitMs / 1000)} s (${waitingFor}; last: ${lastProblem})`,
@@ -188,10 +222,10 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
     await sleep(Math.min(ms, left));
   };
   /** One call; null when it failed transiently (already waited). */
-  const call = async (method: 'GET' | 'POST', url: string, body?: { bytes: Uint8Array; contentType: string }): Promise<HttpReply | null> => {
+  const call = async (method: 'GET' | 'POST', url: string, body?: { bytes: Uint8Array; contentType: string }, via: HttpTransport = transport): Promise<HttpReply | null> => {
     let reply: HttpReply;
     try {
-      reply = await transport.request(method, url, body);
+      reply = await via.request(method, url, body);
     } catch (e) {
       lastProblem = `network: ${e instanceof Error ? e.message : String(e)}`;
       const delay = backoff();
@@ -210,7 +244,9 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
     return reply;
   };
 
-  try {
+  /** 1–3: submit, wait, verify and install. */
+  const fetchAndInstall = async (): Promise<InstallProfileResult> => {
+    const requestBytes = readKeystoreFile(dir, 'request');
     // 1. Submit (idempotent: identical bytes are the same request).
     let requestId: string | null = null;
     while (requestId === null) {
@@ -246,7 +282,7 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
         // 3. Verify against root.crt and install (a refusal writes nothing).
         const result = await installProfile({ clock: deps.clock }, { dir, profileText: reply.body });
         input.onProgress?.({ step: 'installed', requestId, changed: result.changed });
-        return { ...result, requestId };
+        return result;
       }
       const e = errorOf(reply);
       if (e.code === 'request_rejected') {
@@ -254,6 +290,40 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
       }
       throw new DeviceError('service_refused', `the service refused the profile of request ${requestId}: ${e.code}: ${e.message}`, 'check the service URL and that the request still exists on the service');
     }
+  };
+
+  /** 4. Prove the install: mutual TLS with the new certificate; the service marks the device Provisioned. */
+  const confirm = async (result: InstallProfileResult): Promise<ProvisionConnectedResult> => {
+    confirming = true;
+    failures = 0;
+    const ownConfirm = deps.confirmTransport
+      ? null
+      : httpsTransport(readKeystoreFile(dir, 'root'), { clientKey: readPrivateKeyFile(dir), clientCertificate: readKeystoreFile(dir, 'certificate') });
+    const via = deps.confirmTransport ?? (ownConfirm as HttpTransport);
+    try {
+      for (;;) {
+        const reply = await call('POST', `${base}/api/v1/device/confirm`, { bytes: Buffer.from('{}'), contentType: 'application/json' }, via);
+        if (!reply) continue;
+        if (reply.status !== 200) {
+          const e = errorOf(reply);
+          throw new DeviceError('service_refused', `the service refused the install confirmation: ${e.code}: ${e.message}`, 'ask an operator to check the device on the service ("provisio device get"); "provisio device complete" marks it provisioned by hand');
+        }
+        const answer = JSON.parse(reply.body.toString('utf8')) as { deviceId?: unknown; state?: unknown };
+        if (answer.deviceId !== result.identity.deviceId || answer.state !== 'provisioned') {
+          throw new DeviceError('service_refused', `the service answered the confirmation with ${JSON.stringify(answer)}, not device ${result.identity.deviceId} provisioned`, 'check the service URL points at the Provisio service that issued this profile');
+        }
+        const record: InstallRecord = { ...result.install, confirmedAt: deps.clock.now().toISOString() };
+        replaceKeystoreFiles(dir, [{ file: 'install', data: serializeRecord(record) }]);
+        input.onProgress?.({ step: 'confirmed', deviceId: result.identity.deviceId, state: answer.state, changed: true });
+        return { ...result, install: record, requestId: record.requestId, confirmed: true, serviceState: answer.state };
+      }
+    } finally {
+      ownConfirm?.close();
+    }
+  };
+
+  try {
+    return await confirm(installed ?? (await fetchAndInstall()));
   } finally {
     ownTransport?.close();
   }

@@ -45,6 +45,11 @@ export interface InstallRecord {
   readonly installedAt: string;
   /** SHA-256 over profile.pcp exactly as received. */
   readonly profileSha256: string;
+  /**
+   * Connected delivery: when the service confirmed the install (a mutual-TLS call with this
+   * certificate, on which it marked the device Provisioned; device clock). Absent until then.
+   */
+  readonly confirmedAt?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -141,6 +146,7 @@ export function parseInstallRecord(text: string): InstallRecord {
     issuedAt: time(o, 'issuedAt', file),
     installedAt: time(o, 'installedAt', file),
     profileSha256: hex64(o, 'profileSha256', file),
+    ...(o.confirmedAt === undefined ? {} : { confirmedAt: time(o, 'confirmedAt', file) }),
   };
 }
 

@@ -2,7 +2,9 @@
  * Connected delivery against the real service (HTTPS on a loopback port, a real SQLite file): the
  * device SDK submits its own request, waits while an approver decides, and installs the profile;
  * a rejection ends the wait with its code; the public device endpoints refuse bad input and store
- * nothing.
+ * nothing. The device then proves its install with a mutual-TLS call using its new certificate,
+ * on which the service marks it Provisioned (seed 000 step 9); that call refuses a caller without
+ * a certificate or with one from another root.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -10,8 +12,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type ProvisionProgress, httpsTransport, initDevice, provisionConnected, readKeystoreFile, showDevice } from '@provisio/device';
-import { systemClock } from '@provisio/pki';
-import { openssl, tempDir } from '@provisio/testkit';
+import { encodePem, systemClock } from '@provisio/pki';
+import { createTestPki, openssl, tempDir } from '@provisio/testkit';
 import { REQUEST_MEDIA, type TestService, makeRequest, setUpSystem, startTestService } from './service-harness.js';
 
 const random = { bytes: (n: number) => randomBytes(n) };
@@ -98,6 +100,32 @@ describe('connected delivery (SQLite)', () => {
     assert.ok(events.some((e) => e.step === 'submitted' && e.requestId === requestId && e.created));
     assert.ok(events.some((e) => e.step === 'waiting'));
     assert.equal(showDevice(deps, { dir }).state, 'installed');
+    assert.equal(result.confirmed, true);
+    assert.equal(result.serviceState, 'provisioned');
+    assert.ok(result.install.confirmedAt, 'install.json records the confirmation');
+    assert.ok(events.some((e) => e.step === 'confirmed' && e.deviceId === 'CON-001' && e.state === 'provisioned'));
+
+    // The first mutual-TLS call with the new certificate marked the device provisioned.
+    const shown = (await t.call('GET', '/api/v1/devices/CON-001')).json();
+    assert.equal(shown.state, 'provisioned');
+    r = await t.call('GET', '/api/v1/audit?target=CON-001&action=device.confirm');
+    const confirm = r.json().items as { actor: string; details: { serial: string; transport: string } }[];
+    assert.equal(confirm.length, 1);
+    assert.equal(confirm[0]?.actor, 'device:CON-001');
+    assert.equal(confirm[0]?.details.serial, serial);
+    assert.equal(confirm[0]?.details.transport, 'connected');
+
+    // Confirming again is idempotent: same answer, no second audit entry.
+    const mtls = httpsTransport(readKeystoreFile(dir, 'root'), { clientKey: readKeystoreFile(dir, 'key'), clientCertificate: readKeystoreFile(dir, 'certificate') });
+    try {
+      const again = await mtls.request('POST', `${t.service.url}/api/v1/device/confirm`, { bytes: Buffer.from('{}'), contentType: 'application/json' });
+      assert.equal(again.status, 200, again.body.toString());
+      assert.deepEqual(JSON.parse(again.body.toString()), { deviceId: 'CON-001', state: 'provisioned' });
+    } finally {
+      mtls.close();
+    }
+    r = await t.call('GET', '/api/v1/audit?target=CON-001&action=device.confirm');
+    assert.equal(r.json().total, 1);
 
     // The installed certificate chains to the service's root, checked by openssl.
     const rootPath = join(dir, 'root.crt');
@@ -120,6 +148,60 @@ describe('connected delivery (SQLite)', () => {
     const again = await provisionConnected({ ...deps, transport: { request: () => Promise.reject(new Error('must not be called')) } }, { dir, serviceUrl: t.service.url, maxWaitMs: 1000 });
     assert.equal(again.changed, false);
     assert.equal(again.install.serial, serial);
+  });
+
+  it('ok/installed-but-unconfirmed-keystore-confirms-on-the-next-run', async () => {
+    const dir = await newDevice('CON-008');
+    const r = await t.call('POST', '/api/v1/device/requests', { token: null, raw: readKeystoreFile(dir, 'request'), contentType: REQUEST_MEDIA });
+    await t.call('POST', `/api/v1/requests/${r.json().request.id as string}/approve`);
+    // The confirmation cannot reach the service (network errors, retried until the wait ends).
+    const down = { request: () => Promise.reject(new Error('connection refused')) };
+    await assert.rejects(
+      provisionConnected({ ...deps, confirmTransport: down }, { dir, serviceUrl: t.service.url, maxWaitMs: 400, maxPollIntervalMs: 100 }),
+      (e: { code?: string; message?: string }) => e.code === 'provision_timeout' && /installed, but the service did not confirm/.test(e.message ?? ''),
+    );
+    assert.equal(showDevice(deps, { dir }).state, 'installed');
+    assert.equal((await t.call('GET', '/api/v1/devices/CON-008')).json().state, 'approved');
+
+    // Run again: nothing is fetched again, only the confirmation is sent.
+    const noFetch = { request: () => Promise.reject(new Error('must not be called')) };
+    const events: ProvisionProgress[] = [];
+    const result = await provisionConnected({ ...deps, transport: noFetch }, { dir, serviceUrl: t.service.url, maxWaitMs: 30_000, onProgress: (e) => events.push(e) });
+    assert.equal(result.changed, false);
+    assert.equal(result.serviceState, 'provisioned');
+    assert.ok(events.some((e) => e.step === 'confirmed'));
+    assert.equal((await t.call('GET', '/api/v1/devices/CON-008')).json().state, 'provisioned');
+
+    // And once confirmed, a run sends nothing at all.
+    const third = await provisionConnected({ ...deps, transport: noFetch, confirmTransport: noFetch }, { dir, serviceUrl: t.service.url, maxWaitMs: 1000 });
+    assert.equal(third.confirmed, true);
+    assert.equal(third.serviceState, null);
+  });
+
+  it('err/confirm-needs-a-client-certificate-under-the-root', async () => {
+    const before = await counts();
+    // No client certificate: 401 with its code, token or not.
+    let r = await t.call('POST', '/api/v1/device/confirm', { token: null, json: {} });
+    assert.equal(r.status, 401, r.body.toString());
+    assert.equal(r.json().error.code, 'client_certificate_required');
+    r = await t.call('POST', '/api/v1/device/confirm', { token: null });
+    assert.equal(r.status, 401, r.body.toString());
+
+    // A device certificate from another PKI (same device id): TLS lets it through (certificates are
+    // requested, not required), the route's chain check refuses it.
+    const other = await createTestPki({ now: new Date(), random });
+    const foreign = await other.issueDevice('CON-001');
+    const chain = encodePem('CERTIFICATE', foreign.certificate.der) + encodePem('CERTIFICATE', other.intermediate.certificate.der);
+    const mtls = httpsTransport(t.rootPem, { clientKey: foreign.key.privateKey.export({ type: 'pkcs8', format: 'pem' }), clientCertificate: chain });
+    try {
+      const reply = await mtls.request('POST', `${t.service.url}/api/v1/device/confirm`, { bytes: Buffer.from('{}'), contentType: 'application/json' });
+      const body = JSON.parse(reply.body.toString()) as { error: { code: string } };
+      assert.ok(reply.status === 400 || reply.status === 401, reply.body.toString());
+      assert.match(body.error.code, /^chain_/, reply.body.toString());
+    } finally {
+      mtls.close();
+    }
+    assert.deepEqual(await counts(), before, 'a refused confirmation changed state');
   });
 
   it('ok/resubmission-is-idempotent', async () => {

@@ -333,6 +333,8 @@ async function provision(deps: CliDeps, args: ParsedArgs): Promise<number> {
       notBefore: record.notBefore,
       notAfter: record.notAfter,
       profileSha256: record.profileSha256,
+      confirmed: result.confirmed,
+      confirmedAt: record.confirmedAt ?? null,
       serviceUrl,
       files: { certificate: paths.certificate, profile: paths.profile, install: paths.install },
     });
@@ -350,9 +352,9 @@ async function provision(deps: CliDeps, args: ParsedArgs): Promise<number> {
         ['valid to', `${record.notAfter} (${describeValidity(result.certificate.notBefore, result.certificate.notAfter, deps.clock.now())})`],
         ['request', result.requestId],
       ]),
-      '',
-      'Next, on the service, mark the device provisioned:',
-      `  provisio device complete ${shellQuote(identity.deviceId)}`,
+      result.serviceState === null
+        ? `${ok} Already confirmed over mutual TLS at ${record.confirmedAt ?? '?'}: the service holds ${identity.deviceId} provisioned`
+        : `${ok} Mutual TLS with the new certificate: the service marked ${identity.deviceId} provisioned`,
     ].join('\n'),
   );
   if (generated) {

@@ -1,4 +1,8 @@
-/** Devices: the Devices page's data and "Complete provisioning" (seed 000 step 9, disconnected). */
+/**
+ * Devices: the Devices page's data, "Complete provisioning" (seed 000 step 9, disconnected) and
+ * the device's own install confirmation over mutual TLS (step 9, connected).
+ */
+import { OID, type SerialNumber, fingerprint, parseCertificate, verifyChain } from '@provisio/pki';
 import { type Actor, type ServiceDeps, actorName } from './deps.js';
 import { ServiceError } from './errors.js';
 import type { CertificateRecord, DeviceIdText, DeviceRecord } from './model.js';
@@ -30,6 +34,63 @@ export async function completeProvisioning(deps: Pick<ServiceDeps, 'store' | 'cl
       throw new ServiceError('device_not_approved', `device "${deviceId}" changed state concurrently`);
     }
     await tx.appendAudit({ at: now, actor: actorName(actor), action: 'device.complete', targetType: 'device', targetId: deviceId, details: { requestId: device.currentRequestId } });
+  });
+  return getDevice(deps, deviceId);
+}
+
+/**
+ * Identifies a device by the client certificate it presented over mutual TLS (connected delivery,
+ * seed 000 step 9): the leaf (DER, then any intermediates it sent) must chain to the service's root
+ * through its issuing CA, be valid now for TLS client authentication, be held by the store as an
+ * active certificate, and be its device's current certificate (byte-equal DER). Returns the
+ * device id and the certificate's serial.
+ */
+export async function authenticateDeviceCertificate(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'authority'>,
+  presented: readonly Buffer[],
+): Promise<{ readonly deviceId: DeviceIdText; readonly serial: SerialNumber }> {
+  const [leafDer] = presented;
+  if (!leafDer || leafDer.length === 0) {
+    throw new ServiceError('client_certificate_required', 'this route needs the device certificate as a TLS client certificate (mutual TLS)');
+  }
+  const leaf = parseCertificate(leafDer);
+  // Only the service's own issuing CA may sit between the leaf and the root: anything else the
+  // client sent is ignored.
+  const path = verifyChain({
+    leaf,
+    intermediates: [deps.authority.intermediate],
+    roots: [deps.authority.root],
+    at: deps.clock.now(),
+    requiredExtKeyUsage: OID.kpClientAuth,
+  });
+  const issuer = path[1];
+  const unknown = () => new ServiceError('client_certificate_unknown', `certificate ${leaf.serial} is not the current certificate of any device`);
+  if (!issuer) throw unknown();
+  const record = await deps.store.findCertificate(fingerprint(issuer.der), leaf.serial);
+  if (!record || record.kind !== 'device' || record.status !== 'active' || !record.deviceId || !record.der.equals(leaf.der)) throw unknown();
+  const device = await deps.store.findDevice(record.deviceId);
+  const current = device ? await deps.store.findCertificateByRequest(device.currentRequestId) : null;
+  if (!device || !current || !current.der.equals(leaf.der)) throw unknown();
+  return { deviceId: device.deviceId, serial: record.serial };
+}
+
+/**
+ * The device proved its install with a first mutual-TLS call using its new certificate: an
+ * approved device becomes Provisioned (audit `device.confirm`). Idempotent: a provisioned device
+ * stays as it is and nothing is written.
+ */
+export async function confirmInstall(deps: Pick<ServiceDeps, 'store' | 'clock'>, deviceId: DeviceIdText, serial: SerialNumber): Promise<DeviceView> {
+  const now = deps.clock.now();
+  const { device } = await getDevice(deps, deviceId);
+  if (device.state === 'provisioned') return getDevice(deps, deviceId);
+  if (device.state !== 'approved') {
+    throw new ServiceError('device_not_approved', `device "${deviceId}" is ${device.state}; only an approved device can confirm its install`);
+  }
+  await deps.store.transaction(async (tx) => {
+    if (!(await tx.transitionDevice(deviceId, ['approved'], 'provisioned', now))) {
+      throw new ServiceError('device_not_approved', `device "${deviceId}" changed state concurrently`);
+    }
+    await tx.appendAudit({ at: now, actor: `device:${deviceId}`, action: 'device.confirm', targetType: 'device', targetId: deviceId, details: { requestId: device.currentRequestId, serial, transport: 'connected' } });
   });
   return getDevice(deps, deviceId);
 }

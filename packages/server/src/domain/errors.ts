@@ -25,6 +25,8 @@ export const serverErrors = {
   device_exists: { category: 'conflict', when: 'a device with this id already exists and reprovisioning it is not allowed' },
   device_not_found: { category: 'not_found', when: 'no device has this id' },
   device_not_approved: { category: 'conflict', when: 'complete provisioning was attempted for a device whose profile was not issued' },
+  client_certificate_required: { category: 'unauthorized', when: 'a device confirmation came without a TLS client certificate (it needs mutual TLS with the device certificate)' },
+  client_certificate_unknown: { category: 'unauthorized', when: 'the TLS client certificate chains to the root but is not the active, current certificate of any device' },
   mock_not_allowed: { category: 'forbidden', when: 'the system does not accept mock device files' },
   profile_not_found: { category: 'not_found', when: 'the request has no certified profile (not approved)' },
   service_unavailable: { category: 'unavailable', when: 'the service cannot serve the request right now; retry after the Retry-After delay' },

@@ -3,6 +3,7 @@
  * roles), validates (JSON schema), calls the route handler and maps error categories to statuses
  * — the only place that knows HTTP status codes (docs/errors.md).
  */
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { isProvisioError } from '@provisio/pki';
 import type { Actor, ServiceDeps } from '../domain/deps.js';
@@ -37,6 +38,23 @@ async function authenticate(deps: ServiceDeps, request: FastifyRequest): Promise
   if (!header?.startsWith('Bearer ')) return null;
   const user = await authenticateToken(deps, header.slice('Bearer '.length).trim());
   return user ? { userId: user.id, username: user.username, role: user.role } : null;
+}
+
+/**
+ * The client certificate chain on this connection (DER, leaf first, at most 8 deep; empty without
+ * TLS or without a client certificate). Nothing here is trusted yet: the domain verifies it.
+ */
+function clientCertificates(request: FastifyRequest): Buffer[] {
+  const socket = request.raw.socket as Partial<TLSSocket>;
+  if (typeof socket.getPeerCertificate !== 'function') return [];
+  const out: Buffer[] = [];
+  let cert: PeerCertificate | undefined = socket.getPeerCertificate(true);
+  while (cert?.raw && out.length < 8) {
+    if (out.some((c) => c.equals(cert!.raw))) break; // a self-signed root points at itself
+    out.push(cert.raw);
+    cert = (cert as { issuerCertificate?: PeerCertificate }).issuerCertificate;
+  }
+  return out;
 }
 
 const actors = new WeakMap<FastifyRequest, Actor>();
@@ -76,6 +94,7 @@ function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec): vo
         params: (request.params ?? {}) as Record<string, string>,
         query: (request.query ?? {}) as Record<string, unknown>,
         body: request.body,
+        ...(route.clientCertificate ? { clientCertificates: clientCertificates(request) } : {}),
       });
       for (const [k, v] of Object.entries(result.headers ?? {})) reply.header(k, v);
       reply.status(result.status ?? 200);
@@ -88,7 +107,10 @@ function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec): vo
 export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
-    ...(options.tls ? { https: { key: options.tls.key, cert: options.tls.cert } } : {}),
+    // Client certificates are requested, never required: only the device confirmation route
+    // (clientCertificate in its RouteSpec) uses one, and it verifies the chain itself against the
+    // service's root, so every other route keeps working for callers without a certificate.
+    ...(options.tls ? { https: { key: options.tls.key, cert: options.tls.cert, requestCert: true, rejectUnauthorized: false } } : {}),
     // Bodies other than the raw uploads are small JSON objects.
     bodyLimit: 64 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },

@@ -15,6 +15,11 @@ export interface RouteContext {
   readonly params: Record<string, string>;
   readonly query: Record<string, unknown>;
   readonly body: unknown;
+  /**
+   * On routes with `clientCertificate`: the TLS client certificate chain the caller presented
+   * (DER, leaf first; empty when none was sent).
+   */
+  readonly clientCertificates?: readonly Buffer[];
 }
 
 export interface RouteResult {
@@ -37,5 +42,10 @@ export interface RouteSpec {
   readonly body?: JsonSchema;
   /** A raw (byte-exact) body of one of these content types, kept unparsed (signatures cover it). */
   readonly rawBody?: { readonly contentTypes: readonly string[]; readonly maxBytes: number };
+  /**
+   * The caller authenticates with a TLS client certificate (mutual TLS) instead of a token: a
+   * 'public' route that answers 401 client_certificate_required without one.
+   */
+  readonly clientCertificate?: boolean;
   readonly handler: (ctx: RouteContext) => Promise<RouteResult>;
 }

@@ -4,7 +4,7 @@ import { verifyStoreAudit } from '../audit/verify-store-audit.js';
 import { trustedCheckpointVerifier } from '../audit/checkpoint.js';
 import { createCheckpoint } from '../audit/create-checkpoint.js';
 import type { Actor } from '../domain/deps.js';
-import { completeProvisioning, getDevice } from '../domain/devices.js';
+import { authenticateDeviceCertificate, completeProvisioning, confirmInstall, getDevice } from '../domain/devices.js';
 import { ServiceError } from '../domain/errors.js';
 import type { DeviceIdText, DeviceState, PackageId, RequestId, RequestState, Role } from '../domain/model.js';
 import { ROLES } from '../domain/model.js';
@@ -200,6 +200,24 @@ export const ROUTES: readonly RouteSpec[] = [
       if (request.state === 'pending') return { status: 202, body: { state: 'pending' }, headers: { 'retry-after': '5', 'cache-control': 'no-store' } };
       if (request.state === 'rejected') throw new ServiceError('request_rejected', `request ${request.id} was rejected: ${request.decisionReason ?? 'no reason given'}`);
       return { body: await getProfile(deps, request.id), contentType: MEDIA.profile };
+    },
+  },
+  // 'public' as to tokens, but not anonymous: the device authenticates with its new certificate as
+  // a TLS client certificate (mutual TLS). The listener requests one without requiring it, so the
+  // route itself refuses a call without one (401 client_certificate_required) and verifies the
+  // chain, purpose and store record. This call proves the profile was installed (seed 000 step 9).
+  {
+    method: 'POST', url: '/api/v1/device/confirm', operationId: 'deviceConfirm', summary: 'A device proves its install over mutual TLS with its new certificate: the service marks it Provisioned', roles: 'public',
+    clientCertificate: true,
+    handler: async (ctx) => {
+      // Body: none or {} (checked here: a schema would refuse a call with no body at all).
+      const b = ctx.body;
+      if (b !== undefined && b !== null && (typeof b !== 'object' || Array.isArray(b) || Object.keys(b).length > 0)) {
+        throw new ServiceError('validation_failed', 'send no body or {}');
+      }
+      const { deviceId, serial } = await authenticateDeviceCertificate(ctx.deps, ctx.clientCertificates ?? []);
+      const view = await confirmInstall(ctx.deps, deviceId, serial);
+      return { body: { deviceId: view.device.deviceId, state: view.device.state } };
     },
   },
   {
