@@ -10,6 +10,7 @@ import { loadAuthority } from './ca/load-authority.js';
 import type { ServiceDeps } from './domain/deps.js';
 import { ensureAdmin } from './domain/users.js';
 import { ensureDir, writeFileAtomic } from './files.js';
+import type { AdmissionOptions } from './http/admission.js';
 import { buildApp } from './http/build-app.js';
 import { startCheckpointJob } from './jobs/audit-checkpoints.js';
 import { openStore } from './store/open-store.js';
@@ -30,6 +31,8 @@ export interface ServeOptions {
   readonly clock?: Clock;
   readonly random?: Random;
   readonly log?: (line: string) => void;
+  /** Burst limits of the expensive routes; default 64 in flight, 256 queued (docs/service.md). */
+  readonly admission?: Partial<AdmissionOptions>;
 }
 
 export interface RunningService {
@@ -74,7 +77,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     const adminTokenPath = join(options.dataDir, 'admin.token');
     if (admin) writeFileAtomic(adminTokenPath, `${admin.token}\n`);
 
-    const app = await buildApp(deps, { tls: loaded.tls, log });
+    const app = await buildApp(deps, { tls: loaded.tls, log, ...(options.admission ? { admission: options.admission } : {}) });
     await app.listen({ host: options.host, port });
     const checkpoints = startCheckpointJob(deps, log);
     return {

@@ -27,9 +27,9 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-export async function startTestService(options: { db?: string; dataDir?: string } = {}): Promise<TestService> {
+export async function startTestService(options: { db?: string; dataDir?: string; admission?: { maxInFlight: number; maxQueued: number } } = {}): Promise<TestService> {
   const dataDir = options.dataDir ?? tempDir('provisio-svc-');
-  const service = await startService({ dataDir, host: '127.0.0.1', port: 0, ...(options.db ? { db: options.db } : {}) });
+  const service = await startService({ dataDir, host: '127.0.0.1', port: 0, ...(options.db ? { db: options.db } : {}), ...(options.admission ? { admission: options.admission } : {}) });
   const rootPem = readFileSync(service.rootPath, 'utf8');
   const adminToken = readFileSync(service.adminTokenPath, 'utf8').trim();
   const call: TestService['call'] = (method, path, o = {}) =>

@@ -9,6 +9,7 @@ import { isProvisioError } from '@provisio/pki';
 import type { Actor, ServiceDeps } from '../domain/deps.js';
 import { ServiceError } from '../domain/errors.js';
 import { authenticateToken } from '../domain/users.js';
+import { AdmissionLimiter, type AdmissionOptions } from './admission.js';
 import { buildOpenApi } from './openapi.js';
 import type { RouteSpec } from './route.js';
 import { ROUTES } from './routes.js';
@@ -27,6 +28,8 @@ export interface HttpOptions {
   readonly tls?: { readonly key: string; readonly cert: string };
   /** Log lines go here; never bodies, tokens or keys. */
   readonly log?: (line: string) => void;
+  /** Limits of the routes marked `admission` (default 64 in flight, 256 queued). */
+  readonly admission?: Partial<AdmissionOptions>;
 }
 
 function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
@@ -59,7 +62,29 @@ function clientCertificates(request: FastifyRequest): Buffer[] {
 
 const actors = new WeakMap<FastifyRequest, Actor>();
 
-function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec): void {
+/**
+ * The admission hook (first onRequest hook of an `admission` route, before authentication and
+ * before the body is read): take a slot or a place in the FIFO queue, or answer 503 at once. The
+ * slot is freed when the response is finished or the connection closes, whatever happened.
+ */
+function admit(limiter: AdmissionLimiter) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    const ticket = limiter.tryAdmit();
+    if (!ticket) {
+      const seconds = limiter.retryAfterSeconds();
+      reply.header('retry-after', String(seconds));
+      return sendError(reply, 503, 'service_unavailable', `the service is busy; retry after ${seconds} s`);
+    }
+    reply.raw.once('close', ticket.release);
+    if (!(await ticket.ready)) {
+      // Released while queued: the caller went away before its turn.
+      throw new ServiceError('service_unavailable', `${request.method} ${request.url.split('?')[0]} left the admission queue`);
+    }
+    return undefined;
+  };
+}
+
+function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec, limiter: AdmissionLimiter): void {
   app.route({
     method: route.method,
     url: route.url,
@@ -71,15 +96,18 @@ function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec): vo
     ...(route.rawBody ? { bodyLimit: route.rawBody.maxBytes } : {}),
     // Authentication and the role check run before body validation: an anonymous caller or a
     // wrong role learns nothing about the route's schema.
-    onRequest: async (request) => {
-      if (route.roles === 'public') return;
-      const actor = await authenticate(deps, request);
-      if (!actor) throw new ServiceError('unauthenticated', 'missing or invalid API token; pass it as "Authorization: Bearer <token>"');
-      if (!route.roles.includes(actor.role)) {
-        throw new ServiceError('role_forbidden', `the ${actor.role} role may not ${route.summary.charAt(0).toLowerCase()}${route.summary.slice(1)}; allowed: ${route.roles.join(', ')}`);
-      }
-      actors.set(request, actor);
-    },
+    onRequest: [
+      ...(route.admission ? [admit(limiter)] : []),
+      async (request: FastifyRequest) => {
+        if (route.roles === 'public') return;
+        const actor = await authenticate(deps, request);
+        if (!actor) throw new ServiceError('unauthenticated', 'missing or invalid API token; pass it as "Authorization: Bearer <token>"');
+        if (!route.roles.includes(actor.role)) {
+          throw new ServiceError('role_forbidden', `the ${actor.role} role may not ${route.summary.charAt(0).toLowerCase()}${route.summary.slice(1)}; allowed: ${route.roles.join(', ')}`);
+        }
+        actors.set(request, actor);
+      },
+    ],
     handler: async (request, reply) => {
       const actor = actors.get(request) ?? null;
       if (route.rawBody) {
@@ -120,7 +148,8 @@ export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Pr
   for (const type of rawTypes) {
     app.addContentTypeParser(type, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   }
-  for (const route of ROUTES) register(app, deps, route);
+  const limiter = new AdmissionLimiter(options.admission);
+  for (const route of ROUTES) register(app, deps, route, limiter);
 
   const openapi = buildOpenApi(ROUTES, deps.urls.serviceUrl);
   app.get('/openapi.json', async (_request, reply) => reply.type('application/json').send(openapi));

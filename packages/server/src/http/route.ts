@@ -47,5 +47,11 @@ export interface RouteSpec {
    * 'public' route that answers 401 client_certificate_required without one.
    */
   readonly clientCertificate?: boolean;
+  /**
+   * An expensive route under admission control (http/admission.ts): it runs when a slot is free,
+   * waits in FIFO order otherwise, and answers 503 service_unavailable with Retry-After when even
+   * the queue is full.
+   */
+  readonly admission?: boolean;
   readonly handler: (ctx: RouteContext) => Promise<RouteResult>;
 }

@@ -107,6 +107,7 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'POST', url: '/api/v1/packages', operationId: 'createPackage', summary: 'Create a provisioning package (returns the file once; it holds the bootstrap key)', roles: ['admin'],
+    admission: true,
     body: obj({ system: name, days: { type: 'integer', minimum: 1, maximum: 365 }, requestLifetimeSeconds: { type: 'integer', minimum: 60 } }, ['system']),
     handler: async (ctx) => {
       const b = ctx.body as { system: string; days?: number; requestLifetimeSeconds?: number };
@@ -130,6 +131,7 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'POST', url: '/api/v1/requests', operationId: 'submitRequest', summary: 'Upload a provisioning request file (byte-exact)', roles: ['admin', 'technician'],
+    admission: true,
     rawBody: { contentTypes: [MEDIA.request, 'application/octet-stream'], maxBytes: 64 * 1024 },
     handler: async (ctx) => {
       const { request, created } = await submitRequest(ctx.deps, actorOf(ctx), { raw: ctx.body as Buffer, transport: 'upload' });
@@ -160,6 +162,7 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'POST', url: '/api/v1/requests/:id/approve', operationId: 'approveRequest', summary: 'Approve: issue the certificate and the certified profile', roles: ['admin', 'approver'],
+    admission: true,
     params: obj({ id }, ['id']),
     handler: async (ctx) => {
       const { request, certificate } = await approveRequest(ctx.deps, actorOf(ctx), ctx.params.id as RequestId);
@@ -186,6 +189,7 @@ export const ROUTES: readonly RouteSpec[] = [
   // the capability to read a profile, which holds no secret.
   {
     method: 'POST', url: '/api/v1/device/requests', operationId: 'deviceSubmitRequest', summary: 'A device submits its own provisioning request (connected delivery; the request\'s signatures authenticate it)', roles: 'public',
+    admission: true,
     rawBody: { contentTypes: [MEDIA.request, 'application/octet-stream'], maxBytes: 64 * 1024 },
     handler: async (ctx) => {
       const { request, created } = await submitRequest(ctx.deps, null, { raw: ctx.body as Buffer, transport: 'connected' });
@@ -208,6 +212,7 @@ export const ROUTES: readonly RouteSpec[] = [
   // chain, purpose and store record. This call proves the profile was installed (seed 000 step 9).
   {
     method: 'POST', url: '/api/v1/device/confirm', operationId: 'deviceConfirm', summary: 'A device proves its install over mutual TLS with its new certificate: the service marks it Provisioned', roles: 'public',
+    admission: true,
     clientCertificate: true,
     handler: async (ctx) => {
       // Body: none or {} (checked here: a schema would refuse a call with no body at all).
@@ -255,6 +260,7 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'POST', url: '/api/v1/mock-devices', operationId: 'createMockDevices', summary: 'Make mock device files (pre-generated keys, not device-locked) for experimentation', roles: ['admin'],
+    admission: true,
     body: obj({ system: name, component: name, count: { type: 'integer', minimum: 1, maximum: 100 } }, ['system', 'component', 'count']),
     handler: async (ctx) => {
       const b = ctx.body as { system: string; component: string; count: number };
