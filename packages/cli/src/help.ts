@@ -41,6 +41,7 @@ Commands:
   device install        on a device: verify and install a certified profile
   device show           on a device: show identity, state and keystore files
   device provision      on a connected device: init, submit, wait for approval, install
+  simulate              provision N simulated connected devices (load and smoke test)
   inspect               summarize a certificate, CSR, CRL or OCSP response and verify it
   help [COMMAND]        show help for a command
 
@@ -269,4 +270,32 @@ listed as warnings on stderr and in the JSON "problems" field.
 Flags:
   --dir DIR          the keystore directory  [required]
   --json             print the result as JSON
+`;
+
+export const SIMULATE_HELP = `provisio simulate: provision N simulated connected devices against a service (load and smoke test)
+
+Examples:
+  provisio simulate --package zmonitor.ppkg --component "bedside monitor" --devices 200
+  provisio simulate --package zmonitor.ppkg --component gateway --devices 1000 --concurrency 64 \\
+    --url https://127.0.0.1:8443 --prefix LOAD- --json
+
+Each simulated device gets its own key and keystore directory (DIR/PREFIX00001, ...) and runs what
+"device provision" runs: init, submit over HTTPS trusting only the package's root, wait for
+approval, verify and install the certified profile, confirm over mutual TLS. Set an automatic
+approval policy for connected requests first ("provisio policy set --mode automatic --transports
+connected"), or approve the requests while it waits. Connected delivery only. Prints a progress
+counter on stderr when it is a terminal, then a summary: provisioned, failed by error code,
+enrollments per second, and p50/p99 latency from a device's submit to its confirmation. Exits 1
+when any device failed.
+
+Flags:
+  --package FILE       the provisioning package  [required]
+  --component NAME     the component of the package's system the devices are  [required]
+  --devices N          how many devices to simulate (1-100000)  [required]
+  --concurrency C      devices provisioning at once (default 8; 1-1024)
+  --url URL            the service (default: the package's serviceUrl)
+  --prefix P           deviceId prefix (default SIM-; IDs are P00001, P00002, ...)
+  --dir DIR            parent directory of the keystores (default: a new temporary directory)
+  --wait SECONDS       per device, give up after this long without approval (default 300)
+  --json               print the summary as JSON
 `;

@@ -9,6 +9,7 @@ import { DEVICE_COMMANDS } from './commands/device.js';
 import { INSPECT_COMMAND } from './commands/inspect.js';
 import { SERVE_COMMANDS } from './commands/serve.js';
 import { SERVICE_COMMANDS } from './commands/service.js';
+import { SIMULATE_COMMAND } from './commands/simulate.js';
 import { printError } from './diagnostics.js';
 import { EXIT, exitCodeFor, Interrupted, usageError } from './errors.js';
 import { CA_HELP, DEVICE_HELP, TOP_HELP } from './help.js';
@@ -17,7 +18,7 @@ import type { CliDeps } from './io.js';
 export { cliErrors } from './errors.js';
 export type { CliDeps, Output, Terminal } from './io.js';
 
-const COMMANDS: readonly CommandSpec[] = [...CA_COMMANDS, ...DEVICE_COMMANDS, ...SERVICE_COMMANDS, ...SERVE_COMMANDS, INSPECT_COMMAND];
+const COMMANDS: readonly CommandSpec[] = [...CA_COMMANDS, ...DEVICE_COMMANDS, ...SERVICE_COMMANDS, ...SERVE_COMMANDS, INSPECT_COMMAND, SIMULATE_COMMAND];
 const GROUPS: Readonly<Record<string, string>> = { ...groupHelp(COMMANDS), ca: CA_HELP, device: DEVICE_HELP };
 
 /** A group's help when it has no hand-written one: each command's first help line. */

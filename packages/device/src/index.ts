@@ -10,3 +10,4 @@ export * from './load-device.js';
 export * from './provision-connected.js';
 export * from './records.js';
 export * from './show-device.js';
+export * from './simulate-fleet.js';
