@@ -9,39 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openssl, tempDir } from '@provisio/testkit';
-import { MAIN, provisio, transcript } from './run-cli.js';
-
-interface Server {
-  readonly child: ChildProcess;
-  readonly env: Record<string, string>;
-}
-
-async function serve(dataDir: string): Promise<Server> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--data', dataDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stderr?.resume();
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 30_000);
-    child.stdout?.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /serving (https:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1] as string);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited ${code}:\n${out}`)));
-  });
-  const rootPath = /root of trust\s+(\S+)/.exec(out)?.[1] as string;
-  const tokenPath = /Admin API token: (\S+)/.exec(out)?.[1] as string;
-  return { child, env: { PROVISIO_URL: url, PROVISIO_CA_FILE: rootPath, PROVISIO_TOKEN: readFileSync(tokenPath, 'utf8').trim() } };
-}
-
-function ok(args: string[], env: Record<string, string>) {
-  const r = provisio(args, { env });
-  assert.equal(r.status, 0, `provisio ${args.join(' ')}\n${transcript(r)}`);
-  return r;
-}
+import { MAIN, type ServeProcess, ok, provisio, startServe, transcript } from './run-cli.js';
 
 /** `provisio ARGS` in the background with no PROVISIO_* variables (a device knows none). */
 function background(args: string[]): { child: ChildProcess; output: () => string; done: Promise<number | null> } {
@@ -64,19 +32,13 @@ async function until(what: string, check: () => boolean, output: () => string): 
 }
 
 describe('device provision via the CLI against provisio serve', () => {
-  let server: Server;
+  let server: ServeProcess;
   const dir = tempDir('provisio-connected-');
 
   before(async () => {
-    server = await serve(join(dir, 'data'));
+    server = await startServe(['--data', join(dir, 'data')]);
   });
-  after(async () => {
-    if (server.child.exitCode === null) {
-      const exited = new Promise((resolve) => server.child.once('exit', resolve));
-      server.child.kill('SIGTERM');
-      await exited;
-    }
-  });
+  after(async () => server?.stop());
 
   it('ok/provision-waits-for-approval-then-installs', async () => {
     const env = server.env;

@@ -2,7 +2,9 @@
  * Runs the BUILT `provisio` (packages/cli/dist/main.js, made by `tsc -b` before the tests) as a
  * child process, the way people and scripts run it: no terminal, a controlled environment.
  */
-import { spawnSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -48,3 +50,56 @@ export function transcript(r: CliResult): string {
 
 export const ROOT_PASSPHRASE = 'correct horse battery staple';
 export const ROOT_ENV = { PROVISIO_ROOT_PASSPHRASE: ROOT_PASSPHRASE };
+
+/** A `provisio serve` child process on a free loopback port, and what it printed on start. */
+export interface ServeProcess {
+  readonly child: ChildProcess;
+  /** PROVISIO_URL, PROVISIO_CA_FILE and PROVISIO_TOKEN (the admin token) for CLI calls. */
+  readonly env: Record<string, string>;
+  readonly stdout: string;
+  readonly stderr: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `provisio serve --port 0 ARGS` and waits until it says where it serves. */
+export async function startServe(args: readonly string[]): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${out}\n${err}`)), 30_000);
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /serving (https:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1] as string);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited ${code}:\n${out}\n${err}`)));
+  });
+  const rootPath = /root of trust\s+(\S+)/.exec(out)?.[1] as string;
+  const tokenPath = /admin(?: API)? token:?\s+(\S+)/i.exec(out)?.[1] as string;
+  return {
+    child,
+    env: { PROVISIO_URL: url, PROVISIO_CA_FILE: rootPath, PROVISIO_TOKEN: readFileSync(tokenPath, 'utf8').trim() },
+    stdout: out,
+    get stderr() {
+      return err;
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Runs `provisio ARGS` and asserts exit 0. */
+export function ok(args: readonly string[], env: Record<string, string>): CliResult {
+  const r = provisio(args, { env });
+  assert.equal(r.status, 0, `provisio ${args.join(' ')}\n${transcript(r)}`);
+  return r;
+}

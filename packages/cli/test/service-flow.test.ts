@@ -6,7 +6,7 @@
  * attacker edits one audit row in the database.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,51 +15,16 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openssl, tempDir } from '@provisio/testkit';
-import { MAIN, provisio, transcript } from './run-cli.js';
+import { MAIN, type ServeProcess, ok, provisio, startServe, transcript } from './run-cli.js';
 
 const PG_URL = process.env.PROVISIO_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-interface Server {
-  readonly child: ChildProcess;
-  readonly env: Record<string, string>;
-  readonly dataDir: string;
-}
-
-async function serve(dataDir: string, db?: string): Promise<Server> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--data', dataDir, '--port', '0', ...(db ? ['--db', db] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${out}\n${err}`)), 30_000);
-    child.stdout?.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /serving (https:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1] as string);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited ${code}:\n${out}\n${err}`)));
-  });
-  assert.match(out, /admin password \(shown once/);
-  assert.match(err, /DEVELOPMENT root CA/);
-  const rootPath = /root of trust\s+(\S+)/.exec(out)?.[1] as string;
-  const tokenPath = /Admin API token: (\S+)/.exec(out)?.[1] as string;
-  return { child, dataDir, env: { PROVISIO_URL: url, PROVISIO_CA_FILE: rootPath, PROVISIO_TOKEN: readFileSync(tokenPath, 'utf8').trim() } };
-}
-
-async function stop(server: Server): Promise<void> {
-  if (server.child.exitCode !== null) return;
-  const exited = new Promise((resolve) => server.child.once('exit', resolve));
-  server.child.kill('SIGTERM');
-  await exited;
-}
-
-function ok(args: string[], env: Record<string, string>) {
-  const r = provisio(args, { env });
-  assert.equal(r.status, 0, `provisio ${args.join(' ')}\n${transcript(r)}`);
-  return r;
+/** `provisio serve` for a flow test; a first start says it made a development root and an admin. */
+async function serve(dataDir: string, db?: string): Promise<ServeProcess> {
+  const server = await startServe(['--data', dataDir, ...(db ? ['--db', db] : [])]);
+  assert.match(server.stdout, /admin password \(shown once/);
+  assert.match(server.stderr, /DEVELOPMENT root CA/);
+  return server;
 }
 
 /**
@@ -82,7 +47,7 @@ async function postgresSkipReason(): Promise<string | false> {
 
 function flow(label: string, open: () => Promise<{ db?: string; cleanup?: () => Promise<void> }>, skip: string | false = false) {
   describe(`disconnected flow via the CLI (${label})`, { skip }, () => {
-    let server: Server;
+    let server: ServeProcess;
     let cleanup: (() => Promise<void>) | undefined;
     const dir = tempDir('provisio-flow-');
 
@@ -92,7 +57,7 @@ function flow(label: string, open: () => Promise<{ db?: string; cleanup?: () => 
       server = await serve(join(dir, 'data'), db.db);
     });
     after(async () => {
-      if (server) await stop(server);
+      await server?.stop();
       await cleanup?.();
     });
 
@@ -206,7 +171,7 @@ describe('audit tampering is found offline (SQLite)', () => {
       ok(['system', 'create', 'Tampered'], server.env);
       ok(['component', 'create', '--system', 'Tampered', 'unit'], server.env);
     } finally {
-      await stop(server);
+      await server.stop();
     }
     const verify = () => provisio(['audit', 'verify', '--data', join(dir, 'data')]);
     assert.match(verify().stdout, /audit log OK/, transcript(verify()));

@@ -3,45 +3,11 @@
  * approval policy for connected requests, then `provisio simulate` provisions 20 devices.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tempDir } from '@provisio/testkit';
-import { MAIN, provisio, transcript } from './run-cli.js';
-
-interface Server {
-  readonly child: ChildProcess;
-  readonly env: Record<string, string>;
-}
-
-/** As in device-provision.test.ts: `provisio serve` on a free port, and the admin environment. */
-async function serve(dataDir: string): Promise<Server> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--data', dataDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stderr?.resume();
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 30_000);
-    child.stdout?.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /serving (https:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1] as string);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited ${code}:\n${out}`)));
-  });
-  const rootPath = /root of trust\s+(\S+)/.exec(out)?.[1] as string;
-  const tokenPath = /Admin API token: (\S+)/.exec(out)?.[1] as string;
-  return { child, env: { PROVISIO_URL: url, PROVISIO_CA_FILE: rootPath, PROVISIO_TOKEN: readFileSync(tokenPath, 'utf8').trim() } };
-}
-
-function ok(args: string[], env: Record<string, string>) {
-  const r = provisio(args, { env });
-  assert.equal(r.status, 0, `provisio ${args.join(' ')}\n${transcript(r)}`);
-  return r;
-}
+import { MAIN, type ServeProcess, ok, provisio, startServe, transcript } from './run-cli.js';
 
 /** `provisio ARGS` in the background (the simulator may take longer than spawnSync's limit). */
 function runAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -56,19 +22,13 @@ function runAsync(args: string[]): Promise<{ status: number | null; stdout: stri
 }
 
 describe('provisio simulate against provisio serve', () => {
-  let server: Server;
+  let server: ServeProcess;
   const dir = tempDir('provisio-simulate-');
 
   before(async () => {
-    server = await serve(join(dir, 'data'));
+    server = await startServe(['--data', join(dir, 'data')]);
   });
-  after(async () => {
-    if (server.child.exitCode === null) {
-      const exited = new Promise((resolve) => server.child.once('exit', resolve));
-      server.child.kill('SIGTERM');
-      await exited;
-    }
-  });
+  after(async () => server?.stop());
 
   it('ok/20-devices-provisioned-with-automatic-approval', async () => {
     const env = server.env;
