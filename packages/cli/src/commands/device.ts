@@ -424,23 +424,24 @@ async function show(deps: CliDeps, args: ParsedArgs): Promise<number> {
 
 // ---------------------------------------------------------------------------------------------
 
+/** The flags that describe a new device identity: shared by `device init` and `device provision`. */
+const IDENTITY_OPTIONS = {
+  ...COMMON_OPTIONS,
+  'package': { type: 'string' },
+  'component': { type: 'string' },
+  'id': { type: 'string' },
+  'label': { type: 'string' },
+  'dir': { type: 'string' },
+  'serial': { type: 'string' },
+  'firmware': { type: 'string' },
+  'key-type': { type: 'string' },
+} as const satisfies CommandSpec['options'];
+
 export const DEVICE_COMMANDS: readonly CommandSpec[] = [
   {
     path: 'device init',
     help: DEVICE_INIT_HELP,
-    options: {
-      ...COMMON_OPTIONS,
-      'package': { type: 'string' },
-      'component': { type: 'string' },
-      'id': { type: 'string' },
-      'label': { type: 'string' },
-      'dir': { type: 'string' },
-      'out': { type: 'string' },
-      'serial': { type: 'string' },
-      'firmware': { type: 'string' },
-      'key-type': { type: 'string' },
-      'reset': { type: 'boolean' },
-    },
+    options: { ...IDENTITY_OPTIONS, out: { type: 'string' }, reset: { type: 'boolean' } },
     maxPositionals: 0,
     run: withHints(init),
   },
@@ -454,19 +455,7 @@ export const DEVICE_COMMANDS: readonly CommandSpec[] = [
   {
     path: 'device provision',
     help: DEVICE_PROVISION_HELP,
-    options: {
-      ...COMMON_OPTIONS,
-      'package': { type: 'string' },
-      'component': { type: 'string' },
-      'id': { type: 'string' },
-      'label': { type: 'string' },
-      'dir': { type: 'string' },
-      'url': { type: 'string' },
-      'wait': { type: 'string' },
-      'serial': { type: 'string' },
-      'firmware': { type: 'string' },
-      'key-type': { type: 'string' },
-    },
+    options: { ...IDENTITY_OPTIONS, url: { type: 'string' }, wait: { type: 'string' } },
     maxPositionals: 0,
     run: withHints(provision),
   },
