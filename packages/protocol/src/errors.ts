@@ -60,6 +60,22 @@ export const protocolErrors = {
     category: 'unauthorized',
     when: 'the bootstrap certificate does not chain to the package root with the request-signing purpose',
   },
+  bundle_malformed: {
+    category: 'invalid',
+    when: 'a bundle is not valid JSON of the documented shape, breaks a limit, or names an entry or holds a content twice',
+  },
+  bundle_too_large: { category: 'invalid', when: 'a bundle is larger than 64 MiB' },
+  bundle_version_unsupported: { category: 'invalid', when: 'a bundle manifest has a version (v) this software does not know' },
+  bundle_hash_mismatch: {
+    category: 'unauthorized',
+    when: 'the entries of a bundle are not those its signed manifest lists (an entry added, removed, renamed, reordered or changed)',
+  },
+  bundle_signature_invalid: { category: 'unauthorized', when: 'the bundle manifest signature does not verify with its signer certificate' },
+  bundle_untrusted: {
+    category: 'unauthorized',
+    when: 'the bundle signer does not chain to the trusted root with the purpose of the bundle type, or is not the expected package or service',
+  },
+  bundle_wrong_type: { category: 'invalid', when: 'a request bundle was given where a profile bundle is needed, or the reverse' },
 } as const satisfies Catalog;
 
 export type ProtocolErrorCode = keyof typeof protocolErrors;

@@ -1,3 +1,4 @@
+export * from './bundle.js';
 export * from './errors.js';
 export * from './jws.js';
 export * from './package-file.js';
