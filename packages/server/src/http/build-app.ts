@@ -60,6 +60,14 @@ function clientCertificates(request: FastifyRequest): Buffer[] {
   return out;
 }
 
+function mediaType(request: FastifyRequest): string {
+  return (request.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+}
+
+function rawLimit(route: RouteSpec, type: string): number {
+  return route.rawBody?.maxBytesByType?.[type] ?? route.rawBody?.maxBytes ?? 0;
+}
+
 const actors = new WeakMap<FastifyRequest, Actor>();
 
 /**
@@ -93,7 +101,8 @@ function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec, lim
       ...(route.query ? { querystring: route.query } : {}),
       ...(route.body ? { body: route.body } : {}),
     },
-    ...(route.rawBody ? { bodyLimit: route.rawBody.maxBytes } : {}),
+    ...(route.rawBody ? { bodyLimit: Math.max(route.rawBody.maxBytes, ...Object.values(route.rawBody.maxBytesByType ?? {})) } : {}),
+    ...(route.bodyLimit ? { bodyLimit: route.bodyLimit } : {}),
     // Authentication and the role check run before body validation: an anonymous caller or a
     // wrong role learns nothing about the route's schema.
     onRequest: [
@@ -107,14 +116,22 @@ function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec, lim
         }
         actors.set(request, actor);
       },
+      // Each raw type has its own limit: refused by its announced length before the body is read.
+      ...(route.rawBody?.maxBytesByType ? [async (request: FastifyRequest, reply: FastifyReply) => {
+        const length = Number(request.headers['content-length'] ?? 0);
+        if (length > rawLimit(route, mediaType(request))) return sendError(reply, 413, 'body_too_large', 'the body is larger than this route accepts for its content type');
+        return undefined;
+      }] : []),
     ],
     handler: async (request, reply) => {
       const actor = actors.get(request) ?? null;
+      const type = mediaType(request);
       if (route.rawBody) {
-        const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
         if (!route.rawBody.contentTypes.includes(type) || !Buffer.isBuffer(request.body)) {
           throw new ServiceError('validation_failed', `send the file as ${route.rawBody.contentTypes[0]}`);
         }
+        // A chunked body announces no length: checked again once read.
+        if (request.body.length > rawLimit(route, type)) return sendError(reply, 413, 'body_too_large', 'the body is larger than this route accepts for its content type');
       }
       const result = await route.handler({
         deps,
@@ -122,6 +139,7 @@ function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec, lim
         params: (request.params ?? {}) as Record<string, string>,
         query: (request.query ?? {}) as Record<string, unknown>,
         body: request.body,
+        ...(route.rawBody ? { contentType: type } : {}),
         ...(route.clientCertificate ? { clientCertificates: clientCertificates(request) } : {}),
       });
       for (const [k, v] of Object.entries(result.headers ?? {})) reply.header(k, v);

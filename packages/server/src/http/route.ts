@@ -15,6 +15,8 @@ export interface RouteContext {
   readonly params: Record<string, string>;
   readonly query: Record<string, unknown>;
   readonly body: unknown;
+  /** On routes with `rawBody`: the media type the body was sent as (without parameters). */
+  readonly contentType?: string;
   /**
    * On routes with `clientCertificate`: the TLS client certificate chain the caller presented
    * (DER, leaf first; empty when none was sent).
@@ -40,8 +42,13 @@ export interface RouteSpec {
   readonly params?: JsonSchema;
   readonly query?: JsonSchema;
   readonly body?: JsonSchema;
-  /** A raw (byte-exact) body of one of these content types, kept unparsed (signatures cover it). */
-  readonly rawBody?: { readonly contentTypes: readonly string[]; readonly maxBytes: number };
+  /**
+   * A raw (byte-exact) body of one of these content types, kept unparsed (signatures cover it),
+   * at most `maxBytes`, or `maxBytesByType[type]` for a type listed there (a bundle is larger).
+   */
+  readonly rawBody?: { readonly contentTypes: readonly string[]; readonly maxBytes: number; readonly maxBytesByType?: Readonly<Record<string, number>> };
+  /** A JSON body larger than the default 64 KiB (a list of up to 10,000 ids). */
+  readonly bodyLimit?: number;
   /**
    * The caller authenticates with a TLS client certificate (mutual TLS) instead of a token: a
    * 'public' route that answers 401 client_certificate_required without one.

@@ -1,5 +1,6 @@
 /** The REST API (v1). Every route declares its roles; docs/api.md and /openapi.json describe them. */
 import { KEY_TYPES, encodePem } from '@provisio/pki';
+import { BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, MAX_BUNDLE_ENTRIES } from '@provisio/protocol';
 import { verifyStoreAudit } from '../audit/verify-store-audit.js';
 import { trustedCheckpointVerifier } from '../audit/checkpoint.js';
 import { createCheckpoint } from '../audit/create-checkpoint.js';
@@ -10,6 +11,7 @@ import type { DeviceIdText, DeviceState, PackageId, RequestId, RequestState, Rol
 import { ROLES } from '../domain/model.js';
 import { createMockDevices } from '../domain/mock-devices.js';
 import { createPackage, revokePackage } from '../domain/packages.js';
+import { buildProfileBundle, submitRequestBundle } from '../domain/bundles.js';
 import { approveRequest, getProfile, rejectRequest, requireRequest, submitRequest } from '../domain/requests.js';
 import { createComponent, createSystem, describeSystem, requireComponent, requireSystem } from '../domain/systems.js';
 import { createUser } from '../domain/users.js';
@@ -21,6 +23,7 @@ export const MEDIA = {
   request: 'application/vnd.provisio.request+json',
   profile: 'application/vnd.provisio.profile+json',
   package: 'application/vnd.provisio.package+json',
+  bundle: BUNDLE_MEDIA_TYPE,
 } as const;
 
 const ALL: readonly Role[] = ROLES;
@@ -130,10 +133,26 @@ export const ROUTES: readonly RouteSpec[] = [
     handler: async (ctx) => ({ body: await packageView(await revokePackage(ctx.deps, actorOf(ctx), ctx.params.id as PackageId), createNames(ctx.deps.store)) }),
   },
   {
-    method: 'POST', url: '/api/v1/requests', operationId: 'submitRequest', summary: 'Upload a provisioning request file (byte-exact)', roles: ['admin', 'technician'],
+    method: 'POST', url: '/api/v1/requests', operationId: 'submitRequest', summary: 'Upload a provisioning request file, or a request bundle (byte-exact)', roles: ['admin', 'technician'],
     admission: true,
-    rawBody: { contentTypes: [MEDIA.request, 'application/octet-stream'], maxBytes: 64 * 1024 },
+    rawBody: { contentTypes: [MEDIA.request, 'application/octet-stream', MEDIA.bundle], maxBytes: 64 * 1024, maxBytesByType: { [MEDIA.bundle]: MAX_BUNDLE_BYTES } },
     handler: async (ctx) => {
+      if (ctx.contentType === MEDIA.bundle) {
+        // The bundle as a whole is checked first (a bad one stores nothing); then one verdict per entry.
+        const result = await submitRequestBundle(ctx.deps, actorOf(ctx), ctx.body as Buffer);
+        const names = createNames(ctx.deps.store);
+        const entries = await Promise.all(result.entries.map(async (v) => (v.ok ? { name: v.name, ok: true, created: v.created, request: await requestView(v.request, names) } : v)));
+        const count = (f: (v: (typeof result.entries)[number]) => boolean) => result.entries.filter(f).length;
+        return {
+          body: {
+            bundle: { sha256: result.contentHash, packageId: result.packageId, entries: entries.length },
+            created: count((v) => v.ok && v.created),
+            duplicate: count((v) => v.ok && !v.created),
+            refused: count((v) => !v.ok),
+            entries,
+          },
+        };
+      }
       const { request, created } = await submitRequest(ctx.deps, actorOf(ctx), { raw: ctx.body as Buffer, transport: 'upload' });
       return { status: created ? 201 : 200, body: { created, request: await requestView(request, createNames(ctx.deps.store)) } };
     },
@@ -182,6 +201,25 @@ export const ROUTES: readonly RouteSpec[] = [
     method: 'GET', url: '/api/v1/requests/:id/profile', operationId: 'downloadProfile', summary: 'Download the certified profile of an approved request', roles: ['admin', 'technician'],
     params: obj({ id }, ['id']),
     handler: async ({ deps, params }) => ({ body: await getProfile(deps, params.id as RequestId), contentType: MEDIA.profile }),
+  },
+  {
+    method: 'POST', url: '/api/v1/profiles/bundle', operationId: 'downloadProfileBundle', summary: 'The certified profiles of many requests as one bundle signed by the profile signer, and why the others are not ready', roles: ['admin', 'technician'],
+    admission: true,
+    // 10,000 hashes of 64 hex digits: ~700 KB of JSON.
+    bodyLimit: 1024 * 1024,
+    body: obj({
+      requestIds: { type: 'array', maxItems: MAX_BUNDLE_ENTRIES, uniqueItems: true, items: id },
+      contentSha256: { type: 'array', maxItems: MAX_BUNDLE_ENTRIES, uniqueItems: true, items: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+    }),
+    handler: async (ctx) => {
+      const b = ctx.body as { requestIds?: string[]; contentSha256?: string[] };
+      const total = (b.requestIds?.length ?? 0) + (b.contentSha256?.length ?? 0);
+      if (total === 0 || total > MAX_BUNDLE_ENTRIES) {
+        throw new ServiceError('validation_failed', `name 1 to ${MAX_BUNDLE_ENTRIES} requests by requestIds or by contentSha256 (the SHA-256 of their request files)`);
+      }
+      const result = await buildProfileBundle(ctx.deps, actorOf(ctx), { requestIds: b.requestIds ?? [], contentHashes: b.contentSha256 ?? [] });
+      return { body: result, headers: { 'cache-control': 'no-store' } };
+    },
   },
   // Connected delivery (docs/service.md, "Connected delivery"): the device itself submits its
   // request and fetches its profile. Public: the request file's two signatures (device key and
