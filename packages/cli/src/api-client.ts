@@ -37,10 +37,17 @@ export interface ApiResponse {
   readonly body: Buffer;
 }
 
+export type ApiBody = { json: unknown } | { bytes: Buffer; contentType: string };
+
+export interface CallOptions {
+  /** How long the connection may stay silent; 30 s by default (a bundle of 10,000 takes longer). */
+  readonly timeoutMs?: number;
+}
+
 export interface ApiClient {
   readonly url: string;
-  send(method: 'GET' | 'POST', path: string, body?: { json: unknown } | { bytes: Buffer; contentType: string }): Promise<ApiResponse>;
-  json<T>(method: 'GET' | 'POST', path: string, body?: { json: unknown } | { bytes: Buffer; contentType: string }): Promise<T>;
+  send(method: 'GET' | 'POST', path: string, body?: ApiBody, options?: CallOptions): Promise<ApiResponse>;
+  json<T>(method: 'GET' | 'POST', path: string, body?: ApiBody, options?: CallOptions): Promise<T>;
 }
 
 export const CONNECTION_OPTIONS = { 'token-file': { type: 'string' } } as const;
@@ -55,7 +62,7 @@ export function connect(deps: Pick<CliDeps, 'env'>, args: ParsedArgs): ApiClient
   const caFile = deps.env.PROVISIO_CA_FILE;
   const ca = caFile ? readInputFile(caFile, 1024 * 1024).toString('utf8') : undefined;
 
-  const send: ApiClient['send'] = (method, path, body) =>
+  const send: ApiClient['send'] = (method, path, body, options = {}) =>
     new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : 'json' in body ? Buffer.from(JSON.stringify(body.json)) : body.bytes;
       const contentType = body === undefined ? undefined : 'json' in body ? 'application/json' : body.contentType;
@@ -69,7 +76,7 @@ export function connect(deps: Pick<CliDeps, 'env'>, args: ParsedArgs): ApiClient
             accept: 'application/json',
             ...(payload ? { 'content-type': contentType, 'content-length': String(payload.length) } : {}),
           },
-          timeout: 30_000,
+          timeout: options.timeoutMs ?? 30_000,
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -78,7 +85,7 @@ export function connect(deps: Pick<CliDeps, 'env'>, args: ParsedArgs): ApiClient
           res.on('error', reject);
         },
       );
-      req.on('timeout', () => req.destroy(new Error('timed out after 30 s')));
+      req.on('timeout', () => req.destroy(new Error(`timed out after ${Math.round((options.timeoutMs ?? 30_000) / 1000)} s`)));
       req.on('error', (e) => {
         const hint = /certificate|self[- ]signed|issuer/i.test(e.message)
           ? 'set PROVISIO_CA_FILE to the root certificate "provisio serve" printed'
@@ -91,13 +98,13 @@ export function connect(deps: Pick<CliDeps, 'env'>, args: ParsedArgs): ApiClient
 
   return {
     url,
-    send: async (method, path, body) => {
-      const response = await send(method, path, body);
+    send: async (method, path, body, options) => {
+      const response = await send(method, path, body, options);
       if (response.status >= 400) throw toError(response, url);
       return response;
     },
-    json: async <T>(method: 'GET' | 'POST', path: string, body?: { json: unknown } | { bytes: Buffer; contentType: string }) => {
-      const response = await send(method, path, body);
+    json: async <T>(method: 'GET' | 'POST', path: string, body?: ApiBody, options?: CallOptions) => {
+      const response = await send(method, path, body, options);
       if (response.status >= 400) throw toError(response, url);
       try {
         return JSON.parse(response.body.toString('utf8')) as T;

@@ -36,6 +36,10 @@ export const cliErrors = {
     category: 'unauthorized',
     when: 'a command talks to the service but neither PROVISIO_TOKEN nor --token-file gives an API token',
   },
+  bundle_package_mismatch: {
+    category: 'invalid',
+    when: 'a request file given to "request bundle" was made with another package than --package',
+  },
   internal_error: { category: 'internal', when: 'an unexpected failure; details only with PROVISIO_DEBUG=1' },
 } as const satisfies Catalog;
 

@@ -29,7 +29,11 @@ export const PACKAGE_CREATE = help(
 );
 export const PACKAGE_LIST = help('package list: list provisioning packages', '  provisio package list --system ZMonitor');
 export const PACKAGE_REVOKE = help('package revoke ID: revoke a package; its requests are refused from now on', '  provisio package revoke pkg_0123abcd');
-export const REQUEST_UPLOAD = help('request upload FILE...: upload provisioning requests (technician)', '  provisio request upload /media/usb/*.ppr', '');
+export const REQUEST_UPLOAD = help(
+  'request upload FILE...: upload provisioning requests or request bundles (technician)',
+  '  provisio request upload /media/usb/*.ppr\n  provisio request upload /media/usb/requests.pbdl',
+  '  FILE.ppr    one request file\n  FILE.pbdl   a request bundle ("provisio request bundle"): checked whole first (a bad bundle\n              stores nothing), then one verdict per entry (accepted, already uploaded, or refused with\n              its code); a refused entry does not stop the others\nExit code: that of the first refusal, 0 when every file and entry was accepted.\n',
+);
 export const REQUEST_LIST = help(
   'request list: list provisioning requests, newest first',
   '  provisio request list --state pending --json',
@@ -38,7 +42,11 @@ export const REQUEST_LIST = help(
 export const REQUEST_SHOW = help('request show ID: one provisioning request', '  provisio request show req_0123abcd');
 export const REQUEST_APPROVE = help('request approve ID: approve, issuing the certificate and the certified profile', '  provisio request approve req_0123abcd');
 export const REQUEST_REJECT = help('request reject ID --reason TEXT: reject a request', '  provisio request reject req_0123abcd --reason "unknown serial"');
-export const PROFILE_DOWNLOAD = help('profile download ID --out FILE: download a certified profile (written 0600)', '  provisio profile download req_0123abcd --out DEV-001.pcp');
+export const PROFILE_DOWNLOAD = help(
+  'profile download ID --out FILE: download a certified profile (written 0600); --bundle OUT: many as one bundle',
+  '  provisio profile download req_0123abcd --out DEV-001.pcp\n  provisio profile download --bundle /media/usb/profiles.pbdl --request-bundle /media/usb/requests.pbdl\n  provisio profile download --bundle profiles.pbdl req_0123abcd req_4567cdef',
+  '  --out FILE              one profile\n  --bundle OUT            the profiles of the requests named by ID and/or --request-bundle, as one\n                          bundle signed by the service\'s profile signer (0600)\n  --request-bundle FILE   the request bundle you uploaded: its requests, found by their SHA-256\nRequests without a profile (pending, rejected, unknown) are listed with their code; the bundle\nholds the others, and the exit code is 7 when any is missing. Check the bundle with\n"provisio bundle verify", then "provisio bundle extract" it for the devices.\n',
+);
 export const DEVICE_COMPLETE = help('device complete DEVICE_ID: mark an installed device Provisioned ("Complete provisioning")', '  provisio device complete DEV-001');
 export const DEVICE_GET = help('device get DEVICE_ID: a device, its state and every certificate it had', '  provisio device get DEV-001 --json');
 export const AUDIT_LIST = help('audit list: audit entries, newest first', '  provisio audit list --action request.approve --limit 20', '  --actor A, --action A, --target ID, --limit N, --offset N\n');

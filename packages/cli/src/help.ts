@@ -28,7 +28,9 @@ Commands:
   component create               components: the certificate template of a kind of device
   package create|list|revoke     provisioning packages (bootstrap configuration, 0600)
   request upload|list|show|approve|reject   provisioning requests
-  profile download               certified profiles of approved requests
+  request bundle                 many request files as one signed bundle (offline)
+  profile download               certified profiles of approved requests (--bundle: many as one)
+  bundle verify|extract          check a bundle's signature and hashes; write its entries out
   device complete|get            mark a device Provisioned; show a device and its certificates
   mock-device                    mock device files for experiments (not device-locked)
   audit list|verify              the hash-chained audit log (verify also offline: --data DIR)
@@ -298,4 +300,57 @@ Flags:
   --dir DIR            parent directory of the keystores (default: a new temporary directory)
   --wait SECONDS       per device, give up after this long without approval (default 300)
   --json               print the summary as JSON
+`;
+
+export const REQUEST_BUNDLE_HELP = `provisio request bundle: collect many request files into one signed bundle (technician)
+
+Examples:
+  provisio request bundle --package zmonitor.ppkg --out /media/usb/requests.pbdl /media/usb/requests/
+  provisio request bundle --package zmonitor.ppkg --out requests.pbdl DEV-001.ppr DEV-002.ppr
+
+Works offline. Each FILE is a request made by "provisio device init" with this package (a
+DIRECTORY stands for its *.ppr files); the file name becomes the entry name. The bundle lists
+every file by name, size and SHA-256 in a manifest signed with the package's bootstrap
+credential, so the service can tell that it came from a holder of the package and that nothing
+was added, removed or changed; each request inside still carries its own two signatures. Up to
+10,000 requests, 64 MiB. Written 0644 (requests are public). Upload it with
+"provisio request upload FILE.pbdl".
+
+Flags:
+  --package FILE     the provisioning package the requests were made with  [required]
+  --out FILE         the bundle to write (.pbdl); never overwritten  [required]
+  --json             print the result as JSON
+`;
+
+export const BUNDLE_VERIFY_HELP = `provisio bundle verify: check a bundle's signature and every entry's SHA-256
+
+Examples:
+  provisio bundle verify /media/usb/profiles.pbdl --package zmonitor.ppkg
+  provisio bundle verify profiles.pbdl --root root.crt --json
+
+Works offline. Prints the manifest (type, signer, entries with size and SHA-256) and OK, or the
+error code and exits non-zero (4 for a changed, added or removed entry, a bad signature or an
+untrusted signer). A profile bundle must be signed by the service's profile signer under the
+root; a request bundle by a package's bootstrap credential (with --package: that package's).
+
+Flags:
+  --root FILE        the root certificate to trust (PEM or DER)
+  --package FILE     or: trust the package's root of trust
+  --json             print the result as JSON
+`;
+
+export const BUNDLE_EXTRACT_HELP = `provisio bundle extract: verify a bundle and write its entries as single files
+
+Examples:
+  provisio bundle extract /media/usb/profiles.pbdl --dir /media/usb/profiles --package zmonitor.ppkg
+  provisio device install --dir /var/lib/provisio /media/usb/profiles/DEV-001.pcp
+
+Verifies the bundle as "bundle verify" does, then writes every entry into DIR under its name
+(profiles 0600, requests 0644). Nothing is overwritten, and either all files are written or none.
+
+Flags:
+  --dir DIR          where to write the entries (created 0700 when missing)  [required]
+  --root FILE        the root certificate to trust
+  --package FILE     or: trust the package's root of trust
+  --json             print the result as JSON
 `;

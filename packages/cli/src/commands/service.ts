@@ -4,6 +4,9 @@
  * live in the service.
  */
 import { basename, join } from 'node:path';
+import { type Catalog, ProvisioError, pkiErrors } from '@provisio/pki';
+import { BUNDLE_FILE_EXTENSION, BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, parseBundle, protocolErrors } from '@provisio/protocol';
+import { serverErrors } from '@provisio/server';
 import { type ParsedArgs, optionalString, requireString } from '../args.js';
 import { type ApiClient, CONNECTION_OPTIONS, ServiceResponseError, connect, query } from '../api-client.js';
 import { COMMON_OPTIONS, type CommandSpec, printJson } from '../command.js';
@@ -16,6 +19,14 @@ import { styleFor } from '../io.js';
 
 type Json = Record<string, unknown>;
 const REQUEST_MEDIA = 'application/vnd.provisio.request+json';
+/** A bundle of 10,000 requests is checked entry by entry before the service answers. */
+const BUNDLE_TIMEOUT_MS = 10 * 60_000;
+const KNOWN_CODES: Catalog = { ...pkiErrors, ...protocolErrors, ...serverErrors };
+
+/** An error the service reported for one bundle entry, with the category of its code. */
+function entryError(error: { code: string; message: string }): ProvisioError {
+  return new ProvisioError(error.code, KNOWN_CODES[error.code]?.category ?? 'invalid', error.message);
+}
 
 function positional(args: ParsedArgs, index: number, what: string, command: string): string {
   const value = args.positionals[index];
@@ -115,6 +126,12 @@ const requestUpload: Handler = async (deps, args, api) => {
   const results: Json[] = [];
   let exit: number = EXIT.ok;
   for (const file of args.positionals) {
+    if (file.endsWith(BUNDLE_FILE_EXTENSION)) {
+      const { result, exit: bundleExit } = await uploadBundle(deps, args, api, file);
+      results.push(result);
+      if (exit === EXIT.ok) exit = bundleExit;
+      continue;
+    }
     try {
       const bytes = readInputFile(file, 64 * 1024);
       const r = await api.json<{ created: boolean; request: Json }>('POST', '/api/v1/requests', { bytes, contentType: REQUEST_MEDIA });
@@ -135,6 +152,41 @@ const requestUpload: Handler = async (deps, args, api) => {
   else if (results.some((r) => r.ok)) deps.stdout.write('Next: an approver runs "provisio request approve ID" (or on the Devices page)\n');
   return exit;
 };
+
+type Verdict = { name: string; ok: boolean; created?: boolean; request?: Json; error?: { code: string; message: string } };
+
+/** Uploads one request bundle and prints the service's verdict on each entry. */
+async function uploadBundle(deps: CliDeps, args: ParsedArgs, api: ApiClient, file: string): Promise<{ result: Json; exit: number }> {
+  const text = args.values.json !== true;
+  try {
+    const bytes = readInputFile(file, MAX_BUNDLE_BYTES);
+    const r = await api.json<{ bundle: { sha256: string; packageId: string; entries: number }; created: number; duplicate: number; refused: number; entries: Verdict[] }>(
+      'POST',
+      '/api/v1/requests',
+      { bytes, contentType: BUNDLE_MEDIA_TYPE },
+      { timeoutMs: BUNDLE_TIMEOUT_MS },
+    );
+    let exit: number = EXIT.ok;
+    if (text) deps.stdout.write(`${basename(file)}: ${r.bundle.entries} entries (package ${r.bundle.packageId}): ${r.created} accepted, ${r.duplicate} already uploaded, ${r.refused} refused
+`);
+    for (const v of r.entries) {
+      if (v.ok) {
+        if (text) deps.stdout.write(`  ✔ ${v.name}: ${v.created ? 'accepted' : 'already uploaded'} as ${String(v.request?.id)} (device ${String(v.request?.deviceId)}, ${String(v.request?.state)})\n`);
+      } else {
+        const error = v.error ?? { code: 'internal_error', message: 'no reason given' };
+        if (text) deps.stdout.write(`  ✘ ${v.name}: ${error.message} [${error.code}]\n`);
+        if (exit === EXIT.ok) exit = exitCodeFor(entryError(error));
+      }
+    }
+    return { result: { file, ok: r.refused === 0, bundle: r.bundle, entries: r.entries }, exit };
+  } catch (e) {
+    if (!(e instanceof ServiceResponseError) && exitCodeFor(e) === EXIT.internal) throw e;
+    const code = (e as { code?: string }).code ?? 'internal_error';
+    if (text) deps.stdout.write(`✘ ${basename(file)}: ${(e as Error).message} [${code}] (nothing from this bundle was stored)\n`);
+    else printError(deps, e);
+    return { result: { file, ok: false, error: { code, message: (e as Error).message } }, exit: exitCodeFor(e) };
+  }
+}
 
 const requestList: Handler = async (deps, args, api) => {
   const q = query({
@@ -174,7 +226,48 @@ const requestReject: Handler = async (deps, args, api) => {
   return out(deps, args, r, () => `✔ Rejected ${id}: ${reason}\n`);
 };
 
+/** `profile download --bundle OUT`: the profiles of many requests as one signed bundle. */
+async function profileBundleDownload(deps: CliDeps, args: ParsedArgs, api: ApiClient, outPath: string): Promise<number> {
+  const requestBundlePath = optionalString(args, 'request-bundle');
+  const requestIds = args.positionals;
+  if (requestIds.length === 0 && requestBundlePath === undefined) {
+    throw usageError('"provisio profile download --bundle OUT" needs request IDs or --request-bundle FILE', 'run "provisio profile download --help" for usage');
+  }
+  assertAbsent(outPath);
+  let contentSha256: string[] = [];
+  if (requestBundlePath !== undefined) {
+    // The request bundle names its requests by the SHA-256 of each file: the service knows them by it.
+    const requests = parseBundle(readInputFile(requestBundlePath, MAX_BUNDLE_BYTES));
+    if (requests.manifest.type !== 'provisio.request-bundle') throw usageError(`${requestBundlePath} is a profile bundle; --request-bundle takes the request bundle you uploaded`);
+    contentSha256 = requests.entries.map((e) => e.sha256);
+  }
+  type NotReady = { requestId: string | null; deviceId: string | null; state: string | null; code: string; message: string };
+  const r = await api.json<{ bundle: string | null; included: Array<{ name: string; requestId: string; deviceId: string }>; notReady: NotReady[] }>(
+    'POST',
+    '/api/v1/profiles/bundle',
+    { json: { ...(requestIds.length > 0 ? { requestIds } : {}), ...(contentSha256.length > 0 ? { contentSha256 } : {}) } },
+    { timeoutMs: BUNDLE_TIMEOUT_MS },
+  );
+  if (r.bundle !== null) writeFileAtomic(outPath, r.bundle, 0o600);
+  const exit = r.notReady.length > 0 ? EXIT.conflict : EXIT.ok;
+  if (args.values.json === true) {
+    printJson(deps, { path: r.bundle === null ? null : outPath, included: r.included, notReady: r.notReady });
+    return exit;
+  }
+  const style = styleFor(deps.stdout, deps.env);
+  if (r.bundle !== null) deps.stdout.write(`${style.ok('✔')} Profile bundle: ${outPath} (mode 0600, ${r.included.length} profile${r.included.length === 1 ? '' : 's'}, signed by the service)\n${r.included.map((i) => `  ${i.name}  ${i.requestId}\n`).join('')}`);
+  else deps.stdout.write('✘ no profile is ready: nothing was written\n');
+  if (r.notReady.length > 0) {
+    deps.stdout.write(`Not ready (${r.notReady.length}):\n${r.notReady.map((n) => `  ✘ ${n.deviceId ?? n.requestId ?? '?'}: ${n.message} [${n.code}]\n`).join('')}`);
+  }
+  if (r.bundle !== null) deps.stdout.write(`Next: provisio bundle verify ${outPath} --package PACKAGE.ppkg, then provisio bundle extract ${outPath} --dir DIR --package PACKAGE.ppkg\n`);
+  return exit;
+}
+
 const profileDownload: Handler = async (deps, args, api) => {
+  const bundleOut = optionalString(args, 'bundle');
+  if (bundleOut !== undefined) return profileBundleDownload(deps, args, api, bundleOut);
+  if (args.positionals.length > 1) throw usageError('"provisio profile download" takes one request ID; for many, use --bundle OUT');
   const id = positional(args, 0, 'a request ID', 'profile download');
   const outPath = requireString(args, 'out', 'profile download');
   assertAbsent(outPath);
@@ -314,7 +407,7 @@ export const SERVICE_COMMANDS: readonly CommandSpec[] = [
   remote('request show', HELP.REQUEST_SHOW, {}, 1, requestShow),
   remote('request approve', HELP.REQUEST_APPROVE, {}, 1, requestApprove),
   remote('request reject', HELP.REQUEST_REJECT, { reason: str }, 1, requestReject),
-  remote('profile download', HELP.PROFILE_DOWNLOAD, { out: str }, 1, profileDownload),
+  remote('profile download', HELP.PROFILE_DOWNLOAD, { 'out': str, 'bundle': str, 'request-bundle': str }, 10_000, profileDownload),
   remote('device complete', HELP.DEVICE_COMPLETE, {}, 1, deviceComplete),
   remote('device get', HELP.DEVICE_GET, {}, 1, deviceGet),
   remote('audit list', HELP.AUDIT_LIST, { actor: str, action: str, target: str, ...paging }, 0, auditList),
