@@ -258,7 +258,13 @@ export function verifyBundle(bundle: ParsedBundle, options: VerifyBundleOptions)
   }
   const spec = BUNDLE_TYPES[bundle.manifest.type];
   try {
-    verifyChain({ leaf: signer, intermediates: [...bundle.signerChain.slice(1), ...(options.intermediates ?? [])], roots: options.roots, at: options.at, requiredExtKeyUsage: spec.purpose });
+    verifyChain({
+      leaf: signer,
+      intermediates: [...bundle.signerChain.slice(1), ...(options.intermediates ?? [])],
+      roots: options.roots,
+      at: options.at,
+      requiredExtKeyUsage: spec.purpose,
+    });
   } catch (e) {
     if (!(e instanceof PkiError)) throw e;
     throw new ProtocolError(

@@ -27,7 +27,11 @@ import { type TestService, makeRequest, pem, setUpSystem, startTestService } fro
 const PG_URL = process.env.PROVISIO_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A request bundle as `provisio request bundle` makes it: signed with the package's bootstrap credential. */
-async function requestBundle(packageText: string, files: ReadonlyArray<{ name: string; text: string }>, options: { packageId?: string; signer?: Signer; chain?: Buffer[] } = {}): Promise<Buffer> {
+async function requestBundle(
+  packageText: string,
+  files: ReadonlyArray<{ name: string; text: string }>,
+  options: { packageId?: string; signer?: Signer; chain?: Buffer[] } = {},
+): Promise<Buffer> {
   const pkg = parsePackage(packageText);
   const opened = openPackage(pkg, new Date());
   const text = await createBundle({

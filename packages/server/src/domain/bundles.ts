@@ -149,7 +149,14 @@ export async function buildProfileBundle(
   for (const w of wanted) {
     const request = w.requestId ? await deps.store.findRequest(w.requestId) : await deps.store.findRequestByContentHash(w.contentSha256 as string);
     const missing = (code: NotReady['code'], message: string) =>
-      notReady.push({ requestId: request?.id ?? w.requestId, contentSha256: request?.contentHash ?? w.contentSha256, deviceId: request?.deviceId ?? null, state: request?.state ?? null, code, message });
+      notReady.push({
+        requestId: request?.id ?? w.requestId,
+        contentSha256: request?.contentHash ?? w.contentSha256,
+        deviceId: request?.deviceId ?? null,
+        state: request?.state ?? null,
+        code,
+        message,
+      });
     if (!request) {
       missing('request_not_found', w.requestId ? `no provisioning request has id "${w.requestId}"` : `no request file with SHA-256 ${w.contentSha256} was uploaded`);
       continue;

@@ -141,7 +141,9 @@ export const ROUTES: readonly RouteSpec[] = [
         // The bundle as a whole is checked first (a bad one stores nothing); then one verdict per entry.
         const result = await submitRequestBundle(ctx.deps, actorOf(ctx), ctx.body as Buffer);
         const names = createNames(ctx.deps.store);
-        const entries = await Promise.all(result.entries.map(async (v) => (v.ok ? { name: v.name, ok: true, created: v.created, request: await requestView(v.request, names) } : v)));
+        const entries = await Promise.all(
+          result.entries.map(async (v) => (v.ok ? { name: v.name, ok: true, created: v.created, request: await requestView(v.request, names) } : v)),
+        );
         const count = (f: (v: (typeof result.entries)[number]) => boolean) => result.entries.filter(f).length;
         return {
           body: {
