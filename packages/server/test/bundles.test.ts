@@ -47,6 +47,20 @@ async function requestBundle(
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
+/** ECDSA r || s (RFC 7518 §3.4) as DER Ecdsa-Sig-Value for openssl, written here independently of the protocol code. */
+function joseToDer(sig: Buffer): Buffer {
+  const half = sig.length / 2;
+  const int = (b: Buffer) => {
+    let i = 0;
+    while (i < b.length - 1 && b[i] === 0) i++;
+    let v = b.subarray(i);
+    if ((v[0] as number) & 0x80) v = Buffer.concat([Buffer.from([0]), v]);
+    return Buffer.concat([Buffer.from([0x02, v.length]), v]);
+  };
+  const body = Buffer.concat([int(sig.subarray(0, half)), int(sig.subarray(half))]);
+  return Buffer.concat([Buffer.from([0x30, body.length]), body]);
+}
+
 function bundleSuite(label: string, open: () => Promise<{ db?: string; cleanup?: () => Promise<void> }>, full: boolean) {
   describe(`bundles through the API (${label})`, () => {
     let t: TestService;
@@ -150,6 +164,17 @@ function bundleSuite(label: string, open: () => Promise<{ db?: string; cleanup?:
       const v = openssl(['verify', '-x509_strict', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'int.pem'), join(dir, 'signer.pem')]);
       assert.match(v.output, /signer\.pem: OK/, v.output);
       assert.match(openssl(['x509', '-in', join(dir, 'signer.pem'), '-noout', '-subject']).stdout, /Provisio profile signer/);
+      // openssl also checks the manifest signature (ES256 over the JWS signing input) with that
+      // certificate's key, and each entry's SHA-256 against the signed manifest.
+      const sig = bundle.jws.signatures[0] as { protected: string; signature: string };
+      writeFileSync(join(dir, 'input'), `${sig.protected}.${bundle.jws.payload}`);
+      writeFileSync(join(dir, 'sig'), joseToDer(Buffer.from(sig.signature, 'base64url')));
+      writeFileSync(join(dir, 'pub.pem'), openssl(['x509', '-in', join(dir, 'signer.pem'), '-noout', '-pubkey']).stdout);
+      assert.match(openssl(['dgst', '-sha256', '-verify', join(dir, 'pub.pem'), '-signature', join(dir, 'sig'), join(dir, 'input')]).output, /Verified OK/);
+      for (const entry of bundle.entries) {
+        writeFileSync(join(dir, entry.name), entry.content);
+        assert.match(openssl(['dgst', '-sha256', join(dir, entry.name)]).stdout, new RegExp(`= ${entry.sha256}$`, 'm'));
+      }
 
       // A rejected request says so.
       const id3 = ids[2] as string;

@@ -266,7 +266,10 @@ async function profileBundleDownload(deps: CliDeps, args: ParsedArgs, api: ApiCl
 
 const profileDownload: Handler = async (deps, args, api) => {
   const bundleOut = optionalString(args, 'bundle');
-  if (bundleOut !== undefined) return profileBundleDownload(deps, args, api, bundleOut);
+  if (bundleOut !== undefined) {
+    if (optionalString(args, 'out') !== undefined) throw usageError('use --out for one profile or --bundle for many, not both');
+    return profileBundleDownload(deps, args, api, bundleOut);
+  }
   if (args.positionals.length > 1) throw usageError('"provisio profile download" takes one request ID; for many, use --bundle OUT');
   const id = positional(args, 0, 'a request ID', 'profile download');
   const outPath = requireString(args, 'out', 'profile download');
