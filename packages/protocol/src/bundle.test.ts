@@ -5,7 +5,7 @@ import { isProvisioError, type ParsedCertificate } from '@provisio/pki';
 import { DAY } from '@provisio/testkit';
 import { createFixture, type Credential, editJson, type Fixture, NOW } from '../test/fixtures.js';
 import { base64url, signJws } from './jws.js';
-import { type BundleType, createBundle, MAX_BUNDLE_BYTES, parseBundle, verifyBundle } from './bundle.js';
+import { type BundleType, createBundle, MAX_BUNDLE_BYTES, MAX_BUNDLE_ENTRIES, parseBundle, verifyBundle } from './bundle.js';
 
 const isCode = (code: string) => (e: unknown) => isProvisioError(e) && e.code === code;
 
@@ -154,6 +154,19 @@ describe('bundle', () => {
     }
     await assert.rejects(make({ entries: [] }), isCode('bundle_malformed'));
     await assert.rejects(make({ packageId: null }), isCode('bundle_malformed'));
+  });
+
+  it('ok/limits/10000-entries-and-not-one-more', async () => {
+    const many = Array.from({ length: MAX_BUNDLE_ENTRIES + 1 }, (_, i) => ({ name: `DEV-${i}.ppr`, content: Buffer.from(`request ${i}`) }));
+    await assert.rejects(make({ entries: many }), isCode('bundle_malformed'));
+    const text = await make({ entries: many.slice(0, MAX_BUNDLE_ENTRIES) });
+    const b = parseBundle(text);
+    verifyBundle(b, { roots: [root], at: NOW });
+    assert.equal(b.entries.length, MAX_BUNDLE_ENTRIES);
+    assert.equal(b.entries[9_999]?.content.toString(), 'request 9999');
+    // An extra entry beside a full manifest breaks the limit before anything is compared.
+    const extra = edit(text, (x) => x.entries.push({ name: 'DEV-X.ppr', content: Buffer.from('x').toString('base64') }));
+    assert.throws(() => parseBundle(extra), isCode('bundle_malformed'));
   });
 
   it('fail/parse/shape-and-limits', () => {
