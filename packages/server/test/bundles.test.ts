@@ -250,6 +250,11 @@ function bundleSuite(label: string, open: () => Promise<{ db?: string; cleanup?:
       const r = await t.call('POST', '/api/v1/requests', { raw: Buffer.alloc(64 * 1024 + 1, 0x20), contentType: 'application/vnd.provisio.request+json' });
       assert.equal(r.status, 413, r.body.toString());
       assert.equal(r.json().error.code, 'body_too_large');
+      const doc = (await t.call('GET', '/openapi.json', { token: null })).json();
+      const content = doc.paths['/api/v1/requests'].post.requestBody.content;
+      assert.equal(content[BUNDLE_MEDIA_TYPE].schema.maxLength, 64 * 1024 * 1024);
+      assert.equal(content['application/vnd.provisio.request+json'].schema.maxLength, 64 * 1024);
+      assert.ok(doc.paths['/api/v1/profiles/bundle'].post);
       const empty = await t.call('POST', '/api/v1/profiles/bundle', { json: {}, token: tokens.technician ?? null });
       assert.equal(empty.status, 400);
       assert.equal(empty.json().error.code, 'validation_failed');

@@ -22,7 +22,7 @@ export function buildOpenApi(routes: readonly RouteSpec[], serverUrl: string): R
     };
     if (route.body) operation.requestBody = { required: true, content: { 'application/json': { schema: route.body } } };
     if (route.rawBody) {
-      operation.requestBody = { required: true, content: Object.fromEntries(route.rawBody.contentTypes.map((t) => [t, { schema: { type: 'string', format: 'binary', maxLength: route.rawBody?.maxBytes } }])) };
+      operation.requestBody = { required: true, content: Object.fromEntries(route.rawBody.contentTypes.map((t) => [t, { schema: { type: 'string', format: 'binary', maxLength: route.rawBody?.maxBytesByType?.[t] ?? route.rawBody?.maxBytes } }])) };
     }
     paths[path] = { ...paths[path], [route.method.toLowerCase()]: operation };
   }
