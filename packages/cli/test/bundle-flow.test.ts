@@ -109,6 +109,29 @@ describe('bundles via the CLI (SQLite)', () => {
     assert.match(ok(['audit', 'verify'], admin).stdout, /audit log OK/);
   });
 
+  it('fail/upload/a-refused-entry-does-not-block-the-others', () => {
+    const technician = { ...server.env, PROVISIO_TOKEN: readFileSync(join(dir, 'tess.token'), 'utf8').trim() };
+    const pkg = join(dir, 'zmonitor.ppkg');
+    const second = join(dir, 'second');
+    mkdirSync(second);
+    // DEV-101 is provisioned already: a new request for it is refused; DEV-104 is new.
+    ok(['device', 'init', '--package', pkg, '--component', 'bedside monitor', '--id', 'DEV-101', '--label', 'Again', '--dir', join(dir, 'ks-again'), '--out', join(second, 'DEV-101-again.ppr')], {});
+    ok(['device', 'init', '--package', pkg, '--component', 'bedside monitor', '--id', 'DEV-104', '--label', 'Bed 104', '--dir', join(dir, 'ks-DEV-104'), '--out', join(second, 'DEV-104.ppr')], {});
+    const bundle = join(dir, 'second.pbdl');
+    ok(['request', 'bundle', '--package', pkg, '--out', bundle, second], {});
+    const r = provisio(['request', 'upload', bundle], { env: technician });
+    assert.equal(r.status, 7, transcript(r));
+    assert.match(r.stdout, /1 accepted, 0 already uploaded, 1 refused/);
+    assert.match(r.stdout, /✘ DEV-101-again\.ppr: device "DEV-101" already exists .*\[device_exists\]/);
+    assert.match(r.stdout, /✔ DEV-104\.ppr: accepted as req_[0-9a-f]+ \(device DEV-104, pending\)/);
+    // The request bundle was made with this package, not with another one.
+    const other = join(dir, 'third.ppkg');
+    ok(['package', 'create', '--system', 'ZMonitor', '--out', other], server.env);
+    const v = provisio(['bundle', 'verify', bundle, '--package', other], {});
+    assert.equal(v.status, 4, transcript(v));
+    assert.match(v.stderr, /\[bundle_untrusted\]/);
+  });
+
   it('fail/request-bundle/request-of-another-package-is-refused', () => {
     const admin = server.env;
     const other = join(dir, 'other.ppkg');
