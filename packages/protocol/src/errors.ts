@@ -60,6 +60,14 @@ export const protocolErrors = {
     category: 'unauthorized',
     when: 'the bootstrap certificate does not chain to the package root with the request-signing purpose',
   },
+  confirm_proof_malformed: {
+    category: 'invalid',
+    when: 'an install confirmation proof is not a compact JWS of the documented shape (typ provisio-confirm+jws)',
+  },
+  confirm_proof_invalid: {
+    category: 'unauthorized',
+    when: 'an install confirmation proof is not signed by the certificate\'s key, names another device, certificate or audience, or is outside the 5-minute window',
+  },
 } as const satisfies Catalog;
 
 export type ProtocolErrorCode = keyof typeof protocolErrors;
