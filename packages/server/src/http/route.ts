@@ -42,6 +42,8 @@ export interface RouteSpec {
   readonly body?: JsonSchema;
   /** A raw (byte-exact) body of one of these content types, kept unparsed (signatures cover it). */
   readonly rawBody?: { readonly contentTypes: readonly string[]; readonly maxBytes: number };
+  /** A JSON body limit above the default 64 KiB (batches). */
+  readonly bodyLimit?: number;
   /**
    * The caller authenticates with a TLS client certificate (mutual TLS) instead of a token: a
    * 'public' route that answers 401 client_certificate_required without one.
