@@ -275,6 +275,48 @@ function describeGateway(label: string, open: () => Promise<TestService>, cleanU
       assert.equal(after.requests, before.requests + 1, 'only P-031, submitted directly, was stored');
     });
 
+    it('err/gateway-refuses-bad-device-input-and-queues-nothing', async () => {
+      const gw = await gatewayAt(files, t.service.url);
+      const transport = httpsTransport(t.rootPem);
+      try {
+        const before = gw.queue.counts();
+        const post = (bytes: Buffer, contentType = REQUEST_MEDIA) => transport.request('POST', `${gw.url}/api/v1/device/requests`, { bytes, contentType });
+        const code = (reply: { body: Buffer }) => (JSON.parse(reply.body.toString()) as { error: { code: string } }).error.code;
+        let r = await post(Buffer.from('{"not":"a request"}'));
+        assert.equal(r.status, 400);
+        assert.equal(code(r), 'pr_malformed');
+        r = await post(Buffer.from('x'), 'text/plain');
+        assert.equal(code(r), 'validation_failed');
+        r = await post(Buffer.alloc(65 * 1024, 0x20));
+        assert.equal(r.status, 413);
+        assert.equal(code(r), 'body_too_large');
+        r = await transport.request('GET', `${gw.url}/api/v1/device/requests/gw-${'0'.repeat(64)}/profile`);
+        assert.equal(r.status, 404);
+        assert.equal(code(r), 'request_not_found');
+        r = await transport.request('GET', `${gw.url}/api/v1/device/requests/..%2F..%2Fgateway.key/profile`);
+        assert.equal(code(r), 'request_not_found');
+        // A confirmation without a client certificate, or with one from another PKI.
+        r = await transport.request('POST', `${gw.url}/api/v1/device/confirm`, { bytes: Buffer.from('{}'), contentType: 'application/json' });
+        assert.equal(r.status, 401);
+        assert.equal(code(r), 'client_certificate_required');
+        const other = await createTestPki({ now: new Date(), random });
+        const foreign = await other.issueDevice('P-050');
+        const mtls = httpsTransport(t.rootPem, { clientKey: foreign.key.privateKey.export({ type: 'pkcs8', format: 'pem' }), clientCertificate: encodePem('CERTIFICATE', foreign.certificate.der) + encodePem('CERTIFICATE', other.intermediate.certificate.der) });
+        try {
+          r = await mtls.request('POST', `${gw.url}/api/v1/device/confirm`, { bytes: Buffer.from('{"proof":"x.y.z"}'), contentType: 'application/json' });
+          assert.match(code(r), /^chain_/);
+        } finally {
+          mtls.close();
+        }
+        assert.deepEqual(gw.queue.counts(), before, 'nothing was queued');
+        r = await transport.request('GET', `${gw.url}/api/v1/health`);
+        assert.equal(JSON.parse(r.body.toString()).role, 'gateway');
+      } finally {
+        transport.close();
+        await gw.close();
+      }
+    });
+
     it('err/confirmation-proof-by-another-key-is-refused', async () => {
       const dir = await newDevice(packageText, 'pump', 'P-040');
       const s = await t.call('POST', '/api/v1/device/requests', { token: null, raw: readKeystoreFile(dir, 'request'), contentType: REQUEST_MEDIA });
