@@ -100,7 +100,7 @@ async function proxyRun(deps: CliDeps, args: ParsedArgs): Promise<number> {
       if (e.step === 'received') say(`queued ${e.id.slice(0, 19)}…`);
       else if (e.step === 'forwarded') say(`forwarded: ${e.accepted} accepted, ${e.refused} refused by the service`);
       else if (e.step === 'profiles') say(`profiles: ${e.approved} approved, ${e.refused} refused, ${e.pending} still pending`);
-      else if (e.step === 'upstream-down') say(`the service is unreachable (${e.reason}); retrying in ${(e.retryInMs / 1000).toFixed(1)} s`);
+      else if (e.step === 'upstream-down') say(`the service is unreachable or did not take the batch (${e.reason}); retrying in ${(e.retryInMs / 1000).toFixed(1)} s`);
       else say('the service is reachable again');
     },
   });

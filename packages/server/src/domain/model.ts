@@ -153,7 +153,7 @@ export interface CertificateRecord {
   readonly issuerFingerprint: string;
   readonly deviceId: DeviceIdText | null;
   readonly requestId: RequestId | null;
-  /** What kind of certificate: 'device', 'bootstrap', 'profile-signer', 'tls-server', 'ocsp-responder'. */
+  /** What kind of certificate: 'device', 'bootstrap', 'profile-signer', 'tls-server', 'ocsp-responder', 'gateway'. */
   readonly kind: string;
   readonly der: Buffer;
   readonly fingerprint: string;
