@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { GATEWAY_FILES, httpsTransport } from '@provisio/device';
-import { createCsr, createKeySigner, exportPrivateKeyPem, generateKey } from '@provisio/pki';
+import { createCsr, createKeySigner, encodePem, exportPrivateKeyPem, generateKey } from '@provisio/pki';
 import { tempDir } from '@provisio/testkit';
 import type { TestService } from './service-harness.js';
 
@@ -20,7 +20,7 @@ export interface GatewayFiles {
 export async function registerGateway(t: TestService, name: string, hosts: string[] = ['127.0.0.1', 'localhost']): Promise<GatewayFiles> {
   const key = await generateKey('p256');
   const csr = await createCsr(createKeySigner(key.privateKey), { subject: [{ type: 'CN', value: name }] });
-  const r = await t.call('POST', '/api/v1/gateways', { json: { name, hosts, csr: `-----BEGIN CERTIFICATE REQUEST-----\n${csr.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE REQUEST-----\n` } });
+  const r = await t.call('POST', '/api/v1/gateways', { json: { name, hosts, csr: encodePem('CERTIFICATE REQUEST', csr) } });
   if (r.status !== 201) throw new Error(`gateway: ${r.status} ${r.body}`);
   const body = r.json<{ certificate: string; chain: string; root: string }>();
   const dir = join(tempDir('provisio-gw-'), 'gateway');

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { type ForwarderEvent, type RunningGateway, httpsTransport, initDevice, provisionConnected, readKeystoreFile, showDevice, startGateway } from '@provisio/device';
-import { createKeySigner, encodePem, generateKey, parseCertificate, systemClock } from '@provisio/pki';
+import { createCsr, createKeySigner, encodePem, generateKey, parseCertificate, systemClock } from '@provisio/pki';
 import { createConfirmProof } from '@provisio/protocol';
 import { createTestPki, tempDir } from '@provisio/testkit';
 import { type GatewayFiles, freePort, postAs, registerGateway, until } from './gateway-harness.js';
@@ -273,6 +273,33 @@ function describeGateway(label: string, open: () => Promise<TestService>, cleanU
       assert.ok(!JSON.stringify(audit).includes('PRIVATE KEY'));
       const after = await counts();
       assert.equal(after.requests, before.requests + 1, 'only P-031, submitted directly, was stored');
+    });
+
+    it('err/gateway-registration-refuses-bad-input-and-stores-nothing', async () => {
+      const key = await generateKey('p256');
+      const csr = encodePem('CERTIFICATE REQUEST', await createCsr(createKeySigner(key.privateKey), { subject: [{ type: 'CN', value: 'x' }] }));
+      const gateways = async () => (await t.call('GET', '/api/v1/gateways')).json().items.length as number;
+      const before = { ...(await counts()), gateways: await gateways() };
+      const create = (body: Record<string, unknown>) => t.call('POST', '/api/v1/gateways', { json: { name: 'clinic-new', hosts: ['127.0.0.1'], csr, ...body } });
+      let r = await create({ name: 'Clinic GW' });
+      assert.equal(r.status, 400, r.body.toString());
+      assert.equal(r.json().error.code, 'identity_invalid');
+      r = await create({ hosts: ['bad host/x'] });
+      assert.equal(r.json().error.code, 'identity_invalid');
+      r = await create({ csr: 'not a csr' });
+      assert.equal(r.status, 400);
+      // A CSR whose signature does not match its key: no proof of possession.
+      const der = Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+      der.writeUInt8((der.at(-5) as number) ^ 0x01, der.length - 5);
+      r = await create({ csr: encodePem('CERTIFICATE REQUEST', der) });
+      assert.equal(r.json().error.code, 'csr_signature_invalid');
+      r = await create({ name: 'clinic-gw' });
+      assert.equal(r.status, 409);
+      assert.equal(r.json().error.code, 'gateway_exists');
+      r = await t.call('POST', '/api/v1/gateways/no-such-gw/revoke');
+      assert.equal(r.status, 404);
+      assert.equal(r.json().error.code, 'gateway_not_found');
+      assert.deepEqual({ ...(await counts()), gateways: await gateways() }, before, 'a refused registration changed state');
     });
 
     it('err/gateway-refuses-bad-device-input-and-queues-nothing', async () => {

@@ -3,6 +3,7 @@
  * a gateway itself calls the /api/v1/gateway/* routes with no token, authenticated by its
  * certificate over mutual TLS (checked by authenticateGateway in each handler).
  */
+import { encodePem } from '@provisio/pki';
 import type { Actor } from '../domain/deps.js';
 import { ServiceError } from '../domain/errors.js';
 import {
@@ -15,7 +16,6 @@ import {
   submitThroughGateway,
 } from '../domain/gateways.js';
 import type { Role } from '../domain/model.js';
-import { encodePem } from '@provisio/pki';
 import type { RouteContext, RouteSpec } from './route.js';
 import { gatewayView } from './views.js';
 
