@@ -36,6 +36,8 @@ Commands:
   audit list|verify              the hash-chained audit log (verify also offline: --data DIR)
   user create                    users with a role and an API token
   policy set|show                approval policies: manual, or automatic when rules match
+  gateway create|list|revoke     proxy gateways for devices that cannot reach the service
+  proxy run                      run a proxy gateway (queues while the service is down)
   ca init-root          create the root CA key (encrypted) and self-signed certificate
   ca new-intermediate   create the issuing CA key and its certificate request
   ca sign-intermediate  sign an issuing CA request with the root (on the offline machine)

@@ -7,6 +7,7 @@ import type { CommandSpec } from './command.js';
 import { BUNDLE_COMMANDS } from './commands/bundle.js';
 import { CA_COMMANDS } from './commands/ca.js';
 import { DEVICE_COMMANDS } from './commands/device.js';
+import { GATEWAY_COMMANDS } from './commands/gateway.js';
 import { INSPECT_COMMAND } from './commands/inspect.js';
 import { SERVE_COMMANDS } from './commands/serve.js';
 import { SERVICE_COMMANDS } from './commands/service.js';
@@ -19,7 +20,9 @@ import type { CliDeps } from './io.js';
 export { cliErrors } from './errors.js';
 export type { CliDeps, Output, Terminal } from './io.js';
 
-const COMMANDS: readonly CommandSpec[] = [...CA_COMMANDS, ...DEVICE_COMMANDS, ...SERVICE_COMMANDS, ...BUNDLE_COMMANDS, ...SERVE_COMMANDS, INSPECT_COMMAND, SIMULATE_COMMAND];
+const COMMANDS: readonly CommandSpec[] = [
+  ...CA_COMMANDS, ...DEVICE_COMMANDS, ...SERVICE_COMMANDS, ...BUNDLE_COMMANDS, ...SERVE_COMMANDS, ...GATEWAY_COMMANDS, INSPECT_COMMAND, SIMULATE_COMMAND,
+];
 const GROUPS: Readonly<Record<string, string>> = { ...groupHelp(COMMANDS), ca: CA_HELP, device: DEVICE_HELP };
 
 /** A group's help when it has no hand-written one: each command's first help line. */

@@ -55,6 +55,14 @@ export const deviceErrors = {
     category: 'unavailable',
     when: 'connected provisioning: no certified profile arrived within the wait (still pending, or the service unreachable)',
   },
+  gateway_not_configured: {
+    category: 'not_found',
+    when: 'the gateway directory lacks gateway.key, gateway.crt, chain.pem or root.crt (run "provisio gateway create" first)',
+  },
+  gateway_insecure: {
+    category: 'forbidden',
+    when: 'the gateway key can be read by other users (mode wider than 0600)',
+  },
 } as const satisfies Catalog;
 
 export type DeviceErrorCode = keyof typeof deviceErrors;

@@ -11,3 +11,6 @@ export * from './provision-connected.js';
 export * from './records.js';
 export * from './show-device.js';
 export * from './simulate-fleet.js';
+export * from './gateway/gateway-forwarder.js';
+export * from './gateway/gateway-queue.js';
+export * from './gateway/run-gateway.js';

@@ -7,8 +7,10 @@
  * simply runs this again.
  *
  * Then it proves the install (seed 000 step 9): one call to POST /api/v1/device/confirm over
- * mutual TLS, presenting the new certificate (and its issuing CA) with the device key. The service
- * marks the device Provisioned; install.json records `confirmedAt`. A keystore installed but not
+ * mutual TLS, presenting the new certificate (and its issuing CA) with the device key, with a
+ * proof signed by the device key in the body (protocol confirm-proof.ts) so that a proxy gateway
+ * in between can carry the confirmation without being able to make one (docs/proxy.md). The
+ * service marks the device Provisioned; install.json records `confirmedAt`. A keystore installed but not
  * yet confirmed (a restart in between) confirms on the next run; a confirmed one sends nothing.
  *
  * Waiting: the service answers 202 with Retry-After while the request is pending (honoured, up
@@ -17,6 +19,7 @@
  */
 import { request as httpsRequest, Agent } from 'node:https';
 import type { Clock, Random } from '@provisio/pki';
+import { createConfirmProof } from '@provisio/protocol';
 import { DeviceError } from './errors.js';
 import { type InstallProfileResult, installProfile } from './install-profile.js';
 import { fileState, readKeystoreFile, readPrivateKeyFile, replaceKeystoreFiles } from './keystore.js';
@@ -302,7 +305,9 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
     const via = deps.confirmTransport ?? (ownConfirm as HttpTransport);
     try {
       for (;;) {
-        const reply = await call('POST', `${base}/api/v1/device/confirm`, { bytes: Buffer.from('{}'), contentType: 'application/json' }, via);
+        // A fresh proof per attempt: it is checked against the service's clock (± 5 minutes).
+        const proof = await createConfirmProof(device.signer, { deviceId: result.identity.deviceId, serial: result.install.serial, at: deps.clock.now() });
+        const reply = await call('POST', `${base}/api/v1/device/confirm`, { bytes: Buffer.from(JSON.stringify({ proof })), contentType: 'application/json' }, via);
         if (!reply) continue;
         if (reply.status !== 200) {
           const e = errorOf(reply);

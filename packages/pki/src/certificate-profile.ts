@@ -16,7 +16,13 @@ export type CertificateProfile =
   /** A provisioning package's bootstrap credential (signs provisioning requests only). */
   | { readonly kind: 'bootstrap' }
   /** The service key that signs certified profiles (and audit checkpoints). */
-  | { readonly kind: 'profile-signer' };
+  | { readonly kind: 'profile-signer' }
+  /**
+   * A proxy gateway (docs/proxy.md): the same key serves HTTPS to devices (serverAuth, so devices
+   * that trust only the package root accept it) and authenticates the gateway to the service over
+   * mutual TLS (clientAuth). Its subjectAltName holds the hosts devices reach it by.
+   */
+  | { readonly kind: 'gateway' };
 
 export function isCaProfile(
   p: CertificateProfile,
@@ -42,6 +48,8 @@ export function extKeyUsageFor(profile: CertificateProfile): string[] {
       return [OID.kpClientAuth];
     case 'tls-server':
       return [OID.kpServerAuth];
+    case 'gateway':
+      return [OID.kpServerAuth, OID.kpClientAuth];
     case 'ocsp-responder':
       return [OID.kpOcspSigning];
     case 'bootstrap':

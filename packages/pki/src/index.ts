@@ -7,6 +7,7 @@ export * from './device-identity.js';
 export * from './encrypt-private-key.js';
 export * from './errors.js';
 export * from './extensions.js';
+export * from './gateway-identity.js';
 export * from './general-name.js';
 export * from './issue-certificate.js';
 export * from './keys.js';

@@ -7,6 +7,7 @@ import { parseCertificate } from './certificate.js';
 import { createCsr, parseAndVerifyCsr } from './csr.js';
 import { type DeviceId, deviceCertificateRequest } from './device-identity.js';
 import { PkiError } from './errors.js';
+import { gatewayCertificateRequest } from './gateway-identity.js';
 import { generateKey } from './keys.js';
 import { OID } from './oids.js';
 import { encodePem } from './pem.js';
@@ -143,6 +144,33 @@ describe('issue certificate', () => {
     assert.match(text, /OCSP Signing/);
     assert.match(text, /OCSP No Check/);
     assert.equal(parseCertificate(issued.der).decoded.extKeyUsage?.[0], OID.kpOcspSigning);
+  });
+
+  it('ok/gateway/server-and-client-auth-verified-by-openssl', async () => {
+    const { publicKey } = createKeySigner((await generateKey('p256')).privateKey);
+    const issued = await pki.intermediate.issuer.issue(
+      gatewayCertificateRequest('ward-3', ['gw.example.org', '127.0.0.1'], publicKey, randomSerial(pki.random), { notBefore: now, notAfter: new Date(now.getTime() + 30 * DAY) }),
+    );
+    const file = write('gateway.pem', issued.der);
+    // One certificate for both directions: TLS server to devices, TLS client to the service.
+    assert.match(verify(file, 'sslserver').output, /gateway\.pem: OK/);
+    assert.match(verify(file, 'sslclient').output, /gateway\.pem: OK/);
+    const text = openssl(['x509', '-noout', '-text'], { input: encodePem('CERTIFICATE', issued.der) }).output;
+    assert.match(text, /DNS:gw\.example\.org, IP Address:127\.0\.0\.1/);
+    assert.deepEqual(parseCertificate(issued.der).decoded.extKeyUsage, [OID.kpServerAuth, OID.kpClientAuth]);
+  });
+
+  it('fail/gateway/bad-name-or-hosts', async () => {
+    const { publicKey } = createKeySigner((await generateKey('p256')).privateKey);
+    const validity = { notBefore: now, notAfter: new Date(now.getTime() + DAY) };
+    assert.throws(() => gatewayCertificateRequest('Ward 3', ['gw.example.org'], publicKey, randomSerial(pki.random), validity), isCode('identity_invalid'));
+    assert.throws(() => gatewayCertificateRequest('ward-3', [], publicKey, randomSerial(pki.random), validity), isCode('identity_invalid'));
+    assert.throws(() => gatewayCertificateRequest('ward-3', ['bad host/x'], publicKey, randomSerial(pki.random), validity), isCode('identity_invalid'));
+    // Lint refuses a gateway plan without a DNS or IP name, whoever built it.
+    await assert.rejects(
+      pki.intermediate.issuer.issue({ profile: { kind: 'gateway' }, serial: randomSerial(pki.random), subject: [{ type: 'CN', value: 'ward-3' }], publicKey, ...validity }),
+      isCode('profile_violation'),
+    );
   });
 
   it('fail/lint/empty-validity', async () => {

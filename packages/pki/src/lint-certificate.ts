@@ -56,4 +56,8 @@ export function lintCertificatePlan(plan: CertificatePlan): void {
   if (profile.kind === 'device' && plan.subjectAltName.length === 0) {
     fail('a device certificate carries the deviceId and deviceLabel in its subjectAltName');
   }
+  if (profile.kind === 'gateway' && !plan.subjectAltName.some((n) => n.type === 'dns' || n.type === 'ip')) {
+    // RFC 6125 §6.4.4 / CA/B BR §7.1.2.7.12: TLS clients match the host against DNS and IP SANs only.
+    fail('a gateway certificate needs at least one DNS name or IP address in its subjectAltName');
+  }
 }

@@ -76,6 +76,14 @@ export const protocolErrors = {
     when: 'the bundle signer does not chain to the trusted root with the purpose of the bundle type, or is not the expected package or service',
   },
   bundle_wrong_type: { category: 'invalid', when: 'a request bundle was given where a profile bundle is needed, or the reverse' },
+  confirm_proof_malformed: {
+    category: 'invalid',
+    when: 'an install confirmation proof is not a compact JWS of the documented shape (typ provisio-confirm+jws)',
+  },
+  confirm_proof_invalid: {
+    category: 'unauthorized',
+    when: 'an install confirmation proof is not signed by the certificate\'s key, names another device, certificate or audience, or is outside the 5-minute window',
+  },
 } as const satisfies Catalog;
 
 export type ProtocolErrorCode = keyof typeof protocolErrors;

@@ -4,3 +4,4 @@ export * from './jws.js';
 export * from './package-file.js';
 export * from './profile.js';
 export * from './request.js';
+export * from './confirm-proof.js';

@@ -27,9 +27,18 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-export async function startTestService(options: { db?: string; dataDir?: string; admission?: { maxInFlight: number; maxQueued: number } } = {}): Promise<TestService> {
+export async function startTestService(
+  options: { db?: string; dbSchema?: string; dataDir?: string; port?: number; admission?: { maxInFlight: number; maxQueued: number } } = {},
+): Promise<TestService> {
   const dataDir = options.dataDir ?? tempDir('provisio-svc-');
-  const service = await startService({ dataDir, host: '127.0.0.1', port: 0, ...(options.db ? { db: options.db } : {}), ...(options.admission ? { admission: options.admission } : {}) });
+  const service = await startService({
+    dataDir,
+    host: '127.0.0.1',
+    port: options.port ?? 0,
+    ...(options.db ? { db: options.db } : {}),
+    ...(options.dbSchema ? { dbSchema: options.dbSchema } : {}),
+    ...(options.admission ? { admission: options.admission } : {}),
+  });
   const rootPem = readFileSync(service.rootPath, 'utf8');
   const adminToken = readFileSync(service.adminTokenPath, 'utf8').trim();
   const call: TestService['call'] = (method, path, o = {}) =>

@@ -3,6 +3,7 @@
  * the device's own install confirmation over mutual TLS (step 9, connected).
  */
 import { OID, type SerialNumber, fingerprint, parseCertificate, verifyChain } from '@provisio/pki';
+import { verifyConfirmProof } from '@provisio/protocol';
 import { type Actor, type ServiceDeps, actorName } from './deps.js';
 import { ServiceError } from './errors.js';
 import type { CertificateRecord, DeviceIdText, DeviceRecord } from './model.js';
@@ -75,11 +76,25 @@ export async function authenticateDeviceCertificate(
 }
 
 /**
- * The device proved its install with a first mutual-TLS call using its new certificate: an
- * approved device becomes Provisioned (audit `device.confirm`). Idempotent: a provisioned device
+ * Checks the install confirmation proof (protocol confirm-proof.ts): signed by the key of the
+ * device certificate `leafDer`, naming this device and certificate, made within minutes of now.
+ */
+export function verifyInstallProof(deps: Pick<ServiceDeps, 'clock'>, leafDer: Buffer, expected: { deviceId: DeviceIdText; serial: SerialNumber }, proof: unknown): void {
+  verifyConfirmProof(proof, parseCertificate(leafDer).publicKey, { deviceId: expected.deviceId, serial: expected.serial, at: deps.clock.now() });
+}
+
+/**
+ * The device proved its install with a first mutual-TLS call using its new certificate (or, via
+ * a gateway, with a proof signed by its key): an approved device becomes Provisioned (audit
+ * `device.confirm`, naming the gateway when one carried it). Idempotent: a provisioned device
  * stays as it is and nothing is written.
  */
-export async function confirmInstall(deps: Pick<ServiceDeps, 'store' | 'clock'>, deviceId: DeviceIdText, serial: SerialNumber): Promise<DeviceView> {
+export async function confirmInstall(
+  deps: Pick<ServiceDeps, 'store' | 'clock'>,
+  deviceId: DeviceIdText,
+  serial: SerialNumber,
+  via: { readonly transport: 'connected' | 'proxy'; readonly gateway?: string } = { transport: 'connected' },
+): Promise<DeviceView> {
   const now = deps.clock.now();
   const { device } = await getDevice(deps, deviceId);
   if (device.state === 'provisioned') return getDevice(deps, deviceId);
@@ -90,7 +105,7 @@ export async function confirmInstall(deps: Pick<ServiceDeps, 'store' | 'clock'>,
     if (!(await tx.transitionDevice(deviceId, ['approved'], 'provisioned', now))) {
       throw new ServiceError('device_not_approved', `device "${deviceId}" changed state concurrently`);
     }
-    await tx.appendAudit({ at: now, actor: `device:${deviceId}`, action: 'device.confirm', targetType: 'device', targetId: deviceId, details: { requestId: device.currentRequestId, serial, transport: 'connected' } });
+    await tx.appendAudit({ at: now, actor: `device:${deviceId}`, action: 'device.confirm', targetType: 'device', targetId: deviceId, details: { requestId: device.currentRequestId, serial, transport: via.transport, ...(via.gateway ? { gateway: via.gateway } : {}) } });
   });
   return getDevice(deps, deviceId);
 }

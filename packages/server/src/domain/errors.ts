@@ -30,6 +30,10 @@ export const serverErrors = {
   mock_not_allowed: { category: 'forbidden', when: 'the system does not accept mock device files' },
   profile_not_found: { category: 'not_found', when: 'the request has no certified profile (not approved)' },
   service_unavailable: { category: 'unavailable', when: 'the service cannot serve the request right now; retry after the Retry-After delay' },
+  gateway_exists: { category: 'conflict', when: 'a gateway with this name already exists' },
+  gateway_not_found: { category: 'not_found', when: 'no gateway has this name' },
+  gateway_unknown: { category: 'unauthorized', when: 'the TLS client certificate on a gateway route is not the certificate of a registered gateway (e.g. a device certificate)' },
+  gateway_revoked: { category: 'unauthorized', when: 'the gateway presenting this certificate was revoked' },
   policy_invalid: { category: 'invalid', when: 'an approval policy\'s rules are not valid (unanchored or bad pattern, empty list, unknown transport, automatic without rules)' },
 } as const satisfies Catalog;
 

@@ -12,6 +12,7 @@ export type PackageId = string & { readonly __brand: 'PackageId' };
 export type RequestId = string & { readonly __brand: 'RequestId' };
 /** The device's own identifier (CN of its certificate); unique across the service. */
 export type DeviceIdText = string & { readonly __brand: 'DeviceIdText' };
+export type GatewayId = string & { readonly __brand: 'GatewayId' };
 
 export type Role = 'admin' | 'approver' | 'technician' | 'auditor';
 export const ROLES: readonly Role[] = ['admin', 'approver', 'technician', 'auditor'];
@@ -105,6 +106,27 @@ export interface RequestRecord {
   readonly decisionReason: string | null;
   /** The approval policy's verdict at intake (domain/approval-policy.ts); null/absent before policies existed. */
   readonly policy?: PolicyVerdict | null;
+  /** The proxy gateway that carried the request (transport 'proxy'); null/absent otherwise. */
+  readonly gatewayId?: GatewayId | null;
+}
+
+/**
+ * A proxy gateway (docs/proxy.md): it carries requests, profiles and install confirmations of
+ * devices that cannot reach the service, authenticating with its own certificate (profile
+ * 'gateway') over mutual TLS. It signs nothing the devices or the service rely on.
+ */
+export interface GatewayRecord {
+  readonly id: GatewayId;
+  /** Unique; the certificate's CN. */
+  readonly name: string;
+  /** The DNS names and IP addresses in the certificate's subjectAltName. */
+  readonly hosts: readonly string[];
+  readonly certificateSerial: SerialNumber;
+  /** SHA-256 (hex) of the certificate DER: how a presented client certificate finds its gateway. */
+  readonly certificateFingerprint: string;
+  readonly createdAt: Date;
+  readonly createdBy: UserId;
+  readonly revokedAt: Date | null;
 }
 
 export type DeviceState = 'pending' | 'approved' | 'provisioned' | 'rejected' | 'revoked';
@@ -131,7 +153,7 @@ export interface CertificateRecord {
   readonly issuerFingerprint: string;
   readonly deviceId: DeviceIdText | null;
   readonly requestId: RequestId | null;
-  /** What kind of certificate: 'device', 'bootstrap', 'profile-signer', 'tls-server', 'ocsp-responder'. */
+  /** What kind of certificate: 'device', 'bootstrap', 'profile-signer', 'tls-server', 'ocsp-responder', 'gateway'. */
   readonly kind: string;
   readonly der: Buffer;
   readonly fingerprint: string;

@@ -14,7 +14,7 @@ import {
 import { ProtocolError, createCertifiedProfile, parseProvisioningRequest, verifyProvisioningRequest } from '@provisio/protocol';
 import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
 import { ServiceError } from './errors.js';
-import type { ApprovalPolicyRecord, CertificateRecord, DeviceIdText, DeviceRecord, PackageId, PolicyVerdict, RequestId, RequestRecord, Transport, UserId } from './model.js';
+import type { ApprovalPolicyRecord, CertificateRecord, DeviceIdText, DeviceRecord, GatewayRecord, PackageId, PolicyVerdict, RequestId, RequestRecord, Transport, UserId } from './model.js';
 import { effectivePolicy, evaluatePolicy } from './approval-policy.js';
 import { BACKDATE_MS } from './packages.js';
 import { StoreConflict } from './store.js';
@@ -49,7 +49,14 @@ export interface SubmitResult {
 export async function submitRequest(
   deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls'>,
   actor: Actor | null,
-  input: { raw: Buffer; transport: Transport; /** false: skip the approval policy (mock devices are approved by their maker). */ applyPolicy?: boolean },
+  input: {
+    raw: Buffer;
+    transport: Transport;
+    /** false: skip the approval policy (mock devices are approved by their maker). */
+    applyPolicy?: boolean;
+    /** The proxy gateway that carried it (transport 'proxy'). */
+    gateway?: GatewayRecord;
+  },
 ): Promise<SubmitResult> {
   const pr = parseProvisioningRequest(input.raw);
   const existing = await deps.store.findRequestByContentHash(pr.contentHash);
@@ -125,6 +132,7 @@ export async function submitRequest(
     decidedBy: null,
     decisionReason: null,
     policy: verdict,
+    ...(input.gateway ? { gatewayId: input.gateway.id } : {}),
   };
   try {
     await deps.store.transaction(async (tx) => {
@@ -160,6 +168,7 @@ export async function submitRequest(
           component: component.name,
           packageId: pkg.id,
           transport: input.transport,
+          ...(input.gateway ? { gateway: input.gateway.name } : {}),
           publicKeySha256: request.publicKeyFingerprint,
           contentSha256: request.contentHash,
           policy: { ...verdict, ...(policy ? { scope: policy.componentId ? `${system.name}/${component.name}` : system.name } : {}) },

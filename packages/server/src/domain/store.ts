@@ -23,6 +23,8 @@ import type {
   DeviceIdText,
   DeviceRecord,
   DeviceState,
+  GatewayId,
+  GatewayRecord,
   PackageId,
   PackageRecord,
   Page,
@@ -152,6 +154,16 @@ export interface StoreTx {
   // certified profiles (requestId unique)
   insertProfile(profile: ProfileRecord): Promise<void>;
   findProfile(requestId: RequestId): Promise<ProfileRecord | null>;
+
+  // proxy gateways (name unique; certificateFingerprint unique)
+  insertGateway(gateway: GatewayRecord): Promise<void>;
+  findGatewayByName(name: string): Promise<GatewayRecord | null>;
+  findGatewayById(id: GatewayId): Promise<GatewayRecord | null>;
+  findGatewayByFingerprint(certificateFingerprint: string): Promise<GatewayRecord | null>;
+  /** Ordered by name. */
+  listGateways(): Promise<GatewayRecord[]>;
+  /** Sets revokedAt; false when it was already revoked (or does not exist). */
+  revokeGateway(id: GatewayId, at: Date): Promise<boolean>;
 
   // audit log
   /**

@@ -108,6 +108,10 @@ function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec, lim
     onRequest: [
       ...(route.admission ? [admit(limiter)] : []),
       async (request: FastifyRequest) => {
+        // Mutual-TLS routes: no certificate, no further look (the handler verifies one that came).
+        if (route.clientCertificate && clientCertificates(request).length === 0) {
+          throw new ServiceError('client_certificate_required', `${route.method} ${route.url} needs a TLS client certificate (mutual TLS)`);
+        }
         if (route.roles === 'public') return;
         const actor = await authenticate(deps, request);
         if (!actor) throw new ServiceError('unauthenticated', 'missing or invalid API token; pass it as "Authorization: Bearer <token>"');
@@ -153,8 +157,8 @@ function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec, lim
 export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
-    // Client certificates are requested, never required: only the device confirmation route
-    // (clientCertificate in its RouteSpec) uses one, and it verifies the chain itself against the
+    // Client certificates are requested, never required: only the device confirmation and the
+    // gateway routes (clientCertificate in their RouteSpec) use one, and it verifies the chain itself against the
     // service's root, so every other route keeps working for callers without a certificate.
     ...(options.tls ? { https: { key: options.tls.key, cert: options.tls.cert, requestCert: true, rejectUnauthorized: false } } : {}),
     // Bodies other than the raw uploads are small JSON objects.

@@ -5,7 +5,7 @@ import { verifyStoreAudit } from '../audit/verify-store-audit.js';
 import { trustedCheckpointVerifier } from '../audit/checkpoint.js';
 import { createCheckpoint } from '../audit/create-checkpoint.js';
 import type { Actor } from '../domain/deps.js';
-import { authenticateDeviceCertificate, completeProvisioning, confirmInstall, getDevice } from '../domain/devices.js';
+import { authenticateDeviceCertificate, completeProvisioning, confirmInstall, getDevice, verifyInstallProof } from '../domain/devices.js';
 import { ServiceError } from '../domain/errors.js';
 import type { DeviceIdText, DeviceState, PackageId, RequestId, RequestState, Role } from '../domain/model.js';
 import { ROLES } from '../domain/model.js';
@@ -16,6 +16,7 @@ import { approveRequest, getProfile, rejectRequest, requireRequest, submitReques
 import { createComponent, createSystem, describeSystem, requireComponent, requireSystem } from '../domain/systems.js';
 import { createUser } from '../domain/users.js';
 import type { RouteContext, RouteSpec } from './route.js';
+import { GATEWAY_ROUTES } from './gateway-routes.js';
 import { POLICY_ROUTES } from './policy-routes.js';
 import { auditView, certificateView, componentView, createNames, deviceView, packageView, requestView, systemView, userView } from './views.js';
 
@@ -255,12 +256,17 @@ export const ROUTES: readonly RouteSpec[] = [
     admission: true,
     clientCertificate: true,
     handler: async (ctx) => {
-      // Body: none or {} (checked here: a schema would refuse a call with no body at all).
+      // Body: none, {} or {"proof": "..."} (checked here: a schema would refuse a call with no
+      // body at all). The proof (signed with the device key) is what a gateway forwards when the
+      // device confirms through one; sent here too, it is verified like there.
       const b = ctx.body;
-      if (b !== undefined && b !== null && (typeof b !== 'object' || Array.isArray(b) || Object.keys(b).length > 0)) {
-        throw new ServiceError('validation_failed', 'send no body or {}');
+      const keys = b !== undefined && b !== null && typeof b === 'object' && !Array.isArray(b) ? Object.keys(b) : null;
+      if (b !== undefined && b !== null && (!keys || keys.some((k) => k !== 'proof'))) {
+        throw new ServiceError('validation_failed', 'send no body, {} or {"proof": "<compact JWS>"}');
       }
-      const { deviceId, serial } = await authenticateDeviceCertificate(ctx.deps, ctx.clientCertificates ?? []);
+      const presented = ctx.clientCertificates ?? [];
+      const { deviceId, serial } = await authenticateDeviceCertificate(ctx.deps, presented);
+      if (keys?.includes('proof')) verifyInstallProof(ctx.deps, presented[0] as Buffer, { deviceId, serial }, (b as { proof: unknown }).proof);
       const view = await confirmInstall(ctx.deps, deviceId, serial);
       return { body: { deviceId: view.device.deviceId, state: view.device.state } };
     },
@@ -334,4 +340,5 @@ export const ROUTES: readonly RouteSpec[] = [
     },
   },
   ...POLICY_ROUTES,
+  ...GATEWAY_ROUTES,
 ];

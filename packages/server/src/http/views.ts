@@ -1,13 +1,19 @@
 import { encodePem } from '@provisio/pki';
 /** JSON renderings of domain records for the API: no raw bytes, no secrets, names not ids. */
-import type { ComponentRecord, DeviceRecord, PackageRecord, RequestRecord, SystemRecord, User, CertificateRecord, AuditEntry } from '../domain/model.js';
+import type { ComponentRecord, DeviceRecord, GatewayId, GatewayRecord, PackageRecord, RequestRecord, SystemRecord, User, CertificateRecord, AuditEntry } from '../domain/model.js';
 import type { Store } from '../domain/store.js';
 
 /** Resolves system and component ids to names, caching per API call. */
-export function createNames(store: Pick<Store, 'findSystemById' | 'findComponentById'>) {
+export function createNames(store: Pick<Store, 'findSystemById' | 'findComponentById' | 'findGatewayById'>) {
   const systems = new Map<string, Promise<SystemRecord | null>>();
   const components = new Map<string, Promise<ComponentRecord | null>>();
+  const gateways = new Map<string, Promise<GatewayRecord | null>>();
   return {
+    gateway: async (id: GatewayId | null | undefined) => {
+      if (!id) return null;
+      if (!gateways.has(id)) gateways.set(id, store.findGatewayById(id));
+      return (await gateways.get(id))?.name ?? null;
+    },
     system: async (id: string) => {
       if (!systems.has(id)) systems.set(id, store.findSystemById(id as SystemRecord['id']));
       return (await systems.get(id))?.name ?? null;
@@ -37,6 +43,8 @@ export async function requestView(r: RequestRecord, names: Names) {
     publicKeySha256: r.publicKeyFingerprint,
     contentSha256: r.contentHash,
     transport: r.transport,
+    /** The proxy gateway that carried the request (transport 'proxy'), else null. */
+    gateway: await names.gateway(r.gatewayId),
     mock: r.mock,
     createdAt: iso(r.createdAt),
     expiresAt: iso(r.expiresAt),
@@ -109,4 +117,16 @@ export function userView(u: User) {
 
 export function auditView(e: AuditEntry) {
   return { seq: e.seq, at: iso(e.at), actor: e.actor, action: e.action, targetType: e.targetType, targetId: e.targetId, details: e.details, hash: e.hash, prevHash: e.prevHash };
+}
+
+export function gatewayView(g: GatewayRecord) {
+  return {
+    name: g.name,
+    hosts: g.hosts,
+    certificateSerial: g.certificateSerial,
+    certificateSha256: g.certificateFingerprint,
+    status: g.revokedAt ? 'revoked' : 'active',
+    createdAt: iso(g.createdAt),
+    revokedAt: iso(g.revokedAt),
+  };
 }

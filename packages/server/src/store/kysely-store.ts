@@ -17,6 +17,8 @@ import type {
   DeviceIdText,
   DeviceRecord,
   DeviceState,
+  GatewayId,
+  GatewayRecord,
   PackageId,
   PackageRecord,
   Page,
@@ -294,6 +296,42 @@ class KyselyStoreTx implements StoreTx {
     if (scope.componentId !== null) query = query.where('component_id', '=', scope.componentId);
     const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     return Number(n);
+  }
+
+  // -- proxy gateways --------------------------------------------------------------------------
+
+  async insertGateway(gateway: GatewayRecord): Promise<void> {
+    const row = rows.gatewayToRow(gateway);
+    await this.insert((db) => db.insertInto('gateways').values(row).execute());
+  }
+
+  async findGatewayByName(name: string): Promise<GatewayRecord | null> {
+    const row = await this.db.selectFrom('gateways').selectAll().where('name', '=', name).executeTakeFirst();
+    return row ? rows.gatewayFromRow(row) : null;
+  }
+
+  async findGatewayById(id: GatewayId): Promise<GatewayRecord | null> {
+    const row = await this.db.selectFrom('gateways').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? rows.gatewayFromRow(row) : null;
+  }
+
+  async findGatewayByFingerprint(certificateFingerprint: string): Promise<GatewayRecord | null> {
+    const row = await this.db.selectFrom('gateways').selectAll().where('certificate_fingerprint', '=', certificateFingerprint).executeTakeFirst();
+    return row ? rows.gatewayFromRow(row) : null;
+  }
+
+  async listGateways(): Promise<GatewayRecord[]> {
+    const found = await this.db.selectFrom('gateways').selectAll().orderBy('name').execute();
+    return found.map(rows.gatewayFromRow);
+  }
+
+  async revokeGateway(id: GatewayId, at: Date): Promise<boolean> {
+    const result = await this.db.updateTable('gateways')
+      .set({ revoked_at: rows.toMillis(at) })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   // -- devices ---------------------------------------------------------------------------------

@@ -275,8 +275,38 @@ const approvalPolicies: Migration = {
   },
 };
 
+/**
+ * Proxy gateways (docs/proxy.md) and, on each request, the gateway that carried it. A gateway's
+ * certificate is also in `certificates` (kind 'gateway'), like everything the CA issues.
+ */
+const gateways: Migration = {
+  version: 3,
+  name: 'proxy gateways',
+  async up(db, dialect) {
+    const { int64 } = columnTypes(dialect);
+    const s = db.schema;
+    const deferred = <T extends { deferrable(): T; initiallyDeferred(): T }>(fk: T): T => fk.deferrable().initiallyDeferred();
+    await s.createTable('gateways')
+      .addColumn('id', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('hosts', 'text', (c) => c.notNull())
+      .addColumn('certificate_serial', 'text', (c) => c.notNull())
+      .addColumn('certificate_fingerprint', 'text', (c) => c.notNull())
+      .addColumn('created_at', int64, (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('revoked_at', int64)
+      .addPrimaryKeyConstraint('gateways_pkey', ['id'])
+      .addUniqueConstraint('gateways_name_key', ['name'])
+      .addUniqueConstraint('gateways_certificate_fingerprint_key', ['certificate_fingerprint'])
+      .addForeignKeyConstraint('gateways_created_by_fkey', ['created_by'], 'users', ['id'], deferred)
+      .execute();
+    // A nullable column with no default: existing rows read null, and SQLite can add it in place.
+    await s.alterTable('requests').addColumn('gateway_id', 'text').execute();
+  },
+};
+
 /** In order; versions strictly increasing. */
-export const MIGRATIONS: readonly Migration[] = [initial, approvalPolicies];
+export const MIGRATIONS: readonly Migration[] = [initial, approvalPolicies, gateways];
 
 /**
  * Brings the schema up to date in one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: under an

@@ -18,6 +18,8 @@ import type {
   DeviceIdText,
   DeviceRecord,
   DeviceState,
+  GatewayId,
+  GatewayRecord,
   PackageId,
   PackageRecord,
   PackageStatus,
@@ -42,6 +44,7 @@ import type {
   CertificatesTable,
   ComponentsTable,
   DevicesTable,
+  GatewaysTable,
   PackagesTable,
   ProfilesTable,
   RequestsTable,
@@ -191,6 +194,7 @@ export const requestToRow = (q: RequestRecord): Selectable<RequestsTable> => ({
   policy_decision: q.policy?.decision ?? null,
   policy_rule: q.policy?.rule ?? null,
   policy_reason: q.policy?.reason ?? null,
+  gateway_id: q.gatewayId ?? null,
 });
 
 export const requestFromRow = (r: Selectable<RequestsTable>): RequestRecord => ({
@@ -220,6 +224,29 @@ export const requestFromRow = (r: Selectable<RequestsTable>): RequestRecord => (
   ...(r.policy_decision === null || r.policy_decision === undefined
     ? {}
     : { policy: { decision: r.policy_decision as PolicyVerdict['decision'], rule: r.policy_rule ?? '', reason: r.policy_reason ?? '' } }),
+  ...(r.gateway_id === null || r.gateway_id === undefined ? {} : { gatewayId: r.gateway_id as GatewayId }),
+});
+
+export const gatewayToRow = (g: GatewayRecord): Selectable<GatewaysTable> => ({
+  id: g.id,
+  name: g.name,
+  hosts: JSON.stringify(g.hosts),
+  certificate_serial: g.certificateSerial,
+  certificate_fingerprint: g.certificateFingerprint,
+  created_at: toMillis(g.createdAt),
+  created_by: g.createdBy,
+  revoked_at: toMillisOrNull(g.revokedAt),
+});
+
+export const gatewayFromRow = (r: Selectable<GatewaysTable>): GatewayRecord => ({
+  id: r.id as GatewayId,
+  name: r.name,
+  hosts: JSON.parse(r.hosts) as string[],
+  certificateSerial: r.certificate_serial as SerialNumber,
+  certificateFingerprint: r.certificate_fingerprint,
+  createdAt: fromMillis(r.created_at),
+  createdBy: r.created_by as UserId,
+  revokedAt: fromMillisOrNull(r.revoked_at),
 });
 
 export const approvalPolicyToRow = (p: ApprovalPolicyRecord): Selectable<ApprovalPoliciesTable> => ({

@@ -88,6 +88,21 @@ export interface RequestsTable {
   policy_decision: string | null;
   policy_rule: string | null;
   policy_reason: string | null;
+  /** Migration 3: the proxy gateway that carried the request. */
+  gateway_id: string | null;
+}
+
+/** Migration 3: proxy gateways (docs/proxy.md). */
+export interface GatewaysTable {
+  id: string;
+  name: string;
+  /** JSON array of the certificate's DNS names and IP addresses. */
+  hosts: string;
+  certificate_serial: string;
+  certificate_fingerprint: string;
+  created_at: Millis;
+  created_by: string;
+  revoked_at: Millis | null;
 }
 
 /** Migration 2: one approval policy per scope (a system, or one of its components). */
@@ -192,6 +207,7 @@ export interface Database {
   audit_head: AuditHeadTable;
   schema_migrations: SchemaMigrationsTable;
   approval_policies: ApprovalPoliciesTable;
+  gateways: GatewaysTable;
 }
 
 /**
@@ -223,4 +239,7 @@ export const UNIQUE_CONSTRAINTS: Readonly<Record<string, { table: keyof Database
   schema_migrations_pkey: { table: 'schema_migrations', columns: ['version'] },
   approval_policies_pkey: { table: 'approval_policies', columns: ['id'] },
   approval_policies_scope_key: { table: 'approval_policies', columns: ['scope_key'] },
+  gateways_pkey: { table: 'gateways', columns: ['id'] },
+  gateways_name_key: { table: 'gateways', columns: ['name'] },
+  gateways_certificate_fingerprint_key: { table: 'gateways', columns: ['certificate_fingerprint'] },
 };

@@ -23,6 +23,8 @@ import type {
   ComponentRecord,
   DeviceIdText,
   DeviceRecord,
+  GatewayId,
+  GatewayRecord,
   PackageId,
   PackageRecord,
   ProfileRecord,
@@ -145,6 +147,17 @@ function fixtures() {
       revokedAt: null,
       revocationReason: null,
       createdAt: at(9),
+      ...o,
+    }),
+    gateway: (createdBy: UserId, o: Partial<GatewayRecord> = {}): GatewayRecord => ({
+      id: next('gw') as GatewayId,
+      name: next('ward'),
+      hosts: ['gw.example.org', '10.0.0.7'],
+      certificateSerial: randomBytes(16).toString('hex').replace(/^0+/, '') as SerialNumber,
+      certificateFingerprint: hex(),
+      createdAt: at(11),
+      createdBy,
+      revokedAt: null,
       ...o,
     }),
     event: (o: Partial<AuditEvent> = {}): AuditEvent => ({
@@ -294,6 +307,45 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await store.insertProfile(profile);
         assert.deepEqual(await store.findProfile(request.id), profile);
         assert.equal(await store.findProfile(bare.id), null);
+      });
+    });
+
+    describe('proxy gateways', () => {
+      it('ok/gateway/insert-find-list-revoke-and-request-carrier', async () => {
+        const b = await base();
+        const west = f.gateway(b.user.id, { name: 'west' });
+        const east = f.gateway(b.user.id, { name: 'east', hosts: ['127.0.0.1'] });
+        await store.transaction(async (tx) => {
+          await tx.insertGateway(west);
+          await tx.insertGateway(east);
+        });
+        assert.deepEqual(await store.findGatewayByName('west'), west);
+        assert.deepEqual(await store.findGatewayById(east.id), east);
+        assert.deepEqual(await store.findGatewayByFingerprint(west.certificateFingerprint), west);
+        assert.equal(await store.findGatewayByName('north'), null);
+        assert.equal(await store.findGatewayByFingerprint('f'.repeat(64)), null);
+        assert.deepEqual(await store.listGateways(), [east, west], 'ordered by name');
+
+        // A request carried by a gateway keeps it; one without reads back without it.
+        const { request } = await requestWithDevice(b, { transport: 'proxy', gatewayId: west.id });
+        assert.deepEqual(await store.findRequest(request.id), request);
+        assert.equal((await store.findRequest(request.id))?.gatewayId, west.id);
+
+        const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.transaction((tx) => tx.revokeGateway(west.id, at(100 + i)))));
+        assert.equal(results.filter(Boolean).length, 1, 'one revocation wins');
+        assert.deepEqual((await store.findGatewayById(west.id))?.revokedAt, at(100 + results.indexOf(true)));
+        assert.equal(await store.revokeGateway(west.id, at(999)), false);
+        assert.equal(await store.revokeGateway('gw-none' as GatewayId, at(999)), false);
+      });
+
+      it('fail/unique/gateway-name-and-certificate', async () => {
+        const { user } = await base();
+        const first = f.gateway(user.id);
+        await store.insertGateway(first);
+        await rejectsConflict(store.insertGateway(f.gateway(user.id, { name: first.name })), 'gateways_name_key');
+        await rejectsConflict(store.insertGateway(f.gateway(user.id, { certificateFingerprint: first.certificateFingerprint })), 'gateways_certificate_fingerprint_key');
+        await rejectsConflict(store.insertGateway(f.gateway(user.id, { id: first.id })), 'gateways_pkey');
+        assert.equal((await store.listGateways()).length, 1);
       });
     });
 

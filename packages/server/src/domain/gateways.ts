@@ -1,0 +1,228 @@
+/**
+ * Proxy gateways (docs/proxy.md): an administrator registers a gateway with its CSR and the hosts
+ * devices reach it by; the issuing CA certifies its key with the 'gateway' profile. The gateway
+ * then carries devices' requests, profiles and install confirmations in batches, authenticated by
+ * that certificate over mutual TLS. It is a courier: requests stay signed by the device and its
+ * package, profiles by the service, confirmations by the device key, so a gateway can delay or
+ * drop but never forge or alter what it carries.
+ */
+import {
+  OID,
+  type ParsedCertificate,
+  fingerprint,
+  gatewayCertificateRequest,
+  isProvisioError,
+  keyTypeOf,
+  describePublicKey,
+  parseAndVerifyCsr,
+  parseCertificate,
+  randomSerial,
+  verifyChain,
+} from '@provisio/pki';
+import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
+import { authenticateDeviceCertificate, confirmInstall, verifyInstallProof } from './devices.js';
+import { ServiceError } from './errors.js';
+import type { CertificateRecord, GatewayId, GatewayRecord, RequestId, RequestState } from './model.js';
+import { BACKDATE_MS } from './packages.js';
+import { submitRequest } from './requests.js';
+import { StoreConflict } from './store.js';
+
+const DAY_MS = 86_400_000;
+/** 398 days: the longest TLS server certificate lifetime browsers accept (CA/B BR §6.3.2). */
+const GATEWAY_VALIDITY_DAYS = 398;
+/** Items in one batch: enough to drain a queue quickly, small enough for one request body. */
+export const MAX_BATCH = 100;
+
+export interface CreatedGateway {
+  readonly gateway: GatewayRecord;
+  readonly certificate: Buffer;
+  /** DER: the issuing CA, then the root. */
+  readonly intermediate: Buffer;
+  readonly root: Buffer;
+}
+
+export async function createGateway(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority'>,
+  actor: Actor,
+  input: { readonly name: string; readonly csrPem: string; readonly hosts: readonly string[] },
+): Promise<CreatedGateway> {
+  const csr = parseAndVerifyCsr(input.csrPem);
+  if (!keyTypeOf(csr.publicKey)) {
+    throw new ServiceError('key_type_not_allowed', `a gateway key must be P-256, P-384 or RSA 3072; the CSR carries ${describePublicKey(csr.publicKey)}`);
+  }
+  if (await deps.store.findGatewayByName(input.name)) throw new ServiceError('gateway_exists', `a gateway named "${input.name}" already exists`);
+  const now = deps.clock.now();
+  const { authority } = deps;
+  // Names come from the administrator's request; the CSR contributes only its key.
+  const plan = gatewayCertificateRequest(input.name, input.hosts, csr.publicKey, randomSerial(deps.random), {
+    notBefore: new Date(now.getTime() - BACKDATE_MS),
+    notAfter: new Date(now.getTime() + GATEWAY_VALIDITY_DAYS * DAY_MS),
+  });
+  const hosts = (plan.subjectAltName ?? []).map((n) => String(n.value));
+  const issued = await authority.issue(plan);
+  const gateway: GatewayRecord = {
+    id: newId(deps.random, 'gw') as GatewayId,
+    name: input.name,
+    hosts,
+    certificateSerial: issued.serial,
+    certificateFingerprint: fingerprint(issued.der),
+    createdAt: now,
+    createdBy: actor.userId,
+    revokedAt: null,
+  };
+  const certificate: CertificateRecord = {
+    serial: issued.serial,
+    issuerFingerprint: authority.issuerFingerprint,
+    deviceId: null,
+    requestId: null,
+    kind: 'gateway',
+    der: issued.der,
+    fingerprint: gateway.certificateFingerprint,
+    notBefore: issued.notBefore,
+    notAfter: issued.notAfter,
+    status: 'active',
+    revokedAt: null,
+    revocationReason: null,
+    createdAt: now,
+  };
+  try {
+    // Recorded before anyone sees it (security.md I1), with its audit entry (I5).
+    await deps.store.transaction(async (tx) => {
+      await tx.insertCertificate(certificate);
+      await tx.insertGateway(gateway);
+      await tx.appendAudit({
+        at: now,
+        actor: actorName(actor),
+        action: 'gateway.create',
+        targetType: 'gateway',
+        targetId: gateway.name,
+        details: { hosts, serial: issued.serial, certificateSha256: gateway.certificateFingerprint, notAfter: issued.notAfter.toISOString() },
+      });
+    });
+  } catch (e) {
+    if (e instanceof StoreConflict && e.constraint === 'gateways_name_key') throw new ServiceError('gateway_exists', `a gateway named "${input.name}" already exists`);
+    throw e;
+  }
+  return { gateway, certificate: issued.der, intermediate: authority.intermediate.der, root: authority.root.der };
+}
+
+export async function requireGateway(deps: Pick<ServiceDeps, 'store'>, name: string): Promise<GatewayRecord> {
+  const gateway = await deps.store.findGatewayByName(name);
+  if (!gateway) throw new ServiceError('gateway_not_found', `no gateway is named "${name}"; list them with "provisio gateway list"`);
+  return gateway;
+}
+
+/** From now on the gateway's certificate opens no gateway route; what it carried stays recorded. */
+export async function revokeGateway(deps: Pick<ServiceDeps, 'store' | 'clock'>, actor: Actor, name: string): Promise<GatewayRecord> {
+  const gateway = await requireGateway(deps, name);
+  if (gateway.revokedAt) return gateway;
+  const now = deps.clock.now();
+  await deps.store.transaction(async (tx) => {
+    if (!(await tx.revokeGateway(gateway.id, now))) return;
+    await tx.appendAudit({ at: now, actor: actorName(actor), action: 'gateway.revoke', targetType: 'gateway', targetId: gateway.name, details: { serial: gateway.certificateSerial } });
+  });
+  return requireGateway(deps, name);
+}
+
+/**
+ * The gateway behind a mutual-TLS connection: the client certificate must chain to our root
+ * through our issuing CA, be valid now for TLS client authentication, carry the gateway's
+ * serverAuth purpose too (a device certificate has clientAuth only), and be the certificate of a
+ * registered gateway that is not revoked.
+ */
+export async function authenticateGateway(deps: Pick<ServiceDeps, 'store' | 'clock' | 'authority'>, presented: readonly Buffer[]): Promise<GatewayRecord> {
+  const [leafDer] = presented;
+  if (!leafDer || leafDer.length === 0) {
+    throw new ServiceError('client_certificate_required', 'the gateway routes need the gateway certificate as a TLS client certificate (mutual TLS)');
+  }
+  const leaf: ParsedCertificate = parseCertificate(leafDer);
+  verifyChain({ leaf, intermediates: [deps.authority.intermediate], roots: [deps.authority.root], at: deps.clock.now(), requiredExtKeyUsage: OID.kpClientAuth });
+  const gateway = leaf.decoded.extKeyUsage?.includes(OID.kpServerAuth) ? await deps.store.findGatewayByFingerprint(leaf.fingerprint) : null;
+  if (!gateway) throw new ServiceError('gateway_unknown', `certificate ${leaf.serial} is not the certificate of a registered gateway`);
+  if (gateway.revokedAt) throw new ServiceError('gateway_revoked', `gateway "${gateway.name}" was revoked at ${gateway.revokedAt.toISOString()}; ask an administrator to create a new one`);
+  return gateway;
+}
+
+export type ItemError = { readonly code: string; readonly category: string; readonly message: string };
+
+/** A refusal of one item (a stable code); anything else fails the whole batch as before. */
+function itemError(e: unknown): { error: ItemError } {
+  if (!isProvisioError(e) || e.category === 'internal') throw e;
+  return { error: { code: e.code, category: e.category, message: e.message } };
+}
+
+function decodeBase64(text: string, what: string): Buffer {
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.length === 0 || bytes.toString('base64') !== text) throw new ServiceError('validation_failed', `${what} must be canonical base64`);
+  return bytes;
+}
+
+export type SubmitItemResult = { readonly id: RequestId; readonly state: RequestState; readonly created: boolean } | { readonly error: ItemError };
+
+/**
+ * A batch of request files, each exactly as the device made it (base64). Each goes through the
+ * same intake as a direct submission, with transport 'proxy' and this gateway recorded; a
+ * refused item stores nothing and does not affect the others.
+ */
+export async function submitThroughGateway(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls'>,
+  gateway: GatewayRecord,
+  items: readonly string[],
+): Promise<SubmitItemResult[]> {
+  const results: SubmitItemResult[] = [];
+  // One at a time: the intake's checks (nonce, device id) are simplest to reason about in order.
+  for (const [i, item] of items.entries()) {
+    try {
+      const raw = decodeBase64(item, `request ${i + 1}`);
+      const { request, created } = await submitRequest(deps, null, { raw, transport: 'proxy', gateway });
+      results.push({ id: request.id, state: request.state, created });
+    } catch (e) {
+      results.push(itemError(e));
+    }
+  }
+  return results;
+}
+
+export type ProfileItemResult =
+  | { readonly id: string; readonly state: 'pending' }
+  | { readonly id: string; readonly state: 'approved'; readonly profile: string }
+  | { readonly id: string; readonly error: ItemError };
+
+/** The state of requests this gateway carried, with the certified profile (exact bytes, base64) once approved. */
+export async function profilesForGateway(deps: Pick<ServiceDeps, 'store'>, gateway: GatewayRecord, ids: readonly string[]): Promise<ProfileItemResult[]> {
+  const results: ProfileItemResult[] = [];
+  for (const id of ids) {
+    try {
+      const request = await deps.store.findRequest(id as RequestId);
+      if (!request || request.gatewayId !== gateway.id) throw new ServiceError('request_not_found', `gateway "${gateway.name}" carried no request "${id}"`);
+      if (request.state === 'pending') {
+        results.push({ id, state: 'pending' });
+      } else if (request.state === 'rejected') {
+        throw new ServiceError('request_rejected', `request ${id} was rejected: ${request.decisionReason ?? 'no reason given'}`);
+      } else {
+        const profile = await deps.store.findProfile(request.id);
+        if (!profile) throw new ServiceError('profile_not_found', `request ${id} has no certified profile`);
+        results.push({ id, state: 'approved', profile: profile.content.toString('base64') });
+      }
+    } catch (e) {
+      results.push({ id, ...itemError(e) });
+    }
+  }
+  return results;
+}
+
+/**
+ * A device's install confirmation carried by the gateway: the device certificate chain (base64
+ * DER, leaf first) and the proof signed with the device key. The gateway holds neither the key
+ * nor a way to make the proof, so it cannot mark a device Provisioned on its own.
+ */
+export async function confirmThroughGateway(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'authority'>,
+  gateway: GatewayRecord,
+  input: { readonly certificateChain: readonly string[]; readonly proof: string },
+) {
+  const chain = input.certificateChain.map((c, i) => decodeBase64(c, `certificate ${i + 1}`));
+  const { deviceId, serial } = await authenticateDeviceCertificate(deps, chain);
+  verifyInstallProof(deps, chain[0] as Buffer, { deviceId, serial }, input.proof);
+  return confirmInstall(deps, deviceId, serial, { transport: 'proxy', gateway: gateway.name });
+}
