@@ -23,13 +23,29 @@ export interface TestService {
   readonly dataDir: string;
   readonly rootPem: string;
   readonly adminToken: string;
-  call(method: 'GET' | 'POST', path: string, options?: { token?: string | null; json?: unknown; raw?: Buffer; contentType?: string }): Promise<Reply>;
+  call(method: 'GET' | 'POST', path: string, options?: { token?: string | null; json?: unknown; raw?: Buffer; contentType?: string; headers?: Record<string, string> }): Promise<Reply>;
   close(): Promise<void>;
 }
 
-export async function startTestService(options: { db?: string; dataDir?: string; admission?: { maxInFlight: number; maxQueued: number } } = {}): Promise<TestService> {
+export interface TestServiceOptions {
+  readonly db?: string;
+  readonly dbSchema?: string;
+  readonly dataDir?: string;
+  readonly admission?: { maxInFlight: number; maxQueued: number };
+  readonly crlIntervalMs?: number;
+}
+
+export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
   const dataDir = options.dataDir ?? tempDir('provisio-svc-');
-  const service = await startService({ dataDir, host: '127.0.0.1', port: 0, ...(options.db ? { db: options.db } : {}), ...(options.admission ? { admission: options.admission } : {}) });
+  const service = await startService({
+    dataDir,
+    host: '127.0.0.1',
+    port: 0,
+    ...(options.db ? { db: options.db } : {}),
+    ...(options.dbSchema ? { dbSchema: options.dbSchema } : {}),
+    ...(options.admission ? { admission: options.admission } : {}),
+    ...(options.crlIntervalMs ? { crlIntervalMs: options.crlIntervalMs } : {}),
+  });
   const rootPem = readFileSync(service.rootPath, 'utf8');
   const adminToken = readFileSync(service.adminTokenPath, 'utf8').trim();
   const call: TestService['call'] = (method, path, o = {}) =>
@@ -45,6 +61,7 @@ export async function startTestService(options: { db?: string; dataDir?: string;
           headers: {
             ...(token ? { authorization: `Bearer ${token}` } : {}),
             ...(body ? { 'content-type': o.contentType ?? 'application/json', 'content-length': String(body.length) } : {}),
+            ...o.headers,
           },
         },
         (res) => {

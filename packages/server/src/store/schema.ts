@@ -171,6 +171,19 @@ export interface AuditHeadTable {
   last_hash: string;
 }
 
+/**
+ * One row per issuing CA: the newest CRL it published and its number. The number is reserved
+ * and the CRL saved in one transaction under this row's lock, so numbers only rise, across
+ * restarts and across servers sharing one database (security.md I6).
+ */
+export interface CrlStateTable {
+  issuer_fingerprint: string;
+  crl_number: number;
+  this_update: Millis | null;
+  next_update: Millis | null;
+  der: Buffer | null;
+}
+
 export interface SchemaMigrationsTable {
   version: number;
   name: string;
@@ -192,6 +205,7 @@ export interface Database {
   audit_head: AuditHeadTable;
   schema_migrations: SchemaMigrationsTable;
   approval_policies: ApprovalPoliciesTable;
+  crl_state: CrlStateTable;
 }
 
 /**
@@ -223,4 +237,5 @@ export const UNIQUE_CONSTRAINTS: Readonly<Record<string, { table: keyof Database
   schema_migrations_pkey: { table: 'schema_migrations', columns: ['version'] },
   approval_policies_pkey: { table: 'approval_policies', columns: ['id'] },
   approval_policies_scope_key: { table: 'approval_policies', columns: ['scope_key'] },
+  crl_state_pkey: { table: 'crl_state', columns: ['issuer_fingerprint'] },
 };
