@@ -33,6 +33,8 @@ export interface TestServiceOptions {
   readonly dataDir?: string;
   readonly admission?: { maxInFlight: number; maxQueued: number };
   readonly crlIntervalMs?: number;
+  /** The issuing CA files of another service (a second node sharing its database). */
+  readonly caDir?: string;
 }
 
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
@@ -45,6 +47,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     ...(options.dbSchema ? { dbSchema: options.dbSchema } : {}),
     ...(options.admission ? { admission: options.admission } : {}),
     ...(options.crlIntervalMs ? { crlIntervalMs: options.crlIntervalMs } : {}),
+    ...(options.caDir ? { caDir: options.caDir } : {}),
   });
   const rootPem = readFileSync(service.rootPath, 'utf8');
   const adminToken = readFileSync(service.adminTokenPath, 'utf8').trim();
