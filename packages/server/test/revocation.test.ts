@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type SerialNumber, buildOcspRequest, createKeySigner, encodePem, generateKey, parseCertificate, parseCrl, parseOcspResponse } from '@provisio/pki';
+import { type SerialNumber, buildOcspRequest, createKeySigner, encodePem, generateKey, parseCertificate, parseCrl, parseOcspRequest, parseOcspResponse } from '@provisio/pki';
 import { createTestPki, openssl, opensslAsync, tempDir } from '@provisio/testkit';
 import { REQUEST_MEDIA, type TestService, makeRequest, setUpSystem, startTestService } from './service-harness.js';
 
@@ -190,6 +190,11 @@ describe('revocation: CRL and OCSP (SQLite)', () => {
     });
     assert.equal(withNonce.headers['cache-control'], 'no-store');
     assert.ok(parseOcspResponse(withNonce.body).basic?.nonce?.equals(nonce));
+    // The GET form with a nonce (a longer path): echoed too, and not cacheable.
+    const nonced = await buildOcspRequest({ issuer: parseCertificate(readFileSync(files.intermediate, 'utf8')), serial: device.serial as SerialNumber, nonce: randomBytes(32) });
+    const getNonce = await t.call('GET', `/ocsp/${encodeURIComponent(nonced.toString('base64'))}`, { token: null });
+    assert.equal(getNonce.headers['cache-control'], 'no-store');
+    assert.ok(parseOcspResponse(getNonce.body).basic?.nonce?.equals(parseOcspRequest(nonced).nonce as Buffer));
   });
 
   it('fail/ocsp/malformed-requests-get-malformedRequest-not-an-error-page', async () => {
