@@ -12,8 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type SerialNumber, buildOcspRequest, createKeySigner, encodePem, generateKey, parseCertificate, parseCrl, parseOcspRequest, parseOcspResponse } from '@provisio/pki';
-import { createTestPki, openssl, opensslAsync, tempDir } from '@provisio/testkit';
+import { type SerialNumber, buildOcspRequest, createKeySigner, encodePem, generateKey, parseCertificate, parseCrl, parseOcspRequest, parseOcspResponse, verifyOcspResponse } from '@provisio/pki';
+import { DAY, createTestPki, fixedClock, openssl, opensslAsync, tempDir } from '@provisio/testkit';
 import { REQUEST_MEDIA, type TestService, makeRequest, setUpSystem, startTestService } from './service-harness.js';
 
 const HOUR_MS = 3_600_000;
@@ -400,6 +400,33 @@ describe('revocation: the CRL number survives a restart (SQLite)', () => {
       const afterRestart = await downloadCrl(t, files, 'r3');
       assert.ok(crlNumber(afterRestart.der) > same, 'the next revocation takes a higher number');
       assert.deepEqual(parseCrl(afterRestart.der).entries.map((e) => e.reason).sort(), ['superseded', 'superseded']);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('revocation: the OCSP responder certificate is renewed while the service runs', () => {
+  it('ok/responder-near-expiry-is-replaced-and-recorded', async () => {
+    const clock = fixedClock(new Date());
+    const t = await startTestService({ clock });
+    try {
+      const files = await prepareFiles(t);
+      const { packageText } = await setUpSystem(t);
+      const device = await provision(t, packageText, files, 'RNW-001');
+      const before = t.service.deps.authority.ocspResponder.certificate;
+      // 61 days later the 90-day responder certificate has 29 days left: the next answer renews it.
+      clock.advance(61 * DAY);
+      const issuer = parseCertificate(readFileSync(files.intermediate, 'utf8'));
+      const r = await t.call('POST', '/ocsp', { token: null, raw: await buildOcspRequest({ issuer, serial: device.serial as SerialNumber }), contentType: 'application/ocsp-request' });
+      const response = parseOcspResponse(r.body);
+      const signer = verifyOcspResponse(response, issuer, clock.now());
+      assert.notEqual(signer.serial, before.serial, 'signed by a new responder certificate');
+      assert.ok(signer.notAfter.getTime() - clock.now().getTime() > 89 * DAY);
+      assert.equal(response.basic?.responses[0]?.status.status, 'good');
+      const recorded = await t.service.deps.store.findCertificate(t.service.deps.authority.issuerFingerprint, signer.serial);
+      assert.equal(recorded?.kind, 'ocsp-responder', 'the new responder certificate is recorded');
+      assert.equal(parseCertificate(readFileSync(join(t.dataDir, 'ca', 'ocsp-responder.crt'), 'utf8')).serial, signer.serial, 'and kept for the next start');
     } finally {
       await t.close();
     }

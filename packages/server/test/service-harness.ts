@@ -6,7 +6,7 @@
 import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { createCsr, createKeySigner, encodePem, generateKey, type KeyType, type Signer } from '@provisio/pki';
+import { type Clock, createCsr, createKeySigner, encodePem, generateKey, type KeyType, type Signer } from '@provisio/pki';
 import { createProvisioningRequest, openPackage, parsePackage, signJws } from '@provisio/protocol';
 import { tempDir } from '@provisio/testkit';
 import { type RunningService, startService } from '../src/app.js';
@@ -35,6 +35,7 @@ export interface TestServiceOptions {
   readonly crlIntervalMs?: number;
   /** The issuing CA files of another service (a second node sharing its database). */
   readonly caDir?: string;
+  readonly clock?: Clock;
 }
 
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
@@ -48,6 +49,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     ...(options.admission ? { admission: options.admission } : {}),
     ...(options.crlIntervalMs ? { crlIntervalMs: options.crlIntervalMs } : {}),
     ...(options.caDir ? { caDir: options.caDir } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   const rootPem = readFileSync(service.rootPath, 'utf8');
   const adminToken = readFileSync(service.adminTokenPath, 'utf8').trim();

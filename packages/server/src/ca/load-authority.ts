@@ -14,6 +14,7 @@ import {
   type CertificateProfile,
   type Clock,
   type DistributionUrls,
+  type OcspResponder,
   type ParsedCertificate,
   type Random,
   type Signer,
@@ -210,23 +211,29 @@ export async function loadAuthority(options: LoadAuthorityOptions): Promise<Load
 
   // The delegated OCSP responder (RFC 6960 §4.2.2.2): its own key, so the issuing CA key signs
   // only certificates and CRLs. id-pkix-ocsp-nocheck makes its status unverifiable, so it is
-  // short-lived (RFC 6960 §4.2.2.2.1: "a short lifetime"): 90 days, renewed at start within 30.
-  const ocspResponder = await serviceCertificate(
-    options,
-    dir,
-    'ocsp-responder',
-    (publicKey) =>
-      issuer.issue({
-        profile: { kind: 'ocsp-responder' },
-        serial: randomSerial(options.random),
-        subject: [{ type: 'CN', value: 'Provisio OCSP responder' }],
-        publicKey,
-        notBefore: new Date(now.getTime() - 3600_000),
-        notAfter: new Date(now.getTime() + 90 * DAY),
-      }),
-    'ocsp-responder',
-    issuerFingerprint,
-  );
+  // short-lived (RFC 6960 §4.2.2.2.1: "a short lifetime"): 90 days, renewed within 30 of expiry —
+  // at start, and while running when the responder asks (ca/ocsp-responder.ts).
+  const loadResponder = async (): Promise<OcspResponder> => {
+    const at = options.clock.now();
+    const loaded = await serviceCertificate(
+      options,
+      dir,
+      'ocsp-responder',
+      (publicKey) =>
+        issuer.issue({
+          profile: { kind: 'ocsp-responder' },
+          serial: randomSerial(options.random),
+          subject: [{ type: 'CN', value: 'Provisio OCSP responder' }],
+          publicKey,
+          notBefore: new Date(at.getTime() - 3600_000),
+          notAfter: new Date(at.getTime() + 90 * DAY),
+        }),
+      'ocsp-responder',
+      issuerFingerprint,
+    );
+    return { certificate: loaded.certificate, signer: loaded.signer };
+  };
+  let ocspResponder = await loadResponder();
 
   return {
     authority: {
@@ -237,7 +244,13 @@ export async function loadAuthority(options: LoadAuthorityOptions): Promise<Load
       profileSigner: profileSigner.signer,
       profileSignerChain: [profileSigner.certificate.der, intermediate.der],
       signCrl: (input) => buildCrl({ issuer: intermediate, signer, ...input }),
-      ocspResponder: { certificate: ocspResponder.certificate, signer: ocspResponder.signer },
+      get ocspResponder() {
+        return ocspResponder;
+      },
+      async renewOcspResponder() {
+        ocspResponder = await loadResponder();
+        return ocspResponder;
+      },
     },
     tls: { key: tls.keyPem, cert: encodePem('CERTIFICATE', tls.certificate.der) + encodePem('CERTIFICATE', intermediate.der) },
     rootPath: join(caDir, 'root.crt'),

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import {
   type CertId,
   type CertStatus,
+  type OcspResponder,
   type ParsedOcspRequest,
   PkiError,
   type SerialNumber,
@@ -27,6 +28,8 @@ import type { CertificateRecord } from '../domain/model.js';
 
 /** How long an answer is valid (nextUpdate - thisUpdate); it is re-signed after half of it. */
 export const OCSP_VALIDITY_MS = 60 * 60_000;
+/** The responder certificate is replaced this long before it expires (load-authority.ts renews it). */
+const RENEW_RESPONDER_BEFORE_MS = 30 * 86_400_000;
 /** Pre-signed answers kept; past this the oldest is dropped (memory stays bounded). */
 const MAX_CACHED = 10_000;
 
@@ -64,6 +67,7 @@ function statusKey(status: CertStatus): string {
 
 export class OcspResponderService {
   private readonly cached = new Map<string, Cached>();
+  private renewing: Promise<OcspResponder> | null = null;
 
   constructor(
     private readonly deps: Pick<ServiceDeps, 'store' | 'clock' | 'authority'>,
@@ -139,8 +143,21 @@ export class OcspResponderService {
     for (const certId of request.requests) {
       responses.push({ certId, status: statusOf(await this.record(certId.serial)), thisUpdate: now, nextUpdate: new Date(now.getTime() + this.validityMs) });
     }
-    const der = await buildOcspResponse({ responder: this.deps.authority.ocspResponder, producedAt: now, responses, nonce: request.nonce });
+    const der = await buildOcspResponse({ responder: await this.responder(), producedAt: now, responses, nonce: request.nonce });
     return { der, cache: null };
+  }
+
+  /**
+   * The responder to sign with: renewed first when its certificate is near expiry, so a service
+   * that runs for months never signs with an expired responder. One renewal at a time.
+   */
+  private async responder(): Promise<OcspResponder> {
+    const current = this.deps.authority.ocspResponder;
+    if (current.certificate.notAfter.getTime() - this.deps.clock.now().getTime() > RENEW_RESPONDER_BEFORE_MS) return current;
+    this.renewing ??= this.deps.authority.renewOcspResponder().finally(() => {
+      this.renewing = null;
+    });
+    return this.renewing;
   }
 
   private certIdOfIssuer(hashAlgorithm: 'sha1' | 'sha256'): Omit<CertId, 'serial'> {
@@ -167,7 +184,7 @@ export class OcspResponderService {
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + this.validityMs);
     const der = await buildOcspResponse({
-      responder: this.deps.authority.ocspResponder,
+      responder: await this.responder(),
       producedAt: thisUpdate,
       responses: [{ certId, status, thisUpdate, nextUpdate }],
     });

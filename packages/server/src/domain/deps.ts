@@ -31,6 +31,11 @@ export interface IssuingAuthority {
   signCrl(input: { crlNumber: bigint; thisUpdate: Date; nextUpdate: Date; entries: readonly RevokedEntry[] }): Promise<Buffer>;
   /** The delegated OCSP responder (id-kp-OCSPSigning, id-pkix-ocsp-nocheck) the issuing CA certified. */
   readonly ocspResponder: OcspResponder;
+  /**
+   * Replaces the responder's certificate (and key) when it is within 30 days of expiry, recording
+   * the new one; returns the responder in use afterwards.
+   */
+  renewOcspResponder(): Promise<OcspResponder>;
 }
 
 /** How revocation is published (docs/service.md "CRL", "OCSP"). */
