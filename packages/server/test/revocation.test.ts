@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { httpsTransport } from '@provisio/device';
 import { type SerialNumber, buildOcspRequest, createKeySigner, encodePem, generateKey, parseCertificate, parseCrl, parseOcspRequest, parseOcspResponse, verifyOcspResponse } from '@provisio/pki';
 import { DAY, createTestPki, fixedClock, openssl, opensslAsync, tempDir } from '@provisio/testkit';
 import { REQUEST_MEDIA, type TestService, makeRequest, setUpSystem, startTestService } from './service-harness.js';
@@ -349,6 +350,33 @@ describe('revocation: CRL and OCSP (SQLite)', () => {
     assert.equal(device.state, 'approved');
     assert.deepEqual(device.certificates.map((c: { status: string }) => c.status), ['active', 'revoked']);
     assert.equal((await t.call('POST', '/api/v1/systems/ZMonitor/policy', { json: { mode: 'manual', rules: {} } })).status, 200);
+  });
+
+  it('fail/mutual-tls/a-revoked-certificate-no-longer-authenticates-the-device', async () => {
+    const key = await generateKey('p256');
+    const { text } = await makeRequest(packageText, 'REV-050', { deviceKey: createKeySigner(key.privateKey) });
+    const request = await submit(t, text);
+    const issued = await approve(t, request.id as string, files, 'REV-050');
+    const chain = readFileSync(issued.certPath, 'utf8') + readFileSync(files.intermediate, 'utf8');
+    const confirm = async () => {
+      const mtls = httpsTransport(t.rootPem, { clientKey: key.privateKey.export({ type: 'pkcs8', format: 'pem' }), clientCertificate: chain });
+      try {
+        return await mtls.request('POST', `${t.service.url}/api/v1/device/confirm`, { bytes: Buffer.from('{}'), contentType: 'application/json' });
+      } finally {
+        mtls.close();
+      }
+    };
+    const first = await confirm();
+    assert.equal(first.status, 200, first.body.toString());
+    const revoked = await t.call('POST', '/api/v1/devices/REV-050/revoke', { json: { reason: 'keyCompromise' } });
+    assert.equal(revoked.json().state, 'revoked', revoked.body.toString());
+    // The attacker holding the compromised key and certificate: refused, and nothing changes.
+    const audit = (await t.call('GET', '/api/v1/audit?limit=1')).json().total as number;
+    const again = await confirm();
+    assert.equal(again.status, 401, again.body.toString());
+    assert.equal(JSON.parse(again.body.toString()).error.code, 'client_certificate_unknown');
+    assert.equal((await t.call('GET', '/api/v1/audit?limit=1')).json().total, audit);
+    assert.equal((await t.call('GET', '/api/v1/devices/REV-050')).json().state, 'revoked');
   });
 
   it('ok/package-revoke/bootstrap-credential-revoked-in-ocsp-and-crl-and-refused', async () => {
