@@ -339,7 +339,18 @@ describe('revocation: CRL and OCSP (SQLite)', () => {
     const submitAudit = (await t.call('GET', `/api/v1/audit?action=request.submit&target=${pending.id}`)).json().items[0];
     assert.equal(submitAudit.details.reentry.revocationReason, 'keyCompromise');
 
-    const renewed = await approve(t, pending.id as string, files, 'REV-030');
+    // Rejected, the device keeps its history: the compromised key is still refused and the next
+    // request still waits for an approver.
+    const rejected = await t.call('POST', `/api/v1/requests/${pending.id}/reject`, { json: { reason: 'not our technician' } });
+    assert.equal(rejected.status, 200, rejected.body.toString());
+    const oldKeyAgain = await makeRequest(packageText, 'REV-030', { deviceKey: firstKey });
+    const refusedAgain = await t.call('POST', '/api/v1/requests', { raw: Buffer.from(oldKeyAgain.text), contentType: REQUEST_MEDIA });
+    assert.equal(refusedAgain.json().error?.code, 'device_key_revoked', refusedAgain.body.toString());
+    const third = await submit(t, (await makeRequest(packageText, 'REV-030')).text);
+    assert.equal(third.state, 'pending', 'not approved automatically after a rejection either');
+    assert.equal(third.policyRule, 'reentry');
+
+    const renewed = await approve(t, third.id as string, files, 'REV-030');
     assert.notEqual(renewed.serial, firstCert.serial);
     const newStatus = await ocsp(t, files, ['-cert', renewed.certPath]);
     assert.match(newStatus.output, new RegExp(`${renewed.certPath}: good`), newStatus.output);

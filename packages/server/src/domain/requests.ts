@@ -94,7 +94,7 @@ export async function submitRequest(
     throw new ServiceError('device_exists', `device "${deviceId}" already exists (state ${device.state}); reprovisioning a known device is not allowed for this system`);
   }
   // A revoked device may re-key and re-enter approval (docs/service.md "Revocation").
-  const revokedFor = device?.state === 'revoked' ? await checkReentry(deps, device, publicKeyFingerprint(pr.csr.publicKey)) : null;
+  const revokedFor = device ? await checkReentry(deps, device, publicKeyFingerprint(pr.csr.publicKey)) : null;
 
   // The approval policy (component's, else system's): evaluated before anything is written, so
   // the verdict is stored with the request; an automatic approval follows the intake below. A
@@ -169,7 +169,7 @@ export async function submitRequest(
           publicKeySha256: request.publicKeyFingerprint,
           contentSha256: request.contentHash,
           policy: { ...verdict, ...(policy ? { scope: policy.componentId ? `${system.name}/${component.name}` : system.name } : {}) },
-          ...(revokedFor !== null ? { reentry: { previousState: 'revoked', revocationReason: revokedFor } } : {}),
+          ...(revokedFor !== null && device ? { reentry: { previousState: device.state, revocationReason: revokedFor } } : {}),
         },
       });
     });

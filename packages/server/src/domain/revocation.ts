@@ -115,16 +115,21 @@ export async function revokeDevice(
 }
 
 /**
- * For a revoked device asking to re-enter approval: the reason it was revoked (from its newest
- * revoked certificate), after checking the new request carries a new key. A key any of its
- * certificates certified is refused: after a keyCompromise it is the attacker's key too.
+ * For a known device asking to be provisioned again (state revoked, or rejected after it had been
+ * revoked): null when it was never revoked (an ordinary retry after a rejection); otherwise the
+ * reason it was revoked, after checking that the new request carries a new key. A key any of its
+ * certificates certified is refused: after a keyCompromise it is the attacker's key too. Checked
+ * on every later request, so a rejected return does not reopen the door to the old key or to
+ * automatic approval.
  */
 export async function checkReentry(
   deps: Pick<ServiceDeps, 'store'>,
   device: DeviceRecord,
   newKeyFingerprint: string,
-): Promise<RevocationReason> {
+): Promise<RevocationReason | null> {
   const certificates = await deps.store.listCertificatesForDevice(device.deviceId);
+  const revoked = certificates.find((c) => c.status === 'revoked');
+  if (device.state !== 'revoked' && !revoked) return null;
   for (const c of certificates) {
     if (publicKeyFingerprint(parseCertificate(c.der).publicKey) === newKeyFingerprint) {
       throw new ServiceError(
@@ -133,5 +138,5 @@ export async function checkReentry(
       );
     }
   }
-  return certificates.find((c) => c.status === 'revoked')?.revocationReason ?? 'unspecified';
+  return revoked?.revocationReason ?? 'unspecified';
 }
