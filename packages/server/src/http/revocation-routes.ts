@@ -50,14 +50,15 @@ export function sendOcspMalformed(reply: FastifyReply): FastifyReply {
   return reply.status(200).type(OCSP_RESPONSE).header('cache-control', 'no-store').send(buildOcspErrorResponse('malformedRequest'));
 }
 
-function crlEtag(crl: CrlRecord): string {
-  return `"crl-${crl.crlNumber}"`;
+/** Numbers restart with another issuing CA (another --ca), so the issuer is part of the tag. */
+function crlEtag(crl: CrlRecord, pem: boolean): string {
+  return `"crl-${crl.issuerFingerprint.slice(0, 16)}-${crl.crlNumber}${pem ? '-pem' : ''}"`;
 }
 
 export function registerRevocationRoutes(app: FastifyInstance, deps: ServiceDeps, ocsp: OcspResponderService, log?: (line: string) => void): void {
   const sendCrl = async (request: FastifyRequest, reply: FastifyReply, pem: boolean) => {
     const crl = await currentCrl(deps);
-    const etag = pem ? `"crl-${crl.crlNumber}-pem"` : crlEtag(crl);
+    const etag = crlEtag(crl, pem);
     cacheHeaders(reply, crl.thisUpdate, crl.nextUpdate, etag, deps.clock.now());
     if (notModified(request, etag)) return reply.status(304).send();
     if (pem) return reply.type('application/x-pem-file').send(encodePem('X509 CRL', crl.der));
