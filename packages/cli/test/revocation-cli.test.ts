@@ -8,9 +8,12 @@ import { execFile } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseCrl } from '@provisio/pki';
+import { randomBytes } from 'node:crypto';
+import { parseCrl, systemClock } from '@provisio/pki';
 import { openssl, tempDir } from '@provisio/testkit';
 import { REQUEST_MEDIA, type TestService, makeRequest, setUpSystem, startTestService } from '../../server/test/service-harness.js';
+import type { CliDeps } from '../src/io.js';
+import { run } from '../src/run.js';
 import { MAIN } from './run-cli.js';
 
 function cli(args: string[], env: Record<string, string>): Promise<{ status: number; stdout: string; stderr: string }> {
@@ -88,6 +91,41 @@ describe('provisio device revoke, package revoke, crl fetch', () => {
     assert.ok(openssl(['crl', '-inform', 'DER', '-in', join(dir, 'after.crl'), '-out', join(dir, 'after.pem')]).status === 0);
     const failed = verify(join(dir, 'after.pem'));
     assert.match(failed.output, /certificate revoked/, failed.output);
+  });
+
+  it('ok/device-revoke/typing-the-device-id-on-a-terminal-confirms', async () => {
+    await provision('CLI-002');
+    // In-process with a fake terminal (the child-process runs above have none).
+    const session = (answer: string) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const prompts: string[] = [];
+      const deps: CliDeps = {
+        clock: systemClock,
+        random: { bytes: (n: number) => randomBytes(n) },
+        env,
+        stdout: { write: (text) => void out.push(text), isTTY: false },
+        stderr: { write: (text) => void err.push(text), isTTY: false },
+        readStdin: async () => Buffer.alloc(0),
+        terminal: {
+          readSecret: async (prompt) => {
+            prompts.push(prompt);
+            return answer;
+          },
+        },
+        version: '0.0.0-test',
+      };
+      return { deps, out, err, prompts };
+    };
+    const wrong = session('CLI-00');
+    assert.equal(await run(['device', 'revoke', 'CLI-002', '--reason', 'superseded'], wrong.deps), 2);
+    assert.match(wrong.prompts[0] ?? '', /type the device id \(CLI-002\)/);
+    assert.match(wrong.err.join(''), /nothing was revoked/);
+    assert.equal((await t.call('GET', '/api/v1/devices/CLI-002')).json().state, 'approved');
+    const right = session('CLI-002');
+    assert.equal(await run(['device', 'revoke', 'CLI-002', '--reason', 'superseded'], right.deps), 0, right.err.join(''));
+    assert.match(right.out.join(''), /Device CLI-002 revoked \(superseded\)/);
+    assert.equal((await t.call('GET', '/api/v1/devices/CLI-002')).json().state, 'revoked');
   });
 
   it('ok/package-revoke-with-reason', async () => {
