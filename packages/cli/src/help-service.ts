@@ -28,7 +28,11 @@ export const PACKAGE_CREATE = help(
   '  --days N               package (bootstrap credential) lifetime, 1-365 (default 30)\n  --request-lifetime S   how long a request stays valid, in seconds (default 7 days)\n',
 );
 export const PACKAGE_LIST = help('package list: list provisioning packages', '  provisio package list --system ZMonitor');
-export const PACKAGE_REVOKE = help('package revoke ID: revoke a package; its requests are refused from now on', '  provisio package revoke pkg_0123abcd');
+export const PACKAGE_REVOKE = help(
+  'package revoke ID [--reason R]: revoke a package and its bootstrap credential; its requests are refused from now on',
+  '  provisio package revoke pkg_0123abcd\n  provisio package revoke pkg_0123abcd --reason keyCompromise   # the package file leaked',
+  '  --reason R   an RFC 5280 reason (default unspecified): keyCompromise, affiliationChanged, superseded,\n               cessationOfOperation, privilegeWithdrawn, unspecified\n',
+);
 export const REQUEST_UPLOAD = help(
   'request upload FILE...: upload provisioning requests or request bundles (technician)',
   '  provisio request upload /media/usb/*.ppr\n  provisio request upload /media/usb/requests.pbdl',
@@ -49,6 +53,16 @@ export const PROFILE_DOWNLOAD = help(
 );
 export const DEVICE_COMPLETE = help('device complete DEVICE_ID: mark an installed device Provisioned ("Complete provisioning")', '  provisio device complete DEV-001');
 export const DEVICE_GET = help('device get DEVICE_ID: a device, its state and every certificate it had', '  provisio device get DEV-001 --json');
+export const DEVICE_REVOKE = help(
+  'device revoke DEVICE_ID --reason R [--yes]: revoke a device\'s certificates and disable it (admin, approver)',
+  '  provisio device revoke DEV-001 --reason keyCompromise --yes\n  provisio device revoke DEV-001 --reason cessationOfOperation     # asks you to type DEV-001',
+  '  --reason R   an RFC 5280 reason: keyCompromise, superseded, cessationOfOperation, affiliationChanged,\n               privilegeWithdrawn, unspecified (cACompromise and aACompromise do not apply to a\n               device; certificateHold is not supported: revocation is final)\n  --yes        do not ask for the device id (needed when there is no terminal)\nThe CRL is published again at once and OCSP answers "revoked" from now on. A revoked device may\nmake a new key and a new request; it waits for an approver whatever the approval policy says.\nRevoking a revoked device changes nothing.\n',
+);
+export const CRL_FETCH = help(
+  'crl fetch --out FILE [--pem]: download the issuing CA\'s current CRL (DER, or PEM with --pem)',
+  '  provisio crl fetch --out issuing.crl\n  provisio crl fetch --out issuing.pem --pem && openssl verify -crl_check -CRLfile issuing.pem -CAfile root.crt -untrusted intermediate.crt device.crt',
+  '  --out FILE   where to write it (0644: a CRL is public)\n  --pem        PEM ("X509 CRL") instead of DER\n',
+);
 export const AUDIT_LIST = help('audit list: audit entries, newest first', '  provisio audit list --action request.approve --limit 20', '  --actor A, --action A, --target ID, --limit N, --offset N\n');
 export const AUDIT_VERIFY = `provisio audit verify: check the audit hash chain and its signed checkpoints
 
@@ -85,6 +99,8 @@ Flags:
   --ca DIR           use the issuing CA made by the ceremony (intermediate.crt, intermediate.key,
                      root.crt) instead of a development CA; PROVISIO_CA_PASSPHRASE if encrypted
   --public-url URL   the URL devices use, when it differs from https://HOST:PORT
+  --crl-interval D   publish a fresh CRL at least this often (default 1h; 1m to 7d, e.g. 30m, 6h);
+                     every revocation publishes one at once
 
 On first start it creates a development CA (unless --ca), an admin user and DATA/admin.token.
 `;

@@ -32,6 +32,8 @@ Commands:
   profile download               certified profiles of approved requests (--bundle: many as one)
   bundle verify|extract          check a bundle's signature and hashes; write its entries out
   device complete|get            mark a device Provisioned; show a device and its certificates
+  device revoke                  revoke a device's certificates with an RFC 5280 reason; disable it
+  crl fetch                      download the current CRL (DER or PEM)
   mock-device                    mock device files for experiments (not device-locked)
   audit list|verify              the hash-chained audit log (verify also offline: --data DIR)
   user create                    users with a role and an API token
@@ -177,6 +179,7 @@ Commands:
   provision connected delivery: init, submit over HTTPS, wait for approval, install, confirm
   complete  (service side) mark an installed device Provisioned: "Complete provisioning" (disconnected)
   get       (service side) a device's state and every certificate it had
+  revoke    (service side) revoke a device's certificates with an RFC 5280 reason and disable it
 
 Run "provisio device COMMAND --help" for the flags of a command. See docs/device.md.
 `;

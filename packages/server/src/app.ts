@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { Clock, Random } from '@provisio/pki';
+import type { Clock, Random, SerialNumber } from '@provisio/pki';
 import { systemClock } from '@provisio/pki';
 import { loadAuthority } from './ca/load-authority.js';
 import type { ServiceDeps } from './domain/deps.js';
@@ -13,7 +13,15 @@ import { ensureDir, writeFileAtomic } from './files.js';
 import type { AdmissionOptions } from './http/admission.js';
 import { buildApp } from './http/build-app.js';
 import { startCheckpointJob } from './jobs/audit-checkpoints.js';
+import { startCrlJob } from './jobs/crl-publisher.js';
+import { OCSP_VALIDITY_MS, OcspResponderService } from './ca/ocsp-responder.js';
 import { openStore } from './store/open-store.js';
+
+/** 1 hour: a revocation reaches relying parties that only poll the CRL within about an hour. */
+export const DEFAULT_CRL_INTERVAL_MS = 3_600_000;
+/** Bounds of --crl-interval: a minute (tests, demos) to a week (RFC 5280 leaves it to policy). */
+export const MIN_CRL_INTERVAL_MS = 60_000;
+export const MAX_CRL_INTERVAL_MS = 7 * 24 * 3_600_000;
 
 export interface ServeOptions {
   readonly dataDir: string;
@@ -31,6 +39,8 @@ export interface ServeOptions {
   readonly clock?: Clock;
   readonly random?: Random;
   readonly log?: (line: string) => void;
+  /** A fresh CRL at least this often (ms); default 1 hour (docs/service.md "CRL"). */
+  readonly crlIntervalMs?: number;
   /** Burst limits of the expensive routes; default 64 in flight, 256 queued (docs/service.md). */
   readonly admission?: Partial<AdmissionOptions>;
 }
@@ -72,13 +82,27 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       urls: { crl: urls.crlUrl, ocsp: urls.ocspUrl, caIssuers: `${serviceUrl}/ca/intermediate.crt` },
       tlsNames,
     });
-    const deps: ServiceDeps = { clock, random, store, authority: loaded.authority, urls };
+    // The OCSP responder's cache is told of revocations once they commit (domain/revocation.ts).
+    let ocsp: OcspResponderService | null = null;
+    const crlIntervalMs = options.crlIntervalMs ?? DEFAULT_CRL_INTERVAL_MS;
+    if (!Number.isSafeInteger(crlIntervalMs) || crlIntervalMs < MIN_CRL_INTERVAL_MS || crlIntervalMs > MAX_CRL_INTERVAL_MS) {
+      throw new RangeError(`the CRL interval must be ${MIN_CRL_INTERVAL_MS / 1000} s to ${MAX_CRL_INTERVAL_MS / 3_600_000} h; got ${crlIntervalMs} ms`);
+    }
+    const revocation = { crlIntervalMs, revoked: (serials: readonly SerialNumber[]) => ocsp?.invalidate(serials) };
+    const deps: ServiceDeps = { clock, random, store, authority: loaded.authority, urls, revocation };
+    ocsp = new OcspResponderService(deps, OCSP_VALIDITY_MS, log);
     const admin = await ensureAdmin(deps);
     const adminTokenPath = join(options.dataDir, 'admin.token');
     if (admin) writeFileAtomic(adminTokenPath, `${admin.token}\n`);
 
-    const app = await buildApp(deps, { tls: loaded.tls, log, ...(options.admission ? { admission: options.admission } : {}) });
-    await app.listen({ host: options.host, port });
+    const crlJob = await startCrlJob(deps, ocsp, log);
+    const app = await buildApp(deps, { tls: loaded.tls, log, ocsp, ...(options.admission ? { admission: options.admission } : {}) });
+    try {
+      await app.listen({ host: options.host, port });
+    } catch (e) {
+      await crlJob.stop();
+      throw e;
+    }
     const checkpoints = startCheckpointJob(deps, log);
     return {
       url: serviceUrl,
@@ -93,6 +117,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       async close() {
         await app.close();
         await checkpoints.stop();
+        await crlJob.stop();
         await store.close();
       },
     };

@@ -1,4 +1,4 @@
-export { type RunningService, type ServeOptions, startService } from './app.js';
+export { DEFAULT_CRL_INTERVAL_MS, MAX_CRL_INTERVAL_MS, MIN_CRL_INTERVAL_MS, type RunningService, type ServeOptions, startService } from './app.js';
 export { trustedCheckpointVerifier, verifyCheckpointSignature } from './audit/checkpoint.js';
 export { verifyStoreAudit } from './audit/verify-store-audit.js';
 export { serverErrors } from './domain/errors.js';

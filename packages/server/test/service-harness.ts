@@ -6,7 +6,7 @@
 import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { createCsr, createKeySigner, encodePem, generateKey, type KeyType, type Signer } from '@provisio/pki';
+import { type Clock, createCsr, createKeySigner, encodePem, generateKey, type KeyType, type Signer } from '@provisio/pki';
 import { createProvisioningRequest, openPackage, parsePackage, signJws } from '@provisio/protocol';
 import { tempDir } from '@provisio/testkit';
 import { type RunningService, startService } from '../src/app.js';
@@ -23,13 +23,23 @@ export interface TestService {
   readonly dataDir: string;
   readonly rootPem: string;
   readonly adminToken: string;
-  call(method: 'GET' | 'POST', path: string, options?: { token?: string | null; json?: unknown; raw?: Buffer; contentType?: string }): Promise<Reply>;
+  call(method: 'GET' | 'POST', path: string, options?: { token?: string | null; json?: unknown; raw?: Buffer; contentType?: string; headers?: Record<string, string> }): Promise<Reply>;
   close(): Promise<void>;
 }
 
-export async function startTestService(
-  options: { db?: string; dbSchema?: string; dataDir?: string; port?: number; admission?: { maxInFlight: number; maxQueued: number } } = {},
-): Promise<TestService> {
+export interface TestServiceOptions {
+  readonly db?: string;
+  readonly dbSchema?: string;
+  readonly dataDir?: string;
+  readonly port?: number;
+  readonly admission?: { maxInFlight: number; maxQueued: number };
+  readonly crlIntervalMs?: number;
+  /** The issuing CA files of another service (a second node sharing its database). */
+  readonly caDir?: string;
+  readonly clock?: Clock;
+}
+
+export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
   const dataDir = options.dataDir ?? tempDir('provisio-svc-');
   const service = await startService({
     dataDir,
@@ -38,6 +48,9 @@ export async function startTestService(
     ...(options.db ? { db: options.db } : {}),
     ...(options.dbSchema ? { dbSchema: options.dbSchema } : {}),
     ...(options.admission ? { admission: options.admission } : {}),
+    ...(options.crlIntervalMs ? { crlIntervalMs: options.crlIntervalMs } : {}),
+    ...(options.caDir ? { caDir: options.caDir } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   const rootPem = readFileSync(service.rootPath, 'utf8');
   const adminToken = readFileSync(service.adminTokenPath, 'utf8').trim();
@@ -54,6 +67,7 @@ export async function startTestService(
           headers: {
             ...(token ? { authorization: `Bearer ${token}` } : {}),
             ...(body ? { 'content-type': o.contentType ?? 'application/json', 'content-length': String(body.length) } : {}),
+            ...o.headers,
           },
         },
         (res) => {

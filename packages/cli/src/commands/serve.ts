@@ -2,7 +2,15 @@
 import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseCertificate } from '@provisio/pki';
-import { openStore, startService, trustedCheckpointVerifier, verifyCheckpointSignature, verifyStoreAudit } from '@provisio/server';
+import {
+  MAX_CRL_INTERVAL_MS,
+  MIN_CRL_INTERVAL_MS,
+  openStore,
+  startService,
+  trustedCheckpointVerifier,
+  verifyCheckpointSignature,
+  verifyStoreAudit,
+} from '@provisio/server';
 import { type ParsedArgs, optionalString } from '../args.js';
 import { COMMON_OPTIONS, type CommandSpec } from '../command.js';
 import { warn } from '../diagnostics.js';
@@ -12,12 +20,25 @@ import type { CliDeps } from '../io.js';
 import { CONNECTION_OPTIONS, connect } from '../api-client.js';
 import { reportAudit } from './service.js';
 
+const UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "30m", "6h", "1d" (or plain seconds) in milliseconds, within the service's bounds. */
+function durationFlag(text: string, flag: string): number {
+  const match = /^(\d+)([smhd]?)$/.exec(text);
+  const ms = match ? Number(match[1]) * (UNIT_MS[match[2] || 's'] ?? 1000) : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms < MIN_CRL_INTERVAL_MS || ms > MAX_CRL_INTERVAL_MS) {
+    throw usageError(`--${flag} must be a duration from 1m to 7d, like 30m or 6h; got "${text}"`);
+  }
+  return ms;
+}
+
 async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
   const dataDir = optionalString(args, 'data') ?? './data';
   const portText = optionalString(args, 'port') ?? '8443';
   if (!/^\d+$/.test(portText) || Number(portText) > 65535) throw usageError(`--port must be 0-65535; got "${portText}"`);
   const db = optionalString(args, 'db') ?? deps.env.PROVISIO_DB;
   const caDir = optionalString(args, 'ca');
+  const crlIntervalMs = durationFlag(optionalString(args, 'crl-interval') ?? '1h', 'crl-interval');
   const service = await startService({
     dataDir,
     host: optionalString(args, 'host') ?? '127.0.0.1',
@@ -26,6 +47,7 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
     ...(caDir ? { caDir } : {}),
     ...(deps.env.PROVISIO_CA_PASSPHRASE ? { caPassphrase: deps.env.PROVISIO_CA_PASSPHRASE } : {}),
     ...(optionalString(args, 'public-url') ? { publicUrl: optionalString(args, 'public-url') as string } : {}),
+    crlIntervalMs,
     clock: deps.clock,
     random: deps.random,
     log: (line) => deps.stderr.write(`provisio: ${line}\n`),
@@ -85,6 +107,6 @@ async function auditVerify(deps: CliDeps, args: ParsedArgs): Promise<number> {
 const str = { type: 'string' } as const;
 
 export const SERVE_COMMANDS: readonly CommandSpec[] = [
-  { path: 'serve', help: SERVE, options: { ...COMMON_OPTIONS, 'data': str, 'port': str, 'host': str, 'db': str, 'ca': str, 'public-url': str }, maxPositionals: 0, run: serve },
+  { path: 'serve', help: SERVE, options: { ...COMMON_OPTIONS, 'data': str, 'port': str, 'host': str, 'db': str, 'ca': str, 'public-url': str, 'crl-interval': str }, maxPositionals: 0, run: serve },
   { path: 'audit verify', help: AUDIT_VERIFY, options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS, data: str, db: str, ca: str }, maxPositionals: 0, run: auditVerify },
 ];

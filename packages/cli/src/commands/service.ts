@@ -4,7 +4,7 @@
  * live in the service.
  */
 import { basename, join } from 'node:path';
-import { type Catalog, ProvisioError, pkiErrors } from '@provisio/pki';
+import { type Catalog, ProvisioError, encodePem, parseCrl, pkiErrors } from '@provisio/pki';
 import { BUNDLE_FILE_EXTENSION, BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, parseBundle, protocolErrors } from '@provisio/protocol';
 import { serverErrors } from '@provisio/server';
 import { type ParsedArgs, optionalString, requireString } from '../args.js';
@@ -117,8 +117,9 @@ const packageList: Handler = async (deps, args, api) => {
 
 const packageRevoke: Handler = async (deps, args, api) => {
   const id = positional(args, 0, 'a package ID', 'package revoke');
-  const p = await api.json<Json>('POST', `/api/v1/packages/${enc(id)}/revoke`);
-  return out(deps, args, p, () => `✔ Package ${id} revoked: requests signed with it are refused from now on\n`);
+  const reason = optionalString(args, 'reason');
+  const p = await api.json<Json>('POST', `/api/v1/packages/${enc(id)}/revoke`, { json: reason === undefined ? {} : { reason } });
+  return out(deps, args, p, () => `✔ Package ${id} revoked: requests signed with it are refused from now on, and its bootstrap certificate is on the CRL\n`);
 };
 
 const requestUpload: Handler = async (deps, args, api) => {
@@ -296,6 +297,56 @@ const deviceGet: Handler = async (deps, args, api) => {
   );
 };
 
+/**
+ * Revocation is final, so it is confirmed: --yes, or the device id typed again on a terminal
+ * (the web UI asks the same). Without a terminal and without --yes nothing is sent.
+ */
+async function confirmRevocation(deps: CliDeps, args: ParsedArgs, deviceId: string): Promise<void> {
+  if (args.values.yes === true) return;
+  if (!deps.terminal) {
+    throw usageError(`revoking ${deviceId} is final and needs confirmation`, `add --yes to revoke without a prompt`);
+  }
+  const typed = (await deps.terminal.readSecret(`type the device id (${deviceId}) to revoke it: `)).trim();
+  if (typed !== deviceId) throw usageError(`"${typed.slice(0, 80)}" is not ${deviceId}: nothing was revoked`);
+}
+
+const deviceRevoke: Handler = async (deps, args, api) => {
+  const id = positional(args, 0, 'a DEVICE_ID', 'device revoke');
+  const reason = requireString(args, 'reason', 'device revoke');
+  await confirmRevocation(deps, args, id);
+  const d = await api.json<Json & { changed: boolean; revoked: Array<{ serial: string }>; crlNumber: number | null }>(
+    'POST',
+    `/api/v1/devices/${enc(id)}/revoke`,
+    { json: { reason } },
+  );
+  return out(deps, args, d, () =>
+    d.changed
+      ? `✔ Device ${id} revoked (${reason}): ${d.revoked.length === 0 ? 'it had no valid certificate' : `certificate ${d.revoked.map((c) => c.serial).join(', ')} revoked`}; CRL number ${String(d.crlNumber)} published\n` +
+        (reason === 'keyCompromise' ? `Next: the device makes a new key ("provisio device init --reset") and a new request, which waits for an approver\n` : '')
+      : `✔ Device ${id} was already revoked: nothing changed\n`,
+  );
+};
+
+const crlFetch: Handler = async (deps, args, api) => {
+  const outPath = requireString(args, 'out', 'crl fetch');
+  const response = await api.send('GET', '/crl/issuing.crl');
+  const crl = parseCrl(response.body);
+  const pem = args.values.pem === true;
+  // A CRL is public: 0644.
+  writeFileAtomic(outPath, pem ? encodePem('X509 CRL', crl.der) : crl.der, 0o644);
+  const summary = {
+    path: outPath,
+    format: pem ? 'pem' : 'der',
+    crlNumber: crl.crlNumber === null ? null : crl.crlNumber.toString(),
+    thisUpdate: crl.thisUpdate.toISOString(),
+    nextUpdate: crl.nextUpdate?.toISOString() ?? null,
+    revoked: crl.entries.length,
+  };
+  return out(deps, args, summary, () =>
+    `✔ CRL number ${summary.crlNumber ?? '-'}: ${outPath} (${summary.format.toUpperCase()}, ${summary.revoked} revoked)\n  this update  ${summary.thisUpdate}\n  next update  ${summary.nextUpdate ?? '-'}\n`,
+  );
+};
+
 const auditList: Handler = async (deps, args, api) => {
   const q = query({ actor: optionalString(args, 'actor'), action: optionalString(args, 'action'), target: optionalString(args, 'target'), limit: integerFlag(args, 'limit'), offset: integerFlag(args, 'offset') });
   const page = await api.json<{ total: number; items: Array<Record<string, unknown>> }>('GET', `/api/v1/audit${q}`);
@@ -404,7 +455,7 @@ export const SERVICE_COMMANDS: readonly CommandSpec[] = [
   remote('component create', HELP.COMPONENT_CREATE, { 'system': str, 'key-type': str, 'validity-days': str }, 1, componentCreate),
   remote('package create', HELP.PACKAGE_CREATE, { 'system': str, 'out': str, 'days': str, 'request-lifetime': str }, 0, packageCreate),
   remote('package list', HELP.PACKAGE_LIST, { system: str }, 0, packageList),
-  remote('package revoke', HELP.PACKAGE_REVOKE, {}, 1, packageRevoke),
+  remote('package revoke', HELP.PACKAGE_REVOKE, { reason: str }, 1, packageRevoke),
   remote('request upload', HELP.REQUEST_UPLOAD, {}, 1000, requestUpload),
   remote('request list', HELP.REQUEST_LIST, { state: str, system: str, component: str, q: str, ...paging }, 0, requestList),
   remote('request show', HELP.REQUEST_SHOW, {}, 1, requestShow),
@@ -413,6 +464,8 @@ export const SERVICE_COMMANDS: readonly CommandSpec[] = [
   remote('profile download', HELP.PROFILE_DOWNLOAD, { 'out': str, 'bundle': str, 'request-bundle': str }, 10_000, profileDownload),
   remote('device complete', HELP.DEVICE_COMPLETE, {}, 1, deviceComplete),
   remote('device get', HELP.DEVICE_GET, {}, 1, deviceGet),
+  remote('device revoke', HELP.DEVICE_REVOKE, { reason: str, yes: { type: 'boolean' } }, 1, deviceRevoke),
+  remote('crl fetch', HELP.CRL_FETCH, { out: str, pem: { type: 'boolean' } }, 0, crlFetch),
   remote('audit list', HELP.AUDIT_LIST, { actor: str, action: str, target: str, ...paging }, 0, auditList),
   remote('mock-device', HELP.MOCK_DEVICE, { system: str, component: str, count: str, out: str }, 0, mockDevice),
   remote('user create', HELP.USER_CREATE, { 'role': str, 'token-out': str }, 1, userCreate),

@@ -14,9 +14,11 @@ import {
   type CertificateProfile,
   type Clock,
   type DistributionUrls,
+  type OcspResponder,
   type ParsedCertificate,
   type Random,
   type Signer,
+  buildCrl,
   createIssuer,
   createKeySigner,
   encodePem,
@@ -120,7 +122,11 @@ async function serviceCertificate(
   if (existsSync(certPath) && existsSync(keyPath)) {
     const certificate = parseCertificate(readFileSync(certPath, 'utf8'));
     const keyPem = readFileSync(keyPath, 'utf8');
-    if (certificate.notAfter.getTime() - now.getTime() > RENEW_BEFORE_MS) {
+    // Reused while far from expiry and recorded as issued by the CA in use now: a restart with
+    // another --ca (or another database) must not keep a certificate nobody can answer for.
+    const record = await options.store.findCertificate(issuerFingerprint, certificate.serial);
+    const sameIssuer = record !== null && record.der.equals(certificate.der);
+    if (sameIssuer && certificate.notAfter.getTime() - now.getTime() > RENEW_BEFORE_MS) {
       return { signer: createKeySigner(importPrivateKeyPem(keyPem)), certificate, keyPem };
     }
   }
@@ -203,6 +209,32 @@ export async function loadAuthority(options: LoadAuthorityOptions): Promise<Load
     issuerFingerprint,
   );
 
+  // The delegated OCSP responder (RFC 6960 §4.2.2.2): its own key, so the issuing CA key signs
+  // only certificates and CRLs. id-pkix-ocsp-nocheck makes its status unverifiable, so it is
+  // short-lived (RFC 6960 §4.2.2.2.1: "a short lifetime"): 90 days, renewed within 30 of expiry —
+  // at start, and while running when the responder asks (ca/ocsp-responder.ts).
+  const loadResponder = async (): Promise<OcspResponder> => {
+    const at = options.clock.now();
+    const loaded = await serviceCertificate(
+      options,
+      dir,
+      'ocsp-responder',
+      (publicKey) =>
+        issuer.issue({
+          profile: { kind: 'ocsp-responder' },
+          serial: randomSerial(options.random),
+          subject: [{ type: 'CN', value: 'Provisio OCSP responder' }],
+          publicKey,
+          notBefore: new Date(at.getTime() - 3600_000),
+          notAfter: new Date(at.getTime() + 90 * DAY),
+        }),
+      'ocsp-responder',
+      issuerFingerprint,
+    );
+    return { certificate: loaded.certificate, signer: loaded.signer };
+  };
+  let ocspResponder = await loadResponder();
+
   return {
     authority: {
       root,
@@ -211,6 +243,14 @@ export async function loadAuthority(options: LoadAuthorityOptions): Promise<Load
       issue: (request) => issuer.issue(request),
       profileSigner: profileSigner.signer,
       profileSignerChain: [profileSigner.certificate.der, intermediate.der],
+      signCrl: (input) => buildCrl({ issuer: intermediate, signer, ...input }),
+      get ocspResponder() {
+        return ocspResponder;
+      },
+      async renewOcspResponder() {
+        ocspResponder = await loadResponder();
+        return ocspResponder;
+      },
     },
     tls: { key: tls.keyPem, cert: encodePem('CERTIFICATE', tls.certificate.der) + encodePem('CERTIFICATE', intermediate.der) },
     rootPath: join(caDir, 'root.crt'),

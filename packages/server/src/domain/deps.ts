@@ -2,7 +2,17 @@
  * What the domain needs from the world, as one object; each service takes a `Pick` of it.
  * Only src/app.ts builds the real one.
  */
-import type { CertificateRequest, Clock, IssuedCertificate, ParsedCertificate, Random, Signer } from '@provisio/pki';
+import type {
+  CertificateRequest,
+  Clock,
+  IssuedCertificate,
+  OcspResponder,
+  ParsedCertificate,
+  Random,
+  RevokedEntry,
+  SerialNumber,
+  Signer,
+} from '@provisio/pki';
 import type { Role, UserId } from './model.js';
 import type { Store } from './store.js';
 
@@ -17,6 +27,23 @@ export interface IssuingAuthority {
   readonly profileSigner: Signer;
   /** DER: the profile signer's certificate, then the issuing CA's. */
   readonly profileSignerChain: readonly Buffer[];
+  /** Builds, lints and signs a complete CRL with the issuing CA's key (RFC 5280 §5). */
+  signCrl(input: { crlNumber: bigint; thisUpdate: Date; nextUpdate: Date; entries: readonly RevokedEntry[] }): Promise<Buffer>;
+  /** The delegated OCSP responder (id-kp-OCSPSigning, id-pkix-ocsp-nocheck) the issuing CA certified. */
+  readonly ocspResponder: OcspResponder;
+  /**
+   * Replaces the responder's certificate (and key) when it is within 30 days of expiry, recording
+   * the new one; returns the responder in use afterwards.
+   */
+  renewOcspResponder(): Promise<OcspResponder>;
+}
+
+/** How revocation is published (docs/service.md "CRL", "OCSP"). */
+export interface RevocationPublishing {
+  /** A fresh CRL is published at least this often; nextUpdate = thisUpdate + interval + grace. */
+  readonly crlIntervalMs: number;
+  /** Called once a revocation has committed, with the serials revoked: drops cached OCSP answers. */
+  revoked(serials: readonly SerialNumber[]): void;
 }
 
 export interface ServiceUrls {
@@ -32,6 +59,7 @@ export interface ServiceDeps {
   readonly store: Store;
   readonly authority: IssuingAuthority;
   readonly urls: ServiceUrls;
+  readonly revocation: RevocationPublishing;
 }
 
 /** Who is acting: recorded in the audit log as `user:<username>`. */

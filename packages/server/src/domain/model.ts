@@ -165,6 +165,23 @@ export interface CertificateRecord {
   readonly createdAt: Date;
 }
 
+/** A revoked certificate as a CRL lists it (RFC 5280 §5.1.2.6). */
+export interface RevokedCertificate {
+  readonly serial: SerialNumber;
+  readonly revokedAt: Date;
+  readonly reason: RevocationReason;
+}
+
+/** The newest CRL an issuing CA published (docs/service.md "CRL"). */
+export interface CrlRecord {
+  readonly issuerFingerprint: string;
+  /** RFC 5280 §5.2.3 cRLNumber; only rises. */
+  readonly crlNumber: number;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date;
+  readonly der: Buffer;
+}
+
 export interface ProfileRecord {
   readonly requestId: RequestId;
   readonly deviceId: DeviceIdText;

@@ -10,6 +10,8 @@ import { serializePackage } from '@provisio/protocol';
 import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
 import { ServiceError } from './errors.js';
 import type { CertificateRecord, PackageId, PackageRecord, UserId } from './model.js';
+import { publishCrl } from './crl.js';
+import { parseEndEntityReason, revokeCertificatesInTx } from './revocation.js';
 import { requireSystem } from './systems.js';
 
 const DAY_MS = 86_400_000;
@@ -123,15 +125,39 @@ export async function createPackage(
   return { record, fileText };
 }
 
-export async function revokePackage(deps: Pick<ServiceDeps, 'store' | 'clock'>, actor: Actor, id: PackageId): Promise<PackageRecord> {
+/**
+ * Revokes a package: its requests are refused from now on (submitRequest), and its bootstrap
+ * credential's certificate is revoked with `reasonText` (default unspecified) and listed in the
+ * CRL published in the same transaction. Idempotent: a revoked package stays as it is.
+ */
+export async function revokePackage(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'authority' | 'revocation'>,
+  actor: Actor,
+  id: PackageId,
+  reasonText = 'unspecified',
+): Promise<PackageRecord> {
+  const reason = parseEndEntityReason(reasonText);
+  const existing = await deps.store.findPackage(id);
+  if (!existing) throw new ServiceError('package_not_found', `no provisioning package has id "${id}"`);
   const now = deps.clock.now();
-  const changed = await deps.store.transaction(async (tx) => {
-    const ok = await tx.revokePackage(id, now);
-    if (ok) await tx.appendAudit({ at: now, actor: actorName(actor), action: 'package.revoke', targetType: 'package', targetId: id, details: {} });
-    return ok;
+  const serials = await deps.store.transaction(async (tx) => {
+    if (!(await tx.revokePackage(id, now))) return [];
+    const bootstrap = parseCertificate(existing.bootstrapCertificate);
+    const record = await tx.findCertificate(deps.authority.issuerFingerprint, bootstrap.serial);
+    const revoked = record ? await revokeCertificatesInTx(tx, [record], { at: now, reason, actor: actorName(actor) }) : [];
+    const crl = revoked.length > 0 ? await publishCrl(tx, deps) : null;
+    await tx.appendAudit({
+      at: now,
+      actor: actorName(actor),
+      action: 'package.revoke',
+      targetType: 'package',
+      targetId: id,
+      details: { reason, bootstrapSerial: bootstrap.serial, bootstrapFingerprint: existing.bootstrapFingerprint, ...(crl ? { crlNumber: crl.crlNumber } : {}) },
+    });
+    return revoked.map((c) => c.serial);
   });
+  if (serials.length > 0) deps.revocation.revoked(serials);
   const pkg = await deps.store.findPackage(id);
   if (!pkg) throw new ServiceError('package_not_found', `no provisioning package has id "${id}"`);
-  if (!changed && pkg.status !== 'revoked') throw new ServiceError('package_not_found', `package "${id}" could not be revoked`);
   return pkg;
 }

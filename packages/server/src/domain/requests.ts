@@ -17,6 +17,7 @@ import { ServiceError } from './errors.js';
 import type { ApprovalPolicyRecord, CertificateRecord, DeviceIdText, DeviceRecord, GatewayRecord, PackageId, PolicyVerdict, RequestId, RequestRecord, Transport, UserId } from './model.js';
 import { effectivePolicy, evaluatePolicy } from './approval-policy.js';
 import { BACKDATE_MS } from './packages.js';
+import { checkReentry } from './revocation.js';
 import { StoreConflict } from './store.js';
 
 const DAY_MS = 86_400_000;
@@ -96,17 +97,22 @@ export async function submitRequest(
   }
   const deviceId = p.deviceId as DeviceIdText;
   const device = await deps.store.findDevice(deviceId);
-  if (device && device.state !== 'rejected') {
+  if (device && device.state !== 'rejected' && device.state !== 'revoked') {
     throw new ServiceError('device_exists', `device "${deviceId}" already exists (state ${device.state}); reprovisioning a known device is not allowed for this system`);
   }
+  // A revoked device may re-key and re-enter approval (docs/service.md "Revocation").
+  const revokedFor = device ? await checkReentry(deps, device, publicKeyFingerprint(pr.csr.publicKey)) : null;
 
   // The approval policy (component's, else system's): evaluated before anything is written, so
-  // the verdict is stored with the request; an automatic approval follows the intake below.
-  const policy = input.applyPolicy === false ? null : await effectivePolicy(deps, system, component);
+  // the verdict is stored with the request; an automatic approval follows the intake below. A
+  // revoked device's return is never approved automatically: an approver decides.
+  const policy = input.applyPolicy === false || revokedFor !== null ? null : await effectivePolicy(deps, system, component);
   const countLastHour = policy?.mode === 'automatic' && policy.rules.maxPerHour !== undefined
     ? await deps.store.countAutoApprovals({ systemId: system.id, componentId: policy.componentId, since: new Date(now.getTime() - HOUR_MS) })
     : 0;
-  const verdict = evaluatePolicy(policy, { deviceId, hardwareSerial: p.hardwareSerial, transport: input.transport, packageId: pkg.id }, countLastHour);
+  const verdict: PolicyVerdict = revokedFor !== null
+    ? { decision: 'manual', rule: 'reentry', reason: `device ${deviceId} was revoked (${revokedFor}); its return with a new key needs an approver` }
+    : evaluatePolicy(policy, { deviceId, hardwareSerial: p.hardwareSerial, transport: input.transport, packageId: pkg.id }, countLastHour);
 
   const request: RequestRecord = {
     id: newId(deps.random, 'req') as RequestId,
@@ -138,7 +144,7 @@ export async function submitRequest(
     await deps.store.transaction(async (tx) => {
       await tx.insertRequest(request);
       if (device) {
-        if (!(await tx.transitionDevice(deviceId, ['rejected'], 'pending', now, { currentRequestId: request.id }))) {
+        if (!(await tx.transitionDevice(deviceId, [device.state], 'pending', now, { currentRequestId: request.id }))) {
           throw new ServiceError('device_exists', `device "${deviceId}" changed state concurrently; retry`);
         }
       } else {
@@ -172,6 +178,7 @@ export async function submitRequest(
           publicKeySha256: request.publicKeyFingerprint,
           contentSha256: request.contentHash,
           policy: { ...verdict, ...(policy ? { scope: policy.componentId ? `${system.name}/${component.name}` : system.name } : {}) },
+          ...(revokedFor !== null && device ? { reentry: { previousState: device.state, revocationReason: revokedFor } } : {}),
         },
       });
     });

@@ -10,7 +10,7 @@
  *   make one winner and nineteen `false`.
  * - Lists are ordered as documented and paginated with limit/offset; `total` counts all matches.
  */
-import type { SerialNumber } from '@provisio/pki';
+import type { RevocationReason, SerialNumber } from '@provisio/pki';
 import type {
   ApiToken,
   ApprovalPolicyRecord,
@@ -19,6 +19,7 @@ import type {
   AuditEvent,
   CertificateRecord,
   ComponentId,
+  CrlRecord,
   ComponentRecord,
   DeviceIdText,
   DeviceRecord,
@@ -33,6 +34,7 @@ import type {
   RequestId,
   RequestRecord,
   RequestState,
+  RevokedCertificate,
   SystemId,
   SystemRecord,
   User,
@@ -150,6 +152,23 @@ export interface StoreTx {
   findCertificateByRequest(requestId: RequestId): Promise<CertificateRecord | null>;
   /** Newest first. */
   listCertificatesForDevice(deviceId: DeviceIdText): Promise<CertificateRecord[]>;
+
+  /** active → revoked with an RFC 5280 reason (compare-and-set); false when it was not active. */
+  revokeCertificate(issuerFingerprint: string, serial: SerialNumber, revocation: { at: Date; reason: RevocationReason }): Promise<boolean>;
+  /** Every revoked certificate of this issuer, by serial: what its CRL lists. */
+  listRevokedCertificates(issuerFingerprint: string): Promise<RevokedCertificate[]>;
+
+  // CRLs (one state row per issuer)
+  /**
+   * Reserves the next CRL number of this issuer (the first is 1): increments the counter under
+   * its row lock, which is held until the transaction ends, so concurrent publishers (another
+   * server on the same PostgreSQL) wait and then take the next number. Inside a transaction only.
+   */
+  reserveCrlNumber(issuerFingerprint: string): Promise<number>;
+  /** Stores the CRL carrying the number just reserved; refuses (Error) any other number. */
+  saveCrl(crl: CrlRecord): Promise<void>;
+  /** The newest CRL of this issuer, or null before the first was published. */
+  findCrl(issuerFingerprint: string): Promise<CrlRecord | null>;
 
   // certified profiles (requestId unique)
   insertProfile(profile: ProfileRecord): Promise<void>;

@@ -9,9 +9,11 @@ import { isProvisioError } from '@provisio/pki';
 import type { Actor, ServiceDeps } from '../domain/deps.js';
 import { ServiceError } from '../domain/errors.js';
 import { authenticateToken } from '../domain/users.js';
+import type { OcspResponderService } from '../ca/ocsp-responder.js';
 import { AdmissionLimiter, type AdmissionOptions } from './admission.js';
 import { buildOpenApi } from './openapi.js';
 import type { RouteSpec } from './route.js';
+import { isOcspPath, registerRevocationRoutes, sendOcspMalformed } from './revocation-routes.js';
 import { ROUTES } from './routes.js';
 
 const STATUS: Record<string, number> = {
@@ -30,6 +32,8 @@ export interface HttpOptions {
   readonly log?: (line: string) => void;
   /** Limits of the routes marked `admission` (default 64 in flight, 256 queued). */
   readonly admission?: Partial<AdmissionOptions>;
+  /** The OCSP responder; with it the CRL and OCSP endpoints are served (http/revocation-routes.ts). */
+  readonly ocsp?: OcspResponderService;
 }
 
 function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
@@ -164,6 +168,12 @@ export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Pr
     // Bodies other than the raw uploads are small JSON objects.
     bodyLimit: 64 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    // A URL the router cannot decode (bad percent-encoding) never reaches a route: answered here,
+    // in OCSP on the responder's path (a protocol answers in its own protocol).
+    frameworkErrors: (error, request, reply) => {
+      if (isOcspPath(request.url)) return sendOcspMalformed(reply);
+      return sendError(reply, 400, 'validation_failed', error.message);
+    },
   });
 
   const rawTypes = new Set(ROUTES.flatMap((r) => r.rawBody?.contentTypes ?? []));
@@ -172,6 +182,7 @@ export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Pr
   }
   const limiter = new AdmissionLimiter(options.admission);
   for (const route of ROUTES) register(app, deps, route, limiter);
+  if (options.ocsp) registerRevocationRoutes(app, deps, options.ocsp, options.log);
 
   const openapi = buildOpenApi(ROUTES, deps.urls.serviceUrl);
   app.get('/openapi.json', async (_request, reply) => reply.type('application/json').send(openapi));

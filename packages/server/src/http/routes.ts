@@ -12,6 +12,7 @@ import { ROLES } from '../domain/model.js';
 import { createMockDevices } from '../domain/mock-devices.js';
 import { createPackage, revokePackage } from '../domain/packages.js';
 import { buildProfileBundle, submitRequestBundle } from '../domain/bundles.js';
+import { revokeDevice } from '../domain/revocation.js';
 import { approveRequest, getProfile, rejectRequest, requireRequest, submitRequest } from '../domain/requests.js';
 import { createComponent, createSystem, describeSystem, requireComponent, requireSystem } from '../domain/systems.js';
 import { createUser } from '../domain/users.js';
@@ -36,6 +37,8 @@ const paging = {
   limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
   offset: { type: 'integer', minimum: 0, maximum: 10_000_000, default: 0 },
 } as const;
+/** Checked by the domain (parseEndEntityReason), so a bad reason gets revocation_reason_invalid. */
+const revocationReason = { type: 'string', minLength: 1, maxLength: 40 } as const;
 const obj = (properties: Record<string, unknown>, required: string[] = []) => ({ type: 'object', additionalProperties: false, properties, required });
 
 /** The system and component a list query names, resolved (404 when unknown). */
@@ -129,9 +132,18 @@ export const ROUTES: readonly RouteSpec[] = [
     },
   },
   {
-    method: 'POST', url: '/api/v1/packages/:id/revoke', operationId: 'revokePackage', summary: 'Revoke a provisioning package: its requests are refused from now on', roles: ['admin'],
+    method: 'POST', url: '/api/v1/packages/:id/revoke', operationId: 'revokePackage', summary: 'Revoke a provisioning package and its bootstrap credential: its requests are refused from now on', roles: ['admin'],
     params: obj({ id }, ['id']),
-    handler: async (ctx) => ({ body: await packageView(await revokePackage(ctx.deps, actorOf(ctx), ctx.params.id as PackageId), createNames(ctx.deps.store)) }),
+    // Body: none, {} or {"reason": R} (checked here: a schema would refuse a call with no body).
+    handler: async (ctx) => {
+      const b = ctx.body;
+      const isObject = typeof b === 'object' && b !== null && !Array.isArray(b);
+      if (b !== undefined && b !== null && (!isObject || Object.keys(b).some((k) => k !== 'reason') || ('reason' in b && typeof b.reason !== 'string'))) {
+        throw new ServiceError('validation_failed', 'send no body, or {"reason": R} with an RFC 5280 reason');
+      }
+      const reason = isObject && 'reason' in b ? (b.reason as string) : undefined;
+      return { body: await packageView(await revokePackage(ctx.deps, actorOf(ctx), ctx.params.id as PackageId, reason), createNames(ctx.deps.store)) };
+    },
   },
   {
     method: 'POST', url: '/api/v1/requests', operationId: 'submitRequest', summary: 'Upload a provisioning request file, or a request bundle (byte-exact)', roles: ['admin', 'technician'],
@@ -302,6 +314,22 @@ export const ROUTES: readonly RouteSpec[] = [
     handler: async (ctx) => {
       const view = await completeProvisioning(ctx.deps, actorOf(ctx), ctx.params.deviceId as DeviceIdText);
       return { body: await deviceView(view.device, createNames(ctx.deps.store)) };
+    },
+  },
+  {
+    method: 'POST', url: '/api/v1/devices/:deviceId/revoke', operationId: 'revokeDevice', summary: 'Revoke a device: its certificates are revoked with an RFC 5280 reason and the device is disabled', roles: ['admin', 'approver'],
+    params: obj({ deviceId: id }, ['deviceId']),
+    body: obj({ reason: revocationReason }, ['reason']),
+    handler: async (ctx) => {
+      const result = await revokeDevice(ctx.deps, actorOf(ctx), ctx.params.deviceId as DeviceIdText, (ctx.body as { reason: string }).reason);
+      return {
+        body: {
+          ...(await deviceView(result.device, createNames(ctx.deps.store))),
+          changed: result.changed,
+          revoked: result.revoked.map(certificateView),
+          crlNumber: result.crlNumber,
+        },
+      };
     },
   },
   {

@@ -2,7 +2,7 @@
  * The `Store` port over Kysely: one implementation of every query for SQLite and PostgreSQL.
  * Where the databases differ (row locks, the integrity check) the dialect is asked explicitly.
  */
-import type { SerialNumber } from '@provisio/pki';
+import type { RevocationReason, SerialNumber } from '@provisio/pki';
 import { type Expression, type Kysely, type SqlBool, sql, type Transaction, type Updateable } from 'kysely';
 import { canonicalJson, hashAuditEntry } from '../audit/audit-chain.js';
 import type {
@@ -14,6 +14,7 @@ import type {
   CertificateRecord,
   ComponentId,
   ComponentRecord,
+  CrlRecord,
   DeviceIdText,
   DeviceRecord,
   DeviceState,
@@ -26,6 +27,7 @@ import type {
   ProfileRecord,
   RequestId,
   RequestRecord,
+  RevokedCertificate,
   SystemId,
   SystemRecord,
   User,
@@ -417,6 +419,63 @@ class KyselyStoreTx implements StoreTx {
       .orderBy('created_at', 'desc').orderBy('not_before', 'desc').orderBy('serial', 'asc')
       .execute();
     return found.map(rows.certificateFromRow);
+  }
+
+  async revokeCertificate(issuerFingerprint: string, serial: SerialNumber, revocation: { at: Date; reason: RevocationReason }): Promise<boolean> {
+    const result = await this.db.updateTable('certificates')
+      .set({ status: 'revoked', revoked_at: rows.toMillis(revocation.at), revocation_reason: revocation.reason })
+      .where('issuer_fingerprint', '=', issuerFingerprint)
+      .where('serial', '=', serial)
+      .where('status', '=', 'active')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async listRevokedCertificates(issuerFingerprint: string): Promise<RevokedCertificate[]> {
+    const found = await this.db.selectFrom('certificates')
+      .select(['serial', 'revoked_at', 'revocation_reason'])
+      .where('issuer_fingerprint', '=', issuerFingerprint)
+      .where('status', '=', 'revoked')
+      .orderBy('serial')
+      .execute();
+    return found.map((r) => {
+      if (r.revoked_at === null) throw new Error(`certificate ${r.serial} is revoked without a revocation time`);
+      return { serial: r.serial as SerialNumber, revokedAt: new Date(Number(r.revoked_at)), reason: (r.revocation_reason ?? 'unspecified') as RevocationReason };
+    });
+  }
+
+  // -- CRLs ------------------------------------------------------------------------------------
+
+  async reserveCrlNumber(issuerFingerprint: string): Promise<number> {
+    if (!this.inTransaction) throw new Error('reserveCrlNumber must run inside a transaction');
+    // The first CRL of an issuer creates its row; a concurrent first publisher on another server
+    // conflicts on the primary key, which is harmless: the UPDATE below then waits for its lock.
+    await this.db.insertInto('crl_state')
+      .values({ issuer_fingerprint: issuerFingerprint, crl_number: 0, this_update: null, next_update: null, der: null })
+      .onConflict((oc) => oc.column('issuer_fingerprint').doNothing())
+      .execute();
+    const row = await this.db.updateTable('crl_state')
+      .set((eb) => ({ crl_number: eb('crl_number', '+', 1) }))
+      .where('issuer_fingerprint', '=', issuerFingerprint)
+      .returning('crl_number')
+      .executeTakeFirstOrThrow();
+    return Number(row.crl_number);
+  }
+
+  async saveCrl(crl: CrlRecord): Promise<void> {
+    const result = await this.db.updateTable('crl_state')
+      .set({ this_update: rows.toMillis(crl.thisUpdate), next_update: rows.toMillis(crl.nextUpdate), der: Buffer.from(crl.der) })
+      .where('issuer_fingerprint', '=', crl.issuerFingerprint)
+      .where('crl_number', '=', crl.crlNumber)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) !== 1) {
+      throw new Error(`CRL number ${crl.crlNumber} is not the number last reserved for this issuer; reserve it in the same transaction`);
+    }
+  }
+
+  async findCrl(issuerFingerprint: string): Promise<CrlRecord | null> {
+    const row = await this.db.selectFrom('crl_state').selectAll().where('issuer_fingerprint', '=', issuerFingerprint).executeTakeFirst();
+    return row ? rows.crlFromRow(row) : null;
   }
 
   async insertProfile(profile: ProfileRecord): Promise<void> {

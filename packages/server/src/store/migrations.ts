@@ -305,8 +305,32 @@ const gateways: Migration = {
   },
 };
 
-/** In order; versions strictly increasing. */
-export const MIGRATIONS: readonly Migration[] = [initial, approvalPolicies, gateways];
+/**
+ * Revocation (docs/service.md "Revocation", "CRL"): the CRL state of each issuing CA, and an
+ * index for the CRL's list of revoked certificates. Certificates already carry status,
+ * revoked_at and revocation_reason (migration 1).
+ */
+const revocation: Migration = {
+  version: 4,
+  name: 'revocation',
+  async up(db, dialect) {
+    const { int64, binary } = columnTypes(dialect);
+    const s = db.schema;
+    await s.createTable('crl_state')
+      .addColumn('issuer_fingerprint', 'text', (c) => c.notNull())
+      .addColumn('crl_number', int64, (c) => c.notNull())
+      .addColumn('this_update', int64)
+      .addColumn('next_update', int64)
+      .addColumn('der', binary)
+      .addPrimaryKeyConstraint('crl_state_pkey', ['issuer_fingerprint'])
+      .addCheckConstraint('crl_state_crl_number_check', sql`crl_number >= 0`)
+      .execute();
+    await s.createIndex('certificates_issuer_status_idx').on('certificates').columns(['issuer_fingerprint', 'status']).execute();
+  },
+};
+
+/** In order; versions strictly increasing (a gap is allowed: each missing one runs). */
+export const MIGRATIONS: readonly Migration[] = [initial, approvalPolicies, gateways, revocation];
 
 /**
  * Brings the schema up to date in one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: under an

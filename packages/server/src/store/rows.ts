@@ -15,6 +15,7 @@ import type {
   CertificateStatus,
   ComponentId,
   ComponentRecord,
+  CrlRecord,
   DeviceIdText,
   DeviceRecord,
   DeviceState,
@@ -43,6 +44,7 @@ import type {
   AuditLogTable,
   CertificatesTable,
   ComponentsTable,
+  CrlStateTable,
   DevicesTable,
   GatewaysTable,
   PackagesTable,
@@ -331,6 +333,18 @@ export const certificateFromRow = (r: Selectable<CertificatesTable>): Certificat
   revocationReason: r.revocation_reason as RevocationReason | null,
   createdAt: fromMillis(r.created_at),
 });
+
+/** A published CRL; null while the row only holds a reserved number (never committed so). */
+export const crlFromRow = (r: Selectable<CrlStateTable>): CrlRecord | null =>
+  r.der === null || r.this_update === null || r.next_update === null
+    ? null
+    : {
+        issuerFingerprint: r.issuer_fingerprint,
+        crlNumber: Number(r.crl_number),
+        thisUpdate: fromMillis(r.this_update),
+        nextUpdate: fromMillis(r.next_update),
+        der: Buffer.from(r.der),
+      };
 
 export const profileToRow = (p: ProfileRecord): Selectable<ProfilesTable> => ({
   request_id: p.requestId,

@@ -186,6 +186,19 @@ export interface AuditHeadTable {
   last_hash: string;
 }
 
+/**
+ * One row per issuing CA: the newest CRL it published and its number. The number is reserved
+ * and the CRL saved in one transaction under this row's lock, so numbers only rise, across
+ * restarts and across servers sharing one database (security.md I6).
+ */
+export interface CrlStateTable {
+  issuer_fingerprint: string;
+  crl_number: number;
+  this_update: Millis | null;
+  next_update: Millis | null;
+  der: Buffer | null;
+}
+
 export interface SchemaMigrationsTable {
   version: number;
   name: string;
@@ -208,6 +221,7 @@ export interface Database {
   schema_migrations: SchemaMigrationsTable;
   approval_policies: ApprovalPoliciesTable;
   gateways: GatewaysTable;
+  crl_state: CrlStateTable;
 }
 
 /**
@@ -242,4 +256,5 @@ export const UNIQUE_CONSTRAINTS: Readonly<Record<string, { table: keyof Database
   gateways_pkey: { table: 'gateways', columns: ['id'] },
   gateways_name_key: { table: 'gateways', columns: ['name'] },
   gateways_certificate_fingerprint_key: { table: 'gateways', columns: ['certificate_fingerprint'] },
+  crl_state_pkey: { table: 'crl_state', columns: ['issuer_fingerprint'] },
 };

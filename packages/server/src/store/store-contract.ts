@@ -772,6 +772,60 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       });
     });
 
+    describe('revocation and CRLs', () => {
+      it('ok/revoke-certificate/compare-and-set-and-list-revoked', async () => {
+        const issuer = 'b'.repeat(64);
+        const [a, b, c] = [f.certificate({ issuerFingerprint: issuer }), f.certificate({ issuerFingerprint: issuer }), f.certificate()];
+        for (const cert of [a, b, c]) await store.insertCertificate(cert);
+        assert.deepEqual(await store.listRevokedCertificates(issuer), []);
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => store.transaction((tx) => tx.revokeCertificate(issuer, a.serial, { at: at(100 + i), reason: 'keyCompromise' }))),
+        );
+        assert.equal(results.filter(Boolean).length, 1, 'one of ten concurrent revocations wins');
+        const winner = at(100 + results.indexOf(true));
+        assert.equal(await store.revokeCertificate(issuer, b.serial, { at: at(200), reason: 'superseded' }), true);
+        assert.equal(await store.revokeCertificate(issuer, b.serial, { at: at(300), reason: 'keyCompromise' }), false, 'a revoked certificate stays as first revoked');
+        assert.equal(await store.revokeCertificate(issuer, c.serial, { at: at(200), reason: 'superseded' }), false, 'another issuer\'s serial is not this issuer\'s');
+        const found = await store.findCertificate(issuer, a.serial);
+        assert.equal(found?.status, 'revoked');
+        assert.deepEqual(found?.revokedAt, winner);
+        assert.equal(found?.revocationReason, 'keyCompromise');
+        const listed = await store.listRevokedCertificates(issuer);
+        assert.deepEqual(
+          [...listed].sort((x, y) => x.serial.localeCompare(y.serial)),
+          [{ serial: a.serial, revokedAt: winner, reason: 'keyCompromise' as const }, { serial: b.serial, revokedAt: at(200), reason: 'superseded' as const }]
+            .sort((x, y) => x.serial.localeCompare(y.serial)),
+        );
+        assert.deepEqual(await store.listRevokedCertificates(c.issuerFingerprint), []);
+      });
+
+      it('ok/crl-numbers-only-rise-and-concurrent-publishers-never-share-one', async () => {
+        const issuer = 'c'.repeat(64);
+        assert.equal(await store.findCrl(issuer), null);
+        await assert.rejects(store.reserveCrlNumber(issuer), /inside a transaction/);
+        const publish = (der: Buffer) => store.transaction(async (tx) => {
+          const crlNumber = await tx.reserveCrlNumber(issuer);
+          await tx.saveCrl({ issuerFingerprint: issuer, crlNumber, thisUpdate: at(crlNumber), nextUpdate: at(3_600_000 + crlNumber), der });
+          return crlNumber;
+        });
+        assert.equal(await publish(ALL_BYTES), 1);
+        const numbers = await Promise.all(Array.from({ length: 12 }, (_, i) => publish(Buffer.from([i]))));
+        assert.deepEqual([...numbers].sort((x, y) => x - y), Array.from({ length: 12 }, (_, i) => i + 2), 'twelve concurrent publishers take twelve numbers');
+        const newest = await store.findCrl(issuer);
+        assert.equal(newest?.crlNumber, 13);
+        assert.ok(newest?.der.equals(Buffer.from([numbers.indexOf(13)])), 'the stored CRL is the one with the highest number');
+        assert.deepEqual(newest?.thisUpdate, at(13));
+        // A CRL may only be saved under the number just reserved; a failed publish leaves nothing.
+        await assert.rejects(store.transaction(async (tx) => {
+          await tx.reserveCrlNumber(issuer);
+          await tx.saveCrl({ issuerFingerprint: issuer, crlNumber: 3, thisUpdate: at(1), nextUpdate: at(2), der: ALL_BYTES });
+        }), /not the number last reserved/);
+        assert.equal((await store.findCrl(issuer))?.crlNumber, 13, 'the rolled-back reservation is not visible');
+        assert.equal(await publish(ALL_BYTES), 14, 'a number rolled back with its transaction is reused by the next one (it was never published)');
+        assert.equal(await store.findCrl('d'.repeat(64)), null, 'each issuer has its own sequence');
+      });
+    });
+
     it('ok/check-integrity', async () => {
       const b = await base();
       await requestWithDevice(b);
