@@ -41,6 +41,7 @@ Commands:
   device install        on a device: verify and install a certified profile
   device show           on a device: show identity, state and keystore files
   device provision      on a connected device: init, submit, wait for approval, install
+  device run            on a connected device: the long-running agent (resumes at any step)
   simulate              provision N simulated connected devices (load and smoke test)
   inspect               summarize a certificate, CSR, CRL or OCSP response and verify it
   help [COMMAND]        show help for a command
@@ -256,6 +257,24 @@ Flags:
   --firmware V       firmware version (printable ASCII)
   --key-type TYPE    p256, p384 or rsa3072 (default: the package template's, if allowed)
   --json             print the result as JSON
+`;
+
+export const DEVICE_RUN_HELP = `provisio device run: the long-running device agent (connected delivery)
+
+Examples:
+  provisio device run --dir /var/lib/provisio
+  provisio device run --dir ./keystore --url https://provisio.example:8443
+
+Takes the keystore made by "device init" from whatever step it is at and carries on: submits the
+request, waits for approval (long-poll), verifies and installs the certified profile, confirms the
+install over mutual TLS. Each step is recorded in the keystore before the next, so the agent can
+be stopped or killed at any point and resumes at the same step when started again; it ends
+provisioned exactly once. It waits for the service as long as it takes (retrying with backoff),
+prints numbered steps, then stays running, provisioned, until SIGINT or SIGTERM (exit 0).
+
+Flags:
+  --dir DIR          the keystore directory  [required]
+  --url URL          the service (default: the service URL recorded from the package at init)
 `;
 
 export const DEVICE_SHOW_HELP = `provisio device show: show this device's identity, state and keystore files

@@ -9,5 +9,6 @@ export * from './keystore.js';
 export * from './load-device.js';
 export * from './provision-connected.js';
 export * from './records.js';
+export * from './run-agent.js';
 export * from './show-device.js';
 export * from './simulate-fleet.js';

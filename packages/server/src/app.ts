@@ -12,6 +12,8 @@ import { ensureAdmin } from './domain/users.js';
 import { ensureDir, writeFileAtomic } from './files.js';
 import type { AdmissionOptions } from './http/admission.js';
 import { buildApp } from './http/build-app.js';
+import type { ClientRateOptions } from './http/client-rate-limit.js';
+import { DecisionWaiters, type LongPollOptions } from './http/decision-waiters.js';
 import { startCheckpointJob } from './jobs/audit-checkpoints.js';
 import { openStore } from './store/open-store.js';
 
@@ -33,6 +35,10 @@ export interface ServeOptions {
   readonly log?: (line: string) => void;
   /** Burst limits of the expensive routes; default 64 in flight, 256 queued (docs/service.md). */
   readonly admission?: Partial<AdmissionOptions>;
+  /** Per-client rate limit: default 50 calls/s with bursts of 100 per client; ratePerSecond 0 turns it off. */
+  readonly clientRate?: Partial<ClientRateOptions>;
+  /** Device long-polls held at once; default 1024 (docs/service.md, "Connected delivery"). */
+  readonly longPoll?: Partial<LongPollOptions>;
 }
 
 export interface RunningService {
@@ -72,12 +78,19 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       urls: { crl: urls.crlUrl, ocsp: urls.ocspUrl, caIssuers: `${serviceUrl}/ca/intermediate.crt` },
       tlsNames,
     });
-    const deps: ServiceDeps = { clock, random, store, authority: loaded.authority, urls };
+    const decisionWaiters = new DecisionWaiters(options.longPoll);
+    const deps: ServiceDeps = { clock, random, store, authority: loaded.authority, urls, decisions: decisionWaiters };
     const admin = await ensureAdmin(deps);
     const adminTokenPath = join(options.dataDir, 'admin.token');
     if (admin) writeFileAtomic(adminTokenPath, `${admin.token}\n`);
 
-    const app = await buildApp(deps, { tls: loaded.tls, log, ...(options.admission ? { admission: options.admission } : {}) });
+    const app = await buildApp(deps, {
+      tls: loaded.tls,
+      log,
+      decisionWaiters,
+      ...(options.admission ? { admission: options.admission } : {}),
+      ...(options.clientRate ? { clientRate: options.clientRate } : {}),
+    });
     await app.listen({ host: options.host, port });
     const checkpoints = startCheckpointJob(deps, log);
     return {
@@ -91,6 +104,8 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       adminPassword: admin?.password ?? null,
       deps,
       async close() {
+        // Held long-polls answer 202 now instead of delaying shutdown by up to 30 s.
+        decisionWaiters.close();
         await app.close();
         await checkpoints.stop();
         await store.close();

@@ -27,9 +27,19 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-export async function startTestService(options: { db?: string; dataDir?: string; admission?: { maxInFlight: number; maxQueued: number } } = {}): Promise<TestService> {
+export async function startTestService(
+  options: { db?: string; dataDir?: string; admission?: { maxInFlight: number; maxQueued: number }; clientRate?: { ratePerSecond: number; burst: number }; longPoll?: { maxHeld: number } } = {},
+): Promise<TestService> {
   const dataDir = options.dataDir ?? tempDir('provisio-svc-');
-  const service = await startService({ dataDir, host: '127.0.0.1', port: 0, ...(options.db ? { db: options.db } : {}), ...(options.admission ? { admission: options.admission } : {}) });
+  const service = await startService({
+    dataDir,
+    host: '127.0.0.1',
+    port: 0,
+    ...(options.db ? { db: options.db } : {}),
+    ...(options.admission ? { admission: options.admission } : {}),
+    ...(options.clientRate ? { clientRate: options.clientRate } : {}),
+    ...(options.longPoll ? { longPoll: options.longPoll } : {}),
+  });
   const rootPem = readFileSync(service.rootPath, 'utf8');
   const adminToken = readFileSync(service.adminTokenPath, 'utf8').trim();
   const call: TestService['call'] = (method, path, o = {}) =>

@@ -30,6 +30,7 @@ export const serverErrors = {
   mock_not_allowed: { category: 'forbidden', when: 'the system does not accept mock device files' },
   profile_not_found: { category: 'not_found', when: 'the request has no certified profile (not approved)' },
   service_unavailable: { category: 'unavailable', when: 'the service cannot serve the request right now; retry after the Retry-After delay' },
+  rate_limited: { category: 'unavailable', when: 'this client (API token, or IP address on the public device routes) made more calls than its rate allows; HTTP 429, retry after the Retry-After delay' },
   policy_invalid: { category: 'invalid', when: 'an approval policy\'s rules are not valid (unanchored or bad pattern, empty list, unknown transport, automatic without rules)' },
 } as const satisfies Catalog;
 

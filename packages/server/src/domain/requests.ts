@@ -47,7 +47,7 @@ export interface SubmitResult {
  * written unless every check passes.
  */
 export async function submitRequest(
-  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls'>,
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'decisions'>,
   actor: Actor | null,
   input: { raw: Buffer; transport: Transport; /** false: skip the approval policy (mock devices are approved by their maker). */ applyPolicy?: boolean },
 ): Promise<SubmitResult> {
@@ -210,7 +210,7 @@ export interface ApprovalResult {
  * request from pending to approved (compare-and-set: concurrent approvals make one certificate).
  */
 export async function approveRequest(
-  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls'>,
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'decisions'>,
   actor: Actor | PolicyApproval,
   id: RequestId,
 ): Promise<ApprovalResult> {
@@ -227,7 +227,7 @@ export async function approveRequest(
   const pr = parseProvisioningRequest(request.raw);
   const { authority } = deps;
 
-  return deps.store.transaction(async (tx) => {
+  const approved = await deps.store.transaction(async (tx) => {
     if (byPolicy?.policy.rules.maxPerHour !== undefined) {
       // Counted again under the policy's row lock: concurrent intakes on any node respect the cap.
       const { policy } = byPolicy;
@@ -310,9 +310,11 @@ export async function approveRequest(
     };
     return { request: decided, certificate };
   });
+  deps.decisions?.decided(id);
+  return approved;
 }
 
-export async function rejectRequest(deps: Pick<ServiceDeps, 'store' | 'clock'>, actor: Actor, id: RequestId, reason: string): Promise<RequestRecord> {
+export async function rejectRequest(deps: Pick<ServiceDeps, 'store' | 'clock' | 'decisions'>, actor: Actor, id: RequestId, reason: string): Promise<RequestRecord> {
   const request = await requireRequest(deps, id);
   const trimmed = reason.trim();
   if (trimmed.length === 0 || trimmed.length > 500) throw new ServiceError('validation_failed', 'a rejection needs a reason of 1 to 500 characters');
@@ -325,6 +327,7 @@ export async function rejectRequest(deps: Pick<ServiceDeps, 'store' | 'clock'>, 
     await tx.transitionDevice(request.deviceId, ['pending'], 'rejected', now);
     await tx.appendAudit({ at: now, actor: actorName(actor), action: 'request.reject', targetType: 'request', targetId: id, details: { deviceId: request.deviceId, reason: trimmed } });
   });
+  deps.decisions?.decided(id);
   return { ...request, state: 'rejected', decidedAt: now, decidedBy: actor.userId, decisionReason: trimmed };
 }
 

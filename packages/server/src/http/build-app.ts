@@ -3,6 +3,7 @@
  * roles), validates (JSON schema), calls the route handler and maps error categories to statuses
  * — the only place that knows HTTP status codes (docs/errors.md).
  */
+import { createHash } from 'node:crypto';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { isProvisioError } from '@provisio/pki';
@@ -10,6 +11,8 @@ import type { Actor, ServiceDeps } from '../domain/deps.js';
 import { ServiceError } from '../domain/errors.js';
 import { authenticateToken } from '../domain/users.js';
 import { AdmissionLimiter, type AdmissionOptions } from './admission.js';
+import { ClientRateLimiter, type ClientRateOptions } from './client-rate-limit.js';
+import type { DecisionWaiters } from './decision-waiters.js';
 import { buildOpenApi } from './openapi.js';
 import type { RouteSpec } from './route.js';
 import { ROUTES } from './routes.js';
@@ -30,6 +33,10 @@ export interface HttpOptions {
   readonly log?: (line: string) => void;
   /** Limits of the routes marked `admission` (default 64 in flight, 256 queued). */
   readonly admission?: Partial<AdmissionOptions>;
+  /** Per-client token buckets in front of admission (default 50/s, burst 100; rate 0 = off). */
+  readonly clientRate?: Partial<ClientRateOptions>;
+  /** Where device long-polls are held and woken (absent: polls are answered at once). */
+  readonly decisionWaiters?: DecisionWaiters;
 }
 
 function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
@@ -84,7 +91,35 @@ function admit(limiter: AdmissionLimiter) {
   };
 }
 
-function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec, limiter: AdmissionLimiter): void {
+/**
+ * Who a call counts against: its API token on authenticated routes (hashed: the token itself is
+ * never kept), its IP address on public routes and when it carries no token.
+ */
+function clientKey(route: RouteSpec, request: FastifyRequest): string {
+  const header = request.headers.authorization;
+  if (route.roles !== 'public' && header?.startsWith('Bearer ')) {
+    return `token:${createHash('sha256').update(header.slice('Bearer '.length).trim()).digest('hex').slice(0, 32)}`;
+  }
+  return `ip:${request.ip}`;
+}
+
+/** The per-client hook (the first onRequest hook): 429 rate_limited + Retry-After when the bucket is empty. */
+function limitRate(limiter: ClientRateLimiter, route: RouteSpec) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    const decision = limiter.take(clientKey(route, request), performance.now());
+    if (decision.allowed) return undefined;
+    reply.header('retry-after', String(decision.retryAfterSeconds));
+    return sendError(reply, 429, 'rate_limited', `too many calls from this client; retry after ${decision.retryAfterSeconds} s`);
+  };
+}
+
+interface Limiters {
+  readonly admission: AdmissionLimiter;
+  readonly clientRate: ClientRateLimiter;
+  readonly decisionWaiters: DecisionWaiters | undefined;
+}
+
+function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec, limiters: Limiters): void {
   app.route({
     method: route.method,
     url: route.url,
@@ -97,7 +132,8 @@ function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec, lim
     // Authentication and the role check run before body validation: an anonymous caller or a
     // wrong role learns nothing about the route's schema.
     onRequest: [
-      ...(route.admission ? [admit(limiter)] : []),
+      ...(limiters.clientRate.enabled ? [limitRate(limiters.clientRate, route)] : []),
+      ...(route.admission ? [admit(limiters.admission)] : []),
       async (request: FastifyRequest) => {
         if (route.roles === 'public') return;
         const actor = await authenticate(deps, request);
@@ -123,6 +159,7 @@ function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec, lim
         query: (request.query ?? {}) as Record<string, unknown>,
         body: request.body,
         ...(route.clientCertificate ? { clientCertificates: clientCertificates(request) } : {}),
+        ...(limiters.decisionWaiters ? { decisionWaiters: limiters.decisionWaiters } : {}),
       });
       for (const [k, v] of Object.entries(result.headers ?? {})) reply.header(k, v);
       reply.status(result.status ?? 200);
@@ -148,8 +185,12 @@ export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Pr
   for (const type of rawTypes) {
     app.addContentTypeParser(type, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   }
-  const limiter = new AdmissionLimiter(options.admission);
-  for (const route of ROUTES) register(app, deps, route, limiter);
+  const limiters: Limiters = {
+    admission: new AdmissionLimiter(options.admission),
+    clientRate: new ClientRateLimiter(options.clientRate),
+    decisionWaiters: options.decisionWaiters,
+  };
+  for (const route of ROUTES) register(app, deps, route, limiters);
 
   const openapi = buildOpenApi(ROUTES, deps.urls.serviceUrl);
   app.get('/openapi.json', async (_request, reply) => reply.type('application/json').send(openapi));
