@@ -61,9 +61,9 @@ export interface ServeProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `provisio serve --port 0 ARGS` and waits until it says where it serves. */
-export async function startServe(args: readonly string[]): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `provisio serve --port 0 ARGS` (or on `port`, e.g. to restart) and waits until it says where it serves. */
+export async function startServe(args: readonly string[], options: { port?: number } = {}): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [MAIN, 'serve', '--port', String(options.port ?? 0), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr?.on('data', (c: Buffer) => (err += c.toString()));

@@ -124,6 +124,7 @@ export interface ConnectedState {
 export type ProvisionProgress =
   | { readonly step: 'resumed'; readonly from: ConnectedStep; readonly requestId: string | null }
   | { readonly step: 'submitted'; readonly requestId: string; readonly created: boolean }
+  /** Before the first poll of a pending request (retryInMs 0), then after each 202 answer. */
   | { readonly step: 'waiting'; readonly requestId: string; readonly state: 'pending'; readonly retryInMs: number; readonly longPoll: boolean }
   | { readonly step: 'retrying'; readonly reason: string; readonly retryInMs: number }
   | { readonly step: 'fetched'; readonly requestId: string }
@@ -335,7 +336,7 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
   };
 
   /** initialized → submitted: submit (idempotent: identical bytes are the same request), record the id. */
-  const submit = async (): Promise<string> => {
+  const submit = async (): Promise<{ requestId: string; pending: boolean }> => {
     const requestBytes = readKeystoreFile(dir, 'request');
     for (;;) {
       const reply = await call('POST', `${base}/api/v1/device/requests`, { bytes: requestBytes, contentType: REQUEST_MEDIA });
@@ -344,7 +345,8 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
         const e = errorOf(reply);
         throw new DeviceError('service_refused', `the service refused the request: ${e.code}: ${e.message}`, 'fix what the service names, then run "provisio device init --reset" for a new request if needed');
       }
-      const id = (JSON.parse(reply.body.toString('utf8')) as { request?: { id?: unknown } }).request?.id;
+      const answer = (JSON.parse(reply.body.toString('utf8')) as { request?: { id?: unknown; state?: unknown } }).request;
+      const id = answer?.id;
       if (typeof id !== 'string' || !/^[A-Za-z0-9._:-]{1,80}$/.test(id)) {
         throw new DeviceError('service_refused', `the service accepted the request but sent no usable request id`, 'check the service URL points at a Provisio service');
       }
@@ -359,7 +361,7 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
       replaceKeystoreFiles(dir, [{ file: 'submission', data: serializeRecord(record) }]);
       failures = 0;
       input.onProgress?.({ step: 'submitted', requestId: id, created: reply.status === 201 });
-      return id;
+      return { requestId: id, pending: answer?.state === 'pending' };
     }
   };
 
@@ -368,8 +370,10 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
    * writes nothing). Null when the service does not know the request (it lost it, or this is
    * another service): the caller submits again.
    */
-  const fetchAndInstall = async (requestId: string): Promise<InstallProfileResult | null> => {
+  const fetchAndInstall = async ({ requestId, pending }: { requestId: string; pending: boolean }): Promise<InstallProfileResult | null> => {
     const profileUrl = `${base}/api/v1/device/requests/${encodeURIComponent(requestId)}/profile`;
+    // Said before the first (possibly long-held) poll, so a person sees what the device waits for.
+    if (pending) input.onProgress?.({ step: 'waiting', requestId, state: 'pending', retryInMs: 0, longPoll: longPollSeconds > 0 });
     for (;;) {
       const waitSeconds = Math.min(longPollSeconds, Math.floor(remaining() / 1000));
       const reply = await call('GET', waitSeconds > 0 ? `${profileUrl}?wait=${waitSeconds}` : profileUrl);
@@ -434,7 +438,7 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
     if (!installed) {
       // Resumed at "submitted": wait for the recorded request; otherwise (or when the service no
       // longer knows it) submit — the same bytes are the same request — then wait.
-      installed = start.step === 'submitted' && start.requestId !== null ? await fetchAndInstall(start.requestId) : null;
+      installed = start.step === 'submitted' && start.requestId !== null ? await fetchAndInstall({ requestId: start.requestId, pending: true }) : null;
       for (let attempt = 0; !installed; attempt++) {
         if (attempt === 2) {
           throw new DeviceError('service_refused', 'the service accepted the request but then did not know it', 'check the service URL: the services behind it may not share one database');

@@ -30,10 +30,21 @@ export interface RunAgentResult {
   readonly provisioned: ProvisionConnectedResult | null;
 }
 
-function untilAborted(signal: AbortSignal): Promise<void> {
+/**
+ * Resolves when `signal` aborts. A timer keeps the process alive meanwhile: a signal listener
+ * alone does not, and an idle agent must not simply exit.
+ */
+export function untilAborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener('abort', () => resolve(), { once: true });
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const keepAlive = setInterval(() => {}, 3_600_000);
+    signal.addEventListener('abort', () => {
+      clearInterval(keepAlive);
+      resolve();
+    }, { once: true });
   });
 }
 
@@ -47,5 +58,7 @@ export async function runAgent(deps: ProvisionConnectedDeps, input: RunAgentInpu
     throw e;
   }
   await (whileProvisioned ?? ((_p: ProvisionConnectedResult, s: AbortSignal) => untilAborted(s)))(provisioned, signal);
+  // A hook may return early; the agent still runs until it is stopped.
+  await untilAborted(signal);
   return { provisioned };
 }

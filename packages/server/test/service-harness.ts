@@ -28,7 +28,13 @@ export interface TestService {
 }
 
 export async function startTestService(
-  options: { db?: string; dataDir?: string; admission?: { maxInFlight: number; maxQueued: number }; clientRate?: { ratePerSecond: number; burst: number }; longPoll?: { maxHeld: number } } = {},
+  options: {
+    db?: string;
+    dataDir?: string;
+    admission?: { maxInFlight: number; maxQueued: number };
+    clientRate?: { ratePerSecond: number; burst: number };
+    longPoll?: { maxHeld: number };
+  } = {},
 ): Promise<TestService> {
   const dataDir = options.dataDir ?? tempDir('provisio-svc-');
   const service = await startService({

@@ -15,6 +15,7 @@ import {
   type ProvisionProgress,
   runAgent,
   showDevice,
+  untilAborted,
 } from '@provisio/device';
 import { parsePackage } from '@provisio/protocol';
 import { describePublicKey, formatName, isProvisioError, type KeyType } from '@provisio/pki';
@@ -433,7 +434,7 @@ async function run(deps: CliDeps, args: ParsedArgs): Promise<number> {
         whileProvisioned: async (p, signal) => {
           say(`${ok} Provisioned: ${p.identity.deviceId}, serial ${p.install.serial}, valid to ${p.install.notAfter}; agent running (stop with Ctrl-C or SIGTERM)`);
           // Renewal plugs in here (a later step of the lifecycle): for now the agent only waits.
-          await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+          await untilAborted(signal);
         },
       },
     );

@@ -53,7 +53,7 @@ export async function submitRequest(
 ): Promise<SubmitResult> {
   const pr = parseProvisioningRequest(input.raw);
   const existing = await deps.store.findRequestByContentHash(pr.contentHash);
-  if (existing) return { request: existing, created: false };
+  if (existing) return { request: input.applyPolicy === false ? existing : await finishAutomaticApproval(deps, existing), created: false };
 
   const now = deps.clock.now();
   verifyProvisioningRequest(pr, { at: now, roots: [deps.authority.root], intermediates: [deps.authority.intermediate] });
@@ -191,6 +191,29 @@ export async function submitRequest(
     }
   }
   return { request, created: true };
+}
+
+/**
+ * Intake and the automatic approval are two transactions: a crash between them leaves a request
+ * pending with the verdict "approve". The device's next call (its resubmission, or its poll for
+ * the profile) finishes that approval here; the compare-and-set in approveRequest makes a
+ * concurrent twin harmless. Any other request is returned as it is.
+ */
+export async function finishAutomaticApproval(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'decisions'>,
+  request: RequestRecord,
+): Promise<RequestRecord> {
+  if (request.state !== 'pending' || request.policy?.decision !== 'approve') return request;
+  const [system, component] = await Promise.all([deps.store.findSystemById(request.systemId), deps.store.findComponentById(request.componentId)]);
+  const policy = system && component ? await effectivePolicy(deps, system, component) : null;
+  // The policy changed since intake (now manual, or gone): an approver decides.
+  if (policy?.mode !== 'automatic') return request;
+  try {
+    return (await approveRequest(deps, { policy, verdict: request.policy }, request.id)).request;
+  } catch {
+    // Decided concurrently, expired or capped: whatever the store now holds is the answer.
+    return (await deps.store.findRequest(request.id)) ?? request;
+  }
 }
 
 export async function requireRequest(deps: Pick<ServiceDeps, 'store'>, id: RequestId): Promise<RequestRecord> {

@@ -51,7 +51,6 @@ export class DecisionWaiters implements RequestDecisions {
    */
   register(id: string, ms: number): { readonly promise: Promise<boolean>; cancel(): void } | null {
     if (this.#closed || this.#held >= this.maxHeld || ms <= 0) return null;
-    let timer: NodeJS.Timeout | undefined;
     let settle!: (decided: boolean) => void;
     const promise = new Promise<boolean>((resolve) => (settle = resolve));
     let done = false;
@@ -71,7 +70,7 @@ export class DecisionWaiters implements RequestDecisions {
     if (!set) this.#byId.set(id, (set = new Set()));
     set.add(entry);
     this.#held++;
-    timer = setTimeout(() => entry.wake(false), ms);
+    const timer = setTimeout(() => entry.wake(false), ms);
     return { promise, cancel: () => entry.wake(false) };
   }
 

@@ -10,7 +10,7 @@ import type { DeviceIdText, DeviceState, PackageId, RequestId, RequestState, Rol
 import { ROLES } from '../domain/model.js';
 import { createMockDevices } from '../domain/mock-devices.js';
 import { createPackage, revokePackage } from '../domain/packages.js';
-import { approveRequest, getProfile, rejectRequest, requireRequest, submitRequest } from '../domain/requests.js';
+import { approveRequest, finishAutomaticApproval, getProfile, rejectRequest, requireRequest, submitRequest } from '../domain/requests.js';
 import { createComponent, createSystem, describeSystem, requireComponent, requireSystem } from '../domain/systems.js';
 import { createUser } from '../domain/users.js';
 import { MAX_WAIT_SECONDS } from './decision-waiters.js';
@@ -204,7 +204,7 @@ export const ROUTES: readonly RouteSpec[] = [
     query: obj({ wait: { type: 'integer', minimum: 0, maximum: 3600 } }),
     handler: async ({ deps, params, query, decisionWaiters }) => {
       const requestId = params.id as RequestId;
-      let request = await requireRequest(deps, requestId);
+      let request = await finishAutomaticApproval(deps, await requireRequest(deps, requestId));
       let held = false;
       const waitMs = Math.min(MAX_WAIT_SECONDS, (query.wait as number | undefined) ?? 0) * 1000;
       if (request.state === 'pending' && waitMs > 0) {
