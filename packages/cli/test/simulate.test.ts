@@ -77,7 +77,14 @@ describe('provisio simulate against provisio serve', () => {
     assert.equal(device.state, 'provisioned');
   });
 
-  type Summary = { mode: string; approve: string; provisioned: number; failed: Record<string, number>; humanWaitMs: { p50: number | null; p99: number | null } | null; policy: string | null };
+  type Summary = {
+    mode: string;
+    approve: string;
+    provisioned: number;
+    failed: Record<string, number>;
+    humanWaitMs: { p50: number | null; p99: number | null } | null;
+    policy: string | null;
+  };
   const token = () => ({ PROVISIO_TOKEN: server.env.PROVISIO_TOKEN as string });
   function setUp(system: string): string {
     const env = server.env;
