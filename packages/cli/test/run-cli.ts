@@ -89,7 +89,8 @@ export async function startServe(args: readonly string[], options: { port?: numb
       return err;
     },
     async stop() {
-      if (child.exitCode !== null) return;
+      // Already gone (exited, or killed by a signal, e.g. a crash test's SIGKILL).
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;

@@ -126,6 +126,21 @@ describe('long-poll bound', () => {
       const r = await t.call('GET', `/api/v1/device/requests/${id}/profile?wait=30`, { token: null });
       assert.equal(r.status, 202);
       assert.equal(r.headers['retry-after'], '5');
+
+      // The SDK asks for a long-poll, is answered at once, and falls back to polling.
+      const dir = join(tempDir('provisio-lp-'), 'keystore');
+      await initDevice(deps, { packageText, component: 'bedside monitor', deviceId: 'LP-101', deviceLabel: 'Bed LP-101', dir });
+      const events: ProvisionProgress[] = [];
+      const running = provisionConnected(deps, { dir, serviceUrl: t.service.url, maxWaitMs: 60_000, maxPollIntervalMs: 100, onProgress: (e) => events.push(e) });
+      let polled: ProvisionProgress | undefined;
+      for (let i = 0; i < 400 && !polled; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        polled = events.find((e) => e.step === 'waiting' && e.retryInMs > 0);
+      }
+      assert.ok(polled && polled.step === 'waiting', JSON.stringify(events));
+      assert.equal((await t.call('POST', `/api/v1/requests/${polled.requestId}/approve`)).status, 200);
+      assert.equal((await running).serviceState, 'provisioned');
+      assert.ok(events.filter((e) => e.step === 'waiting').length >= 2, 'it polled');
     } finally {
       await t.close();
     }
