@@ -27,16 +27,18 @@ describe('provisio device run (real processes)', () => {
     const keystore = join(dir, 'agent-b');
     ok(['device', 'init', '--package', pkg, '--component', 'sensor', '--id', 'AG-001', '--label', 'Agent 1', '--dir', keystore], env);
 
-    // Run 1: submits, then waits for approval (manual); killed while waiting.
+    // Run 1: submits, then waits for approval (manual); stopped with SIGTERM while waiting.
     let run = agent(['--dir', keystore]);
     await until('the agent to wait', () => /Waiting for approval/.test(run.output()), run.output);
     assert.match(run.output(), /✔ 1\/5 Key and request in /);
     const requestId = /2\/5 Request submitted to \S+ as (req_[0-9a-f]+)/.exec(run.output())?.[1];
     assert.ok(requestId, run.output());
-    await kill(run.child, 'SIGKILL');
+    await kill(run.child, 'SIGTERM');
+    assert.equal(await run.done, 0, run.output());
+    assert.match(run.output(), /Agent stopped before provisioning completed; its progress is kept/);
     assert.ok(existsSync(join(keystore, 'submission.json')), 'the submitted step was recorded');
 
-    // Run 2: resumes at "submitted" (does not submit again) and waits; killed again.
+    // Run 2: resumes at "submitted" (does not submit again) and waits; killed (SIGKILL) this time.
     run = agent(['--dir', keystore]);
     await until('the agent to resume', () => /Waiting for approval/.test(run.output()), run.output);
     assert.match(run.output(), new RegExp(`2/5 Request already submitted as ${requestId}`));
