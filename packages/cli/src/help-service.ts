@@ -101,6 +101,17 @@ Flags:
   --public-url URL   the URL devices use, when it differs from https://HOST:PORT
   --crl-interval D   publish a fresh CRL at least this often (default 1h; 1m to 7d, e.g. 30m, 6h);
                      every revocation publishes one at once
+  --max-in-flight N  expensive calls (uploads, approvals, device submit/confirm) run at once
+                     (default 64; PROVISIO_MAX_IN_FLIGHT)
+  --max-queued N     more of them wait in FIFO order (default 256; beyond: 503 + Retry-After;
+                     PROVISIO_MAX_QUEUED)
+  --rate-per-client N  calls per second per client: API token, or IP address on the device
+                     routes (default 50; 0 turns it off; beyond: 429 + Retry-After;
+                     PROVISIO_RATE_PER_CLIENT)
+  --rate-burst N     calls a client may make at once before the rate applies (default 100;
+                     PROVISIO_RATE_BURST)
+  --max-held-polls N device long-polls held at once (default 1024; beyond, answered at once;
+                     PROVISIO_MAX_HELD_POLLS)
 
 On first start it creates a development CA (unless --ca), an admin user and DATA/admin.token.
 `;

@@ -47,6 +47,7 @@ Commands:
   device install        on a device: verify and install a certified profile
   device show           on a device: show identity, state and keystore files
   device provision      on a connected device: init, submit, wait for approval, install
+  device run            on a connected device: the long-running agent (resumes at any step)
   simulate              provision N simulated connected devices (load and smoke test)
   inspect               summarize a certificate, CSR, CRL or OCSP response and verify it
   help [COMMAND]        show help for a command
@@ -265,6 +266,24 @@ Flags:
   --json             print the result as JSON
 `;
 
+export const DEVICE_RUN_HELP = `provisio device run: the long-running device agent (connected delivery)
+
+Examples:
+  provisio device run --dir /var/lib/provisio
+  provisio device run --dir ./keystore --url https://provisio.example:8443
+
+Takes the keystore made by "device init" from whatever step it is at and carries on: submits the
+request, waits for approval (long-poll), verifies and installs the certified profile, confirms the
+install over mutual TLS. Each step is recorded in the keystore before the next, so the agent can
+be stopped or killed at any point and resumes at the same step when started again; it ends
+provisioned exactly once. It waits for the service as long as it takes (retrying with backoff),
+prints numbered steps, then stays running, provisioned, until SIGINT or SIGTERM (exit 0).
+
+Flags:
+  --dir DIR          the keystore directory  [required]
+  --url URL          the service (default: the service URL recorded from the package at init)
+`;
+
 export const DEVICE_SHOW_HELP = `provisio device show: show this device's identity, state and keystore files
 
 Examples:
@@ -279,26 +298,46 @@ Flags:
   --json             print the result as JSON
 `;
 
-export const SIMULATE_HELP = `provisio simulate: provision N simulated connected devices against a service (load and smoke test)
+export const SIMULATE_HELP = `provisio simulate: provision N simulated devices against a service (load and smoke test)
 
 Examples:
   provisio simulate --package zmonitor.ppkg --component "bedside monitor" --devices 200
   provisio simulate --package zmonitor.ppkg --component gateway --devices 1000 --concurrency 64 \\
     --url https://127.0.0.1:8443 --prefix LOAD- --json
+  PROVISIO_TOKEN=... provisio simulate --package zmonitor.ppkg --component sensor --devices 50 \\
+    --mode disconnected --approve manual
+  provisio simulate --package zmonitor.ppkg --component sensor --devices 50 --mode proxy \\
+    --gateway https://gateway.local:9443
 
-Each simulated device gets its own key and keystore directory (DIR/PREFIX00001, ...) and runs what
-"device provision" runs: init, submit over HTTPS trusting only the package's root, wait for
-approval, verify and install the certified profile, confirm over mutual TLS. Set an automatic
-approval policy for connected requests first ("provisio policy set --mode automatic --transports
-connected"), or approve the requests while it waits. Connected delivery only. Prints a progress
-counter on stderr when it is a terminal, then a summary: provisioned, failed by error code,
-enrollments per second, and p50/p99 latency from a device's submit to its confirmation. Exits 1
-when any device failed.
+Each simulated device gets its own key and keystore directory (DIR/PREFIX00001, ...); all keys and
+requests are made first, then the timed run starts. Modes:
+  connected     each device runs what "device provision" runs: submit over HTTPS trusting only the
+                package's root, wait (long-poll), verify and install the profile, confirm over
+                mutual TLS
+  proxy         the same against a gateway (--gateway URL), which serves the same device endpoints
+  disconnected  devices only write request files; the simulator plays the technician over the API:
+                upload each file, download its profile, install it on the device, complete it
+Approval:
+  auto          an automatic approval policy decides. With an API token (PROVISIO_TOKEN or
+                --token-file) the simulator checks the component's policy and, if none is
+                automatic, sets one on the component for deviceIds PREFIX + digits (admin token;
+                it replaces the component's own policy). Without a token the service's policy is
+                trusted as it is.
+  manual        the simulator is the approver (approver or admin token): it approves its devices'
+                pending requests as they appear; their wait is reported as human-wait time
+Shows a progress bar on stderr when it is a terminal (plain lines otherwise), then a summary:
+provisioned, failed by error code, enrollments per second, p50/p99 latency from a device's first
+call to its confirmation (and p50/p99 human wait with manual approval). Exits 1 when any device
+failed.
 
 Flags:
   --package FILE       the provisioning package  [required]
   --component NAME     the component of the package's system the devices are  [required]
   --devices N          how many devices to simulate (1-100000)  [required]
+  --mode M             connected (default), proxy or disconnected
+  --approve A          auto (default) or manual
+  --gateway URL        the gateway, for --mode proxy
+  --token-file FILE    the API token (else PROVISIO_TOKEN): disconnected, manual, auto's policy
   --concurrency C      devices provisioning at once (default 8; 1-1024)
   --url URL            the service (default: the package's serviceUrl)
   --prefix P           deviceId prefix (default SIM-; IDs are P00001, P00002, ...)

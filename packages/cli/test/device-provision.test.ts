@@ -53,16 +53,16 @@ describe('device provision via the CLI against provisio serve', () => {
     try {
       await until('the request to be pending', () => /Waiting for approval \(pending\)/.test(run.output()), run.output);
       const out = run.output();
-      assert.match(out, /✔ Key generated: /);
+      assert.match(out, /✔ 1\/5 Key generated: /);
       const requestId = /submitted to \S+ as (req_[0-9a-f]{32})/.exec(out)?.[1];
       assert.ok(requestId, out);
       ok(['request', 'approve', requestId], env);
       const code = await run.done;
       assert.equal(code, 0, run.output());
-      assert.match(run.output(), /✔ Profile verified against .*root\.crt and installed/);
+      assert.match(run.output(), /✔ 4\/5 Profile verified against .*root\.crt and installed/);
       // The first mutual-TLS call with the new certificate marked the device provisioned: no
       // "device complete" step for connected delivery.
-      assert.match(run.output(), /✔ Mutual TLS with the new certificate: the service marked CON-001 provisioned/);
+      assert.match(run.output(), /✔ 5\/5 Mutual TLS with the new certificate: the service marked CON-001 provisioned/);
       assert.doesNotMatch(run.output(), /device complete/);
     } finally {
       if (run.child.exitCode === null) run.child.kill('SIGTERM');

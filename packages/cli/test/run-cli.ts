@@ -61,9 +61,9 @@ export interface ServeProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `provisio serve --port 0 ARGS` and waits until it says where it serves. */
-export async function startServe(args: readonly string[]): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `provisio serve --port 0 ARGS` (or on `port`, e.g. to restart) and waits until it says where it serves. */
+export async function startServe(args: readonly string[], options: { port?: number } = {}): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [MAIN, 'serve', '--port', String(options.port ?? 0), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
@@ -89,7 +89,8 @@ export async function startServe(args: readonly string[]): Promise<ServeProcess>
       return err;
     },
     async stop() {
-      if (child.exitCode !== null) return;
+      // Already gone (exited, or killed by a signal, e.g. a crash test's SIGKILL).
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;

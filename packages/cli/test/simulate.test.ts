@@ -1,18 +1,23 @@
 /**
- * The fleet simulator as people run it: `provisio serve` in its own process, an automatic
- * approval policy for connected requests, then `provisio simulate` provisions 20 devices.
+ * The fleet simulator as people run it: `provisio serve` in its own process, then `provisio
+ * simulate` in each mode — connected with a policy set beforehand, connected with the simulator
+ * as the approver (manual), proxy pointed at the real service as if it were a gateway (the
+ * gateway serves the same device endpoints), and disconnected with the simulator as technician
+ * setting the automatic policy itself.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tempDir } from '@provisio/testkit';
+import { api } from './connected-helpers.js';
 import { MAIN, type ServeProcess, ok, provisio, startServe, transcript } from './run-cli.js';
 
 /** `provisio ARGS` in the background (the simulator may take longer than spawnSync's limit). */
-function runAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function runAsync(args: string[], extra: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PROVISIO_')) env[k] = v;
+  Object.assign(env, extra);
   const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
@@ -41,8 +46,9 @@ describe('provisio simulate against provisio serve', () => {
     const keystores = join(dir, 'fleet');
     const r = await runAsync(['simulate', '--package', pkg, '--component', 'bedside monitor', '--devices', '20', '--concurrency', '8', '--prefix', 'SIM-', '--dir', keystores, '--json']);
     assert.equal(r.status, 0, transcript(r));
-    // Not a terminal: no progress counter.
-    assert.equal(r.stderr, '', transcript(r));
+    // Not a terminal: plain progress lines, no bar.
+    assert.match(r.stderr, /^provisio: simulate: 20\/20 done, 20 provisioned, 0 failed$/m, transcript(r));
+    assert.doesNotMatch(r.stderr, /\r|█/);
     const summary = JSON.parse(r.stdout) as {
       devices: number;
       provisioned: number;
@@ -69,6 +75,82 @@ describe('provisio simulate against provisio serve', () => {
 
     const device = JSON.parse(ok(['device', 'get', 'SIM-00007', '--json'], env).stdout) as { state: string };
     assert.equal(device.state, 'provisioned');
+  });
+
+  type Summary = {
+    mode: string;
+    approve: string;
+    provisioned: number;
+    failed: Record<string, number>;
+    humanWaitMs: { p50: number | null; p99: number | null } | null;
+    policy: string | null;
+  };
+  const token = () => ({ PROVISIO_TOKEN: server.env.PROVISIO_TOKEN as string });
+  function setUp(system: string): string {
+    const env = server.env;
+    ok(['system', 'create', system], env);
+    ok(['component', 'create', '--system', system, 'sensor'], env);
+    const pkg = join(dir, `${system}.ppkg`);
+    ok(['package', 'create', '--system', system, '--out', pkg], env);
+    return pkg;
+  }
+  async function deviceStates(system: string): Promise<Record<string, number>> {
+    const list = (await api<{ items: Array<{ state: string }> }>(server.env, 'GET', `/api/v1/devices?system=${system}&limit=100`)).body;
+    const states: Record<string, number> = {};
+    for (const d of list.items) states[d.state] = (states[d.state] ?? 0) + 1;
+    return states;
+  }
+
+  it('ok/manual-approval-the-simulator-approves-its-devices', async () => {
+    const pkg = setUp('ManualSim');
+    const r = await runAsync(['simulate', '--package', pkg, '--component', 'sensor', '--devices', '6', '--concurrency', '3', '--approve', 'manual', '--prefix', 'MS-', '--dir', join(dir, 'manual'), '--json'], token());
+    assert.equal(r.status, 0, transcript(r));
+    const summary = JSON.parse(r.stdout) as Summary;
+    assert.equal(summary.approve, 'manual');
+    assert.equal(summary.provisioned, 6);
+    assert.ok(summary.humanWaitMs && summary.humanWaitMs.p50 !== null, r.stdout);
+    assert.deepEqual(await deviceStates('ManualSim'), { provisioned: 6 });
+    // Approved by the approver's token, not by a policy.
+    const audit = JSON.parse(ok(['audit', 'list', '--action', 'request.approve', '--json'], server.env).stdout) as unknown;
+    assert.equal((JSON.stringify(audit).match(/MS-0000\d/g) ?? []).length >= 6, true);
+  });
+
+  it('ok/proxy-mode-talks-to-the-gateway-url', async () => {
+    // Pointed at the real service as if it were a gateway: the same device endpoints.
+    const pkg = setUp('ProxySim');
+    ok(['policy', 'set', '--system', 'ProxySim', '--mode', 'automatic', '--device-id-pattern', '^PX-[0-9]+$'], server.env);
+    const r = await runAsync(['simulate', '--package', pkg, '--component', 'sensor', '--devices', '4', '--mode', 'proxy', '--gateway', server.env.PROVISIO_URL as string, '--prefix', 'PX-', '--dir', join(dir, 'proxy')]);
+    assert.equal(r.status, 0, transcript(r));
+    assert.match(r.stdout, /Simulated 4 proxy devices against gateway https:\/\/127\.0\.0\.1:\d+ \(approval: auto\)/);
+    assert.match(r.stdout, /provisioned\s+4/);
+    assert.deepEqual(await deviceStates('ProxySim'), { provisioned: 4 });
+  });
+
+  it('ok/disconnected-mode-the-simulator-is-the-technician-and-sets-the-policy', async () => {
+    const pkg = setUp('DiscSim');
+    const r = await runAsync(['simulate', '--package', pkg, '--component', 'sensor', '--devices', '5', '--mode', 'disconnected', '--prefix', 'DS-', '--dir', join(dir, 'disc'), '--json'], token());
+    assert.equal(r.status, 0, transcript(r));
+    const summary = JSON.parse(r.stdout) as Summary;
+    assert.equal(summary.mode, 'disconnected');
+    assert.equal(summary.provisioned, 5);
+    assert.equal(summary.policy, 'set');
+    assert.deepEqual(await deviceStates('DiscSim'), { provisioned: 5 });
+    const requests = JSON.parse(ok(['request', 'list', '--system', 'DiscSim', '--json'], server.env).stdout) as { items: Array<{ transport: string }> };
+    assert.ok(requests.items.length === 5 && requests.items.every((i) => i.transport === 'upload'), JSON.stringify(requests));
+    const policy = JSON.parse(ok(['policy', 'show', '--system', 'DiscSim', '--component', 'sensor', '--json'], server.env).stdout) as { effectiveMode: string };
+    assert.equal(policy.effectiveMode, 'automatic');
+  });
+
+  it('err/modes-that-need-a-token-or-a-gateway-say-so', () => {
+    let r = provisio(['simulate', '--package', 'x.ppkg', '--component', 'c', '--devices', '2', '--mode', 'disconnected']);
+    assert.equal(r.status, 2, transcript(r));
+    assert.match(r.stderr, /needs an API token/);
+    r = provisio(['simulate', '--package', 'x.ppkg', '--component', 'c', '--devices', '2', '--mode', 'proxy']);
+    assert.equal(r.status, 2, transcript(r));
+    assert.match(r.stderr, /needs --gateway/);
+    r = provisio(['simulate', '--package', 'x.ppkg', '--component', 'c', '--devices', '2', '--mode', 'carrier-pigeon']);
+    assert.equal(r.status, 2, transcript(r));
+    assert.match(r.stderr, /--mode must be one of connected, proxy, disconnected/);
   });
 
   it('err/missing-devices-flag-is-a-usage-error', () => {

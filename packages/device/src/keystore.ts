@@ -7,6 +7,7 @@
  *   root.crt         the provisioning package's root of trust, copied at init; the ONLY
  *                    anchor a certified profile is verified against                          0600
  *   request.ppr      the provisioning request made at init                                   0600
+ *   submission.json  connected delivery: the service's id for the submitted request          0600
  *   certificate.pem  after install: device certificate + issuing CA                          0600
  *   profile.pcp      after install: the certified profile exactly as received                0600
  *   install.json     after install: requestId, serial, validity, profile SHA-256             0600
@@ -37,6 +38,7 @@ export const KEYSTORE_FILES = {
   identity: 'identity.json',
   root: 'root.crt',
   request: 'request.ppr',
+  submission: 'submission.json',
   certificate: 'certificate.pem',
   profile: 'profile.pcp',
   install: 'install.json',
@@ -58,6 +60,7 @@ const MAX_BYTES: Readonly<Record<KeystoreFile, number>> = {
   identity: 64 * 1024,
   root: 64 * 1024,
   request: 256 * 1024,
+  submission: 64 * 1024,
   certificate: 256 * 1024,
   profile: 1024 * 1024,
   install: 64 * 1024,

@@ -1,10 +1,17 @@
 /**
- * `provisionConnected`: connected delivery (docs/device.md, "Connected delivery"). The device
- * submits the request that `initDevice` left in its keystore (request.ppr) to the service over
- * HTTPS, trusting only the keystore's root.crt, then polls for its certified profile until an
- * approver has decided, and installs it with `installProfile` (which verifies it against the same
- * root). Submitting the same bytes again returns the same request, so a device that restarts
- * simply runs this again.
+ * `provisionConnected`: connected delivery (docs/device.md, "Connected delivery"), as a step
+ * machine over the keystore — initialized → submitted → installed → confirmed — that persists each
+ * step before the next, so a process killed anywhere resumes at the right step (`connectedState`
+ * says which). `device provision` and the long-running agent (`runAgent`, `device run`) both run
+ * exactly this.
+ *
+ * The device submits the request that `initDevice` left in its keystore (request.ppr) to the
+ * service over HTTPS, trusting only the keystore's root.crt, and records the service's request id
+ * in submission.json. It then waits for its certified profile — a long-poll (`?wait=N`: the
+ * service holds the answer until the request is decided), or plain polling against a service that
+ * answers at once — and installs it with `installProfile` (which verifies it against the same
+ * root). Submitting the same bytes again returns the same request, so a lost submission.json or
+ * a service that forgot the request only costs a resubmission.
  *
  * Then it proves the install (seed 000 step 9): one call to POST /api/v1/device/confirm over
  * mutual TLS, presenting the new certificate (and its issuing CA) with the device key, with a
@@ -17,14 +24,15 @@
  * to `maxPollIntervalMs`); network errors, 429 and 5xx are retried with exponential backoff and
  * full jitter (or the server's Retry-After when it sends one). Nothing waits past `maxWaitMs`.
  */
+import { createHash } from 'node:crypto';
 import { request as httpsRequest, Agent } from 'node:https';
 import type { Clock, Random } from '@provisio/pki';
 import { createConfirmProof } from '@provisio/protocol';
 import { DeviceError } from './errors.js';
 import { type InstallProfileResult, installProfile } from './install-profile.js';
-import { fileState, readKeystoreFile, readPrivateKeyFile, replaceKeystoreFiles } from './keystore.js';
+import { fileState, readKeystoreFile, readPrivateKeyFile, removeKeystoreFiles, replaceKeystoreFiles } from './keystore.js';
 import { loadDevice } from './load-device.js';
-import { type InstallRecord, serializeRecord } from './records.js';
+import { type InstallRecord, parseSubmissionRecord, type SubmissionRecord, serializeRecord } from './records.js';
 
 const REQUEST_MEDIA = 'application/vnd.provisio.request+json';
 /** Profiles and error bodies are a few KiB; anything much larger is not the service talking. */
@@ -53,6 +61,8 @@ export function httpsTransport(
     /** Mutual TLS: the client key (PEM) and certificate chain (PEM, leaf first) to present. */
     readonly clientKey?: string | Buffer;
     readonly clientCertificate?: string | Buffer;
+    /** Extra request headers (e.g. an API token for the simulator's technician calls). */
+    readonly headers?: Readonly<Record<string, string>>;
   } = {},
 ): HttpTransport & { close(): void } {
   const agent = new Agent({
@@ -73,6 +83,7 @@ export function httpsTransport(
             agent,
             headers: {
               accept: 'application/json, application/vnd.provisio.profile+json',
+              ...options.headers,
               ...(body ? { 'content-type': body.contentType, 'content-length': String(body.bytes.length) } : {}),
             },
             timeout: timeoutMs,
@@ -104,11 +115,23 @@ export function httpsTransport(
   };
 }
 
+/** Where connected provisioning stands in a keystore: the step a (re)started process continues from. */
+export type ConnectedStep = 'initialized' | 'submitted' | 'installed' | 'confirmed';
+
+export interface ConnectedState {
+  readonly step: ConnectedStep;
+  /** The service's request id once submitted (from submission.json or install.json). */
+  readonly requestId: string | null;
+}
+
 export type ProvisionProgress =
+  | { readonly step: 'resumed'; readonly from: ConnectedStep; readonly requestId: string | null }
   | { readonly step: 'submitted'; readonly requestId: string; readonly created: boolean }
-  | { readonly step: 'waiting'; readonly requestId: string; readonly state: 'pending'; readonly retryInMs: number }
+  /** Before the first poll of a pending request (retryInMs 0), then after each 202 answer. */
+  | { readonly step: 'waiting'; readonly requestId: string; readonly state: 'pending'; readonly retryInMs: number; readonly longPoll: boolean }
   | { readonly step: 'retrying'; readonly reason: string; readonly retryInMs: number }
-  | { readonly step: 'installed'; readonly requestId: string; readonly changed: boolean }
+  | { readonly step: 'fetched'; readonly requestId: string }
+  | { readonly step: 'installed'; readonly requestId: string; readonly changed: boolean; readonly serial: string }
   | { readonly step: 'confirmed'; readonly deviceId: string; readonly state: string; readonly changed: boolean };
 
 export interface ProvisionConnectedDeps {
@@ -129,10 +152,17 @@ export interface ProvisionConnectedInput {
   readonly dir: string;
   /** The service's base URL, e.g. the package's serviceUrl (https://host:8443). */
   readonly serviceUrl: string;
-  /** Give up with `provision_timeout` after this long without a profile. */
+  /** Give up with `provision_timeout` after this long without a profile (Infinity: never). */
   readonly maxWaitMs: number;
   /** Upper bound on one wait between polls, whatever Retry-After says (default 60 s). */
   readonly maxPollIntervalMs?: number;
+  /**
+   * Long-poll: ask the service to hold each poll up to this many seconds (default 25, at most 30;
+   * 0 polls plainly). A service that ignores it answers at once with its Retry-After.
+   */
+  readonly longPollSeconds?: number;
+  /** Stops the work between or during steps: the promise rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
   readonly onProgress?: (event: ProvisionProgress) => void;
 }
 
@@ -146,6 +176,9 @@ export interface ProvisionConnectedResult extends InstallProfileResult {
 
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
+const DEFAULT_LONG_POLL_SECONDS = 25;
+/** The service holds a poll at most 30 s; the socket waits this much longer for the answer. */
+const LONG_POLL_GRACE_MS = 15_000;
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -170,25 +203,62 @@ function isTransient(status: number): boolean {
   return status === 429 || status === 503 || status === 502 || status === 504 || status === 500;
 }
 
-export async function provisionConnected(deps: ProvisionConnectedDeps, input: ProvisionConnectedInput): Promise<ProvisionConnectedResult> {
-  const { dir } = input;
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function normalizeUrl(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+/** submission.json when it belongs to this request.ppr and this service; null otherwise (stale or absent). */
+function currentSubmission(dir: string, serviceUrl: string): SubmissionRecord | null {
+  if (!fileState(dir, 'submission').present) return null;
+  const record = parseSubmissionRecord(readKeystoreFile(dir, 'submission').toString('utf8'));
+  if (!fileState(dir, 'request').present) return null;
+  if (record.requestSha256 !== sha256Hex(readKeystoreFile(dir, 'request'))) return null;
+  if (normalizeUrl(record.serviceUrl) !== normalizeUrl(serviceUrl)) return null;
+  return record;
+}
+
+/**
+ * The step this keystore is at for connected delivery to `serviceUrl`: confirmed, installed (not
+ * yet confirmed), submitted (submission.json names the request) or initialized.
+ */
+export function connectedState(dir: string, serviceUrl: string): ConnectedState {
   const device = loadDevice(dir);
-  let installed: InstallProfileResult | null = null;
   if (device.identity.state === 'installed' && device.install) {
+    return { step: device.install.confirmedAt ? 'confirmed' : 'installed', requestId: device.install.requestId };
+  }
+  const submission = currentSubmission(dir, serviceUrl);
+  return submission ? { step: 'submitted', requestId: submission.requestId } : { step: 'initialized', requestId: null };
+}
+
+export async function provisionConnected(deps: ProvisionConnectedDeps, input: ProvisionConnectedInput): Promise<ProvisionConnectedResult> {
+  const { dir, signal } = input;
+  signal?.throwIfAborted();
+  const base = normalizeUrl(input.serviceUrl);
+  const start = connectedState(dir, base);
+  input.onProgress?.({ step: 'resumed', from: start.step, requestId: start.requestId });
+
+  let installed: InstallProfileResult | null = null;
+  if (start.step === 'installed' || start.step === 'confirmed') {
     // Installed before (a restart after install): installProfile re-verifies the profile on disk
     // and changes nothing. Confirmed too: nothing to send.
     installed = await installProfile({ clock: deps.clock }, { dir, profileText: readKeystoreFile(dir, 'profile') });
-    input.onProgress?.({ step: 'installed', requestId: installed.install.requestId, changed: false });
+    input.onProgress?.({ step: 'installed', requestId: installed.install.requestId, changed: false, serial: installed.install.serial });
     if (installed.install.confirmedAt) return { ...installed, requestId: installed.install.requestId, confirmed: true, serviceState: null };
   }
   if (!installed && !fileState(dir, 'request').present) {
     throw new DeviceError('keystore_damaged', `${dir} has an identity but no request.ppr`, 'make a new request with "provisio device init --reset"');
   }
-  const base = input.serviceUrl.replace(/\/+$/, '');
   if (!/^https:\/\//.test(base)) {
     throw new DeviceError('service_refused', `the service URL must be https://; got ${JSON.stringify(input.serviceUrl)}`, 'pass the service URL from the provisioning package');
   }
-  const ownTransport = deps.transport || installed ? null : httpsTransport(readKeystoreFile(dir, 'root'));
+  const longPollSeconds = Math.max(0, Math.min(30, Math.floor(input.longPollSeconds ?? DEFAULT_LONG_POLL_SECONDS)));
+  const ownTransport = deps.transport || installed
+    ? null
+    : httpsTransport(readKeystoreFile(dir, 'root'), { timeoutMs: longPollSeconds * 1000 + LONG_POLL_GRACE_MS });
   const transport = deps.transport ?? (ownTransport as HttpTransport);
   const sleep = deps.sleep ?? defaultSleep;
   const maxPoll = input.maxPollIntervalMs ?? 60_000;
@@ -198,6 +268,25 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
   let lastProblem = 'no answer yet';
   let confirming = false;
 
+  /** Settles with `work`, or rejects with the signal's reason as soon as it is aborted. */
+  const abortable = <T>(work: Promise<T>): Promise<T> => {
+    if (!signal) return work;
+    signal.throwIfAborted();
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      work.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      );
+    });
+  };
   const remaining = () => deadline - monotonic();
   /** Exponential backoff with full jitter: uniform in [0, min(max, base * 2^n)]. */
   const backoff = (): number => {
@@ -222,14 +311,15 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
         'run the same command again later: the request is kept and resubmitting it is safe',
       );
     }
-    await sleep(Math.min(ms, left));
+    await abortable(sleep(Math.min(ms, left)));
   };
   /** One call; null when it failed transiently (already waited). */
   const call = async (method: 'GET' | 'POST', url: string, body?: { bytes: Uint8Array; contentType: string }, via: HttpTransport = transport): Promise<HttpReply | null> => {
     let reply: HttpReply;
     try {
-      reply = await via.request(method, url, body);
+      reply = await abortable(via.request(method, url, body));
     } catch (e) {
+      if (signal?.aborted) throw signal.reason;
       lastProblem = `network: ${e instanceof Error ? e.message : String(e)}`;
       const delay = backoff();
       input.onProgress?.({ step: 'retrying', reason: lastProblem, retryInMs: delay });
@@ -239,6 +329,7 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
     if (isTransient(reply.status)) {
       const e = errorOf(reply);
       lastProblem = `${reply.status} ${e.code}`;
+      // The service's Retry-After is obeyed as given (429/503); backoff only when it sends none.
       const delay = Math.min(retryAfterMs(reply) ?? backoff(), maxPoll);
       input.onProgress?.({ step: 'retrying', reason: lastProblem, retryInMs: delay });
       await waitOrGiveUp(delay, 'the service is busy or unavailable');
@@ -247,55 +338,76 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
     return reply;
   };
 
-  /** 1–3: submit, wait, verify and install. */
-  const fetchAndInstall = async (): Promise<InstallProfileResult> => {
+  /** initialized → submitted: submit (idempotent: identical bytes are the same request), record the id. */
+  const submit = async (): Promise<{ requestId: string; pending: boolean }> => {
     const requestBytes = readKeystoreFile(dir, 'request');
-    // 1. Submit (idempotent: identical bytes are the same request).
-    let requestId: string | null = null;
-    while (requestId === null) {
+    for (;;) {
       const reply = await call('POST', `${base}/api/v1/device/requests`, { bytes: requestBytes, contentType: REQUEST_MEDIA });
       if (!reply) continue;
       if (reply.status !== 200 && reply.status !== 201) {
         const e = errorOf(reply);
         throw new DeviceError('service_refused', `the service refused the request: ${e.code}: ${e.message}`, 'fix what the service names, then run "provisio device init --reset" for a new request if needed');
       }
-      const id = (JSON.parse(reply.body.toString('utf8')) as { request?: { id?: unknown } }).request?.id;
+      const answer = (JSON.parse(reply.body.toString('utf8')) as { request?: { id?: unknown; state?: unknown } }).request;
+      const id = answer?.id;
       if (typeof id !== 'string' || !/^[A-Za-z0-9._:-]{1,80}$/.test(id)) {
         throw new DeviceError('service_refused', `the service accepted the request but sent no usable request id`, 'check the service URL points at a Provisio service');
       }
-      requestId = id;
+      const record: SubmissionRecord = {
+        format: 'provisio.device-submission',
+        v: 1,
+        requestId: id,
+        serviceUrl: base,
+        requestSha256: sha256Hex(requestBytes),
+        submittedAt: deps.clock.now().toISOString(),
+      };
+      replaceKeystoreFiles(dir, [{ file: 'submission', data: serializeRecord(record) }]);
       failures = 0;
-      input.onProgress?.({ step: 'submitted', requestId, created: reply.status === 201 });
+      input.onProgress?.({ step: 'submitted', requestId: id, created: reply.status === 201 });
+      return { requestId: id, pending: answer?.state === 'pending' };
     }
+  };
 
-    // 2. Wait for the decision.
+  /**
+   * submitted → installed: wait for the decision, verify against root.crt and install (a refusal
+   * writes nothing). Null when the service does not know the request (it lost it, or this is
+   * another service): the caller submits again.
+   */
+  const fetchAndInstall = async ({ requestId, pending }: { requestId: string; pending: boolean }): Promise<InstallProfileResult | null> => {
     const profileUrl = `${base}/api/v1/device/requests/${encodeURIComponent(requestId)}/profile`;
+    // Said before the first (possibly long-held) poll, so a person sees what the device waits for.
+    if (pending) input.onProgress?.({ step: 'waiting', requestId, state: 'pending', retryInMs: 0, longPoll: longPollSeconds > 0 });
     for (;;) {
-      const reply = await call('GET', profileUrl);
+      const waitSeconds = Math.min(longPollSeconds, Math.floor(remaining() / 1000));
+      const reply = await call('GET', waitSeconds > 0 ? `${profileUrl}?wait=${waitSeconds}` : profileUrl);
       if (!reply) continue;
       if (reply.status === 202) {
         failures = 0;
         lastProblem = 'pending approval';
         const delay = Math.min(retryAfterMs(reply) ?? 5_000, maxPoll);
-        input.onProgress?.({ step: 'waiting', requestId, state: 'pending', retryInMs: delay });
+        input.onProgress?.({ step: 'waiting', requestId, state: 'pending', retryInMs: delay, longPoll: waitSeconds > 0 });
         await waitOrGiveUp(delay, `request ${requestId} is waiting for approval`);
         continue;
       }
       if (reply.status === 200) {
-        // 3. Verify against root.crt and install (a refusal writes nothing).
+        input.onProgress?.({ step: 'fetched', requestId });
         const result = await installProfile({ clock: deps.clock }, { dir, profileText: reply.body });
-        input.onProgress?.({ step: 'installed', requestId, changed: result.changed });
+        input.onProgress?.({ step: 'installed', requestId, changed: result.changed, serial: result.install.serial });
         return result;
       }
       const e = errorOf(reply);
       if (e.code === 'request_rejected') {
         throw new DeviceError('provision_rejected', `the service rejected request ${requestId}: ${e.message}`, 'ask the approver why; a new attempt needs a new request ("provisio device init --reset")');
       }
+      if (e.code === 'request_not_found') {
+        removeKeystoreFiles(dir, ['submission']);
+        return null;
+      }
       throw new DeviceError('service_refused', `the service refused the profile of request ${requestId}: ${e.code}: ${e.message}`, 'check the service URL and that the request still exists on the service');
     }
   };
 
-  /** 4. Prove the install: mutual TLS with the new certificate; the service marks the device Provisioned. */
+  /** installed → confirmed: mutual TLS with the new certificate; the service marks the device Provisioned. */
   const confirm = async (result: InstallProfileResult): Promise<ProvisionConnectedResult> => {
     confirming = true;
     failures = 0;
@@ -303,10 +415,11 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
       ? null
       : httpsTransport(readKeystoreFile(dir, 'root'), { clientKey: readPrivateKeyFile(dir), clientCertificate: readKeystoreFile(dir, 'certificate') });
     const via = deps.confirmTransport ?? (ownConfirm as HttpTransport);
+    const { signer } = loadDevice(dir);
     try {
       for (;;) {
         // A fresh proof per attempt: it is checked against the service's clock (± 5 minutes).
-        const proof = await createConfirmProof(device.signer, { deviceId: result.identity.deviceId, serial: result.install.serial, at: deps.clock.now() });
+        const proof = await createConfirmProof(signer, { deviceId: result.identity.deviceId, serial: result.install.serial, at: deps.clock.now() });
         const reply = await call('POST', `${base}/api/v1/device/confirm`, { bytes: Buffer.from(JSON.stringify({ proof })), contentType: 'application/json' }, via);
         if (!reply) continue;
         if (reply.status !== 200) {
@@ -328,7 +441,18 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
   };
 
   try {
-    return await confirm(installed ?? (await fetchAndInstall()));
+    if (!installed) {
+      // Resumed at "submitted": wait for the recorded request; otherwise (or when the service no
+      // longer knows it) submit — the same bytes are the same request — then wait.
+      installed = start.step === 'submitted' && start.requestId !== null ? await fetchAndInstall({ requestId: start.requestId, pending: true }) : null;
+      for (let attempt = 0; !installed; attempt++) {
+        if (attempt === 2) {
+          throw new DeviceError('service_refused', 'the service accepted the request but then did not know it', 'check the service URL: the services behind it may not share one database');
+        }
+        installed = await fetchAndInstall(await submit());
+      }
+    }
+    return await confirm(installed);
   } finally {
     ownTransport?.close();
   }

@@ -28,6 +28,11 @@ export interface IdentityRecord {
   readonly state: DeviceState;
   readonly createdAt: string;
   readonly mock: boolean;
+  /**
+   * The package's service URL, copied at init: where a connected device (the agent) submits when
+   * no URL is given. Absent in keystores made before it was recorded.
+   */
+  readonly serviceUrl?: string;
 }
 
 export interface InstallRecord {
@@ -50,6 +55,21 @@ export interface InstallRecord {
    * certificate, on which it marked the device Provisioned; device clock). Absent until then.
    */
   readonly confirmedAt?: string;
+}
+
+/**
+ * Connected delivery: the service accepted request.ppr under this id (written right after the
+ * submit, so a restarted agent waits for this request instead of submitting it again).
+ */
+export interface SubmissionRecord {
+  readonly format: 'provisio.device-submission';
+  readonly v: 1;
+  readonly requestId: string;
+  /** The service it was submitted to; another URL means another service: submit again. */
+  readonly serviceUrl: string;
+  /** SHA-256 over request.ppr as submitted; a new request (init --reset) makes this stale. */
+  readonly requestSha256: string;
+  readonly submittedAt: string;
 }
 
 type Json = Record<string, unknown>;
@@ -125,6 +145,7 @@ export function parseIdentityRecord(text: string): IdentityRecord {
     state,
     createdAt: time(o, 'createdAt', file),
     mock: o.mock,
+    ...(o.serviceUrl === undefined ? {} : { serviceUrl: str(o, 'serviceUrl', file) }),
   };
 }
 
@@ -150,7 +171,25 @@ export function parseInstallRecord(text: string): InstallRecord {
   };
 }
 
+export function parseSubmissionRecord(text: string): SubmissionRecord {
+  const file = 'submission.json';
+  const o = parseObject(text, file);
+  if (o.format !== 'provisio.device-submission' || o.v !== 1) {
+    throw damaged(file, 'not a version 1 provisio.device-submission record');
+  }
+  const requestId = str(o, 'requestId', file);
+  if (!/^[A-Za-z0-9._:-]{1,80}$/.test(requestId)) throw damaged(file, 'field "requestId" is not a request id');
+  return {
+    format: 'provisio.device-submission',
+    v: 1,
+    requestId,
+    serviceUrl: str(o, 'serviceUrl', file),
+    requestSha256: hex64(o, 'requestSha256', file),
+    submittedAt: time(o, 'submittedAt', file),
+  };
+}
+
 /** Stable, readable JSON with a trailing newline (records are small; people read them). */
-export function serializeRecord(record: IdentityRecord | InstallRecord): string {
+export function serializeRecord(record: IdentityRecord | InstallRecord | SubmissionRecord): string {
   return `${JSON.stringify(record, null, 2)}\n`;
 }

@@ -12,6 +12,8 @@ import { ensureAdmin } from './domain/users.js';
 import { ensureDir, writeFileAtomic } from './files.js';
 import type { AdmissionOptions } from './http/admission.js';
 import { buildApp } from './http/build-app.js';
+import type { ClientRateOptions } from './http/client-rate-limit.js';
+import { DecisionWaiters, type LongPollOptions } from './http/decision-waiters.js';
 import { startCheckpointJob } from './jobs/audit-checkpoints.js';
 import { startCrlJob } from './jobs/crl-publisher.js';
 import { OCSP_VALIDITY_MS, OcspResponderService } from './ca/ocsp-responder.js';
@@ -43,6 +45,10 @@ export interface ServeOptions {
   readonly crlIntervalMs?: number;
   /** Burst limits of the expensive routes; default 64 in flight, 256 queued (docs/service.md). */
   readonly admission?: Partial<AdmissionOptions>;
+  /** Per-client rate limit: default 50 calls/s with bursts of 100 per client; ratePerSecond 0 turns it off. */
+  readonly clientRate?: Partial<ClientRateOptions>;
+  /** Device long-polls held at once; default 1024 (docs/service.md, "Connected delivery"). */
+  readonly longPoll?: Partial<LongPollOptions>;
 }
 
 export interface RunningService {
@@ -89,14 +95,22 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       throw new RangeError(`the CRL interval must be ${MIN_CRL_INTERVAL_MS / 1000} s to ${MAX_CRL_INTERVAL_MS / 3_600_000} h; got ${crlIntervalMs} ms`);
     }
     const revocation = { crlIntervalMs, revoked: (serials: readonly SerialNumber[]) => ocsp?.invalidate(serials) };
-    const deps: ServiceDeps = { clock, random, store, authority: loaded.authority, urls, revocation };
+    const decisionWaiters = new DecisionWaiters(options.longPoll);
+    const deps: ServiceDeps = { clock, random, store, authority: loaded.authority, urls, revocation, decisions: decisionWaiters };
     ocsp = new OcspResponderService(deps, OCSP_VALIDITY_MS, log);
     const admin = await ensureAdmin(deps);
     const adminTokenPath = join(options.dataDir, 'admin.token');
     if (admin) writeFileAtomic(adminTokenPath, `${admin.token}\n`);
 
     const crlJob = await startCrlJob(deps, ocsp, log);
-    const app = await buildApp(deps, { tls: loaded.tls, log, ocsp, ...(options.admission ? { admission: options.admission } : {}) });
+    const app = await buildApp(deps, {
+      tls: loaded.tls,
+      log,
+      ocsp,
+      decisionWaiters,
+      ...(options.admission ? { admission: options.admission } : {}),
+      ...(options.clientRate ? { clientRate: options.clientRate } : {}),
+    });
     try {
       await app.listen({ host: options.host, port });
     } catch (e) {
@@ -115,6 +129,8 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       adminPassword: admin?.password ?? null,
       deps,
       async close() {
+        // Held long-polls answer 202 now instead of delaying shutdown by up to 30 s.
+        decisionWaiters.close();
         await app.close();
         await checkpoints.stop();
         await crlJob.stop();

@@ -78,6 +78,8 @@ describe('connected delivery (SQLite)', () => {
       serviceUrl: t.service.url,
       maxWaitMs: 60_000,
       maxPollIntervalMs: 100,
+      // Plain polling (the fallback against a service without long-poll; long-poll.test.ts has the other).
+      longPollSeconds: 0,
       onProgress: (e) => events.push(e),
     });
     const requestId = await waitForPending('CON-001');

@@ -37,6 +37,8 @@ export interface TestServiceOptions {
   /** The issuing CA files of another service (a second node sharing its database). */
   readonly caDir?: string;
   readonly clock?: Clock;
+  readonly clientRate?: { ratePerSecond: number; burst: number };
+  readonly longPoll?: { maxHeld: number };
 }
 
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
@@ -51,6 +53,8 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     ...(options.crlIntervalMs ? { crlIntervalMs: options.crlIntervalMs } : {}),
     ...(options.caDir ? { caDir: options.caDir } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.clientRate ? { clientRate: options.clientRate } : {}),
+    ...(options.longPoll ? { longPoll: options.longPoll } : {}),
   });
   const rootPem = readFileSync(service.rootPath, 'utf8');
   const adminToken = readFileSync(service.adminTokenPath, 'utf8').trim();

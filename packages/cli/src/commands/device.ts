@@ -1,7 +1,8 @@
 /**
  * The device side of provisioning (docs/device.md): `device init`, `device install`,
- * `device show`. They run on the device and never talk to a server: files travel on a USB stick
- * (disconnected delivery). The work is the device SDK's; this file reads the input files, writes
+ * `device show` run on the device and never talk to a server: files travel on a USB stick
+ * (disconnected delivery). `device provision` and `device run` (the agent) talk to the service
+ * (connected delivery) through the SDK's one step machine and print its steps the same way. The work is the device SDK's; this file reads the input files, writes
  * the optional request copy and tells the technician what happened and what to do next.
  */
 import {
@@ -12,7 +13,9 @@ import {
   loadIdentity,
   provisionConnected,
   type ProvisionProgress,
+  runAgent,
   showDevice,
+  untilAborted,
 } from '@provisio/device';
 import { parsePackage } from '@provisio/protocol';
 import { describePublicKey, formatName, isProvisioError, type KeyType } from '@provisio/pki';
@@ -22,7 +25,7 @@ import { printError, warn } from '../diagnostics.js';
 import { CliError, EXIT, exitCodeFor, usageError } from '../errors.js';
 import { assertCanCreate, formatMode, PUBLIC_MODE, readInputFile, writeFileAtomic } from '../files.js';
 import { describeValidity, fieldLines, shellQuote } from '../format-text.js';
-import { DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_SHOW_HELP } from '../help.js';
+import { DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
 import { type CliDeps, styleFor } from '../io.js';
 
 /**
@@ -250,6 +253,51 @@ async function install(deps: CliDeps, args: ParsedArgs): Promise<number> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// connected delivery: the steps as a person follows them (device provision and device run)
+
+/** Key and request, submitted, approved (profile received), installed, confirmed. */
+const STEPS = 5;
+
+/**
+ * Prints the SDK's progress events as numbered steps. Step 1 (the key and request) is printed by
+ * the command itself; a resumed run says where it picks up.
+ */
+function stepPrinter(say: (line: string) => void, ok: string, dir: string, serviceUrl: string): (e: ProvisionProgress) => void {
+  let announcedWaiting: string | null = null;
+  return (e) => {
+    switch (e.step) {
+      case 'resumed':
+        if (e.from === 'submitted') say(`${ok} 2/${STEPS} Request already submitted as ${e.requestId ?? '?'}; waiting for its decision`);
+        else if (e.from === 'installed') say(`${ok} 4/${STEPS} Profile installed before (request ${e.requestId ?? '?'}); confirming it`);
+        return;
+      case 'submitted':
+        say(`${ok} 2/${STEPS} Request submitted to ${serviceUrl} as ${e.requestId}${e.created ? '' : ' (already known to the service)'}`);
+        return;
+      case 'waiting':
+        if (announcedWaiting !== e.requestId) {
+          announcedWaiting = e.requestId;
+          say(`… Waiting for approval (pending); an approver runs: provisio request approve ${e.requestId}`);
+        }
+        return;
+      case 'retrying':
+        say(`… ${e.reason}; retrying in ${Math.ceil(e.retryInMs / 1000)} s`);
+        return;
+      case 'fetched':
+        say(`${ok} 3/${STEPS} Approved: certified profile received for ${e.requestId}`);
+        return;
+      case 'installed':
+        say(e.changed
+          ? `${ok} 4/${STEPS} Profile verified against ${dir}/root.crt and installed: ${dir}/certificate.pem (serial ${e.serial})`
+          : `${ok} 4/${STEPS} Profile already installed: ${dir}/profile.pcp (nothing changed)`);
+        return;
+      case 'confirmed':
+        say(`${ok} 5/${STEPS} Mutual TLS with the new certificate: the service marked ${e.deviceId} ${e.state}`);
+        return;
+    }
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // device provision (connected delivery)
 
 /** True when `dir` already holds a complete identity (init ran before, e.g. before a restart). */
@@ -288,7 +336,7 @@ async function provision(deps: CliDeps, args: ParsedArgs): Promise<number> {
     if (identity.deviceId !== deviceId) {
       throw usageError(`${dir} holds the identity of device "${identity.deviceId}", not "${deviceId}"`, 'use another --dir, or "provisio device init --reset" to replace it');
     }
-    say(`${ok} Key and request already in ${dir} (device ${identity.deviceId}); resuming`);
+    say(`${ok} 1/${STEPS} Key and request already in ${dir} (device ${identity.deviceId}); resuming`);
   } else {
     const result = await initDevice(
       { clock: deps.clock, random: deps.random },
@@ -304,20 +352,12 @@ async function provision(deps: CliDeps, args: ParsedArgs): Promise<number> {
       },
     );
     generated = true;
-    say(`${ok} Key generated: ${result.keyPath} (${KEY_NAMES[result.identity.keyType]}, never leaves this device)`);
+    say(`${ok} 1/${STEPS} Key generated: ${result.keyPath} (${KEY_NAMES[result.identity.keyType]}, never leaves this device)`);
   }
 
-  let announcedWaiting = false;
-  const onProgress = (e: ProvisionProgress) => {
-    if (e.step === 'submitted') say(`${ok} Request submitted to ${serviceUrl} as ${e.requestId}${e.created ? '' : ' (already known to the service)'}`);
-    else if (e.step === 'waiting' && !announcedWaiting) {
-      announcedWaiting = true;
-      say(`… Waiting for approval (pending); an approver runs: provisio request approve ${e.requestId}`);
-    } else if (e.step === 'retrying') say(`… ${e.reason}; retrying in ${Math.ceil(e.retryInMs / 1000)} s`);
-  };
   const result = await provisionConnected(
     { clock: deps.clock, random: deps.random },
-    { dir, serviceUrl, maxWaitMs: waitSeconds * 1000, onProgress },
+    { dir, serviceUrl, maxWaitMs: waitSeconds * 1000, onProgress: stepPrinter(say, ok, dir, serviceUrl) },
   );
   const { install: record, identity, paths } = result;
   if (json) {
@@ -342,9 +382,6 @@ async function provision(deps: CliDeps, args: ParsedArgs): Promise<number> {
   }
   say(
     [
-      result.changed
-        ? `${ok} Profile verified against ${paths.root} and installed: ${paths.certificate}`
-        : `${ok} Profile already installed: ${paths.profile} (nothing changed)`,
       ...fieldLines([
         ['device', `${identity.deviceId} (${result.profile.payload.deviceLabel})`],
         ['system', `${identity.system} / ${identity.component}`],
@@ -352,15 +389,61 @@ async function provision(deps: CliDeps, args: ParsedArgs): Promise<number> {
         ['valid to', `${record.notAfter} (${describeValidity(result.certificate.notBefore, result.certificate.notAfter, deps.clock.now())})`],
         ['request', result.requestId],
       ]),
-      result.serviceState === null
-        ? `${ok} Already confirmed over mutual TLS at ${record.confirmedAt ?? '?'}: the service holds ${identity.deviceId} provisioned`
-        : `${ok} Mutual TLS with the new certificate: the service marked ${identity.deviceId} provisioned`,
+      ...(result.serviceState === null
+        ? [`${ok} Already confirmed over mutual TLS at ${record.confirmedAt ?? '?'}: the service holds ${identity.deviceId} provisioned`]
+        : []),
     ].join('\n'),
   );
   if (generated) {
     warn(deps, `delete ${packagePath} from this device: the package's bootstrap credential can sign requests for any device of system "${identity.system}"`);
   }
   return EXIT.ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+// device run (the long-running agent)
+
+async function run(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const cmd = 'device run';
+  const dir = requireString(args, 'dir', cmd);
+  const identity = loadIdentity(dir);
+  const serviceUrl = optionalString(args, 'url') ?? identity.serviceUrl;
+  if (serviceUrl === undefined) {
+    throw usageError(`${dir} does not record the service URL (made by an older provisio)`, `pass it: provisio ${cmd} --dir ${shellQuote(dir)} --url https://HOST:PORT`);
+  }
+  const ok = tick(deps);
+  const say = (line: string) => deps.stdout.write(`${line}\n`);
+  const stop = new AbortController();
+  const onSignal = (name: string) => () => {
+    say(`… ${name}: stopping; run "provisio ${cmd} --dir ${dir}" again to resume where it stopped`);
+    stop.abort(new Error(name));
+  };
+  const onInt = onSignal('SIGINT');
+  const onTerm = onSignal('SIGTERM');
+  process.once('SIGINT', onInt);
+  process.once('SIGTERM', onTerm);
+  try {
+    say(`${ok} 1/${STEPS} Key and request in ${dir} (device ${identity.deviceId}); service ${serviceUrl}`);
+    const result = await runAgent(
+      { clock: deps.clock, random: deps.random },
+      {
+        dir,
+        serviceUrl,
+        signal: stop.signal,
+        onProgress: stepPrinter(say, ok, dir, serviceUrl),
+        whileProvisioned: async (p, signal) => {
+          say(`${ok} Provisioned: ${p.identity.deviceId}, serial ${p.install.serial}, valid to ${p.install.notAfter}; agent running (stop with Ctrl-C or SIGTERM)`);
+          // Renewal plugs in here (a later step of the lifecycle): for now the agent only waits.
+          await untilAborted(signal);
+        },
+      },
+    );
+    say(result.provisioned ? `${ok} Agent stopped (provisioned)` : '… Agent stopped before provisioning completed; its progress is kept in the keystore');
+    return EXIT.ok;
+  } finally {
+    process.removeListener('SIGINT', onInt);
+    process.removeListener('SIGTERM', onTerm);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -458,6 +541,13 @@ export const DEVICE_COMMANDS: readonly CommandSpec[] = [
     options: { ...IDENTITY_OPTIONS, url: { type: 'string' }, wait: { type: 'string' } },
     maxPositionals: 0,
     run: withHints(provision),
+  },
+  {
+    path: 'device run',
+    help: DEVICE_RUN_HELP,
+    options: { ...COMMON_OPTIONS, dir: { type: 'string' }, url: { type: 'string' } },
+    maxPositionals: 0,
+    run: withHints(run),
   },
   {
     path: 'device show',

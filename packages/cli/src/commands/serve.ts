@@ -32,6 +32,34 @@ function durationFlag(text: string, flag: string): number {
   return ms;
 }
 
+/** A non-negative integer limit from --FLAG or its environment variable (the flag wins). */
+function limitFlag(deps: CliDeps, args: ParsedArgs, flag: string, envName: string, min: number, max: number): number | undefined {
+  const text = optionalString(args, flag) ?? deps.env[envName];
+  if (text === undefined || text === '') return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw usageError(`--${flag} (or ${envName}) must be an integer ${min}-${max}; got "${text}"`);
+  }
+  return Number(text);
+}
+
+/** Burst and long-poll limits (docs/service.md, "Burst handling"). */
+function limitOptions(deps: CliDeps, args: ParsedArgs) {
+  const maxInFlight = limitFlag(deps, args, 'max-in-flight', 'PROVISIO_MAX_IN_FLIGHT', 1, 100_000);
+  const maxQueued = limitFlag(deps, args, 'max-queued', 'PROVISIO_MAX_QUEUED', 0, 1_000_000);
+  const ratePerSecond = limitFlag(deps, args, 'rate-per-client', 'PROVISIO_RATE_PER_CLIENT', 0, 1_000_000);
+  const burst = limitFlag(deps, args, 'rate-burst', 'PROVISIO_RATE_BURST', 1, 1_000_000);
+  const maxHeld = limitFlag(deps, args, 'max-held-polls', 'PROVISIO_MAX_HELD_POLLS', 0, 1_000_000);
+  return {
+    ...(maxInFlight !== undefined || maxQueued !== undefined
+      ? { admission: { ...(maxInFlight !== undefined ? { maxInFlight } : {}), ...(maxQueued !== undefined ? { maxQueued } : {}) } }
+      : {}),
+    ...(ratePerSecond !== undefined || burst !== undefined
+      ? { clientRate: { ...(ratePerSecond !== undefined ? { ratePerSecond } : {}), ...(burst !== undefined ? { burst } : {}) } }
+      : {}),
+    ...(maxHeld !== undefined ? { longPoll: { maxHeld } } : {}),
+  };
+}
+
 async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
   const dataDir = optionalString(args, 'data') ?? './data';
   const portText = optionalString(args, 'port') ?? '8443';
@@ -39,7 +67,9 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
   const db = optionalString(args, 'db') ?? deps.env.PROVISIO_DB;
   const caDir = optionalString(args, 'ca');
   const crlIntervalMs = durationFlag(optionalString(args, 'crl-interval') ?? '1h', 'crl-interval');
+  const limits = limitOptions(deps, args);
   const service = await startService({
+    ...limits,
     dataDir,
     host: optionalString(args, 'host') ?? '127.0.0.1',
     port: Number(portText),
@@ -107,6 +137,7 @@ async function auditVerify(deps: CliDeps, args: ParsedArgs): Promise<number> {
 const str = { type: 'string' } as const;
 
 export const SERVE_COMMANDS: readonly CommandSpec[] = [
-  { path: 'serve', help: SERVE, options: { ...COMMON_OPTIONS, 'data': str, 'port': str, 'host': str, 'db': str, 'ca': str, 'public-url': str, 'crl-interval': str }, maxPositionals: 0, run: serve },
+  { path: 'serve', help: SERVE, options: { ...COMMON_OPTIONS, 'data': str, 'port': str, 'host': str, 'db': str, 'ca': str, 'public-url': str, 'crl-interval': str,
+    'max-in-flight': str, 'max-queued': str, 'rate-per-client': str, 'rate-burst': str, 'max-held-polls': str }, maxPositionals: 0, run: serve },
   { path: 'audit verify', help: AUDIT_VERIFY, options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS, data: str, db: str, ca: str }, maxPositionals: 0, run: auditVerify },
 ];

@@ -53,6 +53,14 @@ export interface ServiceUrls {
   readonly crlUrl: string | null;
 }
 
+/**
+ * Told when a request's decision (approval or rejection) is committed, so a device's held
+ * long-poll answers at once (http/decision-waiters.ts). Optional: without it, polls time out.
+ */
+export interface RequestDecisions {
+  decided(requestId: string): void;
+}
+
 export interface ServiceDeps {
   readonly clock: Clock;
   readonly random: Random;
@@ -60,6 +68,7 @@ export interface ServiceDeps {
   readonly authority: IssuingAuthority;
   readonly urls: ServiceUrls;
   readonly revocation: RevocationPublishing;
+  readonly decisions?: RequestDecisions;
 }
 
 /** Who is acting: recorded in the audit log as `user:<username>`. */

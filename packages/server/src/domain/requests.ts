@@ -48,7 +48,7 @@ export interface SubmitResult {
  * written unless every check passes.
  */
 export async function submitRequest(
-  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls'>,
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'decisions'>,
   actor: Actor | null,
   input: {
     raw: Buffer;
@@ -61,7 +61,7 @@ export async function submitRequest(
 ): Promise<SubmitResult> {
   const pr = parseProvisioningRequest(input.raw);
   const existing = await deps.store.findRequestByContentHash(pr.contentHash);
-  if (existing) return { request: existing, created: false };
+  if (existing) return { request: input.applyPolicy === false ? existing : await finishAutomaticApproval(deps, existing), created: false };
 
   const now = deps.clock.now();
   verifyProvisioningRequest(pr, { at: now, roots: [deps.authority.root], intermediates: [deps.authority.intermediate] });
@@ -209,6 +209,29 @@ export async function submitRequest(
   return { request, created: true };
 }
 
+/**
+ * Intake and the automatic approval are two transactions: a crash between them leaves a request
+ * pending with the verdict "approve". The device's next call (its resubmission, or its poll for
+ * the profile) finishes that approval here; the compare-and-set in approveRequest makes a
+ * concurrent twin harmless. Any other request is returned as it is.
+ */
+export async function finishAutomaticApproval(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'decisions'>,
+  request: RequestRecord,
+): Promise<RequestRecord> {
+  if (request.state !== 'pending' || request.policy?.decision !== 'approve') return request;
+  const [system, component] = await Promise.all([deps.store.findSystemById(request.systemId), deps.store.findComponentById(request.componentId)]);
+  const policy = system && component ? await effectivePolicy(deps, system, component) : null;
+  // The policy changed since intake (now manual, or gone): an approver decides.
+  if (policy?.mode !== 'automatic') return request;
+  try {
+    return (await approveRequest(deps, { policy, verdict: request.policy }, request.id)).request;
+  } catch {
+    // Decided concurrently, expired or capped: whatever the store now holds is the answer.
+    return (await deps.store.findRequest(request.id)) ?? request;
+  }
+}
+
 export async function requireRequest(deps: Pick<ServiceDeps, 'store'>, id: RequestId): Promise<RequestRecord> {
   const request = await deps.store.findRequest(id);
   if (!request) throw new ServiceError('request_not_found', `no provisioning request has id "${id}"; list them with "provisio request list"`);
@@ -226,7 +249,7 @@ export interface ApprovalResult {
  * request from pending to approved (compare-and-set: concurrent approvals make one certificate).
  */
 export async function approveRequest(
-  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls'>,
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'decisions'>,
   actor: Actor | PolicyApproval,
   id: RequestId,
 ): Promise<ApprovalResult> {
@@ -243,7 +266,7 @@ export async function approveRequest(
   const pr = parseProvisioningRequest(request.raw);
   const { authority } = deps;
 
-  return deps.store.transaction(async (tx) => {
+  const approved = await deps.store.transaction(async (tx) => {
     if (byPolicy?.policy.rules.maxPerHour !== undefined) {
       // Counted again under the policy's row lock: concurrent intakes on any node respect the cap.
       const { policy } = byPolicy;
@@ -326,9 +349,11 @@ export async function approveRequest(
     };
     return { request: decided, certificate };
   });
+  deps.decisions?.decided(id);
+  return approved;
 }
 
-export async function rejectRequest(deps: Pick<ServiceDeps, 'store' | 'clock'>, actor: Actor, id: RequestId, reason: string): Promise<RequestRecord> {
+export async function rejectRequest(deps: Pick<ServiceDeps, 'store' | 'clock' | 'decisions'>, actor: Actor, id: RequestId, reason: string): Promise<RequestRecord> {
   const request = await requireRequest(deps, id);
   const trimmed = reason.trim();
   if (trimmed.length === 0 || trimmed.length > 500) throw new ServiceError('validation_failed', 'a rejection needs a reason of 1 to 500 characters');
@@ -341,6 +366,7 @@ export async function rejectRequest(deps: Pick<ServiceDeps, 'store' | 'clock'>, 
     await tx.transitionDevice(request.deviceId, ['pending'], 'rejected', now);
     await tx.appendAudit({ at: now, actor: actorName(actor), action: 'request.reject', targetType: 'request', targetId: id, details: { deviceId: request.deviceId, reason: trimmed } });
   });
+  deps.decisions?.decided(id);
   return { ...request, state: 'rejected', decidedAt: now, decidedBy: actor.userId, decisionReason: trimmed };
 }
 

@@ -3,6 +3,7 @@
  * roles), validates (JSON schema), calls the route handler and maps error categories to statuses
  * — the only place that knows HTTP status codes (docs/errors.md).
  */
+import { createHash } from 'node:crypto';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { isProvisioError } from '@provisio/pki';
@@ -11,6 +12,8 @@ import { ServiceError } from '../domain/errors.js';
 import { authenticateToken } from '../domain/users.js';
 import type { OcspResponderService } from '../ca/ocsp-responder.js';
 import { AdmissionLimiter, type AdmissionOptions } from './admission.js';
+import { ClientRateLimiter, type ClientRateOptions } from './client-rate-limit.js';
+import type { DecisionWaiters } from './decision-waiters.js';
 import { buildOpenApi } from './openapi.js';
 import type { RouteSpec } from './route.js';
 import { isOcspPath, registerRevocationRoutes, sendOcspMalformed } from './revocation-routes.js';
@@ -34,6 +37,10 @@ export interface HttpOptions {
   readonly admission?: Partial<AdmissionOptions>;
   /** The OCSP responder; with it the CRL and OCSP endpoints are served (http/revocation-routes.ts). */
   readonly ocsp?: OcspResponderService;
+  /** Per-client token buckets in front of admission (default 50/s, burst 100; rate 0 = off). */
+  readonly clientRate?: Partial<ClientRateOptions>;
+  /** Where device long-polls are held and woken (absent: polls are answered at once). */
+  readonly decisionWaiters?: DecisionWaiters;
 }
 
 function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
@@ -96,7 +103,35 @@ function admit(limiter: AdmissionLimiter) {
   };
 }
 
-function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec, limiter: AdmissionLimiter): void {
+/**
+ * Who a call counts against: its API token on authenticated routes (hashed: the token itself is
+ * never kept), its IP address on public routes and when it carries no token.
+ */
+function clientKey(route: RouteSpec, request: FastifyRequest): string {
+  const header = request.headers.authorization;
+  if (route.roles !== 'public' && header?.startsWith('Bearer ')) {
+    return `token:${createHash('sha256').update(header.slice('Bearer '.length).trim()).digest('hex').slice(0, 32)}`;
+  }
+  return `ip:${request.ip}`;
+}
+
+/** The per-client hook (the first onRequest hook): 429 rate_limited + Retry-After when the bucket is empty. */
+function limitRate(limiter: ClientRateLimiter, route: RouteSpec) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    const decision = limiter.take(clientKey(route, request), performance.now());
+    if (decision.allowed) return undefined;
+    reply.header('retry-after', String(decision.retryAfterSeconds));
+    return sendError(reply, 429, 'rate_limited', `too many calls from this client; retry after ${decision.retryAfterSeconds} s`);
+  };
+}
+
+interface Limiters {
+  readonly admission: AdmissionLimiter;
+  readonly clientRate: ClientRateLimiter;
+  readonly decisionWaiters: DecisionWaiters | undefined;
+}
+
+function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec, limiters: Limiters): void {
   app.route({
     method: route.method,
     url: route.url,
@@ -110,7 +145,8 @@ function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec, lim
     // Authentication and the role check run before body validation: an anonymous caller or a
     // wrong role learns nothing about the route's schema.
     onRequest: [
-      ...(route.admission ? [admit(limiter)] : []),
+      ...(limiters.clientRate.enabled ? [limitRate(limiters.clientRate, route)] : []),
+      ...(route.admission ? [admit(limiters.admission)] : []),
       async (request: FastifyRequest) => {
         // Mutual-TLS routes: no certificate, no further look (the handler verifies one that came).
         if (route.clientCertificate && clientCertificates(request).length === 0) {
@@ -149,6 +185,7 @@ function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec, lim
         body: request.body,
         ...(route.rawBody ? { contentType: type } : {}),
         ...(route.clientCertificate ? { clientCertificates: clientCertificates(request) } : {}),
+        ...(limiters.decisionWaiters ? { decisionWaiters: limiters.decisionWaiters } : {}),
       });
       for (const [k, v] of Object.entries(result.headers ?? {})) reply.header(k, v);
       reply.status(result.status ?? 200);
@@ -180,8 +217,12 @@ export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Pr
   for (const type of rawTypes) {
     app.addContentTypeParser(type, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   }
-  const limiter = new AdmissionLimiter(options.admission);
-  for (const route of ROUTES) register(app, deps, route, limiter);
+  const limiters: Limiters = {
+    admission: new AdmissionLimiter(options.admission),
+    clientRate: new ClientRateLimiter(options.clientRate),
+    decisionWaiters: options.decisionWaiters,
+  };
+  for (const route of ROUTES) register(app, deps, route, limiters);
   if (options.ocsp) registerRevocationRoutes(app, deps, options.ocsp, options.log);
 
   const openapi = buildOpenApi(ROUTES, deps.urls.serviceUrl);

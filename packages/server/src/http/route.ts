@@ -5,6 +5,7 @@
  */
 import type { Actor, ServiceDeps } from '../domain/deps.js';
 import type { Role } from '../domain/model.js';
+import type { DecisionWaiters } from './decision-waiters.js';
 
 export type JsonSchema = Readonly<Record<string, unknown>>;
 
@@ -22,6 +23,8 @@ export interface RouteContext {
    * (DER, leaf first; empty when none was sent).
    */
   readonly clientCertificates?: readonly Buffer[];
+  /** Held long-polls (absent: every poll is answered at once). */
+  readonly decisionWaiters?: DecisionWaiters;
 }
 
 export interface RouteResult {

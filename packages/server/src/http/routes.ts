@@ -13,9 +13,10 @@ import { createMockDevices } from '../domain/mock-devices.js';
 import { createPackage, revokePackage } from '../domain/packages.js';
 import { buildProfileBundle, submitRequestBundle } from '../domain/bundles.js';
 import { revokeDevice } from '../domain/revocation.js';
-import { approveRequest, getProfile, rejectRequest, requireRequest, submitRequest } from '../domain/requests.js';
+import { approveRequest, finishAutomaticApproval, getProfile, rejectRequest, requireRequest, submitRequest } from '../domain/requests.js';
 import { createComponent, createSystem, describeSystem, requireComponent, requireSystem } from '../domain/systems.js';
 import { createUser } from '../domain/users.js';
+import { MAX_WAIT_SECONDS } from './decision-waiters.js';
 import type { RouteContext, RouteSpec } from './route.js';
 import { GATEWAY_ROUTES } from './gateway-routes.js';
 import { POLICY_ROUTES } from './policy-routes.js';
@@ -250,11 +251,31 @@ export const ROUTES: readonly RouteSpec[] = [
     },
   },
   {
-    method: 'GET', url: '/api/v1/device/requests/:id/profile', operationId: 'deviceGetProfile', summary: 'A device fetches its certified profile: 200 when approved, 202 while pending', roles: 'public',
+    method: 'GET', url: '/api/v1/device/requests/:id/profile', operationId: 'deviceGetProfile', summary: 'A device fetches its certified profile: 200 when approved, 202 while pending; ?wait=N (≤ 30 s) holds the answer until the request is decided (long-poll)', roles: 'public',
     params: obj({ id }, ['id']),
-    handler: async ({ deps, params }) => {
-      const request = await requireRequest(deps, params.id as RequestId);
-      if (request.state === 'pending') return { status: 202, body: { state: 'pending' }, headers: { 'retry-after': '5', 'cache-control': 'no-store' } };
+    // Larger waits are accepted and shortened to 30 s, so a newer device never meets a 400 here.
+    query: obj({ wait: { type: 'integer', minimum: 0, maximum: 3600 } }),
+    handler: async ({ deps, params, query, decisionWaiters }) => {
+      const requestId = params.id as RequestId;
+      let request = await finishAutomaticApproval(deps, await requireRequest(deps, requestId));
+      let held = false;
+      const waitMs = Math.min(MAX_WAIT_SECONDS, (query.wait as number | undefined) ?? 0) * 1000;
+      if (request.state === 'pending' && waitMs > 0) {
+        // Registered before reading the state again, so a decision in between is not missed.
+        const wait = decisionWaiters?.register(requestId, waitMs) ?? null;
+        if (wait) {
+          held = true;
+          request = await requireRequest(deps, requestId);
+          if (request.state === 'pending') {
+            if (await wait.promise) request = await requireRequest(deps, requestId);
+          } else {
+            wait.cancel();
+          }
+        }
+      }
+      // RFC 9110 §10.2.3: after a held poll the device may ask again at once (1 s spacing); an
+      // unheld answer (no wait asked, or every hold place taken) keeps plain polling at 5 s.
+      if (request.state === 'pending') return { status: 202, body: { state: 'pending' }, headers: { 'retry-after': held ? '1' : '5', 'cache-control': 'no-store' } };
       if (request.state === 'rejected') throw new ServiceError('request_rejected', `request ${request.id} was rejected: ${request.decisionReason ?? 'no reason given'}`);
       return { body: await getProfile(deps, request.id), contentType: MEDIA.profile };
     },
