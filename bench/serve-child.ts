@@ -1,0 +1,20 @@
+/**
+ * The service in its own process for bench/connected.ts (forked with an IPC channel): starts the
+ * real service on a loopback port with the database named in argv, reports where it listens,
+ * and closes cleanly when told. Nothing here is specific to the benchmark but the wiring.
+ */
+import { readFileSync } from 'node:fs';
+import { startService } from '../packages/server/src/app.js';
+
+const [dataDir, db] = process.argv.slice(2);
+if (!dataDir || !process.send) throw new Error('usage: fork serve-child.ts DATA_DIR [DB_URL] (with an IPC channel)');
+const service = await startService({ dataDir, host: '127.0.0.1', port: 0, ...(db ? { db } : {}) });
+process.send({
+  url: service.url,
+  rootPem: readFileSync(service.rootPath, 'utf8'),
+  adminToken: readFileSync(service.adminTokenPath, 'utf8').trim(),
+});
+process.on('message', (m) => {
+  if (m !== 'close') return;
+  void service.close().then(() => process.exit(0));
+});
