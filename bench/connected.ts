@@ -98,7 +98,7 @@ async function api(server: Server, agent: Agent, method: 'GET' | 'POST', path: s
   const reply = await send(`${server.url}${path}`, {
     method,
     agent,
-    headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' },
+    headers: { 'authorization': `Bearer ${server.adminToken}`, 'content-type': 'application/json' },
   }, Buffer.from(JSON.stringify(json)));
   if (reply.status !== 200 && reply.status !== 201) throw new Error(`${method} ${path}: ${reply.status} ${reply.body.toString('utf8')}`);
   return reply.body;
@@ -158,7 +158,7 @@ function enrollOne(server: Server, shared: Agent): (device: Device) => Promise<v
       ca: server.rootPem,
       key: device.keyPem,
       cert: chainPem,
-      headers: { 'content-type': 'application/json', connection: 'close' },
+      headers: { 'content-type': 'application/json', 'connection': 'close' },
     }, Buffer.from('{}'));
     if (confirmed.status !== 200 || !confirmed.body.includes('"provisioned"')) fail(device, 'confirm', confirmed.status, confirmed.body);
   };

@@ -3,7 +3,7 @@
  * status, and a closed-loop runner (C workers, each starting its next item when the last one
  * finished) that reports the rate and the latency percentiles measured at the client.
  */
-import { request as httpRequest } from 'node:http';
+import { type Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { type Agent, request as httpsRequest, type RequestOptions } from 'node:https';
 
 export interface Reply {
@@ -12,10 +12,10 @@ export interface Reply {
 }
 
 /** One call over `agent` (or its own connection with `agent: false`); rejects only on network errors. */
-export function send(url: string, options: RequestOptions & { agent: Agent | false }, body?: Buffer): Promise<Reply> {
+export function send(url: string, options: Omit<RequestOptions, 'agent'> & { agent: Agent | HttpAgent | false }, body?: Buffer): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const headers = { ...(options.headers ?? {}), ...(body ? { 'content-length': String(body.length) } : {}) };
-    const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, { ...options, headers }, (res) => {
+    const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, { ...options, headers } as RequestOptions, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
