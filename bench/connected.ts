@@ -49,6 +49,8 @@ interface Server {
   readonly url: string;
   readonly rootPem: string;
   readonly adminToken: string;
+  /** CPU time (µs) the service's process used so far; null when it shares this process. */
+  cpuMicros(): Promise<number | null>;
   close(): Promise<void>;
 }
 
@@ -73,6 +75,7 @@ async function startServer(placement: ServerPlacement, dataDir: string, db: stri
       url: service.url,
       rootPem: readFileSync(service.rootPath, 'utf8'),
       adminToken: readFileSync(service.adminTokenPath, 'utf8').trim(),
+      cpuMicros: async () => null,
       close: () => service.close(),
     };
   }
@@ -87,6 +90,10 @@ async function startServer(placement: ServerPlacement, dataDir: string, db: stri
   });
   return {
     ...ready,
+    cpuMicros: () => new Promise((resolve) => {
+      child.once('message', (m) => resolve((m as { cpuMicros: number }).cpuMicros));
+      child.send('cpu');
+    }),
     close: () => new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.send('close');
@@ -169,6 +176,9 @@ export interface ConnectedRow {
   readonly placement: ServerPlacement;
   readonly concurrency: number;
   readonly figures: Figures;
+  /** CPU per enrollment (ms): the service's process (null when it shares this one) and this process. */
+  readonly serverCpuMs: number | null;
+  readonly clientCpuMs: number;
 }
 
 async function benchOne(database: 'SQLite' | 'PostgreSQL', placement: ServerPlacement, db: string | undefined, levels: readonly number[]): Promise<ConnectedRow[]> {
@@ -192,10 +202,16 @@ async function benchOne(database: 'SQLite' | 'PostgreSQL', placement: ServerPlac
     // Warm-up: JIT, connections and the database's caches.
     await closedLoop(warm, 16, enroll);
     const rows: ConnectedRow[] = [];
+    const cpu = () => process.cpuUsage().user + process.cpuUsage().system;
     for (const c of levels) {
+      const [server0, client0] = [await server.cpuMicros(), cpu()];
       const figures = await closedLoop(sets.get(c) ?? [], c, enroll);
-      rows.push({ database, placement, concurrency: c, figures });
-      console.log(`  ${`${database}, service in ${placement}, c=${c}`.padEnd(44)} ${figures.perSecond.toFixed(0).padStart(6)} /s ${ms(figures.p50)} ${ms(figures.p99)}`);
+      const [server1, client1] = [await server.cpuMicros(), cpu()];
+      const serverCpuMs = server0 === null || server1 === null ? null : (server1 - server0) / 1000 / figures.count;
+      const clientCpuMs = (client1 - client0) / 1000 / figures.count;
+      rows.push({ database, placement, concurrency: c, figures, serverCpuMs, clientCpuMs });
+      const cpuText = serverCpuMs === null ? `${'-'.padStart(6)} ${clientCpuMs.toFixed(2).padStart(6)} (both)` : `${serverCpuMs.toFixed(2).padStart(6)} ${clientCpuMs.toFixed(2).padStart(6)}`;
+      console.log(`  ${`${database}, service in ${placement}, c=${c}`.padEnd(44)} ${figures.perSecond.toFixed(0).padStart(6)} /s ${ms(figures.p50)} ${ms(figures.p99)} ${cpuText}`);
     }
     return rows;
   } finally {
@@ -237,7 +253,7 @@ export async function benchConnected(): Promise<ConnectedRow[]> {
   const wanted = (process.env.BENCH_CONNECTED ?? 'sqlite:own,sqlite:same,pg:own,pg:same').split(',');
   console.log(`\nconnected enrollments (submit → automatic approval → profile → device verifies → mutual-TLS confirm), HTTPS keep-alive, P-256`);
   console.log(`  devices per level: c=1 ${COUNT[1]}, c=16 ${COUNT[16]}, c=64 ${COUNT[64]}, after ${WARM_UP} warm-up; keys and request files made before the clock`);
-  console.log(`  ${'database, placement, concurrency'.padEnd(44)} ${'enroll/s'.padStart(8)} ${'p50'.padStart(9)} ${'p99'.padStart(9)}`);
+  console.log(`  ${'database, placement, concurrency'.padEnd(44)} ${'enroll/s'.padStart(8)} ${'p50'.padStart(9)} ${'p99'.padStart(9)}  CPU ms per enrollment: service, load generator`);
   const rows: ConnectedRow[] = [];
   for (const w of wanted) {
     const [dbName, where] = w.split(':');

@@ -99,7 +99,9 @@ function setUpCa(dir: string): { ca: string; caKey: string; config: string; dbCo
   db.exec(SCHEMA);
   db.close();
   const dbConfig = join(dir, 'db-config.json');
-  writeFileSync(dbConfig, JSON.stringify({ driver: 'sqlite3', data_source: dbFile }));
+  // Like ours: WAL, every commit fsynced before the answer (synchronous=FULL), and writers wait
+  // for the lock (go-sqlite3's default answers "database is locked" at once under concurrency).
+  writeFileSync(dbConfig, JSON.stringify({ driver: 'sqlite3', data_source: `file:${dbFile}?_journal=WAL&_synchronous=FULL&_busy_timeout=10000` }));
   return { ca, caKey, config, dbConfig, dbFile };
 }
 
@@ -178,9 +180,10 @@ export async function benchPeerCfssl(ours: readonly ConnectedRow[] = []): Promis
     // Persisted: every signed certificate is a row in cfssl's database.
     const db = new SqliteDatabase(files.dbFile, { readonly: true });
     const stored = (db.prepare('SELECT count(*) AS n FROM certificates').get() as { n: number }).n;
+    const journal = String(db.pragma('journal_mode', { simple: true }));
     db.close();
     const signed = WARM_UP + rows.reduce((n, r) => n + r.figures.count, 0);
-    console.log(`  cfssl's certdb holds ${stored} certificates for ${signed} signs${stored === signed ? '' : ' (NOT all persisted: its rate is not a persisted rate)'}`);
+    console.log(`  cfssl's certdb (journal_mode ${journal}) holds ${stored} certificates for ${signed} signs${stored === signed ? '' : ' (NOT all persisted: its rate is not a persisted rate)'}`);
     for (const r of rows) {
       const mine = ours.find((o) => o.database === 'SQLite' && o.placement === 'own process' && o.concurrency === r.concurrency);
       if (mine) {
