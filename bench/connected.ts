@@ -19,7 +19,7 @@
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,7 +81,9 @@ async function startServer(placement: ServerPlacement, dataDir: string, db: stri
   }
   const profile = process.env.BENCH_SERVER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_PROFILE}`] : [];
   const child = fork(new URL('./serve-child.ts', import.meta.url).pathname, [dataDir, ...(db ? [db] : [])], {
-    execArgv: ['--conditions=source', '--import', 'tsx', ...profile],
+    // The service as deployed (`provisio serve`): the built JavaScript (npm run bench builds first);
+    // tsx only for this small TypeScript entry file. BENCH_SERVER_SOURCE=1 runs the sources instead.
+    execArgv: [...(process.env.BENCH_SERVER_SOURCE ? ['--conditions=source'] : []), '--import', 'tsx', ...profile, ...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const ready = await new Promise<{ url: string; rootPem: string; adminToken: string }>((resolve, reject) => {
@@ -95,6 +97,13 @@ async function startServer(placement: ServerPlacement, dataDir: string, db: stri
       child.send('cpu');
     }),
     close: () => new Promise<void>((resolve) => {
+      if (process.env.BENCH_THREADS) {
+        for (const t of readdirSync(`/proc/${child.pid}/task`)) {
+          const st = readFileSync(`/proc/${child.pid}/task/${t}/stat`, 'utf8');
+          const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+          console.log(`    thread ${t} ${st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'))}: user ${f[11]} system ${f[12]} ticks`);
+        }
+      }
       child.once('exit', () => resolve());
       child.send('close');
     }),

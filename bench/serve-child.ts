@@ -4,7 +4,7 @@
  * and closes cleanly when told. Nothing here is specific to the benchmark but the wiring.
  */
 import { readFileSync } from 'node:fs';
-import { startService } from '../packages/server/src/app.js';
+import { startService } from '@provisio/server';
 
 const [dataDir, db] = process.argv.slice(2);
 if (!dataDir || !process.send) throw new Error('usage: fork serve-child.ts DATA_DIR [DB_URL] (with an IPC channel)');
