@@ -13,9 +13,16 @@
  * request files are made by `initDevice` before the clock starts (in a tmpfs directory when
  * there is one). Latency is one device's steps 1–4 at the client.
  *
- * The service runs either in its own process (forked, the way it is deployed: the load generator
- * and the service each get a main thread) or in this process (they share one). Prints figures;
- * asserts nothing, but stops at the first reply that is not a success.
+ * The service runs either in its own process (forked, the built JavaScript as `provisio serve`
+ * runs it: the load generator and the service each get a main thread) or in this process (they
+ * share one). Besides rate and latency it prints the CPU time per enrollment of the service's
+ * process and of this one, which stays comparable when other work shares the machine. Prints
+ * figures; asserts nothing, but stops at the first reply that is not a success.
+ *
+ * Knobs: BENCH_CONNECTED, BENCH_LEVELS, BENCH_DEVICES, BENCH_C1_DEVICES (see benchConnected),
+ * BENCH_SERVER_PROFILE=DIR (--cpu-prof of the service process), BENCH_SERVER_SOURCE=1 (the
+ * service from its TypeScript sources), BENCH_SERVER_FLAGS (more node flags for it),
+ * BENCH_THREADS=1 (its per-thread CPU at the end, Linux).
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -10,8 +10,9 @@
  * third round trip. The ratio is therefore not like for like; it says how far from a bare
  * signing service the whole enrollment is.
  *
- * Installs golang-cfssl with apt-get when it is missing and apt-get is usable (root); otherwise
- * says the comparison was skipped. `npm run bench:peer` runs this alone.
+ * `npm run bench:peer` runs this alone and installs golang-cfssl with apt-get when it is missing
+ * and apt-get is usable (root); `npm run bench` runs it only when cfssl is already there. Either
+ * way a missing cfssl is said loudly and the comparison skipped.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -60,9 +61,10 @@ function has(command: string): boolean {
   }
 }
 
-/** cfssl on the PATH, installing Debian's golang-cfssl when possible; the reason when not. */
-function ensureCfssl(): string | null {
+/** cfssl on the PATH, installing Debian's golang-cfssl when asked and possible; the reason when not. */
+function ensureCfssl(install: boolean): string | null {
   if (has('cfssl')) return null;
+  if (!install) return 'cfssl is not installed ("npm run bench:peer" installs Debian\'s golang-cfssl)';
   if (!has('apt-get')) return 'cfssl is not installed and there is no apt-get to install golang-cfssl';
   if (process.getuid?.() !== 0) return 'cfssl is not installed and installing golang-cfssl needs root';
   try {
@@ -147,9 +149,9 @@ export interface PeerRow {
 }
 
 /** Runs the comparison; prints and returns the rows, or null when cfssl is not available here. */
-export async function benchPeerCfssl(ours: readonly ConnectedRow[] = []): Promise<PeerRow[] | null> {
+export async function benchPeerCfssl(ours: readonly ConnectedRow[] = [], options: { install: boolean } = { install: true }): Promise<PeerRow[] | null> {
   console.log(`\npeer: cfssl serve (golang-cfssl) signing P-256 CSRs over HTTP keep-alive, SQLite certdb, same load generator`);
-  const missing = ensureCfssl();
+  const missing = ensureCfssl(options.install);
   if (missing) {
     console.log(`  !!! the cfssl comparison was SKIPPED: ${missing}`);
     return null;

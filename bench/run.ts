@@ -112,4 +112,4 @@ console.log(
 if (want('crypto')) await benchIssuance();
 if (want('service')) await benchService();
 const connected = want('connected') ? await benchConnected() : [];
-if (want('peer')) await benchPeerCfssl(connected);
+if (want('peer')) await benchPeerCfssl(connected, { install: false });
