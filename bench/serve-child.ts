@@ -14,6 +14,8 @@ process.send({
   rootPem: readFileSync(service.rootPath, 'utf8'),
   adminToken: readFileSync(service.adminTokenPath, 'utf8').trim(),
 });
+// A benchmark that died (Ctrl-C, a broken pipe) must not leave a service running.
+process.on('disconnect', () => process.exit(0));
 process.on('message', (m) => {
   // CPU time used so far (user + system, µs): the benchmark charges it per enrollment.
   if (m === 'cpu') process.send?.({ cpuMicros: process.cpuUsage().user + process.cpuUsage().system });
