@@ -209,12 +209,23 @@ export function parsePublicKeyDer(der: Uint8Array): PublicKeyInfo {
 }
 
 /**
+ * KeyObjects already built, per parsed key: the CA certificates a service verifies against are
+ * parsed once and checked on every request, and building a key costs as much as a verification
+ * (bench/RESULTS.md). Weak: a key parsed from one request is dropped with it.
+ */
+const keyObjects = new WeakMap<PublicKeyInfo, KeyObject>();
+
+/**
  * A KeyObject for verification. Built from JWK coordinates rather than SPKI DER: OpenSSL's DER
  * decoder path costs ~40% more per key (bench/RESULTS.md), and both validate the point.
  */
 export function toPublicKeyObject(info: PublicKeyInfo): KeyObject {
+  const known = keyObjects.get(info);
+  if (known) return known;
   try {
-    return createPublicKey({ key: info.jwk, format: 'jwk' });
+    const key = createPublicKey({ key: info.jwk, format: 'jwk' });
+    keyObjects.set(info, key);
+    return key;
   } catch {
     throw new PkiError(
       'key_invalid',

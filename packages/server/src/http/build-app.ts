@@ -4,7 +4,7 @@
  * — the only place that knows HTTP status codes (docs/errors.md).
  */
 import { createHash } from 'node:crypto';
-import type { PeerCertificate, TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { isProvisioError } from '@provisio/pki';
 import type { Actor, ServiceDeps } from '../domain/deps.js';
@@ -55,20 +55,16 @@ async function authenticate(deps: ServiceDeps, request: FastifyRequest): Promise
 }
 
 /**
- * The client certificate chain on this connection (DER, leaf first, at most 8 deep; empty without
- * TLS or without a client certificate). Nothing here is trusted yet: the domain verifies it.
+ * The client certificate on this connection (DER; empty without TLS or without a client
+ * certificate). Nothing here is trusted yet: the domain verifies it. Only the leaf: the domain
+ * builds the path through the service's own issuing CA and would ignore anything else the client
+ * sent, and decoding the whole chain (getPeerCertificate(true)) costs more than the TLS
+ * handshake's own certificate checks (bench/RESULTS.md).
  */
 function clientCertificates(request: FastifyRequest): Buffer[] {
   const socket = request.raw.socket as Partial<TLSSocket>;
-  if (typeof socket.getPeerCertificate !== 'function') return [];
-  const out: Buffer[] = [];
-  let cert: PeerCertificate | undefined = socket.getPeerCertificate(true);
-  while (cert?.raw && out.length < 8) {
-    if (out.some((c) => c.equals(cert!.raw))) break; // a self-signed root points at itself
-    out.push(cert.raw);
-    cert = (cert as { issuerCertificate?: PeerCertificate }).issuerCertificate;
-  }
-  return out;
+  const leaf = typeof socket.getPeerX509Certificate === 'function' ? socket.getPeerX509Certificate() : undefined;
+  return leaf ? [leaf.raw] : [];
 }
 
 function mediaType(request: FastifyRequest): string {

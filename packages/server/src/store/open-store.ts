@@ -12,7 +12,7 @@ import type { Store } from '../domain/store.js';
 import { KyselyStore } from './kysely-store.js';
 import { migrate } from './migrations.js';
 import type { Database } from './schema.js';
-import { ImmediateSqliteDialect } from './sqlite-immediate-dialect.js';
+import { ServiceSqliteDialect, WalFlusher } from './sqlite-dialect.js';
 
 export interface OpenStoreOptions {
   /** A file path, `sqlite:PATH`, `sqlite::memory:` (tests), or `postgres://…`. */
@@ -55,18 +55,20 @@ async function openSqlite(path: string): Promise<Store> {
   }
   const sqlite = new SqliteDatabase(file, { timeout: SQLITE_BUSY_TIMEOUT_MS });
   try {
-    // WAL: readers do not block the writer. synchronous=FULL: a commit is on disk (WAL fsync)
-    // before it returns, so an issued certificate survives power loss (security.md I1).
+    // WAL: readers do not block the writer. synchronous=NORMAL: a COMMIT appends to the WAL
+    // without fsync; the driver fsyncs the WAL on the thread pool and resolves no store call
+    // before the commits it could see are on disk (sqlite-dialect.ts), so an issued certificate
+    // still survives power loss before anyone receives it (security.md I1).
     const mode = sqlite.pragma('journal_mode = WAL', { simple: true });
     if (!memory && mode !== 'wal') throw new Error(`SQLite refused WAL mode (journal_mode is ${String(mode)})`);
-    sqlite.pragma('synchronous = FULL');
+    sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
   } catch (error) {
     sqlite.close();
     throw error;
   }
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new ServiceSqliteDialect(sqlite, new WalFlusher(memory ? null : `${file}-wal`)) });
   return finishOpen(db, 'sqlite');
 }
 
