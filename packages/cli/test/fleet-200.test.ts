@@ -5,39 +5,14 @@
  * and the issuing CA (in batches: one openssl run per 100 certificates).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openssl, tempDir } from '@provisio/testkit';
-import { MAIN, type ServeProcess, ok, startServe, transcript } from './run-cli.js';
+import { api } from './connected-helpers.js';
+import { type ServeProcess, ok, provisioAsync, startServe, transcript } from './run-cli.js';
 
 const COUNT = 200;
-
-function runAsync(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const base: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PROVISIO_')) base[k] = v;
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve) => child.once('exit', (status) => resolve({ status, stdout, stderr })));
-}
-
-function api<T = Record<string, any>>(env: Record<string, string>, path: string): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any -- test replies are read loosely
-  const ca = readFileSync(env.PROVISIO_CA_FILE as string, 'utf8');
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(`${env.PROVISIO_URL}${path}`, { ca, agent: false, headers: { authorization: `Bearer ${env.PROVISIO_TOKEN}` } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T) : reject(new Error(`${path}: ${res.statusCode} ${Buffer.concat(chunks).toString()}`))));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe(`${COUNT} connected devices against provisio serve`, () => {
   let server: ServeProcess;
@@ -58,22 +33,22 @@ describe(`${COUNT} connected devices against provisio serve`, () => {
     ok(['package', 'create', '--system', 'Fleet', '--out', pkg], env);
 
     const keystores = join(dir, 'fleet');
-    const r = await runAsync(['simulate', '--package', pkg, '--component', 'sensor', '--devices', String(COUNT), '--concurrency', '16', '--prefix', 'F-', '--dir', keystores, '--json']);
+    const r = await provisioAsync(['simulate', '--package', pkg, '--component', 'sensor', '--devices', String(COUNT), '--concurrency', '16', '--prefix', 'F-', '--dir', keystores, '--json']);
     assert.equal(r.status, 0, transcript(r));
     const summary = JSON.parse(r.stdout) as { provisioned: number; failed: Record<string, number> };
     assert.equal(summary.provisioned, COUNT);
     assert.deepEqual(summary.failed, {});
 
     // Through the API: COUNT requests, COUNT distinct devices, all provisioned, confirmed once each.
-    const requests = await api<{ total: number; items: { deviceId: string; state: string }[] }>(env, '/api/v1/requests?system=Fleet&limit=500');
+    const requests = (await api<{ total: number; items: { deviceId: string; state: string }[] }>(env, 'GET', '/api/v1/requests?system=Fleet&limit=500')).body;
     assert.equal(requests.total, COUNT);
     assert.equal(new Set(requests.items.map((i) => i.deviceId)).size, COUNT);
     assert.ok(requests.items.every((i) => i.state === 'approved'));
-    const provisioned = await api<{ total: number }>(env, '/api/v1/devices?system=Fleet&state=provisioned&limit=1');
+    const provisioned = (await api<{ total: number }>(env, 'GET', '/api/v1/devices?system=Fleet&state=provisioned&limit=1')).body;
     assert.equal(provisioned.total, COUNT);
-    const confirms = await api<{ total: number }>(env, '/api/v1/audit?action=device.confirm&limit=1');
+    const confirms = (await api<{ total: number }>(env, 'GET', '/api/v1/audit?action=device.confirm&limit=1')).body;
     assert.equal(confirms.total, COUNT, 'each device confirmed exactly once');
-    const approvals = await api<{ total: number }>(env, '/api/v1/audit?action=request.auto_approve&limit=1');
+    const approvals = (await api<{ total: number }>(env, 'GET', '/api/v1/audit?action=request.auto_approve&limit=1')).body;
     assert.equal(approvals.total, COUNT, 'one certificate issued per device');
 
     // openssl verify, 100 leaves per run.

@@ -1,7 +1,7 @@
 /**
  * Proxy gateways as people run them: `provisio serve`, `provisio gateway create`, then
  * `provisio proxy run` in its own process and a device provisioned through it with
- * `provisio device provision --url GATEWAY`; SIGTERM stops the gateway cleanly.
+ * `provisio device provision --url GATEWAY` and `provisio simulate --mode proxy`; SIGTERM stops the gateway cleanly.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -9,7 +9,8 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openssl, tempDir } from '@provisio/testkit';
-import { MAIN, type ServeProcess, ok, provisio, startServe, transcript } from './run-cli.js';
+import { api } from './connected-helpers.js';
+import { MAIN, type ServeProcess, ok, provisio, provisioAsync, startServe, transcript } from './run-cli.js';
 
 describe('provisio gateway and provisio proxy run', () => {
   let server: ServeProcess;
@@ -71,6 +72,14 @@ describe('provisio gateway and provisio proxy run', () => {
       const request = JSON.parse(ok(['request', 'show', shown.requestId, '--json'], env).stdout) as { transport: string; gateway: string };
       assert.equal(request.transport, 'proxy');
       assert.equal(request.gateway, 'ward-1');
+
+      // The fleet simulator in proxy mode: every simulated device goes through this gateway.
+      const sim = await provisioAsync(['simulate', '--package', pkg, '--component', 'monitor', '--devices', '8', '--concurrency', '4', '--mode', 'proxy', '--gateway', url, '--prefix', 'GW-', '--dir', join(dir, 'sim'), '--json']);
+      assert.equal(sim.status, 0, `${transcript(sim)}\n--- gateway\n${err}`);
+      assert.equal((JSON.parse(sim.stdout) as { provisioned: number }).provisioned, 8);
+      const carried = (await api<{ items: { deviceId: string; transport: string; gateway: string; state: string }[] }>(env, 'GET', '/api/v1/requests?system=Ward&q=GW-&limit=50')).body.items;
+      assert.deepEqual(carried.map((q) => [q.transport, q.gateway, q.state]), Array.from({ length: 8 }, () => ['proxy', 'ward-1', 'approved']));
+      assert.equal((await api<{ total: number }>(env, 'GET', '/api/v1/devices?system=Ward&state=provisioned&limit=1')).body.total, 9);
     } finally {
       child.kill('SIGTERM');
     }

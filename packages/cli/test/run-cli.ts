@@ -43,6 +43,16 @@ export function provisio(
   return { status: result.status, stdout: result.stdout.toString('utf8'), stderr: result.stderr.toString('utf8') };
 }
 
+/** `provisio ARGS` in the background: for commands that run longer than spawnSync's limit, or beside a child process. */
+export function provisioAsync(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: environment(env) });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => child.once('exit', (status) => resolve({ status, stdout, stderr })));
+}
+
 /** For assertion messages: everything the command said. */
 export function transcript(r: CliResult): string {
   return `exit ${r.status}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`;

@@ -1,30 +1,15 @@
 /**
  * The fleet simulator as people run it: `provisio serve` in its own process, then `provisio
  * simulate` in each mode — connected with a policy set beforehand, connected with the simulator
- * as the approver (manual), proxy pointed at the real service as if it were a gateway (the
- * gateway serves the same device endpoints), and disconnected with the simulator as technician
- * setting the automatic policy itself.
+ * as the approver (manual), and disconnected with the simulator as technician setting the automatic
+ * policy itself. Proxy mode runs through a real gateway in gateway-cli.test.ts.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tempDir } from '@provisio/testkit';
 import { api } from './connected-helpers.js';
-import { MAIN, type ServeProcess, ok, provisio, startServe, transcript } from './run-cli.js';
-
-/** `provisio ARGS` in the background (the simulator may take longer than spawnSync's limit). */
-function runAsync(args: string[], extra: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PROVISIO_')) env[k] = v;
-  Object.assign(env, extra);
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve) => child.once('exit', (status) => resolve({ status, stdout, stderr })));
-}
+import { type ServeProcess, ok, provisio, provisioAsync, startServe, transcript } from './run-cli.js';
 
 describe('provisio simulate against provisio serve', () => {
   let server: ServeProcess;
@@ -44,7 +29,7 @@ describe('provisio simulate against provisio serve', () => {
     ok(['package', 'create', '--system', 'ZMonitor', '--out', pkg], env);
 
     const keystores = join(dir, 'fleet');
-    const r = await runAsync(['simulate', '--package', pkg, '--component', 'bedside monitor', '--devices', '20', '--concurrency', '8', '--prefix', 'SIM-', '--dir', keystores, '--json']);
+    const r = await provisioAsync(['simulate', '--package', pkg, '--component', 'bedside monitor', '--devices', '20', '--concurrency', '8', '--prefix', 'SIM-', '--dir', keystores, '--json']);
     assert.equal(r.status, 0, transcript(r));
     // Not a terminal: plain progress lines, no bar.
     assert.match(r.stderr, /^provisio: simulate: 20\/20 done, 20 provisioned, 0 failed$/m, transcript(r));
@@ -103,7 +88,7 @@ describe('provisio simulate against provisio serve', () => {
 
   it('ok/manual-approval-the-simulator-approves-its-devices', async () => {
     const pkg = setUp('ManualSim');
-    const r = await runAsync(['simulate', '--package', pkg, '--component', 'sensor', '--devices', '6', '--concurrency', '3', '--approve', 'manual', '--prefix', 'MS-', '--dir', join(dir, 'manual'), '--json'], token());
+    const r = await provisioAsync(['simulate', '--package', pkg, '--component', 'sensor', '--devices', '6', '--concurrency', '3', '--approve', 'manual', '--prefix', 'MS-', '--dir', join(dir, 'manual'), '--json'], token());
     assert.equal(r.status, 0, transcript(r));
     const summary = JSON.parse(r.stdout) as Summary;
     assert.equal(summary.approve, 'manual');
@@ -115,20 +100,9 @@ describe('provisio simulate against provisio serve', () => {
     assert.equal((JSON.stringify(audit).match(/MS-0000\d/g) ?? []).length >= 6, true);
   });
 
-  it('ok/proxy-mode-talks-to-the-gateway-url', async () => {
-    // Pointed at the real service as if it were a gateway: the same device endpoints.
-    const pkg = setUp('ProxySim');
-    ok(['policy', 'set', '--system', 'ProxySim', '--mode', 'automatic', '--device-id-pattern', '^PX-[0-9]+$'], server.env);
-    const r = await runAsync(['simulate', '--package', pkg, '--component', 'sensor', '--devices', '4', '--mode', 'proxy', '--gateway', server.env.PROVISIO_URL as string, '--prefix', 'PX-', '--dir', join(dir, 'proxy')]);
-    assert.equal(r.status, 0, transcript(r));
-    assert.match(r.stdout, /Simulated 4 proxy devices against gateway https:\/\/127\.0\.0\.1:\d+ \(approval: auto\)/);
-    assert.match(r.stdout, /provisioned\s+4/);
-    assert.deepEqual(await deviceStates('ProxySim'), { provisioned: 4 });
-  });
-
   it('ok/disconnected-mode-the-simulator-is-the-technician-and-sets-the-policy', async () => {
     const pkg = setUp('DiscSim');
-    const r = await runAsync(['simulate', '--package', pkg, '--component', 'sensor', '--devices', '5', '--mode', 'disconnected', '--prefix', 'DS-', '--dir', join(dir, 'disc'), '--json'], token());
+    const r = await provisioAsync(['simulate', '--package', pkg, '--component', 'sensor', '--devices', '5', '--mode', 'disconnected', '--prefix', 'DS-', '--dir', join(dir, 'disc'), '--json'], token());
     assert.equal(r.status, 0, transcript(r));
     const summary = JSON.parse(r.stdout) as Summary;
     assert.equal(summary.mode, 'disconnected');
