@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { type Clock, createCsr, createKeySigner, encodePem, generateKey, type KeyType, type Signer } from '@provisio/pki';
 import { createProvisioningRequest, openPackage, parsePackage, signJws } from '@provisio/protocol';
 import { tempDir } from '@provisio/testkit';
-import { type RunningService, startService } from '../src/app.js';
+import { type RunningService, type ServeOptions, startService } from '../src/app.js';
 
 export interface Reply {
   readonly status: number;
@@ -37,6 +37,8 @@ export interface TestServiceOptions {
   /** The issuing CA files of another service (a second node sharing its database). */
   readonly caDir?: string;
   readonly clock?: Clock;
+  /** Further service options (publication and station listeners, expiry window). */
+  readonly serve?: Partial<ServeOptions>;
 }
 
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
@@ -51,6 +53,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     ...(options.crlIntervalMs ? { crlIntervalMs: options.crlIntervalMs } : {}),
     ...(options.caDir ? { caDir: options.caDir } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...options.serve,
   });
   const rootPem = readFileSync(service.rootPath, 'utf8');
   const adminToken = readFileSync(service.adminTokenPath, 'utf8').trim();

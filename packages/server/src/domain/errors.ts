@@ -36,6 +36,8 @@ export const serverErrors = {
   gateway_not_found: { category: 'not_found', when: 'no gateway has this name' },
   gateway_unknown: { category: 'unauthorized', when: 'the TLS client certificate on a gateway route is not the certificate of a registered gateway (e.g. a device certificate)' },
   gateway_revoked: { category: 'unauthorized', when: 'the gateway presenting this certificate was revoked' },
+  device_certificate_revoked: { category: 'forbidden', when: 'a device checked in at the central station with a certificate that OCSP or the CRL reports revoked' },
+  revocation_status_unavailable: { category: 'unavailable', when: 'the central station could get no fresh, verified revocation status (OCSP and CRL both failed) and refuses the check-in (fail closed)' },
   policy_invalid: { category: 'invalid', when: 'an approval policy\'s rules are not valid (unanchored or bad pattern, empty list, unknown transport, automatic without rules)' },
 } as const satisfies Catalog;
 

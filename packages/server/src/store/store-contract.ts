@@ -131,6 +131,7 @@ function fixtures() {
       createdAt: at(7),
       updatedAt: at(7),
       provisionedAt: null,
+      lastSeen: null,
       ...o,
     }),
     certificate: (o: Partial<CertificateRecord> = {}): CertificateRecord => ({
