@@ -338,7 +338,8 @@ export const ROUTES: readonly RouteSpec[] = [
     query: obj({ within: { type: 'string', minLength: 1, maxLength: 8, default: '30d' }, kind: { type: 'string', minLength: 1, maxLength: 40 }, ...paging }),
     handler: async ({ deps, query }) => {
       const windowMs = parseExpiryWindow(query.within as string);
-      const page = await listExpiringCertificates(deps, { windowMs, ...(query.kind ? { kind: query.kind as string } : {}), limit: query.limit as number, offset: query.offset as number });
+      const kind = query.kind ? { kind: query.kind as string } : {};
+      const page = await listExpiringCertificates(deps, { windowMs, ...kind, limit: query.limit as number, offset: query.offset as number });
       return { body: { total: page.total, withinDays: windowMs / 86_400_000, items: page.items.map(expiryView) } };
     },
   },
