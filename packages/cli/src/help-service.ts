@@ -136,7 +136,11 @@ export const GATEWAY_CREATE = help(
   '  --host H    a DNS name or IPv4 address devices reach the gateway by (repeat; 1-16)\n  --dir DIR   where to write gateway.key (0600, made here, never sent), gateway.crt, chain.pem, root.crt\nThe service certifies the key for TLS server (to devices) and client (to the service) use.\n',
 );
 export const GATEWAY_LIST = help('gateway list: list proxy gateways', '  provisio gateway list --json');
-export const GATEWAY_REVOKE = help('gateway revoke NAME: revoke a gateway; the service refuses its certificate from now on', '  provisio gateway revoke ward-3');
+export const GATEWAY_REVOKE = help(
+  'gateway revoke NAME [--reason R]: revoke a gateway and its certificate; the service, OCSP and the CRL refuse it from now on',
+  '  provisio gateway revoke ward-3\n  provisio gateway revoke ward-3 --reason keyCompromise',
+  '  --reason R   an RFC 5280 reason (default cessationOfOperation; keyCompromise when its key leaked)\n',
+);
 export const PROXY_RUN = `provisio proxy run --upstream URL --listen HOST:PORT --dir DIR: run a proxy gateway
 
 Examples:
