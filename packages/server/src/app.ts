@@ -141,7 +141,11 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     let station: RunningStation | null = null;
     try {
       await app.listen({ host: options.host, port });
-      if (publication && publishListen) await publication.listen({ host: publishListen.host, port: publishPort ?? 0 });
+      if (publication && publishListen) {
+        await publication.listen({ host: publishListen.host, port: publishPort ?? 0 }).catch((e: unknown) => {
+          throw new Error(`the publication listener cannot listen on ${hostInUrl(publishListen.host)}:${publishPort} (${(e as { code?: string }).code ?? String(e)}); choose another with --publish-listen HOST:PORT, or --publish-listen off`);
+        });
+      }
       if (options.stationListen) {
         station = await startStation({
           ...options.stationListen,
