@@ -16,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Clock } from '@provisio/pki';
 import { createKeySigner, generateKey } from '@provisio/pki';
 import { openssl, tempDir } from '@provisio/testkit';
+import { registerGateway } from './gateway-harness.js';
 import { REQUEST_MEDIA, type TestService, makeRequest, setUpSystem, startTestService } from './service-harness.js';
 
 const CUT_OFF_MS = 60_000;
@@ -85,13 +86,20 @@ function checkIn(t: TestService, rootPath: string, device: { chain: string; key:
  * A relay in front of the publication listener that the test can take down, path by path: the
  * station asks through it, so "the OCSP responder is down" is a refused connection, as in life.
  */
-function startRelay(): Promise<{ url: string; target: { url: string }; down: Set<'ocsp' | 'crl'>; server: Server }> {
+function startRelay(): Promise<{ url: string; target: { url: string }; down: Set<'ocsp' | 'crl'>; garbage: Set<'ocsp' | 'crl'>; server: Server }> {
   const target = { url: '' };
   const down = new Set<'ocsp' | 'crl'>();
+  // Answers 200 with bytes that are not what was asked for (a captive portal, a broken proxy).
+  const garbage = new Set<'ocsp' | 'crl'>();
   const server = createServer((req, res) => {
     const kind = req.url?.startsWith('/ocsp') ? 'ocsp' : 'crl';
     if (down.has(kind)) {
       req.socket.destroy();
+      return;
+    }
+    if (garbage.has(kind)) {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<html>please log in</html>');
       return;
     }
     const upstream = httpRequest(`${target.url}${req.url ?? '/'}`, { method: req.method, headers: req.headers, agent: false }, (up) => {
@@ -105,7 +113,7 @@ function startRelay(): Promise<{ url: string; target: { url: string }; down: Set
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : 0;
-      resolve({ url: `http://127.0.0.1:${port}`, target, down, server });
+      resolve({ url: `http://127.0.0.1:${port}`, target, down, garbage, server });
     });
   });
 }
@@ -229,6 +237,36 @@ describe('central station over mutual TLS', () => {
     } finally {
       relay.down.delete('ocsp');
     }
+  });
+
+  it('ok/ocsp-answer-unreadable/the-crl-decides-and-garbage-from-both-fails-closed', async () => {
+    const device = await provision(t, packageText, dir, 'STN-GARBAGE-1');
+    relay.garbage.add('ocsp');
+    try {
+      clock.offsetMs += CUT_OFF_MS;
+      const r = await checkIn(t, rootPath, device);
+      assert.equal(r.status, 200, r.body);
+      assert.equal(JSON.parse(r.body).revocationSource, 'crl');
+      relay.garbage.add('crl');
+      clock.offsetMs += CUT_OFF_MS;
+      const closed = await checkIn(t, rootPath, device);
+      assert.equal(closed.status, 503, closed.body);
+      assert.equal(JSON.parse(closed.body).error.code, 'revocation_status_unavailable');
+    } finally {
+      relay.garbage.clear();
+    }
+  });
+
+  it('fail/gateway-certificate-is-not-a-device', async () => {
+    // A gateway certificate chains to the same root and has clientAuth, but it is no device.
+    const gw = await registerGateway(t, 'station-gw');
+    const chain = join(dir, 'station-gw.chain.pem');
+    const key = join(dir, 'station-gw.key');
+    writeFileSync(chain, gw.chainPem);
+    writeFileSync(key, gw.keyPem, { mode: 0o600 });
+    const r = await checkIn(t, rootPath, { chain, key });
+    assert.equal(r.status, 401, r.body);
+    assert.equal(JSON.parse(r.body).error.code, 'client_certificate_unknown');
   });
 
   it('fail/ocsp-and-crl-down/fail-closed', async () => {
