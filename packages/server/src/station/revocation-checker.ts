@@ -106,9 +106,9 @@ export class RevocationChecker implements RevocationStatusSource {
     return { ...base, status: single.status.status };
   }
 
-  private async currentCrl(url: string, now: Date): Promise<ParsedCrl> {
+  private async currentCrl(url: string, now: Date): Promise<CachedCrl> {
     const cached = this.crl;
-    if (cached && this.isFresh(cached.fetchedAt, now.getTime()) && (cached.crl.nextUpdate?.getTime() ?? 0) > now.getTime()) return cached.crl;
+    if (cached && this.isFresh(cached.fetchedAt, now.getTime()) && (cached.crl.nextUpdate?.getTime() ?? 0) > now.getTime()) return cached;
     const reply = await this.options.fetch('GET', url);
     if (reply.status !== 200) throw new Error(`HTTP ${reply.status}`);
     const crl = parseCrl(reply.body);
@@ -118,13 +118,15 @@ export class RevocationChecker implements RevocationStatusSource {
       throw new Error(`the CRL is stale (next update ${crl.nextUpdate?.toISOString() ?? 'absent'})`);
     }
     this.crl = { crl, fetchedAt: now.getTime() };
-    return crl;
+    return this.crl;
   }
 
   private async lookUpCrl(url: string, serial: SerialNumber, now: Date): Promise<RevocationVerdict> {
-    const crl = await this.currentCrl(url, now);
+    const { crl, fetchedAt } = await this.currentCrl(url, now);
     const entry = crl.entries.find((e) => e.serial === serial);
-    const base = { source: 'crl' as const, checkedAt: now };
+    // Dated when the CRL was fetched, not now: a verdict from a CRL fetched a while ago must not
+    // be reused for a whole cut-off more.
+    const base = { source: 'crl' as const, checkedAt: new Date(fetchedAt) };
     if (entry) return { ...base, status: 'revoked', revokedAt: entry.revokedAt, reason: entry.reason };
     return { ...base, status: 'good' };
   }

@@ -129,6 +129,9 @@ export async function startStation(options: StationOptions): Promise<RunningStat
     options.log(`station: error ${request.method} ${request.url.split('?')[0]}: ${error instanceof Error ? error.message : String(error)}`);
     return sendError(reply, 500, 'internal', 'the station failed; the cause is in its log');
   });
+  // Refusals at the TLS layer (no certificate, another PKI, expired) never reach a route: logged
+  // here, with OpenSSL's reason and nothing the client sent.
+  app.server.on('tlsClientError', (error: Error & { code?: string }) => options.log(`station: TLS handshake refused: ${error.code ?? error.message}`));
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
