@@ -19,7 +19,12 @@ import { openssl, tempDir } from '@provisio/testkit';
 import { registerGateway } from './gateway-harness.js';
 import { REQUEST_MEDIA, type TestService, makeRequest, setUpSystem, startTestService } from './service-harness.js';
 
-const CUT_OFF_MS = 60_000;
+/**
+ * 20 s rather than the default 60 s: each test moves the station clock past the cut-off, and the
+ * moves add up; certificates issued later start at that clock, and TLS checks them against real
+ * time with only the issuance backdate (5 minutes) as slack.
+ */
+const CUT_OFF_MS = 20_000;
 
 /** Real time moved by `offsetMs`: TLS checks validity against real time, the station against this. */
 function offsetClock(): Clock & { offsetMs: number } {
@@ -236,6 +241,32 @@ describe('central station over mutual TLS', () => {
       assert.equal(JSON.parse(refused.body).error.code, 'device_certificate_revoked');
     } finally {
       relay.down.delete('ocsp');
+    }
+  });
+
+  it('fail/ocsp-down/a-revocation-on-the-crl-is-seen-within-the-cut-off-of-its-download', async () => {
+    const first = await provision(t, packageText, dir, 'STN-CRLCUT-A');
+    const second = await provision(t, packageText, dir, 'STN-CRLCUT-B');
+    relay.down.add('ocsp');
+    try {
+      clock.offsetMs += CUT_OFF_MS; // nothing cached is fresh
+      assert.equal(JSON.parse((await checkIn(t, rootPath, first)).body).revocationSource, 'crl'); // the CRL is downloaded now
+      clock.offsetMs += CUT_OFF_MS / 2;
+      // B's "good" comes from that same CRL, half a cut-off old: it may be reused only for the
+      // other half.
+      assert.equal((await checkIn(t, rootPath, second)).status, 200);
+      assert.equal((await t.call('POST', '/api/v1/devices/STN-CRLCUT-B/revoke', { json: { reason: 'superseded' } })).status, 200);
+      let attempts = 0;
+      let last: CurlResult | null = null;
+      for (; attempts <= 11; attempts++) {
+        last = await checkIn(t, rootPath, second);
+        if (last.status !== 200) break;
+        clock.offsetMs += CUT_OFF_MS / 10;
+      }
+      assert.equal(last?.status, 403, last?.body);
+      assert.ok(attempts <= 6, `refused only after ${attempts} attempts: the verdict outlived the CRL it came from`);
+    } finally {
+      relay.down.clear();
     }
   });
 
