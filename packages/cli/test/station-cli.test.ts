@@ -114,6 +114,24 @@ describe('provisio device check-in and device list', () => {
     assert.match(r.stderr, /hint: .*provisioned again/);
   });
 
+  it('fail/serve-flags/bad-listen-addresses-and-durations-exit-2-before-starting', async () => {
+    for (const flags of [
+      ['--publish-listen', 'nope'],
+      ['--publish-listen', '127.0.0.1:99999'],
+      ['--station-listen', 'off'],
+      ['--station-listen', '127.0.0.1'],
+      ['--station-cut-off', '0s'],
+      ['--station-cut-off', '2h'],
+      ['--expiry-window', '10m'],
+      ['--publish-url', 'http://pki.example/with/path'],
+      ['--publish-listen', 'off', '--publish-url', 'http://pki.example'],
+    ]) {
+      const r = await cli(['serve', '--data', join(work, 'never'), '--port', '0', ...flags]);
+      assert.equal(r.status, 2, `${flags.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /provisio: error: --/);
+    }
+  });
+
   it('ok/device-list-expiring-and-overdue', async () => {
     await keystore('CHK-SHORT-1', 'probe');
     let r = await cli(['device', 'list', '--expiring', '30d'], env);
