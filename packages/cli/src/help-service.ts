@@ -52,6 +52,14 @@ export const PROFILE_DOWNLOAD = help(
   '  --out FILE              one profile\n  --bundle OUT            the profiles of the requests named by ID and/or --request-bundle, as one\n                          bundle signed by the service\'s profile signer (0600)\n  --request-bundle FILE   the request bundle you uploaded: its requests, found by their SHA-256\nRequests without a profile (pending, rejected, unknown) are listed with their code; the bundle\nholds the others, and the exit code is 7 when any is missing. Check the bundle with\n"provisio bundle verify", then "provisio bundle extract" it for the devices.\n',
 );
 export const DEVICE_COMPLETE = help('device complete DEVICE_ID: mark an installed device Provisioned ("Complete provisioning")', '  provisio device complete DEV-001');
+export const DEVICE_LIST = help(
+  'device list [--state S] [--system S] [--q TEXT] | --expiring WINDOW | --overdue: devices and their health',
+  '  provisio device list --state provisioned\n  provisio device list --expiring 30d\n  provisio device list --overdue --json',
+  '  --state S, --system S, --q TEXT   filter the device list (LAST SEEN: the last check-in at the central station)\n' +
+  '  --expiring WINDOW  device certificates that expire within WINDOW (30d, 12h), soonest first\n' +
+  '  --overdue          devices overdue for renewal: their certificate is past two thirds of its lifetime\n' +
+  '  --limit N, --offset N\n',
+);
 export const DEVICE_GET = help('device get DEVICE_ID: a device, its state and every certificate it had', '  provisio device get DEV-001 --json');
 export const DEVICE_REVOKE = help(
   'device revoke DEVICE_ID --reason R [--yes]: revoke a device\'s certificates and disable it (admin, approver)',
@@ -89,6 +97,7 @@ export const SERVE = `provisio serve: run the provisioning service (HTTPS REST A
 Examples:
   provisio serve                                   # ./data, https://127.0.0.1:8443, SQLite, development CA
   provisio serve --data /var/lib/provisio --ca /etc/provisio/ca --host 0.0.0.0 --public-url https://pki.example
+  provisio serve --publish-listen 0.0.0.0:80 --publish-url http://pki.example --station-listen 0.0.0.0:9443
   PROVISIO_DB=postgres://postgres@127.0.0.1:5432/provisio provisio serve
 
 Flags:
@@ -112,6 +121,18 @@ Flags:
                      PROVISIO_RATE_BURST)
   --max-held-polls N device long-polls held at once (default 1024; beyond, answered at once;
                      PROVISIO_MAX_HELD_POLLS)
+  --publish-listen HOST:PORT|off
+                     plain-HTTP listener for /ca/root.crt, /ca/intermediate.crt, the CRL and OCSP
+                     (default HOST:8080); new certificates name its URLs. off: none (URLs https)
+  --publish-url URL  the publication URL written into certificates, when it differs from
+                     http://HOST:PORT (behind a proxy or a DNS name)
+  --station-listen HOST:PORT
+                     also run the central station: devices check in over mutual TLS
+                     (docs/station.md); default: no station
+  --station-cut-off D  how long the station reuses a revocation status (default 60s; 1s to 1h):
+                     a revoked device is refused within this time
+  --expiry-window D  certificates expiring within D get a certificate.expiring audit entry,
+                     once each (default 30d)
 
 On first start it creates a development CA (unless --ca), an admin user and DATA/admin.token.
 `;
@@ -126,7 +147,11 @@ export const GATEWAY_CREATE = help(
   '  --host H    a DNS name or IPv4 address devices reach the gateway by (repeat; 1-16)\n  --dir DIR   where to write gateway.key (0600, made here, never sent), gateway.crt, chain.pem, root.crt\nThe service certifies the key for TLS server (to devices) and client (to the service) use.\n',
 );
 export const GATEWAY_LIST = help('gateway list: list proxy gateways', '  provisio gateway list --json');
-export const GATEWAY_REVOKE = help('gateway revoke NAME: revoke a gateway; the service refuses its certificate from now on', '  provisio gateway revoke ward-3');
+export const GATEWAY_REVOKE = help(
+  'gateway revoke NAME [--reason R]: revoke a gateway and its certificate; the service, OCSP and the CRL refuse it from now on',
+  '  provisio gateway revoke ward-3\n  provisio gateway revoke ward-3 --reason keyCompromise',
+  '  --reason R   an RFC 5280 reason (default cessationOfOperation; keyCompromise when its key leaked)\n',
+);
 export const PROXY_RUN = `provisio proxy run --upstream URL --listen HOST:PORT --dir DIR: run a proxy gateway
 
 Examples:

@@ -32,6 +32,7 @@ Commands:
   profile download               certified profiles of approved requests (--bundle: many as one)
   bundle verify|extract          check a bundle's signature and hashes; write its entries out
   device complete|get            mark a device Provisioned; show a device and its certificates
+  device list                    devices and last seen; --expiring 30d, --overdue: expiry health
   device revoke                  revoke a device's certificates with an RFC 5280 reason; disable it
   crl fetch                      download the current CRL (DER or PEM)
   mock-device                    mock device files for experiments (not device-locked)
@@ -46,6 +47,7 @@ Commands:
   device init           on a device: make its key and a provisioning request
   device install        on a device: verify and install a certified profile
   device show           on a device: show identity, state and keystore files
+  device check-in       on a device: check in at the central station (mutual TLS)
   device provision      on a connected device: init, submit, wait for approval, install
   device run            on a connected device: the long-running agent (resumes at any step)
   simulate              provision N simulated connected devices (load and smoke test)
@@ -295,6 +297,28 @@ listed as warnings on stderr and in the JSON "problems" field.
 
 Flags:
   --dir DIR          the keystore directory  [required]
+  --json             print the result as JSON
+`;
+
+export const DEVICE_CHECK_IN_HELP = `provisio device check-in: check in at the central station over mutual TLS (test the connection after install)
+
+Examples:
+  provisio device check-in --dir /var/lib/provisio --station https://station.ward.example:9443
+  provisio device check-in --dir ./keystore --station https://127.0.0.1:9443 --status degraded --message "battery low" --json
+
+Presents the installed certificate with the device key and trusts only the keystore's root. The
+station checks the certificate's revocation status (OCSP, or the CRL when the responder is down)
+and records when the device was last seen. A revoked certificate is refused (exit 5,
+station_refused: device_certificate_revoked) within the station's cut-off (docs/station.md); an
+expired one, or one not under the station's root, is refused at the TLS handshake (exit 8,
+station_unreachable).
+
+Flags:
+  --dir DIR          the keystore directory  [required]
+  --station URL      the central station, https://HOST:PORT  [required]
+  --status S         ok, degraded or fault (telemetry; optional)
+  --message TEXT     up to 200 characters of telemetry (optional)
+  --firmware V       the firmware version to report (default: the one given at init)
   --json             print the result as JSON
 `;
 

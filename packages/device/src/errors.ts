@@ -59,6 +59,18 @@ export const deviceErrors = {
     category: 'not_found',
     when: 'the gateway directory lacks gateway.key, gateway.crt, chain.pem or root.crt (run "provisio gateway create" first)',
   },
+  device_not_installed: {
+    category: 'not_found',
+    when: 'the keystore holds no installed certificate yet (install a certified profile first)',
+  },
+  station_refused: {
+    category: 'forbidden',
+    when: 'the central station answered the check-in with an error (revoked certificate, no revocation status, bad telemetry; its code is in the message)',
+  },
+  station_unreachable: {
+    category: 'unavailable',
+    when: 'the central station could not be reached, or closed the TLS handshake (it refuses a certificate that is expired or not under its root there)',
+  },
   gateway_insecure: {
     category: 'forbidden',
     when: 'the gateway key can be read by other users (mode wider than 0600)',

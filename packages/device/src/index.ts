@@ -2,6 +2,7 @@
  * The Provisio device SDK (docs/device.md): the keystore, provisioning request creation from a
  * provisioning package, certified profile installation, and a report of the device's state.
  */
+export * from './check-in.js';
 export * from './errors.js';
 export * from './init-device.js';
 export * from './install-profile.js';

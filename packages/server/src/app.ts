@@ -18,6 +18,10 @@ import { startCheckpointJob } from './jobs/audit-checkpoints.js';
 import { startCrlJob } from './jobs/crl-publisher.js';
 import { OCSP_VALIDITY_MS, OcspResponderService } from './ca/ocsp-responder.js';
 import { openStore } from './store/open-store.js';
+import { DEFAULT_EXPIRY_WINDOW_MS } from './domain/expiry.js';
+import { buildPublicationApp } from './http/publication.js';
+import { startExpiryJob } from './jobs/expiry-sweep.js';
+import { type RunningStation, startStation } from './station/station-server.js';
 
 /** 1 hour: a revocation reaches relying parties that only poll the CRL within about an hour. */
 export const DEFAULT_CRL_INTERVAL_MS = 3_600_000;
@@ -49,7 +53,32 @@ export interface ServeOptions {
   readonly clientRate?: Partial<ClientRateOptions>;
   /** Device long-polls held at once; default 1024 (docs/service.md, "Connected delivery"). */
   readonly longPoll?: Partial<LongPollOptions>;
+  /**
+   * The plain-HTTP publication listener (root, issuing CA, CRL, OCSP; docs/service.md
+   * "Publication listener"); new certificates name its URLs. Default: the service's host, port
+   * 0 when `port` is 0 (tests) else DEFAULT_PUBLISH_PORT. null: none, and the URLs are https.
+   */
+  readonly publishListen?: Listen | null;
+  /** The publication base URL written into certificates when it differs from http://host:port. */
+  readonly publishUrl?: string;
+  /** The central station's mutual-TLS listener (docs/station.md); default: none. */
+  readonly stationListen?: Listen | null;
+  /** The station's cut-off: how long a revocation status is reused (default 60 s). */
+  readonly stationStatusCacheMs?: number;
+  /** Where the station asks; default the OCSP and CRL URLs the certificates name. */
+  readonly stationOcspUrl?: string | null;
+  readonly stationCrlUrl?: string | null;
+  /** The window of the certificate.expiring audit notices (default 30 days). */
+  readonly expiryWindowMs?: number;
 }
+
+export interface Listen {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** 8080: the usual unprivileged stand-in for port 80, where CRL and OCSP URLs normally point. */
+export const DEFAULT_PUBLISH_PORT = 8080;
 
 export interface RunningService {
   readonly url: string;
@@ -61,6 +90,10 @@ export interface RunningService {
   readonly adminTokenPath: string;
   /** Set only on the first start, when the admin user was created: shown once. */
   readonly adminPassword: string | null;
+  /** The publication listener's base URL (plain http), or null when it is off. */
+  readonly publishUrl: string | null;
+  /** The central station's URL (https, mutual TLS), or null when it is off. */
+  readonly stationUrl: string | null;
   readonly deps: ServiceDeps;
   close(): Promise<void>;
 }
@@ -75,8 +108,14 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     // Certificates and profiles name the service URL, so the port is fixed first; port 0 (tests)
     // asks the OS for a free one.
     const port = options.port === 0 ? await freePort(options.host) : options.port;
-    const serviceUrl = options.publicUrl ?? `https://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
-    const urls = { serviceUrl, ocspUrl: `${serviceUrl}/ocsp`, crlUrl: `${serviceUrl}/crl/issuing.crl` };
+    const serviceUrl = options.publicUrl ?? `https://${hostInUrl(options.host)}:${port}`;
+    const publishListen = options.publishListen === undefined
+      ? { host: options.host, port: options.port === 0 ? 0 : DEFAULT_PUBLISH_PORT }
+      : options.publishListen;
+    const publishPort = publishListen ? (publishListen.port === 0 ? await freePort(publishListen.host) : publishListen.port) : null;
+    const publishUrl = publishListen && publishPort !== null ? (options.publishUrl ?? `http://${hostInUrl(publishListen.host)}:${publishPort}`) : null;
+    const revocationBase = publishUrl ?? serviceUrl;
+    const urls = { serviceUrl, ocspUrl: `${revocationBase}/ocsp`, crlUrl: `${revocationBase}/crl/issuing.crl` };
     const tlsNames = [...new Set([new URL(serviceUrl).hostname.replace(/^\[|\]$/g, ''), 'localhost', '127.0.0.1'])];
     const loaded = await loadAuthority({
       dataDir: options.dataDir,
@@ -85,7 +124,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       clock,
       random,
       store,
-      urls: { crl: urls.crlUrl, ocsp: urls.ocspUrl, caIssuers: `${serviceUrl}/ca/intermediate.crt` },
+      urls: { crl: urls.crlUrl, ocsp: urls.ocspUrl, caIssuers: `${revocationBase}/ca/intermediate.crt` },
       tlsNames,
     });
     // The OCSP responder's cache is told of revocations once they commit (domain/revocation.ts).
@@ -103,6 +142,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     if (admin) writeFileAtomic(adminTokenPath, `${admin.token}\n`);
 
     const crlJob = await startCrlJob(deps, ocsp, log);
+    const expiryJob = await startExpiryJob(deps, log, { windowMs: options.expiryWindowMs ?? DEFAULT_EXPIRY_WINDOW_MS });
     const app = await buildApp(deps, {
       tls: loaded.tls,
       log,
@@ -111,9 +151,33 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       ...(options.admission ? { admission: options.admission } : {}),
       ...(options.clientRate ? { clientRate: options.clientRate } : {}),
     });
+    const publication = publishListen ? await buildPublicationApp(deps, ocsp, log) : null;
+    let station: RunningStation | null = null;
     try {
       await app.listen({ host: options.host, port });
+      if (publication && publishListen) {
+        await publication.listen({ host: publishListen.host, port: publishPort ?? 0 }).catch((e: unknown) => {
+          throw new Error(`the publication listener cannot listen on ${hostInUrl(publishListen.host)}:${publishPort} (${(e as { code?: string }).code ?? String(e)}); choose another with --publish-listen HOST:PORT, or --publish-listen off`);
+        });
+      }
+      if (options.stationListen) {
+        station = await startStation({
+          ...options.stationListen,
+          tls: loaded.tls,
+          root: loaded.authority.root,
+          issuer: loaded.authority.intermediate,
+          ocspUrl: options.stationOcspUrl === undefined ? urls.ocspUrl : options.stationOcspUrl,
+          crlUrl: options.stationCrlUrl === undefined ? urls.crlUrl : options.stationCrlUrl,
+          ...(options.stationStatusCacheMs !== undefined ? { statusCacheMs: options.stationStatusCacheMs } : {}),
+          clock,
+          store,
+          log,
+        });
+      }
     } catch (e) {
+      await app.close();
+      await publication?.close();
+      await expiryJob.stop();
       await crlJob.stop();
       throw e;
     }
@@ -127,11 +191,16 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       createdDevelopmentCa: loaded.createdDevelopmentCa,
       adminTokenPath,
       adminPassword: admin?.password ?? null,
+      publishUrl,
+      stationUrl: station?.url ?? null,
       deps,
       async close() {
+        await station?.close();
         // Held long-polls answer 202 now instead of delaying shutdown by up to 30 s.
         decisionWaiters.close();
         await app.close();
+        await publication?.close();
+        await expiryJob.stop();
         await checkpoints.stop();
         await crlJob.stop();
         await store.close();
@@ -141,6 +210,10 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     await store.close();
     throw e;
   }
+}
+
+function hostInUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 async function freePort(host: string): Promise<number> {

@@ -1,4 +1,4 @@
-export { DEFAULT_CRL_INTERVAL_MS, MAX_CRL_INTERVAL_MS, MIN_CRL_INTERVAL_MS, type RunningService, type ServeOptions, startService } from './app.js';
+export { DEFAULT_CRL_INTERVAL_MS, DEFAULT_PUBLISH_PORT, type Listen, MAX_CRL_INTERVAL_MS, MIN_CRL_INTERVAL_MS, type RunningService, type ServeOptions, startService } from './app.js';
 export { trustedCheckpointVerifier, verifyCheckpointSignature } from './audit/checkpoint.js';
 export { verifyStoreAudit } from './audit/verify-store-audit.js';
 export { serverErrors } from './domain/errors.js';
@@ -7,3 +7,5 @@ export { openStore } from './store/open-store.js';
 export { type AdmissionOptions, DEFAULT_ADMISSION } from './http/admission.js';
 export { type ClientRateOptions, DEFAULT_CLIENT_RATE } from './http/client-rate-limit.js';
 export { DEFAULT_LONG_POLL, type LongPollOptions, MAX_WAIT_SECONDS } from './http/decision-waiters.js';
+export { DEFAULT_EXPIRY_WINDOW_MS, parseExpiryWindow } from './domain/expiry.js';
+export { DEFAULT_STATUS_CACHE_MS } from './station/revocation-checker.js';

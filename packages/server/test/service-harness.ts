@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { type Clock, createCsr, createKeySigner, encodePem, generateKey, type KeyType, type Signer } from '@provisio/pki';
 import { createProvisioningRequest, openPackage, parsePackage, signJws } from '@provisio/protocol';
 import { tempDir } from '@provisio/testkit';
-import { type RunningService, startService } from '../src/app.js';
+import { type RunningService, type ServeOptions, startService } from '../src/app.js';
 
 export interface Reply {
   readonly status: number;
@@ -39,6 +39,8 @@ export interface TestServiceOptions {
   readonly clock?: Clock;
   readonly clientRate?: { ratePerSecond: number; burst: number };
   readonly longPoll?: { maxHeld: number };
+  /** Further service options (publication and station listeners, expiry window). */
+  readonly serve?: Partial<ServeOptions>;
 }
 
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
@@ -55,6 +57,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.clientRate ? { clientRate: options.clientRate } : {}),
     ...(options.longPoll ? { longPoll: options.longPoll } : {}),
+    ...options.serve,
   });
   const rootPem = readFileSync(service.rootPath, 'utf8');
   const adminToken = readFileSync(service.adminTokenPath, 'utf8').trim();

@@ -6,6 +6,8 @@
  * the optional request copy and tells the technician what happened and what to do next.
  */
 import {
+  type CheckInTelemetry,
+  checkInAtStation,
   DeviceError,
   FILE_MODE,
   initDevice,
@@ -25,7 +27,7 @@ import { printError, warn } from '../diagnostics.js';
 import { CliError, EXIT, exitCodeFor, usageError } from '../errors.js';
 import { assertCanCreate, formatMode, PUBLIC_MODE, readInputFile, writeFileAtomic } from '../files.js';
 import { describeValidity, fieldLines, shellQuote } from '../format-text.js';
-import { DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
+import { DEVICE_CHECK_IN_HELP, DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
 import { type CliDeps, styleFor } from '../io.js';
 
 /**
@@ -505,6 +507,31 @@ async function show(deps: CliDeps, args: ParsedArgs): Promise<number> {
   return EXIT.ok;
 }
 
+/**
+ * `device check-in`: test the connection after install (seed 003 step 5) by checking in at the
+ * central station over mutual TLS with the installed certificate.
+ */
+async function stationCheckIn(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const cmd = 'device check-in';
+  const dir = requireString(args, 'dir', cmd);
+  const stationUrl = requireString(args, 'station', cmd);
+  const status = optionalString(args, 'status');
+  if (status !== undefined && status !== 'ok' && status !== 'degraded' && status !== 'fault') {
+    throw usageError(`--status must be ok, degraded or fault; got "${status.slice(0, 40)}"`);
+  }
+  const message = optionalString(args, 'message');
+  const firmwareVersion = optionalString(args, 'firmware') ?? loadIdentity(dir).firmwareVersion ?? undefined;
+  const telemetry = {
+    ...(firmwareVersion ? { firmwareVersion } : {}),
+    ...(status ? { status } : {}),
+    ...(message !== undefined ? { message } : {}),
+  } as CheckInTelemetry;
+  const result = await checkInAtStation({}, { dir, stationUrl, telemetry });
+  if (isSet(args, 'json')) printJson(deps, result);
+  else deps.stdout.write(`${tick(deps)} Checked in at ${stationUrl} as ${result.deviceId} (certificate ${result.serial}, status from ${result.revocationSource === 'crl' ? 'the CRL: the OCSP responder was down' : 'OCSP'}) at ${result.lastSeen}\n`);
+  return EXIT.ok;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /** The flags that describe a new device identity: shared by `device init` and `device provision`. */
@@ -548,6 +575,13 @@ export const DEVICE_COMMANDS: readonly CommandSpec[] = [
     options: { ...COMMON_OPTIONS, dir: { type: 'string' }, url: { type: 'string' } },
     maxPositionals: 0,
     run: withHints(run),
+  },
+  {
+    path: 'device check-in',
+    help: DEVICE_CHECK_IN_HELP,
+    options: { ...COMMON_OPTIONS, dir: { type: 'string' }, station: { type: 'string' }, status: { type: 'string' }, message: { type: 'string' }, firmware: { type: 'string' } },
+    maxPositionals: 0,
+    run: withHints(stationCheckIn),
   },
   {
     path: 'device show',

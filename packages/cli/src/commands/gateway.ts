@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { GATEWAY_FILES, startGateway } from '@provisio/device';
 import { createCsr, createKeySigner, encodePem, exportPrivateKeyPem, generateKey } from '@provisio/pki';
-import { type ParsedArgs, requireString } from '../args.js';
+import { type ParsedArgs, optionalString, requireString } from '../args.js';
 import { CONNECTION_OPTIONS, connect } from '../api-client.js';
 import { COMMON_OPTIONS, type CommandSpec, printJson } from '../command.js';
 import { EXIT, usageError } from '../errors.js';
@@ -70,9 +70,10 @@ async function gatewayList(deps: CliDeps, args: ParsedArgs): Promise<number> {
 
 async function gatewayRevoke(deps: CliDeps, args: ParsedArgs): Promise<number> {
   const gateway = name(args, 'gateway revoke');
-  const g = await connect(deps, args).json<GatewayView>('POST', `/api/v1/gateways/${encodeURIComponent(gateway)}/revoke`);
+  const reason = optionalString(args, 'reason');
+  const g = await connect(deps, args).json<GatewayView>('POST', `/api/v1/gateways/${encodeURIComponent(gateway)}/revoke`, reason === undefined ? undefined : { json: { reason } });
   if (args.values.json === true) printJson(deps, g);
-  else deps.stdout.write(`✔ Gateway "${gateway}" revoked at ${g.revokedAt ?? '?'}: the service refuses its certificate from now on\n`);
+  else deps.stdout.write(`✔ Gateway "${gateway}" revoked at ${g.revokedAt ?? '?'}: its certificate ${g.certificateSerial} is revoked (${reason ?? 'cessationOfOperation'}); the service, OCSP and the CRL refuse it from now on\n`);
   return EXIT.ok;
 }
 
@@ -125,6 +126,6 @@ const str = { type: 'string' } as const;
 export const GATEWAY_COMMANDS: readonly CommandSpec[] = [
   { path: 'gateway create', help: GATEWAY_CREATE, options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS, host: { type: 'string', multiple: true }, dir: str }, maxPositionals: 1, run: gatewayCreate },
   { path: 'gateway list', help: GATEWAY_LIST, options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS }, maxPositionals: 0, run: gatewayList },
-  { path: 'gateway revoke', help: GATEWAY_REVOKE, options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS }, maxPositionals: 1, run: gatewayRevoke },
+  { path: 'gateway revoke', help: GATEWAY_REVOKE, options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS, reason: { type: 'string' } }, maxPositionals: 1, run: gatewayRevoke },
   { path: 'proxy run', help: PROXY_RUN, options: { ...COMMON_OPTIONS, upstream: str, listen: str, dir: str }, maxPositionals: 0, run: proxyRun },
 ];

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseCertificate } from '@provisio/pki';
 import {
+  DEFAULT_PUBLISH_PORT,
+  type Listen,
   MAX_CRL_INTERVAL_MS,
   MIN_CRL_INTERVAL_MS,
   openStore,
@@ -60,6 +62,23 @@ function limitOptions(deps: CliDeps, args: ParsedArgs) {
   };
 }
 
+/** HOST:PORT (IPv6 in brackets), or null for "off" when allowed. */
+function listenFlag(text: string, flag: string, allowOff: boolean): Listen | null {
+  if (allowOff && text === 'off') return null;
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[2]) : Number.NaN;
+  if (!match || port > 65535) throw usageError(`--${flag} must be HOST:PORT${allowOff ? ' or off' : ''}, like 127.0.0.1:9443; got "${text.slice(0, 80)}"`);
+  return { host: (match[1] as string).replace(/^\[|\]$/g, ''), port };
+}
+
+/** A duration ("60s", "5m", "30d") in milliseconds within [min, max]. */
+function boundedDuration(text: string, flag: string, minMs: number, maxMs: number, example: string): number {
+  const match = /^(\d+)([smhd]?)$/.exec(text);
+  const ms = match ? Number(match[1]) * (UNIT_MS[match[2] || 's'] ?? 1000) : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms < minMs || ms > maxMs) throw usageError(`--${flag} must be a duration like ${example}; got "${text.slice(0, 40)}"`);
+  return ms;
+}
+
 async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
   const dataDir = optionalString(args, 'data') ?? './data';
   const portText = optionalString(args, 'port') ?? '8443';
@@ -68,11 +87,29 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
   const caDir = optionalString(args, 'ca');
   const crlIntervalMs = durationFlag(optionalString(args, 'crl-interval') ?? '1h', 'crl-interval');
   const limits = limitOptions(deps, args);
+  const host = optionalString(args, 'host') ?? '127.0.0.1';
+  const publishText = optionalString(args, 'publish-listen');
+  // With --port 0 (tests) the publication port is picked freely too.
+  const publishListen = publishText === undefined ? { host, port: Number(portText) === 0 ? 0 : DEFAULT_PUBLISH_PORT } : listenFlag(publishText, 'publish-listen', true);
+  const publishUrl = optionalString(args, 'publish-url');
+  if (publishUrl !== undefined && !/^https?:\/\/[^/]+$/.test(publishUrl)) throw usageError(`--publish-url must be http://HOST[:PORT] without a path; got "${publishUrl.slice(0, 80)}"`);
+  if (publishUrl !== undefined && publishListen === null) throw usageError('--publish-url needs the publication listener; drop --publish-listen off');
+  const stationText = optionalString(args, 'station-listen');
+  const stationListen = stationText === undefined ? null : listenFlag(stationText, 'station-listen', false);
+  const cutOffText = optionalString(args, 'station-cut-off');
+  const stationStatusCacheMs = cutOffText === undefined ? undefined : boundedDuration(cutOffText, 'station-cut-off', 1000, 3_600_000, '60s or 5m (1s to 1h)');
+  const expiryText = optionalString(args, 'expiry-window');
+  const expiryWindowMs = expiryText === undefined ? undefined : boundedDuration(expiryText, 'expiry-window', 3_600_000, 3650 * 86_400_000, '30d (1h to 3650d)');
   const service = await startService({
     ...limits,
     dataDir,
-    host: optionalString(args, 'host') ?? '127.0.0.1',
+    host,
     port: Number(portText),
+    publishListen,
+    ...(publishUrl ? { publishUrl } : {}),
+    stationListen,
+    ...(stationStatusCacheMs !== undefined ? { stationStatusCacheMs } : {}),
+    ...(expiryWindowMs !== undefined ? { expiryWindowMs } : {}),
     ...(db ? { db } : {}),
     ...(caDir ? { caDir } : {}),
     ...(deps.env.PROVISIO_CA_PASSPHRASE ? { caPassphrase: deps.env.PROVISIO_CA_PASSPHRASE } : {}),
@@ -89,6 +126,8 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
     `✔ Provisio is serving ${service.url}`,
     `  root of trust  ${service.rootPath}`,
     `  root SHA-256   ${service.rootFingerprint}`,
+    ...(service.publishUrl ? [`  CRL and OCSP   ${service.publishUrl}/crl/issuing.crl, ${service.publishUrl}/ocsp (plain http)`] : []),
+    ...(service.stationUrl ? [`✔ Central station ${service.stationUrl} (mutual TLS; devices: provisio device check-in --station ${service.stationUrl})`] : []),
   ];
   if (service.adminPassword) {
     lines.push(
@@ -137,7 +176,16 @@ async function auditVerify(deps: CliDeps, args: ParsedArgs): Promise<number> {
 const str = { type: 'string' } as const;
 
 export const SERVE_COMMANDS: readonly CommandSpec[] = [
-  { path: 'serve', help: SERVE, options: { ...COMMON_OPTIONS, 'data': str, 'port': str, 'host': str, 'db': str, 'ca': str, 'public-url': str, 'crl-interval': str,
-    'max-in-flight': str, 'max-queued': str, 'rate-per-client': str, 'rate-burst': str, 'max-held-polls': str }, maxPositionals: 0, run: serve },
+  {
+    path: 'serve',
+    help: SERVE,
+    options: {
+      ...COMMON_OPTIONS, 'data': str, 'port': str, 'host': str, 'db': str, 'ca': str, 'public-url': str, 'crl-interval': str,
+      'publish-listen': str, 'publish-url': str, 'station-listen': str, 'station-cut-off': str, 'expiry-window': str,
+      'max-in-flight': str, 'max-queued': str, 'rate-per-client': str, 'rate-burst': str, 'max-held-polls': str,
+    },
+    maxPositionals: 0,
+    run: serve,
+  },
   { path: 'audit verify', help: AUDIT_VERIFY, options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS, data: str, db: str, ca: str }, maxPositionals: 0, run: auditVerify },
 ];

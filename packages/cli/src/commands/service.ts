@@ -288,11 +288,41 @@ const deviceComplete: Handler = async (deps, args, api) => {
   return out(deps, args, d, () => `✔ Device ${id} is ${String(d.state)}\n`);
 };
 
+/**
+ * Devices with their last check-in at the central station; or, with --expiring WINDOW, the device
+ * certificates that expire within it; or, with --overdue, the devices past two thirds of their
+ * certificate's lifetime (overdue for renewal).
+ */
+const deviceList: Handler = async (deps, args, api) => {
+  const expiring = optionalString(args, 'expiring');
+  const overdue = args.values.overdue === true;
+  if (expiring !== undefined && overdue) throw usageError('use --expiring WINDOW or --overdue, not both');
+  const paging = { limit: integerFlag(args, 'limit'), offset: integerFlag(args, 'offset') };
+  if (expiring !== undefined || overdue) {
+    if (optionalString(args, 'state') ?? optionalString(args, 'system') ?? optionalString(args, 'q')) {
+      throw usageError('--state, --system and --q list devices; they do not combine with --expiring or --overdue');
+    }
+    const path = overdue ? `/api/v1/certificates/renewal-overdue${query(paging)}` : `/api/v1/certificates/expiring${query({ within: expiring, kind: 'device', ...paging })}`;
+    const page = await api.json<{ total: number; items: Array<Record<string, string | null>> }>('GET', path);
+    return out(deps, args, page, () =>
+      table([['DEVICE', 'SERIAL', 'EXPIRES', 'RENEWAL DUE'], ...page.items.map((c) => [c.deviceId ?? '-', c.serial ?? '', c.notAfter ?? '', c.renewalDueAt ?? ''])]) +
+      `${page.items.length} of ${page.total} ${overdue ? 'overdue for renewal (past two thirds of their lifetime)' : `expiring within ${expiring}`}\n`,
+    );
+  }
+  const q = query({ state: optionalString(args, 'state'), system: optionalString(args, 'system'), q: optionalString(args, 'q'), ...paging });
+  const page = await api.json<{ total: number; items: Array<Record<string, string | null>> }>('GET', `/api/v1/devices${q}`);
+  return out(deps, args, page, () =>
+    table([['DEVICE', 'STATE', 'SYSTEM/COMPONENT', 'LAST SEEN'], ...page.items.map((d) => [d.deviceId ?? '', d.state ?? '', `${d.system}/${d.component}`, d.lastSeenAt ?? 'never'])]) +
+    `${page.items.length} of ${page.total}\n`,
+  );
+};
+
 const deviceGet: Handler = async (deps, args, api) => {
   const id = positional(args, 0, 'a DEVICE_ID', 'device get');
   const d = await api.json<Json & { certificates: Array<Record<string, string>> }>('GET', `/api/v1/devices/${enc(id)}`);
   return out(deps, args, d, () =>
     `device      ${String(d.deviceId)} (${String(d.label)})\nstate       ${String(d.state)}\nsystem      ${String(d.system)}/${String(d.component)}\n` +
+    `last seen   ${d.lastSeenAt ? `${String(d.lastSeenAt)} (certificate ${String(d.lastSeenSerial)})` : 'never (no check-in at the central station)'}\n` +
     d.certificates.map((c) => `certificate ${c.serial} ${c.status}, until ${c.notAfter}\n`).join(''),
   );
 };
@@ -463,6 +493,7 @@ export const SERVICE_COMMANDS: readonly CommandSpec[] = [
   remote('request reject', HELP.REQUEST_REJECT, { reason: str }, 1, requestReject),
   remote('profile download', HELP.PROFILE_DOWNLOAD, { 'out': str, 'bundle': str, 'request-bundle': str }, 10_000, profileDownload),
   remote('device complete', HELP.DEVICE_COMPLETE, {}, 1, deviceComplete),
+  remote('device list', HELP.DEVICE_LIST, { state: str, system: str, q: str, expiring: str, overdue: { type: 'boolean' }, ...paging }, 0, deviceList),
   remote('device get', HELP.DEVICE_GET, {}, 1, deviceGet),
   remote('device revoke', HELP.DEVICE_REVOKE, { reason: str, yes: { type: 'boolean' } }, 1, deviceRevoke),
   remote('crl fetch', HELP.CRL_FETCH, { out: str, pem: { type: 'boolean' } }, 0, crlFetch),

@@ -25,6 +25,8 @@ import { ServiceError } from './errors.js';
 import type { CertificateRecord, GatewayId, GatewayRecord, RequestId, RequestState } from './model.js';
 import { BACKDATE_MS } from './packages.js';
 import { submitRequest } from './requests.js';
+import { publishCrl } from './crl.js';
+import { parseEndEntityReason, revokeCertificatesInTx } from './revocation.js';
 import { StoreConflict } from './store.js';
 
 const DAY_MS = 86_400_000;
@@ -112,15 +114,39 @@ export async function requireGateway(deps: Pick<ServiceDeps, 'store'>, name: str
   return gateway;
 }
 
-/** From now on the gateway's certificate opens no gateway route; what it carried stays recorded. */
-export async function revokeGateway(deps: Pick<ServiceDeps, 'store' | 'clock'>, actor: Actor, name: string): Promise<GatewayRecord> {
+/**
+ * From now on the gateway's certificate opens no gateway route, and the certificate itself is
+ * revoked (RFC 5280 reason from the caller, default cessationOfOperation) with a new CRL in the
+ * same transaction, so relying parties other than this service (OCSP, CRL) learn it too; what it
+ * carried stays recorded. Idempotent: a revoked gateway stays as it is.
+ */
+export async function revokeGateway(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'authority' | 'revocation'>,
+  actor: Actor,
+  name: string,
+  reasonText = 'cessationOfOperation',
+): Promise<GatewayRecord> {
+  const reason = parseEndEntityReason(reasonText);
   const gateway = await requireGateway(deps, name);
   if (gateway.revokedAt) return gateway;
   const now = deps.clock.now();
-  await deps.store.transaction(async (tx) => {
-    if (!(await tx.revokeGateway(gateway.id, now))) return;
-    await tx.appendAudit({ at: now, actor: actorName(actor), action: 'gateway.revoke', targetType: 'gateway', targetId: gateway.name, details: { serial: gateway.certificateSerial } });
+  const revoked = await deps.store.transaction(async (tx) => {
+    if (!(await tx.revokeGateway(gateway.id, now))) return [];
+    const record = await tx.findCertificate(deps.authority.issuerFingerprint, gateway.certificateSerial);
+    const active = record && record.status === 'active' && record.fingerprint === gateway.certificateFingerprint ? [record] : [];
+    const certificates = await revokeCertificatesInTx(tx, active, { at: now, reason, actor: actorName(actor) });
+    const crl = certificates.length > 0 ? await publishCrl(tx, deps) : null;
+    await tx.appendAudit({
+      at: now,
+      actor: actorName(actor),
+      action: 'gateway.revoke',
+      targetType: 'gateway',
+      targetId: gateway.name,
+      details: { serial: gateway.certificateSerial, reason, certificateRevoked: certificates.length > 0, crlNumber: crl?.crlNumber ?? null },
+    });
+    return certificates;
   });
+  deps.revocation.revoked(revoked.map((c) => c.serial));
   return requireGateway(deps, name);
 }
 

@@ -143,6 +143,23 @@ export interface DeviceRecord {
   readonly createdAt: Date;
   readonly updatedAt: Date;
   readonly provisionedAt: Date | null;
+  /** The device's last check-in at the central station (docs/station.md); null: never seen. */
+  readonly lastSeen: DeviceCheckIn | null;
+}
+
+/** What a device reports when it checks in at the central station (docs/station.md). */
+export interface Telemetry {
+  readonly firmwareVersion?: string;
+  readonly uptimeSeconds?: number;
+  readonly status?: 'ok' | 'degraded' | 'fault';
+  readonly message?: string;
+}
+
+export interface DeviceCheckIn {
+  readonly at: Date;
+  /** The serial of the certificate the device presented. */
+  readonly serial: SerialNumber;
+  readonly telemetry: Telemetry;
 }
 
 export type CertificateStatus = 'active' | 'revoked';

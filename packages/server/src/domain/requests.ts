@@ -159,6 +159,7 @@ export async function submitRequest(
           createdAt: now,
           updatedAt: now,
           provisionedAt: null,
+          lastSeen: null,
         };
         await tx.insertDevice(record);
       }

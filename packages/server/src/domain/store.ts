@@ -21,6 +21,7 @@ import type {
   ComponentId,
   CrlRecord,
   ComponentRecord,
+  DeviceCheckIn,
   DeviceIdText,
   DeviceRecord,
   DeviceState,
@@ -137,6 +138,11 @@ export interface StoreTx {
   findDevice(deviceId: DeviceIdText): Promise<DeviceRecord | null>;
   /** Ordered by updatedAt desc, then deviceId. */
   listDevices(filter: DeviceFilter): Promise<Page<DeviceRecord>>;
+  /**
+   * Records a check-in at the central station (last seen, the certificate presented, telemetry);
+   * leaves state and updatedAt as they are. False when no device has this id.
+   */
+  recordCheckIn(deviceId: DeviceIdText, checkIn: DeviceCheckIn): Promise<boolean>;
   /** Compare-and-set on state; also sets updatedAt, and provisionedAt when entering 'provisioned'. */
   transitionDevice(
     deviceId: DeviceIdText,
@@ -155,6 +161,19 @@ export interface StoreTx {
 
   /** active → revoked with an RFC 5280 reason (compare-and-set); false when it was not active. */
   revokeCertificate(issuerFingerprint: string, serial: SerialNumber, revocation: { at: Date; reason: RevocationReason }): Promise<boolean>;
+  /**
+   * Active certificates (any kind) still valid at `now` that expire at or before `before`,
+   * soonest first (notAfter, then serial), optionally of one kind. `withoutNotice` leaves out those that already have a
+   * notice of that kind.
+   */
+  listExpiringCertificates(filter: { now: Date; before: Date; kind?: string; withoutNotice?: string; limit: number; offset: number }): Promise<Page<CertificateRecord>>;
+  /**
+   * The current, active, unexpired certificates of approved or provisioned devices that are past
+   * two thirds of their lifetime at `now` (overdue for renewal), soonest to expire first.
+   */
+  listRenewalOverdueCertificates(filter: { now: Date; limit: number; offset: number }): Promise<Page<CertificateRecord>>;
+  /** Records a notice about a certificate once; false when one of this kind was already recorded. */
+  insertCertificateNotice(issuerFingerprint: string, serial: SerialNumber, kind: string, at: Date): Promise<boolean>;
   /** Every revoked certificate of this issuer, by serial: what its CRL lists. */
   listRevokedCertificates(issuerFingerprint: string): Promise<RevokedCertificate[]>;
 

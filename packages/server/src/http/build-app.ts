@@ -19,7 +19,7 @@ import type { RouteSpec } from './route.js';
 import { isOcspPath, registerRevocationRoutes, sendOcspMalformed } from './revocation-routes.js';
 import { ROUTES } from './routes.js';
 
-const STATUS: Record<string, number> = {
+export const STATUS: Record<string, number> = {
   invalid: 400,
   unauthorized: 401,
   forbidden: 403,

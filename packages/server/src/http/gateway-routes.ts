@@ -61,9 +61,17 @@ export const GATEWAY_ROUTES: readonly RouteSpec[] = [
     handler: async ({ deps }) => ({ body: { items: (await deps.store.listGateways()).map(gatewayView) } }),
   },
   {
-    method: 'POST', url: '/api/v1/gateways/:name/revoke', operationId: 'revokeGateway', summary: 'Revoke a proxy gateway: its certificate opens no gateway route from now on', roles: ['admin'],
+    method: 'POST', url: '/api/v1/gateways/:name/revoke', operationId: 'revokeGateway', summary: 'Revoke a proxy gateway and its certificate (RFC 5280 reason, default cessationOfOperation; CRL and OCSP report it): it opens no gateway route from now on', roles: ['admin'],
     params: obj({ name: gatewayName }, ['name']),
-    handler: async (ctx) => ({ body: gatewayView(await revokeGateway(ctx.deps, actorOf(ctx), ctx.params.name as string)) }),
+    // Optional: {"reason": "keyCompromise"}; without a body the reason is cessationOfOperation.
+    handler: async (ctx) => {
+      const b = ctx.body;
+      const reason = b !== undefined && b !== null && typeof b === 'object' && !Array.isArray(b) ? (b as { reason?: unknown }).reason : undefined;
+      if (b !== undefined && b !== null && (typeof b !== 'object' || Array.isArray(b) || Object.keys(b).some((k) => k !== 'reason') || (reason !== undefined && typeof reason !== 'string'))) {
+        throw new ServiceError('validation_failed', 'send no body, or {"reason": "<RFC 5280 reason>"}');
+      }
+      return { body: gatewayView(await revokeGateway(ctx.deps, actorOf(ctx), ctx.params.name as string, ...(typeof reason === 'string' ? [reason] : []))) };
+    },
   },
   // The gateway's own calls: 'public' as to tokens, authenticated by the gateway certificate.
   {

@@ -20,7 +20,8 @@ import { MAX_WAIT_SECONDS } from './decision-waiters.js';
 import type { RouteContext, RouteSpec } from './route.js';
 import { GATEWAY_ROUTES } from './gateway-routes.js';
 import { POLICY_ROUTES } from './policy-routes.js';
-import { auditView, certificateView, componentView, createNames, deviceView, packageView, requestView, systemView, userView } from './views.js';
+import { listExpiringCertificates, listRenewalOverdue, parseExpiryWindow } from '../domain/expiry.js';
+import { auditView, certificateView, componentView, createNames, deviceView, expiryView, packageView, requestView, systemView, userView } from './views.js';
 
 export const MEDIA = {
   request: 'application/vnd.provisio.request+json',
@@ -351,6 +352,24 @@ export const ROUTES: readonly RouteSpec[] = [
           crlNumber: result.crlNumber,
         },
       };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/certificates/expiring', operationId: 'listExpiringCertificates', summary: 'List active certificates that expire within a window (e.g. within=30d), soonest first', roles: READERS,
+    query: obj({ within: { type: 'string', minLength: 1, maxLength: 8, default: '30d' }, kind: { type: 'string', minLength: 1, maxLength: 40 }, ...paging }),
+    handler: async ({ deps, query }) => {
+      const windowMs = parseExpiryWindow(query.within as string);
+      const kind = query.kind ? { kind: query.kind as string } : {};
+      const page = await listExpiringCertificates(deps, { windowMs, ...kind, limit: query.limit as number, offset: query.offset as number });
+      return { body: { total: page.total, withinDays: windowMs / 86_400_000, items: page.items.map(expiryView) } };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/certificates/renewal-overdue', operationId: 'listRenewalOverdue', summary: 'List devices overdue for renewal: their current certificate is past two thirds of its lifetime', roles: READERS,
+    query: obj({ ...paging }),
+    handler: async ({ deps, query }) => {
+      const page = await listRenewalOverdue(deps, { limit: query.limit as number, offset: query.offset as number });
+      return { body: { total: page.total, items: page.items.map(expiryView) } };
     },
   },
   {

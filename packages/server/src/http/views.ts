@@ -1,6 +1,7 @@
 import { encodePem } from '@provisio/pki';
 /** JSON renderings of domain records for the API: no raw bytes, no secrets, names not ids. */
 import type { ComponentRecord, DeviceRecord, GatewayId, GatewayRecord, PackageRecord, RequestRecord, SystemRecord, User, CertificateRecord, AuditEntry } from '../domain/model.js';
+import { renewalDueAt } from '../domain/expiry.js';
 import type { Store } from '../domain/store.js';
 
 /** Resolves system and component ids to names, caching per API call. */
@@ -68,6 +69,10 @@ export async function deviceView(d: DeviceRecord, names: Names) {
     createdAt: iso(d.createdAt),
     updatedAt: iso(d.updatedAt),
     provisionedAt: iso(d.provisionedAt),
+    /** The last check-in at the central station (docs/station.md), null: never seen. */
+    lastSeenAt: iso(d.lastSeen?.at ?? null),
+    lastSeenSerial: d.lastSeen?.serial ?? null,
+    telemetry: d.lastSeen?.telemetry ?? null,
   };
 }
 
@@ -82,6 +87,19 @@ export function certificateView(c: CertificateRecord) {
     revokedAt: iso(c.revokedAt),
     revocationReason: c.revocationReason,
     pem: encodePem('CERTIFICATE', c.der),
+  };
+}
+
+/** A certificate in the expiry health lists: whose it is, when it expires, when renewal was due. */
+export function expiryView(c: CertificateRecord) {
+  return {
+    serial: c.serial,
+    sha256: c.fingerprint,
+    kind: c.kind,
+    deviceId: c.deviceId,
+    notBefore: iso(c.notBefore),
+    notAfter: iso(c.notAfter),
+    renewalDueAt: iso(renewalDueAt(c)),
   };
 }
 

@@ -15,6 +15,7 @@ import type {
   ComponentId,
   ComponentRecord,
   CrlRecord,
+  DeviceCheckIn,
   DeviceIdText,
   DeviceRecord,
   DeviceState,
@@ -376,6 +377,14 @@ class KyselyStoreTx implements StoreTx {
     return { items: found.map(rows.deviceFromRow), total: Number(n) };
   }
 
+  async recordCheckIn(deviceId: DeviceIdText, checkIn: DeviceCheckIn): Promise<boolean> {
+    const result = await this.db.updateTable('devices')
+      .set({ last_seen_at: rows.toMillis(checkIn.at), last_seen_serial: checkIn.serial, last_telemetry: canonicalJson(checkIn.telemetry) })
+      .where('device_id', '=', deviceId)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   async transitionDevice(
     deviceId: DeviceIdText,
     from: readonly DeviceState[],
@@ -429,6 +438,54 @@ class KyselyStoreTx implements StoreTx {
       .where('status', '=', 'active')
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
+  }
+
+  async listExpiringCertificates(filter: { now: Date; before: Date; kind?: string; withoutNotice?: string; limit: number; offset: number }): Promise<Page<CertificateRecord>> {
+    const { limit, offset } = checkPaging(filter);
+    let query = this.db.selectFrom('certificates')
+      .where('status', '=', 'active')
+      .where('not_after', '>', rows.toMillis(filter.now))
+      .where('not_after', '<=', rows.toMillis(filter.before));
+    if (filter.kind !== undefined) query = query.where('kind', '=', filter.kind);
+    if (filter.withoutNotice !== undefined) {
+      const kind = filter.withoutNotice;
+      query = query.where(({ not, exists, selectFrom }) => not(exists(
+        selectFrom('certificate_notices as n').select('n.serial')
+          .whereRef('n.issuer_fingerprint', '=', 'certificates.issuer_fingerprint')
+          .whereRef('n.serial', '=', 'certificates.serial')
+          .where('n.kind', '=', kind),
+      )));
+    }
+    const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const found = await query.selectAll('certificates').orderBy('not_after', 'asc').orderBy('serial', 'asc').limit(limit).offset(offset).execute();
+    return { items: found.map(rows.certificateFromRow), total: Number(n) };
+  }
+
+  async listRenewalOverdueCertificates(filter: { now: Date; limit: number; offset: number }): Promise<Page<CertificateRecord>> {
+    const { limit, offset } = checkPaging(filter);
+    const now = rows.toMillis(filter.now);
+    // Past two thirds of the lifetime: now - notBefore >= (notAfter - notBefore) * 2/3, in
+    // integers: 3 * now >= notBefore + 2 * notAfter.
+    const query = this.db.selectFrom('certificates')
+      .innerJoin('devices', (join) => join.onRef('devices.current_request_id', '=', 'certificates.request_id').onRef('devices.device_id', '=', 'certificates.device_id'))
+      .where('certificates.kind', '=', 'device')
+      .where('certificates.status', '=', 'active')
+      .where('devices.state', 'in', ['approved', 'provisioned'])
+      .where('certificates.not_after', '>', now)
+      .where(sql<SqlBool>`${sql.ref('certificates.not_before')} + 2 * ${sql.ref('certificates.not_after')} <= ${3 * now}`);
+    const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const found = await query.selectAll('certificates').orderBy('certificates.not_after', 'asc').orderBy('certificates.serial', 'asc').limit(limit).offset(offset).execute();
+    return { items: found.map(rows.certificateFromRow), total: Number(n) };
+  }
+
+  async insertCertificateNotice(issuerFingerprint: string, serial: SerialNumber, kind: string, at: Date): Promise<boolean> {
+    // ON CONFLICT DO NOTHING rather than catching the violation: on PostgreSQL a failed insert
+    // would abort the surrounding transaction.
+    const result = await this.db.insertInto('certificate_notices')
+      .values({ issuer_fingerprint: issuerFingerprint, serial, kind, at: rows.toMillis(at) })
+      .onConflict((oc) => oc.columns(['issuer_fingerprint', 'serial', 'kind']).doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
   }
 
   async listRevokedCertificates(issuerFingerprint: string): Promise<RevokedCertificate[]> {

@@ -329,8 +329,36 @@ const revocation: Migration = {
   },
 };
 
+/**
+ * The central station and expiry health (docs/station.md, docs/service.md "Expiry health"): when
+ * each device last checked in at the station, with which certificate and what it reported; and
+ * the expiry notices already written to the audit log, one per certificate, so a restarted job
+ * never writes one twice.
+ */
+const stationAndExpiry: Migration = {
+  version: 5,
+  name: 'station and expiry health',
+  async up(db, dialect) {
+    const { int64 } = columnTypes(dialect);
+    const s = db.schema;
+    // Nullable columns with no default: existing devices read "never seen".
+    await s.alterTable('devices').addColumn('last_seen_at', int64).execute();
+    await s.alterTable('devices').addColumn('last_seen_serial', 'text').execute();
+    await s.alterTable('devices').addColumn('last_telemetry', 'text').execute();
+    await s.createTable('certificate_notices')
+      .addColumn('issuer_fingerprint', 'text', (c) => c.notNull())
+      .addColumn('serial', 'text', (c) => c.notNull())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('at', int64, (c) => c.notNull())
+      .addPrimaryKeyConstraint('certificate_notices_pkey', ['issuer_fingerprint', 'serial', 'kind'])
+      .addForeignKeyConstraint('certificate_notices_certificate_fkey', ['issuer_fingerprint', 'serial'], 'certificates', ['issuer_fingerprint', 'serial'])
+      .execute();
+    await s.createIndex('certificates_status_not_after_idx').on('certificates').columns(['status', 'not_after']).execute();
+  },
+};
+
 /** In order; versions strictly increasing (a gap is allowed: each missing one runs). */
-export const MIGRATIONS: readonly Migration[] = [initial, approvalPolicies, gateways, revocation];
+export const MIGRATIONS: readonly Migration[] = [initial, approvalPolicies, gateways, revocation, stationAndExpiry];
 
 /**
  * Brings the schema up to date in one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: under an

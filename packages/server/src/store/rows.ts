@@ -19,6 +19,7 @@ import type {
   DeviceIdText,
   DeviceRecord,
   DeviceState,
+  Telemetry,
   GatewayId,
   GatewayRecord,
   PackageId,
@@ -287,6 +288,9 @@ export const deviceToRow = (d: DeviceRecord): Selectable<DevicesTable> => ({
   created_at: toMillis(d.createdAt),
   updated_at: toMillis(d.updatedAt),
   provisioned_at: toMillisOrNull(d.provisionedAt),
+  last_seen_at: d.lastSeen ? toMillis(d.lastSeen.at) : null,
+  last_seen_serial: d.lastSeen?.serial ?? null,
+  last_telemetry: d.lastSeen ? canonicalJson(d.lastSeen.telemetry) : null,
 });
 
 export const deviceFromRow = (r: Selectable<DevicesTable>): DeviceRecord => ({
@@ -300,6 +304,9 @@ export const deviceFromRow = (r: Selectable<DevicesTable>): DeviceRecord => ({
   createdAt: fromMillis(r.created_at),
   updatedAt: fromMillis(r.updated_at),
   provisionedAt: fromMillisOrNull(r.provisioned_at),
+  lastSeen: r.last_seen_at === null || r.last_seen_serial === null
+    ? null
+    : { at: fromMillis(r.last_seen_at), serial: r.last_seen_serial as SerialNumber, telemetry: JSON.parse(r.last_telemetry ?? '{}') as Telemetry },
 });
 
 export const certificateToRow = (c: CertificateRecord): Selectable<CertificatesTable> => ({

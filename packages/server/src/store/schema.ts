@@ -133,6 +133,11 @@ export interface DevicesTable {
   created_at: Millis;
   updated_at: Millis;
   provisioned_at: Millis | null;
+  /** The last check-in at the central station (migration 5); null: never seen. */
+  last_seen_at: Millis | null;
+  last_seen_serial: string | null;
+  /** The telemetry of that check-in, canonical JSON. */
+  last_telemetry: string | null;
 }
 
 export interface CertificatesTable {
@@ -199,6 +204,14 @@ export interface CrlStateTable {
   der: Buffer | null;
 }
 
+/** Notices already written to the audit log about a certificate (kind 'expiring'), one each. */
+export interface CertificateNoticesTable {
+  issuer_fingerprint: string;
+  serial: string;
+  kind: string;
+  at: Millis;
+}
+
 export interface SchemaMigrationsTable {
   version: number;
   name: string;
@@ -222,6 +235,7 @@ export interface Database {
   approval_policies: ApprovalPoliciesTable;
   gateways: GatewaysTable;
   crl_state: CrlStateTable;
+  certificate_notices: CertificateNoticesTable;
 }
 
 /**
@@ -257,4 +271,5 @@ export const UNIQUE_CONSTRAINTS: Readonly<Record<string, { table: keyof Database
   gateways_name_key: { table: 'gateways', columns: ['name'] },
   gateways_certificate_fingerprint_key: { table: 'gateways', columns: ['certificate_fingerprint'] },
   crl_state_pkey: { table: 'crl_state', columns: ['issuer_fingerprint'] },
+  certificate_notices_pkey: { table: 'certificate_notices', columns: ['issuer_fingerprint', 'serial', 'kind'] },
 };

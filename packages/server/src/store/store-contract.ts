@@ -131,6 +131,7 @@ function fixtures() {
       createdAt: at(7),
       updatedAt: at(7),
       provisionedAt: null,
+      lastSeen: null,
       ...o,
     }),
     certificate: (o: Partial<CertificateRecord> = {}): CertificateRecord => ({
@@ -823,6 +824,73 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         assert.equal((await store.findCrl(issuer))?.crlNumber, 13, 'the rolled-back reservation is not visible');
         assert.equal(await publish(ALL_BYTES), 14, 'a number rolled back with its transaction is reused by the next one (it was never published)');
         assert.equal(await store.findCrl('d'.repeat(64)), null, 'each issuer has its own sequence');
+      });
+    });
+
+    describe('station and expiry health', () => {
+      const DAY = 86_400_000;
+
+      it('ok/record-check-in/last-seen-round-trips-and-leaves-state-alone', async () => {
+        const b = await base();
+        const { device } = await requestWithDevice(b, {}, { state: 'approved' });
+        assert.equal((await store.findDevice(device.deviceId))?.lastSeen, null);
+        const checkIn = { at: at(5000), serial: 'abc123' as SerialNumber, telemetry: { firmwareVersion: '2.1.0', uptimeSeconds: 42, status: 'ok' as const, message: 'Grüße' } };
+        assert.equal(await store.recordCheckIn(device.deviceId, checkIn), true);
+        const found = await store.findDevice(device.deviceId);
+        assert.deepEqual(found?.lastSeen, checkIn);
+        assert.equal(found?.state, 'approved');
+        assert.deepEqual(found?.updatedAt, device.updatedAt, 'a heartbeat is not a change of the device');
+        assert.deepEqual((await store.listDevices({ limit: 10, offset: 0 })).items[0]?.lastSeen, checkIn);
+        assert.equal(await store.recordCheckIn('nobody' as DeviceIdText, checkIn), false);
+      });
+
+      it('ok/expiring-certificates/window-kind-order-and-notices-once', async () => {
+        const now = at(100 * DAY);
+        const soon = f.certificate({ notBefore: at(0), notAfter: at(110 * DAY) });
+        const sooner = f.certificate({ notBefore: at(0), notAfter: at(105 * DAY), kind: 'gateway' });
+        const later = f.certificate({ notBefore: at(0), notAfter: at(200 * DAY) });
+        const expired = f.certificate({ notBefore: at(0), notAfter: at(99 * DAY) });
+        const revoked = f.certificate({ notBefore: at(0), notAfter: at(101 * DAY), status: 'revoked', revokedAt: at(50 * DAY), revocationReason: 'superseded' });
+        for (const c of [soon, sooner, later, expired, revoked]) await store.insertCertificate(c);
+        const window = { now, before: at(130 * DAY), limit: 10, offset: 0 };
+        let page = await store.listExpiringCertificates(window);
+        assert.deepEqual(page.items.map((c) => c.serial), [sooner.serial, soon.serial], 'active, unexpired, inside the window, soonest first');
+        assert.equal(page.total, 2);
+        page = await store.listExpiringCertificates({ ...window, kind: 'device' });
+        assert.deepEqual(page.items.map((c) => c.serial), [soon.serial]);
+        page = await store.listExpiringCertificates({ ...window, limit: 1, offset: 1 });
+        assert.deepEqual(page.items.map((c) => c.serial), [soon.serial]);
+        assert.equal(page.total, 2);
+
+        const results = await Promise.all(Array.from({ length: 5 }, () => store.transaction((tx) => tx.insertCertificateNotice(soon.issuerFingerprint, soon.serial, 'expiring', now))));
+        assert.equal(results.filter(Boolean).length, 1, 'one of five concurrent notices is recorded');
+        assert.equal(await store.insertCertificateNotice(soon.issuerFingerprint, soon.serial, 'other-kind', now), true, 'each kind once');
+        page = await store.listExpiringCertificates({ ...window, withoutNotice: 'expiring' });
+        assert.deepEqual(page.items.map((c) => c.serial), [sooner.serial]);
+      });
+
+      it('ok/renewal-overdue/current-device-certificates-past-two-thirds', async () => {
+        const b = await base();
+        const now = at(70 * DAY);
+        const mk = async (state: DeviceRecord['state'], notBefore: Date, notAfter: Date, o: Partial<CertificateRecord> = {}) => {
+          const { request, device } = await requestWithDevice(b, {}, { state });
+          const cert = f.certificate({ deviceId: device.deviceId, requestId: request.id, notBefore, notAfter, ...o });
+          await store.insertCertificate(cert);
+          return cert;
+        };
+        // 100-day certificates: two thirds is day 66.67 after notBefore.
+        const overdue = await mk('provisioned', at(0), at(100 * DAY));
+        const overdueApproved = await mk('approved', at(1 * DAY), at(101 * DAY));
+        await mk('provisioned', at(10 * DAY), at(110 * DAY)); // due on day 76.7: not yet
+        await mk('revoked', at(0), at(100 * DAY)); // a revoked device is not asked to renew
+        await mk('provisioned', at(0), at(100 * DAY), { status: 'revoked', revokedAt: at(5), revocationReason: 'superseded' });
+        await mk('provisioned', at(0), at(60 * DAY)); // already expired
+        const page = await store.listRenewalOverdueCertificates({ now, limit: 10, offset: 0 });
+        assert.deepEqual(page.items.map((c) => c.serial), [overdue.serial, overdueApproved.serial]);
+        assert.equal(page.total, 2);
+        // Exactly at two thirds it is due (3 * now == notBefore + 2 * notAfter).
+        const exact = await store.listRenewalOverdueCertificates({ now: new Date((at(0).getTime() + 2 * at(100 * DAY).getTime()) / 3), limit: 10, offset: 0 });
+        assert.deepEqual(exact.items.map((c) => c.serial), [overdue.serial]);
       });
     });
 
