@@ -96,15 +96,26 @@ export function connect(deps: Pick<CliDeps, 'env'>, args: ParsedArgs): ApiClient
       req.end();
     });
 
+  // 429 and 503 are answered before the service reads the body or acts (docs/service.md "Burst
+  // handling"), so sending the same call again after the Retry-After delay is always safe.
+  const sendPolitely: ApiClient['send'] = async (method, path, body, options) => {
+    for (let attempt = 1; ; attempt++) {
+      const response = await send(method, path, body, options);
+      const waitS = retryAfterSeconds(response);
+      if (waitS === null || attempt >= MAX_ATTEMPTS) return response;
+      await new Promise((resolve) => setTimeout(resolve, waitS * 1000));
+    }
+  };
+
   return {
     url,
     send: async (method, path, body, options) => {
-      const response = await send(method, path, body, options);
+      const response = await sendPolitely(method, path, body, options);
       if (response.status >= 400) throw toError(response, url);
       return response;
     },
     json: async <T>(method: 'GET' | 'POST', path: string, body?: ApiBody, options?: CallOptions) => {
-      const response = await send(method, path, body, options);
+      const response = await sendPolitely(method, path, body, options);
       if (response.status >= 400) throw toError(response, url);
       try {
         return JSON.parse(response.body.toString('utf8')) as T;
@@ -113,6 +124,19 @@ export function connect(deps: Pick<CliDeps, 'env'>, args: ParsedArgs): ApiClient
       }
     },
   };
+}
+
+/** Tries of one call when the service answers 429 or 503 with Retry-After. */
+const MAX_ATTEMPTS = 5;
+/** A longer Retry-After is reported to the person instead of waited for. */
+const MAX_RETRY_AFTER_S = 30;
+
+/** The delay to wait before sending again, or null when the answer is final. */
+function retryAfterSeconds(response: ApiResponse): number | null {
+  if (response.status !== 429 && response.status !== 503) return null;
+  const header = response.headers['retry-after'];
+  const seconds = Number(Array.isArray(header) ? header[0] : header);
+  return Number.isInteger(seconds) && seconds >= 0 && seconds <= MAX_RETRY_AFTER_S ? seconds : null;
 }
 
 function toError(response: ApiResponse, url: string): Error {

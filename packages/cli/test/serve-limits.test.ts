@@ -1,7 +1,8 @@
 /**
  * `provisio serve` limit flags (docs/service.md, "Burst handling"): --rate-per-client and
  * --rate-burst reach the service (a client over its rate gets 429 rate_limited with Retry-After),
- * and a bad value is a usage error before anything starts.
+ * the CLI waits out a 429 and sends the call again, and a bad value is a usage error before
+ * anything starts.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tempDir } from '@provisio/testkit';
-import { type ServeProcess, provisio, startServe, transcript } from './run-cli.js';
+import { type ServeProcess, provisio, provisioAsync, startServe, transcript } from './run-cli.js';
 
 function get(env: Record<string, string>, path: string): Promise<{ status: number; retryAfter: string | undefined; body: string }> {
   const ca = readFileSync(env.PROVISIO_CA_FILE as string, 'utf8');
@@ -48,6 +49,18 @@ describe('provisio serve limits', () => {
         assert.ok(Number(a.retryAfter) >= 1, String(a.retryAfter));
       }
       assert.equal(answers[0]?.status, 200);
+    } finally {
+      await limited.stop();
+    }
+  });
+
+  it('ok/the-cli-waits-out-429-and-succeeds', async () => {
+    // One call per second, no burst: of three calls sent at once with the same token, two are
+    // answered 429 first; the CLI waits the Retry-After and sends them again.
+    const limited = await startServe(['--data', join(tempDir('provisio-limits-'), 'data'), '--rate-per-client', '1', '--rate-burst', '1']);
+    try {
+      const runs = await Promise.all([0, 1, 2].map(() => provisioAsync(['system', 'list', '--json'], limited.env)));
+      for (const r of runs) assert.equal(r.status, 0, transcript(r));
     } finally {
       await limited.stop();
     }
