@@ -43,6 +43,8 @@ export interface ServeOptions {
   readonly crlIntervalMs?: number;
   /** Burst limits of the expensive routes; default 64 in flight, 256 queued (docs/service.md). */
   readonly admission?: Partial<AdmissionOptions>;
+  /** The admin web UI's built files, null for none; default: the @provisio/web build when present. */
+  readonly webRoot?: string | null;
 }
 
 export interface RunningService {
@@ -96,7 +98,13 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     if (admin) writeFileAtomic(adminTokenPath, `${admin.token}\n`);
 
     const crlJob = await startCrlJob(deps, ocsp, log);
-    const app = await buildApp(deps, { tls: loaded.tls, log, ocsp, ...(options.admission ? { admission: options.admission } : {}) });
+    const app = await buildApp(deps, {
+      tls: loaded.tls,
+      log,
+      ocsp,
+      ...(options.admission ? { admission: options.admission } : {}),
+      ...(options.webRoot !== undefined ? { webRoot: options.webRoot } : {}),
+    });
     try {
       await app.listen({ host: options.host, port });
     } catch (e) {

@@ -23,7 +23,7 @@ export interface TestService {
   readonly dataDir: string;
   readonly rootPem: string;
   readonly adminToken: string;
-  call(method: 'GET' | 'POST', path: string, options?: { token?: string | null; json?: unknown; raw?: Buffer; contentType?: string; headers?: Record<string, string> }): Promise<Reply>;
+  call(method: 'GET' | 'POST' | 'DELETE', path: string, options?: { token?: string | null; json?: unknown; raw?: Buffer; contentType?: string; headers?: Record<string, string> }): Promise<Reply>;
   close(): Promise<void>;
 }
 
@@ -37,6 +37,8 @@ export interface TestServiceOptions {
   /** The issuing CA files of another service (a second node sharing its database). */
   readonly caDir?: string;
   readonly clock?: Clock;
+  /** The web UI directory served at `/` (default: the built @provisio/web, when built). */
+  readonly webRoot?: string | null;
 }
 
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
@@ -51,6 +53,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     ...(options.crlIntervalMs ? { crlIntervalMs: options.crlIntervalMs } : {}),
     ...(options.caDir ? { caDir: options.caDir } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.webRoot !== undefined ? { webRoot: options.webRoot } : {}),
   });
   const rootPem = readFileSync(service.rootPath, 'utf8');
   const adminToken = readFileSync(service.adminTokenPath, 'utf8').trim();

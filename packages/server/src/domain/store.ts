@@ -59,7 +59,15 @@ export interface RequestFilter {
   readonly offset: number;
 }
 
+/**
+ * Orders of the device list: most recently changed first (the default); pending first (those
+ * waiting for approval on top, then most recently changed); or by device id.
+ */
+export const DEVICE_SORTS = ['updated', 'pending-first', 'device-id'] as const;
+export type DeviceSort = (typeof DEVICE_SORTS)[number];
+
 export interface DeviceFilter {
+  readonly sort?: DeviceSort;
   readonly state?: DeviceState;
   readonly systemId?: SystemId;
   readonly componentId?: ComponentId;

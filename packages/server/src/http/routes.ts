@@ -9,6 +9,7 @@ import { authenticateDeviceCertificate, completeProvisioning, confirmInstall, ge
 import { ServiceError } from '../domain/errors.js';
 import type { DeviceIdText, DeviceState, PackageId, RequestId, RequestState, Role } from '../domain/model.js';
 import { ROLES } from '../domain/model.js';
+import { DEVICE_SORTS, type DeviceSort } from '../domain/store.js';
 import { createMockDevices } from '../domain/mock-devices.js';
 import { createPackage, revokePackage } from '../domain/packages.js';
 import { buildProfileBundle, submitRequestBundle } from '../domain/bundles.js';
@@ -19,6 +20,7 @@ import { createUser } from '../domain/users.js';
 import type { RouteContext, RouteSpec } from './route.js';
 import { GATEWAY_ROUTES } from './gateway-routes.js';
 import { POLICY_ROUTES } from './policy-routes.js';
+import { REVIEW_ROUTES } from './review-routes.js';
 import { auditView, certificateView, componentView, createNames, deviceView, packageView, requestView, systemView, userView } from './views.js';
 
 export const MEDIA = {
@@ -285,10 +287,11 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'GET', url: '/api/v1/devices', operationId: 'listDevices', summary: 'List devices', roles: READERS,
-    query: obj({ state: { type: 'string', enum: ['pending', 'approved', 'provisioned', 'rejected', 'revoked'] }, system: name, component: name, q: { type: 'string', maxLength: 128 }, ...paging }),
+    query: obj({ state: { type: 'string', enum: ['pending', 'approved', 'provisioned', 'rejected', 'revoked'] }, system: name, component: name, q: { type: 'string', maxLength: 128 }, sort: { type: 'string', enum: [...DEVICE_SORTS] }, ...paging }),
     handler: async ({ deps, query }) => {
       const { system, component } = await scopeOf(deps, query);
       const page = await deps.store.listDevices({
+        sort: query.sort as DeviceSort | undefined,
         state: query.state as DeviceState | undefined,
         systemId: system?.id,
         componentId: component?.id,
@@ -368,5 +371,6 @@ export const ROUTES: readonly RouteSpec[] = [
     },
   },
   ...POLICY_ROUTES,
+  ...REVIEW_ROUTES,
   ...GATEWAY_ROUTES,
 ];

@@ -369,8 +369,10 @@ class KyselyStoreTx implements StoreTx {
       ]));
     }
     const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const found = await query.selectAll()
-      .orderBy('updated_at', 'desc').orderBy('device_id', 'asc')
+    let ordered = query.selectAll();
+    if (filter.sort === 'pending-first') ordered = ordered.orderBy(sql`case when state = 'pending' then 0 else 1 end`);
+    ordered = filter.sort === 'device-id' ? ordered.orderBy('device_id', 'asc') : ordered.orderBy('updated_at', 'desc').orderBy('device_id', 'asc');
+    const found = await ordered
       .limit(limit).offset(offset)
       .execute();
     return { items: found.map(rows.deviceFromRow), total: Number(n) };

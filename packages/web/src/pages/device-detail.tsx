@@ -1,0 +1,120 @@
+/** One device: its state, every certificate it had (PEM download), and revocation. */
+import { type FormEvent, useCallback, useEffect, useState } from 'react';
+import { type CertificateView, type DeviceView, getJson, postJson, saveFile, type Session } from '../api';
+import { Link } from '../router';
+import { CliCommand, ErrorBox, StateBadge, When } from '../widgets';
+
+type Detail = DeviceView & { certificates: CertificateView[] };
+
+/** The reasons an operator may give (RFC 5280 §5.3.1; docs/cli.md "Revocation commands"). */
+const REASONS = ['keyCompromise', 'superseded', 'cessationOfOperation', 'affiliationChanged', 'privilegeWithdrawn', 'unspecified'] as const;
+
+export function DeviceDetailPage({ session, deviceId }: { session: Session; deviceId: string }) {
+  const [device, setDevice] = useState<Detail | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [status, setStatus] = useState('');
+
+  const load = useCallback(async () => {
+    try {
+      setDevice(await getJson<Detail>(`/api/v1/devices/${encodeURIComponent(deviceId)}`));
+    } catch (e) {
+      setError(e);
+    }
+  }, [deviceId]);
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const canRevoke = (session.role === 'admin' || session.role === 'approver') && (device?.state === 'approved' || device?.state === 'provisioned');
+
+  return (
+    <section>
+      <p><Link to="/devices">← Devices</Link></p>
+      <h1>Device {deviceId}</h1>
+      <p role="status" className="status">{status}</p>
+      <ErrorBox error={error} />
+      {device ? (
+        <>
+          <dl className="facts">
+            <dt>State</dt><dd data-testid="device-state"><StateBadge state={device.state} /></dd>
+            <dt>Label</dt><dd>{device.label}</dd>
+            <dt>System / component</dt><dd>{device.system} / {device.component}</dd>
+            <dt>Request</dt><dd><code>{device.requestId}</code></dd>
+            <dt>Created</dt><dd><When at={device.createdAt} /></dd>
+            <dt>Provisioned</dt><dd><When at={device.provisionedAt} /></dd>
+          </dl>
+          <h2>Certificates</h2>
+          {device.certificates.length === 0 ? <p>No certificate was issued to this device.</p> : (
+            <table className="table">
+              <thead>
+                <tr><th scope="col">Serial</th><th scope="col">Valid from</th><th scope="col">Valid until</th><th scope="col">Status</th><th scope="col"><span className="sr-only">Download</span></th></tr>
+              </thead>
+              <tbody>
+                {device.certificates.map((c) => (
+                  <tr key={c.serial}>
+                    <td><code>{c.serial}</code></td>
+                    <td><When at={c.notBefore} /></td>
+                    <td><When at={c.notAfter} /></td>
+                    <td><StateBadge state={c.status} />{c.revocationReason ? ` (${c.revocationReason})` : ''}</td>
+                    <td>
+                      <button type="button" className="secondary small" onClick={() => saveFile(`${device.deviceId}-${c.serial}.crt`, new Blob([c.pem], { type: 'application/x-pem-file' }))}>
+                        Download PEM<span className="sr-only"> of {c.serial}</span>
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          {canRevoke ? (
+            <RevokeForm
+              deviceId={device.deviceId}
+              onRevoked={(message) => {
+                setStatus(message);
+                void load();
+              }}
+            />
+          ) : null}
+        </>
+      ) : null}
+    </section>
+  );
+}
+
+function RevokeForm({ deviceId, onRevoked }: { deviceId: string; onRevoked: (message: string) => void }) {
+  const [reason, setReason] = useState<string>('cessationOfOperation');
+  const [confirm, setConfirm] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (confirm !== deviceId) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const r = await postJson<{ revoked: { serial: string }[]; crlNumber: number | null }>(`/api/v1/devices/${encodeURIComponent(deviceId)}/revoke`, { reason });
+      onRevoked(`Revoked ${deviceId}: ${r.revoked.length} certificate${r.revoked.length === 1 ? '' : 's'} revoked${r.crlNumber !== null ? `, CRL ${r.crlNumber} published` : ''}.`);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form className="danger-zone" onSubmit={(e) => void submit(e)} aria-labelledby="revoke-title">
+      <h2 id="revoke-title">Revoke this device</h2>
+      <p>Revocation is final: its certificates are listed on the CRL and answered as revoked by OCSP.</p>
+      <label htmlFor="revoke-reason">Reason</label>
+      <select id="revoke-reason" value={reason} onChange={(e) => setReason(e.target.value)}>
+        {REASONS.map((r) => <option key={r} value={r}>{r}</option>)}
+      </select>
+      <label htmlFor="revoke-confirm">Type the device id <code>{deviceId}</code> to confirm</label>
+      <input id="revoke-confirm" value={confirm} autoComplete="off" onChange={(e) => setConfirm(e.target.value)} />
+      <ErrorBox error={error} />
+      <button type="submit" className="danger" disabled={busy || confirm !== deviceId}>Revoke {deviceId}</button>
+      <CliCommand command={`provisio device revoke ${deviceId} --reason ${reason}`} />
+    </form>
+  );
+}
