@@ -28,7 +28,7 @@ export function CliCommand({ command }: { command: string }) {
     <div className="cli">
       <span className="cli-label">CLI</span>
       <code data-testid="cli-command">{command}</code>
-      <button type="button" className="secondary small" onClick={() => void copy()} aria-label={`Copy the command: ${command}`}>
+      <button type="button" className="secondary small" onClick={() => void copy()} aria-label="Copy the CLI command">
         {copied ? 'Copied' : 'Copy'}
       </button>
     </div>

@@ -1,0 +1,201 @@
+/**
+ * The admin web UI end to end, in Debian's Chromium against the real service (HTTPS on a loopback
+ * port, a temporary SQLite file, the built UI): sign in; a request the device SDK submitted shows
+ * "Needs approval"; review and approve it; download its profile on the Provisioning page and
+ * install it with the SDK; complete provisioning; the device shows Provisioned; revoke it; a
+ * tampered request file is refused with its code and stores nothing; a technician can reach no
+ * approval, in the UI nor through the API. Any console error or page error fails a test.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { systemClock } from '@provisio/pki';
+import { initDevice, installProfile, loadDevice } from '@provisio/device';
+import { tempDir } from '@provisio/testkit';
+import { REQUEST_MEDIA, setUpSystem, startTestService, type TestService } from '../../server/test/service-harness.js';
+import { launchBrowser, openPage, type WatchedPage } from './browser-harness.js';
+
+const PASSWORD = 'technician password 1';
+const deps = { clock: systemClock, random: { bytes: (n: number) => randomBytes(n) } };
+
+describe('admin web UI in Chromium', () => {
+  let t: TestService;
+  let browser: Browser;
+  let packageText: string;
+  let deviceDir: string;
+  let requestText: string;
+  const opened: WatchedPage[] = [];
+
+  async function open(): Promise<WatchedPage> {
+    const w = await openPage(browser, t.service.url);
+    opened.push(w);
+    return w;
+  }
+
+  async function signIn(w: WatchedPage, username: string, password: string): Promise<void> {
+    await w.page.goto('/');
+    await w.page.getByLabel('Username').fill(username);
+    await w.page.getByLabel('Password').fill(password);
+    await w.page.getByRole('button', { name: 'Sign in' }).click();
+    await w.page.getByTestId('who').waitFor();
+  }
+
+  before(async () => {
+    t = await startTestService();
+    assert.ok(t.service.adminPassword, 'the first start prints an admin password');
+    const r = await t.call('POST', '/api/v1/users', { json: { username: 'tom', role: 'technician', password: PASSWORD } });
+    assert.equal(r.status, 201, r.body.toString());
+    ({ packageText } = await setUpSystem(t));
+    // The device makes its identity and request with the SDK and submits it itself (connected delivery).
+    deviceDir = join(tempDir('provisio-web-dev-'), 'keystore');
+    const init = await initDevice(deps, { packageText, component: 'bedside monitor', deviceId: 'DEV-101', deviceLabel: 'Bed 101', hardwareSerial: 'SN-101', dir: deviceDir });
+    requestText = init.requestText;
+    const submitted = await t.call('POST', '/api/v1/device/requests', { token: null, raw: Buffer.from(requestText), contentType: REQUEST_MEDIA });
+    assert.equal(submitted.status, 201, submitted.body.toString());
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('ok/admin/sign-in-review-approve-download-install-complete-revoke', async () => {
+    const w = await open();
+    const { page } = w;
+    await page.goto('/');
+    await page.getByRole('heading', { name: 'Sign in to Provisio' }).waitFor();
+    await w.screenshot('01-sign-in');
+
+    // A wrong password: the stable code is shown and the username stays as typed.
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'sign_in_failed' }).waitFor();
+    assert.equal(await page.getByLabel('Username').inputValue(), 'admin');
+
+    await page.getByLabel('Password').fill(t.service.adminPassword as string);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Devices' }).waitFor();
+    assert.equal(await page.getByTestId('who').innerText(), 'admin (admin)');
+
+    // The device's request, pending, first, with its badge in words.
+    const row = page.locator('tr[data-device="DEV-101"]');
+    await row.getByText('Needs approval').waitFor();
+    await w.screenshot('02-devices-pending');
+
+    await row.getByRole('button', { name: 'Review DEV-101' }).click();
+    const panel = page.getByRole('complementary', { name: 'Review DEV-101' });
+    await panel.getByTestId('signatures').filter({ hasText: 'Verified' }).waitFor();
+    const facts = await panel.innerText();
+    assert.match(facts, /ECDSA P-256/);
+    assert.match(facts, /SN-101/);
+    assert.match(facts, /connected/);
+    assert.match(facts, /provisio request approve req_/);
+    assert.match(page.url(), /review=req_/, 'the review panel is in the URL');
+    await w.screenshot('03-review-panel');
+    await panel.getByRole('button', { name: 'Approve DEV-101' }).click();
+    await page.getByRole('status').filter({ hasText: 'Approved DEV-101' }).waitFor();
+    await row.getByText('Approved').waitFor();
+
+    // Filters live in the URL and are applied by the server.
+    await page.getByLabel('State').selectOption('pending');
+    await page.getByTestId('device-count').filter({ hasText: '0 devices' }).waitFor();
+    assert.match(page.url(), /state=pending/);
+    await page.reload();
+    await page.getByTestId('device-count').filter({ hasText: '0 devices' }).waitFor();
+    assert.equal(await page.getByLabel('State').inputValue(), 'pending');
+
+    // Provisioning: the technician's request file again (already known: same request), then the profile.
+    await page.getByRole('link', { name: 'Provisioning' }).click();
+    await page.getByLabel('Request files (.ppr) or bundles (.pbdl)').setInputFiles({ name: 'DEV-101.ppr', mimeType: 'application/json', buffer: Buffer.from(requestText) });
+    const line = page.locator('tr[data-file="DEV-101.ppr"]');
+    await line.getByText('Accepted (already uploaded)').waitFor();
+    const download = page.waitForEvent('download');
+    await line.getByRole('button', { name: 'Download profile of DEV-101' }).click();
+    const file = await download;
+    assert.equal(file.suggestedFilename(), 'DEV-101.pcp');
+    const profileText = readFileSync(await file.path(), 'utf8');
+    await w.screenshot('04-provisioning-approved');
+
+    // The device installs the downloaded profile with the SDK.
+    const installed = await installProfile(deps, { dir: deviceDir, profileText });
+    assert.equal(installed.changed, true);
+    assert.equal(loadDevice(deviceDir).identity.deviceId, 'DEV-101');
+
+    await line.getByRole('button', { name: 'Complete provisioning of DEV-101' }).click();
+    await line.getByText('Provisioned').waitFor();
+    assert.equal((await t.call('GET', '/api/v1/devices/DEV-101')).json().state, 'provisioned');
+
+    // The device page: Provisioned, its certificate, then revoked after typing its id.
+    await page.goto('/devices/DEV-101');
+    await page.getByTestId('device-state').filter({ hasText: 'Provisioned' }).waitFor();
+    await page.getByRole('cell', { name: 'Active' }).waitFor();
+    await w.screenshot('05-device-provisioned');
+    const revoke = page.getByRole('button', { name: 'Revoke DEV-101', exact: true });
+    assert.equal(await revoke.isDisabled(), true, 'revoke waits for the typed device id');
+    await page.getByLabel('Reason').selectOption('keyCompromise');
+    await page.getByLabel('Type the device id DEV-101 to confirm').fill('DEV-10');
+    assert.equal(await revoke.isDisabled(), true);
+    assert.match(await page.locator('.danger-zone').innerText(), /provisio device revoke DEV-101 --reason keyCompromise/);
+    await page.getByLabel('Type the device id DEV-101 to confirm').fill('DEV-101');
+    await revoke.click();
+    await page.getByRole('status').filter({ hasText: 'Revoked DEV-101: 1 certificate revoked' }).waitFor();
+    await page.getByTestId('device-state').filter({ hasText: 'Revoked' }).waitFor();
+    await page.getByRole('cell', { name: /Revoked \(keyCompromise\)/ }).waitFor();
+    await w.screenshot('06-device-revoked');
+    assert.equal((await t.call('GET', '/api/v1/devices/DEV-101')).json().state, 'revoked');
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in to Provisio' }).waitFor();
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('fail/tampered-request-shows-its-code-and-stores-nothing', async () => {
+    const w = await open();
+    await signIn(w, 'tom', PASSWORD);
+    const before = (await t.call('GET', '/api/v1/requests')).json().total;
+    // The attack: a changed label in a request file after the device signed it.
+    const jws = JSON.parse(requestText) as { payload: string };
+    const payload = JSON.parse(Buffer.from(jws.payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+    payload.deviceLabel = 'Bed 999';
+    jws.payload = Buffer.from(JSON.stringify(payload)).toString('base64url');
+    await w.page.getByLabel('Request files (.ppr) or bundles (.pbdl)').setInputFiles({ name: 'tampered.ppr', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(jws)) });
+    const verdict = w.page.locator('tr[data-file="tampered.ppr"]').getByTestId('verdict-error');
+    await verdict.filter({ hasText: 'pr_device_signature_invalid' }).waitFor();
+    assert.match(await verdict.innerText(), /Refused/);
+    await w.screenshot('07-provisioning-tampered');
+    assert.equal((await t.call('GET', '/api/v1/requests')).json().total, before, 'a refused file stored a request');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('fail/technician-cannot-reach-approval-in-the-ui-nor-the-api', async () => {
+    const pending = await initDevice(deps, { packageText, component: 'bedside monitor', deviceId: 'DEV-102', deviceLabel: 'Bed 102', dir: join(tempDir('provisio-web-dev-'), 'k') });
+    const up = await t.call('POST', '/api/v1/device/requests', { token: null, raw: Buffer.from(pending.requestText), contentType: REQUEST_MEDIA });
+    const requestId = up.json().request.id as string;
+
+    const w = await open();
+    await signIn(w, 'tom', PASSWORD);
+    const { page } = w;
+    // Home is Provisioning; the navigation offers nothing else.
+    await page.getByRole('heading', { name: 'Provisioning' }).waitFor();
+    const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
+    assert.deepEqual(nav, ['Provisioning']);
+    await w.screenshot('08-technician-home');
+    await page.goto(`/devices?review=${requestId}`);
+    await page.getByRole('heading', { name: 'Not available' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: /Approve/ }).count(), 0);
+
+    // The API refuses the technician's session too, with a valid CSRF token.
+    const session = await w.context.request.get('/api/v1/session');
+    const csrf = ((await session.json()) as { csrfToken: string }).csrfToken;
+    const refused = await w.context.request.post(`/api/v1/requests/${requestId}/approve`, { headers: { 'x-csrf-token': csrf } });
+    assert.equal(refused.status(), 403);
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'role_forbidden');
+    assert.equal((await t.call('GET', `/api/v1/requests/${requestId}`)).json().state, 'pending');
+    assert.deepEqual(w.faults, []);
+  });
+});
