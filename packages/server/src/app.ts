@@ -12,6 +12,7 @@ import { ensureAdmin } from './domain/users.js';
 import { ensureDir, writeFileAtomic } from './files.js';
 import type { AdmissionOptions } from './http/admission.js';
 import { buildApp } from './http/build-app.js';
+import { findWebRoot } from './http/web-static.js';
 import { startCheckpointJob } from './jobs/audit-checkpoints.js';
 import { startCrlJob } from './jobs/crl-publisher.js';
 import { OCSP_VALIDITY_MS, OcspResponderService } from './ca/ocsp-responder.js';
@@ -57,6 +58,8 @@ export interface RunningService {
   readonly adminTokenPath: string;
   /** Set only on the first start, when the admin user was created: shown once. */
   readonly adminPassword: string | null;
+  /** The directory of the admin web UI served at `/`, or null when there is none (not built). */
+  readonly webRoot: string | null;
   readonly deps: ServiceDeps;
   close(): Promise<void>;
 }
@@ -98,12 +101,13 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     if (admin) writeFileAtomic(adminTokenPath, `${admin.token}\n`);
 
     const crlJob = await startCrlJob(deps, ocsp, log);
+    const webRoot = options.webRoot === undefined ? findWebRoot() : options.webRoot;
     const app = await buildApp(deps, {
       tls: loaded.tls,
       log,
       ocsp,
       ...(options.admission ? { admission: options.admission } : {}),
-      ...(options.webRoot !== undefined ? { webRoot: options.webRoot } : {}),
+      webRoot,
     });
     try {
       await app.listen({ host: options.host, port });
@@ -121,6 +125,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       createdDevelopmentCa: loaded.createdDevelopmentCa,
       adminTokenPath,
       adminPassword: admin?.password ?? null,
+      webRoot,
       deps,
       async close() {
         await app.close();

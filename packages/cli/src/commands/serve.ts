@@ -59,6 +59,7 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
     `✔ Provisio is serving ${service.url}`,
     `  root of trust  ${service.rootPath}`,
     `  root SHA-256   ${service.rootFingerprint}`,
+    service.webRoot ? `  web UI         ${service.url}/ (sign in with a user's password)` : '  web UI         not built (npm run build)',
   ];
   if (service.adminPassword) {
     lines.push(

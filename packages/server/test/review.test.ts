@@ -1,0 +1,85 @@
+/**
+ * What the admin web UI's Devices page needs from the API: the review of one request (signatures
+ * verified again over the stored bytes, age, package, component template, policy verdict) and the
+ * device list's orders (pending first, by id).
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { REQUEST_MEDIA, type TestService, makeRequest, setUpSystem, startTestService } from './service-harness.js';
+
+describe('request review and device order', () => {
+  let t: TestService;
+  const ids: Record<string, string> = {};
+
+  before(async () => {
+    t = await startTestService({ webRoot: null });
+    const { packageText } = await setUpSystem(t);
+    // Uploaded in this order: A (approved), B (left pending), C (approved last).
+    for (const device of ['DEV-A', 'DEV-B', 'DEV-C']) {
+      const r = await t.call('POST', '/api/v1/requests', { raw: Buffer.from((await makeRequest(packageText, device)).text), contentType: REQUEST_MEDIA });
+      assert.equal(r.status, 201, r.body.toString());
+      ids[device] = r.json().request.id;
+    }
+    for (const device of ['DEV-A', 'DEV-C']) assert.equal((await t.call('POST', `/api/v1/requests/${ids[device]}/approve`)).status, 200);
+  });
+  after(() => t.close());
+
+  const order = async (query: string) => (await t.call('GET', `/api/v1/devices?${query}`)).json().items.map((d: { deviceId: string }) => d.deviceId);
+
+  it('ok/sort/pending-first-then-most-recent', async () => {
+    assert.deepEqual(await order('sort=pending-first'), ['DEV-B', 'DEV-C', 'DEV-A']);
+    assert.deepEqual(await order('sort=device-id'), ['DEV-A', 'DEV-B', 'DEV-C']);
+    assert.equal((await order('')).at(-1), 'DEV-B', 'the default order is the most recently changed first');
+    const bad = await t.call('GET', '/api/v1/devices?sort=random');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json().error.code, 'validation_failed');
+  });
+
+  it('ok/review/shows-the-facts-an-approver-decides-on', async () => {
+    const r = await t.call('GET', `/api/v1/requests/${ids['DEV-B']}/review`);
+    assert.equal(r.status, 200, r.body.toString());
+    const review = r.json();
+    assert.deepEqual(review.signatures, { status: 'verified' });
+    assert.equal(review.request.deviceId, 'DEV-B');
+    assert.equal(review.request.state, 'pending');
+    assert.equal(review.request.keyAlgorithm, 'ECDSA P-256');
+    assert.match(review.request.publicKeySha256, /^[0-9a-f]{64}$/);
+    assert.equal(review.expired, false);
+    assert.ok(Number.isInteger(review.ageSeconds) && review.ageSeconds >= 0);
+    assert.equal(review.package.status, 'active');
+    assert.equal(review.package.id, review.request.packageId);
+    assert.deepEqual(review.component.keyTypes, ['p256', 'rsa3072']);
+    assert.equal(review.request.policyDecision, 'manual');
+  });
+
+  it('fail/review/a-stored-copy-changed-in-the-database-is-not-verified', async () => {
+    // The attack: someone with write access to the database edits a pending request's bytes (a
+    // new label) hoping the approver trusts the stored copy. The review checks the signatures again.
+    const db = new Database(join(t.dataDir, 'provisio.db'));
+    try {
+      const row = db.prepare('select raw from requests where id = ?').get(ids['DEV-B']) as { raw: Buffer };
+      const jws = JSON.parse(row.raw.toString('utf8')) as { payload: string };
+      const payload = JSON.parse(Buffer.from(jws.payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+      payload.deviceLabel = 'Not the bed it was';
+      jws.payload = Buffer.from(JSON.stringify(payload)).toString('base64url');
+      db.prepare('update requests set raw = ? where id = ?').run(Buffer.from(JSON.stringify(jws)), ids['DEV-B']);
+    } finally {
+      db.close();
+    }
+    const review = (await t.call('GET', `/api/v1/requests/${ids['DEV-B']}/review`)).json();
+    assert.equal(review.signatures.status, 'failed');
+    assert.equal(review.signatures.code, 'pr_device_signature_invalid');
+  });
+
+  it('fail/review/unknown-request-and-technician', async () => {
+    const unknown = await t.call('GET', '/api/v1/requests/req_0000/review');
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json().error.code, 'request_not_found');
+    const user = await t.call('POST', '/api/v1/users', { json: { username: 'tech', role: 'technician' } });
+    const r = await t.call('GET', `/api/v1/requests/${ids['DEV-A']}/review`, { token: user.json().token });
+    assert.equal(r.status, 403);
+    assert.equal(r.json().error.code, 'role_forbidden');
+  });
+});
