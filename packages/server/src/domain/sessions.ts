@@ -4,7 +4,7 @@
  * unsafe request). Both are 256 random bits; the book keeps only the SHA-256 of the session id.
  *
  * Sessions live in this process's memory: a restart signs everyone out and each node of a
- * multi-node deployment has its own (docs/decisions.md D12). API tokens (the CLI) are unaffected.
+ * multi-node deployment has its own (docs/decisions.md "D14 — Browser sessions"). API tokens (the CLI) are unaffected.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { type Actor, type ServiceDeps } from './deps.js';
