@@ -6,6 +6,8 @@ import { SignIn } from './pages/sign-in';
 import { DevicesPage } from './pages/devices';
 import { DeviceDetailPage } from './pages/device-detail';
 import { ProvisioningPage } from './pages/provisioning';
+import { DashboardPage } from './pages/dashboard';
+import { AuditPage } from './pages/audit';
 import { ErrorBox } from './widgets';
 
 interface NavItem {
@@ -16,12 +18,14 @@ interface NavItem {
 
 /** Who sees what (docs/web.md): a technician provisions only; an auditor reads only. */
 export const NAV: readonly NavItem[] = [
+  { to: '/dashboard', label: 'Dashboard', roles: ['admin', 'approver', 'auditor'] },
   { to: '/devices', label: 'Devices', roles: ['admin', 'approver', 'auditor'] },
   { to: '/provisioning', label: 'Provisioning', roles: ['admin', 'technician'] },
+  { to: '/audit', label: 'Audit', roles: ['admin', 'auditor'] },
 ];
 
 export function homeOf(role: Role): string {
-  return role === 'technician' ? '/provisioning' : '/devices';
+  return role === 'technician' ? '/provisioning' : '/dashboard';
 }
 
 export function App() {
@@ -71,6 +75,10 @@ export function App() {
   let page;
   if (path === '/' || path === '/sign-in') {
     page = <Redirect to={homeOf(session.role)} />;
+  } else if (path === '/dashboard' && allowed('/dashboard')) {
+    page = <DashboardPage session={session} />;
+  } else if (path === '/audit' && allowed('/audit')) {
+    page = <AuditPage />;
   } else if (path === '/devices' && allowed('/devices')) {
     page = <DevicesPage session={session} />;
   } else if (path.startsWith('/devices/') && allowed('/devices')) {

@@ -46,8 +46,10 @@ describe('admin web UI in Chromium', () => {
   before(async () => {
     t = await startTestService();
     assert.ok(t.service.adminPassword, 'the first start prints an admin password');
-    const r = await t.call('POST', '/api/v1/users', { json: { username: 'tom', role: 'technician', password: PASSWORD } });
-    assert.equal(r.status, 201, r.body.toString());
+    for (const [username, role] of [['tom', 'technician'], ['ann', 'auditor']]) {
+      const r = await t.call('POST', '/api/v1/users', { json: { username, role, password: PASSWORD } });
+      assert.equal(r.status, 201, r.body.toString());
+    }
     ({ packageText } = await setUpSystem(t));
     // The device makes its identity and request with the SDK and submits it itself (connected delivery).
     deviceDir = join(tempDir('provisio-web-dev-'), 'keystore');
@@ -79,13 +81,19 @@ describe('admin web UI in Chromium', () => {
 
     await page.getByLabel('Password').fill(t.service.adminPassword as string);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Devices' }).waitFor();
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
     assert.equal(await page.getByTestId('who').innerText(), 'admin (admin)');
+    await page.getByTestId('count-pending').filter({ hasText: '1' }).waitFor();
+    await page.getByRole('cell', { name: 'session.sign_in', exact: true }).waitFor();
+    await w.screenshot('02-dashboard');
 
-    // The device's request, pending, first, with its badge in words.
+    // The count links to the filtered list: the device's request, with its badge in words.
+    await page.getByRole('link', { name: /Need approval/ }).click();
+    await page.getByRole('heading', { name: 'Devices' }).waitFor();
+    assert.match(page.url(), /\/devices\?state=pending$/);
     const row = page.locator('tr[data-device="DEV-101"]');
     await row.getByText('Needs approval').waitFor();
-    await w.screenshot('02-devices-pending');
+    await w.screenshot('03-devices-pending');
 
     await row.getByRole('button', { name: 'Review DEV-101' }).click();
     const panel = page.getByRole('complementary', { name: 'Review DEV-101' });
@@ -96,15 +104,15 @@ describe('admin web UI in Chromium', () => {
     assert.match(facts, /connected/);
     assert.match(facts, /provisio request approve req_/);
     assert.match(page.url(), /review=req_/, 'the review panel is in the URL');
-    await w.screenshot('03-review-panel');
+    await w.screenshot('04-review-panel');
     await panel.getByRole('button', { name: 'Approve DEV-101' }).click();
     await page.getByRole('status').filter({ hasText: 'Approved DEV-101' }).waitFor();
-    await row.getByText('Approved').waitFor();
-
-    // Filters live in the URL and are applied by the server.
-    await page.getByLabel('State').selectOption('pending');
+    // Filters live in the URL and are applied by the server: nothing pending any more.
     await page.getByTestId('device-count').filter({ hasText: '0 devices' }).waitFor();
-    assert.match(page.url(), /state=pending/);
+    await page.getByLabel('State').selectOption('approved');
+    await row.getByText('Approved').waitFor();
+    assert.match(page.url(), /state=approved/);
+    await page.getByLabel('State').selectOption('pending');
     await page.reload();
     await page.getByTestId('device-count').filter({ hasText: '0 devices' }).waitFor();
     assert.equal(await page.getByLabel('State').inputValue(), 'pending');
@@ -119,7 +127,7 @@ describe('admin web UI in Chromium', () => {
     const file = await download;
     assert.equal(file.suggestedFilename(), 'DEV-101.pcp');
     const profileText = readFileSync(await file.path(), 'utf8');
-    await w.screenshot('04-provisioning-approved');
+    await w.screenshot('05-provisioning-approved');
 
     // The device installs the downloaded profile with the SDK.
     const installed = await installProfile(deps, { dir: deviceDir, profileText });
@@ -134,7 +142,7 @@ describe('admin web UI in Chromium', () => {
     await page.goto('/devices/DEV-101');
     await page.getByTestId('device-state').filter({ hasText: 'Provisioned' }).waitFor();
     await page.getByRole('cell', { name: 'Active' }).waitFor();
-    await w.screenshot('05-device-provisioned');
+    await w.screenshot('06-device-provisioned');
     const revoke = page.getByRole('button', { name: 'Revoke DEV-101', exact: true });
     assert.equal(await revoke.isDisabled(), true, 'revoke waits for the typed device id');
     await page.getByLabel('Reason').selectOption('keyCompromise');
@@ -146,7 +154,7 @@ describe('admin web UI in Chromium', () => {
     await page.getByRole('status').filter({ hasText: 'Revoked DEV-101: 1 certificate revoked' }).waitFor();
     await page.getByTestId('device-state').filter({ hasText: 'Revoked' }).waitFor();
     await page.getByRole('cell', { name: /Revoked \(keyCompromise\)/ }).waitFor();
-    await w.screenshot('06-device-revoked');
+    await w.screenshot('07-device-revoked');
     assert.equal((await t.call('GET', '/api/v1/devices/DEV-101')).json().state, 'revoked');
 
     await page.getByRole('button', { name: 'Sign out' }).click();
@@ -167,7 +175,7 @@ describe('admin web UI in Chromium', () => {
     const verdict = w.page.locator('tr[data-file="tampered.ppr"]').getByTestId('verdict-error');
     await verdict.filter({ hasText: 'pr_device_signature_invalid' }).waitFor();
     assert.match(await verdict.innerText(), /Refused/);
-    await w.screenshot('07-provisioning-tampered');
+    await w.screenshot('08-provisioning-tampered');
     assert.equal((await t.call('GET', '/api/v1/requests')).json().total, before, 'a refused file stored a request');
     assert.deepEqual(w.faults, []);
   });
@@ -184,7 +192,7 @@ describe('admin web UI in Chromium', () => {
     await page.getByRole('heading', { name: 'Provisioning' }).waitFor();
     const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
     assert.deepEqual(nav, ['Provisioning']);
-    await w.screenshot('08-technician-home');
+    await w.screenshot('09-technician-home');
     await page.goto(`/devices?review=${requestId}`);
     await page.getByRole('heading', { name: 'Not available' }).waitFor();
     assert.equal(await page.getByRole('button', { name: /Approve/ }).count(), 0);
@@ -196,6 +204,37 @@ describe('admin web UI in Chromium', () => {
     assert.equal(refused.status(), 403);
     assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'role_forbidden');
     assert.equal((await t.call('GET', `/api/v1/requests/${requestId}`)).json().state, 'pending');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/auditor/reads-everything-decides-nothing', async () => {
+    const w = await open();
+    await signIn(w, 'ann', PASSWORD);
+    const { page } = w;
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
+    assert.deepEqual(nav, ['Dashboard', 'Devices', 'Audit']);
+
+    await page.getByRole('link', { name: 'Audit', exact: true }).click();
+    const entries = (await t.call('GET', '/api/v1/audit?limit=1')).json().total as number;
+    await page.getByTestId('chain-status').filter({ hasText: /Hash chain verified through entry \d+/ }).waitFor();
+    assert.ok(Number((/entry (\d+)/.exec(await page.getByTestId('chain-status').innerText()) ?? [])[1]) >= entries - 1);
+    await page.getByLabel('Action').fill('device.revoke');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByRole('cell', { name: 'device DEV-101' }).waitFor();
+    assert.match(page.url(), /action=device\.revoke/);
+    assert.match(await page.getByTestId('cli-command').nth(1).innerText(), /provisio audit list --action device\.revoke/);
+    await w.screenshot('10-audit');
+
+    // The pending request: the review panel without Approve or Reject.
+    await page.getByRole('link', { name: 'Devices', exact: true }).click();
+    await page.locator('tr[data-device="DEV-102"]').getByRole('button', { name: 'Review DEV-102' }).click();
+    await page.getByText('Your role may review but not decide.').waitFor();
+    assert.equal(await page.getByRole('button', { name: /Approve|Reject/ }).count(), 0);
+    // A provisioned device's page offers no revocation to an auditor.
+    await page.goto('/devices/DEV-101');
+    await page.getByTestId('device-state').waitFor();
+    assert.equal(await page.getByRole('button', { name: /Revoke/ }).count(), 0);
     assert.deepEqual(w.faults, []);
   });
 });
