@@ -8,6 +8,7 @@ import { DeviceDetailPage } from './pages/device-detail';
 import { ProvisioningPage } from './pages/provisioning';
 import { DashboardPage } from './pages/dashboard';
 import { AuditPage } from './pages/audit';
+import { SystemsPage } from './pages/systems';
 import { ErrorBox } from './widgets';
 
 interface NavItem {
@@ -21,6 +22,7 @@ export const NAV: readonly NavItem[] = [
   { to: '/dashboard', label: 'Dashboard', roles: ['admin', 'approver', 'auditor'] },
   { to: '/devices', label: 'Devices', roles: ['admin', 'approver', 'auditor'] },
   { to: '/provisioning', label: 'Provisioning', roles: ['admin', 'technician'] },
+  { to: '/systems', label: 'Systems', roles: ['admin', 'approver', 'auditor'] },
   { to: '/audit', label: 'Audit', roles: ['admin', 'auditor'] },
 ];
 
@@ -77,6 +79,8 @@ export function App() {
     page = <Redirect to={homeOf(session.role)} />;
   } else if (path === '/dashboard' && allowed('/dashboard')) {
     page = <DashboardPage session={session} />;
+  } else if (path === '/systems' && allowed('/systems')) {
+    page = <SystemsPage session={session} />;
   } else if (path === '/audit' && allowed('/audit')) {
     page = <AuditPage />;
   } else if (path === '/devices' && allowed('/devices')) {

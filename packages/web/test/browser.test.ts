@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { systemClock } from '@provisio/pki';
 import { initDevice, installProfile, loadDevice } from '@provisio/device';
+import { parsePackage } from '@provisio/protocol';
 import { tempDir } from '@provisio/testkit';
 import { REQUEST_MEDIA, setUpSystem, startTestService, type TestService } from '../../server/test/service-harness.js';
 import { launchBrowser, openPage, type WatchedPage } from './browser-harness.js';
@@ -207,13 +208,57 @@ describe('admin web UI in Chromium', () => {
     assert.deepEqual(w.faults, []);
   });
 
+  it('ok/admin/systems-components-and-packages', async () => {
+    const w = await open();
+    await signIn(w, 'admin', t.service.adminPassword as string);
+    const { page } = w;
+    await page.getByRole('link', { name: 'Systems', exact: true }).click();
+    await page.getByRole('heading', { name: 'Systems and packages' }).waitFor();
+    // A duplicate name: the code is shown and the form keeps what was typed.
+    const newSystem = page.getByRole('form', { name: 'New system' });
+    await newSystem.getByLabel('New system').fill('ZMonitor');
+    await newSystem.getByRole('button', { name: 'Create system' }).click();
+    await newSystem.getByRole('alert').filter({ hasText: 'system_exists' }).waitFor();
+    assert.equal(await newSystem.getByLabel('New system').inputValue(), 'ZMonitor');
+    await newSystem.getByLabel('New system').fill('Infusion');
+    assert.match(await newSystem.getByTestId('cli-command').innerText(), /provisio system create Infusion/);
+    await newSystem.getByRole('button', { name: 'Create system' }).click();
+    await page.getByRole('heading', { name: 'Infusion' }).waitFor();
+
+    const newComponent = page.getByRole('form', { name: 'New component of Infusion' });
+    await newComponent.getByLabel('New component').fill('pump');
+    await newComponent.getByLabel('p384').check();
+    await newComponent.getByRole('button', { name: 'Create component' }).click();
+    await page.getByRole('cell', { name: 'p256, p384' }).waitFor();
+
+    const newPackage = page.getByRole('form', { name: 'New package for Infusion' });
+    await newPackage.getByText('Secret:').waitFor();
+    const download = page.waitForEvent('download');
+    await newPackage.getByRole('button', { name: 'Create and download package' }).click();
+    const file = await download;
+    assert.equal(file.suggestedFilename(), 'infusion.ppkg');
+    const pkg = parsePackage(readFileSync(await file.path(), 'utf8'));
+    assert.equal(pkg.system, 'Infusion');
+    assert.deepEqual(pkg.components.map((c) => c.name), ['pump']);
+    await w.screenshot('10-systems');
+
+    const revoke = page.getByRole('form', { name: `Revoke package ${pkg.packageId}` });
+    await revoke.getByLabel('Reason').selectOption('keyCompromise');
+    await revoke.getByLabel('Type the package id to confirm').fill(pkg.packageId);
+    await revoke.getByRole('button', { name: 'Revoke' }).click();
+    await page.locator(`tr[data-package="${pkg.packageId}"]`).getByText('Revoked').waitFor();
+    const listed = (await t.call('GET', '/api/v1/packages?system=Infusion')).json().items;
+    assert.equal(listed[0].status, 'revoked');
+    assert.deepEqual(w.faults, []);
+  });
+
   it('ok/auditor/reads-everything-decides-nothing', async () => {
     const w = await open();
     await signIn(w, 'ann', PASSWORD);
     const { page } = w;
     await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
     const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
-    assert.deepEqual(nav, ['Dashboard', 'Devices', 'Audit']);
+    assert.deepEqual(nav, ['Dashboard', 'Devices', 'Systems', 'Audit']);
 
     await page.getByRole('link', { name: 'Audit', exact: true }).click();
     const entries = (await t.call('GET', '/api/v1/audit?limit=1')).json().total as number;
@@ -224,7 +269,7 @@ describe('admin web UI in Chromium', () => {
     await page.getByRole('cell', { name: 'device DEV-101' }).waitFor();
     assert.match(page.url(), /action=device\.revoke/);
     assert.match(await page.getByTestId('cli-command').nth(1).innerText(), /provisio audit list --action device\.revoke/);
-    await w.screenshot('10-audit');
+    await w.screenshot('11-audit');
 
     // The pending request: the review panel without Approve or Reject.
     await page.getByRole('link', { name: 'Devices', exact: true }).click();
