@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { openssl, tempDir } from '@provisio/testkit';
 import { REQUEST_MEDIA, type TestService, makeRequest, setUpSystem, startTestService } from './service-harness.js';
 
 describe('request review and device order', () => {
@@ -73,13 +75,37 @@ describe('request review and device order', () => {
     assert.equal(review.signatures.code, 'pr_device_signature_invalid');
   });
 
+  it('ok/ca/hierarchy-checked-by-openssl-and-newest-crl', async () => {
+    const r = await t.call('GET', '/api/v1/ca');
+    assert.equal(r.status, 200, r.body.toString());
+    const ca = r.json();
+    assert.deepEqual(ca.certificates.map((c: { role: string }) => c.role), ['root', 'issuing CA', 'profile signer', 'OCSP responder']);
+    const [root, issuing, signer, responder] = ca.certificates as { pem: string; subject: string; issuer: string; notAfter: string }[];
+    assert.equal(root?.subject, root?.issuer);
+    assert.equal(issuing?.issuer, root?.subject);
+    const dir = tempDir('provisio-ca-view-');
+    writeFileSync(join(dir, 'root.pem'), root?.pem ?? '');
+    writeFileSync(join(dir, 'issuing.pem'), issuing?.pem ?? '');
+    for (const [name, cert] of [['signer', signer], ['responder', responder]] as const) {
+      writeFileSync(join(dir, `${name}.pem`), cert?.pem ?? '');
+      const verified = openssl(['verify', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'issuing.pem'), join(dir, `${name}.pem`)]);
+      assert.equal(verified.status, 0, verified.output);
+    }
+    assert.ok(ca.crl.number >= 1);
+    assert.ok(Date.parse(ca.crl.nextUpdate) > Date.parse(ca.crl.thisUpdate));
+    assert.match(ca.crl.url, /\/crl\/issuing\.crl$/);
+    assert.match(ca.ocsp.url, /\/ocsp$/);
+  });
+
   it('fail/review/unknown-request-and-technician', async () => {
     const unknown = await t.call('GET', '/api/v1/requests/req_0000/review');
     assert.equal(unknown.status, 404);
     assert.equal(unknown.json().error.code, 'request_not_found');
     const user = await t.call('POST', '/api/v1/users', { json: { username: 'tech', role: 'technician' } });
-    const r = await t.call('GET', `/api/v1/requests/${ids['DEV-A']}/review`, { token: user.json().token });
-    assert.equal(r.status, 403);
-    assert.equal(r.json().error.code, 'role_forbidden');
+    for (const path of [`/api/v1/requests/${ids['DEV-A']}/review`, '/api/v1/ca']) {
+      const r = await t.call('GET', path, { token: user.json().token });
+      assert.equal(r.status, 403);
+      assert.equal(r.json().error.code, 'role_forbidden');
+    }
   });
 });

@@ -9,6 +9,7 @@ import { ProvisioningPage } from './pages/provisioning';
 import { DashboardPage } from './pages/dashboard';
 import { AuditPage } from './pages/audit';
 import { SystemsPage } from './pages/systems';
+import { CaPage } from './pages/ca';
 import { ErrorBox } from './widgets';
 
 interface NavItem {
@@ -23,6 +24,7 @@ export const NAV: readonly NavItem[] = [
   { to: '/devices', label: 'Devices', roles: ['admin', 'approver', 'auditor'] },
   { to: '/provisioning', label: 'Provisioning', roles: ['admin', 'technician'] },
   { to: '/systems', label: 'Systems', roles: ['admin', 'approver', 'auditor'] },
+  { to: '/ca', label: 'CA', roles: ['admin', 'approver', 'auditor'] },
   { to: '/audit', label: 'Audit', roles: ['admin', 'auditor'] },
 ];
 
@@ -81,6 +83,8 @@ export function App() {
     page = <DashboardPage session={session} />;
   } else if (path === '/systems' && allowed('/systems')) {
     page = <SystemsPage session={session} />;
+  } else if (path === '/ca' && allowed('/ca')) {
+    page = <CaPage />;
   } else if (path === '/audit' && allowed('/audit')) {
     page = <AuditPage />;
   } else if (path === '/devices' && allowed('/devices')) {

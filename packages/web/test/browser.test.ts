@@ -258,7 +258,15 @@ describe('admin web UI in Chromium', () => {
     const { page } = w;
     await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
     const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
-    assert.deepEqual(nav, ['Dashboard', 'Devices', 'Systems', 'Audit']);
+    assert.deepEqual(nav, ['Dashboard', 'Devices', 'Systems', 'CA', 'Audit']);
+
+    // The CA page: the hierarchy and the CRL the revocation published.
+    await page.getByRole('link', { name: 'CA', exact: true }).click();
+    for (const role of ['root', 'issuing CA', 'profile signer', 'OCSP responder']) await page.getByRole('rowheader', { name: role, exact: true }).waitFor();
+    const crlNumber = (await t.call('GET', '/api/v1/ca')).json().crl.number as number;
+    assert.ok(crlNumber >= 2, 'the revocation published a CRL');
+    await page.getByTestId('crl-number').filter({ hasText: String(crlNumber) }).waitFor();
+    await w.screenshot('12-ca');
 
     await page.getByRole('link', { name: 'Audit', exact: true }).click();
     const entries = (await t.call('GET', '/api/v1/audit?limit=1')).json().total as number;

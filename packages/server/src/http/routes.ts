@@ -21,6 +21,7 @@ import type { RouteContext, RouteSpec } from './route.js';
 import { GATEWAY_ROUTES } from './gateway-routes.js';
 import { POLICY_ROUTES } from './policy-routes.js';
 import { REVIEW_ROUTES } from './review-routes.js';
+import { CA_ROUTES } from './ca-routes.js';
 import { auditView, certificateView, componentView, createNames, deviceView, packageView, requestView, systemView, userView } from './views.js';
 
 export const MEDIA = {
@@ -372,5 +373,6 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   ...POLICY_ROUTES,
   ...REVIEW_ROUTES,
+  ...CA_ROUTES,
   ...GATEWAY_ROUTES,
 ];
