@@ -55,8 +55,11 @@ export class SessionBook {
     const isMatch = await verifyPassword(hash, password);
     const now = this.deps.clock.now();
     if (!user || !user.passwordHash || user.disabledAt !== null || !isMatch) {
+      // The name typed is recorded only when it is a user's: a password typed into the username
+      // field by mistake must not reach the audit log.
+      const reason = !user ? 'unknown_user' : !user.passwordHash ? 'no_password' : user.disabledAt !== null ? 'disabled' : 'wrong_password';
       await this.deps.store.appendAudit({
-        at: now, actor: 'anonymous', action: 'session.sign_in_failed', targetType: 'user', targetId: username.slice(0, 64), details: {},
+        at: now, actor: 'anonymous', action: 'session.sign_in_failed', targetType: 'user', targetId: user?.username ?? '(unknown user)', details: { reason },
       });
       throw new ServiceError('sign_in_failed', 'wrong username or password');
     }

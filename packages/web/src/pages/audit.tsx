@@ -1,5 +1,5 @@
 /** Audit: the hash-chained log, filtered by actor, action and target (in the URL), with the chain's status. */
-import { type FormEvent, useCallback, useEffect, useState } from 'react';
+import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react';
 import { getJson, type Page, saveFile } from '../api';
 import { navigate, useLocation } from '../router';
 import { CliCommand, ErrorBox, sh, When } from '../widgets';
@@ -33,12 +33,16 @@ export function AuditPage() {
   for (const f of FIELDS) if (filter[f]) params.set(f, filter[f]);
   const key = params.toString();
 
+  // Only the newest answer is shown: an older one arriving late must not replace a newer filter's.
+  const latest = useRef(0);
   const load = useCallback(async () => {
+    const seq = ++latest.current;
     const p = new URLSearchParams(key);
     p.set('limit', String(PAGE_SIZE));
     p.set('offset', String((page - 1) * PAGE_SIZE));
     try {
-      setData(await getJson<Page<AuditEntry>>(`/api/v1/audit?${p}`));
+      const page = await getJson<Page<AuditEntry>>(`/api/v1/audit?${p}`);
+      if (seq === latest.current) setData(page);
     } catch (e) {
       setError(e);
     }

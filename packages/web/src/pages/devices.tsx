@@ -2,7 +2,7 @@
  * Devices: a server-side paginated, filtered table (filters in the URL), pending first with a
  * "Needs approval" badge, and the review panel where an approver approves or rejects.
  */
-import { type FormEvent, useCallback, useEffect, useState } from 'react';
+import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react';
 import { type DeviceView, getJson, type Page, postJson, type RequestView, type Session, type SystemView } from '../api';
 import { Link, navigate, useLocation } from '../router';
 import { age, CliCommand, ErrorBox, sh, StateBadge, When } from '../widgets';
@@ -45,14 +45,19 @@ export function DevicesPage({ session }: { session: Session }) {
     navigate(`/devices${s ? `?${s}` : ''}`, true);
   };
 
+  // Only the newest answer is shown: an older one arriving late must not replace a newer filter's.
+  const latest = useRef(0);
   const load = useCallback(async () => {
+    const seq = ++latest.current;
     const params = new URLSearchParams({ sort: 'pending-first', limit: String(PAGE_SIZE), offset: String((page - 1) * PAGE_SIZE) });
     if (state) params.set('state', state);
     if (system) params.set('system', system);
     if (system && component) params.set('component', component);
     if (q) params.set('q', q);
     try {
-      setData(await getJson<Page<DeviceView>>(`/api/v1/devices?${params}`));
+      const found = await getJson<Page<DeviceView>>(`/api/v1/devices?${params}`);
+      if (seq !== latest.current) return;
+      setData(found);
       setError(null);
     } catch (e) {
       setError(e);
