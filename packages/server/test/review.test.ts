@@ -39,6 +39,13 @@ describe('request review and device order', () => {
     assert.equal(bad.json().error.code, 'validation_failed');
   });
 
+  it('ok/search/by-key-or-certificate-fingerprint', async () => {
+    const key = (await t.call('GET', `/api/v1/requests/${ids['DEV-B']}`)).json().publicKeySha256 as string;
+    assert.deepEqual(await order(`q=${key.slice(8, 24).toUpperCase()}`), ['DEV-B'], 'a piece of the key fingerprint, any case');
+    const cert = (await t.call('GET', '/api/v1/devices/DEV-C')).json().certificates[0].sha256 as string;
+    assert.deepEqual(await order(`q=${cert.slice(20, 40)}`), ['DEV-C']);
+  });
+
   it('ok/review/shows-the-facts-an-approver-decides-on', async () => {
     const r = await t.call('GET', `/api/v1/requests/${ids['DEV-B']}/review`);
     assert.equal(r.status, 200, r.body.toString());

@@ -12,9 +12,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { systemClock } from '@provisio/pki';
+import { parseCertificate, systemClock } from '@provisio/pki';
 import { initDevice, installProfile, loadDevice } from '@provisio/device';
-import { parsePackage } from '@provisio/protocol';
+import { parseBundle, parsePackage, verifyBundle } from '@provisio/protocol';
 import { tempDir } from '@provisio/testkit';
 import { REQUEST_MEDIA, setUpSystem, startTestService, type TestService } from '../../server/test/service-harness.js';
 import { launchBrowser, openPage, type WatchedPage } from './browser-harness.js';
@@ -128,6 +128,16 @@ describe('admin web UI in Chromium', () => {
     const file = await download;
     assert.equal(file.suggestedFilename(), 'DEV-101.pcp');
     const profileText = readFileSync(await file.path(), 'utf8');
+    // The same profile in a signed bundle for the USB stick, verified to the service's root.
+    const bundleDownload = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Download all ready profiles as one bundle' }).click();
+    const bundleFile = await bundleDownload;
+    assert.equal(bundleFile.suggestedFilename(), 'profiles.pbdl');
+    const bundle = parseBundle(readFileSync(await bundleFile.path()));
+    verifyBundle(bundle, { roots: [parseCertificate(t.rootPem)], at: new Date(), type: 'provisio.profile-bundle' });
+    assert.deepEqual(bundle.entries.map((e) => e.name), ['DEV-101.pcp']);
+    assert.equal(bundle.entries[0]?.content.toString('utf8'), profileText);
+    await page.getByTestId('bundle-note').filter({ hasText: '1 profile in the bundle.' }).waitFor();
     await w.screenshot('05-provisioning-approved');
 
     // The device installs the downloaded profile with the SDK.

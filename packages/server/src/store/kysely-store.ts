@@ -364,8 +364,9 @@ class KyselyStoreTx implements StoreTx {
       query = query.where((eb) => eb.or([
         containsLower('device_id', pattern),
         containsLower('label', pattern),
-        sql<SqlBool>`exists (select 1 from requests r where r.id = devices.current_request_id and lower(r.hardware_serial) like ${pattern} escape '!')`,
-        sql<SqlBool>`exists (select 1 from certificates c where c.device_id = devices.device_id and lower(c.serial) like ${pattern} escape '!')`,
+        // Key and certificate fingerprints are stored as lowercase hex, like the pattern.
+        sql<SqlBool>`exists (select 1 from requests r where r.id = devices.current_request_id and (lower(r.hardware_serial) like ${pattern} escape '!' or r.public_key_fingerprint like ${pattern} escape '!'))`,
+        sql<SqlBool>`exists (select 1 from certificates c where c.device_id = devices.device_id and (lower(c.serial) like ${pattern} escape '!' or c.fingerprint like ${pattern} escape '!'))`,
       ]));
     }
     const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();

@@ -75,6 +75,21 @@ export function ProvisioningPage() {
 
   const accepted = verdicts.filter((v): v is Extract<Verdict, { ok: true }> => v.ok);
   const refused = verdicts.filter((v) => !v.ok).length;
+  const requestIds = [...new Set(accepted.map((v) => v.request.id))];
+  const [bundleNote, setBundleNote] = useState('');
+
+  // One signed bundle of every profile ready among the accepted requests, for the USB stick.
+  const downloadBundle = async () => {
+    setError(null);
+    try {
+      const r = await postJson<{ bundle: string | null; included: unknown[]; notReady: { deviceId: string | null; code: string; message: string }[] }>('/api/v1/profiles/bundle', { requestIds });
+      if (r.bundle) saveFile('profiles.pbdl', new Blob([r.bundle], { type: 'application/json' }));
+      const waiting = r.notReady.map((n) => `${n.deviceId ?? '?'} (${n.code})`).join(', ');
+      setBundleNote(`${r.included.length} profile${r.included.length === 1 ? '' : 's'} in the bundle${waiting ? `; not ready: ${waiting}` : ''}.`);
+    } catch (e) {
+      setError(e);
+    }
+  };
   return (
     <section>
       <h1>Provisioning</h1>
@@ -94,6 +109,13 @@ export function ProvisioningPage() {
       </div>
       <p role="status" className="status">{busy ? 'Uploading…' : verdicts.length ? `${accepted.length} accepted, ${refused} refused` : ''}</p>
       <ErrorBox error={error} />
+      {requestIds.length > 0 ? (
+        <div className="bundle-download">
+          <button type="button" className="secondary" onClick={() => void downloadBundle()}>Download all ready profiles as one bundle</button>
+          <span data-testid="bundle-note">{bundleNote}</span>
+          <CliCommand command={`provisio profile download --bundle profiles.pbdl ${requestIds.join(' ')}`} />
+        </div>
+      ) : null}
       {verdicts.length ? (
         <table className="table" aria-label="Uploaded requests">
           <thead>
