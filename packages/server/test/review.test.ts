@@ -14,10 +14,11 @@ import { REQUEST_MEDIA, type TestService, makeRequest, setUpSystem, startTestSer
 describe('request review and device order', () => {
   let t: TestService;
   const ids: Record<string, string> = {};
+  let packageText: string;
 
   before(async () => {
     t = await startTestService({ webRoot: null });
-    const { packageText } = await setUpSystem(t);
+    ({ packageText } = await setUpSystem(t));
     // Uploaded in this order: A (approved), B (left pending), C (approved last).
     for (const device of ['DEV-A', 'DEV-B', 'DEV-C']) {
       const r = await t.call('POST', '/api/v1/requests', { raw: Buffer.from((await makeRequest(packageText, device)).text), contentType: REQUEST_MEDIA });
@@ -102,6 +103,33 @@ describe('request review and device order', () => {
     assert.ok(Date.parse(ca.crl.nextUpdate) > Date.parse(ca.crl.thisUpdate));
     assert.match(ca.crl.url, /\/crl\/issuing\.crl$/);
     assert.match(ca.ocsp.url, /\/ocsp$/);
+  });
+
+  it('ok/approve-many/one-verdict-each-and-refusals-cost-only-themselves', async () => {
+    const fresh: string[] = [];
+    for (const device of ['DEV-D', 'DEV-E']) {
+      const r = await t.call('POST', '/api/v1/requests', { raw: Buffer.from((await makeRequest(packageText, device)).text), contentType: REQUEST_MEDIA });
+      fresh.push(r.json().request.id);
+    }
+    const r = await t.call('POST', '/api/v1/requests/approve', { json: { requestIds: [fresh[0], ids['DEV-A'], 'req_0000', fresh[1]] } });
+    assert.equal(r.status, 200, r.body.toString());
+    const body = r.json();
+    assert.equal(body.approved, 2);
+    assert.equal(body.refused, 2);
+    assert.deepEqual(body.items.map((v: { ok: boolean; code?: string }) => (v.ok ? 'ok' : v.code)), ['ok', 'request_not_pending', 'request_not_found', 'ok']);
+    for (const device of ['DEV-D', 'DEV-E']) {
+      const d = (await t.call('GET', `/api/v1/devices/${device}`)).json();
+      assert.equal(d.state, 'approved');
+      assert.equal(d.certificates.length, 1);
+    }
+    const audit = (await t.call('GET', '/api/v1/audit?action=request.approve&limit=500')).json().items.map((e: { targetId: string }) => e.targetId);
+    assert.ok(fresh.every((id) => audit.includes(id)), 'each approval has its audit entry');
+    const tech = await t.call('POST', '/api/v1/users', { json: { username: 'tina', role: 'technician' } });
+    const refused = await t.call('POST', '/api/v1/requests/approve', { token: tech.json().token, json: { requestIds: [ids['DEV-B']] } });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.json().error.code, 'role_forbidden');
+    const empty = await t.call('POST', '/api/v1/requests/approve', { json: { requestIds: [] } });
+    assert.equal(empty.json().error.code, 'validation_failed');
   });
 
   it('fail/review/unknown-request-and-technician', async () => {
