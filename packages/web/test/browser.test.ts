@@ -16,7 +16,7 @@ import { parseCertificate, systemClock } from '@provisio/pki';
 import { initDevice, installProfile, loadDevice } from '@provisio/device';
 import { parseBundle, parsePackage, verifyBundle } from '@provisio/protocol';
 import { tempDir } from '@provisio/testkit';
-import { REQUEST_MEDIA, setUpSystem, startTestService, type TestService } from '../../server/test/service-harness.js';
+import { makeRequest, REQUEST_MEDIA, setUpSystem, startTestService, type TestService } from '../../server/test/service-harness.js';
 import { launchBrowser, openPage, type WatchedPage } from './browser-harness.js';
 
 const PASSWORD = 'technician password 1';
@@ -47,7 +47,7 @@ describe('admin web UI in Chromium', () => {
   before(async () => {
     t = await startTestService();
     assert.ok(t.service.adminPassword, 'the first start prints an admin password');
-    for (const [username, role] of [['tom', 'technician'], ['ann', 'auditor']]) {
+    for (const [username, role] of [['tom', 'technician'], ['ann', 'auditor'], ['abe', 'approver']]) {
       const r = await t.call('POST', '/api/v1/users', { json: { username, role, password: PASSWORD } });
       assert.equal(r.status, 201, r.body.toString());
     }
@@ -218,6 +218,43 @@ describe('admin web UI in Chromium', () => {
     assert.deepEqual(w.faults, []);
   });
 
+  it('ok/approver/bulk-approval-counts-and-flags-outliers', async () => {
+    const made: Record<string, string> = {};
+    for (const [device, keyType] of [['DEV-201', 'p256'], ['DEV-202', 'p256'], ['DEV-203', 'rsa3072']] as const) {
+      const r = await t.call('POST', '/api/v1/device/requests', { token: null, raw: Buffer.from((await makeRequest(packageText, device, { keyType })).text), contentType: REQUEST_MEDIA });
+      made[device] = r.json().request.id;
+    }
+    const w = await open();
+    await signIn(w, 'abe', PASSWORD);
+    const { page } = w;
+    await page.getByRole('link', { name: 'Devices', exact: true }).click();
+    await page.getByLabel('Search').fill('DEV-2');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.getByTestId('device-count').filter({ hasText: '3 devices' }).waitFor();
+
+    // A selection: counted, then cancelled — nothing approved.
+    await page.getByLabel('Select DEV-201').check();
+    await page.getByRole('button', { name: 'Approve selected (1)' }).click();
+    await page.getByRole('heading', { name: 'Approve 1 request?' }).waitFor();
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    assert.equal((await t.call('GET', `/api/v1/requests/${made['DEV-201']}`)).json().state, 'pending');
+
+    // Everything matching the filter: 3, with the RSA key flagged as an outlier before signing.
+    await page.getByRole('button', { name: 'Approve all pending matching these filters' }).click();
+    await page.getByRole('heading', { name: 'Approve 3 requests?' }).waitFor();
+    const outliers = await page.getByTestId('outliers').innerText();
+    assert.match(outliers, /1 outlier/);
+    assert.match(outliers, /DEV-203: key RSA/);
+    await w.screenshot('10-bulk-approval');
+    await page.getByRole('button', { name: 'Confirm: approve 3' }).click();
+    await page.getByRole('status').filter({ hasText: 'Approved 3 requests.' }).waitFor();
+    for (const id of Object.values(made)) assert.equal((await t.call('GET', `/api/v1/requests/${id}`)).json().state, 'approved');
+    // Approvers do not see the audit page; the navigation says so.
+    const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
+    assert.deepEqual(nav, ['Dashboard', 'Devices', 'Systems', 'CA']);
+    assert.deepEqual(w.faults, []);
+  });
+
   it('ok/admin/systems-components-and-packages', async () => {
     const w = await open();
     await signIn(w, 'admin', t.service.adminPassword as string);
@@ -250,7 +287,7 @@ describe('admin web UI in Chromium', () => {
     const pkg = parsePackage(readFileSync(await file.path(), 'utf8'));
     assert.equal(pkg.system, 'Infusion');
     assert.deepEqual(pkg.components.map((c) => c.name), ['pump']);
-    await w.screenshot('10-systems');
+    await w.screenshot('11-systems');
 
     const revoke = page.getByRole('form', { name: `Revoke package ${pkg.packageId}` });
     await revoke.getByLabel('Reason').selectOption('keyCompromise');
@@ -276,7 +313,7 @@ describe('admin web UI in Chromium', () => {
     const crlNumber = (await t.call('GET', '/api/v1/ca')).json().crl.number as number;
     assert.ok(crlNumber >= 2, 'the revocation published a CRL');
     await page.getByTestId('crl-number').filter({ hasText: String(crlNumber) }).waitFor();
-    await w.screenshot('12-ca');
+    await w.screenshot('13-ca');
 
     await page.getByRole('link', { name: 'Audit', exact: true }).click();
     const entries = (await t.call('GET', '/api/v1/audit?limit=1')).json().total as number;
@@ -288,7 +325,7 @@ describe('admin web UI in Chromium', () => {
     await page.getByRole('cell', { name: 'device.revoke', exact: true }).waitFor();
     assert.match(page.url(), /action=device\.revoke/);
     assert.match(await page.getByTestId('cli-command').nth(1).innerText(), /provisio audit list --action device\.revoke/);
-    await w.screenshot('11-audit');
+    await w.screenshot('12-audit');
 
     // The pending request: the review panel without Approve or Reject.
     await page.getByRole('link', { name: 'Devices', exact: true }).click();

@@ -6,6 +6,7 @@ import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react'
 import { type DeviceView, getJson, type Page, postJson, type RequestView, type Session, type SystemView } from '../api';
 import { Link, navigate, useLocation } from '../router';
 import { age, CliCommand, ErrorBox, sh, StateBadge, When } from '../widgets';
+import { BulkApprove } from './bulk-approve';
 
 const PAGE_SIZE = 25;
 const STATES = ['pending', 'approved', 'provisioned', 'rejected', 'revoked'] as const;
@@ -33,6 +34,9 @@ export function DevicesPage({ session }: { session: Session }) {
   const [error, setError] = useState<unknown>(null);
   const [status, setStatus] = useState('');
   const [text, setText] = useState(q);
+  const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
+  const [bulk, setBulk] = useState<RequestView[] | null>(null);
+  const canDecide = session.role === 'admin' || session.role === 'approver';
 
   const setFilter = (changes: Record<string, string>) => {
     const next = new URLSearchParams(location.search);
@@ -73,6 +77,37 @@ export function DevicesPage({ session }: { session: Session }) {
 
   const components = systems.find((s) => s.name === system)?.components ?? [];
   const pages = data ? Math.max(1, Math.ceil(data.total / PAGE_SIZE)) : 1;
+  const toggle = (requestId: string) => setSelected((old) => {
+    const next = new Set(old);
+    if (next.has(requestId)) next.delete(requestId);
+    else next.add(requestId);
+    return next;
+  });
+  const pendingOnPage = data?.items.filter((d) => d.state === 'pending') ?? [];
+  const allOnPage = pendingOnPage.length > 0 && pendingOnPage.every((d) => selected.has(d.requestId));
+
+  const reviewSelected = async () => {
+    try {
+      setBulk(await Promise.all([...selected].map((id) => getJson<RequestView>(`/api/v1/requests/${encodeURIComponent(id)}`))));
+    } catch (e) {
+      setError(e);
+    }
+  };
+  // Everything pending that matches the filter (the first 500: the most one call approves).
+  const reviewMatching = async () => {
+    const params = new URLSearchParams({ state: 'pending', limit: '500' });
+    if (system) params.set('system', system);
+    if (system && component) params.set('component', component);
+    if (q) params.set('q', q);
+    try {
+      const found = await getJson<Page<RequestView>>(`/api/v1/requests?${params}`);
+      setBulk(found.items);
+      if (found.total > found.items.length) setStatus(`${found.total} pending match; the first ${found.items.length} are in this approval.`);
+    } catch (e) {
+      setError(e);
+    }
+  };
+
   const search = (e: FormEvent) => {
     e.preventDefault();
     setFilter({ q: text.trim() });
@@ -112,17 +147,55 @@ export function DevicesPage({ session }: { session: Session }) {
         </form>
         <p role="status" className="status">{status}</p>
         <ErrorBox error={error} />
+        {canDecide && (!state || state === 'pending') ? (
+          <div className="bulk">
+            <button type="button" className="secondary" disabled={selected.size === 0} onClick={() => void reviewSelected()}>Approve selected ({selected.size})</button>
+            <button type="button" className="secondary" onClick={() => void reviewMatching()}>Approve all pending matching these filters</button>
+          </div>
+        ) : null}
+        {bulk ? (
+          bulk.length === 0 ? <p role="status">Nothing pending matches these filters. <button type="button" className="secondary small" onClick={() => setBulk(null)}>Close</button></p> : (
+            <BulkApprove
+              requests={bulk}
+              onCancel={() => setBulk(null)}
+              onDone={(message) => {
+                setBulk(null);
+                setSelected(new Set());
+                setStatus(message);
+                void load();
+              }}
+            />
+          )
+        ) : null}
         {data && (
           <>
             <p className="muted" data-testid="device-count">{data.total} device{data.total === 1 ? '' : 's'}</p>
             <table className="table">
               <caption className="sr-only">Devices, those needing approval first</caption>
               <thead>
-                <tr><th scope="col">Device</th><th scope="col">Label</th><th scope="col">System / component</th><th scope="col">State</th><th scope="col">Updated</th><th scope="col"><span className="sr-only">Actions</span></th></tr>
+                <tr>
+                  {canDecide ? (
+                    <th scope="col">
+                      <input
+                        type="checkbox"
+                        aria-label="Select every pending device on this page"
+                        checked={allOnPage}
+                        disabled={pendingOnPage.length === 0}
+                        onChange={() => setSelected(allOnPage ? new Set() : new Set([...selected, ...pendingOnPage.map((d) => d.requestId)]))}
+                      />
+                    </th>
+                  ) : null}
+                  <th scope="col">Device</th><th scope="col">Label</th><th scope="col">System / component</th><th scope="col">State</th><th scope="col">Updated</th><th scope="col"><span className="sr-only">Actions</span></th>
+                </tr>
               </thead>
               <tbody>
                 {data.items.map((d) => (
                   <tr key={d.deviceId} data-device={d.deviceId}>
+                    {canDecide ? (
+                      <td>
+                        {d.state === 'pending' ? <input type="checkbox" aria-label={`Select ${d.deviceId}`} checked={selected.has(d.requestId)} onChange={() => toggle(d.requestId)} /> : null}
+                      </td>
+                    ) : null}
                     <td><Link to={`/devices/${encodeURIComponent(d.deviceId)}`}>{d.deviceId}</Link>{d.mock ? <span className="badge badge-mock">mock</span> : null}</td>
                     <td>{d.label}</td>
                     <td>{d.system} / {d.component}</td>
