@@ -6,8 +6,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { openssl, tempDir } from '@provisio/testkit';
 import { REQUEST_MEDIA, type TestService, makeRequest, setUpSystem, startTestService } from './service-harness.js';
 
@@ -37,6 +39,18 @@ describe('request review and device order', () => {
     assert.equal((await order('')).at(-1), 'DEV-B', 'the default order is the most recently changed first');
     const bad = await t.call('GET', '/api/v1/devices?sort=random');
     assert.equal(bad.status, 400);
+    assert.equal(bad.json().error.code, 'validation_failed');
+  });
+
+  it('ok/filter/by-transport-and-certificate-expiry-window', async () => {
+    const r = await t.call('POST', '/api/v1/device/requests', { token: null, raw: Buffer.from((await makeRequest(packageText, 'DEV-F')).text), contentType: REQUEST_MEDIA });
+    assert.equal(r.status, 201);
+    assert.deepEqual(await order('transport=connected'), ['DEV-F']);
+    assert.deepEqual(await order('transport=upload&sort=device-id'), ['DEV-A', 'DEV-B', 'DEV-C']);
+    // The component's certificates live 365 days: due within 366 days, not within 364.
+    assert.deepEqual(await order('expiresWithinDays=366&sort=device-id'), ['DEV-A', 'DEV-C']);
+    assert.deepEqual(await order('expiresWithinDays=364'), []);
+    const bad = await t.call('GET', '/api/v1/devices?transport=pigeon');
     assert.equal(bad.json().error.code, 'validation_failed');
   });
 
@@ -142,5 +156,50 @@ describe('request review and device order', () => {
       assert.equal(r.status, 403);
       assert.equal(r.json().error.code, 'role_forbidden');
     }
+  });
+});
+
+// The same list queries in PostgreSQL's dialect (the SQL of the orders, filters and search).
+const pgUrl = process.env.PROVISIO_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+describe('device list orders, filters and search on PostgreSQL', () => {
+  const schema = `provisio_test_${randomBytes(6).toString('hex')}`;
+  let t: TestService;
+  const ids: Record<string, string> = {};
+
+  before(async () => {
+    t = await startTestService({ db: pgUrl, dbSchema: schema, webRoot: null });
+    const { packageText } = await setUpSystem(t);
+    for (const [device, path] of [['DEV-A', '/api/v1/requests'], ['DEV-B', '/api/v1/requests'], ['DEV-C', '/api/v1/device/requests']] as const) {
+      const r = await t.call('POST', path, { raw: Buffer.from((await makeRequest(packageText, device)).text), contentType: REQUEST_MEDIA });
+      assert.equal(r.status, 201, r.body.toString());
+      ids[device] = r.json().request.id;
+    }
+    const bulk = await t.call('POST', '/api/v1/requests/approve', { json: { requestIds: [ids['DEV-A'], ids['DEV-C']] } });
+    assert.equal(bulk.json().approved, 2);
+  });
+  after(async () => {
+    await t?.close();
+    const client = new pg.Client({ connectionString: pgUrl });
+    await client.connect();
+    try {
+      await client.query(`drop schema if exists "${schema}" cascade`);
+    } finally {
+      await client.end();
+    }
+  });
+
+  const order = async (query: string) => (await t.call('GET', `/api/v1/devices?${query}`)).json().items.map((d: { deviceId: string }) => d.deviceId);
+
+  it('ok/postgres/orders-filters-and-search', async () => {
+    assert.equal((await order('sort=pending-first'))[0], 'DEV-B');
+    assert.deepEqual(await order('sort=device-id'), ['DEV-A', 'DEV-B', 'DEV-C']);
+    assert.deepEqual(await order('transport=connected'), ['DEV-C']);
+    assert.deepEqual(await order('expiresWithinDays=366&sort=device-id'), ['DEV-A', 'DEV-C']);
+    assert.deepEqual(await order('expiresWithinDays=364'), []);
+    const key = (await t.call('GET', `/api/v1/requests/${ids['DEV-B']}`)).json().publicKeySha256 as string;
+    assert.deepEqual(await order(`q=${key.slice(4, 20).toUpperCase()}`), ['DEV-B']);
+    const cert = (await t.call('GET', '/api/v1/devices/DEV-A')).json().certificates[0].sha256 as string;
+    assert.deepEqual(await order(`q=${cert.slice(30, 50)}`), ['DEV-A']);
   });
 });

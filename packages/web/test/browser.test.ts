@@ -85,6 +85,7 @@ describe('admin web UI in Chromium', () => {
     await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
     assert.equal(await page.getByTestId('who').innerText(), 'admin (admin)');
     await page.getByTestId('count-pending').filter({ hasText: '1' }).waitFor();
+    await page.getByTestId('count-expiring').filter({ hasText: '0' }).waitFor();
     await page.getByRole('cell', { name: 'session.sign_in', exact: true }).waitFor();
     await w.screenshot('02-dashboard');
 
@@ -329,6 +330,14 @@ describe('admin web UI in Chromium', () => {
 
     // The pending request: the review panel without Approve or Reject.
     await page.getByRole('link', { name: 'Devices', exact: true }).click();
+    await page.getByLabel('Delivered by').selectOption('upload');
+    await page.getByTestId('device-count').filter({ hasText: '0 devices' }).waitFor();
+    assert.match(page.url(), /transport=upload/);
+    await page.getByLabel('Delivered by').selectOption('connected');
+    await page.getByLabel('Certificate expires').selectOption('365');
+    await page.locator('tr[data-device="DEV-201"]').waitFor();
+    assert.equal(await page.locator('tr[data-device="DEV-102"]').count(), 0, 'a pending device has no certificate to expire');
+    await page.getByLabel('Certificate expires').selectOption('');
     await page.locator('tr[data-device="DEV-102"]').getByRole('button', { name: 'Review DEV-102' }).click();
     await page.getByText('Your role may review but not decide.').waitFor();
     assert.equal(await page.getByRole('button', { name: /Approve|Reject/ }).count(), 0);

@@ -34,6 +34,7 @@ import type {
   RequestId,
   RequestRecord,
   RequestState,
+  Transport,
   RevokedCertificate,
   SystemId,
   SystemRecord,
@@ -69,6 +70,10 @@ export type DeviceSort = (typeof DEVICE_SORTS)[number];
 export interface DeviceFilter {
   readonly sort?: DeviceSort;
   readonly state?: DeviceState;
+  /** How the device's current request arrived (upload, connected, proxy). */
+  readonly transport?: Transport;
+  /** Devices with an active certificate whose notAfter is before this time (an expiry window). */
+  readonly certificateExpiresBefore?: Date;
   readonly systemId?: SystemId;
   readonly componentId?: ComponentId;
   readonly text?: string;

@@ -359,6 +359,13 @@ class KyselyStoreTx implements StoreTx {
     if (filter.state !== undefined) query = query.where('state', '=', filter.state);
     if (filter.systemId !== undefined) query = query.where('system_id', '=', filter.systemId);
     if (filter.componentId !== undefined) query = query.where('component_id', '=', filter.componentId);
+    if (filter.transport !== undefined) {
+      query = query.where(sql<SqlBool>`exists (select 1 from requests r where r.id = devices.current_request_id and r.transport = ${filter.transport})`);
+    }
+    if (filter.certificateExpiresBefore !== undefined) {
+      const before = rows.toMillis(filter.certificateExpiresBefore);
+      query = query.where(sql<SqlBool>`exists (select 1 from certificates c where c.device_id = devices.device_id and c.status = 'active' and c.not_after < ${before})`);
+    }
     if (filter.text) {
       const pattern = likePattern(filter.text);
       query = query.where((eb) => eb.or([

@@ -14,6 +14,7 @@ const TILES: readonly { state: DeviceState; label: string }[] = [
 
 export function DashboardPage({ session }: { session: Session }) {
   const [counts, setCounts] = useState<Partial<Record<DeviceState, number>>>({});
+  const [expiring, setExpiring] = useState<number | null>(null);
   const [events, setEvents] = useState<AuditEntry[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const readsAudit = session.role === 'admin' || session.role === 'auditor';
@@ -21,6 +22,7 @@ export function DashboardPage({ session }: { session: Session }) {
   useEffect(() => {
     Promise.all(TILES.map(async (t) => [t.state, (await getJson<Page<unknown>>(`/api/v1/devices?state=${t.state}&limit=1`)).total] as const))
       .then((pairs) => setCounts(Object.fromEntries(pairs)), setError);
+    getJson<Page<unknown>>('/api/v1/devices?expiresWithinDays=30&limit=1').then((p) => setExpiring(p.total), setError);
     if (readsAudit) getJson<Page<AuditEntry>>('/api/v1/audit?limit=10').then((p) => setEvents(p.items), setError);
   }, [readsAudit]);
 
@@ -29,6 +31,12 @@ export function DashboardPage({ session }: { session: Session }) {
       <h1>Dashboard</h1>
       <ErrorBox error={error} />
       <ul className="tiles">
+        <li>
+          <Link to="/devices?expires=30" className="tile">
+            <span className="tile-number" data-testid="count-expiring">{expiring ?? '…'}</span>
+            <span className="tile-label">Certificates expiring within 30 days</span>
+          </Link>
+        </li>
         {TILES.map((t) => (
           <li key={t.state}>
             <Link to={`/devices?state=${t.state}`} className="tile">

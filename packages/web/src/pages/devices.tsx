@@ -26,6 +26,8 @@ export function DevicesPage({ session }: { session: Session }) {
   const system = query.get('system') ?? '';
   const component = query.get('component') ?? '';
   const q = query.get('q') ?? '';
+  const transport = query.get('transport') ?? '';
+  const expires = query.get('expires') ?? '';
   const page = Math.max(1, Number(query.get('page') ?? '1') || 1);
   const reviewing = query.get('review');
 
@@ -58,6 +60,8 @@ export function DevicesPage({ session }: { session: Session }) {
     if (system) params.set('system', system);
     if (system && component) params.set('component', component);
     if (q) params.set('q', q);
+    if (transport) params.set('transport', transport);
+    if (expires) params.set('expiresWithinDays', expires);
     try {
       const found = await getJson<Page<DeviceView>>(`/api/v1/devices?${params}`);
       if (seq !== latest.current) return;
@@ -66,7 +70,7 @@ export function DevicesPage({ session }: { session: Session }) {
     } catch (e) {
       setError(e);
     }
-  }, [state, system, component, q, page]);
+  }, [state, system, component, q, transport, expires, page]);
 
   useEffect(() => {
     void load();
@@ -137,6 +141,24 @@ export function DevicesPage({ session }: { session: Session }) {
             <select value={component} disabled={!system} onChange={(e) => setFilter({ component: e.target.value })}>
               <option value="">any</option>
               {components.map((c) => <option key={c.name} value={c.name}>{c.name}</option>)}
+            </select>
+          </label>
+          <label>
+            Delivered by
+            <select value={transport} onChange={(e) => setFilter({ transport: e.target.value })}>
+              <option value="">any</option>
+              <option value="upload">upload (technician)</option>
+              <option value="connected">connected (device)</option>
+              <option value="proxy">proxy gateway</option>
+            </select>
+          </label>
+          <label>
+            Certificate expires
+            <select value={expires} onChange={(e) => setFilter({ expires: e.target.value })}>
+              <option value="">any time</option>
+              <option value="30">within 30 days</option>
+              <option value="90">within 90 days</option>
+              <option value="365">within a year</option>
             </select>
           </label>
           <label>
