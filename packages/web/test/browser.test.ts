@@ -166,6 +166,9 @@ describe('admin web UI in Chromium', () => {
     await page.getByRole('status').filter({ hasText: 'Revoked DEV-101: 1 certificate revoked' }).waitFor();
     await page.getByTestId('device-state').filter({ hasText: 'Revoked' }).waitFor();
     await page.getByRole('cell', { name: /Revoked \(keyCompromise\)/ }).waitFor();
+    await page.getByTestId('history').getByText('device.revoke').waitFor();
+    const history = (await page.getByTestId('history').locator('code').allInnerTexts()).filter((a) => a.startsWith('request.') || a.startsWith('device.'));
+    assert.deepEqual(history, ['request.submit', 'request.approve', 'device.complete', 'device.revoke']);
     await w.screenshot('07-device-revoked');
     assert.equal((await t.call('GET', '/api/v1/devices/DEV-101')).json().state, 'revoked');
 

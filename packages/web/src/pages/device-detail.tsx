@@ -1,6 +1,7 @@
 /** One device: its state, every certificate it had (PEM download), and revocation. */
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
-import { type CertificateView, type DeviceView, getJson, postJson, saveFile, type Session } from '../api';
+import { type CertificateView, type DeviceView, getJson, type Page, postJson, saveFile, type Session } from '../api';
+import type { AuditEntry } from './audit';
 import { Link } from '../router';
 import { CliCommand, ErrorBox, StateBadge, When } from '../widgets';
 
@@ -13,14 +14,22 @@ export function DeviceDetailPage({ session, deviceId }: { session: Session; devi
   const [device, setDevice] = useState<Detail | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [status, setStatus] = useState('');
+  const [history, setHistory] = useState<AuditEntry[] | null>(null);
+  const readsAudit = session.role === 'admin' || session.role === 'auditor';
 
   const load = useCallback(async () => {
     try {
-      setDevice(await getJson<Detail>(`/api/v1/devices/${encodeURIComponent(deviceId)}`));
+      const d = await getJson<Detail>(`/api/v1/devices/${encodeURIComponent(deviceId)}`);
+      setDevice(d);
+      if (readsAudit) {
+        // The device's history: what was done to it and to its current request, oldest first.
+        const pages = await Promise.all([d.deviceId, d.requestId].map((target) => getJson<Page<AuditEntry>>(`/api/v1/audit?target=${encodeURIComponent(target)}&limit=100`)));
+        setHistory(pages.flatMap((p) => p.items).sort((a, b) => a.seq - b.seq));
+      }
     } catch (e) {
       setError(e);
     }
-  }, [deviceId]);
+  }, [deviceId, readsAudit]);
   useEffect(() => {
     void load();
   }, [load]);
@@ -66,6 +75,16 @@ export function DeviceDetailPage({ session, deviceId }: { session: Session; devi
               </tbody>
             </table>
           )}
+          {history ? (
+            <>
+              <h2>History</h2>
+              <ol className="history" data-testid="history">
+                {history.map((e) => (
+                  <li key={e.seq}><When at={e.at} /> — <code>{e.action}</code> by {e.actor}</li>
+                ))}
+              </ol>
+            </>
+          ) : null}
           {canRevoke ? (
             <RevokeForm
               deviceId={device.deviceId}
