@@ -282,6 +282,20 @@ describe('admin web UI in Chromium', () => {
     await newComponent.getByRole('button', { name: 'Create component' }).click();
     await page.getByRole('cell', { name: 'p256, p384' }).waitFor();
 
+    // The component's approval policy: manual until set; a bad rule shows its code and keeps the input.
+    await page.getByTestId('policy-pump').filter({ hasText: 'manual' }).waitFor();
+    await page.getByText('Change the policy of pump').click();
+    const policy = page.getByRole('form', { name: 'Approval policy of pump' });
+    await policy.getByLabel('Mode').selectOption('automatic');
+    await policy.getByLabel('Device id pattern').fill('INF-');
+    await policy.getByRole('button', { name: 'Set policy' }).click();
+    await policy.getByRole('alert').filter({ hasText: 'policy_invalid' }).waitFor();
+    assert.equal(await policy.getByLabel('Device id pattern').inputValue(), 'INF-');
+    await policy.getByLabel('Device id pattern').fill('^INF-[0-9]+$');
+    await policy.getByRole('button', { name: 'Set policy' }).click();
+    await page.getByTestId('policy-pump').filter({ hasText: 'automatic (component policy)' }).waitFor();
+    assert.equal((await t.call('GET', '/api/v1/systems/Infusion/components/pump/policy')).json().effectiveMode, 'automatic');
+
     const newPackage = page.getByRole('form', { name: 'New package for Infusion' });
     await newPackage.getByText('Secret:').waitFor();
     const download = page.waitForEvent('download');

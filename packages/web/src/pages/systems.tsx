@@ -48,9 +48,14 @@ export function SystemsPage({ session }: { session: Session }) {
           <p className="muted">{s.allowMock ? 'Accepts mock device files.' : 'Refuses mock device files.'}</p>
           <table className="table">
             <caption className="sr-only">Components of {s.name}</caption>
-            <thead><tr><th scope="col">Component</th><th scope="col">Key types</th><th scope="col">Certificate validity</th></tr></thead>
+            <thead><tr><th scope="col">Component</th><th scope="col">Key types</th><th scope="col">Certificate validity</th><th scope="col">Approval policy</th></tr></thead>
             <tbody>
-              {s.components.map((c) => <tr key={c.name}><td>{c.name}</td><td>{c.keyTypes.join(', ')}</td><td>{c.validityDays} days</td></tr>)}
+              {s.components.map((c) => (
+                <tr key={c.name}>
+                  <td>{c.name}</td><td>{c.keyTypes.join(', ')}</td><td>{c.validityDays} days</td>
+                  <td><Policy system={s.name} component={c.name} canSet={isAdmin} onDone={done} /></td>
+                </tr>
+              ))}
             </tbody>
           </table>
           {s.components.length === 0 ? <p>No component yet: devices of this system cannot be provisioned.</p> : null}
@@ -71,6 +76,63 @@ export function SystemsPage({ session }: { session: Session }) {
         </tbody>
       </table>
     </section>
+  );
+}
+
+interface PolicyAnswer {
+  effectiveMode: 'manual' | 'automatic';
+  effective: { scope: 'system' | 'component'; rules: Record<string, unknown> } | null;
+}
+
+/** A component's approval policy in effect, and (admins) a form to set the component's own. */
+function Policy({ system, component, canSet, onDone }: { system: string; component: string; canSet: boolean; onDone: (m: string) => void }) {
+  const path = `/api/v1/systems/${encodeURIComponent(system)}/components/${encodeURIComponent(component)}/policy`;
+  const [policy, setPolicy] = useState<PolicyAnswer | null>(null);
+  const [mode, setMode] = useState<'manual' | 'automatic'>('manual');
+  const [pattern, setPattern] = useState('');
+  const [maxPerHour, setMaxPerHour] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  const [tick, setTick] = useState(0);
+
+  useEffect(() => {
+    getJson<PolicyAnswer>(path).then(setPolicy, setError);
+  }, [path, tick]);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const rules: Record<string, unknown> = {};
+    if (pattern) rules.deviceIdPattern = pattern;
+    if (maxPerHour) rules.maxPerHour = Number(maxPerHour);
+    try {
+      await postJson(path, { mode, rules });
+      setError(null);
+      setTick((n) => n + 1);
+      onDone(`Set the approval policy of ${system} / ${component} to ${mode}.`);
+    } catch (err) {
+      setError(err);
+    }
+  };
+
+  const cli = `provisio policy set --system ${sh(system)} --component ${sh(component)} --mode ${mode}${pattern ? ` --device-id-pattern ${sh(pattern)}` : ''}${maxPerHour ? ` --max-per-hour ${maxPerHour}` : ''}`;
+  return (
+    <div className="policy">
+      <span data-testid={`policy-${component}`}>
+        {policy ? (policy.effectiveMode === 'manual' ? 'manual: an approver decides' : `automatic (${policy.effective?.scope ?? ''} policy): ${JSON.stringify(policy.effective?.rules ?? {})}`) : '…'}
+      </span>
+      {canSet ? (
+        <details>
+          <summary>Change<span className="sr-only"> the policy of {component}</span></summary>
+          <form onSubmit={(e) => void submit(e)} aria-label={`Approval policy of ${component}`}>
+            <label>Mode <select value={mode} onChange={(e) => setMode(e.target.value as 'manual' | 'automatic')}><option value="manual">manual</option><option value="automatic">automatic</option></select></label>
+            <label>Device id pattern <input value={pattern} placeholder="^ZM-[0-9]{6}$" onChange={(e) => setPattern(e.target.value)} /></label>
+            <label>At most per hour <input type="number" min={1} value={maxPerHour} onChange={(e) => setMaxPerHour(e.target.value)} /></label>
+            <button type="submit" className="small">Set policy</button>
+            <ErrorBox error={error} />
+            <CliCommand command={cli} />
+          </form>
+        </details>
+      ) : null}
+    </div>
   );
 }
 
