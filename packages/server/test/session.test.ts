@@ -126,6 +126,18 @@ describe('browser sessions', () => {
     assert.equal(r.json().error.code, 'session_expired');
   });
 
+  it('fail/login-csrf/a-form-post-cannot-sign-in', async () => {
+    // The attack: another site's form posts text/plain shaped like JSON to sign the victim's
+    // browser in as the attacker. Only a JSON object is accepted, which a form cannot send.
+    const body = Buffer.from(`{"username":"alice","password":"${PASSWORD}","x":"="}`);
+    for (const contentType of ['text/plain', 'application/x-www-form-urlencoded']) {
+      const r = await t.call('POST', '/api/v1/session', { token: null, raw: body, contentType });
+      assert.equal(r.status, 400, `${contentType}: ${r.body}`);
+      assert.equal(r.json().error.code, 'validation_failed');
+      assert.equal(r.headers['set-cookie'], undefined);
+    }
+  });
+
   it('fail/no-cookie-is-unauthenticated', async () => {
     const r = await t.call('GET', '/api/v1/session', { token: null });
     assert.equal(r.status, 401);
