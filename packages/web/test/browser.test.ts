@@ -201,10 +201,19 @@ describe('admin web UI in Chromium', () => {
     const requestId = up.json().request.id as string;
 
     const w = await open();
-    await signIn(w, 'tom', PASSWORD);
     const { page } = w;
-    // Home is Provisioning; the navigation offers nothing else.
+    // Keyboard only: the username field has focus, Tab to the password, Enter signs in.
+    await page.goto('/');
+    await page.getByLabel('Username').waitFor();
+    await page.locator('#username:focus').waitFor();
+    await page.keyboard.type('tom');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(PASSWORD);
+    await page.keyboard.press('Enter');
+    await page.getByTestId('who').waitFor();
+    // Home is Provisioning, and focus is on the page's main region; the navigation offers nothing else.
     await page.getByRole('heading', { name: 'Provisioning' }).waitFor();
+    await page.locator('main#main:focus').waitFor();
     const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
     assert.deepEqual(nav, ['Provisioning']);
     await w.screenshot('09-technician-home');
