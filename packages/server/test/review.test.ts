@@ -54,6 +54,25 @@ describe('request review and device order', () => {
     assert.equal(bad.json().error.code, 'validation_failed');
   });
 
+  it('ok/audit/time-window', async () => {
+    const total = async (q: string) => {
+      const r = await t.call('GET', `/api/v1/audit?limit=1&${q}`);
+      assert.equal(r.status, 200, r.body.toString());
+      return r.json().total as number;
+    };
+    const all = await total('');
+    assert.ok(all > 5);
+    const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+    const inAnHour = new Date(Date.now() + 3_600_000).toISOString();
+    assert.equal(await total(`since=${hourAgo}`), all);
+    assert.equal(await total(`since=${inAnHour}`), 0);
+    assert.equal(await total(`until=${hourAgo}`), 0);
+    assert.equal(await total(`since=${hourAgo}&until=${inAnHour}&action=request.approve`), await total('action=request.approve'));
+    const bad = await t.call('GET', '/api/v1/audit?since=yesterday');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json().error.code, 'validation_failed');
+  });
+
   it('ok/search/by-key-or-certificate-fingerprint', async () => {
     const key = (await t.call('GET', `/api/v1/requests/${ids['DEV-B']}`)).json().publicKeySha256 as string;
     assert.deepEqual(await order(`q=${key.slice(8, 24).toUpperCase()}`), ['DEV-B'], 'a piece of the key fingerprint, any case');

@@ -351,6 +351,14 @@ describe('admin web UI in Chromium', () => {
     await page.getByText('1 entry', { exact: true }).waitFor();
     await page.getByRole('cell', { name: 'device.revoke', exact: true }).waitFor();
     assert.match(page.url(), /action=device\.revoke/);
+    // A time window that ends before anything happened: nothing.
+    await page.getByLabel('Before').fill('2020-01-01T00:00');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByText('0 entries', { exact: true }).waitFor();
+    assert.match(page.url(), /until=2020-01-01T/);
+    await page.getByLabel('Before').fill('');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByText('1 entry', { exact: true }).waitFor();
     assert.match(await page.getByTestId('cli-command').nth(1).innerText(), /provisio audit list --action device\.revoke/);
     await w.screenshot('12-audit');
 

@@ -86,6 +86,10 @@ export interface AuditFilter {
   readonly action?: string;
   readonly targetId?: string;
   readonly fromSeq?: number;
+  /** Entries at or after this time. */
+  readonly since?: Date;
+  /** Entries before this time. */
+  readonly until?: Date;
   readonly limit: number;
   readonly offset: number;
 }

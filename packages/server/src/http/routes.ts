@@ -352,9 +352,14 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'GET', url: '/api/v1/audit', operationId: 'listAudit', summary: 'List audit entries (newest first)', roles: ['admin', 'auditor'],
-    query: obj({ actor: { type: 'string', maxLength: 128 }, action: { type: 'string', maxLength: 64 }, target: { type: 'string', maxLength: 128 }, ...paging }),
+    query: obj({
+      actor: { type: 'string', maxLength: 128 }, action: { type: 'string', maxLength: 64 }, target: { type: 'string', maxLength: 128 },
+      since: { type: 'string', format: 'date-time' }, until: { type: 'string', format: 'date-time' }, ...paging,
+    }),
     handler: async ({ deps, query }) => {
       const page = await deps.store.listAudit({
+        ...(query.since ? { since: new Date(query.since as string) } : {}),
+        ...(query.until ? { until: new Date(query.until as string) } : {}),
         actor: query.actor as string | undefined,
         action: query.action as string | undefined,
         targetId: query.target as string | undefined,

@@ -582,6 +582,8 @@ export class KyselyStore extends KyselyStoreTx implements Store {
     if (filter.action !== undefined) query = query.where('action', '=', filter.action);
     if (filter.targetId !== undefined) query = query.where('target_id', '=', filter.targetId);
     if (filter.fromSeq !== undefined) query = query.where('seq', '>=', filter.fromSeq);
+    if (filter.since !== undefined) query = query.where('at', '>=', rows.toMillis(filter.since));
+    if (filter.until !== undefined) query = query.where('at', '<', rows.toMillis(filter.until));
     const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     const found = await query.selectAll().orderBy('seq', 'desc').limit(limit).offset(offset).execute();
     return { items: found.map(rows.auditFromRow), total: Number(n) };

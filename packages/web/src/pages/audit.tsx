@@ -18,13 +18,25 @@ export interface AuditEntry {
 type Verification = { ok: true; count: number; lastSeq: number; lastHash: string } | { ok: false; seq: number; problem: string; message: string };
 
 const PAGE_SIZE = 50;
-const FIELDS = ['actor', 'action', 'target'] as const;
+const FIELDS = ['actor', 'action', 'target', 'since', 'until'] as const;
+const TIMES: ReadonlySet<string> = new Set(['since', 'until']);
+
+/** An ISO time as the value of a datetime-local input (the browser's time zone), and back. */
+function toLocalInput(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+}
+function fromLocalInput(value: string): string {
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? '' : d.toISOString();
+}
 
 export function AuditPage() {
   const { query } = useLocation();
   const filter = Object.fromEntries(FIELDS.map((f) => [f, query.get(f) ?? ''])) as Record<(typeof FIELDS)[number], string>;
   const page = Math.max(1, Number(query.get('page') ?? '1') || 1);
-  const [form, setForm] = useState(filter);
+  const [form, setForm] = useState({ ...filter, since: toLocalInput(filter.since), until: toLocalInput(filter.until) });
   const [data, setData] = useState<Page<AuditEntry> | null>(null);
   const [chain, setChain] = useState<Verification | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -57,14 +69,19 @@ export function AuditPage() {
   const apply = (e: FormEvent) => {
     e.preventDefault();
     const next = new URLSearchParams();
-    for (const f of FIELDS) if (form[f].trim()) next.set(f, form[f].trim());
+    for (const f of FIELDS) {
+      const value = TIMES.has(f) ? fromLocalInput(form[f]) : form[f].trim();
+      if (value) next.set(f, value);
+    }
     navigate(`/audit${next.toString() ? `?${next}` : ''}`, true);
   };
   const exportJson = () => {
     if (data) saveFile('audit.json', new Blob([JSON.stringify(data.items, null, 2)], { type: 'application/json' }));
   };
   const pages = data ? Math.max(1, Math.ceil(data.total / PAGE_SIZE)) : 1;
-  const cli = ['provisio audit list', ...FIELDS.filter((f) => filter[f]).map((f) => `--${f} ${sh(filter[f])}`)].join(' ');
+  // The CLI has no time window: the command lists the other filters and says so.
+  const cli = ['provisio audit list', ...FIELDS.filter((f) => filter[f] && !TIMES.has(f)).map((f) => `--${f} ${sh(filter[f])}`)].join(' ')
+    + (filter.since || filter.until ? '   # no time filter in the CLI' : '');
 
   return (
     <section>
@@ -78,8 +95,8 @@ export function AuditPage() {
       <form className="filters" onSubmit={apply} aria-label="Filter audit events">
         {FIELDS.map((f) => (
           <label key={f}>
-            {f[0]?.toUpperCase()}{f.slice(1)}
-            <input value={form[f]} onChange={(e) => setForm({ ...form, [f]: e.target.value })} />
+            {f === 'since' ? 'From' : f === 'until' ? 'Before' : `${f[0]?.toUpperCase()}${f.slice(1)}`}
+            <input type={TIMES.has(f) ? 'datetime-local' : 'text'} value={form[f]} onChange={(e) => setForm({ ...form, [f]: e.target.value })} />
           </label>
         ))}
         <button type="submit" className="secondary">Filter</button>
