@@ -165,6 +165,31 @@ describe('request review and device order', () => {
     assert.equal(empty.json().error.code, 'validation_failed');
   });
 
+  it('ok/certificate/decoded-with-its-chain-verified', async () => {
+    const serial = (await t.call('GET', '/api/v1/devices/DEV-A')).json().certificates[0].serial as string;
+    const r = await t.call('GET', `/api/v1/devices/DEV-A/certificates/${serial}`);
+    assert.equal(r.status, 200, r.body.toString());
+    const body = r.json();
+    assert.deepEqual(body.verification, { status: 'verified' });
+    assert.equal(body.chain.length, 3);
+    const [leaf, issuing, root] = body.chain;
+    assert.match(leaf.subject, /CN=DEV-A/);
+    assert.equal(leaf.serial, serial);
+    assert.equal(leaf.ca, false);
+    assert.equal(leaf.publicKey, 'ECDSA P-256');
+    assert.ok(leaf.extKeyUsage.includes('clientAuth'), JSON.stringify(leaf.extKeyUsage));
+    assert.equal(leaf.issuer, issuing.subject);
+    assert.equal(issuing.issuer, root.subject);
+    assert.equal(issuing.ca, true);
+    // Another device's serial is not this device's certificate.
+    const other = (await t.call('GET', '/api/v1/devices/DEV-C')).json().certificates[0].serial as string;
+    for (const path of [`/api/v1/devices/DEV-A/certificates/${other}`, '/api/v1/devices/DEV-A/certificates/abcdef']) {
+      const miss = await t.call('GET', path);
+      assert.equal(miss.status, 404);
+      assert.equal(miss.json().error.code, 'certificate_not_found');
+    }
+  });
+
   it('fail/review/unknown-request-and-technician', async () => {
     const unknown = await t.call('GET', '/api/v1/requests/req_0000/review');
     assert.equal(unknown.status, 404);

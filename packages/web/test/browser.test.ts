@@ -154,6 +154,13 @@ describe('admin web UI in Chromium', () => {
     await page.goto('/devices/DEV-101');
     await page.getByTestId('device-state').filter({ hasText: 'Provisioned' }).waitFor();
     await page.getByRole('cell', { name: 'Active' }).waitFor();
+    await page.getByRole('button', { name: /^Details of / }).click();
+    const details = page.getByTestId('certificate-details');
+    await details.getByText('Chain verified to the root now.').waitFor();
+    const decoded = await details.innerText();
+    assert.match(decoded, /CN=DEV-101/);
+    assert.match(decoded, /clientAuth/);
+    assert.match(decoded, /Issuing CA/);
     await w.screenshot('06-device-provisioned');
     const revoke = page.getByRole('button', { name: 'Revoke DEV-101', exact: true });
     assert.equal(await revoke.isDisabled(), true, 'revoke waits for the typed device id');

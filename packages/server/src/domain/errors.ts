@@ -27,6 +27,7 @@ export const serverErrors = {
   request_expired: { category: 'conflict', when: 'approval was attempted after the request expired' },
   device_exists: { category: 'conflict', when: 'a device with this id already exists and reprovisioning it is not allowed' },
   device_not_found: { category: 'not_found', when: 'no device has this id' },
+  certificate_not_found: { category: 'not_found', when: 'the device has no certificate with this serial' },
   device_not_revocable: { category: 'conflict', when: 'a device that is pending or rejected (it holds no certificate) was asked to be revoked' },
   device_key_revoked: { category: 'conflict', when: 'a revoked device asked to re-enter approval with the key of a certificate it had; it must make a new key' },
   device_not_approved: { category: 'conflict', when: 'complete provisioning was attempted for a device whose profile was not issued' },

@@ -15,6 +15,7 @@ export function DeviceDetailPage({ session, deviceId }: { session: Session; devi
   const [error, setError] = useState<unknown>(null);
   const [status, setStatus] = useState('');
   const [history, setHistory] = useState<AuditEntry[] | null>(null);
+  const [inspected, setInspected] = useState<string | null>(null);
   const readsAudit = session.role === 'admin' || session.role === 'auditor';
 
   const load = useCallback(async () => {
@@ -66,6 +67,9 @@ export function DeviceDetailPage({ session, deviceId }: { session: Session; devi
                     <td><When at={c.notAfter} /></td>
                     <td><StateBadge state={c.status} />{c.revocationReason ? ` (${c.revocationReason})` : ''}</td>
                     <td>
+                      <button type="button" className="secondary small" aria-expanded={inspected === c.serial} onClick={() => setInspected(inspected === c.serial ? null : c.serial)}>
+                        Details<span className="sr-only"> of {c.serial}</span>
+                      </button>{' '}
                       <button type="button" className="secondary small" onClick={() => saveFile(`${device.deviceId}-${c.serial}.crt`, new Blob([c.pem], { type: 'application/x-pem-file' }))}>
                         Download PEM<span className="sr-only"> of {c.serial}</span>
                       </button>
@@ -75,6 +79,7 @@ export function DeviceDetailPage({ session, deviceId }: { session: Session; devi
               </tbody>
             </table>
           )}
+          {inspected ? <CertificateDetails deviceId={device.deviceId} serial={inspected} /> : null}
           {history ? (
             <>
               <h2>History</h2>
@@ -94,6 +99,62 @@ export function DeviceDetailPage({ session, deviceId }: { session: Session; devi
               }}
             />
           ) : null}
+        </>
+      ) : null}
+    </section>
+  );
+}
+
+interface Decoded {
+  subject: string; issuer: string; serial: string; notBefore: string; notAfter: string; publicKey: string; signatureAlgorithm: string;
+  subjectAltNames: string[]; keyUsage: string[]; extKeyUsage: string[]; ca: boolean; crlUrls: string[]; ocspUrls: string[]; sha256: string;
+}
+interface Inspection {
+  status: string;
+  revocationReason: string | null;
+  verification: { status: 'verified' } | { status: 'failed'; code: string; message: string };
+  chain: Decoded[];
+}
+
+/** A certificate and its chain decoded (like `provisio inspect`), the chain verified to the root now. */
+function CertificateDetails({ deviceId, serial }: { deviceId: string; serial: string }) {
+  const [data, setData] = useState<Inspection | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    getJson<Inspection>(`/api/v1/devices/${encodeURIComponent(deviceId)}/certificates/${encodeURIComponent(serial)}`).then(setData, setError);
+  }, [deviceId, serial]);
+  const list = (xs: string[]) => (xs.length ? xs.join(', ') : '—');
+  return (
+    <section aria-labelledby="cert-title" className="card" data-testid="certificate-details">
+      <h2 id="cert-title">Certificate {serial}</h2>
+      <ErrorBox error={error} />
+      {data ? (
+        <>
+          <p className="status">
+            {data.verification.status === 'verified' ? 'Chain verified to the root now.' : `Chain NOT verified: ${data.verification.code}: ${data.verification.message}`}
+            {data.status === 'revoked' ? ` Revoked (${data.revocationReason ?? 'unspecified'}).` : ''}
+          </p>
+          {data.chain.map((c, i) => (
+            <div key={c.sha256}>
+              <h3>{i === 0 ? 'Certificate' : c.subject === c.issuer ? 'Root' : 'Issuing CA'}</h3>
+              <dl className="facts">
+                <dt>Subject</dt><dd>{c.subject}</dd>
+                <dt>Issuer</dt><dd>{c.issuer}</dd>
+                <dt>Serial</dt><dd><code className="wrap">{c.serial}</code></dd>
+                <dt>Valid</dt><dd><When at={c.notBefore} /> to <When at={c.notAfter} /></dd>
+                <dt>Public key</dt><dd>{c.publicKey}</dd>
+                <dt>Signature</dt><dd>{c.signatureAlgorithm}</dd>
+                <dt>Subject alt names</dt><dd>{list(c.subjectAltNames)}</dd>
+                <dt>Key usage</dt><dd>{list(c.keyUsage)}</dd>
+                <dt>Extended key usage</dt><dd>{list(c.extKeyUsage)}</dd>
+                <dt>CA</dt><dd>{c.ca ? 'yes' : 'no'}</dd>
+                <dt>CRL</dt><dd>{list(c.crlUrls)}</dd>
+                <dt>OCSP</dt><dd>{list(c.ocspUrls)}</dd>
+                <dt>SHA-256</dt><dd><code className="wrap">{c.sha256}</code></dd>
+              </dl>
+            </div>
+          ))}
+          <CliCommand command={`provisio inspect ${deviceId}-${serial}.crt`} />
         </>
       ) : null}
     </section>
