@@ -2,8 +2,11 @@
 // packages when missing (a fresh machine has none of them).
 import { execFileSync, spawnSync } from 'node:child_process';
 
-/** command on PATH → Debian package that provides it */
-const TOOLS = { openssl: 'openssl' };
+/**
+ * command on PATH → Debian package that provides it. chromium: the admin web UI's browser tests
+ * (packages/web/test) drive Debian's Chromium through playwright-core; no browser is downloaded.
+ */
+const TOOLS = { openssl: 'openssl', chromium: 'chromium' };
 
 function has(command) {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;

@@ -14,6 +14,7 @@ import type { AdmissionOptions } from './http/admission.js';
 import { buildApp } from './http/build-app.js';
 import type { ClientRateOptions } from './http/client-rate-limit.js';
 import { DecisionWaiters, type LongPollOptions } from './http/decision-waiters.js';
+import { findWebRoot } from './http/web-static.js';
 import { startCheckpointJob } from './jobs/audit-checkpoints.js';
 import { startCrlJob } from './jobs/crl-publisher.js';
 import { OCSP_VALIDITY_MS, OcspResponderService } from './ca/ocsp-responder.js';
@@ -70,6 +71,8 @@ export interface ServeOptions {
   readonly stationCrlUrl?: string | null;
   /** The window of the certificate.expiring audit notices (default 30 days). */
   readonly expiryWindowMs?: number;
+  /** The admin web UI's built files, null for none; default: the @provisio/web build when present. */
+  readonly webRoot?: string | null;
 }
 
 export interface Listen {
@@ -94,6 +97,8 @@ export interface RunningService {
   readonly publishUrl: string | null;
   /** The central station's URL (https, mutual TLS), or null when it is off. */
   readonly stationUrl: string | null;
+  /** The directory of the admin web UI served at `/`, or null when there is none (not built). */
+  readonly webRoot: string | null;
   readonly deps: ServiceDeps;
   close(): Promise<void>;
 }
@@ -143,6 +148,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
 
     const crlJob = await startCrlJob(deps, ocsp, log);
     const expiryJob = await startExpiryJob(deps, log, { windowMs: options.expiryWindowMs ?? DEFAULT_EXPIRY_WINDOW_MS });
+    const webRoot = options.webRoot === undefined ? findWebRoot() : options.webRoot;
     const app = await buildApp(deps, {
       tls: loaded.tls,
       log,
@@ -150,6 +156,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       decisionWaiters,
       ...(options.admission ? { admission: options.admission } : {}),
       ...(options.clientRate ? { clientRate: options.clientRate } : {}),
+      webRoot,
     });
     const publication = publishListen ? await buildPublicationApp(deps, ocsp, log) : null;
     let station: RunningStation | null = null;
@@ -193,6 +200,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       adminPassword: admin?.password ?? null,
       publishUrl,
       stationUrl: station?.url ?? null,
+      webRoot,
       deps,
       async close() {
         await station?.close();

@@ -23,7 +23,7 @@ export interface TestService {
   readonly dataDir: string;
   readonly rootPem: string;
   readonly adminToken: string;
-  call(method: 'GET' | 'POST', path: string, options?: { token?: string | null; json?: unknown; raw?: Buffer; contentType?: string; headers?: Record<string, string> }): Promise<Reply>;
+  call(method: 'GET' | 'POST' | 'DELETE', path: string, options?: { token?: string | null; json?: unknown; raw?: Buffer; contentType?: string; headers?: Record<string, string> }): Promise<Reply>;
   close(): Promise<void>;
 }
 
@@ -41,6 +41,8 @@ export interface TestServiceOptions {
   readonly longPoll?: { maxHeld: number };
   /** Further service options (publication and station listeners, expiry window). */
   readonly serve?: Partial<ServeOptions>;
+  /** The web UI directory served at `/` (default: the built @provisio/web, when built). */
+  readonly webRoot?: string | null;
 }
 
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
@@ -59,6 +61,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     clientRate: options.clientRate ?? { ratePerSecond: 0 },
     ...(options.longPoll ? { longPoll: options.longPoll } : {}),
     ...options.serve,
+    ...(options.webRoot !== undefined ? { webRoot: options.webRoot } : {}),
   });
   const rootPem = readFileSync(service.rootPath, 'utf8');
   const adminToken = readFileSync(service.adminTokenPath, 'utf8').trim();

@@ -126,6 +126,7 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
     `✔ Provisio is serving ${service.url}`,
     `  root of trust  ${service.rootPath}`,
     `  root SHA-256   ${service.rootFingerprint}`,
+    service.webRoot ? `  web UI         ${service.url}/ (sign in with a user's password)` : '  web UI         not built (npm run build)',
     ...(service.publishUrl ? [`  CRL and OCSP   ${service.publishUrl}/crl/issuing.crl, ${service.publishUrl}/ocsp (plain http)`] : []),
     ...(service.stationUrl ? [`✔ Central station ${service.stationUrl} (mutual TLS; devices: provisio device check-in --station ${service.stationUrl})`] : []),
   ];

@@ -35,6 +35,7 @@ import type {
   RequestId,
   RequestRecord,
   RequestState,
+  Transport,
   RevokedCertificate,
   SystemId,
   SystemRecord,
@@ -60,8 +61,20 @@ export interface RequestFilter {
   readonly offset: number;
 }
 
+/**
+ * Orders of the device list: most recently changed first (the default); pending first (those
+ * waiting for approval on top, then most recently changed); or by device id.
+ */
+export const DEVICE_SORTS = ['updated', 'pending-first', 'device-id'] as const;
+export type DeviceSort = (typeof DEVICE_SORTS)[number];
+
 export interface DeviceFilter {
+  readonly sort?: DeviceSort;
   readonly state?: DeviceState;
+  /** How the device's current request arrived (upload, connected, proxy). */
+  readonly transport?: Transport;
+  /** Devices with an active certificate whose notAfter is before this time (an expiry window). */
+  readonly certificateExpiresBefore?: Date;
   readonly systemId?: SystemId;
   readonly componentId?: ComponentId;
   readonly text?: string;
@@ -74,6 +87,10 @@ export interface AuditFilter {
   readonly action?: string;
   readonly targetId?: string;
   readonly fromSeq?: number;
+  /** Entries at or after this time. */
+  readonly since?: Date;
+  /** Entries before this time. */
+  readonly until?: Date;
   readonly limit: number;
   readonly offset: number;
 }

@@ -9,6 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { isProvisioError } from '@provisio/pki';
 import type { Actor, ServiceDeps } from '../domain/deps.js';
 import { ServiceError } from '../domain/errors.js';
+import { SessionBook } from '../domain/sessions.js';
 import { authenticateToken } from '../domain/users.js';
 import type { OcspResponderService } from '../ca/ocsp-responder.js';
 import { AdmissionLimiter, type AdmissionOptions } from './admission.js';
@@ -18,6 +19,8 @@ import { buildOpenApi } from './openapi.js';
 import type { RouteSpec } from './route.js';
 import { isOcspPath, registerRevocationRoutes, sendOcspMalformed } from './revocation-routes.js';
 import { ROUTES } from './routes.js';
+import { registerSessionRoutes, sessionCookie } from './session-routes.js';
+import { createWebFiles, findWebRoot } from './web-static.js';
 
 export const STATUS: Record<string, number> = {
   invalid: 400,
@@ -41,17 +44,36 @@ export interface HttpOptions {
   readonly clientRate?: Partial<ClientRateOptions>;
   /** Where device long-polls are held and woken (absent: polls are answered at once). */
   readonly decisionWaiters?: DecisionWaiters;
+  /**
+   * The built admin web UI served at `/` (http/web-static.ts): a directory, null for none, or
+   * absent to serve the @provisio/web package's build when there is one.
+   */
+  readonly webRoot?: string | null;
 }
+
+/** Methods that change nothing: a cookie-authenticated call needs no CSRF token for them. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
   return reply.status(status).type('application/json').send({ error: { code, message } });
 }
 
-async function authenticate(deps: ServiceDeps, request: FastifyRequest): Promise<Actor | null> {
+/**
+ * The caller: by API token (the CLI, scripts) when an Authorization header is sent, else by the
+ * browser session cookie, whose unsafe requests must also carry the session's CSRF token.
+ */
+async function authenticate(deps: ServiceDeps, sessions: SessionBook, request: FastifyRequest): Promise<Actor | null> {
   const header = request.headers.authorization;
-  if (!header?.startsWith('Bearer ')) return null;
-  const user = await authenticateToken(deps, header.slice('Bearer '.length).trim());
-  return user ? { userId: user.id, username: user.username, role: user.role } : null;
+  if (header !== undefined) {
+    if (!header.startsWith('Bearer ')) return null;
+    const user = await authenticateToken(deps, header.slice('Bearer '.length).trim());
+    return user ? { userId: user.id, username: user.username, role: user.role } : null;
+  }
+  const sessionId = sessionCookie(request);
+  if (!sessionId) return null;
+  const session = await sessions.resume(sessionId);
+  if (!SAFE_METHODS.has(request.method)) SessionBook.checkCsrf(session, request.headers['x-csrf-token'] as string | undefined);
+  return session.actor;
 }
 
 /**
@@ -127,7 +149,7 @@ interface Limiters {
   readonly decisionWaiters: DecisionWaiters | undefined;
 }
 
-function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec, limiters: Limiters): void {
+function register(app: FastifyInstance, deps: ServiceDeps, sessions: SessionBook, route: RouteSpec, limiters: Limiters): void {
   app.route({
     method: route.method,
     url: route.url,
@@ -149,8 +171,8 @@ function register(app: FastifyInstance, deps: ServiceDeps, route: RouteSpec, lim
           throw new ServiceError('client_certificate_required', `${route.method} ${route.url} needs a TLS client certificate (mutual TLS)`);
         }
         if (route.roles === 'public') return;
-        const actor = await authenticate(deps, request);
-        if (!actor) throw new ServiceError('unauthenticated', 'missing or invalid API token; pass it as "Authorization: Bearer <token>"');
+        const actor = await authenticate(deps, sessions, request);
+        if (!actor) throw new ServiceError('unauthenticated', 'missing or invalid API token; pass it as "Authorization: Bearer <token>", or sign in');
         if (!route.roles.includes(actor.role)) {
           throw new ServiceError('role_forbidden', `the ${actor.role} role may not ${route.summary.charAt(0).toLowerCase()}${route.summary.slice(1)}; allowed: ${route.roles.join(', ')}`);
         }
@@ -218,13 +240,17 @@ export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Pr
     clientRate: new ClientRateLimiter(options.clientRate),
     decisionWaiters: options.decisionWaiters,
   };
-  for (const route of ROUTES) register(app, deps, route, limiters);
+  const sessions = new SessionBook(deps);
+  for (const route of ROUTES) register(app, deps, sessions, route, limiters);
+  registerSessionRoutes(app, sessions, admit(limiters.admission));
   if (options.ocsp) registerRevocationRoutes(app, deps, options.ocsp, options.log);
 
   const openapi = buildOpenApi(ROUTES, deps.urls.serviceUrl);
   app.get('/openapi.json', async (_request, reply) => reply.type('application/json').send(openapi));
 
-  app.setNotFoundHandler((request, reply) => sendError(reply, 404, 'route_not_found', `no route ${request.method} ${request.url.split('?')[0]}; see /openapi.json`));
+  const webRoot = options.webRoot === undefined ? findWebRoot() : options.webRoot;
+  const web = webRoot ? createWebFiles(webRoot) : null;
+  app.setNotFoundHandler((request, reply) => web?.serve(request, reply) ? reply : sendError(reply, 404, 'route_not_found', `no route ${request.method} ${request.url.split('?')[0]}; see /openapi.json`));
 
   app.setErrorHandler((error, request, reply) => {
     if (isProvisioError(error)) {

@@ -30,9 +30,17 @@ export function buildOpenApi(routes: readonly RouteSpec[], serverUrl: string): R
     openapi: '3.1.0',
     info: { title: 'Provisio API', version: '1' },
     servers: [{ url: serverUrl }],
-    security: [{ bearer: [] }],
+    security: [{ bearer: [] }, { session: [] }],
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API token (provisio user tokens start with "pvs_")' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'An API token (provisio user tokens start with "pvs_")' },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: '__Host-provisio_session',
+          description: 'A browser session from POST /api/v1/session (docs/web.md); POST and DELETE also need its X-CSRF-Token header',
+        },
+      },
       schemas: {
         Error: {
           type: 'object',

@@ -7,8 +7,9 @@ import { createCheckpoint } from '../audit/create-checkpoint.js';
 import type { Actor } from '../domain/deps.js';
 import { authenticateDeviceCertificate, completeProvisioning, confirmInstall, getDevice, verifyInstallProof } from '../domain/devices.js';
 import { ServiceError } from '../domain/errors.js';
-import type { DeviceIdText, DeviceState, PackageId, RequestId, RequestState, Role } from '../domain/model.js';
+import type { DeviceIdText, DeviceState, PackageId, RequestId, RequestState, Role, Transport } from '../domain/model.js';
 import { ROLES } from '../domain/model.js';
+import { DEVICE_SORTS, type DeviceSort } from '../domain/store.js';
 import { createMockDevices } from '../domain/mock-devices.js';
 import { createPackage, revokePackage } from '../domain/packages.js';
 import { buildProfileBundle, submitRequestBundle } from '../domain/bundles.js';
@@ -20,6 +21,8 @@ import { MAX_WAIT_SECONDS } from './decision-waiters.js';
 import type { RouteContext, RouteSpec } from './route.js';
 import { GATEWAY_ROUTES } from './gateway-routes.js';
 import { POLICY_ROUTES } from './policy-routes.js';
+import { REVIEW_ROUTES } from './review-routes.js';
+import { CA_ROUTES } from './ca-routes.js';
 import { listExpiringCertificates, listRenewalOverdue, parseExpiryWindow } from '../domain/expiry.js';
 import { auditView, certificateView, componentView, createNames, deviceView, expiryView, packageView, requestView, systemView, userView } from './views.js';
 
@@ -307,10 +310,15 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'GET', url: '/api/v1/devices', operationId: 'listDevices', summary: 'List devices', roles: READERS,
-    query: obj({ state: { type: 'string', enum: ['pending', 'approved', 'provisioned', 'rejected', 'revoked'] }, system: name, component: name, q: { type: 'string', maxLength: 128 }, ...paging }),
+    query: obj({ state: { type: 'string', enum: ['pending', 'approved', 'provisioned', 'rejected', 'revoked'] }, system: name, component: name, q: { type: 'string', maxLength: 128 }, sort: { type: 'string', enum: [...DEVICE_SORTS] },
+      transport: { type: 'string', enum: ['upload', 'connected', 'proxy'] }, expiresWithinDays: { type: 'integer', minimum: 0, maximum: 3650 }, ...paging }),
     handler: async ({ deps, query }) => {
       const { system, component } = await scopeOf(deps, query);
+      const days = query.expiresWithinDays as number | undefined;
       const page = await deps.store.listDevices({
+        sort: query.sort as DeviceSort | undefined,
+        transport: query.transport as Transport | undefined,
+        ...(days !== undefined ? { certificateExpiresBefore: new Date(deps.clock.now().getTime() + days * 86_400_000) } : {}),
         state: query.state as DeviceState | undefined,
         systemId: system?.id,
         componentId: component?.id,
@@ -384,9 +392,14 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'GET', url: '/api/v1/audit', operationId: 'listAudit', summary: 'List audit entries (newest first)', roles: ['admin', 'auditor'],
-    query: obj({ actor: { type: 'string', maxLength: 128 }, action: { type: 'string', maxLength: 64 }, target: { type: 'string', maxLength: 128 }, ...paging }),
+    query: obj({
+      actor: { type: 'string', maxLength: 128 }, action: { type: 'string', maxLength: 64 }, target: { type: 'string', maxLength: 128 },
+      since: { type: 'string', format: 'date-time' }, until: { type: 'string', format: 'date-time' }, ...paging,
+    }),
     handler: async ({ deps, query }) => {
       const page = await deps.store.listAudit({
+        ...(query.since ? { since: new Date(query.since as string) } : {}),
+        ...(query.until ? { until: new Date(query.until as string) } : {}),
         actor: query.actor as string | undefined,
         action: query.action as string | undefined,
         targetId: query.target as string | undefined,
@@ -408,5 +421,7 @@ export const ROUTES: readonly RouteSpec[] = [
     },
   },
   ...POLICY_ROUTES,
+  ...REVIEW_ROUTES,
+  ...CA_ROUTES,
   ...GATEWAY_ROUTES,
 ];

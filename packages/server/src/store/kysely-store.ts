@@ -360,18 +360,28 @@ class KyselyStoreTx implements StoreTx {
     if (filter.state !== undefined) query = query.where('state', '=', filter.state);
     if (filter.systemId !== undefined) query = query.where('system_id', '=', filter.systemId);
     if (filter.componentId !== undefined) query = query.where('component_id', '=', filter.componentId);
+    if (filter.transport !== undefined) {
+      query = query.where(sql<SqlBool>`exists (select 1 from requests r where r.id = devices.current_request_id and r.transport = ${filter.transport})`);
+    }
+    if (filter.certificateExpiresBefore !== undefined) {
+      const before = rows.toMillis(filter.certificateExpiresBefore);
+      query = query.where(sql<SqlBool>`exists (select 1 from certificates c where c.device_id = devices.device_id and c.status = 'active' and c.not_after < ${before})`);
+    }
     if (filter.text) {
       const pattern = likePattern(filter.text);
       query = query.where((eb) => eb.or([
         containsLower('device_id', pattern),
         containsLower('label', pattern),
-        sql<SqlBool>`exists (select 1 from requests r where r.id = devices.current_request_id and lower(r.hardware_serial) like ${pattern} escape '!')`,
-        sql<SqlBool>`exists (select 1 from certificates c where c.device_id = devices.device_id and lower(c.serial) like ${pattern} escape '!')`,
+        // Key and certificate fingerprints are stored as lowercase hex, like the pattern.
+        sql<SqlBool>`exists (select 1 from requests r where r.id = devices.current_request_id and (lower(r.hardware_serial) like ${pattern} escape '!' or r.public_key_fingerprint like ${pattern} escape '!'))`,
+        sql<SqlBool>`exists (select 1 from certificates c where c.device_id = devices.device_id and (lower(c.serial) like ${pattern} escape '!' or c.fingerprint like ${pattern} escape '!'))`,
       ]));
     }
     const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const found = await query.selectAll()
-      .orderBy('updated_at', 'desc').orderBy('device_id', 'asc')
+    let ordered = query.selectAll();
+    if (filter.sort === 'pending-first') ordered = ordered.orderBy(sql`case when state = 'pending' then 0 else 1 end`);
+    ordered = filter.sort === 'device-id' ? ordered.orderBy('device_id', 'asc') : ordered.orderBy('updated_at', 'desc').orderBy('device_id', 'asc');
+    const found = await ordered
       .limit(limit).offset(offset)
       .execute();
     return { items: found.map(rows.deviceFromRow), total: Number(n) };
@@ -629,6 +639,8 @@ export class KyselyStore extends KyselyStoreTx implements Store {
     if (filter.action !== undefined) query = query.where('action', '=', filter.action);
     if (filter.targetId !== undefined) query = query.where('target_id', '=', filter.targetId);
     if (filter.fromSeq !== undefined) query = query.where('seq', '>=', filter.fromSeq);
+    if (filter.since !== undefined) query = query.where('at', '>=', rows.toMillis(filter.since));
+    if (filter.until !== undefined) query = query.where('at', '<', rows.toMillis(filter.until));
     const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     const found = await query.selectAll().orderBy('seq', 'desc').limit(limit).offset(offset).execute();
     return { items: found.map(rows.auditFromRow), total: Number(n) };

@@ -1,0 +1,49 @@
+/** The approver's review of one request (docs/web.md "Devices"): READERS may look; and bulk approval. */
+import { approveMany, MAX_APPROVE_MANY } from '../domain/approve-many.js';
+import type { Actor } from '../domain/deps.js';
+import { ServiceError } from '../domain/errors.js';
+import type { RequestId, Role } from '../domain/model.js';
+import { reviewRequest } from '../domain/review-request.js';
+import type { RouteSpec } from './route.js';
+import { certificateView, componentView, createNames, packageView, requestView } from './views.js';
+
+const READERS: readonly Role[] = ['admin', 'approver', 'auditor'];
+const id = { type: 'string', minLength: 1, maxLength: 80, pattern: '^[A-Za-z0-9._:-]+$' } as const;
+
+export const REVIEW_ROUTES: readonly RouteSpec[] = [
+  {
+    method: 'GET', url: '/api/v1/requests/:id/review', operationId: 'reviewRequest', summary: 'Review a request before deciding: signatures verified again, age, package, component template, policy verdict', roles: READERS,
+    params: { type: 'object', additionalProperties: false, properties: { id }, required: ['id'] },
+    handler: async ({ deps, params }) => {
+      const r = await reviewRequest(deps, params.id as RequestId);
+      const names = createNames(deps.store);
+      return {
+        body: {
+          request: await requestView(r.request, names),
+          signatures: r.signatures,
+          ageSeconds: r.ageSeconds,
+          expired: r.isExpired,
+          package: r.package ? await packageView(r.package, names) : null,
+          component: r.component ? componentView(r.component) : null,
+        },
+      };
+    },
+  },
+  {
+    method: 'POST', url: '/api/v1/requests/approve', operationId: 'approveRequests', summary: 'Approve many requests: one verdict per id (approved, or the code that refused it)', roles: ['admin', 'approver'],
+    admission: true,
+    body: {
+      type: 'object', additionalProperties: false, required: ['requestIds'],
+      properties: { requestIds: { type: 'array', minItems: 1, maxItems: MAX_APPROVE_MANY, uniqueItems: true, items: id } },
+    },
+    handler: async (ctx) => {
+      if (!ctx.actor) throw new ServiceError('unauthenticated', 'this route needs an API token or a session');
+      const verdicts = await approveMany(ctx.deps, ctx.actor as Actor, (ctx.body as { requestIds: RequestId[] }).requestIds);
+      const names = createNames(ctx.deps.store);
+      const items = await Promise.all(verdicts.map(async (v) => (v.ok
+        ? { requestId: v.requestId, ok: true, request: await requestView(v.request, names), certificate: { serial: certificateView(v.certificate).serial } }
+        : v)));
+      return { body: { approved: verdicts.filter((v) => v.ok).length, refused: verdicts.filter((v) => !v.ok).length, items } };
+    },
+  },
+];

@@ -1,0 +1,339 @@
+/**
+ * Devices: a server-side paginated, filtered table (filters in the URL), pending first with a
+ * "Needs approval" badge, and the review panel where an approver approves or rejects.
+ */
+import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react';
+import { type DeviceView, getJson, type Page, postJson, type RequestView, type Session, type SystemView } from '../api';
+import { Link, navigate, useLocation } from '../router';
+import { age, CliCommand, ErrorBox, sh, StateBadge, When } from '../widgets';
+import { BulkApprove } from './bulk-approve';
+
+const PAGE_SIZE = 25;
+const STATES = ['pending', 'approved', 'provisioned', 'rejected', 'revoked'] as const;
+
+interface Review {
+  request: RequestView;
+  signatures: { status: 'verified' } | { status: 'failed'; code: string; message: string };
+  ageSeconds: number;
+  expired: boolean;
+  package: { id: string; status: string; expiresAt: string } | null;
+  component: { name: string; keyTypes: string[]; validityDays: number } | null;
+}
+
+export function DevicesPage({ session }: { session: Session }) {
+  const { query } = useLocation();
+  const state = query.get('state') ?? '';
+  const system = query.get('system') ?? '';
+  const component = query.get('component') ?? '';
+  const q = query.get('q') ?? '';
+  const transport = query.get('transport') ?? '';
+  const expires = query.get('expires') ?? '';
+  const page = Math.max(1, Number(query.get('page') ?? '1') || 1);
+  const reviewing = query.get('review');
+
+  const [systems, setSystems] = useState<SystemView[]>([]);
+  const [data, setData] = useState<Page<DeviceView> | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [status, setStatus] = useState('');
+  const [text, setText] = useState(q);
+  const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
+  const [bulk, setBulk] = useState<RequestView[] | null>(null);
+  const canDecide = session.role === 'admin' || session.role === 'approver';
+
+  const setFilter = (changes: Record<string, string>) => {
+    const next = new URLSearchParams(location.search);
+    for (const [k, v] of Object.entries(changes)) {
+      if (v) next.set(k, v);
+      else next.delete(k);
+    }
+    if (!('page' in changes)) next.delete('page');
+    const s = next.toString();
+    navigate(`/devices${s ? `?${s}` : ''}`, true);
+  };
+
+  // Only the newest answer is shown: an older one arriving late must not replace a newer filter's.
+  const latest = useRef(0);
+  const load = useCallback(async () => {
+    const seq = ++latest.current;
+    const params = new URLSearchParams({ sort: 'pending-first', limit: String(PAGE_SIZE), offset: String((page - 1) * PAGE_SIZE) });
+    if (state) params.set('state', state);
+    if (system) params.set('system', system);
+    if (system && component) params.set('component', component);
+    if (q) params.set('q', q);
+    if (transport) params.set('transport', transport);
+    if (expires) params.set('expiresWithinDays', expires);
+    try {
+      const found = await getJson<Page<DeviceView>>(`/api/v1/devices?${params}`);
+      if (seq !== latest.current) return;
+      setData(found);
+      setError(null);
+    } catch (e) {
+      setError(e);
+    }
+  }, [state, system, component, q, transport, expires, page]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+  useEffect(() => {
+    getJson<{ items: SystemView[] }>('/api/v1/systems').then((r) => setSystems(r.items), setError);
+  }, []);
+
+  const components = systems.find((s) => s.name === system)?.components ?? [];
+  const pages = data ? Math.max(1, Math.ceil(data.total / PAGE_SIZE)) : 1;
+  const toggle = (requestId: string) => setSelected((old) => {
+    const next = new Set(old);
+    if (next.has(requestId)) next.delete(requestId);
+    else next.add(requestId);
+    return next;
+  });
+  const pendingOnPage = data?.items.filter((d) => d.state === 'pending') ?? [];
+  const allOnPage = pendingOnPage.length > 0 && pendingOnPage.every((d) => selected.has(d.requestId));
+
+  const reviewSelected = async () => {
+    try {
+      setBulk(await Promise.all([...selected].map((id) => getJson<RequestView>(`/api/v1/requests/${encodeURIComponent(id)}`))));
+    } catch (e) {
+      setError(e);
+    }
+  };
+  // Everything pending that matches the filter (the first 500: the most one call approves).
+  const reviewMatching = async () => {
+    const params = new URLSearchParams({ state: 'pending', limit: '500' });
+    if (system) params.set('system', system);
+    if (system && component) params.set('component', component);
+    if (q) params.set('q', q);
+    try {
+      const found = await getJson<Page<RequestView>>(`/api/v1/requests?${params}`);
+      setBulk(found.items);
+      if (found.total > found.items.length) setStatus(`${found.total} pending match; the first ${found.items.length} are in this approval.`);
+    } catch (e) {
+      setError(e);
+    }
+  };
+
+  const search = (e: FormEvent) => {
+    e.preventDefault();
+    setFilter({ q: text.trim() });
+  };
+
+  return (
+    <section className={reviewing ? 'with-panel' : ''}>
+      <div>
+        <h1>Devices</h1>
+        <form className="filters" onSubmit={search} aria-label="Filter devices">
+          <label>
+            State
+            <select value={state} onChange={(e) => setFilter({ state: e.target.value })}>
+              <option value="">any</option>
+              {STATES.map((s) => <option key={s} value={s}>{s}</option>)}
+            </select>
+          </label>
+          <label>
+            System
+            <select value={system} onChange={(e) => setFilter({ system: e.target.value, component: '' })}>
+              <option value="">any</option>
+              {systems.map((s) => <option key={s.name} value={s.name}>{s.name}</option>)}
+            </select>
+          </label>
+          <label>
+            Component
+            <select value={component} disabled={!system} onChange={(e) => setFilter({ component: e.target.value })}>
+              <option value="">any</option>
+              {components.map((c) => <option key={c.name} value={c.name}>{c.name}</option>)}
+            </select>
+          </label>
+          <label>
+            Delivered by
+            <select value={transport} onChange={(e) => setFilter({ transport: e.target.value })}>
+              <option value="">any</option>
+              <option value="upload">upload (technician)</option>
+              <option value="connected">connected (device)</option>
+              <option value="proxy">proxy gateway</option>
+            </select>
+          </label>
+          <label>
+            Certificate expires
+            <select value={expires} onChange={(e) => setFilter({ expires: e.target.value })}>
+              <option value="">any time</option>
+              <option value="30">within 30 days</option>
+              <option value="90">within 90 days</option>
+              <option value="365">within a year</option>
+            </select>
+          </label>
+          <label>
+            Search
+            <input type="search" value={text} placeholder="id, label, serial" onChange={(e) => setText(e.target.value)} />
+          </label>
+          <button type="submit" className="secondary">Search</button>
+        </form>
+        <p role="status" className="status">{status}</p>
+        <ErrorBox error={error} />
+        {canDecide && (!state || state === 'pending') ? (
+          <div className="bulk">
+            <button type="button" className="secondary" disabled={selected.size === 0} onClick={() => void reviewSelected()}>Approve selected ({selected.size})</button>
+            <button type="button" className="secondary" onClick={() => void reviewMatching()}>Approve all pending matching these filters</button>
+          </div>
+        ) : null}
+        {bulk ? (
+          bulk.length === 0 ? <p role="status">Nothing pending matches these filters. <button type="button" className="secondary small" onClick={() => setBulk(null)}>Close</button></p> : (
+            <BulkApprove
+              requests={bulk}
+              onCancel={() => setBulk(null)}
+              onDone={(message) => {
+                setBulk(null);
+                setSelected(new Set());
+                setStatus(message);
+                void load();
+              }}
+            />
+          )
+        ) : null}
+        {data && (
+          <>
+            <p className="muted" data-testid="device-count">{data.total} device{data.total === 1 ? '' : 's'}</p>
+            <table className="table">
+              <caption className="sr-only">Devices, those needing approval first</caption>
+              <thead>
+                <tr>
+                  {canDecide ? (
+                    <th scope="col">
+                      <input
+                        type="checkbox"
+                        aria-label="Select every pending device on this page"
+                        checked={allOnPage}
+                        disabled={pendingOnPage.length === 0}
+                        onChange={() => setSelected(allOnPage ? new Set() : new Set([...selected, ...pendingOnPage.map((d) => d.requestId)]))}
+                      />
+                    </th>
+                  ) : null}
+                  <th scope="col">Device</th><th scope="col">Label</th><th scope="col">System / component</th><th scope="col">State</th><th scope="col">Updated</th><th scope="col"><span className="sr-only">Actions</span></th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.items.map((d) => (
+                  <tr key={d.deviceId} data-device={d.deviceId}>
+                    {canDecide ? (
+                      <td>
+                        {d.state === 'pending' ? <input type="checkbox" aria-label={`Select ${d.deviceId}`} checked={selected.has(d.requestId)} onChange={() => toggle(d.requestId)} /> : null}
+                      </td>
+                    ) : null}
+                    <td><Link to={`/devices/${encodeURIComponent(d.deviceId)}`}>{d.deviceId}</Link>{d.mock ? <span className="badge badge-mock">mock</span> : null}</td>
+                    <td>{d.label}</td>
+                    <td>{d.system} / {d.component}</td>
+                    <td><StateBadge state={d.state} /></td>
+                    <td><When at={d.updatedAt} /></td>
+                    <td>
+                      {d.state === 'pending' ? (
+                        <button type="button" className="small" onClick={() => setFilter({ review: d.requestId, page: String(page) })}>Review<span className="sr-only"> {d.deviceId}</span></button>
+                      ) : null}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            {data.items.length === 0 ? <p>No device matches these filters.</p> : null}
+            <nav className="pager" aria-label="Pages">
+              <button type="button" className="secondary" disabled={page <= 1} onClick={() => setFilter({ page: String(page - 1) })}>Previous</button>
+              <span>Page {page} of {pages}</span>
+              <button type="button" className="secondary" disabled={page >= pages} onClick={() => setFilter({ page: String(page + 1) })}>Next</button>
+            </nav>
+          </>
+        )}
+      </div>
+      {reviewing ? (
+        <ReviewPanel
+          key={reviewing}
+          requestId={reviewing}
+          canDecide={session.role === 'admin' || session.role === 'approver'}
+          onClose={() => setFilter({ review: '', page: String(page) })}
+          onDecided={(message) => {
+            setStatus(message);
+            setFilter({ review: '', page: String(page) });
+            void load();
+          }}
+        />
+      ) : null}
+    </section>
+  );
+}
+
+function ReviewPanel(props: { requestId: string; canDecide: boolean; onClose: () => void; onDecided: (message: string) => void }) {
+  const [review, setReview] = useState<Review | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    getJson<Review>(`/api/v1/requests/${encodeURIComponent(props.requestId)}/review`).then(setReview, setError);
+  }, [props.requestId]);
+
+  const decide = async (action: 'approve' | 'reject') => {
+    setBusy(true);
+    setError(null);
+    try {
+      const path = `/api/v1/requests/${encodeURIComponent(props.requestId)}/${action}`;
+      if (action === 'approve') {
+        const r = await postJson<{ request: RequestView; certificate: { serial: string } }>(path);
+        props.onDecided(`Approved ${r.request.deviceId}: certificate ${r.certificate.serial} issued.`);
+      } else {
+        const r = await postJson<RequestView>(path, { reason });
+        props.onDecided(`Rejected ${r.deviceId}.`);
+      }
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const r = review?.request;
+  return (
+    <aside className="panel" aria-labelledby="review-title">
+      <div className="panel-head">
+        <h2 id="review-title">Review {r ? r.deviceId : 'request'}</h2>
+        <button type="button" className="secondary small" onClick={props.onClose}>Close</button>
+      </div>
+      <ErrorBox error={error} />
+      {review && r ? (
+        <>
+          <dl className="facts">
+            <dt>Device</dt><dd>{r.deviceId} — {r.deviceLabel}</dd>
+            <dt>Hardware serial</dt><dd>{r.hardwareSerial ?? '—'}</dd>
+            <dt>Firmware</dt><dd>{r.firmwareVersion ?? '—'}</dd>
+            <dt>Key algorithm</dt><dd>{r.keyAlgorithm}</dd>
+            <dt>Key fingerprint (SHA-256)</dt><dd><code className="wrap">{r.publicKeySha256}</code></dd>
+            <dt>Request signatures</dt>
+            <dd data-testid="signatures">
+              {review.signatures.status === 'verified'
+                ? 'Verified: device key, CSR proof of possession, package bootstrap credential chained to the root'
+                : `Not verified: ${review.signatures.code}: ${review.signatures.message}`}
+            </dd>
+            <dt>Request age</dt><dd>{age(r.createdAt)} (created <When at={r.createdAt} />)</dd>
+            <dt>Expires</dt><dd><When at={r.expiresAt} />{review.expired ? ' — expired' : ''}</dd>
+            <dt>Delivered by</dt><dd>{r.transport}{r.gateway ? ` via gateway ${r.gateway}` : ''}</dd>
+            <dt>Package</dt><dd>{review.package ? `${review.package.id} (${review.package.status})` : r.packageId}</dd>
+            <dt>System / component</dt><dd>{r.system} / {r.component}</dd>
+            <dt>Certificate template</dt>
+            <dd>{review.component ? `keys ${review.component.keyTypes.join(', ')}; valid ${review.component.validityDays} days` : '—'}</dd>
+            <dt>Policy verdict</dt>
+            <dd>{r.policyDecision ? `${r.policyDecision}${r.policyRule ? ` (${r.policyRule})` : ''}${r.policyReason ? `: ${r.policyReason}` : ''}` : 'manual approval (no policy)'}</dd>
+            <dt>State</dt><dd><StateBadge state={r.state} /></dd>
+          </dl>
+          {props.canDecide && r.state === 'pending' ? (
+            <div className="decide">
+              <button type="button" disabled={busy} onClick={() => void decide('approve')}>Approve {r.deviceId}</button>
+              <CliCommand command={`provisio request approve ${r.id}`} />
+              <label htmlFor="reject-reason">Reason for rejecting</label>
+              <textarea id="reject-reason" value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
+              <button type="button" className="danger" disabled={busy || reason.trim() === ''} onClick={() => void decide('reject')}>Reject</button>
+              <CliCommand command={`provisio request reject ${r.id} --reason ${sh(reason.trim() || 'REASON')}`} />
+            </div>
+          ) : (
+            <p className="muted">{r.state === 'pending' ? `Your role may review but not decide.` : `Decided: ${r.state}.`}</p>
+          )}
+        </>
+      ) : !error ? <p>Loading…</p> : null}
+    </aside>
+  );
+}

@@ -1,0 +1,391 @@
+/**
+ * The admin web UI end to end, in Debian's Chromium against the real service (HTTPS on a loopback
+ * port, a temporary SQLite file, the built UI): sign in; a request the device SDK submitted shows
+ * "Needs approval"; review and approve it; download its profile on the Provisioning page and
+ * install it with the SDK; complete provisioning; the device shows Provisioned; revoke it; a
+ * tampered request file is refused with its code and stores nothing; a technician can reach no
+ * approval, in the UI nor through the API. Any console error or page error fails a test.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { parseCertificate, systemClock } from '@provisio/pki';
+import { initDevice, installProfile, loadDevice } from '@provisio/device';
+import { parseBundle, parsePackage, verifyBundle } from '@provisio/protocol';
+import { tempDir } from '@provisio/testkit';
+import { makeRequest, REQUEST_MEDIA, setUpSystem, startTestService, type TestService } from '../../server/test/service-harness.js';
+import { launchBrowser, openPage, type WatchedPage } from './browser-harness.js';
+
+const PASSWORD = 'technician password 1';
+const deps = { clock: systemClock, random: { bytes: (n: number) => randomBytes(n) } };
+
+describe('admin web UI in Chromium', () => {
+  let t: TestService;
+  let browser: Browser;
+  let packageText: string;
+  let deviceDir: string;
+  let requestText: string;
+  const opened: WatchedPage[] = [];
+
+  async function open(): Promise<WatchedPage> {
+    const w = await openPage(browser, t.service.url);
+    opened.push(w);
+    return w;
+  }
+
+  async function signIn(w: WatchedPage, username: string, password: string): Promise<void> {
+    await w.page.goto('/');
+    await w.page.getByLabel('Username').fill(username);
+    await w.page.getByLabel('Password').fill(password);
+    await w.page.getByRole('button', { name: 'Sign in' }).click();
+    await w.page.getByTestId('who').waitFor();
+  }
+
+  before(async () => {
+    t = await startTestService();
+    assert.ok(t.service.adminPassword, 'the first start prints an admin password');
+    for (const [username, role] of [['tom', 'technician'], ['ann', 'auditor'], ['abe', 'approver']]) {
+      const r = await t.call('POST', '/api/v1/users', { json: { username, role, password: PASSWORD } });
+      assert.equal(r.status, 201, r.body.toString());
+    }
+    ({ packageText } = await setUpSystem(t));
+    // The device makes its identity and request with the SDK and submits it itself (connected delivery).
+    deviceDir = join(tempDir('provisio-web-dev-'), 'keystore');
+    const init = await initDevice(deps, { packageText, component: 'bedside monitor', deviceId: 'DEV-101', deviceLabel: 'Bed 101', hardwareSerial: 'SN-101', dir: deviceDir });
+    requestText = init.requestText;
+    const submitted = await t.call('POST', '/api/v1/device/requests', { token: null, raw: Buffer.from(requestText), contentType: REQUEST_MEDIA });
+    assert.equal(submitted.status, 201, submitted.body.toString());
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('ok/admin/sign-in-review-approve-download-install-complete-revoke', async () => {
+    const w = await open();
+    const { page } = w;
+    await page.goto('/');
+    await page.getByRole('heading', { name: 'Sign in to Provisio' }).waitFor();
+    await w.screenshot('01-sign-in');
+
+    // A wrong password: the stable code is shown and the username stays as typed.
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'sign_in_failed' }).waitFor();
+    assert.equal(await page.getByLabel('Username').inputValue(), 'admin');
+
+    await page.getByLabel('Password').fill(t.service.adminPassword as string);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    assert.equal(await page.getByTestId('who').innerText(), 'admin (admin)');
+    await page.getByTestId('count-pending').filter({ hasText: '1' }).waitFor();
+    await page.getByTestId('count-expiring').filter({ hasText: '0' }).waitFor();
+    await page.getByRole('cell', { name: 'session.sign_in', exact: true }).waitFor();
+    await w.screenshot('02-dashboard');
+
+    // The count links to the filtered list: the device's request, with its badge in words.
+    await page.getByRole('link', { name: /Need approval/ }).click();
+    await page.getByRole('heading', { name: 'Devices' }).waitFor();
+    assert.match(page.url(), /\/devices\?state=pending$/);
+    const row = page.locator('tr[data-device="DEV-101"]');
+    await row.getByText('Needs approval').waitFor();
+    await w.screenshot('03-devices-pending');
+
+    await row.getByRole('button', { name: 'Review DEV-101' }).click();
+    const panel = page.getByRole('complementary', { name: 'Review DEV-101' });
+    await panel.getByTestId('signatures').filter({ hasText: 'Verified' }).waitFor();
+    const facts = await panel.innerText();
+    assert.match(facts, /ECDSA P-256/);
+    assert.match(facts, /SN-101/);
+    assert.match(facts, /connected/);
+    assert.match(facts, /provisio request approve req_/);
+    assert.match(page.url(), /review=req_/, 'the review panel is in the URL');
+    await w.screenshot('04-review-panel');
+    await panel.getByRole('button', { name: 'Approve DEV-101' }).click();
+    await page.getByRole('status').filter({ hasText: 'Approved DEV-101' }).waitFor();
+    // Filters live in the URL and are applied by the server: nothing pending any more.
+    await page.getByTestId('device-count').filter({ hasText: '0 devices' }).waitFor();
+    await page.getByLabel('State').selectOption('approved');
+    await row.getByText('Approved').waitFor();
+    assert.match(page.url(), /state=approved/);
+    await page.getByLabel('State').selectOption('pending');
+    await page.reload();
+    await page.getByTestId('device-count').filter({ hasText: '0 devices' }).waitFor();
+    assert.equal(await page.getByLabel('State').inputValue(), 'pending');
+
+    // Provisioning: the technician's request file again (already known: same request), then the profile.
+    await page.getByRole('link', { name: 'Provisioning' }).click();
+    await page.getByLabel('Request files (.ppr) or bundles (.pbdl)').setInputFiles({ name: 'DEV-101.ppr', mimeType: 'application/json', buffer: Buffer.from(requestText) });
+    const line = page.locator('tr[data-file="DEV-101.ppr"]');
+    await line.getByText('Accepted (already uploaded)').waitFor();
+    const download = page.waitForEvent('download');
+    await line.getByRole('button', { name: 'Download profile of DEV-101' }).click();
+    const file = await download;
+    assert.equal(file.suggestedFilename(), 'DEV-101.pcp');
+    const profileText = readFileSync(await file.path(), 'utf8');
+    // The same profile in a signed bundle for the USB stick, verified to the service's root.
+    const bundleDownload = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Download all ready profiles as one bundle' }).click();
+    const bundleFile = await bundleDownload;
+    assert.equal(bundleFile.suggestedFilename(), 'profiles.pbdl');
+    const bundle = parseBundle(readFileSync(await bundleFile.path()));
+    verifyBundle(bundle, { roots: [parseCertificate(t.rootPem)], at: new Date(), type: 'provisio.profile-bundle' });
+    assert.deepEqual(bundle.entries.map((e) => e.name), ['DEV-101.pcp']);
+    assert.equal(bundle.entries[0]?.content.toString('utf8'), profileText);
+    await page.getByTestId('bundle-note').filter({ hasText: '1 profile in the bundle.' }).waitFor();
+    await w.screenshot('05-provisioning-approved');
+
+    // The device installs the downloaded profile with the SDK.
+    const installed = await installProfile(deps, { dir: deviceDir, profileText });
+    assert.equal(installed.changed, true);
+    assert.equal(loadDevice(deviceDir).identity.deviceId, 'DEV-101');
+
+    await line.getByRole('button', { name: 'Complete provisioning of DEV-101' }).click();
+    await line.getByText('Provisioned').waitFor();
+    assert.equal((await t.call('GET', '/api/v1/devices/DEV-101')).json().state, 'provisioned');
+
+    // The device page: Provisioned, its certificate, then revoked after typing its id.
+    await page.goto('/devices/DEV-101');
+    await page.getByTestId('device-state').filter({ hasText: 'Provisioned' }).waitFor();
+    await page.getByRole('cell', { name: 'Active' }).waitFor();
+    await page.getByRole('button', { name: /^Details of / }).click();
+    const details = page.getByTestId('certificate-details');
+    await details.getByText('Chain verified to the root now.').waitFor();
+    const decoded = await details.innerText();
+    assert.match(decoded, /CN=DEV-101/);
+    assert.match(decoded, /clientAuth/);
+    assert.match(decoded, /Issuing CA/);
+    await w.screenshot('06-device-provisioned');
+    const revoke = page.getByRole('button', { name: 'Revoke DEV-101', exact: true });
+    assert.equal(await revoke.isDisabled(), true, 'revoke waits for the typed device id');
+    await page.getByLabel('Reason').selectOption('keyCompromise');
+    await page.getByLabel('Type the device id DEV-101 to confirm').fill('DEV-10');
+    assert.equal(await revoke.isDisabled(), true);
+    assert.match(await page.locator('.danger-zone').innerText(), /provisio device revoke DEV-101 --reason keyCompromise/);
+    await page.getByLabel('Type the device id DEV-101 to confirm').fill('DEV-101');
+    await revoke.click();
+    await page.getByRole('status').filter({ hasText: 'Revoked DEV-101: 1 certificate revoked' }).waitFor();
+    await page.getByTestId('device-state').filter({ hasText: 'Revoked' }).waitFor();
+    await page.getByRole('cell', { name: /Revoked \(keyCompromise\)/ }).waitFor();
+    await page.getByTestId('history').getByText('device.revoke').waitFor();
+    const history = (await page.getByTestId('history').locator('code').allInnerTexts()).filter((a) => a.startsWith('request.') || a.startsWith('device.'));
+    assert.deepEqual(history, ['request.submit', 'request.approve', 'device.complete', 'device.revoke']);
+    await w.screenshot('07-device-revoked');
+    assert.equal((await t.call('GET', '/api/v1/devices/DEV-101')).json().state, 'revoked');
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in to Provisio' }).waitFor();
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('fail/tampered-request-shows-its-code-and-stores-nothing', async () => {
+    const w = await open();
+    await signIn(w, 'tom', PASSWORD);
+    const before = (await t.call('GET', '/api/v1/requests')).json().total;
+    // The attack: a changed label in a request file after the device signed it.
+    const jws = JSON.parse(requestText) as { payload: string };
+    const payload = JSON.parse(Buffer.from(jws.payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+    payload.deviceLabel = 'Bed 999';
+    jws.payload = Buffer.from(JSON.stringify(payload)).toString('base64url');
+    await w.page.getByLabel('Request files (.ppr) or bundles (.pbdl)').setInputFiles({ name: 'tampered.ppr', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(jws)) });
+    const verdict = w.page.locator('tr[data-file="tampered.ppr"]').getByTestId('verdict-error');
+    await verdict.filter({ hasText: 'pr_device_signature_invalid' }).waitFor();
+    assert.match(await verdict.innerText(), /Refused/);
+    await w.screenshot('08-provisioning-tampered');
+    assert.equal((await t.call('GET', '/api/v1/requests')).json().total, before, 'a refused file stored a request');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('fail/technician-cannot-reach-approval-in-the-ui-nor-the-api', async () => {
+    const pending = await initDevice(deps, { packageText, component: 'bedside monitor', deviceId: 'DEV-102', deviceLabel: 'Bed 102', dir: join(tempDir('provisio-web-dev-'), 'k') });
+    const up = await t.call('POST', '/api/v1/device/requests', { token: null, raw: Buffer.from(pending.requestText), contentType: REQUEST_MEDIA });
+    const requestId = up.json().request.id as string;
+
+    const w = await open();
+    const { page } = w;
+    // Keyboard only: the username field has focus, Tab to the password, Enter signs in.
+    await page.goto('/');
+    await page.getByLabel('Username').waitFor();
+    await page.locator('#username:focus').waitFor();
+    await page.keyboard.type('tom');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(PASSWORD);
+    await page.keyboard.press('Enter');
+    await page.getByTestId('who').waitFor();
+    // Home is Provisioning, and focus is on the page's main region; the navigation offers nothing else.
+    await page.getByRole('heading', { name: 'Provisioning' }).waitFor();
+    await page.locator('main#main:focus').waitFor();
+    const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
+    assert.deepEqual(nav, ['Provisioning']);
+    await w.screenshot('09-technician-home');
+    await page.goto(`/devices?review=${requestId}`);
+    await page.getByRole('heading', { name: 'Not available' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: /Approve/ }).count(), 0);
+
+    // The API refuses the technician's session too, with a valid CSRF token.
+    const session = await w.context.request.get('/api/v1/session');
+    const csrf = ((await session.json()) as { csrfToken: string }).csrfToken;
+    const refused = await w.context.request.post(`/api/v1/requests/${requestId}/approve`, { headers: { 'x-csrf-token': csrf } });
+    assert.equal(refused.status(), 403);
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'role_forbidden');
+    assert.equal((await t.call('GET', `/api/v1/requests/${requestId}`)).json().state, 'pending');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/approver/bulk-approval-counts-and-flags-outliers', async () => {
+    const made: Record<string, string> = {};
+    for (const [device, keyType] of [['DEV-201', 'p256'], ['DEV-202', 'p256'], ['DEV-203', 'rsa3072']] as const) {
+      const r = await t.call('POST', '/api/v1/device/requests', { token: null, raw: Buffer.from((await makeRequest(packageText, device, { keyType })).text), contentType: REQUEST_MEDIA });
+      made[device] = r.json().request.id;
+    }
+    const w = await open();
+    await signIn(w, 'abe', PASSWORD);
+    const { page } = w;
+    await page.getByRole('link', { name: 'Devices', exact: true }).click();
+    await page.getByLabel('Search').fill('DEV-2');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.getByTestId('device-count').filter({ hasText: '3 devices' }).waitFor();
+
+    // A selection: counted, then cancelled — nothing approved.
+    await page.getByLabel('Select DEV-201').check();
+    await page.getByRole('button', { name: 'Approve selected (1)' }).click();
+    await page.getByRole('heading', { name: 'Approve 1 request?' }).waitFor();
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    assert.equal((await t.call('GET', `/api/v1/requests/${made['DEV-201']}`)).json().state, 'pending');
+
+    // Everything matching the filter: 3, with the RSA key flagged as an outlier before signing.
+    await page.getByRole('button', { name: 'Approve all pending matching these filters' }).click();
+    await page.getByRole('heading', { name: 'Approve 3 requests?' }).waitFor();
+    const outliers = await page.getByTestId('outliers').innerText();
+    assert.match(outliers, /1 outlier/);
+    assert.match(outliers, /DEV-203: key RSA/);
+    await w.screenshot('10-bulk-approval');
+    await page.getByRole('button', { name: 'Confirm: approve 3' }).click();
+    await page.getByRole('status').filter({ hasText: 'Approved 3 requests.' }).waitFor();
+    for (const id of Object.values(made)) assert.equal((await t.call('GET', `/api/v1/requests/${id}`)).json().state, 'approved');
+    // Approvers do not see the audit page; the navigation says so.
+    const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
+    assert.deepEqual(nav, ['Dashboard', 'Devices', 'Systems', 'CA']);
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/admin/systems-components-and-packages', async () => {
+    const w = await open();
+    await signIn(w, 'admin', t.service.adminPassword as string);
+    const { page } = w;
+    await page.getByRole('link', { name: 'Systems', exact: true }).click();
+    await page.getByRole('heading', { name: 'Systems and packages' }).waitFor();
+    // A duplicate name: the code is shown and the form keeps what was typed.
+    const newSystem = page.getByRole('form', { name: 'New system' });
+    await newSystem.getByLabel('New system').fill('ZMonitor');
+    await newSystem.getByRole('button', { name: 'Create system' }).click();
+    await newSystem.getByRole('alert').filter({ hasText: 'system_exists' }).waitFor();
+    assert.equal(await newSystem.getByLabel('New system').inputValue(), 'ZMonitor');
+    await newSystem.getByLabel('New system').fill('Infusion');
+    assert.match(await newSystem.getByTestId('cli-command').innerText(), /provisio system create Infusion/);
+    await newSystem.getByRole('button', { name: 'Create system' }).click();
+    await page.getByRole('heading', { name: 'Infusion' }).waitFor();
+
+    const newComponent = page.getByRole('form', { name: 'New component of Infusion' });
+    await newComponent.getByLabel('New component').fill('pump');
+    await newComponent.getByLabel('p384').check();
+    await newComponent.getByRole('button', { name: 'Create component' }).click();
+    await page.getByRole('cell', { name: 'p256, p384' }).waitFor();
+
+    // The component's approval policy: manual until set; a bad rule shows its code and keeps the input.
+    await page.getByTestId('policy-pump').filter({ hasText: 'manual' }).waitFor();
+    await page.getByText('Change the policy of pump').click();
+    const policy = page.getByRole('form', { name: 'Approval policy of pump' });
+    await policy.getByLabel('Mode').selectOption('automatic');
+    await policy.getByLabel('Device id pattern').fill('INF-');
+    await policy.getByRole('button', { name: 'Set policy' }).click();
+    await policy.getByRole('alert').filter({ hasText: 'policy_invalid' }).waitFor();
+    assert.equal(await policy.getByLabel('Device id pattern').inputValue(), 'INF-');
+    await policy.getByLabel('Device id pattern').fill('^INF-[0-9]+$');
+    await policy.getByRole('button', { name: 'Set policy' }).click();
+    await page.getByTestId('policy-pump').filter({ hasText: 'automatic (component policy)' }).waitFor();
+    assert.equal((await t.call('GET', '/api/v1/systems/Infusion/components/pump/policy')).json().effectiveMode, 'automatic');
+
+    const newPackage = page.getByRole('form', { name: 'New package for Infusion' });
+    await newPackage.getByText('Secret:').waitFor();
+    const download = page.waitForEvent('download');
+    await newPackage.getByRole('button', { name: 'Create and download package' }).click();
+    const file = await download;
+    assert.equal(file.suggestedFilename(), 'infusion.ppkg');
+    const pkg = parsePackage(readFileSync(await file.path(), 'utf8'));
+    assert.equal(pkg.system, 'Infusion');
+    assert.deepEqual(pkg.components.map((c) => c.name), ['pump']);
+    await w.screenshot('11-systems');
+
+    const revoke = page.getByRole('form', { name: `Revoke package ${pkg.packageId}` });
+    await revoke.getByLabel('Reason').selectOption('keyCompromise');
+    await revoke.getByLabel('Type the package id to confirm').fill(pkg.packageId);
+    await revoke.getByRole('button', { name: 'Revoke' }).click();
+    await page.locator(`tr[data-package="${pkg.packageId}"]`).getByText('Revoked').waitFor();
+    const listed = (await t.call('GET', '/api/v1/packages?system=Infusion')).json().items;
+    assert.equal(listed[0].status, 'revoked');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/auditor/reads-everything-decides-nothing', async () => {
+    const w = await open();
+    await signIn(w, 'ann', PASSWORD);
+    const { page } = w;
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
+    assert.deepEqual(nav, ['Dashboard', 'Devices', 'Systems', 'CA', 'Audit']);
+
+    // The CA page: the hierarchy and the CRL the revocation published.
+    await page.getByRole('link', { name: 'CA', exact: true }).click();
+    for (const role of ['root', 'issuing CA', 'profile signer', 'OCSP responder']) await page.getByRole('rowheader', { name: role, exact: true }).waitFor();
+    const crlNumber = (await t.call('GET', '/api/v1/ca')).json().crl.number as number;
+    assert.ok(crlNumber >= 2, 'the revocation published a CRL');
+    await page.getByTestId('crl-number').filter({ hasText: String(crlNumber) }).waitFor();
+    await w.screenshot('13-ca');
+
+    await page.getByRole('link', { name: 'Audit', exact: true }).click();
+    const entries = (await t.call('GET', '/api/v1/audit?limit=1')).json().total as number;
+    await page.getByTestId('chain-status').filter({ hasText: /Hash chain verified through entry \d+/ }).waitFor();
+    assert.ok(Number((/entry (\d+)/.exec(await page.getByTestId('chain-status').innerText()) ?? [])[1]) >= entries - 1);
+    await page.getByLabel('Action').fill('device.revoke');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByText('1 entry', { exact: true }).waitFor();
+    await page.getByRole('cell', { name: 'device.revoke', exact: true }).waitFor();
+    assert.match(page.url(), /action=device\.revoke/);
+    // A time window that ends before anything happened: nothing.
+    await page.getByLabel('Before').fill('2020-01-01T00:00');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByText('0 entries', { exact: true }).waitFor();
+    assert.match(page.url(), /until=2020-01-01T/);
+    await page.getByLabel('Before').fill('');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByText('1 entry', { exact: true }).waitFor();
+    assert.match(await page.getByTestId('cli-command').nth(1).innerText(), /provisio audit list --action device\.revoke/);
+    await w.screenshot('12-audit');
+
+    // The pending request: the review panel without Approve or Reject.
+    await page.getByRole('link', { name: 'Devices', exact: true }).click();
+    await page.getByLabel('Delivered by').selectOption('upload');
+    await page.getByTestId('device-count').filter({ hasText: '0 devices' }).waitFor();
+    assert.match(page.url(), /transport=upload/);
+    await page.getByLabel('Delivered by').selectOption('connected');
+    await page.getByLabel('Certificate expires').selectOption('365');
+    await page.locator('tr[data-device="DEV-201"]').waitFor();
+    assert.equal(await page.locator('tr[data-device="DEV-102"]').count(), 0, 'a pending device has no certificate to expire');
+    await page.getByLabel('Certificate expires').selectOption('');
+    await page.locator('tr[data-device="DEV-102"]').getByRole('button', { name: 'Review DEV-102' }).click();
+    await page.getByText('Your role may review but not decide.').waitFor();
+    assert.equal(await page.getByRole('button', { name: /Approve|Reject/ }).count(), 0);
+    // A provisioned device's page offers no revocation to an auditor.
+    await page.goto('/devices/DEV-101');
+    await page.getByTestId('device-state').waitFor();
+    assert.equal(await page.getByRole('button', { name: /Revoke/ }).count(), 0);
+    assert.deepEqual(w.faults, []);
+  });
+});
