@@ -95,7 +95,7 @@ export function systemView(s: SystemRecord, components: readonly ComponentRecord
 }
 
 export function componentView(c: ComponentRecord) {
-  return { name: c.name, keyTypes: c.keyTypes, validityDays: c.validityDays, createdAt: iso(c.createdAt) };
+  return { name: c.name, keyTypes: c.keyTypes, validityDays: c.validityDays, renewalGraceDays: c.renewalGraceDays, createdAt: iso(c.createdAt) };
 }
 
 export async function packageView(p: PackageRecord, names: Names) {
