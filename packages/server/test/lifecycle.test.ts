@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type HttpTransport, httpsTransport, initDevice, loadDevice, provisionConnected, readKeystoreFile, readPrivateKeyFile, renewConnected } from '@provisio/device';
+import { type HttpTransport, type RenewalLoopEvent, httpsTransport, initDevice, loadDevice, provisionConnected, readKeystoreFile, readPrivateKeyFile, renewConnected, renewWhenDue, renewalDue, runAgent } from '@provisio/device';
 import { createCsr, createKeySigner, generateKey, parseCertificate, type Signer } from '@provisio/pki';
 import { createRenewalRequest } from '@provisio/protocol';
 import { DAY, type FixedClock, fixedClock, openssl, tempDir } from '@provisio/testkit';
@@ -235,5 +235,62 @@ describe('renewal after expiry (SQLite)', () => {
     assert.equal(bad.status, 400);
     const ok = await postRenewal(f, beyond, await renewalRequest(f, beyond));
     assert.equal(ok.status, 201, ok.body.toString());
+  });
+});
+
+describe('the agent renews at the window (SQLite)', () => {
+  let f: Fleet;
+  before(async () => {
+    f = await startFleet('Pumps', { name: 'pump', validityDays: 30 });
+  });
+  after(async () => f.t.close());
+
+  /** Runs the agent with a sleep that moves the fixed clock, until the clock passes `horizonMs`. */
+  async function runUntil(dir: string, horizonMs: number, events: RenewalLoopEvent[]): Promise<void> {
+    const stop = new AbortController();
+    const sleep = async (ms: number) => {
+      f.clock.advance(ms);
+      if (f.clock.now().getTime() >= horizonMs) stop.abort(new Error('horizon'));
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    const deps = { ...f.deps, sleep };
+    await runAgent(deps, {
+      dir,
+      serviceUrl: f.t.service.url,
+      signal: stop.signal,
+      maxPollIntervalMs: 100,
+      whileProvisioned: (_p, signal) => renewWhenDue(deps, { dir, serviceUrl: f.t.service.url, signal, maxSleepMs: DAY / 4, onEvent: (e) => events.push(e) }),
+    });
+  }
+
+  it('ok/renews-once-at-two-thirds-and-not-again-after-a-restart', async () => {
+    const dir = join(tempDir('provisio-agent-'), 'keystore');
+    await initDevice(f.deps, { packageText: f.packageText, component: 'pump', deviceId: 'PMP-001', deviceLabel: 'Pump 1', dir });
+    const start = f.clock.now().getTime();
+    const events: RenewalLoopEvent[] = [];
+    // 30-day certificates: due at 20 days ± 1.5; the next one would be due 20 days after that.
+    await runUntil(dir, start + 30 * DAY, events);
+    const renews = await auditOf(f, 'certificate.renew', 'PMP-001');
+    assert.equal(renews.length, 1, 'exactly one renewal');
+    const first = events.find((e) => e.step === 'renewal-scheduled');
+    assert.ok(first && first.step === 'renewal-scheduled');
+    const renewed = events.find((e) => e.step === 'renewed');
+    assert.ok(renewed && renewed.step === 'renewed');
+    assert.equal(renewed.previousSerial, first.serial);
+    const entry = (await f.t.call('GET', '/api/v1/audit?action=certificate.renew&target=PMP-001')).json().items[0] as { at: string };
+    const renewedAt = Date.parse(entry.at);
+    assert.ok(renewedAt >= first.at.getTime(), `renewed at ${entry.at}, not before the window ${first.at.toISOString()}`);
+    assert.ok(renewedAt < first.at.getTime() + DAY / 4 + 60_000, 'within one sleep of the window');
+    const lifetime = 30 * DAY;
+    assert.ok(first.at.getTime() - start > lifetime * (2 / 3 - 0.05) - DAY && first.at.getTime() - start < lifetime * (2 / 3 + 0.05) + DAY);
+    const installed = loadDevice(dir).install;
+    assert.equal(installed?.serial, renewed.serial);
+    assert.ok(installed?.confirmedAt);
+    assert.equal((await deviceCertificates(f, 'PMP-001')).state, 'provisioned');
+
+    // A restart computes the same schedule from the keystore: nothing renews before the new window.
+    const next = renewalDue({ serial: renewed.serial, notBefore: new Date(installed.notBefore), notAfter: new Date(installed.notAfter) });
+    await runUntil(dir, next.getTime() - DAY, []);
+    assert.equal((await auditOf(f, 'certificate.renew', 'PMP-001')).length, 1, 'still one renewal after a restart');
   });
 });
