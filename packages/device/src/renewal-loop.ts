@@ -86,7 +86,13 @@ export async function renewWhenDue(deps: RenewalLoopDeps, input: RenewalLoopInpu
     let result: RenewConnectedResult;
     try {
       result = await renewConnected(
-        { clock: deps.clock, random: deps.random, ...(deps.transport ? { transport: deps.transport } : {}), ...(deps.confirmTransport ? { confirmTransport: deps.confirmTransport } : {}), ...(deps.sleep ? { sleep: deps.sleep } : {}) },
+        {
+          clock: deps.clock,
+          random: deps.random,
+          ...(deps.transport ? { transport: deps.transport } : {}),
+          ...(deps.confirmTransport ? { confirmTransport: deps.confirmTransport } : {}),
+          ...(deps.sleep ? { sleep: deps.sleep } : {}),
+        },
         { dir: input.dir, serviceUrl: input.serviceUrl, rekey: input.rekey === true, signal, ...(input.onEvent ? { onProgress: input.onEvent } : {}) },
       );
     } catch (e) {
