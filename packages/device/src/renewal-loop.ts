@@ -48,23 +48,29 @@ export interface RenewalLoopInput {
 
 const HOUR_MS = 3_600_000;
 
-/** Sleeps `ms`, or less when `signal` aborts (resolves either way). */
-function sleepUnlessAborted(sleep: (ms: number) => Promise<void>, ms: number, signal: AbortSignal): Promise<void> {
+/**
+ * Sleeps `ms`, or less when `signal` aborts (resolves either way). The default timer is cleared on
+ * abort: a stopped agent must exit at once, not when an hour-long timer fires.
+ */
+function sleepUnlessAborted(sleep: ((ms: number) => Promise<void>) | undefined, ms: number, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
-    const onAbort = () => resolve();
-    signal.addEventListener('abort', onAbort, { once: true });
-    void sleep(ms).then(() => {
-      signal.removeEventListener('abort', onAbort);
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => {
+      if (timer !== undefined) clearTimeout(timer);
+      signal.removeEventListener('abort', done);
       resolve();
-    });
+    };
+    signal.addEventListener('abort', done, { once: true });
+    if (sleep) void sleep(ms).then(done);
+    else timer = setTimeout(done, ms);
   });
 }
 
 /** Runs until `signal` aborts; resolves then. */
 export async function renewWhenDue(deps: RenewalLoopDeps, input: RenewalLoopInput): Promise<void> {
   const { signal } = input;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const sleep = deps.sleep;
   const maxSleep = input.maxSleepMs ?? HOUR_MS;
   let failures = 0;
   let announced: string | null = null;

@@ -13,9 +13,11 @@ import {
   loadIdentity,
   provisionConnected,
   type ProvisionProgress,
+  type RenewalLoopEvent,
+  renewConnected,
+  renewWhenDue,
   runAgent,
   showDevice,
-  untilAborted,
 } from '@provisio/device';
 import { parsePackage } from '@provisio/protocol';
 import { describePublicKey, formatName, isProvisioError, type KeyType } from '@provisio/pki';
@@ -25,7 +27,7 @@ import { printError, warn } from '../diagnostics.js';
 import { CliError, EXIT, exitCodeFor, usageError } from '../errors.js';
 import { assertCanCreate, formatMode, PUBLIC_MODE, readInputFile, writeFileAtomic } from '../files.js';
 import { describeValidity, fieldLines, shellQuote } from '../format-text.js';
-import { DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
+import { DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RENEW_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
 import { type CliDeps, styleFor } from '../io.js';
 
 /**
@@ -433,8 +435,7 @@ async function run(deps: CliDeps, args: ParsedArgs): Promise<number> {
         onProgress: stepPrinter(say, ok, dir, serviceUrl),
         whileProvisioned: async (p, signal) => {
           say(`${ok} Provisioned: ${p.identity.deviceId}, serial ${p.install.serial}, valid to ${p.install.notAfter}; agent running (stop with Ctrl-C or SIGTERM)`);
-          // Renewal plugs in here (a later step of the lifecycle): for now the agent only waits.
-          await untilAborted(signal);
+          await renewWhenDue({ clock: deps.clock, random: deps.random }, { dir, serviceUrl, signal, onEvent: renewalPrinter(say, ok) });
         },
       },
     );
@@ -444,6 +445,89 @@ async function run(deps: CliDeps, args: ParsedArgs): Promise<number> {
     process.removeListener('SIGINT', onInt);
     process.removeListener('SIGTERM', onTerm);
   }
+}
+
+/** The agent's renewal events, one line each (docs/lifecycle.md "The agent"). */
+function renewalPrinter(say: (line: string) => void, ok: string): (e: RenewalLoopEvent) => void {
+  return (e) => {
+    switch (e.step) {
+      case 'renewal-scheduled':
+        say(`… Certificate ${e.serial}: renewal due at ${e.at.toISOString()}`);
+        return;
+      case 'requesting':
+        say(`… Renewing certificate ${e.serial}${e.rekey ? ' with a new key' : ''}`);
+        return;
+      case 'renewal-failed':
+        say(`… Renewal failed: ${e.reason}; retrying in ${Math.ceil(e.retryInMs / 1000)} s`);
+        return;
+      case 'renewed':
+        say(`${ok} Renewed: serial ${e.previousSerial} → ${e.serial}, valid to ${e.notAfter}`);
+        return;
+      default:
+        return;
+    }
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// device renew (by hand)
+
+const RENEW_STEPS = 3;
+
+async function renew(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const cmd = 'device renew';
+  const dir = requireString(args, 'dir', cmd);
+  const identity = loadIdentity(dir);
+  const serviceUrl = optionalString(args, 'url') ?? identity.serviceUrl;
+  if (serviceUrl === undefined) {
+    throw usageError(`${dir} does not record the service URL (made by an older provisio)`, `pass it: provisio ${cmd} --dir ${shellQuote(dir)} --url https://HOST:PORT`);
+  }
+  const rekey = isSet(args, 'rekey');
+  const json = isSet(args, 'json');
+  const ok = tick(deps);
+  const say = (line: string) => {
+    if (!json) deps.stdout.write(`${line}\n`);
+  };
+  const result = await renewConnected(
+    { clock: deps.clock, random: deps.random },
+    {
+      dir,
+      serviceUrl,
+      rekey,
+      onProgress: (e) => {
+        if (e.step === 'requesting') {
+          say(`${ok} 1/${RENEW_STEPS} Renewal request for certificate ${e.serial} signed with the current key${e.rekey ? `; new key generated in ${dir}/renewal.key` : ''}; sent over mutual TLS`);
+        } else if (e.step === 'retrying') {
+          say(`… ${e.reason}; retrying in ${Math.ceil(e.retryInMs / 1000)} s`);
+        } else if (e.step === 'issued') {
+          say(`${ok} 2/${RENEW_STEPS} New certificate ${e.serial} issued (${e.requestId}), verified against ${dir}/root.crt and installed${rekey ? ' with the new key' : ''}`);
+        } else if (e.step === 'confirmed') {
+          say(`${ok} 3/${RENEW_STEPS} Mutual TLS with the new certificate: the service holds ${e.deviceId} ${e.state}`);
+        }
+      },
+    },
+  );
+  const record = result.confirmed.install;
+  if (json) {
+    printJson(deps, {
+      deviceId: identity.deviceId,
+      previousSerial: result.previousSerial,
+      serial: record.serial,
+      notBefore: record.notBefore,
+      notAfter: record.notAfter,
+      requestId: result.requestId,
+      rekey: result.rekey,
+      confirmedAt: record.confirmedAt ?? null,
+    });
+    return EXIT.ok;
+  }
+  say(fieldLines([
+    ['device', identity.deviceId],
+    ['serial', `${record.serial} (was ${result.previousSerial})`],
+    ['valid to', record.notAfter],
+    ['old certificate', rekey ? 'revoked by the service (superseded)' : 'left to expire (same key)'],
+  ]).join('\n'));
+  return EXIT.ok;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -548,6 +632,13 @@ export const DEVICE_COMMANDS: readonly CommandSpec[] = [
     options: { ...COMMON_OPTIONS, dir: { type: 'string' }, url: { type: 'string' } },
     maxPositionals: 0,
     run: withHints(run),
+  },
+  {
+    path: 'device renew',
+    help: DEVICE_RENEW_HELP,
+    options: { ...COMMON_OPTIONS, dir: { type: 'string' }, url: { type: 'string' }, rekey: { type: 'boolean' } },
+    maxPositionals: 0,
+    run: withHints(renew),
   },
   {
     path: 'device show',

@@ -155,8 +155,8 @@ export async function renewDevice(
     decisionReason: null,
     kind: 'renewal',
   };
-  // Certificates of earlier renewals the device never installed (active, not current).
-  const uninstalled = history.filter((c) => c.status === 'active' && c.requestId !== device.currentRequestId && c.kind === 'device' && c.notAfter > now);
+  // Certificates of earlier renewals the device never installed: active, issued after the current one.
+  const uninstalled = history.filter((c) => c.status === 'active' && c.kind === 'device' && c.notAfter > now && c.createdAt.getTime() > who.record.createdAt.getTime());
   let outcome: { certificate: CertificateRecord; profile: Buffer; superseded: SerialNumber[] };
   try {
     outcome = await deps.store.transaction(async (tx) => {
@@ -241,8 +241,8 @@ export async function findPendingRenewal(
 
 /**
  * The device confirms (POST /api/v1/device/confirm) with the certificate of a renewal it has just
- * installed: that certificate becomes its current one. After a re-key the previous certificate is
- * revoked (superseded) and a CRL published in the same transaction: the old key may now be
+ * installed: that certificate becomes its current one. After a re-key the previous certificate
+ * (and any other still active for the old key) is revoked (superseded) and a CRL published in the same transaction: the old key may now be
  * discarded, and nothing should still accept it. After a same-key renewal the previous certificate
  * is left to expire: it certifies the same key, so revoking it protects nothing.
  * Returns the certificates it revoked.
@@ -259,9 +259,10 @@ export async function installRenewal(
     if (!(await tx.transitionDevice(device.deviceId, ['provisioned'], 'provisioned', now, { currentRequestId: request.id }))) {
       throw new ServiceError('device_not_provisioned', `device "${device.deviceId}" changed state concurrently; retry`);
     }
-    const superseded = rekey && previous && previous.status === 'active'
-      ? await revokeCertificatesInTx(tx, [previous], { at: now, reason: 'superseded', actor: `device:${device.deviceId}` })
-      : [];
+    // Every other active certificate of the device certifies an old key (the previous one, and any
+    // earlier same-key renewal of it): all are superseded by the new key.
+    const others = rekey ? (await tx.listCertificatesForDevice(device.deviceId)).filter((c) => c.status === 'active' && c.serial !== record.serial && c.notAfter > now) : [];
+    const superseded = await revokeCertificatesInTx(tx, others, { at: now, reason: 'superseded', actor: `device:${device.deviceId}` });
     const crl = superseded.length > 0 ? await publishCrl(tx, deps) : null;
     await tx.appendAudit({
       at: now,
