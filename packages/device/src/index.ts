@@ -11,6 +11,7 @@ export * from './provision-connected.js';
 export * from './records.js';
 export * from './renew-connected.js';
 export * from './renewal-loop.js';
+export * from './reprovision-connected.js';
 export * from './run-agent.js';
 export * from './show-device.js';
 export * from './simulate-fleet.js';

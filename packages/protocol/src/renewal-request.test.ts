@@ -25,6 +25,14 @@ describe('renewal request', async () => {
     }
   });
 
+  it('fail/audience/renewal-is-not-reprovisioning', async () => {
+    const text = await createRenewalRequest(current, { deviceId: 'DEV-001', serial, csrDer: await csrOf(current), nonce, at, aud: 'provisio-reprovision' });
+    const parsed = parseRenewalRequest(text);
+    assert.equal(parsed.aud, 'provisio-reprovision');
+    verifyRenewalRequest(parsed, current.publicKey, { deviceId: 'DEV-001', serial, at, aud: 'provisio-reprovision' });
+    assert.throws(() => verifyRenewalRequest(parsed, current.publicKey, { deviceId: 'DEV-001', serial, at }), isCode('renewal_claims_invalid'));
+  });
+
   it('fail/signature/another-key', async () => {
     // Someone holding a valid CSR for their own key signs a renewal naming the device's certificate.
     const forged = parseRenewalRequest(await createRenewalRequest(attacker, { deviceId: 'DEV-001', serial, csrDer: await csrOf(attacker), nonce, at }));

@@ -18,6 +18,9 @@ import { readProtectedHeader } from './read-jws.js';
 
 export const RENEWAL_JWS_TYPE = 'provisio-renewal+jws';
 export const RENEWAL_AUDIENCE = 'provisio-renew';
+/** The same request asking for a fresh profile through the approval policy (docs/lifecycle.md "Reprovisioning"). */
+export const REPROVISION_AUDIENCE = 'provisio-reprovision';
+export type RenewalAudience = typeof RENEWAL_AUDIENCE | typeof REPROVISION_AUDIENCE;
 /** How far the request's time may be from the service's clock, either way (as the confirmation proof). */
 export const RENEWAL_WINDOW_MS = 5 * 60_000;
 /** A CSR of at most MAX_CSR_BYTES, base64 inside a base64url payload, plus a header and a signature. */
@@ -36,6 +39,8 @@ export interface ParsedRenewalRequest {
   readonly raw: string;
   /** SHA-256 (hex) of `raw`: an identical resubmission is the same renewal. */
   readonly contentHash: string;
+  /** What is asked for: a renewal, or a fresh profile through the approval policy. */
+  readonly aud: RenewalAudience;
   readonly deviceId: string;
   readonly serial: string;
   readonly iat: Date;
@@ -46,12 +51,12 @@ export interface ParsedRenewalRequest {
 
 export async function createRenewalRequest(
   signer: Signer,
-  input: { readonly deviceId: string; readonly serial: string; readonly csrDer: Uint8Array; readonly nonce: Uint8Array; readonly at: Date },
+  input: { readonly deviceId: string; readonly serial: string; readonly csrDer: Uint8Array; readonly nonce: Uint8Array; readonly at: Date; readonly aud?: RenewalAudience },
 ): Promise<string> {
   if (input.nonce.length !== NONCE_BYTES) throw new ProtocolError('renewal_malformed', `the nonce must be ${NONCE_BYTES} bytes`);
   const payload = {
     v: 1,
-    aud: RENEWAL_AUDIENCE,
+    aud: input.aud ?? RENEWAL_AUDIENCE,
     deviceId: input.deviceId,
     serial: input.serial,
     csr: Buffer.from(input.csrDer).toString('base64'),
@@ -76,7 +81,7 @@ export function parseRenewalRequest(input: unknown): ParsedRenewalRequest {
   fields.literal(header.typ, 'the renewal request typ', RENEWAL_JWS_TYPE);
   const claims = fields.object(parseJson(fromBase64url(payloadPart), 'the renewal request payload', fields), 'the renewal request payload', ['v', 'aud', 'deviceId', 'serial', 'csr', 'nonce', 'iat']);
   fields.integer(claims.v, 'the renewal request v', 1, 1);
-  fields.literal(claims.aud, 'the renewal request aud', RENEWAL_AUDIENCE);
+  const aud = claims.aud === REPROVISION_AUDIENCE ? REPROVISION_AUDIENCE : fields.literal(claims.aud, 'the renewal request aud', RENEWAL_AUDIENCE);
   const deviceId = fields.identifier(claims.deviceId, 'the renewal request deviceId');
   const serial = fields.string(claims.serial, 'the renewal request serial', 2, 42);
   if (!/^[0-9a-f]+$/.test(serial)) fields.fail(`the renewal request serial ${quote(serial)} must be lowercase hex`);
@@ -93,7 +98,7 @@ export function parseRenewalRequest(input: unknown): ParsedRenewalRequest {
     if (e instanceof PkiError) fields.fail(`the renewal request csr: ${e.message}`);
     throw e;
   }
-  return { raw, contentHash: createHash('sha256').update(raw, 'utf8').digest('hex'), deviceId, serial, iat, nonce: nonceText, csr, jws };
+  return { raw, contentHash: createHash('sha256').update(raw, 'utf8').digest('hex'), aud, deviceId, serial, iat, nonce: nonceText, csr, jws };
 }
 
 /**
@@ -101,7 +106,7 @@ export function parseRenewalRequest(input: unknown): ParsedRenewalRequest {
  * TLS), names `expected` device and serial, was made within RENEWAL_WINDOW_MS of `expected.at`,
  * and that its CSR is signed by the key it names (proof of possession of the new key).
  */
-export function verifyRenewalRequest(request: ParsedRenewalRequest, currentKey: PublicKeyInfo, expected: RenewalClaims): void {
+export function verifyRenewalRequest(request: ParsedRenewalRequest, currentKey: PublicKeyInfo, expected: RenewalClaims & { readonly aud?: RenewalAudience }): void {
   try {
     verifyJwsSignature(request.jws, 0, currentKey);
   } catch (e) {
@@ -113,6 +118,9 @@ export function verifyRenewalRequest(request: ParsedRenewalRequest, currentKey: 
   const invalid = (why: string): never => {
     throw new ProtocolError('renewal_claims_invalid', `the renewal request ${why}`);
   };
+  const aud = expected.aud ?? RENEWAL_AUDIENCE;
+  // A renewal is never taken for a reprovisioning, nor the reverse.
+  if (request.aud !== aud) invalid(`is for audience "${request.aud}", not "${aud}"`);
   if (request.deviceId !== expected.deviceId) invalid(`names device ${quote(request.deviceId)}, not "${expected.deviceId}"`);
   if (request.serial !== expected.serial) invalid(`names certificate ${quote(request.serial)}, not ${expected.serial} (the one presented)`);
   if (Math.abs(request.iat.getTime() - expected.at.getTime()) > RENEWAL_WINDOW_MS) {

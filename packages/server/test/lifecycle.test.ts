@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type HttpTransport, type RenewalLoopEvent, httpsTransport, initDevice, loadDevice, provisionConnected, readKeystoreFile, readPrivateKeyFile, renewConnected, renewWhenDue, renewalDue, runAgent } from '@provisio/device';
+import { type HttpTransport, type RenewalLoopEvent, httpsTransport, initDevice, loadDevice, provisionConnected, readKeystoreFile, readPrivateKeyFile, renewConnected, renewWhenDue, renewalDue, reprovisionConnected, runAgent } from '@provisio/device';
 import { createCsr, createKeySigner, generateKey, parseCertificate, type Signer } from '@provisio/pki';
 import { createRenewalRequest } from '@provisio/protocol';
 import { DAY, type FixedClock, fixedClock, openssl, tempDir } from '@provisio/testkit';
@@ -292,5 +292,74 @@ describe('the agent renews at the window (SQLite)', () => {
     const next = renewalDue({ serial: renewed.serial, notBefore: new Date(installed.notBefore), notAfter: new Date(installed.notAfter) });
     await runUntil(dir, next.getTime() - DAY, []);
     assert.equal((await auditOf(f, 'certificate.renew', 'PMP-001')).length, 1, 'still one renewal after a restart');
+  });
+});
+
+describe('reprovisioning (SQLite)', () => {
+  let f: Fleet;
+  before(async () => {
+    f = await startFleet('Valves', { name: 'valve' });
+  });
+  after(async () => f.t.close());
+
+  async function pendingReprovision(deviceId: string): Promise<{ id: string; kind?: string }> {
+    for (let i = 0; i < 400; i++) {
+      const items = (await f.t.call('GET', `/api/v1/requests?state=pending&q=${deviceId}`)).json().items as { id: string; deviceId: string; kind?: string }[];
+      const item = items.find((x) => x.deviceId === deviceId);
+      if (item) return item;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw new Error(`no pending request for ${deviceId}`);
+  }
+
+  it('ok/manual-policy-waits-for-an-approver-then-the-device-installs', async () => {
+    const dir = await provisionDevice(f, 'valve', 'VLV-001');
+    const before = loadDevice(dir);
+    // The component's own policy is manual: the system's automatic one no longer applies to it.
+    const policy = await f.t.call('POST', '/api/v1/systems/Valves/components/valve/policy', { json: { mode: 'manual' } });
+    assert.equal(policy.status, 200, policy.body.toString());
+
+    const running = reprovisionConnected(f.deps, { dir, serviceUrl: f.t.service.url, maxWaitMs: 60_000, longPollSeconds: 1 });
+    const pending = await pendingReprovision('VLV-001');
+    assert.equal(pending.kind, 'reprovision');
+    // While it waits the device keeps its identity: still provisioned, nothing new issued.
+    const waiting = await deviceCertificates(f, 'VLV-001');
+    assert.equal(waiting.state, 'provisioned');
+    assert.equal(waiting.certificates.length, 1);
+    assert.equal(loadDevice(dir).install?.serial, before.install?.serial);
+
+    const approved = await f.t.call('POST', `/api/v1/requests/${pending.id}/approve`);
+    assert.equal(approved.status, 200, approved.body.toString());
+    const result = await running;
+    assert.equal(result.requestId, pending.id);
+    const after = loadDevice(dir);
+    assert.notEqual(after.install?.serial, before.install?.serial);
+    assert.ok(after.install?.confirmedAt, 'confirmed with the new certificate');
+    assert.equal(after.install?.requestId, pending.id);
+    const view = await deviceCertificates(f, 'VLV-001');
+    assert.equal(view.state, 'provisioned');
+    assert.equal(view.certificates.length, 2);
+    const [install] = await auditOf(f, 'certificate.install', 'VLV-001');
+    assert.equal(install?.details.serial, after.install?.serial);
+  });
+
+  it('ok/automatic-policy-approves-at-once', async () => {
+    const policy = await f.t.call('POST', '/api/v1/systems/Valves/components/valve/policy', { json: { mode: 'automatic', rules: { transports: ['connected'] } } });
+    assert.equal(policy.status, 200, policy.body.toString());
+    const dir = await provisionDevice(f, 'valve', 'VLV-002');
+    const before = loadDevice(dir).install?.serial;
+    const result = await reprovisionConnected(f.deps, { dir, serviceUrl: f.t.service.url, maxWaitMs: 30_000, longPollSeconds: 1 });
+    const request = (await f.t.call('GET', `/api/v1/requests/${result.requestId}`)).json();
+    assert.equal(request.state, 'approved');
+    assert.equal(request.kind, 'reprovision');
+    assert.equal(request.policyDecision, 'approve');
+    assert.notEqual(loadDevice(dir).install?.serial, before);
+  });
+
+  it('fail/revoked-device-cannot-reprovision', async () => {
+    await f.t.call('POST', '/api/v1/systems/Valves/components/valve/policy', { json: { mode: 'automatic', rules: { transports: ['connected'] } } });
+    const dir = await provisionDevice(f, 'valve', 'VLV-003');
+    assert.equal((await f.t.call('POST', '/api/v1/devices/VLV-003/revoke', { json: { reason: 'cessationOfOperation' } })).status, 200);
+    await assert.rejects(reprovisionConnected(f.deps, { dir, serviceUrl: f.t.service.url, maxWaitMs: 10_000 }), (e: Error) => /certificate_revoked/.test(e.message));
   });
 });

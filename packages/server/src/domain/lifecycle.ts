@@ -11,12 +11,13 @@
  * current, so a device that crashes before installing can simply renew again.
  */
 import { OID, type ParsedCertificate, type SerialNumber, describePublicKey, fingerprint, keyTypeOf, parseCertificate, publicKeyFingerprint, verifyChain } from '@provisio/pki';
-import { RENEWAL_WINDOW_MS, parseRenewalRequest, verifyRenewalRequest } from '@provisio/protocol';
+import { RENEWAL_WINDOW_MS, REPROVISION_AUDIENCE, parseRenewalRequest, verifyRenewalRequest } from '@provisio/protocol';
+import { effectivePolicy, evaluatePolicy } from './approval-policy.js';
 import { publishCrl } from './crl.js';
 import { type ServiceDeps, newId } from './deps.js';
 import { ServiceError } from './errors.js';
 import type { CertificateRecord, ComponentRecord, DeviceIdText, DeviceRecord, RequestId, RequestRecord } from './model.js';
-import { issueDeviceIdentity } from './requests.js';
+import { finishAutomaticApproval, issueDeviceIdentity } from './requests.js';
 import { revokeCertificatesInTx } from './revocation.js';
 import { StoreConflict } from './store.js';
 
@@ -231,7 +232,7 @@ export async function findPendingRenewal(
   const record = await deps.store.findCertificate(deps.authority.issuerFingerprint, leaf.serial);
   if (!record || record.kind !== 'device' || record.status !== 'active' || !record.deviceId || !record.requestId || !record.der.equals(leaf.der)) return null;
   const [request, device] = await Promise.all([deps.store.findRequest(record.requestId), deps.store.findDevice(record.deviceId)]);
-  if (request?.kind !== 'renewal' || !device || device.state !== 'provisioned' || device.currentRequestId === request.id) return null;
+  if ((request?.kind !== 'renewal' && request?.kind !== 'reprovision') || !device || device.state !== 'provisioned' || device.currentRequestId === request.id) return null;
   verifyChain({ leaf, intermediates: [deps.authority.intermediate], roots: [deps.authority.root], at: deps.clock.now(), requiredExtKeyUsage: OID.kpClientAuth });
   const previous = await deps.store.findCertificateByRequest(device.currentRequestId);
   // Only a renewal made after the current identity may replace it (an older one was superseded).
@@ -282,4 +283,99 @@ export async function installRenewal(
   });
   if (revoked.length > 0) deps.revocation.revoked(revoked.map((c) => c.serial));
   return revoked;
+}
+
+/** How long a reprovisioning request waits for an approver: as long as a default provisioning request. */
+const REPROVISION_LIFETIME_MS = 7 * DAY_MS;
+
+/**
+ * Reprovisioning (docs/lifecycle.md): a provisioned device asks, with its current certificate over
+ * mutual TLS and a renewal-format request of audience `provisio-reprovision`, for a fresh
+ * certified profile with its current identity. Unlike a renewal it goes through the component's
+ * approval policy: manual (the default) waits for an approver, automatic approves at once. The
+ * device keeps its current certificate meanwhile; the new one becomes current when the device
+ * confirms it (installRenewal). Resubmitting the same request returns the same request.
+ */
+export async function reprovisionDevice(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'decisions'>,
+  input: { presented: readonly Buffer[]; request: unknown },
+): Promise<{ request: RequestRecord; created: boolean }> {
+  const { leaf, device, component } = await authenticateRenewingDevice(deps, input.presented);
+  const parsed = parseRenewalRequest(input.request);
+  const existing = await deps.store.findRequestByContentHash(parsed.contentHash);
+  if (existing) {
+    if (existing.kind !== 'reprovision' || existing.deviceId !== device.deviceId) {
+      throw new ServiceError('request_replayed', 'this reprovisioning request was already submitted for another device or as another kind of request');
+    }
+    return { request: await finishAutomaticApproval(deps, existing), created: false };
+  }
+  const now = deps.clock.now();
+  verifyRenewalRequest(parsed, leaf.publicKey, { deviceId: device.deviceId, serial: leaf.serial, at: now, aud: REPROVISION_AUDIENCE });
+  const newKey = parsed.csr.publicKey;
+  const keyType = keyTypeOf(newKey);
+  if (!keyType || !component.keyTypes.includes(keyType)) {
+    throw new ServiceError('key_type_not_allowed', `component "${component.name}" allows ${component.keyTypes.join(', ')} keys; the request carries ${describePublicKey(newKey)}`);
+  }
+  const [system, original] = await Promise.all([deps.store.findSystemById(device.systemId), deps.store.findRequest(device.currentRequestId)]);
+  if (!system || !original) throw new ServiceError('device_not_found', `the system or current request of device "${device.deviceId}" no longer exists`);
+  const policy = await effectivePolicy(deps, system, component);
+  const countLastHour = policy?.mode === 'automatic' && policy.rules.maxPerHour !== undefined
+    ? await deps.store.countAutoApprovals({ systemId: system.id, componentId: policy.componentId, since: new Date(now.getTime() - 3_600_000) })
+    : 0;
+  const verdict = evaluatePolicy(policy, { deviceId: device.deviceId, hardwareSerial: original.hardwareSerial, transport: 'connected', packageId: original.packageId }, countLastHour);
+  const request: RequestRecord = {
+    id: newId(deps.random, 'req') as RequestId,
+    packageId: original.packageId,
+    systemId: device.systemId,
+    componentId: device.componentId,
+    deviceId: device.deviceId,
+    deviceLabel: device.label,
+    hardwareSerial: original.hardwareSerial,
+    firmwareVersion: original.firmwareVersion,
+    nonce: parsed.nonce,
+    contentHash: parsed.contentHash,
+    raw: Buffer.from(parsed.raw, 'utf8'),
+    publicKeyFingerprint: publicKeyFingerprint(newKey),
+    keyAlgorithm: describePublicKey(newKey),
+    mock: device.mock,
+    transport: 'connected',
+    state: 'pending',
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + REPROVISION_LIFETIME_MS),
+    submittedBy: null,
+    decidedAt: null,
+    decidedBy: null,
+    decisionReason: null,
+    policy: verdict,
+    kind: 'reprovision',
+  };
+  try {
+    await deps.store.transaction(async (tx) => {
+      await tx.insertRequest(request);
+      await tx.appendAudit({
+        at: now,
+        actor: `device:${device.deviceId}`,
+        action: 'request.submit',
+        targetType: 'request',
+        targetId: request.id,
+        details: {
+          deviceId: device.deviceId,
+          kind: 'reprovision',
+          system: system.name,
+          component: component.name,
+          transport: 'connected',
+          serial: leaf.serial,
+          publicKeySha256: request.publicKeyFingerprint,
+          contentSha256: request.contentHash,
+          policy: verdict,
+        },
+      });
+    });
+  } catch (e) {
+    if (!(e instanceof StoreConflict)) throw e;
+    const twin = await deps.store.findRequestByContentHash(parsed.contentHash);
+    if (twin) return { request: twin, created: false };
+    throw new ServiceError('request_replayed', 'the nonce of this reprovisioning request was used by another request; make a new one');
+  }
+  return { request: await finishAutomaticApproval(deps, request), created: true };
 }

@@ -12,7 +12,7 @@ import {
   publicKeyFingerprint,
   randomSerial,
 } from '@provisio/pki';
-import { ProtocolError, createCertifiedProfile, parseProvisioningRequest, verifyProvisioningRequest } from '@provisio/protocol';
+import { ProtocolError, createCertifiedProfile, parseProvisioningRequest, parseRenewalRequest, verifyProvisioningRequest } from '@provisio/protocol';
 import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
 import { ServiceError } from './errors.js';
 import type { ApprovalPolicyRecord, CertificateRecord, ComponentRecord, DeviceIdText, DeviceRecord, GatewayRecord, PackageId, PolicyVerdict, RequestId, RequestRecord, SystemRecord, Transport, UserId } from './model.js';
@@ -264,7 +264,8 @@ export async function approveRequest(
   }
   const [system, component] = await Promise.all([deps.store.findSystemById(request.systemId), deps.store.findComponentById(request.componentId)]);
   if (!system || !component) throw new ServiceError('component_not_found', `the system or component of request ${id} no longer exists`);
-  const pr = parseProvisioningRequest(request.raw);
+  // A reprovisioning carries a renewal-format request (lifecycle.ts): its CSR names the key.
+  const publicKey = request.kind === 'reprovision' ? parseRenewalRequest(request.raw.toString('utf8')).csr.publicKey : parseProvisioningRequest(request.raw).csr.publicKey;
 
   const approved = await deps.store.transaction(async (tx) => {
     if (byPolicy?.policy.rules.maxPerHour !== undefined) {
@@ -276,9 +277,10 @@ export async function approveRequest(
     const won = await tx.decideRequest(id, { state: 'approved', at: now, by: userActor?.userId ?? null, reason: null });
     if (!won) throw new ServiceError('request_not_pending', `request ${id} was decided by someone else just now`);
     if (byPolicy) await tx.setRequestPolicyVerdict(id, byPolicy.verdict);
-    const { certificate } = await issueDeviceIdentity(tx, deps, { request, system, component, publicKey: pr.csr.publicKey, now });
+    const { certificate } = await issueDeviceIdentity(tx, deps, { request, system, component, publicKey, now });
     const issued = { serial: certificate.serial, notAfter: certificate.notAfter };
-    await tx.transitionDevice(request.deviceId, ['pending'], 'approved', now);
+    // A reprovisioned device stays provisioned with its current certificate until it confirms the new one.
+    if (request.kind !== 'reprovision') await tx.transitionDevice(request.deviceId, ['pending'], 'approved', now);
     await tx.appendAudit({
       at: now,
       actor: userActor ? actorName(userActor) : 'system',

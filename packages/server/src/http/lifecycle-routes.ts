@@ -5,7 +5,7 @@
  */
 import type { Actor } from '../domain/deps.js';
 import { ServiceError } from '../domain/errors.js';
-import { renewDevice } from '../domain/lifecycle.js';
+import { renewDevice, reprovisionDevice } from '../domain/lifecycle.js';
 import { updateComponentRenewalGrace } from '../domain/systems.js';
 import type { RouteContext, RouteSpec } from './route.js';
 import { componentView } from './views.js';
@@ -37,6 +37,18 @@ export const LIFECYCLE_ROUTES: readonly RouteSpec[] = [
         contentType: PROFILE_MEDIA,
         headers: { 'x-request-id': result.request.id, 'x-certificate-serial': result.certificate.serial },
       };
+    },
+  },
+  {
+    method: 'POST', url: '/api/v1/device/reprovision', operationId: 'deviceReprovision',
+    summary: 'A provisioned device asks over mutual TLS for a fresh profile with its current identity; it goes through the component\'s approval policy (fetch it like a provisioning request\'s profile)',
+    roles: 'public',
+    clientCertificate: true,
+    admission: true,
+    body: obj({ reprovision: { type: 'string', minLength: 1, maxLength: 32 * 1024 } }, ['reprovision']),
+    handler: async (ctx) => {
+      const { request, created } = await reprovisionDevice(ctx.deps, { presented: ctx.clientCertificates ?? [], request: (ctx.body as { reprovision: string }).reprovision });
+      return { status: created ? 201 : 200, body: { request: { id: request.id, state: request.state, kind: request.kind } } };
     },
   },
   {

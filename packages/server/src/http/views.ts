@@ -43,6 +43,8 @@ export async function requestView(r: RequestRecord, names: Names) {
     publicKeySha256: r.publicKeyFingerprint,
     contentSha256: r.contentHash,
     transport: r.transport,
+    // 'renewal' or 'reprovision' (docs/lifecycle.md); absent for a provisioning request.
+    ...(r.kind ? { kind: r.kind } : {}),
     /** The proxy gateway that carried the request (transport 'proxy'), else null. */
     gateway: await names.gateway(r.gatewayId),
     mock: r.mock,
