@@ -49,6 +49,7 @@ Commands:
   device provision      on a connected device: init, submit, wait for approval, install
   device run            on a connected device: the long-running agent (resumes at any step; renews)
   device renew          on a connected device: renew its certificate now (--rekey: with a new key)
+  device reprovision    on a connected device: a fresh profile, through the approval policy
   simulate              provision N simulated connected devices (load and smoke test)
   inspect               summarize a certificate, CSR, CRL or OCSP response and verify it
   help [COMMAND]        show help for a command
@@ -305,6 +306,25 @@ Flags:
   --dir DIR          the keystore directory  [required]
   --url URL          the service (default: the service URL recorded from the package at init)
   --rekey            make a new key and renew with it
+  --json             machine-readable output
+`;
+
+export const DEVICE_REPROVISION_HELP = `provisio device reprovision: ask for a fresh certified profile with this device's identity
+
+Examples:
+  provisio device reprovision --dir /var/lib/provisio
+  provisio device reprovision --dir ./keystore --wait 3600
+
+A provisioned device asks over mutual TLS, with its current certificate, for a new certified
+profile (same key, same identity). Unlike "device renew" it goes through the component's approval
+policy: manual (the default) waits for an approver, automatic is approved at once. The device
+keeps its current certificate while it waits; the new profile is verified against root.crt,
+installed and confirmed over mutual TLS with the new certificate.
+
+Flags:
+  --dir DIR          the keystore directory  [required]
+  --url URL          the service (default: the service URL recorded from the package at init)
+  --wait SECONDS     give up after this long without a decision (default 900)
   --json             machine-readable output
 `;
 

@@ -8,7 +8,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tempDir } from '@provisio/testkit';
-import { type ServeProcess, ok, provisio, startServe, transcript } from './run-cli.js';
+import { spawn } from 'node:child_process';
+import { until } from './connected-helpers.js';
+import { MAIN, type ServeProcess, ok, provisio, startServe, transcript } from './run-cli.js';
 
 const installed = (keystore: string) => JSON.parse(readFileSync(join(keystore, 'install.json'), 'utf8')) as { serial: string; confirmedAt?: string };
 const keySha = (keystore: string) => (JSON.parse(readFileSync(join(keystore, 'identity.json'), 'utf8')) as { publicKeySha256: string }).publicKeySha256;
@@ -36,7 +38,7 @@ describe('device renew and component grace via the CLI against provisio serve', 
     assert.notEqual(missing.status, 0, transcript(missing));
   });
 
-  it('ok/renew-by-hand-then-rekey', () => {
+  it('ok/renew-by-hand-then-rekey-then-reprovision', async () => {
     const env = server.env;
     ok(['system', 'create', 'Renew'], env);
     ok(['component', 'create', '--system', 'Renew', 'sensor'], env);
@@ -81,5 +83,27 @@ describe('device renew and component grace via the CLI against provisio serve', 
     assert.equal(certificates.find((c) => c.serial === answer.serial)?.status, 'active');
     // Both certificates of the old key are superseded once the new key's certificate is installed.
     assert.equal(certificates.find((c) => c.serial === first.serial)?.revocationReason, 'superseded');
+
+    // Reprovisioning through a manual policy: waits for an approver, then installs.
+    ok(['policy', 'set', '--system', 'Renew', '--component', 'sensor', '--mode', 'manual'], env);
+    const env2: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PROVISIO_')) env2[k] = v;
+    const child = spawn(process.execPath, [MAIN, 'device', 'reprovision', '--dir', keystore, '--wait', '120'], { stdio: ['ignore', 'pipe', 'pipe'], env: env2 });
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (text += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      await until('the reprovisioning to wait for approval', () => /Waiting for approval/.test(text), () => text);
+      const requestId = /provisio request approve (req_[0-9a-f]{32})/.exec(text)?.[1];
+      assert.ok(requestId, text);
+      ok(['request', 'approve', requestId], env);
+      assert.equal(await exited, 0, text);
+      assert.match(text, /✔ 3\/4 Mutual TLS with the new certificate: the service holds REN-001 provisioned/);
+      assert.equal(installed(keystore).confirmedAt !== undefined, true);
+      assert.notEqual(installed(keystore).serial, answer.serial);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGTERM');
+    }
   });
 });

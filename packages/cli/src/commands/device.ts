@@ -15,6 +15,7 @@ import {
   type ProvisionProgress,
   type RenewalLoopEvent,
   renewConnected,
+  reprovisionConnected,
   renewWhenDue,
   runAgent,
   showDevice,
@@ -27,7 +28,7 @@ import { printError, warn } from '../diagnostics.js';
 import { CliError, EXIT, exitCodeFor, usageError } from '../errors.js';
 import { assertCanCreate, formatMode, PUBLIC_MODE, readInputFile, writeFileAtomic } from '../files.js';
 import { describeValidity, fieldLines, shellQuote } from '../format-text.js';
-import { DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RENEW_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
+import { DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RENEW_HELP, DEVICE_REPROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
 import { type CliDeps, styleFor } from '../io.js';
 
 /**
@@ -531,6 +532,53 @@ async function renew(deps: CliDeps, args: ParsedArgs): Promise<number> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// device reprovision
+
+async function reprovision(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const cmd = 'device reprovision';
+  const dir = requireString(args, 'dir', cmd);
+  const identity = loadIdentity(dir);
+  const serviceUrl = optionalString(args, 'url') ?? identity.serviceUrl;
+  if (serviceUrl === undefined) {
+    throw usageError(`${dir} does not record the service URL (made by an older provisio)`, `pass it: provisio ${cmd} --dir ${shellQuote(dir)} --url https://HOST:PORT`);
+  }
+  const waitSeconds = integerFlag(args, 'wait', 900, 1, 604_800, cmd);
+  const json = isSet(args, 'json');
+  const ok = tick(deps);
+  const say = (line: string) => {
+    if (!json) deps.stdout.write(`${line}\n`);
+  };
+  let announced = false;
+  const result = await reprovisionConnected(
+    { clock: deps.clock, random: deps.random },
+    {
+      dir,
+      serviceUrl,
+      maxWaitMs: waitSeconds * 1000,
+      onProgress: (e) => {
+        if (e.step === 'reprovision-submitted') {
+          say(`${ok} 1/4 Reprovisioning request sent over mutual TLS with the current certificate: ${e.requestId} (${e.state})`);
+        } else if (e.step === 'reprovision-waiting' && !announced) {
+          announced = true;
+          say(`… Waiting for approval (pending); an approver runs: provisio request approve ${e.requestId}`);
+        } else if (e.step === 'installed') {
+          say(`${ok} 2/4 Approved: new profile verified against ${dir}/root.crt and installed (serial ${e.serial})`);
+        } else if (e.step === 'confirmed') {
+          say(`${ok} 3/4 Mutual TLS with the new certificate: the service holds ${e.deviceId} ${e.state}`);
+        }
+      },
+    },
+  );
+  const record = result.confirmed.install;
+  if (json) {
+    printJson(deps, { deviceId: identity.deviceId, requestId: result.requestId, previousSerial: result.previousSerial, serial: record.serial, notAfter: record.notAfter, confirmedAt: record.confirmedAt ?? null });
+    return EXIT.ok;
+  }
+  say(`${ok} 4/4 Reprovisioned: ${identity.deviceId}, serial ${result.previousSerial} → ${record.serial}, valid to ${record.notAfter}`);
+  return EXIT.ok;
+}
+
+// ---------------------------------------------------------------------------------------------
 // device show
 
 async function show(deps: CliDeps, args: ParsedArgs): Promise<number> {
@@ -639,6 +687,13 @@ export const DEVICE_COMMANDS: readonly CommandSpec[] = [
     options: { ...COMMON_OPTIONS, dir: { type: 'string' }, url: { type: 'string' }, rekey: { type: 'boolean' } },
     maxPositionals: 0,
     run: withHints(renew),
+  },
+  {
+    path: 'device reprovision',
+    help: DEVICE_REPROVISION_HELP,
+    options: { ...COMMON_OPTIONS, dir: { type: 'string' }, url: { type: 'string' }, wait: { type: 'string' } },
+    maxPositionals: 0,
+    run: withHints(reprovision),
   },
   {
     path: 'device show',
