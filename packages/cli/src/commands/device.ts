@@ -571,7 +571,14 @@ async function reprovision(deps: CliDeps, args: ParsedArgs): Promise<number> {
   );
   const record = result.confirmed.install;
   if (json) {
-    printJson(deps, { deviceId: identity.deviceId, requestId: result.requestId, previousSerial: result.previousSerial, serial: record.serial, notAfter: record.notAfter, confirmedAt: record.confirmedAt ?? null });
+    printJson(deps, {
+      deviceId: identity.deviceId,
+      requestId: result.requestId,
+      previousSerial: result.previousSerial,
+      serial: record.serial,
+      notAfter: record.notAfter,
+      confirmedAt: record.confirmedAt ?? null,
+    });
     return EXIT.ok;
   }
   say(`${ok} 4/4 Reprovisioned: ${identity.deviceId}, serial ${result.previousSerial} → ${record.serial}, valid to ${record.notAfter}`);
