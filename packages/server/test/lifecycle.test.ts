@@ -293,6 +293,30 @@ describe('the agent renews at the window (SQLite)', () => {
     await runUntil(dir, next.getTime() - DAY, []);
     assert.equal((await auditOf(f, 'certificate.renew', 'PMP-001')).length, 1, 'still one renewal after a restart');
   });
+
+  it('ok/a-refused-renewal-is-retried-with-backoff-and-the-agent-keeps-running', async () => {
+    const dir = join(tempDir('provisio-agent-'), 'keystore');
+    // The clock has moved past the first package's life: a new one, made at the service's time.
+    const pkg = await f.t.call('POST', '/api/v1/packages', { json: { system: 'Pumps' } });
+    assert.equal(pkg.status, 201, pkg.body.toString());
+    await initDevice(f.deps, { packageText: pkg.body.toString('utf8'), component: 'pump', deviceId: 'PMP-002', deviceLabel: 'Pump 2', dir });
+    await provisionConnected(f.deps, { dir, serviceUrl: f.t.service.url, maxWaitMs: 30_000, maxPollIntervalMs: 100 });
+    assert.equal((await f.t.call('POST', '/api/v1/devices/PMP-002/revoke', { json: { reason: 'privilegeWithdrawn' } })).status, 200);
+    const events: RenewalLoopEvent[] = [];
+    // Its window passes while it is revoked: every attempt is refused, the agent waits longer each time.
+    await runUntil(dir, f.clock.now().getTime() + 30 * DAY, events);
+    const failures = events.filter((e) => e.step === 'renewal-failed');
+    assert.ok(failures.length >= 5, `${failures.length} attempts`);
+    const reasons = [...new Set(failures.map((e) => (e.step === 'renewal-failed' ? e.reason : '')))];
+    // Refused; or, as the fake clock lets the agent retry faster than real time, rate limited by
+    // the service's per-client limit (real time) — transient, retried the same way.
+    assert.ok(reasons.some((r) => /certificate_revoked/.test(r)), reasons.join('\n'));
+    assert.ok(reasons.every((r) => /certificate_revoked|429 rate_limited/.test(r)), reasons.join('\n'));
+    const waits = failures.map((e) => (e.step === 'renewal-failed' ? e.retryInMs : 0));
+    assert.ok(Math.max(...waits.slice(-3)) > Math.max(...waits.slice(0, 2)), `backoff grows: ${waits.join(', ')}`);
+    assert.ok(waits.every((w) => w <= 3_600_000));
+    assert.equal((await auditOf(f, 'certificate.renew', 'PMP-002')).length, 0);
+  });
 });
 
 describe('reprovisioning (SQLite)', () => {
