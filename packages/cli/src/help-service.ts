@@ -20,7 +20,12 @@ export const SYSTEM_SHOW = help('system show NAME: a system and its component te
 export const COMPONENT_CREATE = help(
   'component create --system S NAME: create a component (the certificate template of a kind of device)',
   '  provisio component create --system ZMonitor "bedside monitor"\n  provisio component create --system ZMonitor gateway --key-type p256,rsa3072 --validity-days 730',
-  '  --system S          the system\n  --key-type LIST     allowed device key types: p256, p384, rsa3072 (default p256)\n  --validity-days N   device certificate lifetime, 1-825 (default 365)\n',
+  '  --system S          the system\n  --key-type LIST     allowed device key types: p256, p384, rsa3072 (default p256)\n  --validity-days N   device certificate lifetime, 1-825 (default 365)\n  --renewal-grace-days N   days after expiry a device may still renew, 0-90 (default 0: never)\n',
+);
+export const COMPONENT_UPDATE = help(
+  'component update --system S NAME --renewal-grace-days N: change how long after expiry its devices may still renew',
+  '  provisio component update --system ZMonitor "bedside monitor" --renewal-grace-days 7',
+  '  --system S               the system\n  --renewal-grace-days N   0-90; 0: a certificate past its end of validity never renews\n',
 );
 export const PACKAGE_CREATE = help(
   'package create --system S --out FILE: create a provisioning package (holds a bootstrap key; written 0600)',

@@ -25,7 +25,7 @@ Examples:
 Commands:
   serve                 run the provisioning service (HTTPS API; SQLite or PostgreSQL)
   system create|list|show        systems (product lines)
-  component create               components: the certificate template of a kind of device
+  component create|update        components: the certificate template of a kind of device
   package create|list|revoke     provisioning packages (bootstrap configuration, 0600)
   request upload|list|show|approve|reject   provisioning requests
   request bundle                 many request files as one signed bundle (offline)
@@ -49,7 +49,9 @@ Commands:
   device show           on a device: show identity, state and keystore files
   device check-in       on a device: check in at the central station (mutual TLS)
   device provision      on a connected device: init, submit, wait for approval, install
-  device run            on a connected device: the long-running agent (resumes at any step)
+  device run            on a connected device: the long-running agent (resumes at any step; renews)
+  device renew          on a connected device: renew its certificate now (--rekey: with a new key)
+  device reprovision    on a connected device: a fresh profile, through the approval policy
   simulate              provision N simulated connected devices (load and smoke test)
   inspect               summarize a certificate, CSR, CRL or OCSP response and verify it
   help [COMMAND]        show help for a command
@@ -279,11 +281,53 @@ request, waits for approval (long-poll), verifies and installs the certified pro
 install over mutual TLS. Each step is recorded in the keystore before the next, so the agent can
 be stopped or killed at any point and resumes at the same step when started again; it ends
 provisioned exactly once. It waits for the service as long as it takes (retrying with backoff),
-prints numbered steps, then stays running, provisioned, until SIGINT or SIGTERM (exit 0).
+prints numbered steps, then stays running, provisioned, until SIGINT or SIGTERM (exit 0). While
+running it renews the certificate at the renewal window of its profile (see "device renew").
 
 Flags:
   --dir DIR          the keystore directory  [required]
   --url URL          the service (default: the service URL recorded from the package at init)
+`;
+
+export const DEVICE_RENEW_HELP = `provisio device renew: renew this device's certificate now (connected)
+
+Examples:
+  provisio device renew --dir /var/lib/provisio
+  provisio device renew --dir ./keystore --rekey
+
+Makes a certificate request (with the current key, or a new one with --rekey) and a renewal request
+signed with the current key, and sends it over mutual TLS with the current certificate. The
+service issues a new certificate from the component's template and a new certified profile; it
+is verified against root.crt and installed in one step (the previous certificate stays until
+then), then confirmed over mutual TLS with the new certificate. With --rekey the service then
+revokes the old certificate (reason superseded). "provisio device run" does this by itself at
+the renewal window of the profile (two thirds of the lifetime by default). An expired
+certificate renews only within its component's grace period; a revoked one never does.
+
+Flags:
+  --dir DIR          the keystore directory  [required]
+  --url URL          the service (default: the service URL recorded from the package at init)
+  --rekey            make a new key and renew with it
+  --json             machine-readable output
+`;
+
+export const DEVICE_REPROVISION_HELP = `provisio device reprovision: ask for a fresh certified profile with this device's identity
+
+Examples:
+  provisio device reprovision --dir /var/lib/provisio
+  provisio device reprovision --dir ./keystore --wait 3600
+
+A provisioned device asks over mutual TLS, with its current certificate, for a new certified
+profile (same key, same identity). Unlike "device renew" it goes through the component's approval
+policy: manual (the default) waits for an approver, automatic is approved at once. The device
+keeps its current certificate while it waits; the new profile is verified against root.crt,
+installed and confirmed over mutual TLS with the new certificate.
+
+Flags:
+  --dir DIR          the keystore directory  [required]
+  --url URL          the service (default: the service URL recorded from the package at init)
+  --wait SECONDS     give up after this long without a decision (default 900)
+  --json             machine-readable output
 `;
 
 export const DEVICE_SHOW_HELP = `provisio device show: show this device's identity, state and keystore files

@@ -55,6 +55,10 @@ export const deviceErrors = {
     category: 'unavailable',
     when: 'connected provisioning: no certified profile arrived within the wait (still pending, or the service unreachable)',
   },
+  renewal_not_ready: {
+    category: 'conflict',
+    when: 'a renewal was asked for on a keystore that holds no installed and confirmed certificate (provision it first)',
+  },
   gateway_not_configured: {
     category: 'not_found',
     when: 'the gateway directory lacks gateway.key, gateway.crt, chain.pem or root.crt (run "provisio gateway create" first)',

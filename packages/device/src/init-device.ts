@@ -66,7 +66,7 @@ export interface InitDeviceResult {
 }
 
 /** Keystore files in the order a reset removes them: identity first, key last. */
-const RESET_ORDER: readonly KeystoreFile[] = ['identity', 'submission', 'install', 'profile', 'certificate', 'request', 'root', 'key'];
+const RESET_ORDER: readonly KeystoreFile[] = ['identity', 'submission', 'install', 'profile', 'certificate', 'request', 'root', 'renewalKey', 'key'];
 
 const PRINTABLE_ASCII = /^[\x20-\x7e]{1,128}$/;
 

@@ -12,7 +12,7 @@
  * never left the device, so a profile for this key can only answer a request this device made.
  */
 import { createHash } from 'node:crypto';
-import { type Clock, encodePem, parseCertificate, type ParsedCertificate } from '@provisio/pki';
+import { type Clock, encodePem, parseCertificate, type ParsedCertificate, publicKeyFingerprint, type Signer } from '@provisio/pki';
 import { type ParsedCertifiedProfile, parseCertifiedProfile, verifyCertifiedProfile } from '@provisio/protocol';
 import { DeviceError } from './errors.js';
 import { fileState, keystorePath, readKeystoreFile, replaceKeystoreFiles } from './keystore.js';
@@ -24,6 +24,11 @@ export interface InstallProfileInput {
   readonly dir: string;
   /** The .pcp file, exactly as received (text or bytes). */
   readonly profileText: string | Uint8Array;
+  /**
+   * A renewal with a new key (`renew --rekey`, docs/lifecycle.md): the profile certifies this key
+   * instead of the one in device.key, and installing it replaces device.key with it (PEM).
+   */
+  readonly newKey?: { readonly pem: string; readonly signer: Signer };
 }
 
 export interface InstallProfileResult {
@@ -65,7 +70,7 @@ export async function installProfile(
   verifyCertifiedProfile(profile, {
     root: device.root,
     deviceId: identity.deviceId,
-    devicePublicKey: device.signer.publicKey,
+    devicePublicKey: input.newKey?.signer.publicKey ?? device.signer.publicKey,
     at: now,
   });
 
@@ -120,13 +125,20 @@ export async function installProfile(
     installedAt: rfc3339(now),
     profileSha256,
   };
-  const installed: IdentityRecord = { ...identity, state: 'installed' };
+  const installed: IdentityRecord = {
+    ...identity,
+    state: 'installed',
+    ...(input.newKey ? { publicKeySha256: publicKeyFingerprint(input.newKey.signer.publicKey) } : {}),
+  };
   // Order matters for a crash between renames: install.json (which names the profile's hash)
-  // only after the files it describes, identity.json last.
+  // only after the files it describes, identity.json last. A new key goes in just before
+  // identity.json, which names it; renewal.key stays until the caller removes it, so a crash in
+  // between can be repaired by installing the same profile with the same key again.
   replaceKeystoreFiles(dir, [
     { file: 'certificate', data: chainPem },
     { file: 'profile', data: profile.raw },
     { file: 'install', data: serializeRecord(install) },
+    ...(input.newKey ? [{ file: 'key' as const, data: input.newKey.pem }] : []),
     { file: 'identity', data: serializeRecord(installed) },
   ]);
   return {

@@ -42,6 +42,8 @@ export const KEYSTORE_FILES = {
   certificate: 'certificate.pem',
   profile: 'profile.pcp',
   install: 'install.json',
+  /** A new key made by `renew --rekey`, until the profile certifying it is installed (docs/lifecycle.md). */
+  renewalKey: 'renewal.key',
 } as const;
 
 export type KeystoreFile = keyof typeof KEYSTORE_FILES;
@@ -64,6 +66,7 @@ const MAX_BYTES: Readonly<Record<KeystoreFile, number>> = {
   certificate: 256 * 1024,
   profile: 1024 * 1024,
   install: 64 * 1024,
+  renewalKey: 16 * 1024,
 };
 
 /** POSIX modes mean nothing on Windows; everywhere else they are checked. */

@@ -178,8 +178,8 @@ export function parseOcspGetPath(pathSegment: string): ParsedOcspRequest {
     throw malformed('the GET path is not valid percent-encoding');
   }
   let der: Buffer;
-  if (BASE64.test(text)) {
-    if (text.length % 4 !== 0) throw malformed('the GET path is base64 of the wrong length');
+  // Unpadded base64url of only letters and digits matches BASE64 too: its length tells them apart.
+  if (BASE64.test(text) && text.length % 4 === 0) {
     der = Buffer.from(text, 'base64');
     if (der.toString('base64') !== text) throw malformed('the GET path is not canonical base64');
   } else if (BASE64URL.test(text)) {

@@ -195,6 +195,24 @@ describe('ocsp', () => {
       assert.equal(noNonce.nonce, null);
     });
 
+    test('ok/ocsp/request/get-unpadded-base64url-of-letters-and-digits-only', async () => {
+      // Such a path is also valid-looking standard base64 of the wrong length: it must be read as
+      // base64url, not refused (found with random nonces: one request in a few failed).
+      // The CertID's two issuer hashes are most of the request: vary them until one fits.
+      const random = seededRandom('unpadded-base64url');
+      const base = certId(goodLeaf.serial);
+      let found = 0;
+      for (let i = 0; i < 2000 && found < 2; i++) {
+        const id = { ...base, issuerNameHash: Buffer.from(random.bytes(20)), issuerKeyHash: Buffer.from(random.bytes(20)), serial: randomSerial(random) };
+        const der = seq(seq(seq(seq(encodeCertId(id))))); // OCSPRequest { tbsRequest { requestList { Request { reqCert } } } }
+        const segment = der.toString('base64url');
+        if (der.length % 3 === 0 || /[-_]/.test(segment)) continue;
+        assert.ok(parseOcspGetPath(segment).der.equals(der), segment);
+        found++;
+      }
+      assert.equal(found, 2, 'the search found requests of this shape');
+    });
+
     test('ok/ocsp/request/openssl-no-nonce', () => {
       const reqPath = path('openssl-no-nonce.der');
       const r = openssl([

@@ -84,6 +84,18 @@ export const protocolErrors = {
     category: 'unauthorized',
     when: 'an install confirmation proof is not signed by the certificate\'s key, names another device, certificate or audience, or is outside the 5-minute window',
   },
+  renewal_malformed: {
+    category: 'invalid',
+    when: 'a renewal request is not a compact JWS of the documented shape (typ provisio-renewal+jws, a CSR, a nonce), or a field breaks its limits',
+  },
+  renewal_signature_invalid: {
+    category: 'unauthorized',
+    when: 'a renewal request is not signed by the key of the certificate the device presented over mutual TLS',
+  },
+  renewal_claims_invalid: {
+    category: 'unauthorized',
+    when: 'a renewal request names another device or certificate than the one presented, or was made outside the 5-minute window',
+  },
 } as const satisfies Catalog;
 
 export type ProtocolErrorCode = keyof typeof protocolErrors;

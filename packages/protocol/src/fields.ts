@@ -6,7 +6,7 @@
 import { checkNameAttribute, isProvisioError, PkiError } from '@provisio/pki';
 import { ProtocolError, type ProtocolErrorCode } from './errors.js';
 
-export type MalformedCode = Extract<ProtocolErrorCode, 'pr_malformed' | 'cp_malformed' | 'package_malformed' | 'jws_malformed' | 'bundle_malformed' | 'confirm_proof_malformed'>;
+export type MalformedCode = Extract<ProtocolErrorCode, 'pr_malformed' | 'cp_malformed' | 'package_malformed' | 'jws_malformed' | 'bundle_malformed' | 'confirm_proof_malformed' | 'renewal_malformed'>;
 
 /** A short, quoted, control-free rendering of untrusted text for an error message. */
 export function quote(value: unknown): string {

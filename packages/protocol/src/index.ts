@@ -5,3 +5,4 @@ export * from './package-file.js';
 export * from './profile.js';
 export * from './request.js';
 export * from './confirm-proof.js';
+export * from './renewal-request.js';

@@ -15,9 +15,12 @@ import {
   loadIdentity,
   provisionConnected,
   type ProvisionProgress,
+  type RenewalLoopEvent,
+  renewConnected,
+  reprovisionConnected,
+  renewWhenDue,
   runAgent,
   showDevice,
-  untilAborted,
 } from '@provisio/device';
 import { parsePackage } from '@provisio/protocol';
 import { describePublicKey, formatName, isProvisioError, type KeyType } from '@provisio/pki';
@@ -27,7 +30,7 @@ import { printError, warn } from '../diagnostics.js';
 import { CliError, EXIT, exitCodeFor, usageError } from '../errors.js';
 import { assertCanCreate, formatMode, PUBLIC_MODE, readInputFile, writeFileAtomic } from '../files.js';
 import { describeValidity, fieldLines, shellQuote } from '../format-text.js';
-import { DEVICE_CHECK_IN_HELP, DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
+import { DEVICE_CHECK_IN_HELP, DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RENEW_HELP, DEVICE_REPROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
 import { type CliDeps, styleFor } from '../io.js';
 
 /**
@@ -435,8 +438,7 @@ async function run(deps: CliDeps, args: ParsedArgs): Promise<number> {
         onProgress: stepPrinter(say, ok, dir, serviceUrl),
         whileProvisioned: async (p, signal) => {
           say(`${ok} Provisioned: ${p.identity.deviceId}, serial ${p.install.serial}, valid to ${p.install.notAfter}; agent running (stop with Ctrl-C or SIGTERM)`);
-          // Renewal plugs in here (a later step of the lifecycle): for now the agent only waits.
-          await untilAborted(signal);
+          await renewWhenDue({ clock: deps.clock, random: deps.random }, { dir, serviceUrl, signal, onEvent: renewalPrinter(say, ok) });
         },
       },
     );
@@ -446,6 +448,143 @@ async function run(deps: CliDeps, args: ParsedArgs): Promise<number> {
     process.removeListener('SIGINT', onInt);
     process.removeListener('SIGTERM', onTerm);
   }
+}
+
+/** The agent's renewal events, one line each (docs/lifecycle.md "The agent"). */
+function renewalPrinter(say: (line: string) => void, ok: string): (e: RenewalLoopEvent) => void {
+  return (e) => {
+    switch (e.step) {
+      case 'renewal-scheduled':
+        say(`… Certificate ${e.serial}: renewal due at ${e.at.toISOString()}`);
+        return;
+      case 'requesting':
+        say(`… Renewing certificate ${e.serial}${e.rekey ? ' with a new key' : ''}`);
+        return;
+      case 'renewal-failed':
+        say(`… Renewal failed: ${e.reason}; retrying in ${Math.ceil(e.retryInMs / 1000)} s`);
+        return;
+      case 'renewed':
+        say(`${ok} Renewed: serial ${e.previousSerial} → ${e.serial}, valid to ${e.notAfter}`);
+        return;
+      default:
+        return;
+    }
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// device renew (by hand)
+
+const RENEW_STEPS = 3;
+
+async function renew(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const cmd = 'device renew';
+  const dir = requireString(args, 'dir', cmd);
+  const identity = loadIdentity(dir);
+  const serviceUrl = optionalString(args, 'url') ?? identity.serviceUrl;
+  if (serviceUrl === undefined) {
+    throw usageError(`${dir} does not record the service URL (made by an older provisio)`, `pass it: provisio ${cmd} --dir ${shellQuote(dir)} --url https://HOST:PORT`);
+  }
+  const rekey = isSet(args, 'rekey');
+  const json = isSet(args, 'json');
+  const ok = tick(deps);
+  const say = (line: string) => {
+    if (!json) deps.stdout.write(`${line}\n`);
+  };
+  const result = await renewConnected(
+    { clock: deps.clock, random: deps.random },
+    {
+      dir,
+      serviceUrl,
+      rekey,
+      onProgress: (e) => {
+        if (e.step === 'requesting') {
+          say(`${ok} 1/${RENEW_STEPS} Renewal request for certificate ${e.serial} signed with the current key${e.rekey ? `; new key generated in ${dir}/renewal.key` : ''}; sent over mutual TLS`);
+        } else if (e.step === 'retrying') {
+          say(`… ${e.reason}; retrying in ${Math.ceil(e.retryInMs / 1000)} s`);
+        } else if (e.step === 'issued') {
+          say(`${ok} 2/${RENEW_STEPS} New certificate ${e.serial} issued (${e.requestId}), verified against ${dir}/root.crt and installed${rekey ? ' with the new key' : ''}`);
+        } else if (e.step === 'confirmed') {
+          say(`${ok} 3/${RENEW_STEPS} Mutual TLS with the new certificate: the service holds ${e.deviceId} ${e.state}`);
+        }
+      },
+    },
+  );
+  const record = result.confirmed.install;
+  if (json) {
+    printJson(deps, {
+      deviceId: identity.deviceId,
+      previousSerial: result.previousSerial,
+      serial: record.serial,
+      notBefore: record.notBefore,
+      notAfter: record.notAfter,
+      requestId: result.requestId,
+      rekey: result.rekey,
+      confirmedAt: record.confirmedAt ?? null,
+    });
+    return EXIT.ok;
+  }
+  say(fieldLines([
+    ['device', identity.deviceId],
+    ['serial', `${record.serial} (was ${result.previousSerial})`],
+    ['valid to', record.notAfter],
+    ['old certificate', rekey ? 'revoked by the service (superseded)' : 'left to expire (same key)'],
+  ]).join('\n'));
+  return EXIT.ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+// device reprovision
+
+async function reprovision(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const cmd = 'device reprovision';
+  const dir = requireString(args, 'dir', cmd);
+  const identity = loadIdentity(dir);
+  const serviceUrl = optionalString(args, 'url') ?? identity.serviceUrl;
+  if (serviceUrl === undefined) {
+    throw usageError(`${dir} does not record the service URL (made by an older provisio)`, `pass it: provisio ${cmd} --dir ${shellQuote(dir)} --url https://HOST:PORT`);
+  }
+  const waitSeconds = integerFlag(args, 'wait', 900, 1, 604_800, cmd);
+  const json = isSet(args, 'json');
+  const ok = tick(deps);
+  const say = (line: string) => {
+    if (!json) deps.stdout.write(`${line}\n`);
+  };
+  let announced = false;
+  const result = await reprovisionConnected(
+    { clock: deps.clock, random: deps.random },
+    {
+      dir,
+      serviceUrl,
+      maxWaitMs: waitSeconds * 1000,
+      onProgress: (e) => {
+        if (e.step === 'reprovision-submitted') {
+          say(`${ok} 1/4 Reprovisioning request sent over mutual TLS with the current certificate: ${e.requestId} (${e.state})`);
+        } else if (e.step === 'reprovision-waiting' && !announced) {
+          announced = true;
+          say(`… Waiting for approval (pending); an approver runs: provisio request approve ${e.requestId}`);
+        } else if (e.step === 'installed') {
+          say(`${ok} 2/4 Approved: new profile verified against ${dir}/root.crt and installed (serial ${e.serial})`);
+        } else if (e.step === 'confirmed') {
+          say(`${ok} 3/4 Mutual TLS with the new certificate: the service holds ${e.deviceId} ${e.state}`);
+        }
+      },
+    },
+  );
+  const record = result.confirmed.install;
+  if (json) {
+    printJson(deps, {
+      deviceId: identity.deviceId,
+      requestId: result.requestId,
+      previousSerial: result.previousSerial,
+      serial: record.serial,
+      notAfter: record.notAfter,
+      confirmedAt: record.confirmedAt ?? null,
+    });
+    return EXIT.ok;
+  }
+  say(`${ok} 4/4 Reprovisioned: ${identity.deviceId}, serial ${result.previousSerial} → ${record.serial}, valid to ${record.notAfter}`);
+  return EXIT.ok;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -582,6 +721,20 @@ export const DEVICE_COMMANDS: readonly CommandSpec[] = [
     options: { ...COMMON_OPTIONS, dir: { type: 'string' }, station: { type: 'string' }, status: { type: 'string' }, message: { type: 'string' }, firmware: { type: 'string' } },
     maxPositionals: 0,
     run: withHints(stationCheckIn),
+  },
+  {
+    path: 'device renew',
+    help: DEVICE_RENEW_HELP,
+    options: { ...COMMON_OPTIONS, dir: { type: 'string' }, url: { type: 'string' }, rekey: { type: 'boolean' } },
+    maxPositionals: 0,
+    run: withHints(renew),
+  },
+  {
+    path: 'device reprovision',
+    help: DEVICE_REPROVISION_HELP,
+    options: { ...COMMON_OPTIONS, dir: { type: 'string' }, url: { type: 'string' }, wait: { type: 'string' } },
+    maxPositionals: 0,
+    run: withHints(reprovision),
   },
   {
     path: 'device show',

@@ -91,8 +91,19 @@ const componentCreate: Handler = async (deps, args, api) => {
   const name = positional(args, 0, 'a component NAME', 'component create');
   const keyTypes = optionalString(args, 'key-type')?.split(',').map((k) => k.trim());
   const validityDays = integerFlag(args, 'validity-days');
-  const c = await api.json<Json>('POST', `/api/v1/systems/${enc(system)}/components`, { json: { name, ...(keyTypes ? { keyTypes } : {}), ...(validityDays ? { validityDays } : {}) } });
-  return out(deps, args, c, () => `✔ Component "${name}" created in system "${system}" (keys ${(c.keyTypes as string[]).join(', ')}, ${c.validityDays} d)\nNext: provisio package create --system ${JSON.stringify(system)} --out ${system}.ppkg\n`);
+  const renewalGraceDays = integerFlag(args, 'renewal-grace-days');
+  const body = { name, ...(keyTypes ? { keyTypes } : {}), ...(validityDays ? { validityDays } : {}), ...(renewalGraceDays !== undefined ? { renewalGraceDays } : {}) };
+  const c = await api.json<Json>('POST', `/api/v1/systems/${enc(system)}/components`, { json: body });
+  return out(deps, args, c, () => `✔ Component "${name}" created in system "${system}" (keys ${(c.keyTypes as string[]).join(', ')}, ${c.validityDays} d, renewal grace ${c.renewalGraceDays} d)\nNext: provisio package create --system ${JSON.stringify(system)} --out ${system}.ppkg\n`);
+};
+
+const componentUpdate: Handler = async (deps, args, api) => {
+  const system = requireString(args, 'system', 'component update');
+  const name = positional(args, 0, 'a component NAME', 'component update');
+  const renewalGraceDays = integerFlag(args, 'renewal-grace-days');
+  if (renewalGraceDays === undefined) throw usageError('component update needs --renewal-grace-days N', 'e.g. provisio component update --system S NAME --renewal-grace-days 7');
+  const c = await api.json<Json>('POST', `/api/v1/systems/${enc(system)}/components/${enc(name)}`, { json: { renewalGraceDays } });
+  return out(deps, args, c, () => `✔ Component "${name}" of system "${system}": renewal grace ${c.renewalGraceDays} d\n`);
 };
 
 const packageCreate: Handler = async (deps, args, api) => {
@@ -482,7 +493,8 @@ export const SERVICE_COMMANDS: readonly CommandSpec[] = [
   remote('system create', HELP.SYSTEM_CREATE, { 'no-mock': { type: 'boolean' } }, 1, systemCreate),
   remote('system list', HELP.SYSTEM_LIST, {}, 0, systemList),
   remote('system show', HELP.SYSTEM_SHOW, {}, 1, systemShow),
-  remote('component create', HELP.COMPONENT_CREATE, { 'system': str, 'key-type': str, 'validity-days': str }, 1, componentCreate),
+  remote('component create', HELP.COMPONENT_CREATE, { 'system': str, 'key-type': str, 'validity-days': str, 'renewal-grace-days': str }, 1, componentCreate),
+  remote('component update', HELP.COMPONENT_UPDATE, { 'system': str, 'renewal-grace-days': str }, 1, componentUpdate),
   remote('package create', HELP.PACKAGE_CREATE, { 'system': str, 'out': str, 'days': str, 'request-lifetime': str }, 0, packageCreate),
   remote('package list', HELP.PACKAGE_LIST, { system: str }, 0, packageList),
   remote('package revoke', HELP.PACKAGE_REVOKE, { reason: str }, 1, packageRevoke),

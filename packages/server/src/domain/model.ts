@@ -52,6 +52,11 @@ export interface ComponentRecord {
   readonly name: string;
   readonly keyTypes: readonly KeyType[];
   readonly validityDays: number;
+  /**
+   * Days after its certificate expired that a device may still renew it (docs/lifecycle.md
+   * "Renewal after expiry"); 0: an expired certificate never renews.
+   */
+  readonly renewalGraceDays: number;
   readonly createdAt: Date;
 }
 
@@ -108,7 +113,15 @@ export interface RequestRecord {
   readonly policy?: PolicyVerdict | null;
   /** The proxy gateway that carried the request (transport 'proxy'); null/absent otherwise. */
   readonly gatewayId?: GatewayId | null;
+  /**
+   * Absent for a provisioning request. 'renewal': a new certificate for a provisioned device,
+   * asked for with its current certificate (raw is the renewal JWS); 'reprovision': a fresh
+   * profile for a provisioned device, through its component's approval policy (docs/lifecycle.md).
+   */
+  readonly kind?: RequestKind;
 }
+
+export type RequestKind = 'renewal' | 'reprovision';
 
 /**
  * A proxy gateway (docs/proxy.md): it carries requests, profiles and install confirmations of

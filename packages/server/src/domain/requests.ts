@@ -8,17 +8,18 @@ import {
   describePublicKey,
   fingerprint,
   keyTypeOf,
+  type PublicKeyInfo,
   publicKeyFingerprint,
   randomSerial,
 } from '@provisio/pki';
-import { ProtocolError, createCertifiedProfile, parseProvisioningRequest, verifyProvisioningRequest } from '@provisio/protocol';
+import { ProtocolError, createCertifiedProfile, parseProvisioningRequest, parseRenewalRequest, verifyProvisioningRequest } from '@provisio/protocol';
 import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
 import { ServiceError } from './errors.js';
-import type { ApprovalPolicyRecord, CertificateRecord, DeviceIdText, DeviceRecord, GatewayRecord, PackageId, PolicyVerdict, RequestId, RequestRecord, Transport, UserId } from './model.js';
+import type { ApprovalPolicyRecord, CertificateRecord, ComponentRecord, DeviceIdText, DeviceRecord, GatewayRecord, PackageId, PolicyVerdict, RequestId, RequestRecord, SystemRecord, Transport, UserId } from './model.js';
 import { effectivePolicy, evaluatePolicy } from './approval-policy.js';
 import { BACKDATE_MS } from './packages.js';
 import { checkReentry } from './revocation.js';
-import { StoreConflict } from './store.js';
+import { StoreConflict, type StoreTx } from './store.js';
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -264,8 +265,8 @@ export async function approveRequest(
   }
   const [system, component] = await Promise.all([deps.store.findSystemById(request.systemId), deps.store.findComponentById(request.componentId)]);
   if (!system || !component) throw new ServiceError('component_not_found', `the system or component of request ${id} no longer exists`);
-  const pr = parseProvisioningRequest(request.raw);
-  const { authority } = deps;
+  // A reprovisioning carries a renewal-format request (lifecycle.ts): its CSR names the key.
+  const publicKey = request.kind === 'reprovision' ? parseRenewalRequest(request.raw.toString('utf8')).csr.publicKey : parseProvisioningRequest(request.raw).csr.publicKey;
 
   const approved = await deps.store.transaction(async (tx) => {
     if (byPolicy?.policy.rules.maxPerHour !== undefined) {
@@ -277,55 +278,10 @@ export async function approveRequest(
     const won = await tx.decideRequest(id, { state: 'approved', at: now, by: userActor?.userId ?? null, reason: null });
     if (!won) throw new ServiceError('request_not_pending', `request ${id} was decided by someone else just now`);
     if (byPolicy) await tx.setRequestPolicyVerdict(id, byPolicy.verdict);
-    const issued = await authority.issue(
-      deviceCertificateRequest(
-        { deviceId: request.deviceId as string as DeviceId, deviceLabel: request.deviceLabel, system: system.name, component: component.name, mock: request.mock },
-        pr.csr.publicKey,
-        randomSerial(deps.random),
-        { notBefore: new Date(now.getTime() - BACKDATE_MS), notAfter: new Date(now.getTime() + component.validityDays * DAY_MS) },
-      ),
-    );
-    const certificate: CertificateRecord = {
-      serial: issued.serial,
-      issuerFingerprint: authority.issuerFingerprint,
-      deviceId: request.deviceId,
-      requestId: request.id,
-      kind: 'device',
-      der: issued.der,
-      fingerprint: fingerprint(issued.der),
-      notBefore: issued.notBefore,
-      notAfter: issued.notAfter,
-      status: 'active',
-      revokedAt: null,
-      revocationReason: null,
-      createdAt: now,
-    };
-    await tx.insertCertificate(certificate);
-    const profile = await createCertifiedProfile({
-      payload: {
-        requestId: request.id,
-        deviceId: request.deviceId,
-        deviceLabel: request.deviceLabel,
-        system: system.name,
-        component: component.name,
-        publicKeySha256: request.publicKeyFingerprint,
-        certificateChain: [issued.der.toString('base64'), authority.intermediate.der.toString('base64')],
-        rootOfTrust: authority.root.der.toString('base64'),
-        config: {
-          serviceUrl: deps.urls.serviceUrl,
-          ocspUrl: deps.urls.ocspUrl,
-          crlUrl: deps.urls.crlUrl,
-          // Renew at two thirds of the lifetime, ±5% jitter so a fleet does not renew at once.
-          renewal: { atFractionOfLifetime: 2 / 3, jitterFraction: 0.05 },
-        },
-        issuedAt: now.toISOString(),
-        mock: request.mock,
-      },
-      signer: authority.profileSigner,
-      signerChain: authority.profileSignerChain,
-    });
-    await tx.insertProfile({ requestId: request.id, deviceId: request.deviceId, content: Buffer.from(profile, 'utf8'), createdAt: now });
-    await tx.transitionDevice(request.deviceId, ['pending'], 'approved', now);
+    const { certificate } = await issueDeviceIdentity(tx, deps, { request, system, component, publicKey, now });
+    const issued = { serial: certificate.serial, notAfter: certificate.notAfter };
+    // A reprovisioned device stays provisioned with its current certificate until it confirms the new one.
+    if (request.kind !== 'reprovision') await tx.transitionDevice(request.deviceId, ['pending'], 'approved', now);
     await tx.appendAudit({
       at: now,
       actor: userActor ? actorName(userActor) : 'system',
@@ -352,6 +308,68 @@ export async function approveRequest(
   });
   deps.decisions?.decided(id);
   return approved;
+}
+
+/**
+ * Issues a device certificate for `request` from the component template (validity from now) and
+ * records it with its certified profile, inside `tx`: approval and renewal (lifecycle.ts) alike.
+ */
+export async function issueDeviceIdentity(
+  tx: StoreTx,
+  deps: Pick<ServiceDeps, 'random' | 'authority' | 'urls'>,
+  input: { request: RequestRecord; system: SystemRecord; component: ComponentRecord; publicKey: PublicKeyInfo; now: Date },
+): Promise<{ certificate: CertificateRecord; profile: Buffer }> {
+  const { request, system, component, now } = input;
+  const { authority } = deps;
+  const issued = await authority.issue(
+    deviceCertificateRequest(
+      { deviceId: request.deviceId as string as DeviceId, deviceLabel: request.deviceLabel, system: system.name, component: component.name, mock: request.mock },
+      input.publicKey,
+      randomSerial(deps.random),
+      { notBefore: new Date(now.getTime() - BACKDATE_MS), notAfter: new Date(now.getTime() + component.validityDays * DAY_MS) },
+    ),
+  );
+  const certificate: CertificateRecord = {
+    serial: issued.serial,
+    issuerFingerprint: authority.issuerFingerprint,
+    deviceId: request.deviceId,
+    requestId: request.id,
+    kind: 'device',
+    der: issued.der,
+    fingerprint: fingerprint(issued.der),
+    notBefore: issued.notBefore,
+    notAfter: issued.notAfter,
+    status: 'active',
+    revokedAt: null,
+    revocationReason: null,
+    createdAt: now,
+  };
+  await tx.insertCertificate(certificate);
+  const profile = await createCertifiedProfile({
+    payload: {
+      requestId: request.id,
+      deviceId: request.deviceId,
+      deviceLabel: request.deviceLabel,
+      system: system.name,
+      component: component.name,
+      publicKeySha256: request.publicKeyFingerprint,
+      certificateChain: [issued.der.toString('base64'), authority.intermediate.der.toString('base64')],
+      rootOfTrust: authority.root.der.toString('base64'),
+      config: {
+        serviceUrl: deps.urls.serviceUrl,
+        ocspUrl: deps.urls.ocspUrl,
+        crlUrl: deps.urls.crlUrl,
+        // Renew at two thirds of the lifetime, ±5% jitter so a fleet does not renew at once.
+        renewal: { atFractionOfLifetime: 2 / 3, jitterFraction: 0.05 },
+      },
+      issuedAt: now.toISOString(),
+      mock: request.mock,
+    },
+    signer: authority.profileSigner,
+    signerChain: authority.profileSignerChain,
+  });
+  await tx.insertProfile({ requestId: request.id, deviceId: request.deviceId, content: Buffer.from(profile, 'utf8'), createdAt: now });
+  return { certificate, profile: Buffer.from(profile, 'utf8') };
 }
 
 export async function rejectRequest(deps: Pick<ServiceDeps, 'store' | 'clock' | 'decisions'>, actor: Actor, id: RequestId, reason: string): Promise<RequestRecord> {

@@ -114,6 +114,8 @@ export interface StoreTx {
   findComponent(systemId: SystemId, name: string): Promise<ComponentRecord | null>;
   findComponentById(id: ComponentId): Promise<ComponentRecord | null>;
   listComponents(systemId: SystemId): Promise<ComponentRecord[]>;
+  /** Sets the component's renewal grace period (days after expiry a certificate may still renew). */
+  setComponentRenewalGrace(id: ComponentId, days: number): Promise<void>;
 
   // provisioning packages
   insertPackage(pkg: PackageRecord): Promise<void>;

@@ -8,6 +8,19 @@ import { StoreConflict } from './store.js';
 /** 825 days is the longest a device certificate may live here; renewal keeps devices current. */
 export const MAX_VALIDITY_DAYS = 825;
 export const DEFAULT_VALIDITY_DAYS = 365;
+/**
+ * 0 by default: a certificate past its notAfter is no longer vouched for by the CA, so renewing
+ * with it is something an operator opts into per component (docs/lifecycle.md). At most 90 days:
+ * longer, and a lost device's old key stays useful for a quarter after it should have died.
+ */
+export const DEFAULT_RENEWAL_GRACE_DAYS = 0;
+export const MAX_RENEWAL_GRACE_DAYS = 90;
+
+function checkGraceDays(days: number): void {
+  if (!Number.isInteger(days) || days < 0 || days > MAX_RENEWAL_GRACE_DAYS) {
+    throw new ServiceError('validation_failed', `the renewal grace period must be 0 to ${MAX_RENEWAL_GRACE_DAYS} days; got ${days}`);
+  }
+}
 
 function checkName(kind: 'system' | 'component', name: string): void {
   try {
@@ -44,7 +57,7 @@ export async function requireSystem(deps: Pick<ServiceDeps, 'store'>, name: stri
 export async function createComponent(
   deps: Pick<ServiceDeps, 'store' | 'clock' | 'random'>,
   actor: Actor,
-  input: { system: string; name: string; keyTypes?: readonly KeyType[]; validityDays?: number },
+  input: { system: string; name: string; keyTypes?: readonly KeyType[]; validityDays?: number; renewalGraceDays?: number },
 ): Promise<ComponentRecord> {
   checkName('component', input.name);
   const system = await requireSystem(deps, input.system);
@@ -56,12 +69,15 @@ export async function createComponent(
   if (!Number.isInteger(validityDays) || validityDays < 1 || validityDays > MAX_VALIDITY_DAYS) {
     throw new ServiceError('validation_failed', `validity must be 1 to ${MAX_VALIDITY_DAYS} days; got ${validityDays}`);
   }
+  const renewalGraceDays = input.renewalGraceDays ?? DEFAULT_RENEWAL_GRACE_DAYS;
+  checkGraceDays(renewalGraceDays);
   const component: ComponentRecord = {
     id: newId(deps.random, 'cmp') as ComponentId,
     systemId: system.id,
     name: input.name,
     keyTypes: [...new Set(keyTypes)],
     validityDays,
+    renewalGraceDays,
     createdAt: deps.clock.now(),
   };
   try {
@@ -73,7 +89,7 @@ export async function createComponent(
         action: 'component.create',
         targetType: 'component',
         targetId: `${system.name}/${component.name}`,
-        details: { keyTypes: component.keyTypes, validityDays },
+        details: { keyTypes: component.keyTypes, validityDays, renewalGraceDays },
       });
     });
   } catch (e) {
@@ -94,4 +110,28 @@ export async function requireComponent(deps: Pick<ServiceDeps, 'store'>, system:
 export async function describeSystem(deps: Pick<ServiceDeps, 'store'>, name: string): Promise<{ system: SystemRecord; components: ComponentRecord[] }> {
   const system = await requireSystem(deps, name);
   return { system, components: await deps.store.listComponents(system.id) };
+}
+
+/** Changes how many days after expiry the component's devices may still renew (audit `component.update`). */
+export async function updateComponentRenewalGrace(
+  deps: Pick<ServiceDeps, 'store' | 'clock'>,
+  actor: Actor,
+  input: { system: string; name: string; renewalGraceDays: number },
+): Promise<ComponentRecord> {
+  checkGraceDays(input.renewalGraceDays);
+  const system = await requireSystem(deps, input.system);
+  const component = await requireComponent(deps, system, input.name);
+  if (component.renewalGraceDays === input.renewalGraceDays) return component;
+  await deps.store.transaction(async (tx) => {
+    await tx.setComponentRenewalGrace(component.id, input.renewalGraceDays);
+    await tx.appendAudit({
+      at: deps.clock.now(),
+      actor: actorName(actor),
+      action: 'component.update',
+      targetType: 'component',
+      targetId: `${system.name}/${component.name}`,
+      details: { renewalGraceDays: { from: component.renewalGraceDays, to: input.renewalGraceDays } },
+    });
+  });
+  return { ...component, renewalGraceDays: input.renewalGraceDays };
 }

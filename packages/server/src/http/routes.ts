@@ -13,6 +13,7 @@ import { DEVICE_SORTS, type DeviceSort } from '../domain/store.js';
 import { createMockDevices } from '../domain/mock-devices.js';
 import { createPackage, revokePackage } from '../domain/packages.js';
 import { buildProfileBundle, submitRequestBundle } from '../domain/bundles.js';
+import { findPendingRenewal, installRenewal } from '../domain/lifecycle.js';
 import { revokeDevice } from '../domain/revocation.js';
 import { approveRequest, finishAutomaticApproval, getProfile, rejectRequest, requireRequest, submitRequest } from '../domain/requests.js';
 import { createComponent, createSystem, describeSystem, requireComponent, requireSystem } from '../domain/systems.js';
@@ -20,6 +21,7 @@ import { createUser } from '../domain/users.js';
 import { MAX_WAIT_SECONDS } from './decision-waiters.js';
 import type { RouteContext, RouteSpec } from './route.js';
 import { GATEWAY_ROUTES } from './gateway-routes.js';
+import { LIFECYCLE_ROUTES } from './lifecycle-routes.js';
 import { POLICY_ROUTES } from './policy-routes.js';
 import { REVIEW_ROUTES } from './review-routes.js';
 import { CA_ROUTES } from './ca-routes.js';
@@ -110,9 +112,9 @@ export const ROUTES: readonly RouteSpec[] = [
   {
     method: 'POST', url: '/api/v1/systems/:system/components', operationId: 'createComponent', summary: 'Create a component (certificate template)', roles: ['admin'],
     params: obj({ system: name }, ['system']),
-    body: obj({ name, keyTypes: { type: 'array', minItems: 1, maxItems: 3, items: { type: 'string', enum: [...KEY_TYPES] } }, validityDays: { type: 'integer', minimum: 1, maximum: 825 } }, ['name']),
+    body: obj({ name, keyTypes: { type: 'array', minItems: 1, maxItems: 3, items: { type: 'string', enum: [...KEY_TYPES] } }, validityDays: { type: 'integer', minimum: 1, maximum: 825 }, renewalGraceDays: { type: 'integer', minimum: 0, maximum: 90 } }, ['name']),
     handler: async (ctx) => {
-      const b = ctx.body as { name: string; keyTypes?: typeof KEY_TYPES[number][]; validityDays?: number };
+      const b = ctx.body as { name: string; keyTypes?: typeof KEY_TYPES[number][]; validityDays?: number; renewalGraceDays?: number };
       const component = await createComponent(ctx.deps, actorOf(ctx), { system: ctx.params.system as string, ...b });
       return { status: 201, body: componentView(component) };
     },
@@ -302,8 +304,11 @@ export const ROUTES: readonly RouteSpec[] = [
         throw new ServiceError('validation_failed', 'send no body, {} or {"proof": "<compact JWS>"}');
       }
       const presented = ctx.clientCertificates ?? [];
-      const { deviceId, serial } = await authenticateDeviceCertificate(ctx.deps, presented);
+      // The certificate of a renewal not yet confirmed becomes current here (domain/lifecycle.ts).
+      const renewal = await findPendingRenewal(ctx.deps, presented);
+      const { deviceId, serial } = renewal ?? await authenticateDeviceCertificate(ctx.deps, presented);
       if (keys?.includes('proof')) verifyInstallProof(ctx.deps, presented[0] as Buffer, { deviceId, serial }, (b as { proof: unknown }).proof);
+      if (renewal) await installRenewal(ctx.deps, renewal);
       const view = await confirmInstall(ctx.deps, deviceId, serial);
       return { body: { deviceId: view.device.deviceId, state: view.device.state } };
     },
@@ -424,4 +429,5 @@ export const ROUTES: readonly RouteSpec[] = [
   ...REVIEW_ROUTES,
   ...CA_ROUTES,
   ...GATEWAY_ROUTES,
+  ...LIFECYCLE_ROUTES,
 ];

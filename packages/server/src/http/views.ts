@@ -44,6 +44,8 @@ export async function requestView(r: RequestRecord, names: Names) {
     publicKeySha256: r.publicKeyFingerprint,
     contentSha256: r.contentHash,
     transport: r.transport,
+    // 'renewal' or 'reprovision' (docs/lifecycle.md); absent for a provisioning request.
+    ...(r.kind ? { kind: r.kind } : {}),
     /** The proxy gateway that carried the request (transport 'proxy'), else null. */
     gateway: await names.gateway(r.gatewayId),
     mock: r.mock,
@@ -113,7 +115,7 @@ export function systemView(s: SystemRecord, components: readonly ComponentRecord
 }
 
 export function componentView(c: ComponentRecord) {
-  return { name: c.name, keyTypes: c.keyTypes, validityDays: c.validityDays, createdAt: iso(c.createdAt) };
+  return { name: c.name, keyTypes: c.keyTypes, validityDays: c.validityDays, renewalGraceDays: c.renewalGraceDays, createdAt: iso(c.createdAt) };
 }
 
 export async function packageView(p: PackageRecord, names: Names) {

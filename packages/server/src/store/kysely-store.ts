@@ -170,6 +170,10 @@ class KyselyStoreTx implements StoreTx {
     return found.map(rows.componentFromRow);
   }
 
+  async setComponentRenewalGrace(id: ComponentId, days: number): Promise<void> {
+    await this.db.updateTable('components').set({ renewal_grace_days: days }).where('id', '=', id).execute();
+  }
+
   // -- packages --------------------------------------------------------------------------------
 
   async insertPackage(pkg: PackageRecord): Promise<void> {
@@ -404,7 +408,8 @@ class KyselyStoreTx implements StoreTx {
   ): Promise<boolean> {
     if (from.length === 0) return false;
     const set: Updateable<DevicesTable> = { state: to, updated_at: rows.toMillis(at) };
-    if (to === 'provisioned') set.provisioned_at = rows.toMillis(at);
+    // provisioned → provisioned (a renewal installed) keeps the first provisioning time.
+    if (to === 'provisioned' && !from.includes('provisioned')) set.provisioned_at = rows.toMillis(at);
     if (changes?.currentRequestId !== undefined) set.current_request_id = changes.currentRequestId;
     const result = await this.db.updateTable('devices')
       .set(set)

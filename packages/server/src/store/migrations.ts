@@ -357,8 +357,23 @@ const stationAndExpiry: Migration = {
   },
 };
 
-/** In order; versions strictly increasing (a gap is allowed: each missing one runs). */
-export const MIGRATIONS: readonly Migration[] = [initial, approvalPolicies, gateways, revocation, stationAndExpiry];
+/**
+ * Lifecycle (docs/lifecycle.md): a renewal is recorded as an approved request of kind 'renewal'
+ * (its certificate and profile point at it like a provisioning request's do), and each component
+ * says how many days after expiry its devices may still renew.
+ */
+const lifecycle: Migration = {
+  version: 6,
+  name: 'lifecycle',
+  async up(db) {
+    // Nullable with no default: existing requests read null (provisioning requests).
+    await db.schema.alterTable('requests').addColumn('kind', 'text').execute();
+    await db.schema.alterTable('components').addColumn('renewal_grace_days', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  },
+};
+
+/** In order; versions strictly increasing. */
+export const MIGRATIONS: readonly Migration[] = [initial, approvalPolicies, gateways, revocation, stationAndExpiry, lifecycle];
 
 /**
  * Brings the schema up to date in one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: under an

@@ -30,6 +30,7 @@ import type {
   ProfileRecord,
   RequestId,
   RequestRecord,
+  RequestKind,
   RequestState,
   Role,
   SystemId,
@@ -133,6 +134,7 @@ export const componentToRow = (c: ComponentRecord): Selectable<ComponentsTable> 
   name: c.name,
   key_types: JSON.stringify(c.keyTypes),
   validity_days: c.validityDays,
+  renewal_grace_days: c.renewalGraceDays,
   created_at: toMillis(c.createdAt),
 });
 
@@ -142,6 +144,7 @@ export const componentFromRow = (r: Selectable<ComponentsTable>): ComponentRecor
   name: r.name,
   keyTypes: JSON.parse(r.key_types) as KeyType[],
   validityDays: Number(r.validity_days),
+  renewalGraceDays: Number(r.renewal_grace_days ?? 0),
   createdAt: fromMillis(r.created_at),
 });
 
@@ -198,6 +201,7 @@ export const requestToRow = (q: RequestRecord): Selectable<RequestsTable> => ({
   policy_rule: q.policy?.rule ?? null,
   policy_reason: q.policy?.reason ?? null,
   gateway_id: q.gatewayId ?? null,
+  kind: q.kind ?? null,
 });
 
 export const requestFromRow = (r: Selectable<RequestsTable>): RequestRecord => ({
@@ -228,6 +232,7 @@ export const requestFromRow = (r: Selectable<RequestsTable>): RequestRecord => (
     ? {}
     : { policy: { decision: r.policy_decision as PolicyVerdict['decision'], rule: r.policy_rule ?? '', reason: r.policy_reason ?? '' } }),
   ...(r.gateway_id === null || r.gateway_id === undefined ? {} : { gatewayId: r.gateway_id as GatewayId }),
+  ...(r.kind === null || r.kind === undefined ? {} : { kind: r.kind as RequestKind }),
 });
 
 export const gatewayToRow = (g: GatewayRecord): Selectable<GatewaysTable> => ({

@@ -45,6 +45,8 @@ export interface ComponentsTable {
   /** JSON array of KeyType. */
   key_types: string;
   validity_days: number;
+  /** Migration 6: days after expiry a certificate may still renew (docs/lifecycle.md). */
+  renewal_grace_days: number;
   created_at: Millis;
 }
 
@@ -90,6 +92,8 @@ export interface RequestsTable {
   policy_reason: string | null;
   /** Migration 3: the proxy gateway that carried the request. */
   gateway_id: string | null;
+  /** Migration 6: null for a provisioning request; 'renewal' or 'reprovision' (docs/lifecycle.md). */
+  kind: string | null;
 }
 
 /** Migration 3: proxy gateways (docs/proxy.md). */

@@ -79,6 +79,7 @@ function fixtures() {
       name: next('component'),
       keyTypes: ['p256', 'rsa3072'],
       validityDays: 398,
+      renewalGraceDays: 0,
       createdAt: at(4),
       ...o,
     }),
@@ -258,6 +259,10 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         assert.equal(await store.findComponent(other.id, second.name), null);
         assert.deepEqual(await store.listComponents(system.id), [second, component]);
         assert.deepEqual(await store.listComponents(other.id), []);
+        // Migration 6: the renewal grace period round-trips and can be changed.
+        await store.setComponentRenewalGrace(second.id, 14);
+        assert.deepEqual(await store.findComponentById(second.id), { ...second, renewalGraceDays: 14 });
+        assert.deepEqual(await store.findComponentById(component.id), component);
 
         const older = f.package(other.id, user.id, { createdAt: at(-1000), status: 'revoked', revokedAt: at(-500) });
         await store.insertPackage(older);
@@ -276,6 +281,10 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         });
         const bare = f.request(b.pkg, b.component.id, { hardwareSerial: null, firmwareVersion: null, transport: 'proxy' });
         await store.insertRequest(bare);
+        // Migration 6: a renewal is a request of kind 'renewal'; a provisioning request has none.
+        const renewal = f.request(b.pkg, b.component.id, { kind: 'renewal', state: 'approved' });
+        await store.insertRequest(renewal);
+        assert.deepEqual(await store.findRequest(renewal.id), renewal);
         assert.deepEqual(await store.findRequest(request.id), request);
         assert.deepEqual(await store.findRequest(bare.id), bare);
         assert.deepEqual(await store.findRequestByContentHash(request.contentHash), request);
