@@ -267,6 +267,8 @@ Flags:
   --serial S         hardware serial number (printable ASCII)
   --firmware V       firmware version (printable ASCII)
   --key-type TYPE    p256, p384 or rsa3072 (default: the package template's, if allowed)
+  --station URL      then check in at the central station with the new certificate (tests the
+                     connection; a refusal fails the command, the device stays provisioned)
   --json             print the result as JSON
 `;
 
@@ -287,6 +289,8 @@ running it renews the certificate at the renewal window of its profile (see "dev
 Flags:
   --dir DIR          the keystore directory  [required]
   --url URL          the service (default: the service URL recorded from the package at init)
+  --station URL      once provisioned, check in at the central station at once and then every
+                     --heartbeat seconds (default 300; 10-86400); failures are reported, not fatal
 `;
 
 export const DEVICE_RENEW_HELP = `provisio device renew: renew this device's certificate now (connected)

@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +16,7 @@ import { DeviceError, checkInAtStation, initDevice, installProfile } from '@prov
 import type { Clock } from '@provisio/pki';
 import { tempDir } from '@provisio/testkit';
 import { REQUEST_MEDIA, type TestService, setUpSystem, startTestService } from '../../server/test/service-harness.js';
+import { agent, kill, until } from './connected-helpers.js';
 import { MAIN } from './run-cli.js';
 
 const CUT_OFF_MS = 60_000;
@@ -70,6 +72,31 @@ describe('provisio device check-in and device list', () => {
     const view = (await t.call('GET', '/api/v1/devices/CHK-SDK-1')).json();
     assert.equal(view.lastSeenAt, result.lastSeen);
     assert.deepEqual(view.telemetry, { firmwareVersion: '3.2.1' });
+  });
+
+  it('ok/provision-and-agent-check-in-at-the-station-once-provisioned', async () => {
+    // Zero-touch for this component's ST- devices, so the device commands run without a person.
+    const policy = await t.call('POST', '/api/v1/systems/ZMonitor/components/probe/policy', { json: { mode: 'automatic', rules: { deviceIdPattern: '^ST-[0-9]+$' } } });
+    assert.equal(policy.status, 200, policy.body.toString());
+    const station = t.service.stationUrl as string;
+    const pkg = join(work, 'zmonitor.ppkg');
+    writeFileSync(pkg, packageText);
+    const r = await cli(['device', 'provision', '--package', pkg, '--component', 'probe', '--id', 'ST-1', '--label', 'Probe 1', '--firmware', '4.0.0', '--dir', join(work, 'ST-1'), '--station', station, '--json']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const checkIn = (JSON.parse(r.stdout) as { checkIn: { deviceId: string; revocationSource: string } }).checkIn;
+    assert.deepEqual([checkIn.deviceId, checkIn.revocationSource], ['ST-1', 'ocsp']);
+    assert.deepEqual((await t.call('GET', '/api/v1/devices/ST-1')).json().telemetry, { firmwareVersion: '4.0.0' });
+
+    // The agent checks in once provisioned, and keeps running.
+    await cli(['device', 'init', '--package', pkg, '--component', 'probe', '--id', 'ST-2', '--label', 'Probe 2', '--dir', join(work, 'ST-2'), '--out', join(work, 'ST-2.ppr')]);
+    const a = agent(['--dir', join(work, 'ST-2'), '--station', station, '--heartbeat', '10']);
+    try {
+      await until('the agent to check in', () => /Checked in at .* as ST-2/.test(a.output()), a.output);
+      assert.equal(a.child.exitCode, null, a.output());
+    } finally {
+      await kill(a.child, 'SIGTERM');
+    }
+    assert.ok((await t.call('GET', '/api/v1/devices/ST-2')).json().lastSeenAt, 'last seen recorded');
   });
 
   it('fail/sdk-check-in/not-installed-or-not-https', async () => {

@@ -6,6 +6,7 @@
  * the optional request copy and tells the technician what happened and what to do next.
  */
 import {
+  type CheckInResult,
   type CheckInTelemetry,
   checkInAtStation,
   DeviceError,
@@ -365,6 +366,10 @@ async function provision(deps: CliDeps, args: ParsedArgs): Promise<number> {
     { dir, serviceUrl, maxWaitMs: waitSeconds * 1000, onProgress: stepPrinter(say, ok, dir, serviceUrl) },
   );
   const { install: record, identity, paths } = result;
+  // Test the connection with the new identity (seed 003 step 5): a refusal fails the command.
+  const stationUrl = optionalString(args, 'station');
+  const checkIn = stationUrl === undefined ? null : await checkInAtStation({}, { dir, stationUrl, telemetry: initTelemetry(dir) });
+  if (stationUrl !== undefined && checkIn) say(checkInLine(ok, stationUrl, checkIn));
   if (json) {
     printJson(deps, {
       state: identity.state,
@@ -381,6 +386,7 @@ async function provision(deps: CliDeps, args: ParsedArgs): Promise<number> {
       confirmed: result.confirmed,
       confirmedAt: record.confirmedAt ?? null,
       serviceUrl,
+      checkIn,
       files: { certificate: paths.certificate, profile: paths.profile, install: paths.install },
     });
     return EXIT.ok;
@@ -416,6 +422,8 @@ async function run(deps: CliDeps, args: ParsedArgs): Promise<number> {
   if (serviceUrl === undefined) {
     throw usageError(`${dir} does not record the service URL (made by an older provisio)`, `pass it: provisio ${cmd} --dir ${shellQuote(dir)} --url https://HOST:PORT`);
   }
+  const stationUrl = optionalString(args, 'station');
+  const heartbeatSeconds = integerFlag(args, 'heartbeat', 300, 10, 86_400, cmd);
   const ok = tick(deps);
   const say = (line: string) => deps.stdout.write(`${line}\n`);
   const stop = new AbortController();
@@ -438,7 +446,10 @@ async function run(deps: CliDeps, args: ParsedArgs): Promise<number> {
         onProgress: stepPrinter(say, ok, dir, serviceUrl),
         whileProvisioned: async (p, signal) => {
           say(`${ok} Provisioned: ${p.identity.deviceId}, serial ${p.install.serial}, valid to ${p.install.notAfter}; agent running (stop with Ctrl-C or SIGTERM)`);
-          await renewWhenDue({ clock: deps.clock, random: deps.random }, { dir, serviceUrl, signal, onEvent: renewalPrinter(say, ok) });
+          await Promise.all([
+            renewWhenDue({ clock: deps.clock, random: deps.random }, { dir, serviceUrl, signal, onEvent: renewalPrinter(say, ok) }),
+            ...(stationUrl === undefined ? [] : [heartbeat(say, ok, dir, stationUrl, heartbeatSeconds * 1000, signal)]),
+          ]);
         },
       },
     );
@@ -447,6 +458,27 @@ async function run(deps: CliDeps, args: ParsedArgs): Promise<number> {
   } finally {
     process.removeListener('SIGINT', onInt);
     process.removeListener('SIGTERM', onTerm);
+  }
+}
+
+/**
+ * The agent's check-ins at the central station: at once, then every `intervalMs`. A refusal or an
+ * unreachable station is reported and tried again at the next beat: the agent keeps running.
+ */
+async function heartbeat(say: (line: string) => void, ok: string, dir: string, stationUrl: string, intervalMs: number, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      say(checkInLine(ok, stationUrl, await checkInAtStation({}, { dir, stationUrl, telemetry: initTelemetry(dir) })));
+    } catch (e) {
+      say(`✘ Check-in at ${stationUrl} failed: ${isProvisioError(e) ? `${e.code}: ${e.message}` : String(e)}; next try in ${Math.round(intervalMs / 1000)} s`);
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, intervalMs);
+      signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
   }
 }
 
@@ -667,8 +699,18 @@ async function stationCheckIn(deps: CliDeps, args: ParsedArgs): Promise<number> 
   } as CheckInTelemetry;
   const result = await checkInAtStation({}, { dir, stationUrl, telemetry });
   if (isSet(args, 'json')) printJson(deps, result);
-  else deps.stdout.write(`${tick(deps)} Checked in at ${stationUrl} as ${result.deviceId} (certificate ${result.serial}, status from ${result.revocationSource === 'crl' ? 'the CRL: the OCSP responder was down' : 'OCSP'}) at ${result.lastSeen}\n`);
+  else deps.stdout.write(`${checkInLine(tick(deps), stationUrl, result)}\n`);
   return EXIT.ok;
+}
+
+function checkInLine(ok: string, stationUrl: string, r: CheckInResult): string {
+  return `${ok} Checked in at ${stationUrl} as ${r.deviceId} (certificate ${r.serial}, status from ${r.revocationSource === 'crl' ? 'the CRL: the OCSP responder was down' : 'OCSP'}) at ${r.lastSeen}`;
+}
+
+/** The firmware version recorded at init, as check-in telemetry. */
+function initTelemetry(dir: string): CheckInTelemetry {
+  const firmwareVersion = loadIdentity(dir).firmwareVersion;
+  return firmwareVersion ? { firmwareVersion } : {};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -704,14 +746,14 @@ export const DEVICE_COMMANDS: readonly CommandSpec[] = [
   {
     path: 'device provision',
     help: DEVICE_PROVISION_HELP,
-    options: { ...IDENTITY_OPTIONS, url: { type: 'string' }, wait: { type: 'string' } },
+    options: { ...IDENTITY_OPTIONS, url: { type: 'string' }, wait: { type: 'string' }, station: { type: 'string' } },
     maxPositionals: 0,
     run: withHints(provision),
   },
   {
     path: 'device run',
     help: DEVICE_RUN_HELP,
-    options: { ...COMMON_OPTIONS, dir: { type: 'string' }, url: { type: 'string' } },
+    options: { ...COMMON_OPTIONS, dir: { type: 'string' }, url: { type: 'string' }, station: { type: 'string' }, heartbeat: { type: 'string' } },
     maxPositionals: 0,
     run: withHints(run),
   },
