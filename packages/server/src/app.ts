@@ -129,7 +129,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       clock,
       random,
       store,
-      urls: { crl: urls.crlUrl, ocsp: urls.ocspUrl, caIssuers: `${revocationBase}/ca/intermediate.crt` },
+      urls: { crl: urls.crlUrl, ocsp: urls.ocspUrl, caIssuers: `${revocationBase}/ca/intermediate.cer` },
       tlsNames,
     });
     // The OCSP responder's cache is told of revocations once they commit (domain/revocation.ts).

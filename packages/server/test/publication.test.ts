@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openssl, opensslAsync, tempDir } from '@provisio/testkit';
@@ -63,7 +63,14 @@ describe('publication listener and gateway certificate revocation', () => {
     const text509 = openssl(['x509', '-in', leaf, '-noout', '-text']).stdout;
     const crlUrl = /URI:(http:\/\/\S+\.crl)/.exec(text509)?.[1];
     assert.equal(crlUrl, `${t.service.publishUrl}/crl/issuing.crl`);
-    assert.match(text509, new RegExp(`CA Issuers - URI:${t.service.publishUrl}/ca/intermediate.crt`));
+    assert.match(text509, new RegExp(`CA Issuers - URI:${t.service.publishUrl}/ca/intermediate.cer`));
+    // What that URL serves is the issuing CA in DER (RFC 5280 4.2.2.1), which openssl reads as such.
+    const issuerDer = await httpGet(`${t.service.publishUrl}/ca/intermediate.cer`);
+    assert.equal(issuerDer.type, 'application/pkix-cert');
+    writeFileSync(join(dir, 'issuer.cer'), issuerDer.body);
+    const asPem = openssl(['x509', '-inform', 'DER', '-in', join(dir, 'issuer.cer'), '-outform', 'PEM']);
+    assert.equal(asPem.status, 0, asPem.output);
+    assert.equal(asPem.stdout, readFileSync(intermediate, 'utf8'));
 
     const ocsp = await opensslAsync(['ocsp', '-issuer', intermediate, '-cert', leaf, '-url', ocspUrl, '-CAfile', root]);
     assert.match(ocsp.output, /Response verify OK/);

@@ -23,8 +23,10 @@ export async function buildPublicationApp(deps: ServiceDeps, ocsp: OcspResponder
   const intermediatePem = encodePem('CERTIFICATE', deps.authority.intermediate.der);
   app.get('/ca/root.crt', async (_request, reply) => reply.type('application/x-pem-file').send(rootPem));
   app.get('/ca/intermediate.crt', async (_request, reply) => reply.type('application/x-pem-file').send(intermediatePem));
+  // The CA Issuers URL in certificates (RFC 5280 §4.2.2.1: DER over http).
+  app.get('/ca/intermediate.cer', async (_request, reply) => reply.type('application/pkix-cert').send(deps.authority.intermediate.der));
   registerRevocationRoutes(app, deps, ocsp, log);
   // Plain text: this listener has no JSON API, and says where the API is.
-  app.setNotFoundHandler((request, reply) => reply.status(404).type('text/plain').send(`no ${request.method} ${request.url.split('?')[0]} here: this listener publishes only /ca/root.crt, /ca/intermediate.crt, /crl/issuing.crl and /ocsp; the API is at ${deps.urls.serviceUrl}\n`));
+  app.setNotFoundHandler((request, reply) => reply.status(404).type('text/plain').send(`no ${request.method} ${request.url.split('?')[0]} here: this listener publishes only /ca/root.crt, /ca/intermediate.crt, /ca/intermediate.cer, /crl/issuing.crl and /ocsp; the API is at ${deps.urls.serviceUrl}\n`));
   return app;
 }

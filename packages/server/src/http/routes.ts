@@ -74,6 +74,10 @@ export const ROUTES: readonly RouteSpec[] = [
     handler: async ({ deps }) => ({ body: encodePem('CERTIFICATE', deps.authority.intermediate.der), contentType: 'application/x-pem-file' }),
   },
   {
+    method: 'GET', url: '/ca/intermediate.cer', operationId: 'getIntermediateDer', summary: 'The issuing CA certificate (DER): the CA Issuers URL of certificates (RFC 5280 4.2.2.1)', roles: 'public',
+    handler: async ({ deps }) => ({ body: Buffer.from(deps.authority.intermediate.der), contentType: 'application/pkix-cert' }),
+  },
+  {
     method: 'POST', url: '/api/v1/users', operationId: 'createUser', summary: 'Create a user with a role and an API token (shown once)', roles: ['admin'],
     body: obj({ username: name, role: { type: 'string', enum: [...ROLES] }, password: { type: 'string', minLength: 12, maxLength: 1024 } }, ['username', 'role']),
     handler: async (ctx) => {
