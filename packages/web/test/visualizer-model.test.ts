@@ -1,0 +1,56 @@
+/**
+ * The visualizer's models (packages/web/src/visualizer/model): every method is valid — steps name
+ * existing actors, zones are adjacent bands of lanes, standards come from the allowed list,
+ * durations are positive, insecure channels list threats and mitigations — and the validator
+ * catches each of those faults in a broken copy.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { findMethod, METHODS, type Method, type Step } from '../src/visualizer/model/index.js';
+import { validateMethod } from '../src/visualizer/model/validate.js';
+
+const REQUIRED = ['provisio-connected', 'provisio-disconnected', 'provisio-proxy', 'zero-touch', 'qr-app', 'x509-csr', 'token-psk', 'manufacturer-cert', 'jitp'];
+
+function withStep(m: Method, index: number, change: Partial<Step>): Method {
+  return { ...m, steps: m.steps.map((s, i) => (i === index ? { ...s, ...change } : s)) };
+}
+
+describe('visualizer models', () => {
+  it('ok/every-required-method-exists-once', () => {
+    assert.deepEqual(METHODS.map((m) => m.id).sort(), [...REQUIRED].sort());
+    for (const id of REQUIRED) assert.equal(findMethod(id)?.id, id);
+  });
+
+  for (const m of METHODS) {
+    it(`ok/${m.id}/valid`, () => {
+      assert.deepEqual(validateMethod(m), []);
+    });
+  }
+
+  it('ok/provisio-flows-match-the-code', () => {
+    // The routes the service really has (docs/service.md, docs/proxy.md), in the order they run.
+    const routes = (id: string) => findMethod(id)?.steps.map((s) => s.title).filter((t) => /^(GET|POST) /.test(t));
+    assert.deepEqual(routes('provisio-connected'), ['POST /api/v1/device/requests', 'GET …/profile?wait=25', 'POST /api/v1/device/confirm']);
+    assert.deepEqual(routes('provisio-proxy'), ['POST /api/v1/gateways', 'POST /api/v1/gateway/requests', 'POST /api/v1/gateway/profiles', 'POST /api/v1/gateway/confirm']);
+    const disconnected = findMethod('provisio-disconnected');
+    assert.ok(disconnected && !disconnected.steps.some((s) => s.from === 'device' && s.to === 'service'), 'the disconnected device never talks to the service');
+    assert.equal(disconnected?.steps.at(-1)?.id, 'complete');
+  });
+
+  it('fail/validator-catches-each-fault', () => {
+    const m = findMethod('provisio-connected') as Method;
+    const cases: [Method, RegExp][] = [
+      [withStep(m, 2, { from: 'nobody' }), /unknown actor nobody/],
+      [withStep(m, 2, { duration: { seconds: 0, humanWait: false } }), /duration must be positive/],
+      [withStep(m, 2, { channel: { kind: 'ble', secure: false, label: 'plaintext BLE' }, threats: [] }), /insecure channel needs its threats/],
+      [withStep(m, 2, { standards: [{ id: 'RFC 9999' as never, level: 'uses', claim: 'x' }] }), /not in the allowed list/],
+      [withStep(m, 2, { to: 'device' }), /only a local channel/],
+      [{ ...m, actors: [m.actors[0], m.actors[2], m.actors[1], m.actors[3]].filter((a) => a !== undefined) }, /zone operator: its lanes are not adjacent/],
+      [{ ...m, kind: 'generic' }, /a generic method can only illustrate/],
+    ];
+    for (const [broken, problem] of cases) {
+      const problems = validateMethod(broken);
+      assert.ok(problems.some((p) => problem.test(p)), `${problem}: got ${JSON.stringify(problems)}`);
+    }
+  });
+});
