@@ -1,0 +1,69 @@
+/**
+ * The provisioning flow visualizer (docs/visualizer.md): public pages under /visualizer that need no
+ * session and call no API — everything is drawn from the models in ./model.
+ */
+import { useEffect, useRef } from 'react';
+import { Link, useLocation } from '../router';
+import { FlowPage } from './flow-page';
+import { findMethod, METHODS } from './model/index.js';
+import './visualizer.css';
+
+export function VisualizerApp() {
+  const { path } = useLocation();
+  const main = useRef<HTMLElement>(null);
+  const rest = path.replace(/^\/visualizer\/?/, '');
+  useEffect(() => {
+    main.current?.focus();
+  }, [path]);
+
+  let page;
+  if (rest === '') {
+    page = <MethodIndex />;
+  } else {
+    const method = findMethod(decodeURIComponent(rest));
+    page = method ? <FlowPage key={method.id} method={method} /> : <NotFound />;
+  }
+  return (
+    <div className="shell visualizer">
+      <a className="skip" href="#main">Skip to content</a>
+      <header className="top">
+        <span className="brand">Provisio · flow visualizer</span>
+        <nav aria-label="Visualizer">
+          <Link to="/visualizer" aria-current={rest === '' ? 'page' : undefined}>Methods</Link>
+        </nav>
+        <a href="/">Admin sign in</a>
+      </header>
+      <main id="main" ref={main} tabIndex={-1}>{page}</main>
+    </div>
+  );
+}
+
+function MethodIndex() {
+  return (
+    <section>
+      <h1>Provisioning flows</h1>
+      <p>
+        How a device gets its identity, step by step: who sends what to whom, over which channel, why at that point, and what can go wrong.
+        Provisio&apos;s own flows are drawn from what the service and the device SDK really do; the others are generic methods for comparison.
+      </p>
+      <ul className="method-cards">
+        {METHODS.map((m) => (
+          <li key={m.id}>
+            <h2><Link to={`/visualizer/${m.id}`}>{m.name}</Link></h2>
+            <p>{m.summary}</p>
+            <p className="muted">{m.steps.length} steps · {m.kind === 'provisio' ? 'implemented by Provisio' : 'generic'}</p>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function NotFound() {
+  return (
+    <section>
+      <h1>No such flow</h1>
+      <p><Link to="/visualizer">See every method</Link>.</p>
+    </section>
+  );
+}

@@ -1,0 +1,148 @@
+/**
+ * The flow visualizer in Debian's Chromium against the real service and the built UI: it loads
+ * without a session and never calls the API; every method plays to its last step with the
+ * keyboard; a deep link opens the right step; secure and insecure channels differ by line style
+ * and icon with a legend; reduced motion shows no animation. Any console error fails a test.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { startTestService, type TestService } from '../../server/test/service-harness.js';
+import { METHODS } from '../src/visualizer/model/index.js';
+import { launchBrowser, openPage, type WatchedPage } from './browser-harness.js';
+
+// Runs inside the page (Locator.evaluate); the test's own types have no DOM.
+declare function getComputedStyle(element: unknown): { strokeDasharray: string; animationName: string };
+
+describe('flow visualizer in Chromium', () => {
+  let t: TestService;
+  let browser: Browser;
+  const apiCalls: string[] = [];
+
+  async function open(): Promise<WatchedPage> {
+    const w = await openPage(browser, t.service.url);
+    w.page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/api/')) apiCalls.push(r.url());
+    });
+    return w;
+  }
+
+  before(async () => {
+    t = await startTestService();
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('ok/public/index-and-every-method-plays-to-its-end-with-the-keyboard', async () => {
+    const w = await open();
+    const { page } = w;
+    await page.goto('/visualizer');
+    await page.getByRole('heading', { name: 'Provisioning flows' }).waitFor();
+    assert.equal(await page.locator('.method-cards li').count(), METHODS.length);
+    await w.screenshot('v01-visualizer-index');
+    await page.getByRole('link', { name: 'Provisio: connected' }).click();
+    await page.getByTestId('position').filter({ hasText: 'Step 1 / 8' }).waitFor();
+
+    for (const m of METHODS) {
+      await page.goto(`/visualizer/${m.id}`);
+      await page.getByRole('heading', { name: m.name, exact: true }).waitFor();
+      await page.locator('main').focus();
+      for (let i = 2; i <= m.steps.length; i++) {
+        await page.keyboard.press('ArrowRight');
+        await page.getByTestId('position').filter({ hasText: `Step ${i} / ${m.steps.length}` }).waitFor();
+      }
+      const last = m.steps.at(-1);
+      assert.ok(last);
+      await page.getByRole('heading', { name: `Step ${m.steps.length} of ${m.steps.length}: ${last.title}` }).waitFor();
+      assert.ok(await page.getByRole('button', { name: 'Next step' }).isDisabled(), 'no step after the last');
+      assert.match(page.url(), new RegExp(`/visualizer/${m.id}\\?step=${m.steps.length}$`));
+      // Every step is drawn; those before the current one are no longer faded.
+      assert.equal(await page.locator('[data-step]').count(), m.steps.length);
+      assert.equal(await page.locator('.arrow-future').count(), 0);
+      await w.screenshot(`v02-flow-${m.id}`);
+    }
+
+    // Home, End, ←, and space plays (it advances by itself) and pauses.
+    await page.goto('/visualizer/provisio-proxy');
+    await page.locator('main').focus();
+    await page.keyboard.press('End');
+    await page.getByTestId('position').filter({ hasText: 'Step 11 / 11' }).waitFor();
+    await page.keyboard.press('ArrowLeft');
+    await page.getByTestId('position').filter({ hasText: 'Step 10 / 11' }).waitFor();
+    await page.keyboard.press('Home');
+    await page.getByTestId('position').filter({ hasText: 'Step 1 / 11' }).waitFor();
+    await page.getByLabel('Speed').selectOption('2');
+    await page.locator('main').focus();
+    await page.keyboard.press(' ');
+    await page.getByRole('button', { name: 'Pause' }).waitFor();
+    await page.getByTestId('position').filter({ hasText: 'Step 2 / 11' }).waitFor();
+    await page.locator('main').focus();
+    await page.keyboard.press(' ');
+    await page.getByRole('button', { name: 'Play' }).waitFor();
+
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/deep-link-opens-the-step-with-its-fields-channel-and-legend', async () => {
+    const w = await open();
+    const { page } = w;
+    // Step 2 of the QR code method: BLE discovery, an insecure channel.
+    await page.goto('/visualizer/qr-app?step=2');
+    const panel = page.getByTestId('step-panel');
+    await panel.getByRole('heading', { name: 'Step 2 of 6: BLE discovery' }).waitFor();
+    assert.match(await panel.getByTestId('channel').innerText(), /plaintext BLE — insecure/);
+    assert.match(await panel.getByTestId('why').innerText(), /BLE is the only way in/);
+    assert.equal(await panel.getByTestId('fields').locator('tbody tr').count(), 2);
+    assert.match(await panel.getByTestId('security').innerText(), /Eavesdropping/);
+    // Insecure: dashed line and the open padlock; secure (step 3, PASE): solid and closed.
+    const insecure = page.locator('[data-step="2"]');
+    assert.equal(await insecure.getAttribute('data-secure'), 'no');
+    assert.notEqual(await insecure.locator('.arrow-line').evaluate((e) => getComputedStyle(e).strokeDasharray), 'none');
+    assert.equal(await insecure.locator('.icon-insecure').count(), 1);
+    const secure = page.locator('[data-step="3"]');
+    assert.equal(await secure.locator('.arrow-line').evaluate((e) => getComputedStyle(e).strokeDasharray), 'none');
+    assert.equal(await secure.locator('.icon-secure').count(), 1);
+    // The legend names both, with their line style and icon.
+    const legend = page.getByTestId('legend');
+    assert.match(await legend.innerText(), /Secure channel: solid line, closed padlock/);
+    assert.match(await legend.innerText(), /Insecure channel: dashed line, open padlock/);
+    // Out-of-range steps are clamped; a reload keeps the step.
+    await page.goto('/visualizer/qr-app?step=99');
+    await panel.getByRole('heading', { name: /^Step 6 of 6/ }).waitFor();
+    await page.goto('/visualizer/provisio-connected?step=5');
+    await page.reload();
+    await panel.getByRole('heading', { name: 'Step 5 of 8: Approve' }).waitFor();
+    // A trust-boundary crossing: the approval goes from the operator zone into the data centre.
+    assert.equal(await page.locator('[data-step="5"] .crossing').count(), 1);
+    await w.screenshot('v03-deep-link-approve');
+    await page.goto('/visualizer/no-such-method');
+    await page.getByRole('heading', { name: 'No such flow' }).waitFor();
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/reduced-motion-shows-no-animation', async () => {
+    const w = await open();
+    const { page } = w;
+    await page.goto('/visualizer/provisio-connected?step=3');
+    await page.locator('[data-testid="packet"]').waitFor({ state: 'attached' });
+    assert.equal(await page.locator('.arrow-current').evaluate((e) => getComputedStyle(e).animationName), 'step-pulse');
+
+    await page.emulateMedia({ reducedMotion: 'reduce' });
+    await page.reload();
+    await page.getByTestId('position').filter({ hasText: 'Step 3 / 8' }).waitFor();
+    await page.locator('main').focus();
+    await page.keyboard.press('ArrowRight');
+    await page.getByTestId('position').filter({ hasText: 'Step 4 / 8' }).waitFor();
+    assert.equal(await page.locator('[data-testid="packet"]').count(), 0, 'no moving message');
+    assert.equal(await page.locator('svg animateMotion').count(), 0);
+    assert.equal(await page.locator('.arrow-current').evaluate((e) => getComputedStyle(e).animationName), 'none');
+    await w.screenshot('v04-reduced-motion');
+    assert.deepEqual(w.faults, []);
+  });
+});
