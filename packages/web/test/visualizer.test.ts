@@ -145,4 +145,44 @@ describe('flow visualizer in Chromium', () => {
     await w.screenshot('v04-reduced-motion');
     assert.deepEqual(w.faults, []);
   });
+
+  it('ok/comparison-steps-both-sides-together-and-timeline-draws-human-waits-as-breaks', async () => {
+    const w = await open();
+    const { page } = w;
+    await page.goto('/visualizer/compare?a=token-psk&b=provisio-connected');
+    const left = page.getByTestId('compare-left-step');
+    const right = page.getByTestId('compare-right-step');
+    await left.filter({ hasText: 'Step 1 of 4: Register device' }).waitFor();
+    await right.filter({ hasText: 'Step 1 of 8: Package (.ppkg) loaded' }).waitFor();
+    await page.locator('main').focus();
+    for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowRight');
+    await left.filter({ hasText: 'Step 4 of 4: Configuration' }).waitFor();
+    await right.filter({ hasText: 'Step 4 of 8' }).waitFor();
+    // The shorter flow finishes while the longer goes on.
+    await page.keyboard.press('ArrowRight');
+    await left.filter({ hasText: 'Finished (4 steps)' }).waitFor();
+    await right.filter({ hasText: 'Step 5 of 8: Approve' }).waitFor();
+    assert.match(page.url(), /step=5/);
+    await page.keyboard.press('End');
+    await right.filter({ hasText: 'Step 8 of 8' }).waitFor();
+    await w.screenshot('v05-compare');
+    // Choosing another method keeps the other side and starts over.
+    await page.getByLabel('Left method').selectOption('zero-touch');
+    await left.filter({ hasText: 'Step 1 of 4: IDevID + trust anchor' }).waitFor();
+    await right.filter({ hasText: 'Step 1 of 8' }).waitFor();
+
+    await page.goto('/visualizer/provisio-connected');
+    await page.getByRole('link', { name: 'Timeline' }).click();
+    await page.getByRole('heading', { name: 'Timeline: Provisio: connected' }).waitFor();
+    const timeline = page.getByTestId('timeline');
+    assert.equal(await timeline.locator('[data-step]').count(), 8);
+    // Loading the package and the approval are a person's steps: drawn as breaks.
+    assert.deepEqual(await timeline.locator('[data-human="yes"]').evaluateAll((gs) => gs.map((g) => (g as unknown as { dataset: { step: string } }).dataset.step)), ['1', '5']);
+    assert.equal(await timeline.locator('.timeline-break').count(), 2);
+    assert.equal(await page.getByTestId('machine-time').innerText(), '31 s');
+    assert.equal(await page.getByTestId('human-time').innerText(), '1.1 h');
+    await w.screenshot('v06-timeline');
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
 });

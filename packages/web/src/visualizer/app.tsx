@@ -4,7 +4,9 @@
  */
 import { useEffect, useRef } from 'react';
 import { Link, useLocation } from '../router';
+import { ComparePage } from './compare-page';
 import { FlowPage } from './flow-page';
+import { TimelinePage } from './timeline-page';
 import { findMethod, METHODS } from './model/index.js';
 import './visualizer.css';
 
@@ -19,6 +21,11 @@ export function VisualizerApp() {
   let page;
   if (rest === '') {
     page = <MethodIndex />;
+  } else if (rest === 'compare') {
+    page = <ComparePage />;
+  } else if (rest.startsWith('timeline/')) {
+    const method = findMethod(decodeURIComponent(rest.slice('timeline/'.length)));
+    page = method ? <TimelinePage method={method} /> : <NotFound />;
   } else {
     const method = findMethod(decodeURIComponent(rest));
     page = method ? <FlowPage key={method.id} method={method} /> : <NotFound />;
@@ -30,6 +37,7 @@ export function VisualizerApp() {
         <span className="brand">Provisio · flow visualizer</span>
         <nav aria-label="Visualizer">
           <Link to="/visualizer" aria-current={rest === '' ? 'page' : undefined}>Methods</Link>
+          <Link to="/visualizer/compare" aria-current={rest === 'compare' ? 'page' : undefined}>Compare</Link>
         </nav>
         <a href="/">Admin sign in</a>
       </header>

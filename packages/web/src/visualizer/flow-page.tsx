@@ -18,6 +18,10 @@ export function FlowPage({ method }: { method: Method }) {
       <h1>{method.name}</h1>
       <p className="summary">{method.summary} <span className="muted">Best for: {method.bestFor}</span></p>
       {method.kind === 'generic' && <p className="note">A generic method, shown for comparison: Provisio does not implement it.</p>}
+      <p className="views">
+        <Link to={`/visualizer/timeline/${method.id}`}>Timeline</Link>
+        {' · '}<Link to={`/visualizer/compare?a=${method.id}&b=${method.id === 'zero-touch' ? 'provisio-connected' : 'zero-touch'}`}>Compare with another method</Link>
+      </p>
       <Controls player={player} />
       <p className="sr-only" role="status" data-testid="step-status">Step {current + 1} of {method.steps.length}: {method.steps[current]?.title}</p>
       <div className="flow-layout">
