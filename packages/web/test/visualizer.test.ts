@@ -185,4 +185,33 @@ describe('flow visualizer in Chromium', () => {
     assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
     assert.deepEqual(w.faults, []);
   });
+
+  it('ok/security-analysis-trust-anchors-and-standards-mapping', async () => {
+    const w = await open();
+    const { page } = w;
+    await page.goto('/visualizer/provisio-disconnected');
+    await page.getByRole('link', { name: 'Security analysis' }).click();
+    await page.getByRole('heading', { name: 'Security analysis: Provisio: disconnected' }).waitFor();
+    const surface = page.getByTestId('attack-surface');
+    assert.equal(await surface.locator('tbody tr').count(), 9);
+    // The package travels from the operator's zone to the field in a file holding a private key.
+    const first = await surface.locator('tr[data-step="1"]').innerText();
+    assert.match(first, /crosses Operator → Field/);
+    assert.match(first, /unsigned file holding a private key \(insecure\)/);
+    assert.match(await surface.locator('tr[data-step="9"]').innerText(), /rests on the technician's word/);
+    const anchors = await page.getByTestId('trust-anchors').innerText();
+    assert.match(anchors, /root\.crt from the package/);
+    assert.match(anchors, /step 8: Device checks profile signature/);
+    assert.match(await page.getByTestId('standards-table').innerText(), /RFC 7515/);
+    await w.screenshot('v07-security');
+    await page.getByRole('link', { name: 'Standards across all methods' }).click();
+    await page.getByRole('heading', { name: 'Standards mapping' }).waitFor();
+    const table = await page.getByTestId('standards-table').innerText();
+    assert.match(table, /FDA premarket/);
+    assert.match(table, /IEC 62443-4-2/);
+    assert.match(table, /Just-in-time provisioning \(JITP\), step 2/);
+    await w.screenshot('v08-standards');
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
 });

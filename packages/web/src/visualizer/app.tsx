@@ -6,6 +6,7 @@ import { useEffect, useRef } from 'react';
 import { Link, useLocation } from '../router';
 import { ComparePage } from './compare-page';
 import { FlowPage } from './flow-page';
+import { SecurityPage, StandardsPage } from './security-page';
 import { TimelinePage } from './timeline-page';
 import { findMethod, METHODS } from './model/index.js';
 import './visualizer.css';
@@ -23,6 +24,11 @@ export function VisualizerApp() {
     page = <MethodIndex />;
   } else if (rest === 'compare') {
     page = <ComparePage />;
+  } else if (rest === 'standards') {
+    page = <StandardsPage />;
+  } else if (rest.startsWith('security/')) {
+    const method = findMethod(decodeURIComponent(rest.slice('security/'.length)));
+    page = method ? <SecurityPage method={method} /> : <NotFound />;
   } else if (rest.startsWith('timeline/')) {
     const method = findMethod(decodeURIComponent(rest.slice('timeline/'.length)));
     page = method ? <TimelinePage method={method} /> : <NotFound />;
@@ -38,6 +44,7 @@ export function VisualizerApp() {
         <nav aria-label="Visualizer">
           <Link to="/visualizer" aria-current={rest === '' ? 'page' : undefined}>Methods</Link>
           <Link to="/visualizer/compare" aria-current={rest === 'compare' ? 'page' : undefined}>Compare</Link>
+          <Link to="/visualizer/standards" aria-current={rest === 'standards' ? 'page' : undefined}>Standards</Link>
         </nav>
         <a href="/">Admin sign in</a>
       </header>

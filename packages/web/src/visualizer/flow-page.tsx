@@ -20,6 +20,7 @@ export function FlowPage({ method }: { method: Method }) {
       {method.kind === 'generic' && <p className="note">A generic method, shown for comparison: Provisio does not implement it.</p>}
       <p className="views">
         <Link to={`/visualizer/timeline/${method.id}`}>Timeline</Link>
+        {' · '}<Link to={`/visualizer/security/${method.id}`}>Security analysis</Link>
         {' · '}<Link to={`/visualizer/compare?a=${method.id}&b=${method.id === 'zero-touch' ? 'provisio-connected' : 'zero-touch'}`}>Compare with another method</Link>
       </p>
       <Controls player={player} />
