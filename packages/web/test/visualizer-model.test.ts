@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { findMethod, METHODS, type Method, type Step } from '../src/visualizer/model/index.js';
 import { validateMethod } from '../src/visualizer/model/validate.js';
+import { type Answers, answersFromQuery, recommend, USE_CASES } from '../src/visualizer/model/decide.js';
 
 const REQUIRED = ['provisio-connected', 'provisio-disconnected', 'provisio-proxy', 'zero-touch', 'qr-app', 'x509-csr', 'token-psk', 'manufacturer-cert', 'jitp'];
 
@@ -52,5 +53,36 @@ describe('visualizer models', () => {
       const problems = validateMethod(broken);
       assert.ok(problems.some((p) => problem.test(p)), `${problem}: got ${JSON.stringify(problems)}`);
     }
+  });
+});
+
+describe('decision guide', () => {
+  // The documented rules (docs/visualizer.md), one case each.
+  const cases: [string, Answers, string][] = [
+    ['offline', { connectivity: 'offline', installer: 'technician', security: 'high', scale: 'few' }, 'provisio-disconnected'],
+    ['gateway only', { connectivity: 'site', installer: 'technician', security: 'high', scale: 'thousands' }, 'provisio-proxy'],
+    ['consumer', { connectivity: 'online', installer: 'consumer', security: 'baseline', scale: 'thousands' }, 'qr-app'],
+    ['factory, high, many', { connectivity: 'online', installer: 'factory', security: 'high', scale: 'thousands' }, 'zero-touch'],
+    ['factory, high, hundreds', { connectivity: 'online', installer: 'factory', security: 'high', scale: 'hundreds' }, 'manufacturer-cert'],
+    ['factory, baseline', { connectivity: 'online', installer: 'factory', security: 'baseline', scale: 'thousands' }, 'jitp'],
+    ['technician, baseline, few', { connectivity: 'online', installer: 'technician', security: 'baseline', scale: 'few' }, 'token-psk'],
+    ['technician, high', { connectivity: 'online', installer: 'technician', security: 'high', scale: 'hundreds' }, 'provisio-connected'],
+  ];
+  for (const [name, answers, expected] of cases) {
+    it(`ok/${name.replace(/[ ,]+/g, '-')}`, () => {
+      const r = recommend(answers);
+      assert.equal(r.method, expected);
+      assert.ok(r.reasons.length > 0);
+      for (const alt of [r.method, ...r.alternatives.map((a) => a.method)]) assert.ok(findMethod(alt), `${alt} is a method`);
+    });
+  }
+
+  it('ok/every-use-case-recommends-a-method', () => {
+    for (const u of USE_CASES) assert.ok(findMethod(recommend(u.answers).method), u.name);
+  });
+
+  it('fail/unknown-answers-fall-back-to-the-defaults', () => {
+    const a = answersFromQuery(new URLSearchParams('connectivity=moon&installer=factory&scale=<script>'));
+    assert.deepEqual(a, { connectivity: 'online', installer: 'factory', security: 'high', scale: 'hundreds' });
   });
 });

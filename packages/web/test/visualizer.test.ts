@@ -214,4 +214,43 @@ describe('flow visualizer in Chromium', () => {
     assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
     assert.deepEqual(w.faults, []);
   });
+
+  it('ok/assessment-table-and-decision-guide-with-a-shareable-url', async () => {
+    const w = await open();
+    const { page } = w;
+    await page.goto('/visualizer');
+    await page.getByRole('link', { name: 'Method comparison' }).click();
+    const table = page.getByTestId('assessment');
+    assert.equal(await table.locator('tbody tr').count(), METHODS.length);
+    const psk = await table.locator('tr[data-method="token-psk"]').innerText();
+    assert.match(psk, /2\/5\s+Symmetric secret known to the platform/);
+    await w.screenshot('v09-assessment');
+
+    await page.getByRole('link', { name: 'Which method?' }).click();
+    await page.getByRole('heading', { name: 'Which method?' }).waitFor();
+    const rec = page.getByTestId('recommendation');
+    // The defaults: online, a technician, high assurance, hundreds → Provisio connected.
+    await rec.getByRole('heading', { name: 'Recommended: Provisio: connected' }).waitFor();
+    await page.getByLabel('Can the device reach the provisioning service when it is installed?').selectOption('site');
+    await rec.getByRole('heading', { name: 'Recommended: Provisio: proxy gateway' }).waitFor();
+    assert.match(await rec.innerText(), /cannot alter or forge anything/);
+    await page.getByLabel('Can the device reach the provisioning service when it is installed?').selectOption('online');
+    await page.getByLabel('Who installs it?').selectOption('factory');
+    await page.getByLabel('How many devices?').selectOption('thousands');
+    await rec.getByRole('heading', { name: 'Recommended: Zero-touch (ZTP)' }).waitFor();
+    assert.match(page.url(), /\/visualizer\/guide\?connectivity=online&installer=factory&security=high&scale=thousands$/);
+    assert.equal(await page.getByTestId('share-url').innerText(), page.url());
+    await w.screenshot('v10-guide');
+    // The shared URL opened fresh gives the same answer.
+    const shared = await open();
+    await shared.page.goto(page.url());
+    await shared.page.getByTestId('recommendation').getByRole('heading', { name: 'Recommended: Zero-touch (ZTP)' }).waitFor();
+    assert.equal(await shared.page.getByLabel('Who installs it?').inputValue(), 'factory');
+    // A use case fills the answers in.
+    await page.getByRole('link', { name: /Smart-home plugs/ }).click();
+    await rec.getByRole('heading', { name: 'Recommended: QR code / app' }).waitFor();
+    assert.equal(await page.getByLabel('Who installs it?').inputValue(), 'consumer');
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual([...w.faults, ...shared.faults], []);
+  });
 });

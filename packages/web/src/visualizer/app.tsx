@@ -6,6 +6,7 @@ import { useEffect, useRef } from 'react';
 import { Link, useLocation } from '../router';
 import { ComparePage } from './compare-page';
 import { FlowPage } from './flow-page';
+import { AssessmentPage, GuidePage } from './guide-page';
 import { SecurityPage, StandardsPage } from './security-page';
 import { TimelinePage } from './timeline-page';
 import { findMethod, METHODS } from './model/index.js';
@@ -24,6 +25,10 @@ export function VisualizerApp() {
     page = <MethodIndex />;
   } else if (rest === 'compare') {
     page = <ComparePage />;
+  } else if (rest === 'assessment') {
+    page = <AssessmentPage />;
+  } else if (rest === 'guide') {
+    page = <GuidePage />;
   } else if (rest === 'standards') {
     page = <StandardsPage />;
   } else if (rest.startsWith('security/')) {
@@ -44,6 +49,8 @@ export function VisualizerApp() {
         <nav aria-label="Visualizer">
           <Link to="/visualizer" aria-current={rest === '' ? 'page' : undefined}>Methods</Link>
           <Link to="/visualizer/compare" aria-current={rest === 'compare' ? 'page' : undefined}>Compare</Link>
+          <Link to="/visualizer/assessment" aria-current={rest === 'assessment' ? 'page' : undefined}>Method comparison</Link>
+          <Link to="/visualizer/guide" aria-current={rest === 'guide' ? 'page' : undefined}>Which method?</Link>
           <Link to="/visualizer/standards" aria-current={rest === 'standards' ? 'page' : undefined}>Standards</Link>
         </nav>
         <a href="/">Admin sign in</a>
