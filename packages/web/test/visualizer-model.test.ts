@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { findMethod, METHODS, type Method, type Step } from '../src/visualizer/model/index.js';
 import { validateMethod } from '../src/visualizer/model/validate.js';
+import { CREDENTIALS } from '../src/visualizer/model/credentials.js';
 import { type Answers, answersFromQuery, recommend, USE_CASES } from '../src/visualizer/model/decide.js';
 
 const REQUIRED = ['provisio-connected', 'provisio-disconnected', 'provisio-proxy', 'zero-touch', 'qr-app', 'x509-csr', 'token-psk', 'manufacturer-cert', 'jitp'];
@@ -84,5 +85,15 @@ describe('decision guide', () => {
   it('fail/unknown-answers-fall-back-to-the-defaults', () => {
     const a = answersFromQuery(new URLSearchParams('connectivity=moon&installer=factory&scale=<script>'));
     assert.deepEqual(a, { connectivity: 'online', installer: 'factory', security: 'high', scale: 'hundreds' });
+  });
+});
+
+describe('credential types', () => {
+  it('ok/every-linked-step-exists', () => {
+    for (const c of CREDENTIALS) {
+      assert.ok(c.steps.length > 0, `${c.id} links to a step`);
+      for (const ref of c.steps) assert.ok(findMethod(ref.method)?.steps.some((s) => s.id === ref.step), `${c.id}: ${ref.method}/${ref.step} exists`);
+      assert.ok(c.attacks.every((a) => a.mitigation.trim() !== ''), `${c.id}: every attack has a mitigation`);
+    }
   });
 });

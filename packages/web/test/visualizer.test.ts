@@ -253,4 +253,21 @@ describe('flow visualizer in Chromium', () => {
     assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
     assert.deepEqual([...w.faults, ...shared.faults], []);
   });
+
+  it('ok/credentials-page-links-to-the-steps', async () => {
+    const w = await open();
+    const { page } = w;
+    await page.goto('/visualizer');
+    await page.getByRole('link', { name: 'Credentials', exact: true }).click();
+    await page.getByRole('heading', { name: 'Credential types and best practices' }).waitFor();
+    const psk = page.getByTestId('credential-psk');
+    assert.match(await psk.innerText(), /Platform database breach/);
+    assert.ok(await page.getByTestId('checklist').locator('li').count() >= 5);
+    await w.screenshot('v11-credentials');
+    await psk.getByRole('link', { name: 'Token / PSK, step 2: Copy secret' }).click();
+    await page.getByRole('heading', { name: 'Step 2 of 4: Copy secret' }).waitFor();
+    assert.match(page.url(), /\/visualizer\/token-psk\?step=2$/);
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
 });

@@ -5,6 +5,7 @@
 import { useEffect, useRef } from 'react';
 import { Link, useLocation } from '../router';
 import { ComparePage } from './compare-page';
+import { CredentialsPage } from './credentials-page';
 import { FlowPage } from './flow-page';
 import { AssessmentPage, GuidePage } from './guide-page';
 import { SecurityPage, StandardsPage } from './security-page';
@@ -29,6 +30,8 @@ export function VisualizerApp() {
     page = <AssessmentPage />;
   } else if (rest === 'guide') {
     page = <GuidePage />;
+  } else if (rest === 'credentials') {
+    page = <CredentialsPage />;
   } else if (rest === 'standards') {
     page = <StandardsPage />;
   } else if (rest.startsWith('security/')) {
@@ -51,6 +54,7 @@ export function VisualizerApp() {
           <Link to="/visualizer/compare" aria-current={rest === 'compare' ? 'page' : undefined}>Compare</Link>
           <Link to="/visualizer/assessment" aria-current={rest === 'assessment' ? 'page' : undefined}>Method comparison</Link>
           <Link to="/visualizer/guide" aria-current={rest === 'guide' ? 'page' : undefined}>Which method?</Link>
+          <Link to="/visualizer/credentials" aria-current={rest === 'credentials' ? 'page' : undefined}>Credentials</Link>
           <Link to="/visualizer/standards" aria-current={rest === 'standards' ? 'page' : undefined}>Standards</Link>
         </nav>
         <a href="/">Admin sign in</a>
