@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { startTestService, type TestService } from '../../server/test/service-harness.js';
 import { METHODS } from '../src/visualizer/model/index.js';
+import { toMermaid } from '../src/visualizer/model/mermaid.js';
 import { launchBrowser, openPage, type WatchedPage } from './browser-harness.js';
 
 // Runs inside the page (Locator.evaluate); the test's own types have no DOM.
@@ -267,6 +268,32 @@ describe('flow visualizer in Chromium', () => {
     await psk.getByRole('link', { name: 'Token / PSK, step 2: Copy secret' }).click();
     await page.getByRole('heading', { name: 'Step 2 of 4: Copy secret' }).waitFor();
     assert.match(page.url(), /\/visualizer\/token-psk\?step=2$/);
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/mermaid-export-and-print-view', async () => {
+    const w = await open();
+    const { page, context } = w;
+    await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+    const method = METHODS.find((m) => m.id === 'provisio-proxy');
+    assert.ok(method);
+    await page.goto(`/visualizer/${method.id}`);
+    await page.getByText('Mermaid sequence diagram').click();
+    assert.equal(await page.getByTestId('mermaid').innerText(), toMermaid(method));
+    await page.getByRole('button', { name: 'Copy as Mermaid' }).click();
+    await page.getByRole('status').filter({ hasText: 'Copied' }).waitFor();
+    const copied = await page.evaluate(async () => (globalThis as unknown as { navigator: { clipboard: { readText(): Promise<string> } } }).navigator.clipboard.readText());
+    assert.equal(copied, toMermaid(method));
+
+    await page.getByRole('link', { name: 'Print view' }).click();
+    await page.getByRole('heading', { name: method.name, exact: true }).waitFor();
+    // Every step expanded, none faded.
+    assert.equal(await page.getByTestId('step-panel').count(), method.steps.length);
+    assert.equal(await page.locator('.arrow-future').count(), 0);
+    await page.emulateMedia({ media: 'print' });
+    assert.equal(await page.locator('header.top').isVisible(), false, 'navigation is not printed');
+    await w.screenshot('v12-print');
     assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
     assert.deepEqual(w.faults, []);
   });

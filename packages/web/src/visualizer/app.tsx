@@ -6,6 +6,7 @@ import { useEffect, useRef } from 'react';
 import { Link, useLocation } from '../router';
 import { ComparePage } from './compare-page';
 import { CredentialsPage } from './credentials-page';
+import { PrintPage } from './export';
 import { FlowPage } from './flow-page';
 import { AssessmentPage, GuidePage } from './guide-page';
 import { SecurityPage, StandardsPage } from './security-page';
@@ -30,6 +31,9 @@ export function VisualizerApp() {
     page = <AssessmentPage />;
   } else if (rest === 'guide') {
     page = <GuidePage />;
+  } else if (rest.startsWith('print/')) {
+    const method = findMethod(decodeURIComponent(rest.slice('print/'.length)));
+    page = method ? <PrintPage method={method} /> : <NotFound />;
   } else if (rest === 'credentials') {
     page = <CredentialsPage />;
   } else if (rest === 'standards') {
@@ -47,7 +51,7 @@ export function VisualizerApp() {
   return (
     <div className="shell visualizer">
       <a className="skip" href="#main">Skip to content</a>
-      <header className="top">
+      <header className="top no-print">
         <span className="brand">Provisio · flow visualizer</span>
         <nav aria-label="Visualizer">
           <Link to="/visualizer" aria-current={rest === '' ? 'page' : undefined}>Methods</Link>

@@ -1,6 +1,7 @@
 /** /visualizer/<method>?step=N: the animated swimlanes of one method with its controls and step panel. */
 import { Link, useLocation } from '../router';
 import type { Method } from './model/index.js';
+import { MermaidExport } from './export';
 import { Legend } from './legend';
 import { SPEEDS, stepFromQuery, usePlayer, usePrefersReducedMotion, useStepKeys } from './player';
 import { StepPanel } from './step-panel';
@@ -21,6 +22,7 @@ export function FlowPage({ method }: { method: Method }) {
       <p className="views">
         <Link to={`/visualizer/timeline/${method.id}`}>Timeline</Link>
         {' · '}<Link to={`/visualizer/security/${method.id}`}>Security analysis</Link>
+        {' · '}<Link to={`/visualizer/print/${method.id}`}>Print view</Link>
         {' · '}<Link to={`/visualizer/compare?a=${method.id}&b=${method.id === 'zero-touch' ? 'provisio-connected' : 'zero-touch'}`}>Compare with another method</Link>
       </p>
       <Controls player={player} />
@@ -41,6 +43,7 @@ export function FlowPage({ method }: { method: Method }) {
         </ol>
       </nav>
       <Legend />
+      <MermaidExport method={method} />
       <p className="muted">Keyboard: ← previous, → next, space play/pause, Home first step, End last step.</p>
     </section>
   );

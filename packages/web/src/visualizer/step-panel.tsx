@@ -2,13 +2,13 @@
 import { CLAIM_LEVELS, type Method, STANDARDS } from './model/index.js';
 import { formatDuration } from './format';
 
-export function StepPanel({ method, index }: { method: Method; index: number }) {
+export function StepPanel({ method, index, headingId = 'step-heading' }: { method: Method; index: number; headingId?: string }) {
   const step = method.steps[index];
   if (!step) return null;
   const actor = (id: string) => method.actors.find((a) => a.id === id)?.name ?? id;
   return (
-    <section className="step-panel" aria-labelledby="step-heading" data-testid="step-panel">
-      <h2 id="step-heading">Step {index + 1} of {method.steps.length}: {step.title}</h2>
+    <section className="step-panel" aria-labelledby={headingId} data-testid="step-panel">
+      <h2 id={headingId}>Step {index + 1} of {method.steps.length}: {step.title}</h2>
       <p className="sentence">{step.sentence}</p>
       <dl className="facts">
         <dt>From → to</dt>

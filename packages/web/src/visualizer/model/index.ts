@@ -28,5 +28,6 @@ export function findMethod(id: string): Method | undefined {
 
 export type * from './types.js';
 export { STANDARDS, CLAIM_LEVELS, type StandardId } from './standards.js';
+export { toMermaid } from './mermaid.js';
 export { CHECKLIST, CREDENTIALS, type CredentialType } from './credentials.js';
 export { answersFromQuery, answersToQuery, DEFAULT_ANSWERS, QUESTIONS, recommend, USE_CASES, type Answers, type Question, type Recommendation } from './decide.js';
