@@ -2,12 +2,20 @@
  * The flow visualizer in Debian's Chromium against the real service and the built UI: it loads
  * without a session and never calls the API; every method plays to its last step with the
  * keyboard; a deep link opens the right step; secure and insecure channels differ by line style
- * and icon with a legend; reduced motion shows no animation. Any console error fails a test.
+ * and icon with a legend; reduced motion shows no animation; the replay of a provisioning made
+ * with the device SDK shows the serial and fingerprint openssl prints for the installed
+ * certificate. Any console error fails a test.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { systemClock } from '@provisio/pki';
+import { initDevice, provisionConnected } from '@provisio/device';
+import { tempDir } from '@provisio/testkit';
 import type { Browser } from 'playwright-core';
-import { startTestService, type TestService } from '../../server/test/service-harness.js';
+import { setUpSystem, startTestService, type TestService } from '../../server/test/service-harness.js';
 import { METHODS } from '../src/visualizer/model/index.js';
 import { toMermaid } from '../src/visualizer/model/mermaid.js';
 import { launchBrowser, openPage, type WatchedPage } from './browser-harness.js';
@@ -295,6 +303,57 @@ describe('flow visualizer in Chromium', () => {
     assert.equal(await page.locator('header.top').isVisible(), false, 'navigation is not printed');
     await w.screenshot('v12-print');
     assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/replay-of-a-real-provisioning-matches-openssl', async () => {
+    // A device provisions itself with the SDK (connected delivery) while an approver approves.
+    const { packageText } = await setUpSystem(t);
+    const dir = join(tempDir('provisio-replay-'), 'keystore');
+    const deps = { clock: systemClock, random: { bytes: (n: number) => randomBytes(n) } };
+    await initDevice(deps, { packageText, component: 'bedside monitor', deviceId: 'DEV-R1', deviceLabel: 'Replay', hardwareSerial: 'SN-R1', dir });
+    const running = provisionConnected(deps, { dir, serviceUrl: t.service.url, maxWaitMs: 60_000, maxPollIntervalMs: 100 });
+    let requestId: string | undefined;
+    for (let i = 0; i < 200 && !requestId; i++) {
+      const r = await t.call('GET', '/api/v1/requests?state=pending&q=DEV-R1');
+      requestId = (r.json().items as { id: string }[])[0]?.id;
+      if (!requestId) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(requestId, 'the device submitted its request');
+    const approved = await t.call('POST', `/api/v1/requests/${requestId}/approve`);
+    assert.equal(approved.status, 200, approved.body.toString());
+    const result = await running;
+    assert.equal(result.serviceState, 'provisioned');
+    const certificate = join(dir, 'certificate.pem');
+    const openssl = execFileSync('openssl', ['x509', '-in', certificate, '-noout', '-serial', '-fingerprint', '-sha256'], { encoding: 'utf8' }).trim().split('\n');
+
+    // Signed out, the replay asks for a session (the API answered 401; nothing else is shown).
+    const anonymous = await openPage(browser, t.service.url);
+    await anonymous.page.goto('/visualizer/replay/DEV-R1');
+    await anonymous.page.getByText('Replaying a real provisioning needs a signed-in session').waitFor();
+    assert.deepEqual(anonymous.faults, []);
+
+    const w = await openPage(browser, t.service.url);
+    const { page } = w;
+    await page.goto('/');
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password').fill(t.service.adminPassword as string);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('who').waitFor();
+    await page.goto('/devices/DEV-R1');
+    await page.getByRole('link', { name: 'Replay in the flow visualizer' }).click();
+    await page.getByRole('heading', { name: 'Replay: DEV-R1' }).waitFor();
+    assert.equal(await page.getByTestId('replay-serial').innerText(), openssl[0]);
+    assert.equal(await page.getByTestId('replay-fingerprint').innerText(), openssl[1]?.replace(/^SHA256 /i, 'sha256 '));
+    const facts = await page.getByTestId('replay-facts').innerText();
+    assert.match(facts, /connected/);
+    assert.match(facts, /by user:admin|by admin/);
+    const events = page.getByTestId('replay-events');
+    for (const action of ['request.submit', 'request.approve', 'device.confirm']) await events.locator(`tr[data-action="${action}"]`).waitFor();
+    // Each audit entry links to its step of the model and shows its chain hash.
+    assert.match(await events.locator('tr[data-action="request.approve"]').innerText(), /step 5: Approve/);
+    assert.match(await events.locator('tr[data-action="device.confirm"]').innerText(), /step 8: POST \/api\/v1\/device\/confirm[\s\S]*[0-9a-f]{64}/);
+    await w.screenshot('v13-replay');
     assert.deepEqual(w.faults, []);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The provisioning flow visualizer (docs/visualizer.md): public pages under /visualizer that need no
- * session and call no API — everything is drawn from the models in ./model.
+ * session and call no API — everything is drawn from the models in ./model — except the replay
+ * of a real provisioning, which reads the signed-in user's API.
  */
 import { useEffect, useRef } from 'react';
 import { Link, useLocation } from '../router';
@@ -9,6 +10,7 @@ import { CredentialsPage } from './credentials-page';
 import { PrintPage } from './export';
 import { FlowPage } from './flow-page';
 import { AssessmentPage, GuidePage } from './guide-page';
+import { ReplayPage } from './replay-page';
 import { SecurityPage, StandardsPage } from './security-page';
 import { TimelinePage } from './timeline-page';
 import { findMethod, METHODS } from './model/index.js';
@@ -31,6 +33,8 @@ export function VisualizerApp() {
     page = <AssessmentPage />;
   } else if (rest === 'guide') {
     page = <GuidePage />;
+  } else if (rest.startsWith('replay/')) {
+    page = <ReplayPage deviceId={decodeURIComponent(rest.slice('replay/'.length))} />;
   } else if (rest.startsWith('print/')) {
     const method = findMethod(decodeURIComponent(rest.slice('print/'.length)));
     page = method ? <PrintPage method={method} /> : <NotFound />;
