@@ -65,7 +65,7 @@ export function VisualizerApp() {
           <Link to="/visualizer/credentials" aria-current={rest === 'credentials' ? 'page' : undefined}>Credentials</Link>
           <Link to="/visualizer/standards" aria-current={rest === 'standards' ? 'page' : undefined}>Standards</Link>
         </nav>
-        <a href="/">Admin sign in</a>
+        <a href="/">Admin UI</a>
       </header>
       <main id="main" ref={main} tabIndex={-1}>{page}</main>
     </div>

@@ -99,7 +99,7 @@ export const provisioDisconnected: Method = {
       mitigations: ['Only admin and technician roles may; the audit log names who did it.'],
       residualRisk: 'The Provisioned state rests on the technician\'s word, unlike the connected flow\'s mutual-TLS proof.',
       verifies: [{ by: 'service', checks: 'the technician\'s session and role', anchor: 'the service\'s user store' }],
-      standards: [{ id: 'NIST IR 8259', level: 'supports', claim: 'Records who completed provisioning, supporting the device identification activity; not a conformance claim.' }],
+      standards: [{ id: 'IEC 62443-4-2', level: 'supports', claim: 'The device.complete audit entry names who completed provisioning, supporting CR 2.8 (auditable events); not a certification.' }],
       duration: { seconds: 60, humanWait: true },
     },
   ],

@@ -87,7 +87,7 @@ export const qrApp: Method = {
       mitigations: ['Sent only inside the PASE session.'],
       residualRisk: 'The device now holds the home Wi-Fi secret.',
       verifies: [],
-      standards: [{ id: 'ETSI EN 303 645', level: 'illustrates', claim: 'Provision 5.5: communicate securely when sensitive parameters are transferred.' }],
+      standards: [{ id: 'ETSI EN 303 645', level: 'illustrates', claim: 'Provision 5.5 (communicate securely): the network credential travels only inside an authenticated, encrypted session.' }],
       duration: { seconds: 5, humanWait: false },
     },
     {

@@ -30,7 +30,7 @@ export const tokenPsk: Method = {
       mitigations: ['Store secrets encrypted or as derived keys; one secret per device.'],
       residualRisk: 'The platform holds the same secret as the device.',
       verifies: [],
-      standards: [{ id: 'NIST IR 8259', level: 'illustrates', claim: 'Device identification activity (a unique identifier per device).' }],
+      standards: [{ id: 'NIST IR 8259', level: 'illustrates', claim: 'A unique identifier per device, as the device identification capability of the IR 8259 series (IR 8259A) describes.' }],
       duration: { seconds: 30, humanWait: true },
     },
     {
