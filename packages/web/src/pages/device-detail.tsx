@@ -49,7 +49,7 @@ export function DeviceDetailPage({ session, deviceId }: { session: Session; devi
             <dt>State</dt><dd data-testid="device-state"><StateBadge state={device.state} /></dd>
             <dt>Label</dt><dd>{device.label}</dd>
             <dt>System / component</dt><dd>{device.system} / {device.component}</dd>
-            <dt>Request</dt><dd><code>{device.requestId}</code></dd>
+            <dt>Request</dt><dd><code>{device.requestId}</code> · <Link to={`/visualizer/replay/${encodeURIComponent(deviceId)}`}>Replay in the flow visualizer</Link></dd>
             <dt>Created</dt><dd><When at={device.createdAt} /></dd>
             <dt>Provisioned</dt><dd><When at={device.provisionedAt} /></dd>
           </dl>

@@ -1,0 +1,130 @@
+/** Provisio's proxy delivery through a gateway (docs/proxy.md). */
+import { MUTUAL_TLS, SERVER_TLS, SESSION_TLS } from './channels.js';
+import { provisioConnected } from './provisio-connected.js';
+import type { Method, Step } from './types.js';
+
+const shared = (id: string): Step => {
+  const step = provisioConnected.steps.find((s) => s.id === id);
+  if (!step) throw new Error(`no connected step ${id}`);
+  return step;
+};
+
+const gatewayMtls = { ...MUTUAL_TLS, label: 'mutual TLS (gateway certificate)' };
+
+export const provisioProxy: Method = {
+  id: 'provisio-proxy',
+  name: 'Provisio: proxy gateway',
+  kind: 'provisio',
+  summary: 'Devices talk to a gateway on their site; it queues requests, forwards them in batches over mutual TLS, fetches profiles and carries the confirmation. Everything that matters is signed end to end.',
+  bestFor: 'Sites whose devices reach a local gateway but not the service, or whose uplink is often down.',
+  zones: [
+    { id: 'operator', name: 'Operator', description: 'People signed in to the admin UI or the CLI.' },
+    { id: 'datacentre', name: 'Data centre', description: 'The provisioning service.' },
+    { id: 'site', name: 'Site network', description: 'The gateway: a courier trusted for delivery, not for content.' },
+    { id: 'field', name: 'Device', description: 'The device.' },
+  ],
+  actors: [
+    { id: 'admin', name: 'Administrator', zone: 'operator', description: 'Registers gateways and creates packages.' },
+    { id: 'approver', name: 'Approver', zone: 'operator', description: 'Decides each request.' },
+    { id: 'service', name: 'Provisio service', zone: 'datacentre', description: 'Checks requests, issues certificates, signs profiles.' },
+    { id: 'gateway', name: 'Gateway', zone: 'site', description: 'provisio proxy run: queues on disk, forwards in batches.' },
+    { id: 'device', name: 'Device', zone: 'field', description: 'The same SDK, pointed at the gateway URL.' },
+  ],
+  steps: [
+    {
+      id: 'register-gateway', from: 'admin', to: 'service', title: 'POST /api/v1/gateways',
+      sentence: 'The administrator registers the gateway: its key is made locally and only a CSR with its host names is sent.',
+      why: 'The gateway needs a certificate before devices can trust it and before the service will accept its batches.',
+      channel: SESSION_TLS,
+      carries: [{ name: 'name', example: 'ward-3' }, { name: 'hosts', example: 'gw-ward3.hospital.example, 10.3.0.2' }, { name: 'csr', example: 'PKCS#10, P-256' }],
+      stateChange: 'Gateway registered; certificate (serverAuth + clientAuth, 398 days) issued; audit gateway.create.',
+      threats: ['A rogue gateway.'],
+      mitigations: ['Only an admin registers gateways; a gateway can be revoked (gateway_revoked).'],
+      residualRisk: 'A compromised gateway can delay or drop traffic, never alter it.',
+      verifies: [{ by: 'service', checks: 'admin session and CSR proof of possession', anchor: 'the service\'s user store' }],
+      standards: [{ id: 'RFC 5280', level: 'implements', claim: 'Gateway certificate with subjectAltName DNS/IP and both TLS extended key usages.' }],
+      duration: { seconds: 120, humanWait: true },
+    },
+    shared('package'),
+    shared('init'),
+    {
+      id: 'submit-gateway', from: 'device', to: 'gateway', title: 'Submit to gateway',
+      sentence: 'The device submits its request to the gateway exactly as it would to the service.',
+      why: 'The device can reach only the gateway; the request is already signed, so the courier cannot change it.',
+      channel: { ...SERVER_TLS, label: 'TLS, gateway certificate chained to the package root' },
+      carries: [{ name: 'body', example: 'request.ppr' }, { name: 'answer', example: '202 queued' }],
+      stateChange: 'Request queued on the gateway\'s disk.',
+      threats: ['A fake gateway on the site network.'],
+      mitigations: ['The device trusts only the package root, and the gateway certificate is issued by the service\'s CA.'],
+      residualRisk: 'Low.',
+      verifies: [{ by: 'device', checks: 'gateway TLS certificate', anchor: 'root.crt from the package' }],
+      standards: [],
+      duration: { seconds: 1, humanWait: false },
+    },
+    {
+      id: 'forward', from: 'gateway', to: 'service', title: 'POST /api/v1/gateway/requests',
+      sentence: 'The gateway forwards queued requests in a batch of up to 100; each goes through the same intake.',
+      why: 'Batches go when the uplink works; intake is per item so one refusal costs only itself.',
+      channel: gatewayMtls,
+      carries: [{ name: 'requests', example: '[base64 of the exact request bytes, …]' }, { name: 'results', example: '[{ id, state: "pending", created: true }, …]' }],
+      stateChange: 'Requests stored pending, transport proxy, gateway recorded.',
+      threats: ['A gateway altering or inventing requests.'],
+      mitigations: ['Device and bootstrap signatures are checked at intake (pr_*_signature_invalid).'],
+      residualRisk: 'A gateway can drop requests; operators see them missing.',
+      verifies: [{ by: 'service', checks: 'gateway client certificate: chain, serverAuth, registered and unrevoked', anchor: 'the service root and gateway records' }],
+      standards: [{ id: 'RFC 8446', level: 'uses', claim: 'Mutual TLS with the gateway certificate.' }],
+      duration: { seconds: 30, humanWait: false },
+    },
+    shared('approve'),
+    {
+      id: 'fetch-profiles', from: 'gateway', to: 'service', title: 'POST /api/v1/gateway/profiles',
+      sentence: 'The gateway asks for the profiles of the requests it carried.',
+      why: 'Profiles exist only after approval; a gateway may ask only about its own requests.',
+      channel: gatewayMtls,
+      carries: [{ name: 'ids', example: '["req_9f2c…"]' }, { name: 'results', example: '[{ id, state: "approved", profile }]' }],
+      stateChange: null,
+      threats: ['A gateway reading other gateways\' requests.'],
+      mitigations: ['request_not_found for any id it did not carry.'],
+      residualRisk: 'Low: profiles hold no secret.',
+      verifies: [],
+      standards: [],
+      duration: { seconds: 30, humanWait: false },
+    },
+    { ...shared('profile'), id: 'profile-gateway', from: 'gateway', to: 'device', sentence: 'The gateway hands the certified profile back to the device\'s poll.', why: 'The device polls the gateway as it would the service.', channel: { ...SERVER_TLS, label: 'TLS, gateway certificate chained to the package root' }, threats: ['A gateway altering the profile.'], mitigations: ['The device verifies the profile signature against its package root (cp_signature_invalid).'] },
+    shared('install'),
+    {
+      id: 'confirm-gateway', from: 'device', to: 'gateway', title: 'Confirm + proof',
+      sentence: 'The device confirms over mutual TLS with its new certificate and a proof signed by its key.',
+      why: 'The TLS handshake ends at the gateway, so the signed proof is what travels on to the service.',
+      channel: MUTUAL_TLS,
+      carries: [{ name: 'proof', example: 'JWS { aud: "provisio-confirm", deviceId, serial, iat }' }],
+      stateChange: null,
+      threats: ['The gateway confirming on its own.'],
+      mitigations: ['Only the device key can sign the proof.'],
+      residualRisk: 'Low.',
+      verifies: [{ by: 'gateway', checks: 'device client certificate chains to the root', anchor: 'the service root' }],
+      standards: [{ id: 'RFC 7515', level: 'implements', claim: 'Compact JWS proof (typ provisio-confirm+jws).' }],
+      duration: { seconds: 1, humanWait: false },
+    },
+    {
+      id: 'confirm-forward', from: 'gateway', to: 'service', title: 'POST /api/v1/gateway/confirm',
+      sentence: 'The gateway forwards the certificate chain and the proof; the service marks the device Provisioned.',
+      why: 'Last: only an installed device can produce the proof.',
+      channel: gatewayMtls,
+      carries: [{ name: 'certificateChain', example: '[device cert, issuing CA] (base64 DER)' }, { name: 'proof', example: 'compact JWS' }],
+      stateChange: 'Device provisioned; audit device.confirm (transport proxy, gateway ward-3).',
+      threats: ['A replayed proof.'],
+      mitigations: ['The proof names one certificate serial, iat within 5 minutes; confirming is idempotent.'],
+      residualRisk: 'Low.',
+      verifies: [{ by: 'service', checks: 'active certificate of the device, proof signed by its key, audience and time', anchor: 'the service root and certificate records' }],
+      standards: [{ id: 'IEC 62443-4-2', level: 'supports', claim: 'Device authentication by its own key through an intermediary supports CR 1.2; not a certification.' }],
+      duration: { seconds: 30, humanWait: false },
+    },
+  ],
+  assessment: {
+    complexity: { score: 3, reason: 'A gateway to register and run, in addition to the service.' },
+    security: { score: 4, reason: 'The gateway cannot alter, forge or approve anything; it can delay or drop.' },
+    friction: { score: 2, reason: 'Like connected: approval is the only wait.' },
+    scalability: { score: 5, reason: 'Batches of 100 and queuing through outages.' },
+  },
+};

@@ -1,0 +1,171 @@
+/**
+ * The visualizer's models (packages/web/src/visualizer/model): every method is valid — steps name
+ * existing actors, zones are adjacent bands of lanes, standards come from the allowed list,
+ * durations are positive, insecure channels list threats and mitigations — and the validator
+ * catches each of those faults in a broken copy.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { findMethod, METHODS, type Method, type Step } from '../src/visualizer/model/index.js';
+import { validateMethod } from '../src/visualizer/model/validate.js';
+import { CREDENTIALS } from '../src/visualizer/model/credentials.js';
+import { toMermaid } from '../src/visualizer/model/mermaid.js';
+import { type Answers, answersFromQuery, recommend, USE_CASES } from '../src/visualizer/model/decide.js';
+
+const REQUIRED = ['provisio-connected', 'provisio-disconnected', 'provisio-proxy', 'zero-touch', 'qr-app', 'x509-csr', 'token-psk', 'manufacturer-cert', 'jitp'];
+
+function withStep(m: Method, index: number, change: Partial<Step>): Method {
+  return { ...m, steps: m.steps.map((s, i) => (i === index ? { ...s, ...change } : s)) };
+}
+
+describe('visualizer models', () => {
+  it('ok/every-required-method-exists-once', () => {
+    assert.deepEqual(METHODS.map((m) => m.id).sort(), [...REQUIRED].sort());
+    for (const id of REQUIRED) assert.equal(findMethod(id)?.id, id);
+  });
+
+  for (const m of METHODS) {
+    it(`ok/${m.id}/valid`, () => {
+      assert.deepEqual(validateMethod(m), []);
+    });
+  }
+
+  it('ok/provisio-flows-match-the-code', () => {
+    // The routes the service really has (docs/service.md, docs/proxy.md), in the order they run.
+    const routes = (id: string) => findMethod(id)?.steps.map((s) => s.title).filter((t) => /^(GET|POST) /.test(t));
+    assert.deepEqual(routes('provisio-connected'), ['POST /api/v1/device/requests', 'GET …/profile?wait=25', 'POST /api/v1/device/confirm']);
+    assert.deepEqual(routes('provisio-proxy'), ['POST /api/v1/gateways', 'POST /api/v1/gateway/requests', 'POST /api/v1/gateway/profiles', 'POST /api/v1/gateway/confirm']);
+    const disconnected = findMethod('provisio-disconnected');
+    assert.ok(disconnected && !disconnected.steps.some((s) => s.from === 'device' && s.to === 'service'), 'the disconnected device never talks to the service');
+    assert.equal(disconnected?.steps.at(-1)?.id, 'complete');
+  });
+
+  it('fail/validator-catches-each-fault', () => {
+    const m = findMethod('provisio-connected') as Method;
+    const cases: [Method, RegExp][] = [
+      [withStep(m, 2, { from: 'nobody' }), /unknown actor nobody/],
+      [withStep(m, 2, { duration: { seconds: 0, humanWait: false } }), /duration must be positive/],
+      [withStep(m, 2, { channel: { kind: 'ble', secure: false, label: 'plaintext BLE' }, threats: [] }), /insecure channel needs its threats/],
+      [withStep(m, 2, { standards: [{ id: 'RFC 9999' as never, level: 'uses', claim: 'x' }] }), /not in the allowed list/],
+      [withStep(m, 2, { to: 'device' }), /only a local channel/],
+      [{ ...m, actors: [m.actors[0], m.actors[2], m.actors[1], m.actors[3]].filter((a) => a !== undefined) }, /zone operator: its lanes are not adjacent/],
+      [{ ...m, kind: 'generic' }, /a generic method can only illustrate/],
+    ];
+    for (const [broken, problem] of cases) {
+      const problems = validateMethod(broken);
+      assert.ok(problems.some((p) => problem.test(p)), `${problem}: got ${JSON.stringify(problems)}`);
+    }
+  });
+});
+
+describe('decision guide', () => {
+  // The documented rules (docs/visualizer.md), one case each.
+  const cases: [string, Answers, string][] = [
+    ['offline', { connectivity: 'offline', installer: 'technician', security: 'high', scale: 'few' }, 'provisio-disconnected'],
+    ['gateway only', { connectivity: 'site', installer: 'technician', security: 'high', scale: 'thousands' }, 'provisio-proxy'],
+    ['consumer', { connectivity: 'online', installer: 'consumer', security: 'baseline', scale: 'thousands' }, 'qr-app'],
+    ['factory, high, many', { connectivity: 'online', installer: 'factory', security: 'high', scale: 'thousands' }, 'zero-touch'],
+    ['factory, high, hundreds', { connectivity: 'online', installer: 'factory', security: 'high', scale: 'hundreds' }, 'manufacturer-cert'],
+    ['factory, baseline', { connectivity: 'online', installer: 'factory', security: 'baseline', scale: 'thousands' }, 'jitp'],
+    ['technician, baseline, few', { connectivity: 'online', installer: 'technician', security: 'baseline', scale: 'few' }, 'token-psk'],
+    ['technician, high', { connectivity: 'online', installer: 'technician', security: 'high', scale: 'hundreds' }, 'provisio-connected'],
+  ];
+  for (const [name, answers, expected] of cases) {
+    it(`ok/${name.replace(/[ ,]+/g, '-')}`, () => {
+      const r = recommend(answers);
+      assert.equal(r.method, expected);
+      assert.ok(r.reasons.length > 0);
+      for (const alt of [r.method, ...r.alternatives.map((a) => a.method)]) assert.ok(findMethod(alt), `${alt} is a method`);
+    });
+  }
+
+  it('ok/every-use-case-recommends-a-method', () => {
+    for (const u of USE_CASES) assert.ok(findMethod(recommend(u.answers).method), u.name);
+  });
+
+  it('fail/unknown-answers-fall-back-to-the-defaults', () => {
+    const a = answersFromQuery(new URLSearchParams('connectivity=moon&installer=factory&scale=<script>'));
+    assert.deepEqual(a, { connectivity: 'online', installer: 'factory', security: 'high', scale: 'hundreds' });
+  });
+});
+
+describe('credential types', () => {
+  it('ok/every-linked-step-exists', () => {
+    for (const c of CREDENTIALS) {
+      assert.ok(c.steps.length > 0, `${c.id} links to a step`);
+      for (const ref of c.steps) assert.ok(findMethod(ref.method)?.steps.some((s) => s.id === ref.step), `${c.id}: ${ref.method}/${ref.step} exists`);
+      assert.ok(c.attacks.every((a) => a.mitigation.trim() !== ''), `${c.id}: every attack has a mitigation`);
+    }
+  });
+});
+
+/**
+ * Checks Mermaid sequence-diagram structure (the subset toMermaid writes): the header, box … end
+ * blocks holding participant declarations, messages between declared participants with a valid
+ * arrow, notes over declared participants; returns the problems and the messages found.
+ */
+function checkMermaidSequence(source: string): { problems: string[]; messages: { from: string; arrow: string; to: string; text: string }[] } {
+  const problems: string[] = [];
+  const messages: { from: string; arrow: string; to: string; text: string }[] = [];
+  const participants = new Set<string>();
+  const lines = source.split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('%%'));
+  if (lines[0] !== 'sequenceDiagram') problems.push(`first statement ${JSON.stringify(lines[0])} is not sequenceDiagram`);
+  let inBox = false;
+  for (const raw of lines.slice(1)) {
+    const line = raw.trim();
+    let m: RegExpMatchArray | null;
+    if (line === 'autonumber') continue;
+    if ((m = line.match(/^box (rgb\(\d{1,3},\d{1,3},\d{1,3}\)) (.+)$/))) {
+      if (inBox) problems.push('nested box');
+      inBox = true;
+    } else if (line === 'end') {
+      if (!inBox) problems.push('end without box');
+      inBox = false;
+    } else if ((m = line.match(/^participant ([A-Za-z][A-Za-z0-9_]*) as ([^;#]+)$/))) {
+      if (participants.has(m[1] as string)) problems.push(`participant ${m[1]} declared twice`);
+      participants.add(m[1] as string);
+    } else if ((m = line.match(/^([A-Za-z][A-Za-z0-9_]*)(->>|-->>|-\)|--\)|->|-->)([A-Za-z][A-Za-z0-9_]*): ([^;#]+)$/))) {
+      const [, from, arrow, to, text] = m as unknown as [string, string, string, string, string];
+      for (const p of [from, to]) if (!participants.has(p)) problems.push(`message names undeclared participant ${p}`);
+      messages.push({ from, arrow, to, text });
+    } else if ((m = line.match(/^Note (over|left of|right of) ([A-Za-z0-9_,]+): ([^;#]+)$/))) {
+      for (const p of (m[2] as string).split(',')) if (!participants.has(p)) problems.push(`note over undeclared participant ${p}`);
+    } else {
+      problems.push(`not a sequence-diagram statement: ${JSON.stringify(line)}`);
+    }
+  }
+  if (inBox) problems.push('box not closed');
+  return { problems, messages };
+}
+
+describe('Mermaid export', () => {
+  for (const m of METHODS) {
+    it(`ok/${m.id}/valid-sequence-diagram`, () => {
+      const { problems, messages } = checkMermaidSequence(toMermaid(m));
+      assert.deepEqual(problems, []);
+      assert.equal(messages.length, m.steps.length, 'one message per step');
+      m.steps.forEach((s, i) => {
+        const msg = messages[i];
+        assert.equal(msg?.from, s.from);
+        assert.equal(msg?.to, s.to);
+        // Line style repeats the model: solid for secure, dotted for insecure, and the text says which.
+        assert.equal(msg?.arrow, s.channel.secure ? '->>' : '-->>');
+        assert.match(msg?.text ?? '', s.channel.secure ? /, secure\]$/ : /, insecure\]$/);
+      });
+    });
+  }
+
+  it('fail/checker-refuses-broken-diagrams', () => {
+    const good = toMermaid(METHODS[0] as Method);
+    assert.ok(checkMermaidSequence(good.replace('sequenceDiagram', 'graph TD')).problems.length > 0);
+    assert.ok(checkMermaidSequence(good.replace('participant device as Device', 'participant devise as Device')).problems.some((p) => p.includes('undeclared participant device')));
+    assert.ok(checkMermaidSequence(good.replace(/\n {2}end\n/, '\n')).problems.some((p) => p.includes('nested box')));
+    assert.ok(checkMermaidSequence(`${good}  admin->>service: a; b\n`).problems.some((p) => p.includes('not a sequence-diagram statement')));
+  });
+
+  it('ok/separators-in-model-text-are-escaped', () => {
+    const m = findMethod('provisio-connected') as Method;
+    const tricky = withStep(m, 0, { title: 'a; b # c\nd' });
+    assert.deepEqual(checkMermaidSequence(toMermaid(tricky)).problems, []);
+  });
+});

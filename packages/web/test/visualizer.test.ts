@@ -1,0 +1,359 @@
+/**
+ * The flow visualizer in Debian's Chromium against the real service and the built UI: it loads
+ * without a session and never calls the API; every method plays to its last step with the
+ * keyboard; a deep link opens the right step; secure and insecure channels differ by line style
+ * and icon with a legend; reduced motion shows no animation; the replay of a provisioning made
+ * with the device SDK shows the serial and fingerprint openssl prints for the installed
+ * certificate. Any console error fails a test.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { systemClock } from '@provisio/pki';
+import { initDevice, provisionConnected } from '@provisio/device';
+import { tempDir } from '@provisio/testkit';
+import type { Browser } from 'playwright-core';
+import { setUpSystem, startTestService, type TestService } from '../../server/test/service-harness.js';
+import { METHODS } from '../src/visualizer/model/index.js';
+import { toMermaid } from '../src/visualizer/model/mermaid.js';
+import { launchBrowser, openPage, type WatchedPage } from './browser-harness.js';
+
+// Runs inside the page (Locator.evaluate); the test's own types have no DOM.
+declare function getComputedStyle(element: unknown): { strokeDasharray: string; animationName: string };
+
+describe('flow visualizer in Chromium', () => {
+  let t: TestService;
+  let browser: Browser;
+  const apiCalls: string[] = [];
+
+  async function open(): Promise<WatchedPage> {
+    const w = await openPage(browser, t.service.url);
+    w.page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/api/')) apiCalls.push(r.url());
+    });
+    return w;
+  }
+
+  before(async () => {
+    t = await startTestService();
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('ok/public/index-and-every-method-plays-to-its-end-with-the-keyboard', async () => {
+    const w = await open();
+    const { page } = w;
+    await page.goto('/visualizer');
+    await page.getByRole('heading', { name: 'Provisioning flows' }).waitFor();
+    assert.equal(await page.locator('.method-cards li').count(), METHODS.length);
+    await w.screenshot('v01-visualizer-index');
+    await page.getByRole('link', { name: 'Provisio: connected' }).click();
+    await page.getByTestId('position').filter({ hasText: 'Step 1 / 8' }).waitFor();
+
+    for (const m of METHODS) {
+      await page.goto(`/visualizer/${m.id}`);
+      await page.getByRole('heading', { name: m.name, exact: true }).waitFor();
+      await page.locator('main').focus();
+      for (let i = 2; i <= m.steps.length; i++) {
+        await page.keyboard.press('ArrowRight');
+        await page.getByTestId('position').filter({ hasText: `Step ${i} / ${m.steps.length}` }).waitFor();
+      }
+      const last = m.steps.at(-1);
+      assert.ok(last);
+      await page.getByRole('heading', { name: `Step ${m.steps.length} of ${m.steps.length}: ${last.title}` }).waitFor();
+      assert.ok(await page.getByRole('button', { name: 'Next step' }).isDisabled(), 'no step after the last');
+      assert.match(page.url(), new RegExp(`/visualizer/${m.id}\\?step=${m.steps.length}$`));
+      // Every step is drawn; those before the current one are no longer faded.
+      assert.equal(await page.locator('[data-step]').count(), m.steps.length);
+      assert.equal(await page.locator('.arrow-future').count(), 0);
+      await w.screenshot(`v02-flow-${m.id}`);
+    }
+
+    // Home, End, ←, and space plays (it advances by itself) and pauses.
+    await page.goto('/visualizer/provisio-proxy');
+    await page.locator('main').focus();
+    await page.keyboard.press('End');
+    await page.getByTestId('position').filter({ hasText: 'Step 11 / 11' }).waitFor();
+    await page.keyboard.press('ArrowLeft');
+    await page.getByTestId('position').filter({ hasText: 'Step 10 / 11' }).waitFor();
+    await page.keyboard.press('Home');
+    await page.getByTestId('position').filter({ hasText: 'Step 1 / 11' }).waitFor();
+    await page.getByLabel('Speed').selectOption('2');
+    await page.locator('main').focus();
+    await page.keyboard.press(' ');
+    await page.getByRole('button', { name: 'Pause' }).waitFor();
+    await page.getByTestId('position').filter({ hasText: 'Step 2 / 11' }).waitFor();
+    await page.locator('main').focus();
+    await page.keyboard.press(' ');
+    await page.getByRole('button', { name: 'Play' }).waitFor();
+
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/deep-link-opens-the-step-with-its-fields-channel-and-legend', async () => {
+    const w = await open();
+    const { page } = w;
+    // Step 2 of the QR code method: BLE discovery, an insecure channel.
+    await page.goto('/visualizer/qr-app?step=2');
+    const panel = page.getByTestId('step-panel');
+    await panel.getByRole('heading', { name: 'Step 2 of 6: BLE discovery' }).waitFor();
+    assert.match(await panel.getByTestId('channel').innerText(), /plaintext BLE — insecure/);
+    assert.match(await panel.getByTestId('why').innerText(), /BLE is the only way in/);
+    assert.equal(await panel.getByTestId('fields').locator('tbody tr').count(), 2);
+    assert.match(await panel.getByTestId('security').innerText(), /Eavesdropping/);
+    // Insecure: dashed line and the open padlock; secure (step 3, PASE): solid and closed.
+    const insecure = page.locator('[data-step="2"]');
+    assert.equal(await insecure.getAttribute('data-secure'), 'no');
+    assert.notEqual(await insecure.locator('.arrow-line').evaluate((e) => getComputedStyle(e).strokeDasharray), 'none');
+    assert.equal(await insecure.locator('.icon-insecure').count(), 1);
+    const secure = page.locator('[data-step="3"]');
+    assert.equal(await secure.locator('.arrow-line').evaluate((e) => getComputedStyle(e).strokeDasharray), 'none');
+    assert.equal(await secure.locator('.icon-secure').count(), 1);
+    // The legend names both, with their line style and icon.
+    const legend = page.getByTestId('legend');
+    assert.match(await legend.innerText(), /Secure channel: solid line, closed padlock/);
+    assert.match(await legend.innerText(), /Insecure channel: dashed line, open padlock/);
+    // Out-of-range steps are clamped; a reload keeps the step.
+    await page.goto('/visualizer/qr-app?step=99');
+    await panel.getByRole('heading', { name: /^Step 6 of 6/ }).waitFor();
+    await page.goto('/visualizer/provisio-connected?step=5');
+    await page.reload();
+    await panel.getByRole('heading', { name: 'Step 5 of 8: Approve' }).waitFor();
+    // A trust-boundary crossing: the approval goes from the operator zone into the data centre.
+    assert.equal(await page.locator('[data-step="5"] .crossing').count(), 1);
+    await w.screenshot('v03-deep-link-approve');
+    await page.goto('/visualizer/no-such-method');
+    await page.getByRole('heading', { name: 'No such flow' }).waitFor();
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/reduced-motion-shows-no-animation', async () => {
+    const w = await open();
+    const { page } = w;
+    await page.goto('/visualizer/provisio-connected?step=3');
+    await page.locator('[data-testid="packet"]').waitFor({ state: 'attached' });
+    assert.equal(await page.locator('.arrow-current').evaluate((e) => getComputedStyle(e).animationName), 'step-pulse');
+
+    await page.emulateMedia({ reducedMotion: 'reduce' });
+    await page.reload();
+    await page.getByTestId('position').filter({ hasText: 'Step 3 / 8' }).waitFor();
+    await page.locator('main').focus();
+    await page.keyboard.press('ArrowRight');
+    await page.getByTestId('position').filter({ hasText: 'Step 4 / 8' }).waitFor();
+    assert.equal(await page.locator('[data-testid="packet"]').count(), 0, 'no moving message');
+    assert.equal(await page.locator('svg animateMotion').count(), 0);
+    assert.equal(await page.locator('.arrow-current').evaluate((e) => getComputedStyle(e).animationName), 'none');
+    await w.screenshot('v04-reduced-motion');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/comparison-steps-both-sides-together-and-timeline-draws-human-waits-as-breaks', async () => {
+    const w = await open();
+    const { page } = w;
+    await page.goto('/visualizer/compare?a=token-psk&b=provisio-connected');
+    const left = page.getByTestId('compare-left-step');
+    const right = page.getByTestId('compare-right-step');
+    await left.filter({ hasText: 'Step 1 of 4: Register device' }).waitFor();
+    await right.filter({ hasText: 'Step 1 of 8: Package (.ppkg) loaded' }).waitFor();
+    await page.locator('main').focus();
+    for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowRight');
+    await left.filter({ hasText: 'Step 4 of 4: Configuration' }).waitFor();
+    await right.filter({ hasText: 'Step 4 of 8' }).waitFor();
+    // The shorter flow finishes while the longer goes on.
+    await page.keyboard.press('ArrowRight');
+    await left.filter({ hasText: 'Finished (4 steps)' }).waitFor();
+    await right.filter({ hasText: 'Step 5 of 8: Approve' }).waitFor();
+    assert.match(page.url(), /step=5/);
+    await page.keyboard.press('End');
+    await right.filter({ hasText: 'Step 8 of 8' }).waitFor();
+    await w.screenshot('v05-compare');
+    // Choosing another method keeps the other side and starts over.
+    await page.getByLabel('Left method').selectOption('zero-touch');
+    await left.filter({ hasText: 'Step 1 of 4: IDevID + trust anchor' }).waitFor();
+    await right.filter({ hasText: 'Step 1 of 8' }).waitFor();
+
+    await page.goto('/visualizer/provisio-connected');
+    await page.getByRole('link', { name: 'Timeline' }).click();
+    await page.getByRole('heading', { name: 'Timeline: Provisio: connected' }).waitFor();
+    const timeline = page.getByTestId('timeline');
+    assert.equal(await timeline.locator('[data-step]').count(), 8);
+    // Loading the package and the approval are a person's steps: drawn as breaks.
+    assert.deepEqual(await timeline.locator('[data-human="yes"]').evaluateAll((gs) => gs.map((g) => (g as unknown as { dataset: { step: string } }).dataset.step)), ['1', '5']);
+    assert.equal(await timeline.locator('.timeline-break').count(), 2);
+    assert.equal(await page.getByTestId('machine-time').innerText(), '31 s');
+    assert.equal(await page.getByTestId('human-time').innerText(), '1.1 h');
+    await w.screenshot('v06-timeline');
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/security-analysis-trust-anchors-and-standards-mapping', async () => {
+    const w = await open();
+    const { page } = w;
+    await page.goto('/visualizer/provisio-disconnected');
+    await page.getByRole('link', { name: 'Security analysis' }).click();
+    await page.getByRole('heading', { name: 'Security analysis: Provisio: disconnected' }).waitFor();
+    const surface = page.getByTestId('attack-surface');
+    assert.equal(await surface.locator('tbody tr').count(), 9);
+    // The package travels from the operator's zone to the field in a file holding a private key.
+    const first = await surface.locator('tr[data-step="1"]').innerText();
+    assert.match(first, /crosses Operator → Field/);
+    assert.match(first, /unsigned file holding a private key \(insecure\)/);
+    assert.match(await surface.locator('tr[data-step="9"]').innerText(), /rests on the technician's word/);
+    const anchors = await page.getByTestId('trust-anchors').innerText();
+    assert.match(anchors, /root\.crt from the package/);
+    assert.match(anchors, /step 8: Device checks profile signature/);
+    assert.match(await page.getByTestId('standards-table').innerText(), /RFC 7515/);
+    await w.screenshot('v07-security');
+    await page.getByRole('link', { name: 'Standards across all methods' }).click();
+    await page.getByRole('heading', { name: 'Standards mapping' }).waitFor();
+    const table = await page.getByTestId('standards-table').innerText();
+    assert.match(table, /FDA premarket/);
+    assert.match(table, /IEC 62443-4-2/);
+    assert.match(table, /Just-in-time provisioning \(JITP\), step 2/);
+    await w.screenshot('v08-standards');
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/assessment-table-and-decision-guide-with-a-shareable-url', async () => {
+    const w = await open();
+    const { page } = w;
+    await page.goto('/visualizer');
+    await page.getByRole('link', { name: 'Method comparison' }).click();
+    const table = page.getByTestId('assessment');
+    assert.equal(await table.locator('tbody tr').count(), METHODS.length);
+    const psk = await table.locator('tr[data-method="token-psk"]').innerText();
+    assert.match(psk, /2\/5\s+Symmetric secret known to the platform/);
+    await w.screenshot('v09-assessment');
+
+    await page.getByRole('link', { name: 'Which method?' }).click();
+    await page.getByRole('heading', { name: 'Which method?' }).waitFor();
+    const rec = page.getByTestId('recommendation');
+    // The defaults: online, a technician, high assurance, hundreds → Provisio connected.
+    await rec.getByRole('heading', { name: 'Recommended: Provisio: connected' }).waitFor();
+    await page.getByLabel('Can the device reach the provisioning service when it is installed?').selectOption('site');
+    await rec.getByRole('heading', { name: 'Recommended: Provisio: proxy gateway' }).waitFor();
+    assert.match(await rec.innerText(), /cannot alter or forge anything/);
+    await page.getByLabel('Can the device reach the provisioning service when it is installed?').selectOption('online');
+    await page.getByLabel('Who installs it?').selectOption('factory');
+    await page.getByLabel('How many devices?').selectOption('thousands');
+    await rec.getByRole('heading', { name: 'Recommended: Zero-touch (ZTP)' }).waitFor();
+    assert.match(page.url(), /\/visualizer\/guide\?connectivity=online&installer=factory&security=high&scale=thousands$/);
+    assert.equal(await page.getByTestId('share-url').innerText(), page.url());
+    await w.screenshot('v10-guide');
+    // The shared URL opened fresh gives the same answer.
+    const shared = await open();
+    await shared.page.goto(page.url());
+    await shared.page.getByTestId('recommendation').getByRole('heading', { name: 'Recommended: Zero-touch (ZTP)' }).waitFor();
+    assert.equal(await shared.page.getByLabel('Who installs it?').inputValue(), 'factory');
+    // A use case fills the answers in.
+    await page.getByRole('link', { name: /Smart-home plugs/ }).click();
+    await rec.getByRole('heading', { name: 'Recommended: QR code / app' }).waitFor();
+    assert.equal(await page.getByLabel('Who installs it?').inputValue(), 'consumer');
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual([...w.faults, ...shared.faults], []);
+  });
+
+  it('ok/credentials-page-links-to-the-steps', async () => {
+    const w = await open();
+    const { page } = w;
+    await page.goto('/visualizer');
+    await page.getByRole('link', { name: 'Credentials', exact: true }).click();
+    await page.getByRole('heading', { name: 'Credential types and best practices' }).waitFor();
+    const psk = page.getByTestId('credential-psk');
+    assert.match(await psk.innerText(), /Platform database breach/);
+    assert.ok(await page.getByTestId('checklist').locator('li').count() >= 5);
+    await w.screenshot('v11-credentials');
+    await psk.getByRole('link', { name: 'Token / PSK, step 2: Copy secret' }).click();
+    await page.getByRole('heading', { name: 'Step 2 of 4: Copy secret' }).waitFor();
+    assert.match(page.url(), /\/visualizer\/token-psk\?step=2$/);
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/mermaid-export-and-print-view', async () => {
+    const w = await open();
+    const { page, context } = w;
+    await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+    const method = METHODS.find((m) => m.id === 'provisio-proxy');
+    assert.ok(method);
+    await page.goto(`/visualizer/${method.id}`);
+    await page.getByText('Mermaid sequence diagram').click();
+    assert.equal(await page.getByTestId('mermaid').innerText(), toMermaid(method));
+    await page.getByRole('button', { name: 'Copy as Mermaid' }).click();
+    await page.getByRole('status').filter({ hasText: 'Copied' }).waitFor();
+    const copied = await page.evaluate(async () => (globalThis as unknown as { navigator: { clipboard: { readText(): Promise<string> } } }).navigator.clipboard.readText());
+    assert.equal(copied, toMermaid(method));
+
+    await page.getByRole('link', { name: 'Print view' }).click();
+    await page.getByRole('heading', { name: method.name, exact: true }).waitFor();
+    // Every step expanded, none faded.
+    assert.equal(await page.getByTestId('step-panel').count(), method.steps.length);
+    assert.equal(await page.locator('.arrow-future').count(), 0);
+    await page.emulateMedia({ media: 'print' });
+    assert.equal(await page.locator('header.top').isVisible(), false, 'navigation is not printed');
+    await w.screenshot('v12-print');
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/replay-of-a-real-provisioning-matches-openssl', async () => {
+    // A device provisions itself with the SDK (connected delivery) while an approver approves.
+    const { packageText } = await setUpSystem(t);
+    const dir = join(tempDir('provisio-replay-'), 'keystore');
+    const deps = { clock: systemClock, random: { bytes: (n: number) => randomBytes(n) } };
+    await initDevice(deps, { packageText, component: 'bedside monitor', deviceId: 'DEV-R1', deviceLabel: 'Replay', hardwareSerial: 'SN-R1', dir });
+    const running = provisionConnected(deps, { dir, serviceUrl: t.service.url, maxWaitMs: 60_000, maxPollIntervalMs: 100 });
+    let requestId: string | undefined;
+    for (let i = 0; i < 200 && !requestId; i++) {
+      const r = await t.call('GET', '/api/v1/requests?state=pending&q=DEV-R1');
+      requestId = (r.json().items as { id: string }[])[0]?.id;
+      if (!requestId) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(requestId, 'the device submitted its request');
+    const approved = await t.call('POST', `/api/v1/requests/${requestId}/approve`);
+    assert.equal(approved.status, 200, approved.body.toString());
+    const result = await running;
+    assert.equal(result.serviceState, 'provisioned');
+    const certificate = join(dir, 'certificate.pem');
+    const openssl = execFileSync('openssl', ['x509', '-in', certificate, '-noout', '-serial', '-fingerprint', '-sha256'], { encoding: 'utf8' }).trim().split('\n');
+
+    // Signed out, the replay asks for a session (the API answered 401; nothing else is shown).
+    const anonymous = await openPage(browser, t.service.url);
+    await anonymous.page.goto('/visualizer/replay/DEV-R1');
+    await anonymous.page.getByText('Replaying a real provisioning needs a signed-in session').waitFor();
+    assert.deepEqual(anonymous.faults, []);
+
+    const w = await openPage(browser, t.service.url);
+    const { page } = w;
+    await page.goto('/');
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password').fill(t.service.adminPassword as string);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('who').waitFor();
+    await page.goto('/devices/DEV-R1');
+    await page.getByRole('link', { name: 'Replay in the flow visualizer' }).click();
+    await page.getByRole('heading', { name: 'Replay: DEV-R1' }).waitFor();
+    assert.equal(await page.getByTestId('replay-serial').innerText(), openssl[0]);
+    assert.equal(await page.getByTestId('replay-fingerprint').innerText(), openssl[1]?.replace(/^SHA256 /i, 'sha256 '));
+    const facts = await page.getByTestId('replay-facts').innerText();
+    assert.match(facts, /connected/);
+    assert.match(facts, /by user:admin|by admin/);
+    const events = page.getByTestId('replay-events');
+    for (const action of ['request.submit', 'request.approve', 'device.confirm']) await events.locator(`tr[data-action="${action}"]`).waitFor();
+    // Each audit entry links to its step of the model and shows its chain hash.
+    assert.match(await events.locator('tr[data-action="request.approve"]').innerText(), /step 5: Approve/);
+    assert.match(await events.locator('tr[data-action="device.confirm"]').innerText(), /step 8: POST \/api\/v1\/device\/confirm[\s\S]*[0-9a-f]{64}/);
+    await w.screenshot('v13-replay');
+    assert.deepEqual(w.faults, []);
+  });
+});
