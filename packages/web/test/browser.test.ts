@@ -272,6 +272,21 @@ describe('admin web UI in Chromium', () => {
     // Approvers do not see the audit page; the navigation says so.
     const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
     assert.deepEqual(nav, ['Dashboard', 'Devices', 'Systems', 'CA']);
+
+    // The revoked DEV-101 asks again: its page shows both requests and the whole history to an
+    // approver, who may not list the audit log itself.
+    const again = await t.call('POST', '/api/v1/device/requests', { token: null, raw: Buffer.from((await makeRequest(packageText, 'DEV-101')).text), contentType: REQUEST_MEDIA });
+    assert.equal(again.status, 201, again.body.toString());
+    const againId = again.json().request.id as string;
+    await page.goto('/devices/DEV-101');
+    await page.getByTestId('history').getByText('device.revoke').waitFor();
+    const requestRows = page.getByTestId('requests').locator('tbody tr');
+    assert.equal(await requestRows.count(), 2);
+    assert.match(await requestRows.nth(0).innerText(), new RegExp(`${againId} \\(current\\)[\\s\\S]*Needs approval`));
+    assert.match(await requestRows.nth(1).innerText(), /Approved/);
+    const history = (await page.getByTestId('history').locator('code').allInnerTexts()).filter((a) => a.startsWith('request.') || a.startsWith('device.'));
+    assert.deepEqual(history, ['request.submit', 'request.approve', 'device.complete', 'device.revoke', 'request.submit']);
+    await w.screenshot('14-device-history-approver');
     assert.deepEqual(w.faults, []);
   });
 

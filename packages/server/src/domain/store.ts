@@ -55,6 +55,8 @@ export interface RequestFilter {
   readonly state?: RequestState;
   readonly systemId?: SystemId;
   readonly componentId?: ComponentId;
+  /** Every request made with exactly this device id. */
+  readonly deviceId?: DeviceIdText;
   /** Case-insensitive substring of deviceId, deviceLabel or hardwareSerial. */
   readonly text?: string;
   readonly limit: number;
@@ -86,6 +88,8 @@ export interface AuditFilter {
   readonly actor?: string;
   readonly action?: string;
   readonly targetId?: string;
+  /** Entries about any of these targets (a device and its requests). */
+  readonly targetIds?: readonly string[];
   readonly fromSeq?: number;
   /** Entries at or after this time. */
   readonly since?: Date;

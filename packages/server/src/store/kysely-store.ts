@@ -228,6 +228,7 @@ class KyselyStoreTx implements StoreTx {
     if (filter.state !== undefined) query = query.where('state', '=', filter.state);
     if (filter.systemId !== undefined) query = query.where('system_id', '=', filter.systemId);
     if (filter.componentId !== undefined) query = query.where('component_id', '=', filter.componentId);
+    if (filter.deviceId !== undefined) query = query.where('device_id', '=', filter.deviceId);
     if (filter.text) {
       const pattern = likePattern(filter.text);
       query = query.where((eb) => eb.or([
@@ -638,6 +639,10 @@ export class KyselyStore extends KyselyStoreTx implements Store {
     if (filter.actor !== undefined) query = query.where('actor', '=', filter.actor);
     if (filter.action !== undefined) query = query.where('action', '=', filter.action);
     if (filter.targetId !== undefined) query = query.where('target_id', '=', filter.targetId);
+    if (filter.targetIds !== undefined) {
+      if (filter.targetIds.length === 0) return { items: [], total: 0 };
+      query = query.where('target_id', 'in', [...filter.targetIds]);
+    }
     if (filter.fromSeq !== undefined) query = query.where('seq', '>=', filter.fromSeq);
     if (filter.since !== undefined) query = query.where('at', '>=', rows.toMillis(filter.since));
     if (filter.until !== undefined) query = query.where('at', '<', rows.toMillis(filter.until));
