@@ -42,6 +42,25 @@ describe('request review and device order', () => {
     assert.equal(bad.json().error.code, 'validation_failed');
   });
 
+  it('ok/sort/columns-both-directions-with-the-id-as-tie-breaker', async () => {
+    assert.deepEqual(await order('sort=device-id&direction=desc'), ['DEV-C', 'DEV-B', 'DEV-A']);
+    assert.deepEqual(await order('sort=created&direction=asc'), ['DEV-A', 'DEV-B', 'DEV-C']);
+    assert.deepEqual(await order('sort=created'), ['DEV-C', 'DEV-B', 'DEV-A'], 'times default to newest first');
+    // States tie (two approved): the device id breaks the tie, ascending either way.
+    assert.deepEqual(await order('sort=state'), ['DEV-A', 'DEV-C', 'DEV-B']);
+    assert.deepEqual(await order('sort=state&direction=desc'), ['DEV-B', 'DEV-A', 'DEV-C']);
+    // Labels are "Bed DEV-…": the same order as the ids. Paging through keeps the order.
+    const pages = [];
+    for (let offset = 0; offset < 3; offset++) pages.push(...(await order(`sort=label&direction=desc&limit=1&offset=${offset}`)));
+    assert.deepEqual(pages, ['DEV-C', 'DEV-B', 'DEV-A']);
+    // Only whitelisted columns and directions reach the query.
+    for (const q of ['sort=label;drop', 'sort=hardware_serial', 'sort=label&direction=sideways']) {
+      const bad = await t.call('GET', `/api/v1/devices?${q}`);
+      assert.equal(bad.status, 400, q);
+      assert.equal(bad.json().error.code, 'validation_failed');
+    }
+  });
+
   it('ok/filter/by-transport-and-certificate-expiry-window', async () => {
     const r = await t.call('POST', '/api/v1/device/requests', { token: null, raw: Buffer.from((await makeRequest(packageText, 'DEV-F')).text), contentType: REQUEST_MEDIA });
     assert.equal(r.status, 201);

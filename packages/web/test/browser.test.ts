@@ -114,6 +114,11 @@ describe('admin web UI in Chromium', () => {
     await page.getByLabel('State').selectOption('approved');
     await row.getByText('Approved').waitFor();
     assert.match(page.url(), /state=approved/);
+    // Column sorting happens on the server and lives in the URL: by device id, then reversed.
+    await page.getByLabel('State').selectOption('');
+    await page.getByRole('button', { name: 'Device', exact: true }).click();
+    await page.locator('[aria-sort="ascending"]').getByRole('button', { name: /^Device/ }).waitFor();
+    assert.match(page.url(), /sort=device-id&direction=asc/);
     await page.getByLabel('State').selectOption('pending');
     await page.reload();
     await page.getByTestId('device-count').filter({ hasText: '0 devices' }).waitFor();
@@ -269,6 +274,16 @@ describe('admin web UI in Chromium', () => {
     await page.getByRole('button', { name: 'Confirm: approve 3' }).click();
     await page.getByRole('status').filter({ hasText: 'Approved 3 requests.' }).waitFor();
     for (const id of Object.values(made)) assert.equal((await t.call('GET', `/api/v1/requests/${id}`)).json().state, 'approved');
+    // Sorted by a column on the server, both ways; the order survives a reload (it is in the URL).
+    const rowIds = () => page.locator('tr[data-device]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-device')));
+    await page.getByRole('button', { name: 'Device', exact: true }).click();
+    await page.locator('[aria-sort="ascending"]').getByRole('button', { name: /^Device/ }).waitFor();
+    assert.deepEqual(await rowIds(), ['DEV-201', 'DEV-202', 'DEV-203']);
+    await page.getByRole('button', { name: 'Device', exact: true }).click();
+    await page.locator('[aria-sort="descending"]').getByRole('button', { name: /^Device/ }).waitFor();
+    await page.reload();
+    await page.locator('tr[data-device="DEV-203"]').waitFor();
+    assert.deepEqual(await rowIds(), ['DEV-203', 'DEV-202', 'DEV-201']);
     // Approvers do not see the audit page; the navigation says so.
     const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
     assert.deepEqual(nav, ['Dashboard', 'Devices', 'Systems', 'CA']);

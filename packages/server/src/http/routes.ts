@@ -9,7 +9,7 @@ import { authenticateDeviceCertificate, completeProvisioning, confirmInstall, ge
 import { ServiceError } from '../domain/errors.js';
 import type { DeviceIdText, DeviceState, PackageId, RequestId, RequestState, Role, Transport } from '../domain/model.js';
 import { ROLES } from '../domain/model.js';
-import { DEVICE_SORTS, type DeviceSort } from '../domain/store.js';
+import { DEVICE_SORTS, type DeviceSort, type SortDirection } from '../domain/store.js';
 import { createMockDevices } from '../domain/mock-devices.js';
 import { createPackage, revokePackage } from '../domain/packages.js';
 import { buildProfileBundle, submitRequestBundle } from '../domain/bundles.js';
@@ -310,13 +310,14 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'GET', url: '/api/v1/devices', operationId: 'listDevices', summary: 'List devices', roles: READERS,
-    query: obj({ state: { type: 'string', enum: ['pending', 'approved', 'provisioned', 'rejected', 'revoked'] }, system: name, component: name, q: { type: 'string', maxLength: 128 }, sort: { type: 'string', enum: [...DEVICE_SORTS] },
+    query: obj({ state: { type: 'string', enum: ['pending', 'approved', 'provisioned', 'rejected', 'revoked'] }, system: name, component: name, q: { type: 'string', maxLength: 128 }, sort: { type: 'string', enum: [...DEVICE_SORTS] }, direction: { type: 'string', enum: ['asc', 'desc'] },
       transport: { type: 'string', enum: ['upload', 'connected', 'proxy'] }, expiresWithinDays: { type: 'integer', minimum: 0, maximum: 3650 }, ...paging }),
     handler: async ({ deps, query }) => {
       const { system, component } = await scopeOf(deps, query);
       const days = query.expiresWithinDays as number | undefined;
       const page = await deps.store.listDevices({
         sort: query.sort as DeviceSort | undefined,
+        direction: query.direction as SortDirection | undefined,
         transport: query.transport as Transport | undefined,
         ...(days !== undefined ? { certificateExpiresBefore: new Date(deps.clock.now().getTime() + days * 86_400_000) } : {}),
         state: query.state as DeviceState | undefined,

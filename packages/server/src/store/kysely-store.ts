@@ -34,7 +34,7 @@ import type {
   User,
   UserId,
 } from '../domain/model.js';
-import type { AuditFilter, DeviceFilter, RequestFilter, Store, StoreTx } from '../domain/store.js';
+import { type AuditFilter, type DeviceFilter, type DeviceSort, defaultDirection, type RequestFilter, type Store, type StoreTx } from '../domain/store.js';
 import type { DialectName } from './migrations.js';
 import * as rows from './rows.js';
 import type { Database, DevicesTable } from './schema.js';
@@ -379,9 +379,12 @@ class KyselyStoreTx implements StoreTx {
       ]));
     }
     const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const sort = filter.sort ?? 'updated';
+    const direction = filter.direction ?? defaultDirection(sort);
     let ordered = query.selectAll();
-    if (filter.sort === 'pending-first') ordered = ordered.orderBy(sql`case when state = 'pending' then 0 else 1 end`);
-    ordered = filter.sort === 'device-id' ? ordered.orderBy('device_id', 'asc') : ordered.orderBy('updated_at', 'desc').orderBy('device_id', 'asc');
+    if (sort === 'pending-first') ordered = ordered.orderBy(sql`case when state = 'pending' then 0 else 1 end`);
+    const column = DEVICE_SORT_COLUMNS[sort];
+    ordered = column === 'device_id' ? ordered.orderBy('device_id', direction) : ordered.orderBy(column, direction).orderBy('device_id', 'asc');
     const found = await ordered
       .limit(limit).offset(offset)
       .execute();
@@ -672,6 +675,16 @@ export class KyselyStore extends KyselyStoreTx implements Store {
     await this.kysely.destroy();
   }
 }
+
+/** The column behind each order of the device list (DEVICE_SORTS is the whitelist). */
+const DEVICE_SORT_COLUMNS = {
+  'updated': 'updated_at',
+  'pending-first': 'updated_at',
+  'device-id': 'device_id',
+  'label': 'label',
+  'state': 'state',
+  'created': 'created_at',
+} as const satisfies Record<DeviceSort, keyof DevicesTable>;
 
 function checkPaging(filter: { limit: number; offset: number }): { limit: number; offset: number } {
   const { limit, offset } = filter;
