@@ -19,7 +19,7 @@ import { buildOpenApi } from './openapi.js';
 import type { RouteSpec } from './route.js';
 import { isOcspPath, registerRevocationRoutes, sendOcspMalformed } from './revocation-routes.js';
 import { ROUTES } from './routes.js';
-import { registerSessionRoutes, sessionCookie } from './session-routes.js';
+import { registerSessionRoutes, SESSION_OPENAPI_PATHS, sessionCookie } from './session-routes.js';
 import { createWebFiles, findWebRoot } from './web-static.js';
 
 export const STATUS: Record<string, number> = {
@@ -245,7 +245,7 @@ export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Pr
   registerSessionRoutes(app, sessions, admit(limiters.admission));
   if (options.ocsp) registerRevocationRoutes(app, deps, options.ocsp, options.log);
 
-  const openapi = buildOpenApi(ROUTES, deps.urls.serviceUrl);
+  const openapi = buildOpenApi(ROUTES, deps.urls.serviceUrl, SESSION_OPENAPI_PATHS);
   app.get('/openapi.json', async (_request, reply) => reply.type('application/json').send(openapi));
 
   const webRoot = options.webRoot === undefined ? findWebRoot() : options.webRoot;
