@@ -123,6 +123,8 @@ export interface StoreTx {
   insertSystem(system: SystemRecord): Promise<void>;
   findSystemByName(name: string): Promise<SystemRecord | null>;
   findSystemById(id: SystemId): Promise<SystemRecord | null>;
+  /** Sets whether mock device files are accepted; false when no system has this id. */
+  setSystemAllowMock(id: SystemId, allowMock: boolean): Promise<boolean>;
   listSystems(): Promise<SystemRecord[]>;
   insertComponent(component: ComponentRecord): Promise<void>;
   findComponent(systemId: SystemId, name: string): Promise<ComponentRecord | null>;

@@ -36,7 +36,7 @@ export interface RouteResult {
 }
 
 export interface RouteSpec {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PATCH';
   readonly url: string;
   readonly operationId: string;
   readonly summary: string;

@@ -15,7 +15,7 @@ import { createPackage, revokePackage } from '../domain/packages.js';
 import { buildProfileBundle, submitRequestBundle } from '../domain/bundles.js';
 import { revokeDevice } from '../domain/revocation.js';
 import { approveRequest, finishAutomaticApproval, getProfile, rejectRequest, requireRequest, submitRequest } from '../domain/requests.js';
-import { createComponent, createSystem, describeSystem, requireComponent, requireSystem } from '../domain/systems.js';
+import { createComponent, createSystem, describeSystem, requireComponent, requireSystem, updateSystem } from '../domain/systems.js';
 import { createUser } from '../domain/users.js';
 import { MAX_WAIT_SECONDS } from './decision-waiters.js';
 import type { RouteContext, RouteSpec } from './route.js';
@@ -105,6 +105,15 @@ export const ROUTES: readonly RouteSpec[] = [
     handler: async ({ deps, params }) => {
       const { system, components } = await describeSystem(deps, params.system as string);
       return { body: systemView(system, components) };
+    },
+  },
+  {
+    method: 'PATCH', url: '/api/v1/systems/:system', operationId: 'updateSystem', summary: 'Change a system\'s settings (whether mock device files are accepted)', roles: ['admin'],
+    params: obj({ system: name }, ['system']),
+    body: obj({ allowMock: { type: 'boolean' } }, ['allowMock']),
+    handler: async (ctx) => {
+      const system = await updateSystem(ctx.deps, actorOf(ctx), ctx.params.system as string, ctx.body as { allowMock: boolean });
+      return { body: systemView(system, await ctx.deps.store.listComponents(system.id)) };
     },
   },
   {

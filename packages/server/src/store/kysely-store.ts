@@ -144,6 +144,11 @@ class KyselyStoreTx implements StoreTx {
     return row ? rows.systemFromRow(row) : null;
   }
 
+  async setSystemAllowMock(id: SystemId, allowMock: boolean): Promise<boolean> {
+    const result = await this.db.updateTable('systems').set({ allow_mock: allowMock ? 1 : 0 }).where('id', '=', id).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   async listSystems(): Promise<SystemRecord[]> {
     const found = await this.db.selectFrom('systems').selectAll().orderBy('name').execute();
     return found.map(rows.systemFromRow);
