@@ -342,6 +342,27 @@ describe('admin web UI in Chromium', () => {
     await page.getByTestId('policy-pump').filter({ hasText: 'automatic (component policy)' }).waitFor();
     assert.equal((await t.call('GET', '/api/v1/systems/Infusion/components/pump/policy')).json().effectiveMode, 'automatic');
 
+    // The system's own policy with every rule; the form shows the CLI command that does the same.
+    await page.getByText('Change the policy of system Infusion').click();
+    const systemPolicy = page.getByRole('form', { name: 'Approval policy of system Infusion' });
+    await systemPolicy.getByLabel('Mode').selectOption('automatic');
+    await systemPolicy.getByLabel('Device id pattern').fill('^INF-[0-9]+$');
+    await systemPolicy.getByLabel('Allowed hardware serials').fill('SN-1, SN-2');
+    await systemPolicy.getByLabel('connected').check();
+    await systemPolicy.getByLabel('proxy').check();
+    await systemPolicy.getByLabel('At most per hour').fill('20');
+    assert.match(await systemPolicy.getByTestId('cli-command').innerText(), /--serials 'SN-1,SN-2' --transports connected,proxy --max-per-hour 20/);
+    await systemPolicy.getByRole('button', { name: 'Set policy' }).click();
+    await page.getByTestId('system-policy-Infusion').filter({ hasText: 'serial in 2 allowed; by connected or proxy; at most 20/hour' }).waitFor();
+    const saved = (await t.call('GET', '/api/v1/systems/Infusion/policy')).json().policy;
+    assert.deepEqual(saved.rules, { deviceIdPattern: '^INF-[0-9]+$', serialAllowList: ['SN-1', 'SN-2'], transports: ['connected', 'proxy'], maxPerHour: 20 });
+
+    // Mock device files: accepted by a new system, then refused.
+    await page.getByTestId('mock-Infusion').filter({ hasText: 'Accepts mock device files.' }).waitFor();
+    await page.getByRole('button', { name: 'Refuse mock device files for Infusion' }).click();
+    await page.getByTestId('mock-Infusion').filter({ hasText: 'Refuses mock device files.' }).waitFor();
+    assert.equal((await t.call('GET', '/api/v1/systems/Infusion')).json().allowMock, false);
+
     const newPackage = page.getByRole('form', { name: 'New package for Infusion' });
     await newPackage.getByText('Secret:').waitFor();
     const download = page.waitForEvent('download');
