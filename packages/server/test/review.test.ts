@@ -155,6 +155,11 @@ describe('request review and device order', () => {
     assert.ok(Date.parse(ca.crl.nextUpdate) > Date.parse(ca.crl.thisUpdate));
     assert.match(ca.crl.url, /\/crl\/issuing\.crl$/);
     assert.match(ca.ocsp.url, /\/ocsp$/);
+    // The service asked its own responder and verified the signed answer against the issuing CA.
+    assert.equal(ca.ocsp.selfCheck.status, 'answering', JSON.stringify(ca.ocsp.selfCheck));
+    assert.equal(ca.ocsp.selfCheck.detail, 'successful');
+    assert.ok(Math.abs(Date.parse(ca.ocsp.selfCheck.producedAt) - Date.now()) < 3_600_000);
+    assert.ok(Number.isInteger(ca.ocsp.selfCheck.preSignedAnswers));
   });
 
   it('ok/approve-many/one-verdict-each-and-refusals-cost-only-themselves', async () => {

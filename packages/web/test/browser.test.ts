@@ -398,6 +398,7 @@ describe('admin web UI in Chromium', () => {
     const crlNumber = (await t.call('GET', '/api/v1/ca')).json().crl.number as number;
     assert.ok(crlNumber >= 2, 'the revocation published a CRL');
     await page.getByTestId('crl-number').filter({ hasText: String(crlNumber) }).waitFor();
+    await page.getByTestId('ocsp-status').filter({ hasText: /^Answering: a signed answer verified against the issuing CA/ }).waitFor();
     await w.screenshot('13-ca');
 
     await page.getByRole('link', { name: 'Audit', exact: true }).click();

@@ -147,6 +147,7 @@ interface Limiters {
   readonly admission: AdmissionLimiter;
   readonly clientRate: ClientRateLimiter;
   readonly decisionWaiters: DecisionWaiters | undefined;
+  readonly ocsp: OcspResponderService | undefined;
 }
 
 function register(app: FastifyInstance, deps: ServiceDeps, sessions: SessionBook, route: RouteSpec, limiters: Limiters): void {
@@ -204,6 +205,7 @@ function register(app: FastifyInstance, deps: ServiceDeps, sessions: SessionBook
         ...(route.rawBody ? { contentType: type } : {}),
         ...(route.clientCertificate ? { clientCertificates: clientCertificates(request) } : {}),
         ...(limiters.decisionWaiters ? { decisionWaiters: limiters.decisionWaiters } : {}),
+        ...(limiters.ocsp ? { ocsp: limiters.ocsp } : {}),
       });
       for (const [k, v] of Object.entries(result.headers ?? {})) reply.header(k, v);
       reply.status(result.status ?? 200);
@@ -239,6 +241,7 @@ export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Pr
     admission: new AdmissionLimiter(options.admission),
     clientRate: new ClientRateLimiter(options.clientRate),
     decisionWaiters: options.decisionWaiters,
+    ocsp: options.ocsp,
   };
   const sessions = new SessionBook(deps);
   for (const route of ROUTES) register(app, deps, sessions, route, limiters);
