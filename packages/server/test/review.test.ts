@@ -92,6 +92,30 @@ describe('request review and device order', () => {
     assert.equal(bad.json().error.code, 'validation_failed');
   });
 
+  it('ok/audit/export-everything-matching-as-json-lines', async () => {
+    const all = (await t.call('GET', '/api/v1/audit?limit=1')).json().total as number;
+    const r = await t.call('GET', '/api/v1/audit/export');
+    assert.equal(r.status, 200, r.body.toString());
+    assert.equal(r.headers['content-type'], 'application/jsonl; charset=utf-8');
+    assert.match(String(r.headers['content-disposition']), /attachment; filename="audit.jsonl"/);
+    const lines = r.body.toString().trimEnd().split('\n').map((l) => JSON.parse(l) as { seq: number; action: string; hash: string });
+    assert.ok(lines.length >= all, 'every entry (more may have been appended since the count)');
+    const seqs = lines.map((e) => e.seq);
+    assert.deepEqual(seqs, [...seqs].sort((a, b) => b - a), 'newest first');
+    assert.equal(new Set(seqs).size, seqs.length, 'no entry twice');
+    assert.ok(lines.every((e) => /^[0-9a-f]{64}$/.test(e.hash)));
+    // The list's filters apply, and the limit.
+    const submits = (await t.call('GET', '/api/v1/audit?action=request.submit&limit=1')).json().total as number;
+    const filtered = (await t.call('GET', '/api/v1/audit/export?action=request.submit')).body.toString().trimEnd().split('\n');
+    assert.equal(filtered.length, submits);
+    assert.ok(filtered.every((l) => (JSON.parse(l) as { action: string }).action === 'request.submit'));
+    assert.equal((await t.call('GET', '/api/v1/audit/export?limit=2')).body.toString().trimEnd().split('\n').length, 2);
+    assert.equal((await t.call('GET', '/api/v1/audit/export?since=2999-01-01T00:00:00Z')).body.length, 0);
+    const bad = await t.call('GET', '/api/v1/audit/export?limit=100001');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json().error.code, 'validation_failed');
+  });
+
   it('ok/search/by-key-or-certificate-fingerprint', async () => {
     const key = (await t.call('GET', `/api/v1/requests/${ids['DEV-B']}`)).json().publicKeySha256 as string;
     assert.deepEqual(await order(`q=${key.slice(8, 24).toUpperCase()}`), ['DEV-B'], 'a piece of the key fingerprint, any case');
@@ -219,7 +243,7 @@ describe('request review and device order', () => {
     assert.equal(unknown.status, 404);
     assert.equal(unknown.json().error.code, 'request_not_found');
     const user = await t.call('POST', '/api/v1/users', { json: { username: 'tech', role: 'technician' } });
-    for (const path of [`/api/v1/requests/${ids['DEV-A']}/review`, '/api/v1/ca']) {
+    for (const path of [`/api/v1/requests/${ids['DEV-A']}/review`, '/api/v1/ca', '/api/v1/audit/export']) {
       const r = await t.call('GET', path, { token: user.json().token });
       assert.equal(r.status, 403);
       assert.equal(r.json().error.code, 'role_forbidden');

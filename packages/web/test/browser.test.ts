@@ -410,6 +410,13 @@ describe('admin web UI in Chromium', () => {
     await page.getByText('1 entry', { exact: true }).waitFor();
     await page.getByRole('cell', { name: 'device.revoke', exact: true }).waitFor();
     assert.match(page.url(), /action=device\.revoke/);
+    // The export holds everything matching the filter (not only the page shown), as JSON Lines.
+    const exported = page.waitForEvent('download');
+    await page.getByRole('link', { name: 'Export all matching (JSON Lines)' }).click();
+    const exportFile = await exported;
+    assert.equal(exportFile.suggestedFilename(), 'audit.jsonl');
+    const exportedLines = readFileSync(await exportFile.path(), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { action: string; targetId: string });
+    assert.deepEqual(exportedLines.map((e) => `${e.action} ${e.targetId}`), ['device.revoke DEV-101']);
     // A time window that ends before anything happened: nothing.
     await page.getByLabel('Before').fill('2020-01-01T00:00');
     await page.getByRole('button', { name: 'Filter' }).click();

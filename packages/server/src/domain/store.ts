@@ -101,6 +101,8 @@ export interface AuditFilter {
   /** Entries about any of these targets (a device and its requests). */
   readonly targetIds?: readonly string[];
   readonly fromSeq?: number;
+  /** Entries with seq at most this (keyset paging newest first: the last seq seen minus one). */
+  readonly toSeq?: number;
   /** Entries at or after this time. */
   readonly since?: Date;
   /** Entries before this time. */

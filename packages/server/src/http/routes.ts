@@ -1,4 +1,5 @@
 /** The REST API (v1). Every route declares its roles; docs/api.md and /openapi.json describe them. */
+import { Readable } from 'node:stream';
 import { KEY_TYPES, encodePem } from '@provisio/pki';
 import { BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, MAX_BUNDLE_ENTRIES } from '@provisio/protocol';
 import { verifyStoreAudit } from '../audit/verify-store-audit.js';
@@ -11,6 +12,7 @@ import type { DeviceIdText, DeviceState, PackageId, RequestId, RequestState, Rol
 import { ROLES } from '../domain/model.js';
 import { DEVICE_SORTS, type DeviceSort, type SortDirection } from '../domain/store.js';
 import { createMockDevices } from '../domain/mock-devices.js';
+import { exportAudit, MAX_EXPORT } from '../domain/export-audit.js';
 import { createPackage, revokePackage } from '../domain/packages.js';
 import { buildProfileBundle, submitRequestBundle } from '../domain/bundles.js';
 import { revokeDevice } from '../domain/revocation.js';
@@ -417,6 +419,28 @@ export const ROUTES: readonly RouteSpec[] = [
         offset: query.offset as number,
       });
       return { body: { total: page.total, items: page.items.map(auditView) } };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/audit/export', operationId: 'exportAudit', summary: 'Every audit entry matching the filters as JSON Lines (newest first, streamed, at most limit)', roles: ['admin', 'auditor'],
+    query: obj({
+      actor: { type: 'string', maxLength: 128 }, action: { type: 'string', maxLength: 64 }, target: { type: 'string', maxLength: 128 },
+      since: { type: 'string', format: 'date-time' }, until: { type: 'string', format: 'date-time' },
+      limit: { type: 'integer', minimum: 1, maximum: MAX_EXPORT, default: 10_000 },
+    }),
+    handler: ({ deps, query }) => {
+      const filter = {
+        ...(query.since ? { since: new Date(query.since as string) } : {}),
+        ...(query.until ? { until: new Date(query.until as string) } : {}),
+        ...(query.actor ? { actor: query.actor as string } : {}),
+        ...(query.action ? { action: query.action as string } : {}),
+        ...(query.target ? { targetId: query.target as string } : {}),
+      };
+      return Promise.resolve({
+        body: Readable.from(exportAudit(deps, filter, query.limit as number, auditView)),
+        contentType: 'application/jsonl; charset=utf-8',
+        headers: { 'content-disposition': 'attachment; filename="audit.jsonl"', 'cache-control': 'no-store' },
+      });
     },
   },
   {

@@ -655,6 +655,7 @@ export class KyselyStore extends KyselyStoreTx implements Store {
       query = query.where('target_id', 'in', [...filter.targetIds]);
     }
     if (filter.fromSeq !== undefined) query = query.where('seq', '>=', filter.fromSeq);
+    if (filter.toSeq !== undefined) query = query.where('seq', '<=', filter.toSeq);
     if (filter.since !== undefined) query = query.where('at', '>=', rows.toMillis(filter.since));
     if (filter.until !== undefined) query = query.where('at', '<', rows.toMillis(filter.until));
     const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
