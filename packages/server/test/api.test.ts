@@ -253,7 +253,7 @@ describe('service API (SQLite)', () => {
     for (const route of ROUTES) {
       const path = route.url.replace(/:[A-Za-z]+/g, 'x');
       for (const role of [...ROLES, null]) {
-        const r = await t.call(route.method, path, { token: role ? tokens[role] : null, ...(route.method === 'POST' && !route.rawBody ? { json: {} } : {}) });
+        const r = await t.call(route.method, path, { token: role ? tokens[role] : null, ...(route.method !== 'GET' && !route.rawBody ? { json: {} } : {}) });
         const label = `${route.method} ${route.url} as ${role ?? 'anonymous'}: ${r.status} ${r.body.toString().slice(0, 200)}`;
         // A public route that authenticates with a TLS client certificate (POST /api/v1/device/confirm)
         // takes no token either way, and this client sends no certificate: 401 with its documented

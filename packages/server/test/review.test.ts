@@ -42,6 +42,25 @@ describe('request review and device order', () => {
     assert.equal(bad.json().error.code, 'validation_failed');
   });
 
+  it('ok/sort/columns-both-directions-with-the-id-as-tie-breaker', async () => {
+    assert.deepEqual(await order('sort=device-id&direction=desc'), ['DEV-C', 'DEV-B', 'DEV-A']);
+    assert.deepEqual(await order('sort=created&direction=asc'), ['DEV-A', 'DEV-B', 'DEV-C']);
+    assert.deepEqual(await order('sort=created'), ['DEV-C', 'DEV-B', 'DEV-A'], 'times default to newest first');
+    // States tie (two approved): the device id breaks the tie, ascending either way.
+    assert.deepEqual(await order('sort=state'), ['DEV-A', 'DEV-C', 'DEV-B']);
+    assert.deepEqual(await order('sort=state&direction=desc'), ['DEV-B', 'DEV-A', 'DEV-C']);
+    // Labels are "Bed DEV-…": the same order as the ids. Paging through keeps the order.
+    const pages = [];
+    for (let offset = 0; offset < 3; offset++) pages.push(...(await order(`sort=label&direction=desc&limit=1&offset=${offset}`)));
+    assert.deepEqual(pages, ['DEV-C', 'DEV-B', 'DEV-A']);
+    // Only whitelisted columns and directions reach the query.
+    for (const q of ['sort=label;drop', 'sort=hardware_serial', 'sort=label&direction=sideways']) {
+      const bad = await t.call('GET', `/api/v1/devices?${q}`);
+      assert.equal(bad.status, 400, q);
+      assert.equal(bad.json().error.code, 'validation_failed');
+    }
+  });
+
   it('ok/filter/by-transport-and-certificate-expiry-window', async () => {
     const r = await t.call('POST', '/api/v1/device/requests', { token: null, raw: Buffer.from((await makeRequest(packageText, 'DEV-F')).text), contentType: REQUEST_MEDIA });
     assert.equal(r.status, 201);
@@ -69,6 +88,30 @@ describe('request review and device order', () => {
     assert.equal(await total(`until=${hourAgo}`), 0);
     assert.equal(await total(`since=${hourAgo}&until=${inAnHour}&action=request.approve`), await total('action=request.approve'));
     const bad = await t.call('GET', '/api/v1/audit?since=yesterday');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json().error.code, 'validation_failed');
+  });
+
+  it('ok/audit/export-everything-matching-as-json-lines', async () => {
+    const all = (await t.call('GET', '/api/v1/audit?limit=1')).json().total as number;
+    const r = await t.call('GET', '/api/v1/audit/export');
+    assert.equal(r.status, 200, r.body.toString());
+    assert.equal(r.headers['content-type'], 'application/jsonl; charset=utf-8');
+    assert.match(String(r.headers['content-disposition']), /attachment; filename="audit.jsonl"/);
+    const lines = r.body.toString().trimEnd().split('\n').map((l) => JSON.parse(l) as { seq: number; action: string; hash: string });
+    assert.ok(lines.length >= all, 'every entry (more may have been appended since the count)');
+    const seqs = lines.map((e) => e.seq);
+    assert.deepEqual(seqs, [...seqs].sort((a, b) => b - a), 'newest first');
+    assert.equal(new Set(seqs).size, seqs.length, 'no entry twice');
+    assert.ok(lines.every((e) => /^[0-9a-f]{64}$/.test(e.hash)));
+    // The list's filters apply, and the limit.
+    const submits = (await t.call('GET', '/api/v1/audit?action=request.submit&limit=1')).json().total as number;
+    const filtered = (await t.call('GET', '/api/v1/audit/export?action=request.submit')).body.toString().trimEnd().split('\n');
+    assert.equal(filtered.length, submits);
+    assert.ok(filtered.every((l) => (JSON.parse(l) as { action: string }).action === 'request.submit'));
+    assert.equal((await t.call('GET', '/api/v1/audit/export?limit=2')).body.toString().trimEnd().split('\n').length, 2);
+    assert.equal((await t.call('GET', '/api/v1/audit/export?since=2999-01-01T00:00:00Z')).body.length, 0);
+    const bad = await t.call('GET', '/api/v1/audit/export?limit=100001');
     assert.equal(bad.status, 400);
     assert.equal(bad.json().error.code, 'validation_failed');
   });
@@ -136,6 +179,11 @@ describe('request review and device order', () => {
     assert.ok(Date.parse(ca.crl.nextUpdate) > Date.parse(ca.crl.thisUpdate));
     assert.match(ca.crl.url, /\/crl\/issuing\.crl$/);
     assert.match(ca.ocsp.url, /\/ocsp$/);
+    // The service asked its own responder and verified the signed answer against the issuing CA.
+    assert.equal(ca.ocsp.selfCheck.status, 'answering', JSON.stringify(ca.ocsp.selfCheck));
+    assert.equal(ca.ocsp.selfCheck.detail, 'successful');
+    assert.ok(Math.abs(Date.parse(ca.ocsp.selfCheck.producedAt) - Date.now()) < 3_600_000);
+    assert.ok(Number.isInteger(ca.ocsp.selfCheck.preSignedAnswers));
   });
 
   it('ok/approve-many/one-verdict-each-and-refusals-cost-only-themselves', async () => {
@@ -195,7 +243,7 @@ describe('request review and device order', () => {
     assert.equal(unknown.status, 404);
     assert.equal(unknown.json().error.code, 'request_not_found');
     const user = await t.call('POST', '/api/v1/users', { json: { username: 'tech', role: 'technician' } });
-    for (const path of [`/api/v1/requests/${ids['DEV-A']}/review`, '/api/v1/ca']) {
+    for (const path of [`/api/v1/requests/${ids['DEV-A']}/review`, '/api/v1/ca', '/api/v1/audit/export']) {
       const r = await t.call('GET', path, { token: user.json().token });
       assert.equal(r.status, 403);
       assert.equal(r.json().error.code, 'role_forbidden');

@@ -23,7 +23,7 @@ export interface TestService {
   readonly dataDir: string;
   readonly rootPem: string;
   readonly adminToken: string;
-  call(method: 'GET' | 'POST' | 'DELETE', path: string, options?: { token?: string | null; json?: unknown; raw?: Buffer; contentType?: string; headers?: Record<string, string> }): Promise<Reply>;
+  call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, options?: { token?: string | null; json?: unknown; raw?: Buffer; contentType?: string; headers?: Record<string, string> }): Promise<Reply>;
   close(): Promise<void>;
 }
 

@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
+import { checkServerIdentity } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { fixedClock, tempDir } from '@provisio/testkit';
 import { type Reply, type TestService, startTestService } from './service-harness.js';
@@ -145,6 +147,49 @@ describe('browser sessions', () => {
   });
 });
 
+describe('sign-in throttle', () => {
+  const clock = fixedClock(new Date());
+  let t: TestService;
+
+  before(async () => {
+    t = await startTestService({ clock, webRoot: null });
+    for (const username of ['alice', 'bob']) {
+      const r = await t.call('POST', '/api/v1/users', { json: { username, role: 'auditor', password: PASSWORD } });
+      assert.equal(r.status, 201, r.body.toString());
+    }
+  });
+  after(() => t.close());
+
+  const signIn = (username: string, password = PASSWORD) => t.call('POST', '/api/v1/session', { token: null, json: { username, password } });
+
+  it('fail/guessing/a-growing-delay-per-username-and-per-address-429-retry-after-audited', async () => {
+    // The attack: password guessing, first at one name, then rotating names from one address.
+    for (let i = 0; i < 5; i++) assert.equal((await signIn('alice', `guess ${i}`)).status, 401);
+    const throttled = await signIn('alice');
+    assert.equal(throttled.status, 429, 'the right password is not even checked while throttled');
+    assert.equal(throttled.json().error.code, 'sign_in_throttled');
+    assert.equal(throttled.headers['retry-after'], '2');
+    assert.equal(throttled.headers['set-cookie'], undefined);
+    clock.advance(1000);
+    assert.equal((await signIn('alice')).headers['retry-after'], '1');
+
+    // After the delay the right password works, and clears the name's count (not the address's).
+    clock.advance(1000);
+    assert.equal((await signIn('alice')).status, 201);
+    assert.equal((await signIn('bob', 'another guess')).status, 401);
+    const byAddress = await signIn('bob');
+    assert.equal(byAddress.status, 429);
+    assert.equal(byAddress.headers['retry-after'], '4', 'the sixth failure from this address doubles the delay');
+    clock.advance(4000);
+    assert.equal((await signIn('bob')).status, 201);
+
+    const audit = (await t.call('GET', '/api/v1/audit?action=session.sign_in_throttled')).json();
+    const seen = audit.items.map((e: { targetId: string; details: { by: string; retryAfterSeconds: number } }) => `${e.targetId} ${e.details.by} ${e.details.retryAfterSeconds}`).reverse();
+    assert.deepEqual(seen, ['alice username 2', 'alice username 1', 'bob address 4']);
+    assert.ok(!JSON.stringify(audit).includes(PASSWORD) && !JSON.stringify(audit).includes('guess'), 'a password reached the audit log');
+  });
+});
+
 describe('web UI files at /', () => {
   let t: TestService;
   before(async () => {
@@ -166,6 +211,35 @@ describe('web UI files at /', () => {
       assert.match(String(r.headers['content-security-policy']), /default-src 'none'; script-src 'self'/);
       assert.equal(r.headers['x-frame-options'], 'DENY');
     }
+  });
+
+  it('ok/hsts-on-the-ui-by-name-not-by-ip-address-or-localhost', async () => {
+    // Reached by a name (the certificate is still checked, for the name it carries).
+    const hsts = await new Promise<string | string[] | undefined>((resolve, reject) => {
+      const req = httpsRequest(`${t.service.url}/`, {
+        ca: t.rootPem, agent: false, headers: { host: 'provisio.example:8443' }, checkServerIdentity: (_host, cert) => checkServerIdentity('localhost', cert),
+      }, (res) => {
+        res.resume();
+        resolve(res.headers['strict-transport-security']);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(hsts, 'max-age=31536000');
+    for (const host of [undefined, 'localhost:8443', '[::1]:8443']) {
+      const r = await t.call('GET', '/devices', { token: null, ...(host ? { headers: { host } } : {}) });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['strict-transport-security'], undefined, host ?? 'the loopback address');
+    }
+  });
+
+  it('ok/openapi/lists-the-session-routes', async () => {
+    const doc = (await t.call('GET', '/openapi.json', { token: null })).json();
+    const session = doc.paths['/api/v1/session'];
+    assert.deepEqual([session.post.operationId, session.get.operationId, session.delete.operationId], ['signIn', 'getSession', 'signOut']);
+    assert.deepEqual(session.post.security, []);
+    assert.deepEqual(session.post.requestBody.content['application/json'].schema.required, ['username', 'password']);
+    assert.ok(doc.paths['/api/v1/devices'].get, 'the route table is still there');
   });
 
   it('ok/hashed-assets-are-cached-for-a-year-with-their-type', async () => {

@@ -41,7 +41,7 @@ export interface CallOptions {
 }
 
 /** Calls the API; resolves with the raw response when it is 2xx, else throws ApiError. */
-export async function call(method: 'GET' | 'POST' | 'DELETE', path: string, options: CallOptions = {}): Promise<Response> {
+export async function call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, options: CallOptions = {}): Promise<Response> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
   let body: BodyInit | undefined;
@@ -63,6 +63,10 @@ export async function getJson<T>(path: string): Promise<T> {
 
 export async function postJson<T>(path: string, json?: unknown): Promise<T> {
   return (await call('POST', path, json === undefined ? {} : { json })).json() as Promise<T>;
+}
+
+export async function patchJson<T>(path: string, json: unknown): Promise<T> {
+  return (await call('PATCH', path, { json })).json() as Promise<T>;
 }
 
 /** The session for this browser, or null when not signed in (or it ended). */

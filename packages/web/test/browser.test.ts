@@ -114,6 +114,11 @@ describe('admin web UI in Chromium', () => {
     await page.getByLabel('State').selectOption('approved');
     await row.getByText('Approved').waitFor();
     assert.match(page.url(), /state=approved/);
+    // Column sorting happens on the server and lives in the URL: by device id, then reversed.
+    await page.getByLabel('State').selectOption('');
+    await page.getByRole('button', { name: 'Device', exact: true }).click();
+    await page.locator('[aria-sort="ascending"]').getByRole('button', { name: /^Device/ }).waitFor();
+    assert.match(page.url(), /sort=device-id&direction=asc/);
     await page.getByLabel('State').selectOption('pending');
     await page.reload();
     await page.getByTestId('device-count').filter({ hasText: '0 devices' }).waitFor();
@@ -269,9 +274,34 @@ describe('admin web UI in Chromium', () => {
     await page.getByRole('button', { name: 'Confirm: approve 3' }).click();
     await page.getByRole('status').filter({ hasText: 'Approved 3 requests.' }).waitFor();
     for (const id of Object.values(made)) assert.equal((await t.call('GET', `/api/v1/requests/${id}`)).json().state, 'approved');
+    // Sorted by a column on the server, both ways; the order survives a reload (it is in the URL).
+    const rowIds = () => page.locator('tr[data-device]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-device')));
+    await page.getByRole('button', { name: 'Device', exact: true }).click();
+    await page.locator('[aria-sort="ascending"]').getByRole('button', { name: /^Device/ }).waitFor();
+    assert.deepEqual(await rowIds(), ['DEV-201', 'DEV-202', 'DEV-203']);
+    await page.getByRole('button', { name: 'Device', exact: true }).click();
+    await page.locator('[aria-sort="descending"]').getByRole('button', { name: /^Device/ }).waitFor();
+    await page.reload();
+    await page.locator('tr[data-device="DEV-203"]').waitFor();
+    assert.deepEqual(await rowIds(), ['DEV-203', 'DEV-202', 'DEV-201']);
     // Approvers do not see the audit page; the navigation says so.
     const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
     assert.deepEqual(nav, ['Dashboard', 'Devices', 'Systems', 'CA']);
+
+    // The revoked DEV-101 asks again: its page shows both requests and the whole history to an
+    // approver, who may not list the audit log itself.
+    const again = await t.call('POST', '/api/v1/device/requests', { token: null, raw: Buffer.from((await makeRequest(packageText, 'DEV-101')).text), contentType: REQUEST_MEDIA });
+    assert.equal(again.status, 201, again.body.toString());
+    const againId = again.json().request.id as string;
+    await page.goto('/devices/DEV-101');
+    await page.getByTestId('history').getByText('device.revoke').waitFor();
+    const requestRows = page.getByTestId('requests').locator('tbody tr');
+    assert.equal(await requestRows.count(), 2);
+    assert.match(await requestRows.nth(0).innerText(), new RegExp(`${againId} \\(current\\)[\\s\\S]*Needs approval`));
+    assert.match(await requestRows.nth(1).innerText(), /Approved/);
+    const history = (await page.getByTestId('history').locator('code').allInnerTexts()).filter((a) => a.startsWith('request.') || a.startsWith('device.'));
+    assert.deepEqual(history, ['request.submit', 'request.approve', 'device.complete', 'device.revoke', 'request.submit']);
+    await w.screenshot('14-device-history-approver');
     assert.deepEqual(w.faults, []);
   });
 
@@ -312,6 +342,27 @@ describe('admin web UI in Chromium', () => {
     await page.getByTestId('policy-pump').filter({ hasText: 'automatic (component policy)' }).waitFor();
     assert.equal((await t.call('GET', '/api/v1/systems/Infusion/components/pump/policy')).json().effectiveMode, 'automatic');
 
+    // The system's own policy with every rule; the form shows the CLI command that does the same.
+    await page.getByText('Change the policy of system Infusion').click();
+    const systemPolicy = page.getByRole('form', { name: 'Approval policy of system Infusion' });
+    await systemPolicy.getByLabel('Mode').selectOption('automatic');
+    await systemPolicy.getByLabel('Device id pattern').fill('^INF-[0-9]+$');
+    await systemPolicy.getByLabel('Allowed hardware serials').fill('SN-1, SN-2');
+    await systemPolicy.getByLabel('connected').check();
+    await systemPolicy.getByLabel('proxy').check();
+    await systemPolicy.getByLabel('At most per hour').fill('20');
+    assert.match(await systemPolicy.getByTestId('cli-command').innerText(), /--serials 'SN-1,SN-2' --transports connected,proxy --max-per-hour 20/);
+    await systemPolicy.getByRole('button', { name: 'Set policy' }).click();
+    await page.getByTestId('system-policy-Infusion').filter({ hasText: 'serial in 2 allowed; by connected or proxy; at most 20/hour' }).waitFor();
+    const saved = (await t.call('GET', '/api/v1/systems/Infusion/policy')).json().policy;
+    assert.deepEqual(saved.rules, { deviceIdPattern: '^INF-[0-9]+$', serialAllowList: ['SN-1', 'SN-2'], transports: ['connected', 'proxy'], maxPerHour: 20 });
+
+    // Mock device files: accepted by a new system, then refused.
+    await page.getByTestId('mock-Infusion').filter({ hasText: 'Accepts mock device files.' }).waitFor();
+    await page.getByRole('button', { name: 'Refuse mock device files for Infusion' }).click();
+    await page.getByTestId('mock-Infusion').filter({ hasText: 'Refuses mock device files.' }).waitFor();
+    assert.equal((await t.call('GET', '/api/v1/systems/Infusion')).json().allowMock, false);
+
     const newPackage = page.getByRole('form', { name: 'New package for Infusion' });
     await newPackage.getByText('Secret:').waitFor();
     const download = page.waitForEvent('download');
@@ -347,6 +398,7 @@ describe('admin web UI in Chromium', () => {
     const crlNumber = (await t.call('GET', '/api/v1/ca')).json().crl.number as number;
     assert.ok(crlNumber >= 2, 'the revocation published a CRL');
     await page.getByTestId('crl-number').filter({ hasText: String(crlNumber) }).waitFor();
+    await page.getByTestId('ocsp-status').filter({ hasText: /^Answering: a signed answer verified against the issuing CA/ }).waitFor();
     await w.screenshot('13-ca');
 
     await page.getByRole('link', { name: 'Audit', exact: true }).click();
@@ -358,6 +410,13 @@ describe('admin web UI in Chromium', () => {
     await page.getByText('1 entry', { exact: true }).waitFor();
     await page.getByRole('cell', { name: 'device.revoke', exact: true }).waitFor();
     assert.match(page.url(), /action=device\.revoke/);
+    // The export holds everything matching the filter (not only the page shown), as JSON Lines.
+    const exported = page.waitForEvent('download');
+    await page.getByRole('link', { name: 'Export all matching (JSON Lines)' }).click();
+    const exportFile = await exported;
+    assert.equal(exportFile.suggestedFilename(), 'audit.jsonl');
+    const exportedLines = readFileSync(await exportFile.path(), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { action: string; targetId: string });
+    assert.deepEqual(exportedLines.map((e) => `${e.action} ${e.targetId}`), ['device.revoke DEV-101']);
     // A time window that ends before anything happened: nothing.
     await page.getByLabel('Before').fill('2020-01-01T00:00');
     await page.getByRole('button', { name: 'Filter' }).click();

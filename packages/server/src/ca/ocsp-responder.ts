@@ -9,7 +9,7 @@
  * too. Whatever happens, the answer is an OCSP response: a request that cannot be parsed gets
  * malformedRequest, a failure of ours internalError (RFC 6960 §2.3), never an HTTP error page.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   type CertId,
   type CertStatus,
@@ -22,6 +22,8 @@ import {
   certIdMatchesIssuer,
   parseOcspGetPath,
   parseOcspRequest,
+  parseOcspResponse,
+  verifyOcspResponse,
 } from '@provisio/pki';
 import type { ServiceDeps } from '../domain/deps.js';
 import type { CertificateRecord } from '../domain/model.js';
@@ -41,6 +43,17 @@ export interface OcspAnswer {
    * without a nonce; null otherwise (errors, nonces, several certificates).
    */
   readonly cache: { readonly thisUpdate: Date; readonly nextUpdate: Date; readonly etag: string } | null;
+}
+
+/** The responder asked by the service itself (docs/web.md "CA"): what the CA page shows. */
+export interface OcspSelfCheck {
+  /** `answering`: a signed answer that verifies against the issuing CA now; else `failing`. */
+  readonly status: 'answering' | 'failing';
+  /** The OCSP response status or the verification failure's code. */
+  readonly detail: string;
+  readonly producedAt: Date | null;
+  /** Answers signed ahead and kept for repeated questions (RFC 5019 §2.2). */
+  readonly preSignedAnswers: number;
 }
 
 interface Cached {
@@ -95,6 +108,25 @@ export class OcspResponderService {
       refreshed++;
     }
     return refreshed;
+  }
+
+  /**
+   * Asks this responder about its own certificate with a fresh nonce (so the answer is signed
+   * now and not cached), then parses the answer and verifies its signature and responder
+   * certificate against the issuing CA, as a relying party would.
+   */
+  async selfCheck(): Promise<OcspSelfCheck> {
+    const preSignedAnswers = this.cached.size;
+    const certId = { ...this.certIdOfIssuer('sha256'), serial: this.deps.authority.ocspResponder.certificate.serial };
+    try {
+      const { der } = await this.answer({ der: Buffer.alloc(0), requests: [certId], nonce: randomBytes(16) });
+      const parsed = parseOcspResponse(der);
+      if (parsed.status !== 'successful' || !parsed.basic) return { status: 'failing', detail: parsed.status, producedAt: null, preSignedAnswers };
+      verifyOcspResponse(parsed, this.deps.authority.intermediate, this.deps.clock.now());
+      return { status: 'answering', detail: 'successful', producedAt: parsed.basic.producedAt, preSignedAnswers };
+    } catch (e) {
+      return { status: 'failing', detail: e instanceof PkiError ? e.code : 'internal', producedAt: null, preSignedAnswers };
+    }
   }
 
   /** Answers a POST body (application/ocsp-request). */

@@ -5,6 +5,7 @@ export const serverErrors = {
   validation_failed: { category: 'invalid', when: 'a request body, query or path parameter does not match the API schema' },
   body_too_large: { category: 'invalid', when: 'an uploaded body is larger than the route accepts' },
   unauthenticated: { category: 'unauthorized', when: 'no valid API token or session was presented' },
+  sign_in_throttled: { category: 'unavailable', when: 'too many failed sign-ins for this username or from this address; HTTP 429, retry after the Retry-After delay (it grows with each failure)' },
   sign_in_failed: { category: 'unauthorized', when: 'a sign-in named an unknown user, a disabled or password-less user, or a wrong password (one answer for all)' },
   session_expired: { category: 'unauthorized', when: 'the browser session cookie is unknown, signed out or past its idle or absolute lifetime; sign in again' },
   csrf_token_invalid: { category: 'forbidden', when: 'a cookie-authenticated POST or DELETE came without the session\'s X-CSRF-Token header, or with another one' },

@@ -11,6 +11,7 @@ import { type Actor, type ServiceDeps } from './deps.js';
 import { ServiceError } from './errors.js';
 import type { User, UserId } from './model.js';
 import { hashPassword, hashToken, verifyPassword } from './users.js';
+import { SignInThrottle } from './sign-in-throttle.js';
 
 /** 30 minutes without a request ends a session (OWASP session management: 15-30 min for admin UIs). */
 export const SESSION_IDLE_MS = 30 * 60_000;
@@ -35,10 +36,18 @@ export interface NewSession extends SessionInfo {
   readonly sessionId: string;
 }
 
+/** Too many failed sign-ins for this username or address: HTTP 429 with Retry-After (RFC 6585 §4). */
+export class SignInThrottled extends ServiceError {
+  constructor(readonly retryAfterSeconds: number) {
+    super('sign_in_throttled', `too many failed sign-ins for this username or from this address; wait ${retryAfterSeconds} s and try again`);
+  }
+}
+
 let dummyHash: Promise<string> | null = null;
 
 export class SessionBook {
   readonly #entries = new Map<string, SessionEntry>();
+  readonly #throttle = new SignInThrottle();
 
   constructor(private readonly deps: Pick<ServiceDeps, 'store' | 'random' | 'clock'>) {}
 
@@ -47,7 +56,18 @@ export class SessionBook {
    * disabled user and a wrong password get the same error after the same scrypt work, so the
    * answer tells nothing about which names exist. Audits success and failure (never the password).
    */
-  async signIn(username: string, password: string): Promise<NewSession> {
+  async signIn(username: string, password: string, address: string): Promise<NewSession> {
+    const verdict = this.#throttle.check(username, address, this.deps.clock.now().getTime());
+    if (!verdict.allowed) {
+      // Refused before the password is checked: a guess made now tells nothing. Audited with the
+      // name only when it is a user's (as for a failure).
+      const known = await this.deps.store.findUserByName(username);
+      await this.deps.store.appendAudit({
+        at: this.deps.clock.now(), actor: 'anonymous', action: 'session.sign_in_throttled', targetType: 'user', targetId: known?.username ?? '(unknown user)',
+        details: { by: verdict.by, address, retryAfterSeconds: verdict.retryAfterSeconds },
+      });
+      throw new SignInThrottled(verdict.retryAfterSeconds);
+    }
     const user = await this.deps.store.findUserByName(username);
     // A hash to check against when there is none: the same cost as a real check.
     dummyHash ??= hashPassword(this.deps.random, 'no user has this password');
@@ -61,8 +81,10 @@ export class SessionBook {
       await this.deps.store.appendAudit({
         at: now, actor: 'anonymous', action: 'session.sign_in_failed', targetType: 'user', targetId: user?.username ?? '(unknown user)', details: { reason },
       });
+      this.#throttle.recordFailure(username, address, now.getTime());
       throw new ServiceError('sign_in_failed', 'wrong username or password');
     }
+    this.#throttle.recordSuccess(username);
     const sessionId = this.#randomToken();
     const entry: SessionEntry = { userId: user.id, csrfToken: this.#randomToken(), createdAt: now.getTime(), lastSeenAt: now.getTime() };
     this.#prune(now.getTime());

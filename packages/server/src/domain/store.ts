@@ -55,6 +55,8 @@ export interface RequestFilter {
   readonly state?: RequestState;
   readonly systemId?: SystemId;
   readonly componentId?: ComponentId;
+  /** Every request made with exactly this device id. */
+  readonly deviceId?: DeviceIdText;
   /** Case-insensitive substring of deviceId, deviceLabel or hardwareSerial. */
   readonly text?: string;
   readonly limit: number;
@@ -62,14 +64,24 @@ export interface RequestFilter {
 }
 
 /**
- * Orders of the device list: most recently changed first (the default); pending first (those
- * waiting for approval on top, then most recently changed); or by device id.
+ * Orders of the device list (a closed list: only these columns are ever put in ORDER BY): most
+ * recently changed first (the default); pending first (those waiting for approval on top, then
+ * by last change); by device id, label, state or creation time, either direction. Every order
+ * ends with the device id ascending, so ties come in one stable order and pages never overlap.
  */
-export const DEVICE_SORTS = ['updated', 'pending-first', 'device-id'] as const;
+export const DEVICE_SORTS = ['updated', 'pending-first', 'device-id', 'label', 'state', 'created'] as const;
 export type DeviceSort = (typeof DEVICE_SORTS)[number];
+export type SortDirection = 'asc' | 'desc';
+
+/** The direction a sort takes when none is given: times newest first, text A to Z. */
+export function defaultDirection(sort: DeviceSort): SortDirection {
+  return sort === 'updated' || sort === 'pending-first' || sort === 'created' ? 'desc' : 'asc';
+}
 
 export interface DeviceFilter {
   readonly sort?: DeviceSort;
+  /** Default: `defaultDirection(sort)`. */
+  readonly direction?: SortDirection;
   readonly state?: DeviceState;
   /** How the device's current request arrived (upload, connected, proxy). */
   readonly transport?: Transport;
@@ -86,7 +98,11 @@ export interface AuditFilter {
   readonly actor?: string;
   readonly action?: string;
   readonly targetId?: string;
+  /** Entries about any of these targets (a device and its requests). */
+  readonly targetIds?: readonly string[];
   readonly fromSeq?: number;
+  /** Entries with seq at most this (keyset paging newest first: the last seq seen minus one). */
+  readonly toSeq?: number;
   /** Entries at or after this time. */
   readonly since?: Date;
   /** Entries before this time. */
@@ -109,6 +125,8 @@ export interface StoreTx {
   insertSystem(system: SystemRecord): Promise<void>;
   findSystemByName(name: string): Promise<SystemRecord | null>;
   findSystemById(id: SystemId): Promise<SystemRecord | null>;
+  /** Sets whether mock device files are accepted; false when no system has this id. */
+  setSystemAllowMock(id: SystemId, allowMock: boolean): Promise<boolean>;
   listSystems(): Promise<SystemRecord[]>;
   insertComponent(component: ComponentRecord): Promise<void>;
   findComponent(systemId: SystemId, name: string): Promise<ComponentRecord | null>;
@@ -155,7 +173,7 @@ export interface StoreTx {
   // devices (deviceId unique)
   insertDevice(device: DeviceRecord): Promise<void>;
   findDevice(deviceId: DeviceIdText): Promise<DeviceRecord | null>;
-  /** Ordered by updatedAt desc, then deviceId. */
+  /** Ordered by `filter.sort` (default updatedAt desc), then deviceId ascending. */
   listDevices(filter: DeviceFilter): Promise<Page<DeviceRecord>>;
   /**
    * Records a check-in at the central station (last seen, the certificate presented, telemetry);

@@ -48,6 +48,24 @@ export async function createSystem(deps: Pick<ServiceDeps, 'store' | 'clock' | '
   return system;
 }
 
+/**
+ * Changes a system's settings (admins; docs/web.md "Systems"). Only `allowMock` can change: the
+ * name is signed into every package and request of the system, so renaming would orphan them.
+ * Audited as system.update with the old and new value; an unchanged value writes nothing.
+ */
+export async function updateSystem(deps: Pick<ServiceDeps, 'store' | 'clock'>, actor: Actor, name: string, changes: { allowMock: boolean }): Promise<SystemRecord> {
+  const system = await requireSystem(deps, name);
+  if (system.allowMock === changes.allowMock) return system;
+  await deps.store.transaction(async (tx) => {
+    if (!(await tx.setSystemAllowMock(system.id, changes.allowMock))) throw new ServiceError('system_not_found', `system "${name}" does not exist`);
+    await tx.appendAudit({
+      at: deps.clock.now(), actor: actorName(actor), action: 'system.update', targetType: 'system', targetId: system.name,
+      details: { allowMock: { from: system.allowMock, to: changes.allowMock } },
+    });
+  });
+  return { ...system, allowMock: changes.allowMock };
+}
+
 export async function requireSystem(deps: Pick<ServiceDeps, 'store'>, name: string): Promise<SystemRecord> {
   const system = await deps.store.findSystemByName(name);
   if (!system) throw new ServiceError('system_not_found', `system "${name}" does not exist; create it with "provisio system create ${name}"`);

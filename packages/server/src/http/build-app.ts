@@ -19,7 +19,7 @@ import { buildOpenApi } from './openapi.js';
 import type { RouteSpec } from './route.js';
 import { isOcspPath, registerRevocationRoutes, sendOcspMalformed } from './revocation-routes.js';
 import { ROUTES } from './routes.js';
-import { registerSessionRoutes, sessionCookie } from './session-routes.js';
+import { registerSessionRoutes, SESSION_OPENAPI_PATHS, sessionCookie } from './session-routes.js';
 import { createWebFiles, findWebRoot } from './web-static.js';
 
 export const STATUS: Record<string, number> = {
@@ -147,6 +147,7 @@ interface Limiters {
   readonly admission: AdmissionLimiter;
   readonly clientRate: ClientRateLimiter;
   readonly decisionWaiters: DecisionWaiters | undefined;
+  readonly ocsp: OcspResponderService | undefined;
 }
 
 function register(app: FastifyInstance, deps: ServiceDeps, sessions: SessionBook, route: RouteSpec, limiters: Limiters): void {
@@ -204,6 +205,7 @@ function register(app: FastifyInstance, deps: ServiceDeps, sessions: SessionBook
         ...(route.rawBody ? { contentType: type } : {}),
         ...(route.clientCertificate ? { clientCertificates: clientCertificates(request) } : {}),
         ...(limiters.decisionWaiters ? { decisionWaiters: limiters.decisionWaiters } : {}),
+        ...(limiters.ocsp ? { ocsp: limiters.ocsp } : {}),
       });
       for (const [k, v] of Object.entries(result.headers ?? {})) reply.header(k, v);
       reply.status(result.status ?? 200);
@@ -239,13 +241,14 @@ export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Pr
     admission: new AdmissionLimiter(options.admission),
     clientRate: new ClientRateLimiter(options.clientRate),
     decisionWaiters: options.decisionWaiters,
+    ocsp: options.ocsp,
   };
   const sessions = new SessionBook(deps);
   for (const route of ROUTES) register(app, deps, sessions, route, limiters);
   registerSessionRoutes(app, sessions, admit(limiters.admission));
   if (options.ocsp) registerRevocationRoutes(app, deps, options.ocsp, options.log);
 
-  const openapi = buildOpenApi(ROUTES, deps.urls.serviceUrl);
+  const openapi = buildOpenApi(ROUTES, deps.urls.serviceUrl, SESSION_OPENAPI_PATHS);
   app.get('/openapi.json', async (_request, reply) => reply.type('application/json').send(openapi));
 
   const webRoot = options.webRoot === undefined ? findWebRoot() : options.webRoot;

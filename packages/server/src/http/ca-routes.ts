@@ -64,8 +64,9 @@ export const CA_ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'GET', url: '/api/v1/ca', operationId: 'describeCa', summary: 'The CA hierarchy in use (root, issuing CA, profile signer, OCSP responder) and the newest CRL', roles: READERS,
-    handler: async ({ deps }) => {
+    handler: async ({ deps, ocsp }) => {
       const ca = await describeCa(deps);
+      const check = ocsp ? await ocsp.selfCheck() : null;
       return {
         body: {
           certificates: [
@@ -75,7 +76,11 @@ export const CA_ROUTES: readonly RouteSpec[] = [
             caCertificateView('OCSP responder', ca.ocspResponder),
           ],
           crl: ca.crl ? { number: ca.crl.crlNumber, thisUpdate: ca.crl.thisUpdate.toISOString(), nextUpdate: ca.crl.nextUpdate.toISOString(), url: ca.crlUrl } : null,
-          ocsp: { url: ca.ocspUrl },
+          ocsp: {
+            url: ca.ocspUrl,
+            // The service asked its own responder just now (null when the responder is not running).
+            selfCheck: check ? { status: check.status, detail: check.detail, producedAt: check.producedAt?.toISOString() ?? null, preSignedAnswers: check.preSignedAnswers } : null,
+          },
         },
       };
     },

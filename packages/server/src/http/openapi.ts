@@ -1,8 +1,9 @@
 /** The OpenAPI 3.1 document, generated from the route table (never written by hand). */
 import type { RouteSpec } from './route.js';
 
-export function buildOpenApi(routes: readonly RouteSpec[], serverUrl: string): Record<string, unknown> {
-  const paths: Record<string, Record<string, unknown>> = {};
+/** `extraPaths`: operations registered apart from the route table (the session routes). */
+export function buildOpenApi(routes: readonly RouteSpec[], serverUrl: string, extraPaths: Readonly<Record<string, Record<string, unknown>>> = {}): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = { ...extraPaths };
   for (const route of routes) {
     const path = route.url.replace(/:([A-Za-z]+)/g, '{$1}');
     const parameters = [

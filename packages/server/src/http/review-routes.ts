@@ -2,10 +2,11 @@
 import { approveMany, MAX_APPROVE_MANY } from '../domain/approve-many.js';
 import type { Actor } from '../domain/deps.js';
 import { ServiceError } from '../domain/errors.js';
-import type { RequestId, Role } from '../domain/model.js';
+import type { DeviceIdText, RequestId, Role } from '../domain/model.js';
 import { reviewRequest } from '../domain/review-request.js';
+import { readDeviceHistory } from '../domain/device-history.js';
 import type { RouteSpec } from './route.js';
-import { certificateView, componentView, createNames, packageView, requestView } from './views.js';
+import { auditView, certificateView, componentView, createNames, packageView, requestView } from './views.js';
 
 const READERS: readonly Role[] = ['admin', 'approver', 'auditor'];
 const id = { type: 'string', minLength: 1, maxLength: 80, pattern: '^[A-Za-z0-9._:-]+$' } as const;
@@ -27,6 +28,15 @@ export const REVIEW_ROUTES: readonly RouteSpec[] = [
           component: r.component ? componentView(r.component) : null,
         },
       };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/devices/:deviceId/history', operationId: 'getDeviceHistory', summary: 'A device\'s history: every request it made (newest first) and the audit entries about it and them (oldest first)', roles: READERS,
+    params: { type: 'object', additionalProperties: false, properties: { deviceId: id }, required: ['deviceId'] },
+    handler: async ({ deps, params }) => {
+      const h = await readDeviceHistory(deps, params.deviceId as DeviceIdText);
+      const names = createNames(deps.store);
+      return { body: { requests: await Promise.all(h.requests.map((r) => requestView(r, names))), events: h.events.map(auditView), truncated: h.truncated } };
     },
   },
   {

@@ -6,6 +6,7 @@
 import type { Actor, ServiceDeps } from '../domain/deps.js';
 import type { Role } from '../domain/model.js';
 import type { DecisionWaiters } from './decision-waiters.js';
+import type { OcspResponderService } from '../ca/ocsp-responder.js';
 
 export type JsonSchema = Readonly<Record<string, unknown>>;
 
@@ -23,6 +24,8 @@ export interface RouteContext {
    * (DER, leaf first; empty when none was sent).
    */
   readonly clientCertificates?: readonly Buffer[];
+  /** The OCSP responder, for its self-check on the CA overview (absent when not running). */
+  readonly ocsp?: OcspResponderService;
   /** Held long-polls (absent: every poll is answered at once). */
   readonly decisionWaiters?: DecisionWaiters;
 }
@@ -36,7 +39,7 @@ export interface RouteResult {
 }
 
 export interface RouteSpec {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PATCH';
   readonly url: string;
   readonly operationId: string;
   readonly summary: string;

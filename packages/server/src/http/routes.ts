@@ -1,4 +1,5 @@
 /** The REST API (v1). Every route declares its roles; docs/api.md and /openapi.json describe them. */
+import { Readable } from 'node:stream';
 import { KEY_TYPES, encodePem } from '@provisio/pki';
 import { BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, MAX_BUNDLE_ENTRIES } from '@provisio/protocol';
 import { verifyStoreAudit } from '../audit/verify-store-audit.js';
@@ -9,14 +10,15 @@ import { authenticateDeviceCertificate, completeProvisioning, confirmInstall, ge
 import { ServiceError } from '../domain/errors.js';
 import type { DeviceIdText, DeviceState, PackageId, RequestId, RequestState, Role, Transport } from '../domain/model.js';
 import { ROLES } from '../domain/model.js';
-import { DEVICE_SORTS, type DeviceSort } from '../domain/store.js';
+import { DEVICE_SORTS, type DeviceSort, type SortDirection } from '../domain/store.js';
 import { createMockDevices } from '../domain/mock-devices.js';
+import { exportAudit, MAX_EXPORT } from '../domain/export-audit.js';
 import { createPackage, revokePackage } from '../domain/packages.js';
 import { buildProfileBundle, submitRequestBundle } from '../domain/bundles.js';
 import { findPendingRenewal, installRenewal } from '../domain/lifecycle.js';
 import { revokeDevice } from '../domain/revocation.js';
 import { approveRequest, finishAutomaticApproval, getProfile, rejectRequest, requireRequest, submitRequest } from '../domain/requests.js';
-import { createComponent, createSystem, describeSystem, requireComponent, requireSystem } from '../domain/systems.js';
+import { createComponent, createSystem, describeSystem, requireComponent, requireSystem, updateSystem } from '../domain/systems.js';
 import { createUser } from '../domain/users.js';
 import { MAX_WAIT_SECONDS } from './decision-waiters.js';
 import type { RouteContext, RouteSpec } from './route.js';
@@ -111,6 +113,15 @@ export const ROUTES: readonly RouteSpec[] = [
     handler: async ({ deps, params }) => {
       const { system, components } = await describeSystem(deps, params.system as string);
       return { body: systemView(system, components) };
+    },
+  },
+  {
+    method: 'PATCH', url: '/api/v1/systems/:system', operationId: 'updateSystem', summary: 'Change a system\'s settings (whether mock device files are accepted)', roles: ['admin'],
+    params: obj({ system: name }, ['system']),
+    body: obj({ allowMock: { type: 'boolean' } }, ['allowMock']),
+    handler: async (ctx) => {
+      const system = await updateSystem(ctx.deps, actorOf(ctx), ctx.params.system as string, ctx.body as { allowMock: boolean });
+      return { body: systemView(system, await ctx.deps.store.listComponents(system.id)) };
     },
   },
   {
@@ -319,13 +330,14 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'GET', url: '/api/v1/devices', operationId: 'listDevices', summary: 'List devices', roles: READERS,
-    query: obj({ state: { type: 'string', enum: ['pending', 'approved', 'provisioned', 'rejected', 'revoked'] }, system: name, component: name, q: { type: 'string', maxLength: 128 }, sort: { type: 'string', enum: [...DEVICE_SORTS] },
+    query: obj({ state: { type: 'string', enum: ['pending', 'approved', 'provisioned', 'rejected', 'revoked'] }, system: name, component: name, q: { type: 'string', maxLength: 128 }, sort: { type: 'string', enum: [...DEVICE_SORTS] }, direction: { type: 'string', enum: ['asc', 'desc'] },
       transport: { type: 'string', enum: ['upload', 'connected', 'proxy'] }, expiresWithinDays: { type: 'integer', minimum: 0, maximum: 3650 }, ...paging }),
     handler: async ({ deps, query }) => {
       const { system, component } = await scopeOf(deps, query);
       const days = query.expiresWithinDays as number | undefined;
       const page = await deps.store.listDevices({
         sort: query.sort as DeviceSort | undefined,
+        direction: query.direction as SortDirection | undefined,
         transport: query.transport as Transport | undefined,
         ...(days !== undefined ? { certificateExpiresBefore: new Date(deps.clock.now().getTime() + days * 86_400_000) } : {}),
         state: query.state as DeviceState | undefined,
@@ -416,6 +428,28 @@ export const ROUTES: readonly RouteSpec[] = [
         offset: query.offset as number,
       });
       return { body: { total: page.total, items: page.items.map(auditView) } };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/audit/export', operationId: 'exportAudit', summary: 'Every audit entry matching the filters as JSON Lines (newest first, streamed, at most limit)', roles: ['admin', 'auditor'],
+    query: obj({
+      actor: { type: 'string', maxLength: 128 }, action: { type: 'string', maxLength: 64 }, target: { type: 'string', maxLength: 128 },
+      since: { type: 'string', format: 'date-time' }, until: { type: 'string', format: 'date-time' },
+      limit: { type: 'integer', minimum: 1, maximum: MAX_EXPORT, default: 10_000 },
+    }),
+    handler: ({ deps, query }) => {
+      const filter = {
+        ...(query.since ? { since: new Date(query.since as string) } : {}),
+        ...(query.until ? { until: new Date(query.until as string) } : {}),
+        ...(query.actor ? { actor: query.actor as string } : {}),
+        ...(query.action ? { action: query.action as string } : {}),
+        ...(query.target ? { targetId: query.target as string } : {}),
+      };
+      return Promise.resolve({
+        body: Readable.from(exportAudit(deps, filter, query.limit as number, auditView)),
+        contentType: 'application/jsonl; charset=utf-8',
+        headers: { 'content-disposition': 'attachment; filename="audit.jsonl"', 'cache-control': 'no-store' },
+      });
     },
   },
   {

@@ -4,6 +4,7 @@
  * files under /assets/, and a strict Content-Security-Policy: only this origin's scripts, styles
  * and API, no inline script, never framed.
  */
+import { isIP } from 'node:net';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, sep } from 'node:path';
@@ -47,6 +48,20 @@ export function findWebRoot(): string | null {
   }
 }
 
+/**
+ * HSTS for the UI (RFC 6797): a year, without includeSubDomains (the service's name may share a
+ * parent with plain-HTTP services it does not own). Not sent when the browser reached the
+ * service by an IP address or a localhost name: browsers ignore it for IP literals (RFC 6797
+ * §8.1.1) and some keep it for localhost, which would force every development server there to
+ * HTTPS for a year.
+ */
+export const STRICT_TRANSPORT_SECURITY = 'max-age=31536000';
+
+function isLocalOrIp(hostHeader: string | undefined): boolean {
+  const host = (hostHeader ?? '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return host === '' || host === 'localhost' || host.endsWith('.localhost') || isIP(host) !== 0;
+}
+
 export interface WebFiles {
   /** Answers a GET/HEAD for the UI, or returns false when the path is not the UI's. */
   serve(request: FastifyRequest, reply: FastifyReply): boolean;
@@ -55,6 +70,7 @@ export interface WebFiles {
 export function createWebFiles(root: string): WebFiles {
   const base = realpathSync(root);
   const send = (reply: FastifyReply, file: string, isHashed: boolean) => {
+    if (!isLocalOrIp(reply.request.headers.host)) reply.header('strict-transport-security', STRICT_TRANSPORT_SECURITY);
     reply
       .header('content-security-policy', CONTENT_SECURITY_POLICY)
       .header('x-content-type-options', 'nosniff')

@@ -34,7 +34,7 @@ import type {
   User,
   UserId,
 } from '../domain/model.js';
-import type { AuditFilter, DeviceFilter, RequestFilter, Store, StoreTx } from '../domain/store.js';
+import { type AuditFilter, type DeviceFilter, type DeviceSort, defaultDirection, type RequestFilter, type Store, type StoreTx } from '../domain/store.js';
 import type { DialectName } from './migrations.js';
 import * as rows from './rows.js';
 import type { Database, DevicesTable } from './schema.js';
@@ -144,6 +144,11 @@ class KyselyStoreTx implements StoreTx {
     return row ? rows.systemFromRow(row) : null;
   }
 
+  async setSystemAllowMock(id: SystemId, allowMock: boolean): Promise<boolean> {
+    const result = await this.db.updateTable('systems').set({ allow_mock: allowMock ? 1 : 0 }).where('id', '=', id).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   async listSystems(): Promise<SystemRecord[]> {
     const found = await this.db.selectFrom('systems').selectAll().orderBy('name').execute();
     return found.map(rows.systemFromRow);
@@ -232,6 +237,7 @@ class KyselyStoreTx implements StoreTx {
     if (filter.state !== undefined) query = query.where('state', '=', filter.state);
     if (filter.systemId !== undefined) query = query.where('system_id', '=', filter.systemId);
     if (filter.componentId !== undefined) query = query.where('component_id', '=', filter.componentId);
+    if (filter.deviceId !== undefined) query = query.where('device_id', '=', filter.deviceId);
     if (filter.text) {
       const pattern = likePattern(filter.text);
       query = query.where((eb) => eb.or([
@@ -364,12 +370,15 @@ class KyselyStoreTx implements StoreTx {
     if (filter.state !== undefined) query = query.where('state', '=', filter.state);
     if (filter.systemId !== undefined) query = query.where('system_id', '=', filter.systemId);
     if (filter.componentId !== undefined) query = query.where('component_id', '=', filter.componentId);
+    // Conditions on a device's request or certificates are uncorrelated `in (select …)`: the
+    // subquery runs once, where a correlated `exists` ran once per device (bench/devices-list.ts:
+    // with 100,000 devices the text search fell from ~540 ms to the figures in bench/RESULTS.md).
     if (filter.transport !== undefined) {
-      query = query.where(sql<SqlBool>`exists (select 1 from requests r where r.id = devices.current_request_id and r.transport = ${filter.transport})`);
+      query = query.where(sql<SqlBool>`current_request_id in (select r.id from requests r where r.transport = ${filter.transport})`);
     }
     if (filter.certificateExpiresBefore !== undefined) {
       const before = rows.toMillis(filter.certificateExpiresBefore);
-      query = query.where(sql<SqlBool>`exists (select 1 from certificates c where c.device_id = devices.device_id and c.status = 'active' and c.not_after < ${before})`);
+      query = query.where(sql<SqlBool>`device_id in (select c.device_id from certificates c where c.status = 'active' and c.not_after < ${before})`);
     }
     if (filter.text) {
       const pattern = likePattern(filter.text);
@@ -377,14 +386,17 @@ class KyselyStoreTx implements StoreTx {
         containsLower('device_id', pattern),
         containsLower('label', pattern),
         // Key and certificate fingerprints are stored as lowercase hex, like the pattern.
-        sql<SqlBool>`exists (select 1 from requests r where r.id = devices.current_request_id and (lower(r.hardware_serial) like ${pattern} escape '!' or r.public_key_fingerprint like ${pattern} escape '!'))`,
-        sql<SqlBool>`exists (select 1 from certificates c where c.device_id = devices.device_id and (lower(c.serial) like ${pattern} escape '!' or c.fingerprint like ${pattern} escape '!'))`,
+        sql<SqlBool>`current_request_id in (select r.id from requests r where lower(r.hardware_serial) like ${pattern} escape '!' or r.public_key_fingerprint like ${pattern} escape '!')`,
+        sql<SqlBool>`device_id in (select c.device_id from certificates c where lower(c.serial) like ${pattern} escape '!' or c.fingerprint like ${pattern} escape '!')`,
       ]));
     }
     const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const sort = filter.sort ?? 'updated';
+    const direction = filter.direction ?? defaultDirection(sort);
     let ordered = query.selectAll();
-    if (filter.sort === 'pending-first') ordered = ordered.orderBy(sql`case when state = 'pending' then 0 else 1 end`);
-    ordered = filter.sort === 'device-id' ? ordered.orderBy('device_id', 'asc') : ordered.orderBy('updated_at', 'desc').orderBy('device_id', 'asc');
+    if (sort === 'pending-first') ordered = ordered.orderBy(sql`case when state = 'pending' then 0 else 1 end`);
+    const column = DEVICE_SORT_COLUMNS[sort];
+    ordered = column === 'device_id' ? ordered.orderBy('device_id', direction) : ordered.orderBy(column, direction).orderBy('device_id', 'asc');
     const found = await ordered
       .limit(limit).offset(offset)
       .execute();
@@ -643,7 +655,12 @@ export class KyselyStore extends KyselyStoreTx implements Store {
     if (filter.actor !== undefined) query = query.where('actor', '=', filter.actor);
     if (filter.action !== undefined) query = query.where('action', '=', filter.action);
     if (filter.targetId !== undefined) query = query.where('target_id', '=', filter.targetId);
+    if (filter.targetIds !== undefined) {
+      if (filter.targetIds.length === 0) return { items: [], total: 0 };
+      query = query.where('target_id', 'in', [...filter.targetIds]);
+    }
     if (filter.fromSeq !== undefined) query = query.where('seq', '>=', filter.fromSeq);
+    if (filter.toSeq !== undefined) query = query.where('seq', '<=', filter.toSeq);
     if (filter.since !== undefined) query = query.where('at', '>=', rows.toMillis(filter.since));
     if (filter.until !== undefined) query = query.where('at', '<', rows.toMillis(filter.until));
     const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
@@ -672,6 +689,16 @@ export class KyselyStore extends KyselyStoreTx implements Store {
     await this.kysely.destroy();
   }
 }
+
+/** The column behind each order of the device list (DEVICE_SORTS is the whitelist). */
+const DEVICE_SORT_COLUMNS = {
+  'updated': 'updated_at',
+  'pending-first': 'updated_at',
+  'device-id': 'device_id',
+  'label': 'label',
+  'state': 'state',
+  'created': 'created_at',
+} as const satisfies Record<DeviceSort, keyof DevicesTable>;
 
 function checkPaging(filter: { limit: number; offset: number }): { limit: number; offset: number } {
   const { limit, offset } = filter;

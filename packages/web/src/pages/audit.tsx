@@ -100,7 +100,8 @@ export function AuditPage() {
           </label>
         ))}
         <button type="submit" className="secondary">Filter</button>
-        <button type="button" className="secondary" onClick={exportJson} disabled={!data}>Export JSON</button>
+        <button type="button" className="secondary" onClick={exportJson} disabled={!data}>Export this page (JSON)</button>
+        <a className="button secondary" href={`/api/v1/audit/export?${key}`} download="audit.jsonl">Export all matching (JSON Lines)</a>
       </form>
       <CliCommand command={cli} />
       <ErrorBox error={error} />

@@ -7,7 +7,7 @@ interface CaCertificate { role: string; subject: string; issuer: string; serial:
 interface CaOverview {
   certificates: CaCertificate[];
   crl: { number: number; thisUpdate: string; nextUpdate: string; url: string | null } | null;
-  ocsp: { url: string | null };
+  ocsp: { url: string | null; selfCheck: { status: 'answering' | 'failing'; detail: string; producedAt: string | null; preSignedAnswers: number } | null };
 }
 
 const DAY = 86_400_000;
@@ -60,6 +60,12 @@ export function CaPage() {
             <dt>Next update</dt><dd><When at={ca.crl?.nextUpdate ?? null} /></dd>
             <dt>CRL address</dt><dd><code>{ca.crl?.url ?? '—'}</code></dd>
             <dt>OCSP responder</dt><dd><code>{ca.ocsp.url ?? '—'}</code></dd>
+            <dt>OCSP status</dt>
+            <dd data-testid="ocsp-status">
+              {ca.ocsp.selfCheck === null ? 'not running' : ca.ocsp.selfCheck.status === 'answering'
+                ? <>Answering: a signed answer verified against the issuing CA, produced <When at={ca.ocsp.selfCheck.producedAt} />; {ca.ocsp.selfCheck.preSignedAnswers} pre-signed answer{ca.ocsp.selfCheck.preSignedAnswers === 1 ? '' : 's'} kept</>
+                : `NOT answering: ${ca.ocsp.selfCheck.detail}`}
+            </dd>
           </dl>
           <CliCommand command="provisio crl fetch --out issuing.crl" />
         </>

@@ -1,11 +1,13 @@
 /** One device: its state, every certificate it had (PEM download), and revocation. */
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
-import { type CertificateView, type DeviceView, getJson, type Page, postJson, saveFile, type Session } from '../api';
+import { type CertificateView, type DeviceView, getJson, postJson, type RequestView, saveFile, type Session } from '../api';
 import type { AuditEntry } from './audit';
 import { Link } from '../router';
 import { CliCommand, ErrorBox, StateBadge, When } from '../widgets';
 
 type Detail = DeviceView & { certificates: CertificateView[] };
+/** GET /api/v1/devices/{id}/history: every request (newest first), the audit entries about them (oldest first). */
+interface History { requests: RequestView[]; events: AuditEntry[]; truncated: boolean }
 
 /** The reasons an operator may give (RFC 5280 §5.3.1; docs/cli.md "Revocation commands"). */
 const REASONS = ['keyCompromise', 'superseded', 'cessationOfOperation', 'affiliationChanged', 'privilegeWithdrawn', 'unspecified'] as const;
@@ -14,23 +16,19 @@ export function DeviceDetailPage({ session, deviceId }: { session: Session; devi
   const [device, setDevice] = useState<Detail | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [status, setStatus] = useState('');
-  const [history, setHistory] = useState<AuditEntry[] | null>(null);
+  const [history, setHistory] = useState<History | null>(null);
   const [inspected, setInspected] = useState<string | null>(null);
-  const readsAudit = session.role === 'admin' || session.role === 'auditor';
 
   const load = useCallback(async () => {
     try {
-      const d = await getJson<Detail>(`/api/v1/devices/${encodeURIComponent(deviceId)}`);
+      const path = `/api/v1/devices/${encodeURIComponent(deviceId)}`;
+      const [d, h] = await Promise.all([getJson<Detail>(path), getJson<History>(`${path}/history`)]);
       setDevice(d);
-      if (readsAudit) {
-        // The device's history: what was done to it and to its current request, oldest first.
-        const pages = await Promise.all([d.deviceId, d.requestId].map((target) => getJson<Page<AuditEntry>>(`/api/v1/audit?target=${encodeURIComponent(target)}&limit=100`)));
-        setHistory(pages.flatMap((p) => p.items).sort((a, b) => a.seq - b.seq));
-      }
+      setHistory(h);
     } catch (e) {
       setError(e);
     }
-  }, [deviceId, readsAudit]);
+  }, [deviceId]);
   useEffect(() => {
     void load();
   }, [load]);
@@ -82,12 +80,31 @@ export function DeviceDetailPage({ session, deviceId }: { session: Session; devi
           {inspected ? <CertificateDetails deviceId={device.deviceId} serial={inspected} /> : null}
           {history ? (
             <>
+              <h2>Requests</h2>
+              <table className="table" data-testid="requests">
+                <thead>
+                  <tr><th scope="col">Request</th><th scope="col">Made</th><th scope="col">Transport</th><th scope="col">Key</th><th scope="col">State</th><th scope="col">Decided</th></tr>
+                </thead>
+                <tbody>
+                  {history.requests.map((r) => (
+                    <tr key={r.id}>
+                      <td><code>{r.id}</code>{r.id === device.requestId ? ' (current)' : ''}</td>
+                      <td><When at={r.createdAt} /></td>
+                      <td>{r.transport}</td>
+                      <td>{r.keyAlgorithm}</td>
+                      <td><StateBadge state={r.state} /></td>
+                      <td><When at={r.decidedAt} />{r.decisionReason ? ` — ${r.decisionReason}` : ''}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
               <h2>History</h2>
               <ol className="history" data-testid="history">
-                {history.map((e) => (
-                  <li key={e.seq}><When at={e.at} /> — <code>{e.action}</code> by {e.actor}</li>
+                {history.events.map((e) => (
+                  <li key={e.seq}><When at={e.at} /> — <code>{e.action}</code> by {e.actor}{e.targetId !== device.deviceId ? <> (request <code>{e.targetId}</code>)</> : null}</li>
                 ))}
               </ol>
+              {history.truncated ? <p>Only the newest 1,000 requests and entries are shown.</p> : null}
             </>
           ) : null}
           {canRevoke ? (

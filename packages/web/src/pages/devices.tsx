@@ -20,6 +20,40 @@ interface Review {
   component: { name: string; keyTypes: string[]; validityDays: number } | null;
 }
 
+type Direction = 'asc' | 'desc';
+/** The API's device orders (GET /api/v1/devices?sort=&direction=); the server whitelists them too. */
+const SORTS = [
+  { sort: 'pending-first', title: 'Needs approval first' },
+  { sort: 'device-id', title: 'Device' },
+  { sort: 'label', title: 'Label' },
+  { sort: 'state', title: 'State' },
+  { sort: 'updated', title: 'Updated' },
+  { sort: 'created', title: 'Created' },
+] as const;
+type Sort = (typeof SORTS)[number]['sort'];
+
+function defaultDirection(sort: Sort): Direction {
+  return sort === 'updated' || sort === 'pending-first' || sort === 'created' ? 'desc' : 'asc';
+}
+
+/**
+ * A column header that sorts the list on the server: the first click its default direction, the
+ * next reverses it. The button is named by the column alone (a screen reader reads the order from
+ * aria-sort), so it never collides with the filter of the same name.
+ */
+interface SortHeaderProps { column: Sort; title: string; sort: Sort; direction: Direction; onSort: (changes: Record<string, string>) => void }
+function SortHeader({ column, title, sort, direction, onSort }: SortHeaderProps) {
+  const active = sort === column;
+  const next: Direction = active ? (direction === 'asc' ? 'desc' : 'asc') : defaultDirection(column);
+  return (
+    <th scope="col" aria-sort={active ? (direction === 'asc' ? 'ascending' : 'descending') : 'none'}>
+      <button type="button" className="sort" title={`Sort ${next === 'asc' ? 'ascending' : 'descending'}`} onClick={() => onSort({ sort: column, direction: next })}>
+        {title}<span aria-hidden="true">{active ? (direction === 'asc' ? ' ▲' : ' ▼') : ''}</span>
+      </button>
+    </th>
+  );
+}
+
 export function DevicesPage({ session }: { session: Session }) {
   const { query } = useLocation();
   const state = query.get('state') ?? '';
@@ -28,6 +62,9 @@ export function DevicesPage({ session }: { session: Session }) {
   const q = query.get('q') ?? '';
   const transport = query.get('transport') ?? '';
   const expires = query.get('expires') ?? '';
+  const sort = SORTS.find((c) => c.sort === query.get('sort'))?.sort ?? 'pending-first';
+  const asked = query.get('direction');
+  const direction: Direction = asked === 'asc' || asked === 'desc' ? asked : defaultDirection(sort);
   const page = Math.max(1, Number(query.get('page') ?? '1') || 1);
   const reviewing = query.get('review');
 
@@ -55,7 +92,7 @@ export function DevicesPage({ session }: { session: Session }) {
   const latest = useRef(0);
   const load = useCallback(async () => {
     const seq = ++latest.current;
-    const params = new URLSearchParams({ sort: 'pending-first', limit: String(PAGE_SIZE), offset: String((page - 1) * PAGE_SIZE) });
+    const params = new URLSearchParams({ sort, direction, limit: String(PAGE_SIZE), offset: String((page - 1) * PAGE_SIZE) });
     if (state) params.set('state', state);
     if (system) params.set('system', system);
     if (system && component) params.set('component', component);
@@ -70,7 +107,7 @@ export function DevicesPage({ session }: { session: Session }) {
     } catch (e) {
       setError(e);
     }
-  }, [state, system, component, q, transport, expires, page]);
+  }, [state, system, component, q, transport, expires, page, sort, direction]);
 
   useEffect(() => {
     void load();
@@ -193,7 +230,7 @@ export function DevicesPage({ session }: { session: Session }) {
           <>
             <p className="muted" data-testid="device-count">{data.total} device{data.total === 1 ? '' : 's'}</p>
             <table className="table">
-              <caption className="sr-only">Devices, those needing approval first</caption>
+              <caption className="sr-only">{sort === 'pending-first' ? 'Devices, those needing approval first' : `Devices by ${SORTS.find((c) => c.sort === sort)?.title ?? sort}, ${direction === 'asc' ? 'ascending' : 'descending'}`}</caption>
               <thead>
                 <tr>
                   {canDecide ? (
@@ -207,7 +244,12 @@ export function DevicesPage({ session }: { session: Session }) {
                       />
                     </th>
                   ) : null}
-                  <th scope="col">Device</th><th scope="col">Label</th><th scope="col">System / component</th><th scope="col">State</th><th scope="col">Updated</th><th scope="col"><span className="sr-only">Actions</span></th>
+                  <SortHeader column="device-id" title="Device" sort={sort} direction={direction} onSort={setFilter} />
+                  <SortHeader column="label" title="Label" sort={sort} direction={direction} onSort={setFilter} />
+                  <th scope="col">System / component</th>
+                  <SortHeader column="state" title="State" sort={sort} direction={direction} onSort={setFilter} />
+                  <SortHeader column="updated" title="Updated" sort={sort} direction={direction} onSort={setFilter} />
+                  <th scope="col"><span className="sr-only">Actions</span></th>
                 </tr>
               </thead>
               <tbody>

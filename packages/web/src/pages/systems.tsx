@@ -3,7 +3,7 @@
  * the warning that it holds a secret) and revoke one; approvers and auditors read.
  */
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
-import { call, getJson, postJson, saveFile, type Session } from '../api';
+import { call, getJson, patchJson, postJson, saveFile, type Session } from '../api';
 import { CliCommand, ErrorBox, sh, StateBadge, When } from '../widgets';
 
 interface ComponentInfo { name: string; keyTypes: string[]; validityDays: number }
@@ -45,7 +45,9 @@ export function SystemsPage({ session }: { session: Session }) {
       {systems.map((s) => (
         <article key={s.name} className="card" aria-labelledby={`system-${s.name}`}>
           <h2 id={`system-${s.name}`}>{s.name}</h2>
-          <p className="muted">{s.allowMock ? 'Accepts mock device files.' : 'Refuses mock device files.'}</p>
+          <MockSetting system={s.name} allowMock={s.allowMock} canSet={isAdmin} onDone={done} />
+          <h3>Approval policy of the system</h3>
+          <Policy system={s.name} canSet={isAdmin} onDone={done} />
           <table className="table">
             <caption className="sr-only">Components of {s.name}</caption>
             <thead><tr><th scope="col">Component</th><th scope="col">Key types</th><th scope="col">Certificate validity</th><th scope="col">Approval policy</th></tr></thead>
@@ -79,59 +81,144 @@ export function SystemsPage({ session }: { session: Session }) {
   );
 }
 
+interface PolicyRules { deviceIdPattern?: string; serialAllowList?: string[]; transports?: string[]; maxPerHour?: number; packageIds?: string[] }
 interface PolicyAnswer {
+  policy: { mode: 'manual' | 'automatic'; rules: PolicyRules } | null;
   effectiveMode: 'manual' | 'automatic';
-  effective: { scope: 'system' | 'component'; rules: Record<string, unknown> } | null;
+  effective: { scope: 'system' | 'component'; rules: PolicyRules } | null;
 }
 
-/** A component's approval policy in effect, and (admins) a form to set the component's own. */
-function Policy({ system, component, canSet, onDone }: { system: string; component: string; canSet: boolean; onDone: (m: string) => void }) {
-  const path = `/api/v1/systems/${encodeURIComponent(system)}/components/${encodeURIComponent(component)}/policy`;
+const TRANSPORTS = ['upload', 'connected', 'proxy'] as const;
+/** A list typed as "a, b" or one per line. */
+const listOf = (text: string) => text.split(/[\s,]+/).filter(Boolean);
+
+function describeRules(r: PolicyRules): string {
+  const parts = [
+    r.deviceIdPattern ? `id matches ${r.deviceIdPattern}` : '',
+    r.serialAllowList ? `serial in ${r.serialAllowList.length} allowed` : '',
+    r.transports ? `by ${r.transports.join(' or ')}` : '',
+    r.maxPerHour ? `at most ${r.maxPerHour}/hour` : '',
+    r.packageIds ? `packages ${r.packageIds.join(', ')}` : '',
+  ].filter(Boolean);
+  return parts.length ? parts.join('; ') : 'no rules';
+}
+
+/**
+ * The approval policy in effect for a system or one of its components, and (admins) a form to
+ * set that scope's own with every rule (docs/service.md "Approval policies").
+ */
+function Policy({ system, component, canSet, onDone }: { system: string; component?: string; canSet: boolean; onDone: (m: string) => void }) {
+  const base = `/api/v1/systems/${encodeURIComponent(system)}`;
+  const path = component === undefined ? `${base}/policy` : `${base}/components/${encodeURIComponent(component)}/policy`;
+  const scopeName = component ?? `system ${system}`;
   const [policy, setPolicy] = useState<PolicyAnswer | null>(null);
   const [mode, setMode] = useState<'manual' | 'automatic'>('manual');
   const [pattern, setPattern] = useState('');
+  const [serials, setSerials] = useState('');
+  const [transports, setTransports] = useState<readonly string[]>([]);
   const [maxPerHour, setMaxPerHour] = useState('');
+  const [packageIds, setPackageIds] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [tick, setTick] = useState(0);
 
   useEffect(() => {
-    getJson<PolicyAnswer>(path).then(setPolicy, setError);
+    getJson<PolicyAnswer>(path).then((answer) => {
+      setPolicy(answer);
+      // The form starts from this scope's own policy, so changing one rule keeps the others.
+      const own = answer.policy;
+      if (own && tick === 0) {
+        setMode(own.mode);
+        setPattern(own.rules.deviceIdPattern ?? '');
+        setSerials((own.rules.serialAllowList ?? []).join(', '));
+        setTransports(own.rules.transports ?? []);
+        setMaxPerHour(own.rules.maxPerHour ? String(own.rules.maxPerHour) : '');
+        setPackageIds((own.rules.packageIds ?? []).join(', '));
+      }
+    }, setError);
   }, [path, tick]);
 
+  const rules: PolicyRules = {
+    ...(pattern ? { deviceIdPattern: pattern } : {}),
+    ...(listOf(serials).length ? { serialAllowList: listOf(serials) } : {}),
+    ...(transports.length ? { transports: [...transports] } : {}),
+    ...(maxPerHour ? { maxPerHour: Number(maxPerHour) } : {}),
+    ...(listOf(packageIds).length ? { packageIds: listOf(packageIds) } : {}),
+  };
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    const rules: Record<string, unknown> = {};
-    if (pattern) rules.deviceIdPattern = pattern;
-    if (maxPerHour) rules.maxPerHour = Number(maxPerHour);
     try {
       await postJson(path, { mode, rules });
       setError(null);
       setTick((n) => n + 1);
-      onDone(`Set the approval policy of ${system} / ${component} to ${mode}.`);
+      onDone(`Set the approval policy of ${system}${component === undefined ? '' : ` / ${component}`} to ${mode}.`);
     } catch (err) {
       setError(err);
     }
   };
+  const toggle = (t: string) => setTransports((old) => (old.includes(t) ? old.filter((x) => x !== t) : [...old, t]));
 
-  const cli = `provisio policy set --system ${sh(system)} --component ${sh(component)} --mode ${mode}${pattern ? ` --device-id-pattern ${sh(pattern)}` : ''}${maxPerHour ? ` --max-per-hour ${maxPerHour}` : ''}`;
+  const cli = [
+    `provisio policy set --system ${sh(system)}${component === undefined ? '' : ` --component ${sh(component)}`} --mode ${mode}`,
+    rules.deviceIdPattern ? ` --device-id-pattern ${sh(rules.deviceIdPattern)}` : '',
+    rules.serialAllowList ? ` --serials ${sh(rules.serialAllowList.join(','))}` : '',
+    rules.transports ? ` --transports ${rules.transports.join(',')}` : '',
+    rules.maxPerHour ? ` --max-per-hour ${rules.maxPerHour}` : '',
+    rules.packageIds ? ` --packages ${sh(rules.packageIds.join(','))}` : '',
+  ].join('');
+  const testId = component === undefined ? `system-policy-${system}` : `policy-${component}`;
   return (
     <div className="policy">
-      <span data-testid={`policy-${component}`}>
-        {policy ? (policy.effectiveMode === 'manual' ? 'manual: an approver decides' : `automatic (${policy.effective?.scope ?? ''} policy): ${JSON.stringify(policy.effective?.rules ?? {})}`) : '…'}
+      <span data-testid={testId}>
+        {policy ? (policy.effectiveMode === 'manual' ? 'manual: an approver decides' : `automatic (${policy.effective?.scope ?? ''} policy): ${describeRules(policy.effective?.rules ?? {})}`) : '…'}
       </span>
       {canSet ? (
         <details>
-          <summary>Change<span className="sr-only"> the policy of {component}</span></summary>
-          <form onSubmit={(e) => void submit(e)} aria-label={`Approval policy of ${component}`}>
+          <summary>Change<span className="sr-only"> the policy of {scopeName}</span></summary>
+          <form onSubmit={(e) => void submit(e)} aria-label={`Approval policy of ${scopeName}`} className="policy-form">
             <label>Mode <select value={mode} onChange={(e) => setMode(e.target.value as 'manual' | 'automatic')}><option value="manual">manual</option><option value="automatic">automatic</option></select></label>
             <label>Device id pattern <input value={pattern} placeholder="^ZM-[0-9]{6}$" onChange={(e) => setPattern(e.target.value)} /></label>
+            <label>Allowed hardware serials <input value={serials} placeholder="SN-1, SN-2" onChange={(e) => setSerials(e.target.value)} /></label>
+            <fieldset>
+              <legend>Delivered by</legend>
+              {TRANSPORTS.map((t) => <label key={t}><input type="checkbox" checked={transports.includes(t)} onChange={() => toggle(t)} /> {t}</label>)}
+            </fieldset>
             <label>At most per hour <input type="number" min={1} value={maxPerHour} onChange={(e) => setMaxPerHour(e.target.value)} /></label>
+            <label>Allowed packages <input value={packageIds} placeholder="pkg_…, pkg_…" onChange={(e) => setPackageIds(e.target.value)} /></label>
             <button type="submit" className="small">Set policy</button>
             <ErrorBox error={error} />
             <CliCommand command={cli} />
           </form>
         </details>
       ) : null}
+    </div>
+  );
+}
+
+/** Whether the system accepts mock device files: a switch for admins (PATCH /api/v1/systems/{name}). */
+function MockSetting({ system, allowMock, canSet, onDone }: { system: string; allowMock: boolean; canSet: boolean; onDone: (m: string) => void }) {
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const change = async () => {
+    setBusy(true);
+    try {
+      await patchJson(`/api/v1/systems/${encodeURIComponent(system)}`, { allowMock: !allowMock });
+      setError(null);
+      onDone(`${system} ${allowMock ? 'refuses' : 'accepts'} mock device files now.`);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div>
+      <p className="muted" data-testid={`mock-${system}`}>{allowMock ? 'Accepts mock device files.' : 'Refuses mock device files.'}</p>
+      {canSet ? (
+        <button type="button" className="secondary small" disabled={busy} onClick={() => void change()}>
+          {allowMock ? 'Refuse' : 'Accept'} mock device files<span className="sr-only"> for {system}</span>
+        </button>
+      ) : null}
+      <ErrorBox error={error} />
     </div>
   );
 }
