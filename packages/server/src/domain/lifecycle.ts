@@ -131,29 +131,10 @@ export async function renewDevice(
   if (!system || !original) throw new ServiceError('device_not_found', `the system or current request of device "${device.deviceId}" no longer exists`);
 
   const request: RequestRecord = {
-    id: newId(deps.random, 'req') as RequestId,
-    // The package the device was provisioned with: renewal needs none, the column needs one.
-    packageId: original.packageId,
-    systemId: device.systemId,
-    componentId: device.componentId,
-    deviceId: device.deviceId,
-    deviceLabel: device.label,
-    hardwareSerial: original.hardwareSerial,
-    firmwareVersion: original.firmwareVersion,
-    nonce: parsed.nonce,
-    contentHash: parsed.contentHash,
-    raw: Buffer.from(parsed.raw, 'utf8'),
-    publicKeyFingerprint: newKeySha256,
-    keyAlgorithm: describePublicKey(newKey),
-    mock: device.mock,
-    transport: 'connected',
+    ...followUpRequest(deps, device, original, parsed, newKey, now),
     state: 'approved',
-    createdAt: now,
     expiresAt: new Date(parsed.iat.getTime() + RENEWAL_WINDOW_MS),
-    submittedBy: null,
     decidedAt: now,
-    decidedBy: null,
-    decisionReason: null,
     kind: 'renewal',
   };
   // Certificates of earlier renewals the device never installed: active, issued after the current one.
@@ -196,6 +177,42 @@ export async function renewDevice(
 }
 
 /** The answer already recorded for this renewal request of this device, or null. */
+/**
+ * The fields a renewal and a reprovisioning request share: the device's identity and the details
+ * of the request it was provisioned with (the package column needs one; neither uses it), the new
+ * key, and the signed request itself. The caller adds state, lifetime and kind.
+ */
+function followUpRequest(
+  deps: Pick<ServiceDeps, 'random'>,
+  device: DeviceRecord,
+  original: RequestRecord,
+  parsed: ReturnType<typeof parseRenewalRequest>,
+  newKey: ReturnType<typeof parseRenewalRequest>['csr']['publicKey'],
+  now: Date,
+) {
+  return {
+    id: newId(deps.random, 'req') as RequestId,
+    packageId: original.packageId,
+    systemId: device.systemId,
+    componentId: device.componentId,
+    deviceId: device.deviceId,
+    deviceLabel: device.label,
+    hardwareSerial: original.hardwareSerial,
+    firmwareVersion: original.firmwareVersion,
+    nonce: parsed.nonce,
+    contentHash: parsed.contentHash,
+    raw: Buffer.from(parsed.raw, 'utf8'),
+    publicKeyFingerprint: publicKeyFingerprint(newKey),
+    keyAlgorithm: describePublicKey(newKey),
+    mock: device.mock,
+    transport: 'connected' as const,
+    createdAt: now,
+    submittedBy: null,
+    decidedBy: null,
+    decisionReason: null,
+  };
+}
+
 async function answeredRenewal(deps: Pick<ServiceDeps, 'store'>, contentHash: string, deviceId: DeviceIdText): Promise<RenewalResult | null> {
   const existing = await deps.store.findRequestByContentHash(contentHash);
   if (!existing) return null;
@@ -324,28 +341,10 @@ export async function reprovisionDevice(
     : 0;
   const verdict = evaluatePolicy(policy, { deviceId: device.deviceId, hardwareSerial: original.hardwareSerial, transport: 'connected', packageId: original.packageId }, countLastHour);
   const request: RequestRecord = {
-    id: newId(deps.random, 'req') as RequestId,
-    packageId: original.packageId,
-    systemId: device.systemId,
-    componentId: device.componentId,
-    deviceId: device.deviceId,
-    deviceLabel: device.label,
-    hardwareSerial: original.hardwareSerial,
-    firmwareVersion: original.firmwareVersion,
-    nonce: parsed.nonce,
-    contentHash: parsed.contentHash,
-    raw: Buffer.from(parsed.raw, 'utf8'),
-    publicKeyFingerprint: publicKeyFingerprint(newKey),
-    keyAlgorithm: describePublicKey(newKey),
-    mock: device.mock,
-    transport: 'connected',
+    ...followUpRequest(deps, device, original, parsed, newKey, now),
     state: 'pending',
-    createdAt: now,
     expiresAt: new Date(now.getTime() + REPROVISION_LIFETIME_MS),
-    submittedBy: null,
     decidedAt: null,
-    decidedBy: null,
-    decisionReason: null,
     policy: verdict,
     kind: 'reprovision',
   };

@@ -28,5 +28,5 @@ export const CLAIM_LEVELS = {
   implements: 'implements the cited mechanism as specified',
   uses: 'uses a format or mechanism defined there',
   supports: 'helps meet a requirement there (evidence, not certification)',
-  illustrates: 'the generic method as that document describes it; not implemented by Provisio',
+  illustrates: 'the generic method as that document describes it; not part of Provisio itself',
 } as const;

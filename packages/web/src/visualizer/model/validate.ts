@@ -39,7 +39,7 @@ export function validateMethod(m: Method): string[] {
     for (const r of s.standards) {
       if (!Object.hasOwn(STANDARDS, r.id)) at(where, `standard ${r.id} is not in the allowed list`);
       if (r.claim.trim() === '') at(where, `standard ${r.id} without a claim`);
-      // A generic method is described, not implemented here: it may only illustrate.
+      // A generic method is described, not built here: it may only illustrate.
       if (m.kind === 'generic' && r.level !== 'illustrates') at(where, `standard ${r.id}: a generic method can only illustrate`);
     }
     for (const v of s.verifies) {

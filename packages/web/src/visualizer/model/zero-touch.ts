@@ -1,4 +1,4 @@
-/** Zero-touch provisioning, after Secure ZTP (RFC 8572) and BRSKI (RFC 8995). Generic: not implemented by Provisio. */
+/** Zero-touch provisioning, after Secure ZTP (RFC 8572) and BRSKI (RFC 8995). Generic: described here, not part of Provisio. */
 import { FACTORY_LINE, MUTUAL_TLS, SERVER_TLS } from './channels.js';
 import type { Method } from './types.js';
 
