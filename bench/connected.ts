@@ -30,18 +30,19 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { encodePem, systemClock, type ParsedCertificate, type PublicKeyInfo } from '@provisio/pki';
 import { parseCertifiedProfile, verifyCertifiedProfile } from '@provisio/protocol';
 import { initDevice, keystorePath, loadDevice } from '@provisio/device';
 import { startService } from '../packages/server/src/app.js';
 import { closedLoop, type Figures, ms, send } from './load.js';
+import { withPostgres } from './scratch-postgres.js';
 
 const REQUEST_MEDIA = 'application/vnd.provisio.request+json';
-const PG_URL = process.env.PROVISIO_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const random = { bytes: (n: number) => randomBytes(n) };
 
 export const CONCURRENCY = [1, 16, 64] as const;
+/** The load generator is one client carrying a whole fleet: per-client limits off (docs/service.md). */
+const UNLIMITED = { ratePerSecond: 0 };
 /** Devices per concurrency level (c=1 is slow by nature: fewer). */
 const COUNT: Record<number, number> = {
   1: Number(process.env.BENCH_C1_DEVICES ?? 100),
@@ -77,7 +78,7 @@ function scratchDir(prefix: string): string {
 
 async function startServer(placement: ServerPlacement, dataDir: string, db: string | undefined): Promise<Server> {
   if (placement === 'same process') {
-    const service = await startService({ dataDir, host: '127.0.0.1', port: 0, ...(db ? { db } : {}) });
+    const service = await startService({ dataDir, host: '127.0.0.1', port: 0, clientRate: UNLIMITED, ...(db ? { db } : {}) });
     return {
       url: service.url,
       rootPem: readFileSync(service.rootPath, 'utf8'),
@@ -235,28 +236,6 @@ async function benchOne(database: 'SQLite' | 'PostgreSQL', placement: ServerPlac
     await server.close();
     rmSync(devicesDir, { recursive: true, force: true });
     rmSync(dataDir, { recursive: true, force: true });
-  }
-}
-
-/** A fresh database on the PostgreSQL server, dropped afterwards; null (and a loud line) when there is no server. */
-async function withPostgres<T>(fn: (url: string) => Promise<T>): Promise<T | null> {
-  const admin = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await admin.connect();
-  } catch (e) {
-    console.log(`  !!! SKIPPING PostgreSQL: ${PG_URL.replace(/\/\/[^@/]*@/, '//…@')} is not reachable (${(e as Error).message}); set PROVISIO_TEST_PG_URL`);
-    await admin.end().catch(() => {});
-    return null;
-  }
-  const name = `provisio_bench_${randomBytes(4).toString('hex')}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  try {
-    const url = new URL(PG_URL);
-    url.pathname = `/${name}`;
-    return await fn(url.toString());
-  } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
   }
 }
 

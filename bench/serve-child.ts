@@ -8,7 +8,7 @@ import { startService } from '@provisio/server';
 
 const [dataDir, db] = process.argv.slice(2);
 if (!dataDir || !process.send) throw new Error('usage: fork serve-child.ts DATA_DIR [DB_URL] (with an IPC channel)');
-const service = await startService({ dataDir, host: '127.0.0.1', port: 0, ...(db ? { db } : {}) });
+const service = await startService({ dataDir, host: '127.0.0.1', port: 0, clientRate: { ratePerSecond: 0 }, ...(db ? { db } : {}) });
 process.send({
   url: service.url,
   rootPem: readFileSync(service.rootPath, 'utf8'),

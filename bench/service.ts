@@ -8,13 +8,12 @@
 import { randomBytes } from 'node:crypto';
 import { Agent, request as httpsRequest } from 'node:https';
 import { cpus } from 'node:os';
-import pg from 'pg';
 import { makeRequest, REQUEST_MEDIA, setUpSystem, startTestService, type TestService } from '../packages/server/test/service-harness.js';
+import { withPostgres } from './scratch-postgres.js';
 
 const N = Number(process.env.BENCH_REQUESTS ?? 2000);
 const C = 16;
 const WARM_UP = 2 * C;
-const PG_URL = process.env.PROVISIO_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 interface Phase {
   readonly perSecond: number;
@@ -88,27 +87,6 @@ async function benchOne(db?: string): Promise<{ uploads: Phase; approvals: Phase
   } finally {
     agent.destroy();
     await t.close();
-  }
-}
-
-async function withPostgres<T>(fn: (url: string) => Promise<T>): Promise<T | null> {
-  const admin = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await admin.connect();
-  } catch (e) {
-    console.log(`\n!!! SKIPPING the PostgreSQL service benchmark: ${PG_URL.replace(/\/\/[^@/]*@/, '//…@')} is not reachable (${(e as Error).message}); set PROVISIO_TEST_PG_URL\n`);
-    await admin.end().catch(() => {});
-    return null;
-  }
-  const name = `provisio_bench_${randomBytes(4).toString('hex')}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  try {
-    const url = new URL(PG_URL);
-    url.pathname = `/${name}`;
-    return await fn(url.toString());
-  } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
   }
 }
 
