@@ -9,7 +9,6 @@ import { describe, it } from 'node:test';
 import { findMethod, METHODS, type Method, type Step } from '../src/visualizer/model/index.js';
 import { validateMethod } from '../src/visualizer/model/validate.js';
 import { CREDENTIALS } from '../src/visualizer/model/credentials.js';
-import { toMermaid } from '../src/visualizer/model/mermaid.js';
 import { type Answers, answersFromQuery, recommend, USE_CASES } from '../src/visualizer/model/decide.js';
 
 const REQUIRED = ['provisio-connected', 'provisio-disconnected', 'provisio-proxy', 'zero-touch', 'qr-app', 'x509-csr', 'token-psk', 'manufacturer-cert', 'jitp'];
@@ -96,76 +95,5 @@ describe('credential types', () => {
       for (const ref of c.steps) assert.ok(findMethod(ref.method)?.steps.some((s) => s.id === ref.step), `${c.id}: ${ref.method}/${ref.step} exists`);
       assert.ok(c.attacks.every((a) => a.mitigation.trim() !== ''), `${c.id}: every attack has a mitigation`);
     }
-  });
-});
-
-/**
- * Checks Mermaid sequence-diagram structure (the subset toMermaid writes): the header, box … end
- * blocks holding participant declarations, messages between declared participants with a valid
- * arrow, notes over declared participants; returns the problems and the messages found.
- */
-function checkMermaidSequence(source: string): { problems: string[]; messages: { from: string; arrow: string; to: string; text: string }[] } {
-  const problems: string[] = [];
-  const messages: { from: string; arrow: string; to: string; text: string }[] = [];
-  const participants = new Set<string>();
-  const lines = source.split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('%%'));
-  if (lines[0] !== 'sequenceDiagram') problems.push(`first statement ${JSON.stringify(lines[0])} is not sequenceDiagram`);
-  let inBox = false;
-  for (const raw of lines.slice(1)) {
-    const line = raw.trim();
-    let m: RegExpMatchArray | null;
-    if (line === 'autonumber') continue;
-    if ((m = line.match(/^box (rgb\(\d{1,3},\d{1,3},\d{1,3}\)) (.+)$/))) {
-      if (inBox) problems.push('nested box');
-      inBox = true;
-    } else if (line === 'end') {
-      if (!inBox) problems.push('end without box');
-      inBox = false;
-    } else if ((m = line.match(/^participant ([A-Za-z][A-Za-z0-9_]*) as ([^;#]+)$/))) {
-      if (participants.has(m[1] as string)) problems.push(`participant ${m[1]} declared twice`);
-      participants.add(m[1] as string);
-    } else if ((m = line.match(/^([A-Za-z][A-Za-z0-9_]*)(->>|-->>|-\)|--\)|->|-->)([A-Za-z][A-Za-z0-9_]*): ([^;#]+)$/))) {
-      const [, from, arrow, to, text] = m as unknown as [string, string, string, string, string];
-      for (const p of [from, to]) if (!participants.has(p)) problems.push(`message names undeclared participant ${p}`);
-      messages.push({ from, arrow, to, text });
-    } else if ((m = line.match(/^Note (over|left of|right of) ([A-Za-z0-9_,]+): ([^;#]+)$/))) {
-      for (const p of (m[2] as string).split(',')) if (!participants.has(p)) problems.push(`note over undeclared participant ${p}`);
-    } else {
-      problems.push(`not a sequence-diagram statement: ${JSON.stringify(line)}`);
-    }
-  }
-  if (inBox) problems.push('box not closed');
-  return { problems, messages };
-}
-
-describe('Mermaid export', () => {
-  for (const m of METHODS) {
-    it(`ok/${m.id}/valid-sequence-diagram`, () => {
-      const { problems, messages } = checkMermaidSequence(toMermaid(m));
-      assert.deepEqual(problems, []);
-      assert.equal(messages.length, m.steps.length, 'one message per step');
-      m.steps.forEach((s, i) => {
-        const msg = messages[i];
-        assert.equal(msg?.from, s.from);
-        assert.equal(msg?.to, s.to);
-        // Line style repeats the model: solid for secure, dotted for insecure, and the text says which.
-        assert.equal(msg?.arrow, s.channel.secure ? '->>' : '-->>');
-        assert.match(msg?.text ?? '', s.channel.secure ? /, secure\]$/ : /, insecure\]$/);
-      });
-    });
-  }
-
-  it('fail/checker-refuses-broken-diagrams', () => {
-    const good = toMermaid(METHODS[0] as Method);
-    assert.ok(checkMermaidSequence(good.replace('sequenceDiagram', 'graph TD')).problems.length > 0);
-    assert.ok(checkMermaidSequence(good.replace('participant device as Device', 'participant devise as Device')).problems.some((p) => p.includes('undeclared participant device')));
-    assert.ok(checkMermaidSequence(good.replace(/\n {2}end\n/, '\n')).problems.some((p) => p.includes('nested box')));
-    assert.ok(checkMermaidSequence(`${good}  admin->>service: a; b\n`).problems.some((p) => p.includes('not a sequence-diagram statement')));
-  });
-
-  it('ok/separators-in-model-text-are-escaped', () => {
-    const m = findMethod('provisio-connected') as Method;
-    const tricky = withStep(m, 0, { title: 'a; b # c\nd' });
-    assert.deepEqual(checkMermaidSequence(toMermaid(tricky)).problems, []);
   });
 });

@@ -5,9 +5,9 @@
  */
 import type { Method } from './types.js';
 
-/** Mermaid statement text: no line breaks, and no ';' or '#' (a statement separator and an entity escape in Mermaid). */
+/** Mermaid statement text: one line of single spaces, and no ';' or '#' (a statement separator and an entity escape in Mermaid). */
 function text(s: string): string {
-  return s.replace(/[\r\n]+/g, ' ').replace(/;/g, ',').replace(/#/g, 'no. ').trim();
+  return s.replace(/;/g, ',').replace(/#/g, 'no. ').replace(/\s+/g, ' ').trim();
 }
 
 export function toMermaid(m: Method): string {
