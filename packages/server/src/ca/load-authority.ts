@@ -14,6 +14,7 @@ import {
   type CertificateProfile,
   type Clock,
   type DistributionUrls,
+  type IssuedCertificate,
   type OcspResponder,
   type ParsedCertificate,
   type Random,
@@ -23,7 +24,6 @@ import {
   createKeySigner,
   encodePem,
   exportPrivateKeyPem,
-  fingerprint,
   generateKey,
   importPrivateKeyPem,
   issueSelfSigned,
@@ -32,7 +32,7 @@ import {
   verifyChain,
 } from '@provisio/pki';
 import type { IssuingAuthority } from '../domain/deps.js';
-import type { CertificateRecord } from '../domain/model.js';
+import { newCertificateRecord } from '../domain/certificate-record.js';
 import type { Store } from '../domain/store.js';
 import { writeFileAtomic } from '../files.js';
 
@@ -112,7 +112,7 @@ async function serviceCertificate(
   options: LoadAuthorityOptions,
   dir: string,
   name: string,
-  issue: (publicKey: Signer['publicKey']) => Promise<{ der: Buffer; serial: string; notBefore: Date; notAfter: Date }>,
+  issue: (publicKey: Signer['publicKey']) => Promise<IssuedCertificate>,
   kind: CertificateProfile['kind'],
   issuerFingerprint: string,
 ): Promise<{ signer: Signer; certificate: ParsedCertificate; keyPem: string }> {
@@ -133,21 +133,7 @@ async function serviceCertificate(
   const key = await generateKey('p256');
   const signer = createKeySigner(key.privateKey);
   const issued = await issue(signer.publicKey);
-  const record: CertificateRecord = {
-    serial: issued.serial as CertificateRecord['serial'],
-    issuerFingerprint,
-    deviceId: null,
-    requestId: null,
-    kind,
-    der: issued.der,
-    fingerprint: fingerprint(issued.der),
-    notBefore: issued.notBefore,
-    notAfter: issued.notAfter,
-    status: 'active',
-    revokedAt: null,
-    revocationReason: null,
-    createdAt: now,
-  };
+  const record = newCertificateRecord(issued, { issuerFingerprint, kind, now });
   await options.store.transaction(async (tx) => {
     await tx.insertCertificate(record);
     await tx.appendAudit({ at: now, actor: 'system', action: 'certificate.issue', targetType: 'certificate', targetId: issued.serial, details: { kind, sha256: record.fingerprint, notAfter: issued.notAfter.toISOString() } });

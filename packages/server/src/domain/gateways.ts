@@ -22,7 +22,8 @@ import {
 import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
 import { authenticateDeviceCertificate, confirmInstall, verifyInstallProof } from './devices.js';
 import { ServiceError } from './errors.js';
-import type { CertificateRecord, GatewayId, GatewayRecord, RequestId, RequestState } from './model.js';
+import { newCertificateRecord } from './certificate-record.js';
+import type { GatewayId, GatewayRecord, RequestId, RequestState } from './model.js';
 import { BACKDATE_MS } from './packages.js';
 import { submitRequest } from './requests.js';
 import { publishCrl } from './crl.js';
@@ -72,21 +73,7 @@ export async function createGateway(
     createdBy: actor.userId,
     revokedAt: null,
   };
-  const certificate: CertificateRecord = {
-    serial: issued.serial,
-    issuerFingerprint: authority.issuerFingerprint,
-    deviceId: null,
-    requestId: null,
-    kind: 'gateway',
-    der: issued.der,
-    fingerprint: gateway.certificateFingerprint,
-    notBefore: issued.notBefore,
-    notAfter: issued.notAfter,
-    status: 'active',
-    revokedAt: null,
-    revocationReason: null,
-    createdAt: now,
-  };
+  const certificate = newCertificateRecord(issued, { issuerFingerprint: authority.issuerFingerprint, kind: 'gateway', now });
   try {
     // Recorded before anyone sees it (security.md I1), with its audit entry (I5).
     await deps.store.transaction(async (tx) => {

@@ -5,11 +5,12 @@
  * package file, and is never stored here: losing the database does not leak it, and revoking the
  * package (or letting it expire) ends its use.
  */
-import { describeKeyObject, encodePem, exportPrivateKeyPem, fingerprint, generateKey, parseCertificate, randomSerial } from '@provisio/pki';
+import { describeKeyObject, encodePem, exportPrivateKeyPem, generateKey, parseCertificate, randomSerial } from '@provisio/pki';
 import { serializePackage } from '@provisio/protocol';
 import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
 import { ServiceError } from './errors.js';
-import type { CertificateRecord, PackageId, PackageRecord, UserId } from './model.js';
+import { newCertificateRecord } from './certificate-record.js';
+import type { PackageId, PackageRecord, UserId } from './model.js';
 import { publishCrl } from './crl.js';
 import { parseEndEntityReason, revokeCertificatesInTx } from './revocation.js';
 import { requireSystem } from './systems.js';
@@ -76,21 +77,7 @@ export async function createPackage(
     createdBy: actor.userId as UserId,
     revokedAt: null,
   };
-  const certificate: CertificateRecord = {
-    serial: issued.serial,
-    issuerFingerprint: authority.issuerFingerprint,
-    deviceId: null,
-    requestId: null,
-    kind: 'bootstrap',
-    der: issued.der,
-    fingerprint: fingerprint(issued.der),
-    notBefore: issued.notBefore,
-    notAfter: issued.notAfter,
-    status: 'active',
-    revokedAt: null,
-    revocationReason: null,
-    createdAt: now,
-  };
+  const certificate = newCertificateRecord(issued, { issuerFingerprint: authority.issuerFingerprint, kind: 'bootstrap', now });
   const fileText = serializePackage({
     format: 'provisio.package',
     v: 1,

@@ -6,7 +6,6 @@ import {
   type DeviceId,
   deviceCertificateRequest,
   describePublicKey,
-  fingerprint,
   keyTypeOf,
   type PublicKeyInfo,
   publicKeyFingerprint,
@@ -15,6 +14,7 @@ import {
 import { ProtocolError, createCertifiedProfile, parseProvisioningRequest, parseRenewalRequest, verifyProvisioningRequest } from '@provisio/protocol';
 import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
 import { ServiceError } from './errors.js';
+import { newCertificateRecord } from './certificate-record.js';
 import type { ApprovalPolicyRecord, CertificateRecord, ComponentRecord, DeviceIdText, DeviceRecord, GatewayRecord, PackageId, PolicyVerdict, RequestId, RequestRecord, SystemRecord, Transport, UserId } from './model.js';
 import { effectivePolicy, evaluatePolicy } from './approval-policy.js';
 import { BACKDATE_MS } from './packages.js';
@@ -329,21 +329,7 @@ export async function issueDeviceIdentity(
       { notBefore: new Date(now.getTime() - BACKDATE_MS), notAfter: new Date(now.getTime() + component.validityDays * DAY_MS) },
     ),
   );
-  const certificate: CertificateRecord = {
-    serial: issued.serial,
-    issuerFingerprint: authority.issuerFingerprint,
-    deviceId: request.deviceId,
-    requestId: request.id,
-    kind: 'device',
-    der: issued.der,
-    fingerprint: fingerprint(issued.der),
-    notBefore: issued.notBefore,
-    notAfter: issued.notAfter,
-    status: 'active',
-    revokedAt: null,
-    revocationReason: null,
-    createdAt: now,
-  };
+  const certificate = newCertificateRecord(issued, { issuerFingerprint: authority.issuerFingerprint, kind: 'device', now, deviceId: request.deviceId, requestId: request.id });
   await tx.insertCertificate(certificate);
   const profile = await createCertifiedProfile({
     payload: {
