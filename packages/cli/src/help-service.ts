@@ -76,7 +76,17 @@ export const CRL_FETCH = help(
   '  provisio crl fetch --out issuing.crl\n  provisio crl fetch --out issuing.pem --pem && openssl verify -crl_check -CRLfile issuing.pem -CAfile root.crt -untrusted intermediate.crt device.crt',
   '  --out FILE   where to write it (0644: a CRL is public)\n  --pem        PEM ("X509 CRL") instead of DER\n',
 );
-export const AUDIT_LIST = help('audit list: audit entries, newest first', '  provisio audit list --action request.approve --limit 20', '  --actor A, --action A, --target ID, --limit N, --offset N\n');
+const AUDIT_FILTER_FLAGS = '  --actor A, --action A, --target ID\n  --since T, --until T   a time window (ISO 8601, e.g. 2026-11-23T08:00:00Z): from T inclusive, before T\n';
+export const AUDIT_LIST = help(
+  'audit list: audit entries, newest first',
+  '  provisio audit list --action request.approve --limit 20\n  provisio audit list --since 2026-11-23T00:00:00Z --until 2026-11-24T00:00:00Z',
+  `${AUDIT_FILTER_FLAGS}  --limit N, --offset N\n`,
+);
+export const AUDIT_EXPORT = help(
+  'audit export --out FILE: every audit entry matching the filters as JSON Lines (newest first)',
+  '  provisio audit export --out audit.jsonl\n  provisio audit export --actor alice --since 2026-11-01T00:00:00Z --out alice.jsonl',
+  `${AUDIT_FILTER_FLAGS}  --limit N    at most N entries (default 10,000)\n  --out FILE   a new file (0600); an existing one is never overwritten\n`,
+);
 export const AUDIT_VERIFY = `provisio audit verify: check the audit hash chain and its signed checkpoints
 
 Examples:

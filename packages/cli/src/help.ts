@@ -36,7 +36,7 @@ Commands:
   device revoke                  revoke a device's certificates with an RFC 5280 reason; disable it
   crl fetch                      download the current CRL (DER or PEM)
   mock-device                    mock device files for experiments (not device-locked)
-  audit list|verify              the hash-chained audit log (verify also offline: --data DIR)
+  audit list|export|verify       the hash-chained audit log (verify also offline: --data DIR)
   user create                    users with a role and an API token
   policy set|show                approval policies: manual, or automatic when rules match
   gateway create|list|revoke     proxy gateways for devices that cannot reach the service

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { get as httpsGet } from 'node:https';
 import { after, before, describe, it } from 'node:test';
@@ -101,6 +101,43 @@ function flow(label: string, open: () => Promise<{ db?: string; cleanup?: () => 
 
       const audit = ok(['audit', 'verify'], env);
       assert.match(audit.stdout, /audit log OK/);
+    });
+
+    it('ok/audit-list-time-window-and-export', () => {
+      const env = server.env;
+      const all = JSON.parse(ok(['audit', 'list', '--limit', '200', '--json'], env).stdout) as { total: number; items: { seq: number; at: string; action: string }[] };
+      assert.ok(all.total >= 8, `the flow above wrote entries: ${all.total}`);
+      // A window from the third-newest entry on holds exactly the entries at or after it.
+      const pivot = all.items[2] as { at: string };
+      const recent = JSON.parse(ok(['audit', 'list', '--since', pivot.at, '--json'], env).stdout) as typeof all;
+      assert.equal(recent.total, all.items.filter((e) => e.at >= pivot.at).length);
+      const before = JSON.parse(ok(['audit', 'list', '--until', pivot.at, '--action', 'system.create', '--json'], env).stdout) as typeof all;
+      assert.deepEqual(before.items.map((e) => e.action), ['system.create']);
+      assert.equal(JSON.parse(ok(['audit', 'list', '--since', '2999-01-01T00:00:00Z', '--json'], env).stdout).total, 0);
+
+      const file = join(dir, 'audit.jsonl');
+      const exported = ok(['audit', 'export', '--out', file], env);
+      const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { seq: number });
+      // The export ran after the list above: it holds at least those entries, newest first.
+      assert.ok(lines.length >= all.total);
+      assert.deepEqual(lines.map((e) => e.seq), [...lines.map((e) => e.seq)].sort((a, b) => b - a));
+      assert.match(exported.stdout, new RegExp(`${lines.length} audit entries written to`));
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      const filtered = join(dir, 'approvals.jsonl');
+      ok(['audit', 'export', '--action', 'request.approve', '--out', filtered], env);
+      assert.deepEqual(readFileSync(filtered, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { action: string }).action), ['request.approve']);
+
+      // An existing file is never overwritten; a time that is not ISO 8601 is refused before any
+      // call, an impossible date by the service.
+      const again = provisio(['audit', 'export', '--out', file], { env });
+      assert.notEqual(again.status, 0);
+      assert.match(again.stderr, /\[file_exists\]/);
+      const bad = provisio(['audit', 'list', '--since', 'yesterday'], { env });
+      assert.notEqual(bad.status, 0);
+      assert.match(bad.stderr, /--since must be a time like .*\[usage_invalid\]/, transcript(bad));
+      const impossible = provisio(['audit', 'export', '--until', '2026-13-45T00:00:00Z', '--out', join(dir, 'never.jsonl')], { env });
+      assert.match(impossible.stderr, /until must match format "date-time" \[validation_failed\]/, transcript(impossible));
+      assert.equal(existsSync(join(dir, 'never.jsonl')), false);
     });
 
     it('ok/openapi/every-api-call-of-the-cli-is-in-the-served-document', async () => {

@@ -422,6 +422,9 @@ describe('admin web UI in Chromium', () => {
     await page.getByRole('button', { name: 'Filter' }).click();
     await page.getByText('0 entries', { exact: true }).waitFor();
     assert.match(page.url(), /until=2020-01-01T/);
+    // The same window in the CLI's commands, ready to copy.
+    assert.match(await page.getByTestId('cli-command').nth(1).innerText(), /provisio audit list --action device\.revoke --until 2020-01-01T\S+Z/);
+    assert.match(await page.getByTestId('cli-command').nth(2).innerText(), /provisio audit export --action device\.revoke --until 2020-01-01T\S+Z --out audit\.jsonl/);
     await page.getByLabel('Before').fill('');
     await page.getByRole('button', { name: 'Filter' }).click();
     await page.getByText('1 entry', { exact: true }).waitFor();

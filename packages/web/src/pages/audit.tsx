@@ -79,9 +79,7 @@ export function AuditPage() {
     if (data) saveFile('audit.json', new Blob([JSON.stringify(data.items, null, 2)], { type: 'application/json' }));
   };
   const pages = data ? Math.max(1, Math.ceil(data.total / PAGE_SIZE)) : 1;
-  // The CLI has no time window: the command lists the other filters and says so.
-  const cli = ['provisio audit list', ...FIELDS.filter((f) => filter[f] && !TIMES.has(f)).map((f) => `--${f} ${sh(filter[f])}`)].join(' ')
-    + (filter.since || filter.until ? '   # no time filter in the CLI' : '');
+  const flags = FIELDS.filter((f) => filter[f]).map((f) => ` --${f} ${sh(filter[f])}`).join('');
 
   return (
     <section>
@@ -103,7 +101,8 @@ export function AuditPage() {
         <button type="button" className="secondary" onClick={exportJson} disabled={!data}>Export this page (JSON)</button>
         <a className="button secondary" href={`/api/v1/audit/export?${key}`} download="audit.jsonl">Export all matching (JSON Lines)</a>
       </form>
-      <CliCommand command={cli} />
+      <CliCommand command={`provisio audit list${flags}`} />
+      <CliCommand command={`provisio audit export${flags} --out audit.jsonl`} />
       <ErrorBox error={error} />
       {data ? (
         <>
