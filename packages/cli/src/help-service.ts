@@ -49,7 +49,11 @@ export const REQUEST_LIST = help(
   '  --state S          pending, approved or rejected\n  --system S, --component C, --q TEXT, --limit N, --offset N\n',
 );
 export const REQUEST_SHOW = help('request show ID: one provisioning request', '  provisio request show req_0123abcd');
-export const REQUEST_APPROVE = help('request approve ID: approve, issuing the certificate and the certified profile', '  provisio request approve req_0123abcd');
+export const REQUEST_APPROVE = help(
+  'request approve ID [ID…]: approve, issuing the certificate and the certified profile',
+  '  provisio request approve req_0123abcd\n  provisio request approve req_0123abcd req_4567cdef req_89abef01     # up to 500; one verdict each',
+  '  With several IDs each is approved on its own: a refused one (already decided, expired) is\n  listed with its code and the others still pass; the exit code is the first refusal\'s.\n',
+);
 export const REQUEST_REJECT = help('request reject ID --reason TEXT: reject a request', '  provisio request reject req_0123abcd --reason "unknown serial"');
 export const PROFILE_DOWNLOAD = help(
   'profile download ID --out FILE: download a certified profile (written 0600); --bundle OUT: many as one bundle',

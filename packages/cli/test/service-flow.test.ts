@@ -103,6 +103,25 @@ function flow(label: string, open: () => Promise<{ db?: string; cleanup?: () => 
       assert.match(audit.stdout, /audit log OK/);
     });
 
+    it('ok/approve-many-with-one-verdict-each', () => {
+      const env = server.env;
+      const pkg = join(dir, 'many.ppkg');
+      ok(['package', 'create', '--system', 'ZMonitor', '--out', pkg], env);
+      const ids = ['DEV-011', 'DEV-012'].map((id) => {
+        const ppr = join(dir, `${id}.ppr`);
+        ok(['device', 'init', '--package', pkg, '--component', 'bedside monitor', '--id', id, '--label', id, '--dir', join(dir, `ks-${id}`), '--out', ppr], {});
+        return /accepted as (req_[0-9a-f]+)/.exec(ok(['request', 'upload', ppr], env).stdout)?.[1] as string;
+      });
+      const decided = (JSON.parse(ok(['request', 'list', '--state', 'approved', '--json'], env).stdout) as { items: { id: string }[] }).items[0]?.id as string;
+      // Two pending requests and one already approved: two approvals, one refusal, exit 7 (conflict).
+      const r = provisio(['request', 'approve', ...ids, decided], { env });
+      assert.equal(r.status, 7, transcript(r));
+      for (const id of ids) assert.match(r.stdout, new RegExp(`✔ Approved ${id}: device DEV-01[12] certificate serial [0-9a-f]+`));
+      assert.match(r.stdout, new RegExp(`✘ Refused ${decided}: .* \\[request_not_pending\\]`));
+      assert.match(r.stdout, /2 approved, 1 refused/);
+      for (const id of ids) assert.equal(JSON.parse(ok(['request', 'show', id, '--json'], env).stdout).state, 'approved');
+    });
+
     it('ok/audit-list-time-window-and-export', () => {
       const env = server.env;
       const all = JSON.parse(ok(['audit', 'list', '--limit', '200', '--json'], env).stdout) as { total: number; items: { seq: number; at: string; action: string }[] };
@@ -125,7 +144,10 @@ function flow(label: string, open: () => Promise<{ db?: string; cleanup?: () => 
       assert.equal(statSync(file).mode & 0o777, 0o600);
       const filtered = join(dir, 'approvals.jsonl');
       ok(['audit', 'export', '--action', 'request.approve', '--out', filtered], env);
-      assert.deepEqual(readFileSync(filtered, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { action: string }).action), ['request.approve']);
+      const approvals = JSON.parse(ok(['audit', 'list', '--action', 'request.approve', '--json'], env).stdout) as typeof all;
+      assert.ok(approvals.total >= 3 && approvals.items.every((e) => e.action === 'request.approve'));
+      // The export holds the same entries, field for field, as the list.
+      assert.deepEqual(readFileSync(filtered, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as unknown), approvals.items);
 
       // An existing file is never overwritten; a time that is not ISO 8601 is refused before any
       // call, an impossible date by the service.

@@ -2,6 +2,7 @@ export { DEFAULT_CRL_INTERVAL_MS, DEFAULT_PUBLISH_PORT, type Listen, MAX_CRL_INT
 export { trustedCheckpointVerifier, verifyCheckpointSignature } from './audit/checkpoint.js';
 export { verifyStoreAudit } from './audit/verify-store-audit.js';
 export { serverErrors } from './domain/errors.js';
+export { MAX_APPROVE_MANY } from './domain/approve-many.js';
 export { ROUTES } from './http/routes.js';
 export { openStore } from './store/open-store.js';
 export { type AdmissionOptions, DEFAULT_ADMISSION } from './http/admission.js';

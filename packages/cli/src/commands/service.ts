@@ -6,7 +6,7 @@
 import { basename, join } from 'node:path';
 import { type Catalog, ProvisioError, encodePem, parseCrl, pkiErrors } from '@provisio/pki';
 import { BUNDLE_FILE_EXTENSION, BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, parseBundle, protocolErrors } from '@provisio/protocol';
-import { serverErrors } from '@provisio/server';
+import { MAX_APPROVE_MANY, serverErrors } from '@provisio/server';
 import { type ParsedArgs, optionalString, requireString } from '../args.js';
 import { type ApiClient, CONNECTION_OPTIONS, ServiceResponseError, connect, query } from '../api-client.js';
 import { COMMON_OPTIONS, type CommandSpec, printJson } from '../command.js';
@@ -224,12 +224,31 @@ const requestShow: Handler = async (deps, args, api) => {
 
 const requestApprove: Handler = async (deps, args, api) => {
   const id = positional(args, 0, 'a request ID', 'request approve');
+  if (args.positionals.length > 1) return approveMany(deps, args, api, args.positionals);
   const r = await api.json<{ request: Record<string, string>; certificate: Record<string, string> }>('POST', `/api/v1/requests/${enc(id)}/approve`);
   const style = styleFor(deps.stdout, deps.env);
   return out(deps, args, r, () =>
     `${style.ok('✔')} Approved ${id}: device ${r.request.deviceId} certificate serial ${r.certificate.serial}, valid until ${r.certificate.notAfter}\nNext: provisio profile download ${id} --out ${r.request.deviceId}.pcp\n`,
   );
 };
+
+/**
+ * Many requests in one call: each is approved on its own (a refused one costs only itself), and
+ * each verdict is printed; the exit code is the first refusal's, so a script notices.
+ */
+async function approveMany(deps: CliDeps, args: ParsedArgs, api: ApiClient, ids: readonly string[]): Promise<number> {
+  type Item = { requestId: string; ok: true; request: Record<string, string>; certificate: { serial: string } } | { requestId: string; ok: false; code: string; message: string };
+  const r = await api.json<{ approved: number; refused: number; items: Item[] }>('POST', '/api/v1/requests/approve', { json: { requestIds: [...new Set(ids)] } });
+  const style = styleFor(deps.stdout, deps.env);
+  out(deps, args, r, () =>
+    r.items.map((i) => (i.ok
+      ? `${style.ok('✔')} Approved ${i.requestId}: device ${i.request.deviceId} certificate serial ${i.certificate.serial}\n`
+      : `${style.bad('✘')} Refused ${i.requestId}: ${i.message} [${i.code}]\n`)).join('')
+    + `${r.approved} approved, ${r.refused} refused\n`,
+  );
+  const refused = r.items.find((i) => !i.ok);
+  return refused && !refused.ok ? exitCodeFor(entryError(refused)) : EXIT.ok;
+}
 
 const requestReject: Handler = async (deps, args, api) => {
   const id = positional(args, 0, 'a request ID', 'request reject');
@@ -522,7 +541,7 @@ export const SERVICE_COMMANDS: readonly CommandSpec[] = [
   remote('request upload', HELP.REQUEST_UPLOAD, {}, 1000, requestUpload),
   remote('request list', HELP.REQUEST_LIST, { state: str, system: str, component: str, q: str, ...paging }, 0, requestList),
   remote('request show', HELP.REQUEST_SHOW, {}, 1, requestShow),
-  remote('request approve', HELP.REQUEST_APPROVE, {}, 1, requestApprove),
+  remote('request approve', HELP.REQUEST_APPROVE, {}, MAX_APPROVE_MANY, requestApprove),
   remote('request reject', HELP.REQUEST_REJECT, { reason: str }, 1, requestReject),
   remote('profile download', HELP.PROFILE_DOWNLOAD, { 'out': str, 'bundle': str, 'request-bundle': str }, 10_000, profileDownload),
   remote('device complete', HELP.DEVICE_COMPLETE, {}, 1, deviceComplete),

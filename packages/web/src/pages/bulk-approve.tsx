@@ -90,7 +90,7 @@ export function BulkApprove(props: { requests: readonly RequestView[]; onCancel:
           <button type="button" className="secondary" disabled={busy} onClick={props.onCancel}>Cancel</button>
         </div>
       )}
-      <CliCommand command={`for id in ${props.requests.slice(0, 3).map((r) => r.id).join(' ')}${n > 3 ? ' …' : ''}; do provisio request approve "$id"; done`} />
+      <CliCommand command={`provisio request approve ${props.requests.map((r) => r.id).join(' ')}`} />
     </section>
   );
 }
