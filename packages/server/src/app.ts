@@ -18,7 +18,8 @@ import { findWebRoot } from './http/web-static.js';
 import { startCheckpointJob } from './jobs/audit-checkpoints.js';
 import { startCrlJob } from './jobs/crl-publisher.js';
 import { OCSP_VALIDITY_MS, OcspResponderService } from './ca/ocsp-responder.js';
-import { openStore } from './store/open-store.js';
+import { openStore, parseStoreUrl } from './store/open-store.js';
+import { type DecisionFanOut, startPgDecisionFanOut } from './store/pg-decision-fan-out.js';
 import { DEFAULT_EXPIRY_WINDOW_MS } from './domain/expiry.js';
 import { buildPublicationApp } from './http/publication.js';
 import { startExpiryJob } from './jobs/expiry-sweep.js';
@@ -108,7 +109,9 @@ export async function startService(options: ServeOptions): Promise<RunningServic
   const random = options.random ?? { bytes: (n: number) => randomBytes(n) };
   const log = options.log ?? (() => {});
   ensureDir(options.dataDir);
-  const store = await openStore({ url: options.db ?? join(options.dataDir, 'provisio.db'), ...(options.dbSchema ? { schema: options.dbSchema } : {}) });
+  const dbUrl = options.db ?? join(options.dataDir, 'provisio.db');
+  const store = await openStore({ url: dbUrl, ...(options.dbSchema ? { schema: options.dbSchema } : {}) });
+  let fanOut: DecisionFanOut | null = null;
   try {
     // Certificates and profiles name the service URL, so the port is fixed first; port 0 (tests)
     // asks the OS for a free one.
@@ -140,7 +143,17 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     }
     const revocation = { crlIntervalMs, revoked: (serials: readonly SerialNumber[]) => ocsp?.invalidate(serials) };
     const decisionWaiters = new DecisionWaiters(options.longPoll);
-    const deps: ServiceDeps = { clock, random, store, authority: loaded.authority, urls, revocation, decisions: decisionWaiters };
+    // With PostgreSQL, several nodes may serve one fleet: a decision wakes the polls held on all.
+    if (parseStoreUrl(dbUrl).kind === 'postgres') {
+      fanOut = await startPgDecisionFanOut({ url: dbUrl, ...(options.dbSchema ? { schema: options.dbSchema } : {}), onRemote: (id) => decisionWaiters.decided(id), log });
+    }
+    const decisions = {
+      decided: (id: string) => {
+        decisionWaiters.decided(id);
+        fanOut?.decided(id);
+      },
+    };
+    const deps: ServiceDeps = { clock, random, store, authority: loaded.authority, urls, revocation, decisions };
     ocsp = new OcspResponderService(deps, OCSP_VALIDITY_MS, log);
     const admin = await ensureAdmin(deps);
     const adminTokenPath = join(options.dataDir, 'admin.token');
@@ -211,10 +224,12 @@ export async function startService(options: ServeOptions): Promise<RunningServic
         await expiryJob.stop();
         await checkpoints.stop();
         await crlJob.stop();
+        await fanOut?.close();
         await store.close();
       },
     };
   } catch (e) {
+    await fanOut?.close();
     await store.close();
     throw e;
   }

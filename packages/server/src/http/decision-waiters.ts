@@ -4,9 +4,9 @@
  * The domain calls `decided(id)` after an approval or rejection is committed; every held poll for
  * that id wakes and reads the decision from the store.
  *
- * In-process only: with several service nodes on one PostgreSQL, a poll held on another node than
- * the one that approved simply runs to its timeout and the device polls again at once (the
- * answer then says Retry-After: 1). Correctness never depends on a wake-up arriving.
+ * These are this process's polls; with several nodes on one PostgreSQL, decisions made elsewhere
+ * arrive through store/pg-decision-fan-out.ts. Correctness never depends on a wake-up arriving:
+ * a poll not woken runs to its timeout and the device asks again at once (Retry-After: 1).
  *
  * The number of held polls is bounded (`maxHeld`): beyond it a poll is answered at once, as if
  * no wait had been asked, so long-polls cannot pin an unbounded number of sockets and timers.

@@ -1,8 +1,10 @@
 /**
- * Revocation with two service nodes on one PostgreSQL database and one issuing CA (the scale-out
- * path): a revocation made on one node is answered "revoked" by the other's OCSP responder at
- * once, even for a serial whose "good" answer it had cached; CRL numbers rise across nodes and
- * concurrent revocations on both nodes never share a number, and the newest CRL lists both.
+ * Two service nodes on one PostgreSQL database and one issuing CA (the scale-out path): a
+ * revocation made on one node is answered "revoked" by the other's OCSP responder at once, even
+ * for a serial whose "good" answer it had cached; CRL numbers rise across nodes and concurrent
+ * revocations on both nodes never share a number, and the newest CRL lists both; a device's
+ * long-poll held on one node answers the decision an approver makes on the other (LISTEN/NOTIFY),
+ * on a channel named for the schema, so installations sharing one database do not wake each other.
  * Without a reachable server the suite fails under CI (CI=true) and is skipped loudly elsewhere.
  */
 import assert from 'node:assert/strict';
@@ -13,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { parseCrl, parseOcspResponse } from '@provisio/pki';
 import { openssl, tempDir } from '@provisio/testkit';
+import { channelFor } from '../src/store/pg-decision-fan-out.js';
 import { REQUEST_MEDIA, type TestService, makeRequest, setUpSystem, startTestService } from './service-harness.js';
 
 const url = process.env.PROVISIO_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -31,9 +34,9 @@ async function unreachable(): Promise<string | null> {
 
 const problem = await unreachable();
 const skip = problem !== null && process.env.CI !== 'true' ? `PostgreSQL at ${url} is not reachable (${problem}); set PROVISIO_TEST_PG_URL` : false;
-if (skip) console.error(`\n!!! SKIPPING the PostgreSQL revocation tests: ${skip}\n`);
+if (skip) console.error(`\n!!! SKIPPING the two-node PostgreSQL tests: ${skip}\n`);
 
-describe('revocation across two nodes on one PostgreSQL', { skip }, () => {
+describe('two nodes on one PostgreSQL', { skip }, () => {
   const schema = `provisio_test_${randomBytes(6).toString('hex')}`;
   let a: TestService;
   let b: TestService;
@@ -113,5 +116,38 @@ describe('revocation across two nodes on one PostgreSQL', { skip }, () => {
     const newest = await crlOf(b);
     assert.equal(newest.crlNumber, numbers.reduce((x, y) => (x > y ? x : y)), 'the stored CRL is the highest number');
     for (const serial of serials) assert.ok(newest.entries.some((e) => e.serial === serial), `${serial} is listed`);
+  });
+  async function submit(t: TestService, deviceId: string): Promise<string> {
+    const { text } = await makeRequest(packageText, deviceId);
+    const r = await t.call('POST', '/api/v1/device/requests', { token: null, raw: Buffer.from(text), contentType: REQUEST_MEDIA });
+    assert.equal(r.status, 201, r.body.toString());
+    return r.json().request.id as string;
+  }
+
+  it('ok/long-poll-held-on-one-node-answers-a-decision-made-on-the-other', async () => {
+    const approvedId = await submit(a, 'PG-020');
+    // Held on B for up to 30 s; the approval is made on A. Without the notification B would answer
+    // 202 at its timeout, not the profile.
+    const held = b.call('GET', `/api/v1/device/requests/${approvedId}/profile?wait=30`, { token: null });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal((await a.call('POST', `/api/v1/requests/${approvedId}/approve`)).status, 200);
+    const answer = await held;
+    assert.equal(answer.status, 200, answer.body.toString());
+    assert.equal(answer.headers['content-type'], 'application/vnd.provisio.profile+json');
+
+    const rejectedId = await submit(b, 'PG-021');
+    const heldOnA = a.call('GET', `/api/v1/device/requests/${rejectedId}/profile?wait=30`, { token: null });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal((await b.call('POST', `/api/v1/requests/${rejectedId}/reject`, { json: { reason: 'not ours' } })).status, 200);
+    const refused = await heldOnA;
+    assert.equal(refused.status, 409, refused.body.toString());
+    assert.equal(refused.json().error.code, 'request_rejected');
+  });
+
+  it('ok/channel-names-carry-the-schema', () => {
+    // Channels are database-wide: each installation's carries its schema, so no cross-talk.
+    assert.notEqual(channelFor(schema), channelFor(`${schema}_other`));
+    assert.notEqual(channelFor(schema), channelFor(undefined));
+    assert.match(channelFor(schema), /^provisio_decided_[0-9a-f]{16}$/);
   });
 });
