@@ -41,7 +41,20 @@ const attributeTypeAndValue = named('AttributeTypeAndValue', list(named('type'),
 const rdn = named('RelativeDistinguishedName', () => attributeTypeAndValue);
 const nameShape = (name: string) => named(name, () => rdn);
 const spki = named('subjectPublicKeyInfo', list(algorithmIdentifier('algorithm'), named('subjectPublicKey')));
-const extension = named('Extension', (i, _n, siblings) => (i === 0 ? named('extnID') : i === 1 && siblings.length === 3 ? named('critical') : named('extnValue')));
+/** The ASN.1 type an extension's value holds (RFC 5280 §4.2.1), by the extension's name. */
+const EXTENSION_VALUE: Readonly<Record<string, string>> = {
+  basicConstraints: 'BasicConstraints', keyUsage: 'KeyUsage', extKeyUsage: 'ExtKeyUsageSyntax',
+  subjectKeyIdentifier: 'SubjectKeyIdentifier', authorityKeyIdentifier: 'AuthorityKeyIdentifier',
+  subjectAltName: 'GeneralNames', crlDistributionPoints: 'CRLDistributionPoints',
+  authorityInfoAccess: 'AuthorityInfoAccessSyntax', certificatePolicies: 'CertificatePolicies',
+};
+const extension = named('Extension', (i, _n, siblings) => {
+  if (i === 0) return named('extnID');
+  if (i === 1 && siblings.length === 3) return named('critical');
+  const id = siblings[0] instanceof asn1js.ObjectIdentifier ? oidName(siblings[0].getValue()) : null;
+  const inner = id ? EXTENSION_VALUE[id] : undefined;
+  return named('extnValue', inner ? () => named(inner) : undefined);
+});
 const extensions = named('extensions', () => named('Extensions', () => extension));
 
 /** TBSCertificate: version is [0] EXPLICIT and optional, so the fields are told by their tags. */
@@ -66,26 +79,34 @@ function contextTag(node: asn1js.AsnType | undefined): number | null {
 }
 
 /** Refuses what is not one whole DER value (trailing bytes, a parse error). */
-export function decodeDer(bytes: Uint8Array, structure: Structure = 'any'): DerNode {
+export function decodeDer(input: Uint8Array, structure: Structure = 'any'): DerNode {
+  // A copy of its own (byteOffset 0): asn1js's views are positioned in the buffer it reads, and
+  // an input that is a view into a larger buffer (a Node.js Buffer) would shift every offset.
+  const bytes = new Uint8Array(input);
   const parsed = asn1js.fromBER(bytes);
   if (parsed.offset === -1 || parsed.offset !== bytes.length) throw new Error(`not one DER value: ${parsed.result.error || 'trailing bytes'}`);
   const root = structure === 'certificate' ? certificate : structure === 'csr' ? certificationRequest : null;
-  return toNode(parsed.result, bytes, '0', root, []);
+  return toNode(parsed.result, bytes, 0, '0', root, []);
 }
 
-function toNode(node: asn1js.AsnType, bytes: Uint8Array, id: string, shape: Shape | null, parents: readonly string[]): DerNode {
+/** `base`: where the buffer asn1js read (an encapsulated value's own copy) starts in `bytes`. */
+function toNode(node: asn1js.AsnType, bytes: Uint8Array, base: number, id: string, shape: Shape | null, parents: readonly string[]): DerNode {
   const view = node.valueBeforeDecodeView;
-  const start = view.byteOffset - bytes.byteOffset;
+  const start = base + view.byteOffset;
   const end = start + view.length;
   const contentStart = start + node.idBlock.blockLength + node.lenBlock.blockLength;
   let kids: asn1js.AsnType[] = node.idBlock.isConstructed ? ((node.valueBlock as unknown as { value: asn1js.AsnType[] }).value ?? []) : [];
+  let kidsBase = base;
   // An extension's extnValue is an OCTET STRING holding DER: shown as the structure it encapsulates.
   if (shape?.name === 'extnValue' && !node.idBlock.isConstructed && end > contentStart) {
-    const inner = asn1js.fromBER(bytes.subarray(contentStart, end));
-    if (inner.offset === end - contentStart) kids = [inner.result];
+    const inner = asn1js.fromBER(bytes.slice(contentStart, end));
+    if (inner.offset === end - contentStart) {
+      kids = [inner.result];
+      kidsBase = contentStart;
+    }
   }
   const names = shape ? [...parents, shape.name] : parents;
-  const children = kids.map((k, i) => toNode(k, bytes, `${id}.${i}`, shape?.child?.(i, k, kids) ?? null, names));
+  const children = kids.map((k, i) => toNode(k, bytes, kidsBase, `${id}.${i}`, shape?.child?.(i, k, kids) ?? null, names));
   return { id, type: typeOf(node), name: shape?.name ?? null, value: valueOf(node, bytes, contentStart, end, shape, children), start, contentStart, end, children };
 }
 
@@ -118,6 +139,8 @@ function valueOf(node: asn1js.AsnType, bytes: Uint8Array, contentStart: number, 
   if (node instanceof asn1js.OctetString) return children.length > 0 ? 'encapsulates DER' : `${content.length} bytes`;
   if (shape?.name === 'AttributeTypeAndValue' && children.length === 2) return `${(children[0]?.value ?? '').replace(/ \(.*\)$/, '')} = ${children[1]?.value ?? ''}`;
   if (shape?.name === 'Extension' && children[0]) return children[0].value;
+  // A GeneralName (RFC 5280 §4.2.1.6) such as [2] dNSName or [6] URI: its text when printable.
+  if (node.idBlock.tagClass === 3 && !node.idBlock.isConstructed && content.length > 0 && content.every((b) => b >= 0x20 && b < 0x7f)) return new TextDecoder().decode(content);
   return null;
 }
 

@@ -8,6 +8,7 @@ import { OID } from '../../../../pki/src/oids';
 const OTHERS: Readonly<Record<string, string>> = {
   '2.5.4.7': 'locality',
   '2.5.4.8': 'stateOrProvince',
+  '2.5.4.13': 'description',
   '1.2.840.113549.1.9.1': 'emailAddress',
   '1.2.840.113549.1.9.7': 'challengePassword',
   '2.5.29.30': 'nameConstraints',
