@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +17,7 @@ import { initDevice, provisionConnected } from '@provisio/device';
 import { tempDir } from '@provisio/testkit';
 import type { Browser } from 'playwright-core';
 import { setUpSystem, startTestService, type TestService } from '../../server/test/service-harness.js';
-import { METHODS } from '../src/visualizer/model/index.js';
+import { findMethod, METHODS } from '../src/visualizer/model/index.js';
 import { toMermaid } from '../src/visualizer/model/mermaid.js';
 import { launchBrowser, openPage, type WatchedPage } from './browser-harness.js';
 
@@ -430,6 +431,36 @@ describe('flow visualizer in Chromium', () => {
     // The profile as delivered, decoded: its payload names the device and carries the same certificate.
     assert.match(await panel.getByTestId('jws-payload').first().innerText(), /"type": "provisio.profile"[\s\S]*"deviceId": "DEV-R2"/);
     await w.screenshot('v15-replay-certificate-bytes');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/flow-steps-show-real-example-bytes-and-generic-ones-say-illustrative', async () => {
+    const w = await open();
+    const { page } = w;
+    const fixture = JSON.parse(readFileSync(new URL('../src/visualizer/bytes/example-fixture.json', import.meta.url), 'utf8')) as { certificate: string };
+    const serial = execFileSync('openssl', ['x509', '-inform', 'DER', '-noout', '-serial'], { input: Buffer.from(fixture.certificate, 'base64'), encoding: 'utf8' }).trim();
+    const approve = (findMethod('provisio-connected')?.steps.findIndex((s) => s.id === 'approve') ?? -1) + 1;
+    await page.goto(`/visualizer/provisio-connected?step=${approve}`);
+    const panel = page.getByTestId('step-panel');
+    await panel.getByTestId('example-bytes').waitFor();
+    const view = panel.getByTestId('byteview').first();
+    assert.equal(`serial=${await view.locator('[role="treeitem"][data-name="serialNumber"]').getByTestId('der-value').innerText()}`, serial);
+    // The subject's common name is a tree node; selecting it marks its bytes, named in words.
+    await view.locator('[role="treeitem"][data-name="subject"]').click();
+    assert.match(await view.getByTestId('selected-path').innerText(), /tbsCertificate › subject$/);
+    assert.equal((await view.getByTestId('hexdump').locator('.hx-mark, .hx-head').allInnerTexts()).join(''), await view.getByTestId('selected-hex').textContent());
+    await w.screenshot('v16-flow-example-certificate');
+    // The request step: the real signed request, decoded.
+    const submit = (findMethod('provisio-connected')?.steps.findIndex((s) => s.id === 'submit') ?? -1) + 1;
+    await page.goto(`/visualizer/provisio-connected?step=${submit}`);
+    await panel.getByTestId('jws-view').waitFor();
+    assert.match(await panel.getByTestId('jws-payload').innerText(), /"type": "provisio.request"/);
+    await w.screenshot('v17-flow-example-request');
+    // A generic method has no real bytes, and says its values are illustrative.
+    await page.goto('/visualizer/x509-csr?step=1');
+    await panel.getByTestId('illustrative').waitFor();
+    assert.equal(await panel.getByTestId('example-bytes').count(), 0);
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
     assert.deepEqual(w.faults, []);
   });
 });

@@ -69,10 +69,10 @@ function happenedSteps(trace: Trace, method: Method): Happened[] {
   const facts = events
     ? events.map((e) => ({ action: e.action, at: e.at, actor: e.actor, entry: e }))
     : [
-      { action: 'request.submit', at: request.createdAt, actor: request.deviceId, entry: null },
-      ...(request.decidedAt ? [{ action: request.state === 'rejected' ? 'request.reject' : 'request.approve', at: request.decidedAt, actor: request.decidedBy ?? '—', entry: null }] : []),
-      ...(device.provisionedAt ? [{ action: request.transport === 'upload' ? 'device.complete' : 'device.confirm', at: device.provisionedAt, actor: '—', entry: null }] : []),
-    ];
+        { action: 'request.submit', at: request.createdAt, actor: request.deviceId, entry: null },
+        ...(request.decidedAt ? [{ action: request.state === 'rejected' ? 'request.reject' : 'request.approve', at: request.decidedAt, actor: request.decidedBy ?? '—', entry: null }] : []),
+        ...(device.provisionedAt ? [{ action: request.transport === 'upload' ? 'device.complete' : 'device.confirm', at: device.provisionedAt, actor: '—', entry: null }] : []),
+      ];
   return facts.map((f) => ({ ...f, modelIndex: index(f.action) })).filter((h) => h.modelIndex >= 0);
 }
 

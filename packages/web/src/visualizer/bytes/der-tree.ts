@@ -5,7 +5,7 @@
  * Extension, SubjectPublicKeyInfo) and RFC 2986 §4 (CertificationRequest).
  */
 import * as asn1js from 'asn1js';
-import { oidName } from './oid-names';
+import { oidName } from './oid-names.js';
 
 export interface DerNode {
   /** Stable within one tree: the child indexes from the root ("0.3.1"). */

@@ -3,7 +3,7 @@
  * service's own table (packages/pki/src/oids.ts, so a new OID there is named here too) and the
  * X.520 and PKCS#9 names other tools put in CSRs.
  */
-import { OID } from '../../../../pki/src/oids';
+import { OID } from '../../../../pki/src/oids.js';
 
 const OTHERS: Readonly<Record<string, string>> = {
   '2.5.4.7': 'locality',
