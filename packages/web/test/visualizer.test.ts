@@ -328,10 +328,10 @@ describe('flow visualizer in Chromium', () => {
     return join(dir, 'certificate.pem');
   }
 
-  async function signIn(w: WatchedPage): Promise<void> {
+  async function signIn(w: WatchedPage, username = 'admin', password = t.service.adminPassword as string): Promise<void> {
     await w.page.goto('/');
-    await w.page.getByLabel('Username').fill('admin');
-    await w.page.getByLabel('Password').fill(t.service.adminPassword as string);
+    await w.page.getByLabel('Username').fill(username);
+    await w.page.getByLabel('Password').fill(password);
     await w.page.getByRole('button', { name: 'Sign in' }).click();
     await w.page.getByTestId('who').waitFor();
   }
@@ -461,6 +461,29 @@ describe('flow visualizer in Chromium', () => {
     await panel.getByTestId('illustrative').waitFor();
     assert.equal(await panel.getByTestId('example-bytes').count(), 0);
     assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/replay-for-an-approver-plays-the-steps-without-the-audit-log', async () => {
+    const certificate = await provisionWithSdk('DEV-R3', 'AMonitor');
+    const serial = execFileSync('openssl', ['x509', '-in', certificate, '-noout', '-serial'], { encoding: 'utf8' }).trim();
+    const created = await t.call('POST', '/api/v1/users', { json: { username: 'alma', role: 'approver', password: 'approver password 1' } });
+    assert.equal(created.status, 201, created.body.toString());
+    const w = await openPage(browser, t.service.url);
+    const { page } = w;
+    await signIn(w, 'alma', 'approver password 1');
+    // An approver may not read the audit log: the same steps from the trace's own times, no entries.
+    await page.goto('/visualizer/replay/DEV-R3?step=2');
+    await page.getByRole('heading', { name: 'Step 2 of 3: Approve' }).waitFor();
+    const panel = page.getByTestId('step-panel');
+    assert.equal(await panel.getByTestId('replay-step-actor').innerText(), 'user:admin');
+    await panel.getByText('The audit entry is not shown: your role may not read the audit log.').waitFor();
+    assert.equal(await page.getByTestId('replay-events').count(), 0);
+    assert.equal(`serial=${await panel.getByTestId('byteview').first().locator('[role="treeitem"][data-name="serialNumber"]').getByTestId('der-value').innerText()}`, serial);
+    await page.locator('main').focus();
+    await page.keyboard.press('ArrowRight');
+    await page.getByRole('heading', { name: 'Step 3 of 3: POST /api/v1/device/confirm' }).waitFor();
+    await w.screenshot('v18-replay-approver');
     assert.deepEqual(w.faults, []);
   });
 });

@@ -56,6 +56,9 @@ interface Happened {
   readonly entry: AuditEntry | null;
 }
 
+/** A rejection is drawn as the model's decision step, under its own name. */
+const titleOf = (h: Happened, step: Step) => (h.action === 'request.reject' ? 'Reject' : step.title);
+
 const seconds = (from: string, to: string) => Math.max(0, Math.round((Date.parse(to) - Date.parse(from)) / 1000));
 
 /**
@@ -69,7 +72,8 @@ function happenedSteps(trace: Trace, method: Method): Happened[] {
   const facts = events
     ? events.map((e) => ({ action: e.action, at: e.at, actor: e.actor, entry: e }))
     : [
-        { action: 'request.submit', at: request.createdAt, actor: request.deviceId, entry: null },
+        // Without the audit log the uploader of a file is not known; a connected device sent its own.
+        { action: 'request.submit', at: request.createdAt, actor: request.transport === 'upload' ? '—' : `device:${request.deviceId}`, entry: null },
         ...(request.decidedAt ? [{ action: request.state === 'rejected' ? 'request.reject' : 'request.approve', at: request.decidedAt, actor: request.decidedBy ?? '—', entry: null }] : []),
         ...(device.provisionedAt ? [{ action: request.transport === 'upload' ? 'device.complete' : 'device.confirm', at: device.provisionedAt, actor: '—', entry: null }] : []),
       ];
@@ -107,7 +111,7 @@ function Replay({ trace, method }: { trace: Trace; method: Method }) {
     id: `replay-${method.id}`,
     steps: happened.map((h, i): Step => {
       const s = method.steps[h.modelIndex] as Step;
-      return { ...s, id: `${s.id}-${i}`, duration: { seconds: Math.max(1, i === 0 ? 1 : seconds(happened[i - 1]?.at ?? h.at, h.at)), humanWait: s.duration.humanWait } };
+      return { ...s, id: `${s.id}-${i}`, title: titleOf(h, s), duration: { seconds: Math.max(1, i === 0 ? 1 : seconds(happened[i - 1]?.at ?? h.at, h.at)), humanWait: s.duration.humanWait } };
     }),
   }), [method, happened]);
   const { query } = useLocation();
@@ -161,7 +165,7 @@ function Replay({ trace, method }: { trace: Trace; method: Method }) {
                 const step = method.steps[h.modelIndex] as Step;
                 return (
                   <li key={`${h.action}-${h.at}-${i}`}>
-                    <Link to={`/visualizer/replay/${encodeURIComponent(device.deviceId)}?step=${i + 1}`} aria-current={i === current ? 'page' : undefined}>{step.title}</Link>
+                    <Link to={`/visualizer/replay/${encodeURIComponent(device.deviceId)}?step=${i + 1}`} aria-current={i === current ? 'page' : undefined}>{titleOf(h, step)}</Link>
                     {' '}<span className="muted">at {h.at}{previous ? `, ${formatDuration(seconds(previous.at, h.at))} later${step.duration.humanWait ? ' (waiting for a person)' : ''}` : ''}</span>
                   </li>
                 );
@@ -210,7 +214,7 @@ function ReplayStepPanel({ trace, method, happened, index }: { trace: Trace; met
   const { request } = trace;
   return (
     <section className="step-panel" aria-labelledby="replay-step-heading" data-testid="step-panel">
-      <h2 id="replay-step-heading">Step {index + 1} of {happened.length}: {step.title}</h2>
+      <h2 id="replay-step-heading">Step {index + 1} of {happened.length}: {titleOf(h, step)}</h2>
       <p className="sentence">{step.sentence}</p>
       <dl className="facts" data-testid="replay-step-facts">
         <dt>In the flow</dt><dd><Link to={`/visualizer/${method.id}?step=${h.modelIndex + 1}`}>step {h.modelIndex + 1} of {method.name}</Link></dd>
