@@ -37,6 +37,13 @@ const STEP_OF_ACTION: Record<string, Record<string, string>> = {
   'provisio-proxy': { 'request.submit': 'forward', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'confirm-forward' },
 };
 
+/** How a request travelled, in words. */
+const TRANSPORT_WORDS: Record<string, string> = {
+  connected: 'connected: the device reached the service itself',
+  upload: 'upload: the files were carried by a technician (a USB stick) and uploaded',
+  proxy: 'proxy: through a gateway on the device\'s site',
+};
+
 /** As `openssl x509 -noout -serial` prints it. */
 export function opensslSerial(serial: string): string {
   return serial.replace(/[^0-9a-fA-F]/g, '').toUpperCase();
@@ -134,7 +141,7 @@ function Replay({ trace, method }: { trace: Trace; method: Method }) {
       <h1>Replay: {device.deviceId}</h1>
       <p>What happened on this server, step by step, following the <Link to={`/visualizer/${method.id}`}>{method.name}</Link> flow: real times and waits, who acted, the real messages and the audit entries with their chain hashes.</p>
       <dl className="facts" data-testid="replay-facts">
-        <dt>Transport</dt><dd>{request.transport}{request.gateway ? ` through gateway ${request.gateway}` : ''}</dd>
+        <dt>Transport</dt><dd>{TRANSPORT_WORDS[request.transport] ?? request.transport}{request.gateway ? ` (gateway ${request.gateway})` : ''}</dd>
         <dt>Request</dt><dd><code>{request.id}</code> ({request.state}), SHA-256 <code className="wrap">{request.contentSha256}</code></dd>
         <dt>Key</dt><dd>{request.keyAlgorithm}, public key SHA-256 <code className="wrap">{request.publicKeySha256}</code></dd>
         <dt>Hardware serial</dt><dd>{request.hardwareSerial ?? '—'}</dd>
