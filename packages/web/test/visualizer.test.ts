@@ -483,6 +483,7 @@ describe('flow visualizer in Chromium', () => {
     await page.locator('main').focus();
     await page.keyboard.press('ArrowRight');
     await page.getByRole('heading', { name: 'Step 3 of 3: POST /api/v1/device/confirm' }).waitFor();
+    assert.equal(await panel.getByTestId('replay-step-actor').innerText(), 'device:DEV-R3');
     await w.screenshot('v18-replay-approver');
     assert.deepEqual(w.faults, []);
   });

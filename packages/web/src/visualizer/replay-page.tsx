@@ -82,7 +82,9 @@ function happenedSteps(trace: Trace, method: Method): Happened[] {
         // Without the audit log the uploader of a file is not known; a connected device sent its own.
         { action: 'request.submit', at: request.createdAt, actor: request.transport === 'upload' ? '—' : `device:${request.deviceId}`, entry: null },
         ...(request.decidedAt ? [{ action: request.state === 'rejected' ? 'request.reject' : 'request.approve', at: request.decidedAt, actor: request.decidedBy ?? '—', entry: null }] : []),
-        ...(device.provisionedAt ? [{ action: request.transport === 'upload' ? 'device.complete' : 'device.confirm', at: device.provisionedAt, actor: '—', entry: null }] : []),
+        ...(device.provisionedAt ? [request.transport === 'upload'
+          ? { action: 'device.complete', at: device.provisionedAt, actor: '—', entry: null }
+          : { action: 'device.confirm', at: device.provisionedAt, actor: `device:${request.deviceId}`, entry: null }] : []),
       ];
   return facts.map((f) => ({ ...f, modelIndex: index(f.action) })).filter((h) => h.modelIndex >= 0);
 }
