@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +17,7 @@ import { initDevice, provisionConnected } from '@provisio/device';
 import { tempDir } from '@provisio/testkit';
 import type { Browser } from 'playwright-core';
 import { setUpSystem, startTestService, type TestService } from '../../server/test/service-harness.js';
-import { METHODS } from '../src/visualizer/model/index.js';
+import { findMethod, METHODS } from '../src/visualizer/model/index.js';
 import { toMermaid } from '../src/visualizer/model/mermaid.js';
 import { launchBrowser, openPage, type WatchedPage } from './browser-harness.js';
 
@@ -306,16 +307,16 @@ describe('flow visualizer in Chromium', () => {
     assert.deepEqual(w.faults, []);
   });
 
-  it('ok/replay-of-a-real-provisioning-matches-openssl', async () => {
-    // A device provisions itself with the SDK (connected delivery) while an approver approves.
-    const { packageText } = await setUpSystem(t);
+  /** A device provisions itself with the SDK (connected delivery) while an approver approves; its installed certificate.pem. */
+  async function provisionWithSdk(deviceId: string, system: string): Promise<string> {
+    const { packageText } = await setUpSystem(t, system);
     const dir = join(tempDir('provisio-replay-'), 'keystore');
     const deps = { clock: systemClock, random: { bytes: (n: number) => randomBytes(n) } };
-    await initDevice(deps, { packageText, component: 'bedside monitor', deviceId: 'DEV-R1', deviceLabel: 'Replay', hardwareSerial: 'SN-R1', dir });
+    await initDevice(deps, { packageText, component: 'bedside monitor', deviceId, deviceLabel: 'Replay', hardwareSerial: `SN-${deviceId}`, dir });
     const running = provisionConnected(deps, { dir, serviceUrl: t.service.url, maxWaitMs: 60_000, maxPollIntervalMs: 100 });
     let requestId: string | undefined;
     for (let i = 0; i < 200 && !requestId; i++) {
-      const r = await t.call('GET', '/api/v1/requests?state=pending&q=DEV-R1');
+      const r = await t.call('GET', `/api/v1/requests?state=pending&q=${deviceId}`);
       requestId = (r.json().items as { id: string }[])[0]?.id;
       if (!requestId) await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -324,7 +325,19 @@ describe('flow visualizer in Chromium', () => {
     assert.equal(approved.status, 200, approved.body.toString());
     const result = await running;
     assert.equal(result.serviceState, 'provisioned');
-    const certificate = join(dir, 'certificate.pem');
+    return join(dir, 'certificate.pem');
+  }
+
+  async function signIn(w: WatchedPage, username = 'admin', password = t.service.adminPassword as string): Promise<void> {
+    await w.page.goto('/');
+    await w.page.getByLabel('Username').fill(username);
+    await w.page.getByLabel('Password').fill(password);
+    await w.page.getByRole('button', { name: 'Sign in' }).click();
+    await w.page.getByTestId('who').waitFor();
+  }
+
+  it('ok/replay-of-a-real-provisioning-matches-openssl', async () => {
+    const certificate = await provisionWithSdk('DEV-R1', 'ZMonitor');
     const openssl = execFileSync('openssl', ['x509', '-in', certificate, '-noout', '-serial', '-fingerprint', '-sha256'], { encoding: 'utf8' }).trim().split('\n');
 
     // Signed out, the replay asks for a session (the API answered 401; nothing else is shown).
@@ -335,11 +348,7 @@ describe('flow visualizer in Chromium', () => {
 
     const w = await openPage(browser, t.service.url);
     const { page } = w;
-    await page.goto('/');
-    await page.getByLabel('Username').fill('admin');
-    await page.getByLabel('Password').fill(t.service.adminPassword as string);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByTestId('who').waitFor();
+    await signIn(w);
     await page.goto('/devices/DEV-R1');
     await page.getByRole('link', { name: 'Replay in the flow visualizer' }).click();
     await page.getByRole('heading', { name: 'Replay: DEV-R1' }).waitFor();
@@ -354,6 +363,128 @@ describe('flow visualizer in Chromium', () => {
     assert.match(await events.locator('tr[data-action="request.approve"]').innerText(), /step 5: Approve/);
     assert.match(await events.locator('tr[data-action="device.confirm"]').innerText(), /step 8: POST \/api\/v1\/device\/confirm[\s\S]*[0-9a-f]{64}/);
     await w.screenshot('v13-replay');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/replay-plays-the-real-steps-and-shows-the-real-certificate-bytes', async () => {
+    const certificate = await provisionWithSdk('DEV-R2', 'RMonitor');
+    const serial = execFileSync('openssl', ['x509', '-in', certificate, '-noout', '-serial'], { encoding: 'utf8' }).trim();
+    // The serial's DER (tag, length, value) where openssl asn1parse finds it: the first INTEGER
+    // at depth 2 (tbsCertificate's serialNumber, after the [0] version).
+    const der = execFileSync('openssl', ['x509', '-in', certificate, '-outform', 'DER']);
+    const parsed = execFileSync('openssl', ['asn1parse', '-inform', 'DER'], { input: der, encoding: 'utf8' });
+    const line = /^\s*(\d+):d=2\s+hl=(\d+)\s+l=\s*(\d+)\s+prim:\s+INTEGER\s+:([0-9A-F]+)/m.exec(parsed);
+    assert.ok(line, parsed);
+    const [offset, header, length] = [Number(line[1]), Number(line[2]), Number(line[3])];
+    const serialDerHex = der.subarray(offset, offset + header + length).toString('hex');
+    assert.equal(`serial=${line[4]}`, serial);
+
+    const w = await openPage(browser, t.service.url);
+    const { page } = w;
+    await signIn(w);
+    await page.goto('/visualizer/replay/DEV-R2');
+    await page.getByRole('heading', { name: 'Replay: DEV-R2' }).waitFor();
+    // The steps that happened, in audit order, played with the keyboard on the same player.
+    await page.getByTestId('position').filter({ hasText: 'Step 1 / 3' }).waitFor();
+    await page.getByRole('heading', { name: 'Step 1 of 3: POST /api/v1/device/requests' }).waitFor();
+    // Submit: the signed request as received, decoded, with its CSR in the byte view.
+    const panel = page.getByTestId('step-panel');
+    await panel.locator('[data-message="request"]').waitFor();
+    assert.match(await panel.getByTestId('jws-payload').innerText(), /"deviceId": "DEV-R2"/);
+    assert.equal(await panel.getByTestId('jws-header').count(), 2, 'device and bootstrap signatures');
+    assert.match(await panel.getByTestId('der-tree').innerText(), /CertificationRequest[\s\S]*subject[\s\S]*commonName = DEV-R2/);
+    assert.match(await panel.getByTestId('replay-entry-hash').innerText(), /^[0-9a-f]{64}$/);
+    await page.locator('main').focus();
+    await page.keyboard.press('ArrowRight');
+    await page.getByRole('heading', { name: 'Step 2 of 3: Approve' }).waitFor();
+    assert.match(page.url(), /\/visualizer\/replay\/DEV-R2\?step=2$/);
+    assert.equal(await panel.getByTestId('replay-step-actor').innerText(), 'user:admin');
+    assert.match(await panel.getByTestId('replay-step-wait').innerText(), /a person acted/);
+    await page.keyboard.press('End');
+    await page.getByRole('heading', { name: 'Step 3 of 3: POST /api/v1/device/confirm' }).waitFor();
+    assert.equal(await panel.getByTestId('replay-step-actor').innerText(), 'device:DEV-R2');
+    await page.keyboard.press('Home');
+    await page.getByTestId('position').filter({ hasText: 'Step 1 / 3' }).waitFor();
+    await w.screenshot('v14-replay-submit');
+
+    // A deep link to the approval: the real certificate, its serial in the tree as openssl prints it.
+    await page.goto('/visualizer/replay/DEV-R2?step=2');
+    await page.getByRole('heading', { name: 'Step 2 of 3: Approve' }).waitFor();
+    const view = panel.getByTestId('byteview').first();
+    const serialNode = view.locator('[role="treeitem"][data-name="serialNumber"]');
+    assert.equal(`serial=${await serialNode.getByTestId('der-value').first().innerText()}`, serial);
+    // Selecting the node marks exactly its DER in the hex dump.
+    await serialNode.click();
+    assert.equal(await serialNode.getAttribute('aria-selected'), 'true');
+    const marked = async () => (await view.getByTestId('hexdump').locator('.hx-mark, .hx-head').allInnerTexts()).join('');
+    assert.equal(await marked(), serialDerHex);
+    assert.match(await view.getByTestId('selected-path').innerText(), /Certificate › tbsCertificate › serialNumber/);
+    // The tree is driven by the keyboard without moving the player: ↓ selects the next field.
+    await serialNode.focus();
+    await page.keyboard.press('ArrowDown');
+    assert.match(await view.getByTestId('selected-path').innerText(), /tbsCertificate › signature$/);
+    await page.getByTestId('position').filter({ hasText: 'Step 2 / 3' }).waitFor();
+    // Selecting a byte selects the deepest field holding it: the last byte of the serial.
+    await view.locator(`[data-offset="${offset + header + length - 1}"]`).click();
+    assert.match(await view.getByTestId('selected-path').innerText(), /serialNumber$/);
+    assert.equal(await marked(), serialDerHex);
+    // The profile as delivered, decoded: its payload names the device and carries the same certificate.
+    assert.match(await panel.getByTestId('jws-payload').first().innerText(), /"type": "provisio.profile"[\s\S]*"deviceId": "DEV-R2"/);
+    await w.screenshot('v15-replay-certificate-bytes');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/flow-steps-show-real-example-bytes-and-generic-ones-say-illustrative', async () => {
+    const w = await open();
+    const { page } = w;
+    const fixture = JSON.parse(readFileSync(new URL('../src/visualizer/bytes/example-fixture.json', import.meta.url), 'utf8')) as { certificate: string };
+    const serial = execFileSync('openssl', ['x509', '-inform', 'DER', '-noout', '-serial'], { input: Buffer.from(fixture.certificate, 'base64'), encoding: 'utf8' }).trim();
+    const approve = (findMethod('provisio-connected')?.steps.findIndex((s) => s.id === 'approve') ?? -1) + 1;
+    await page.goto(`/visualizer/provisio-connected?step=${approve}`);
+    const panel = page.getByTestId('step-panel');
+    await panel.getByTestId('example-bytes').waitFor();
+    const view = panel.getByTestId('byteview').first();
+    assert.equal(`serial=${await view.locator('[role="treeitem"][data-name="serialNumber"]').getByTestId('der-value').innerText()}`, serial);
+    // The subject's common name is a tree node; selecting it marks its bytes, named in words.
+    await view.locator('[role="treeitem"][data-name="subject"]').click();
+    assert.match(await view.getByTestId('selected-path').innerText(), /tbsCertificate › subject$/);
+    assert.equal((await view.getByTestId('hexdump').locator('.hx-mark, .hx-head').allInnerTexts()).join(''), await view.getByTestId('selected-hex').textContent());
+    await w.screenshot('v16-flow-example-certificate');
+    // The request step: the real signed request, decoded.
+    const submit = (findMethod('provisio-connected')?.steps.findIndex((s) => s.id === 'submit') ?? -1) + 1;
+    await page.goto(`/visualizer/provisio-connected?step=${submit}`);
+    await panel.getByTestId('jws-view').waitFor();
+    assert.match(await panel.getByTestId('jws-payload').innerText(), /"type": "provisio.request"/);
+    await w.screenshot('v17-flow-example-request');
+    // A generic method has no real bytes, and says its values are illustrative.
+    await page.goto('/visualizer/x509-csr?step=1');
+    await panel.getByTestId('illustrative').waitFor();
+    assert.equal(await panel.getByTestId('example-bytes').count(), 0);
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/replay-for-an-approver-plays-the-steps-without-the-audit-log', async () => {
+    const certificate = await provisionWithSdk('DEV-R3', 'AMonitor');
+    const serial = execFileSync('openssl', ['x509', '-in', certificate, '-noout', '-serial'], { encoding: 'utf8' }).trim();
+    const created = await t.call('POST', '/api/v1/users', { json: { username: 'alma', role: 'approver', password: 'approver password 1' } });
+    assert.equal(created.status, 201, created.body.toString());
+    const w = await openPage(browser, t.service.url);
+    const { page } = w;
+    await signIn(w, 'alma', 'approver password 1');
+    // An approver may not read the audit log: the same steps from the trace's own times, no entries.
+    await page.goto('/visualizer/replay/DEV-R3?step=2');
+    await page.getByRole('heading', { name: 'Step 2 of 3: Approve' }).waitFor();
+    const panel = page.getByTestId('step-panel');
+    assert.equal(await panel.getByTestId('replay-step-actor').innerText(), 'user:admin');
+    await panel.getByText('The audit entry is not shown: your role may not read the audit log.').waitFor();
+    assert.equal(await page.getByTestId('replay-events').count(), 0);
+    assert.equal(`serial=${await panel.getByTestId('byteview').first().locator('[role="treeitem"][data-name="serialNumber"]').getByTestId('der-value').innerText()}`, serial);
+    await page.locator('main').focus();
+    await page.keyboard.press('ArrowRight');
+    await page.getByRole('heading', { name: 'Step 3 of 3: POST /api/v1/device/confirm' }).waitFor();
+    assert.equal(await panel.getByTestId('replay-step-actor').innerText(), 'device:DEV-R3');
+    await w.screenshot('v18-replay-approver');
     assert.deepEqual(w.faults, []);
   });
 });

@@ -3,10 +3,14 @@ import { approveMany, MAX_APPROVE_MANY } from '../domain/approve-many.js';
 import type { Actor } from '../domain/deps.js';
 import { ServiceError } from '../domain/errors.js';
 import type { DeviceIdText, RequestId, Role } from '../domain/model.js';
+
+/** Who may read the audit log itself (as GET /api/v1/audit): only they see a trace's entries. */
+const AUDIT_READERS: readonly Role[] = ['admin', 'auditor'];
 import { reviewRequest } from '../domain/review-request.js';
 import { readDeviceHistory } from '../domain/device-history.js';
+import { readDeviceTrace } from '../domain/device-trace.js';
 import type { RouteSpec } from './route.js';
-import { auditView, certificateView, componentView, createNames, packageView, requestView } from './views.js';
+import { auditView, certificateView, componentView, createNames, deviceView, packageView, requestView } from './views.js';
 
 const READERS: readonly Role[] = ['admin', 'approver', 'auditor'];
 const id = { type: 'string', minLength: 1, maxLength: 80, pattern: '^[A-Za-z0-9._:-]+$' } as const;
@@ -37,6 +41,29 @@ export const REVIEW_ROUTES: readonly RouteSpec[] = [
       const h = await readDeviceHistory(deps, params.deviceId as DeviceIdText);
       const names = createNames(deps.store);
       return { body: { requests: await Promise.all(h.requests.map((r) => requestView(r, names))), events: h.events.map(auditView), truncated: h.truncated } };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/devices/:deviceId/trace', operationId: 'getDeviceTrace',
+    summary: 'The trace of a device\'s current provisioning for the flow visualizer\'s replay: the request file as received, its CSR (base64 DER), the certificates (base64 DER) and the certified profile as delivered, step times, who decided, transport and gateway; the audit entries (with chain hashes) only for roles that may read the audit log, else null. Public bytes and fingerprints only',
+    roles: READERS,
+    params: { type: 'object', additionalProperties: false, properties: { deviceId: id }, required: ['deviceId'] },
+    handler: async ({ deps, params, actor }) => {
+      const t = await readDeviceTrace(deps, params.deviceId as DeviceIdText);
+      const names = createNames(deps.store);
+      const mayReadAudit = actor !== null && AUDIT_READERS.includes(actor.role);
+      return {
+        body: {
+          device: await deviceView(t.device, names),
+          request: { ...(await requestView(t.request, names)), decidedBy: t.decidedBy, file: t.request.raw.toString('utf8') },
+          csr: t.csr.toString('base64'),
+          certificates: t.certificates.map((c) => ({ ...certificateView(c), der: c.der.toString('base64') })),
+          profile: t.profile ? { createdAt: t.profile.createdAt.toISOString(), file: t.profile.content.toString('utf8') } : null,
+          events: mayReadAudit ? t.events.map(auditView) : null,
+          truncated: mayReadAudit && t.truncated,
+        },
+        headers: { 'cache-control': 'no-store' },
+      };
     },
   },
   {

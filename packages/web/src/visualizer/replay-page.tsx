@@ -1,26 +1,47 @@
 /**
- * /visualizer/replay/<deviceId> (signed in): the flow that really happened on this server, from
- * the device, its request, its certificates and the audit log — real timestamps, who approved,
- * how the request travelled, and each audit entry's chain hash. Only public data and
- * fingerprints are shown; the API's roles decide what may be read.
+ * /visualizer/replay/<deviceId>?step=N (signed in): the flow that really happened on this server,
+ * played on the same swimlanes and player as the explanatory flows. The steps are the audit
+ * entries of the device's provisioning in chain order, each drawn as the model step it is, with
+ * its real time, the real wait before it, who acted, the entry's chain hash, and the real message
+ * of that step in the byte view. The data is one read, GET /api/v1/devices/{id}/trace: public
+ * bytes and fingerprints only; the API's roles decide whether the audit entries are included.
  */
-import { useEffect, useState } from 'react';
-import { ApiError, type CertificateView, type DeviceView, getJson, type Page, type RequestView } from '../api';
-import { Link } from '../router';
+import { useEffect, useMemo, useState } from 'react';
+import { ApiError, type CertificateView, type DeviceView, getJson, type RequestView } from '../api';
+import { Link, useLocation } from '../router';
 import { ErrorBox } from '../widgets';
-import { findMethod, type Method } from './model/index.js';
+import { ByteView } from './bytes/byte-view';
+import { fromBase64, JwsView } from './bytes/jws-view';
+import { Controls } from './flow-page';
+import { findMethod, type Method, type Step } from './model/index.js';
 import { formatDuration } from './format';
+import { stepFromQuery, usePlayer, usePrefersReducedMotion, useStepKeys } from './player';
 import { Swimlane } from './swimlane';
 
-interface AuditEntry { seq: number; at: string; actor: string; action: string; targetId: string; hash: string }
-interface Trace { device: DeviceView & { certificates: CertificateView[] }; request: RequestView; audit: AuditEntry[] | null }
+interface AuditEntry { seq: number; at: string; actor: string; action: string; targetId: string; details: unknown; hash: string; prevHash: string }
+export interface Trace {
+  device: DeviceView;
+  request: RequestView & { decidedBy: string | null; file: string };
+  csr: string;
+  certificates: (CertificateView & { der: string })[];
+  profile: { createdAt: string; file: string } | null;
+  events: AuditEntry[] | null;
+  truncated: boolean;
+}
 
 const METHOD_OF_TRANSPORT: Record<string, string> = { connected: 'provisio-connected', upload: 'provisio-disconnected', proxy: 'provisio-proxy' };
 /** Which model step each audit action is, per method. */
 const STEP_OF_ACTION: Record<string, Record<string, string>> = {
-  'provisio-connected': { 'request.submit': 'submit', 'request.approve': 'approve', 'device.confirm': 'confirm' },
-  'provisio-disconnected': { 'request.submit': 'upload', 'request.approve': 'approve', 'device.complete': 'complete' },
-  'provisio-proxy': { 'request.submit': 'forward', 'request.approve': 'approve', 'device.confirm': 'confirm-forward' },
+  'provisio-connected': { 'request.submit': 'submit', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'confirm' },
+  'provisio-disconnected': { 'request.submit': 'upload', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.complete': 'complete' },
+  'provisio-proxy': { 'request.submit': 'forward', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'confirm-forward' },
+};
+
+/** How a request travelled, in words. */
+const TRANSPORT_WORDS: Record<string, string> = {
+  connected: 'connected: the device reached the service itself',
+  upload: 'upload: the files were carried by a technician (a USB stick) and uploaded',
+  proxy: 'proxy: through a gateway on the device\'s site',
 };
 
 /** As `openssl x509 -noout -serial` prints it. */
@@ -33,23 +54,46 @@ export function opensslFingerprint(sha256: string): string {
   return (sha256.replace(/[^0-9a-fA-F]/g, '').toUpperCase().match(/../g) ?? []).join(':');
 }
 
+/** One step that happened: the model step it is, when, who, and its audit entry when readable. */
+interface Happened {
+  readonly modelIndex: number;
+  readonly action: string;
+  readonly at: string;
+  readonly actor: string;
+  readonly entry: AuditEntry | null;
+}
+
+/** A rejection is drawn as the model's decision step, under its own name. */
+const titleOf = (h: Happened, step: Step) => (h.action === 'request.reject' ? 'Reject' : step.title);
+
+const seconds = (from: string, to: string) => Math.max(0, Math.round((Date.parse(to) - Date.parse(from)) / 1000));
+
+/**
+ * The steps in the order of the audit entries; without the audit log (an approver), the same
+ * steps from the trace's own times: submitted, decided, confirmed or completed.
+ */
+function happenedSteps(trace: Trace, method: Method): Happened[] {
+  const map = STEP_OF_ACTION[method.id] ?? {};
+  const index = (action: string) => method.steps.findIndex((s) => s.id === map[action]);
+  const { request, device, events } = trace;
+  const facts = events
+    ? events.map((e) => ({ action: e.action, at: e.at, actor: e.actor, entry: e }))
+    : [
+        // Without the audit log the uploader of a file is not known; a connected device sent its own.
+        { action: 'request.submit', at: request.createdAt, actor: request.transport === 'upload' ? '—' : `device:${request.deviceId}`, entry: null },
+        ...(request.decidedAt ? [{ action: request.state === 'rejected' ? 'request.reject' : 'request.approve', at: request.decidedAt, actor: request.decidedBy ?? '—', entry: null }] : []),
+        ...(device.provisionedAt ? [request.transport === 'upload'
+          ? { action: 'device.complete', at: device.provisionedAt, actor: '—', entry: null }
+          : { action: 'device.confirm', at: device.provisionedAt, actor: `device:${request.deviceId}`, entry: null }] : []),
+      ];
+  return facts.map((f) => ({ ...f, modelIndex: index(f.action) })).filter((h) => h.modelIndex >= 0);
+}
+
 export function ReplayPage({ deviceId }: { deviceId: string }) {
   const [trace, setTrace] = useState<Trace | null>(null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
-    (async () => {
-      const device = await getJson<Trace['device']>(`/api/v1/devices/${encodeURIComponent(deviceId)}`);
-      const request = await getJson<RequestView>(`/api/v1/requests/${encodeURIComponent(device.requestId)}`);
-      let audit: AuditEntry[] | null = null;
-      try {
-        const pages = await Promise.all([device.deviceId, device.requestId].map((target) => getJson<Page<AuditEntry>>(`/api/v1/audit?target=${encodeURIComponent(target)}&limit=100`)));
-        audit = pages.flatMap((p) => p.items).sort((a, b) => a.seq - b.seq);
-      } catch (e) {
-        // An approver may not read the audit log: the replay goes on without it.
-        if (!(e instanceof ApiError && e.status === 403)) throw e;
-      }
-      setTrace({ device, request, audit });
-    })().catch(setError);
+    getJson<Trace>(`/api/v1/devices/${encodeURIComponent(deviceId)}/trace`).then(setTrace, setError);
   }, [deviceId]);
 
   if (error instanceof ApiError && (error.status === 401)) {
@@ -68,43 +112,87 @@ export function ReplayPage({ deviceId }: { deviceId: string }) {
 }
 
 function Replay({ trace, method }: { trace: Trace; method: Method }) {
-  const { device, request, audit } = trace;
-  const cert = device.certificates.find((c) => c.kind === 'device' && c.status === 'active') ?? device.certificates[0];
-  const at = (action: string) => audit?.find((e) => e.action === action);
-  const approval = at('request.approve');
-  const submitted = at('request.submit');
-  const steps = STEP_OF_ACTION[method.id] ?? {};
+  const { device, request, events } = trace;
+  const happened = useMemo(() => happenedSteps(trace, method), [trace, method]);
+  // The swimlanes draw the steps that happened, each as its model step.
+  const replayed: Method = useMemo(() => ({
+    ...method,
+    id: `replay-${method.id}`,
+    steps: happened.map((h, i): Step => {
+      const s = method.steps[h.modelIndex] as Step;
+      return { ...s, id: `${s.id}-${i}`, title: titleOf(h, s), duration: { seconds: Math.max(1, i === 0 ? 1 : seconds(happened[i - 1]?.at ?? h.at, h.at)), humanWait: s.duration.humanWait } };
+    }),
+  }), [method, happened]);
+  const { query } = useLocation();
+  const count = Math.max(1, happened.length);
+  const current = stepFromQuery(query, count);
+  const player = usePlayer(count, current);
+  const reducedMotion = usePrefersReducedMotion();
+  useStepKeys(player);
+
+  const cert = trace.certificates.find((c) => c.kind === 'device' && c.status === 'active') ?? trace.certificates[0];
+  const submitted = happened.find((h) => h.action === 'request.submit');
+  const decided = happened.find((h) => h.action.startsWith('request.') && h.action !== 'request.submit');
   const stepNumber = (action: string) => {
-    const id = steps[action];
+    const id = STEP_OF_ACTION[method.id]?.[action];
     const i = id ? method.steps.findIndex((s) => s.id === id) : -1;
     return i >= 0 ? i + 1 : null;
   };
-  const seconds = (from: string, to: string) => Math.max(0, Math.round((Date.parse(to) - Date.parse(from)) / 1000));
   return (
-    <section>
+    <section className="flow-page">
       <h1>Replay: {device.deviceId}</h1>
-      <p>What happened on this server, following the <Link to={`/visualizer/${method.id}`}>{method.name}</Link> flow.</p>
+      <p>What happened on this server, step by step, following the <Link to={`/visualizer/${method.id}`}>{method.name}</Link> flow: real times and waits, who acted, the real messages and the audit entries with their chain hashes.</p>
       <dl className="facts" data-testid="replay-facts">
-        <dt>Transport</dt><dd>{request.transport}{request.gateway ? ` through gateway ${request.gateway}` : ''}</dd>
+        <dt>Transport</dt><dd>{TRANSPORT_WORDS[request.transport] ?? request.transport}{request.gateway ? ` (gateway ${request.gateway})` : ''}</dd>
         <dt>Request</dt><dd><code>{request.id}</code> ({request.state}), SHA-256 <code className="wrap">{request.contentSha256}</code></dd>
         <dt>Key</dt><dd>{request.keyAlgorithm}, public key SHA-256 <code className="wrap">{request.publicKeySha256}</code></dd>
         <dt>Hardware serial</dt><dd>{request.hardwareSerial ?? '—'}</dd>
         <dt>Submitted</dt><dd>{request.createdAt}</dd>
-        <dt>Decided</dt><dd>{request.decidedAt ?? 'not yet'}{approval ? ` by ${approval.actor}` : request.policyDecision ? ` (policy: ${request.policyDecision})` : ''}</dd>
-        {submitted && approval && <><dt>Approval waited</dt><dd data-testid="approval-wait">{formatDuration(seconds(submitted.at, approval.at))}</dd></>}
+        <dt>Decided</dt><dd>{request.decidedAt ?? 'not yet'}{request.decidedBy ? ` by ${request.decidedBy}` : request.policyDecision ? ` (policy: ${request.policyDecision})` : ''}</dd>
+        {submitted && decided && <><dt>Approval waited</dt><dd data-testid="approval-wait">{formatDuration(seconds(submitted.at, decided.at))} (a person or the policy decided)</dd></>}
         <dt>Certificate serial</dt><dd><code data-testid="replay-serial">{cert ? `serial=${opensslSerial(cert.serial)}` : '—'}</code></dd>
         <dt>Certificate fingerprint</dt><dd><code className="wrap" data-testid="replay-fingerprint">{cert ? `sha256 Fingerprint=${opensslFingerprint(cert.sha256)}` : '—'}</code></dd>
         <dt>Valid</dt><dd>{cert ? `${cert.notBefore} to ${cert.notAfter} (${cert.status})` : '—'}</dd>
         <dt>Device state</dt><dd>{device.state}{device.provisionedAt ? ` since ${device.provisionedAt}` : ''}</dd>
       </dl>
+
+      <h2>The flow as it happened</h2>
+      {happened.length === 0 ? <p>No step of this provisioning is recorded yet.</p> : (
+        <>
+          <Controls player={player} />
+          <p className="sr-only" role="status" data-testid="step-status">Step {current + 1} of {happened.length}: {replayed.steps[current]?.title}</p>
+          <div className="flow-layout replay-layout">
+            <div className="diagram-scroll">
+              <Swimlane method={replayed} current={current} speed={player.speed} reducedMotion={reducedMotion} onSelect={player.go} />
+            </div>
+            <ReplayStepPanel trace={trace} method={method} happened={happened} index={current} />
+          </div>
+          <nav aria-label="Steps that happened" className="step-list">
+            <ol>
+              {happened.map((h, i) => {
+                const previous = happened[i - 1];
+                const step = method.steps[h.modelIndex] as Step;
+                return (
+                  <li key={`${h.action}-${h.at}-${i}`}>
+                    <Link to={`/visualizer/replay/${encodeURIComponent(device.deviceId)}?step=${i + 1}`} aria-current={i === current ? 'page' : undefined}>{titleOf(h, step)}</Link>
+                    {' '}<span className="muted">at {h.at}{previous ? `, ${formatDuration(seconds(previous.at, h.at))} later${step.duration.humanWait ? ' (waiting for a person)' : ''}` : ''}</span>
+                  </li>
+                );
+              })}
+            </ol>
+          </nav>
+          <p className="muted">Keyboard: ← previous, → next, space play/pause, Home first step, End last step. Playing shows each step in turn; the real waits are written beside them.</p>
+        </>
+      )}
+
       <h2>Audit entries</h2>
-      {audit === null ? <p>Your role may not read the audit log; the entries are not shown.</p> : (
+      {events === null ? <p>Your role may not read the audit log; the entries are not shown.</p> : (
         <table className="table" data-testid="replay-events">
           <thead><tr><th scope="col">#</th><th scope="col">Time</th><th scope="col">After</th><th scope="col">Action</th><th scope="col">Actor</th><th scope="col">Flow step</th><th scope="col">Chain hash</th></tr></thead>
           <tbody>
-            {audit.map((e, i) => {
+            {events.map((e, i) => {
               const n = stepNumber(e.action);
-              const previous = audit[i - 1];
+              const previous = events[i - 1];
               return (
                 <tr key={e.seq} data-action={e.action}>
                   <td>{e.seq}</td>
@@ -120,10 +208,81 @@ function Replay({ trace, method }: { trace: Trace; method: Method }) {
           </tbody>
         </table>
       )}
-      <h2>The flow</h2>
-      <div className="diagram-scroll">
-        <Swimlane method={method} current={method.steps.length} speed={1} reducedMotion onSelect={() => undefined} showAll />
-      </div>
+      {trace.truncated && <p className="note">More entries exist than the trace holds; the oldest are shown.</p>}
     </section>
+  );
+}
+
+/** The panel of one replayed step: what it is in the model, when and who, its entry, its message. */
+function ReplayStepPanel({ trace, method, happened, index }: { trace: Trace; method: Method; happened: readonly Happened[]; index: number }) {
+  const h = happened[index];
+  if (!h) return null;
+  const step = method.steps[h.modelIndex] as Step;
+  const previous = happened[index - 1];
+  const actor = (id: string) => method.actors.find((a) => a.id === id)?.name ?? id;
+  const { request } = trace;
+  return (
+    <section className="step-panel" aria-labelledby="replay-step-heading" data-testid="step-panel">
+      <h2 id="replay-step-heading">Step {index + 1} of {happened.length}: {titleOf(h, step)}</h2>
+      <p className="sentence">{step.sentence}</p>
+      <dl className="facts" data-testid="replay-step-facts">
+        <dt>In the flow</dt><dd><Link to={`/visualizer/${method.id}?step=${h.modelIndex + 1}`}>step {h.modelIndex + 1} of {method.name}</Link></dd>
+        <dt>When</dt><dd data-testid="replay-step-at">{h.at}</dd>
+        <dt>Wait before it</dt><dd data-testid="replay-step-wait">{previous ? `${formatDuration(seconds(previous.at, h.at))}${step.duration.humanWait ? ' — a person acted: this is a human wait, not machine time' : ''}` : 'the first recorded step'}</dd>
+        <dt>Who acted</dt><dd data-testid="replay-step-actor">{h.actor}</dd>
+        <dt>From → to</dt><dd>{step.from === step.to ? `${actor(step.from)} (inside)` : `${actor(step.from)} → ${actor(step.to)}`}</dd>
+        <dt>Channel</dt><dd data-testid="channel">{step.channel.label} — <strong>{step.channel.secure ? 'secure' : 'insecure'}</strong>; transport <code>{request.transport}</code>{request.gateway ? ` through gateway ${request.gateway}` : ''}</dd>
+      </dl>
+      {h.entry ? (
+        <>
+          <h3>Audit entry</h3>
+          <dl className="facts" data-testid="replay-entry">
+            <dt>Entry</dt><dd>#{h.entry.seq} <code>{h.entry.action}</code> on {h.entry.targetId}</dd>
+            <dt>Chain hash</dt><dd><code className="wrap" data-testid="replay-entry-hash">{h.entry.hash}</code></dd>
+            <dt>Previous hash</dt><dd><code className="wrap">{h.entry.prevHash}</code></dd>
+            <dt>Details</dt><dd><code className="wrap">{JSON.stringify(h.entry.details)}</code></dd>
+          </dl>
+        </>
+      ) : <p className="muted">The audit entry is not shown: your role may not read the audit log.</p>}
+      <h3>The message</h3>
+      <StepMessage trace={trace} action={h.action} />
+    </section>
+  );
+}
+
+function StepMessage({ trace, action }: { trace: Trace; action: string }) {
+  const cert = trace.certificates[0];
+  if (action === 'request.submit') {
+    return (
+      <div data-testid="replay-message" data-message="request">
+        <p>The signed request exactly as the service received it ({trace.request.file.length} bytes, SHA-256 <code className="wrap">{trace.request.contentSha256}</code>); the CSR it carries is the first DER value below.</p>
+        <JwsView text={trace.request.file} label="request" />
+      </div>
+    );
+  }
+  if (action === 'request.reject') return <p data-testid="replay-message">Rejected: {trace.request.decisionReason ?? 'no reason given'}. No certificate was issued.</p>;
+  if (action.startsWith('request.')) {
+    return (
+      <div data-testid="replay-message" data-message="issued">
+        {cert ? (
+          <>
+            <p>The certificate issued at approval: serial <code>{opensslSerial(cert.serial)}</code>.</p>
+            <ByteView der={fromBase64(cert.der)} structure="certificate" label="device certificate" />
+          </>
+        ) : <p>No certificate is recorded for this request.</p>}
+        {trace.profile ? (
+          <>
+            <p>The certified profile as signed and delivered ({trace.profile.createdAt}):</p>
+            <JwsView text={trace.profile.file} label="profile" />
+          </>
+        ) : null}
+      </div>
+    );
+  }
+  return (
+    <div data-testid="replay-message" data-message="confirmation">
+      <p>{action === 'device.complete' ? 'A person marked the device Provisioned: the service did not hear from the device itself.' : 'The device confirmed the install over mutual TLS with the certificate below (its proof is checked and not kept; the audit entry records the serial and transport).'}</p>
+      {cert ? <ByteView der={fromBase64(cert.der)} structure="certificate" label="confirmed certificate" /> : null}
+    </div>
   );
 }

@@ -1,6 +1,8 @@
 /** What one step does, why it comes here, the message's labelled fields, and its security analysis. */
 import { CLAIM_LEVELS, type Method, STANDARDS } from './model/index.js';
 import { formatDuration } from './format';
+import { ExampleBytes } from './bytes/example-bytes';
+import { EXAMPLE_STEPS } from './bytes/example-steps';
 
 export function StepPanel({ method, index, headingId = 'step-heading' }: { method: Method; index: number; headingId?: string }) {
   const step = method.steps[index];
@@ -25,8 +27,9 @@ export function StepPanel({ method, index, headingId = 'step-heading' }: { metho
       {step.carries.length > 0 && (
         <>
           <h3>The message</h3>
+          {method.kind === 'generic' && <p className="muted" data-testid="illustrative">The values are illustrative: a generic method, not an exchange Provisio makes.</p>}
           <table className="table fields" data-testid="fields">
-            <thead><tr><th scope="col">Field</th><th scope="col">Example</th></tr></thead>
+            <thead><tr><th scope="col">Field</th><th scope="col">{method.kind === 'generic' ? 'Illustrative value' : 'Example'}</th></tr></thead>
             <tbody>
               {step.carries.map((f) => (
                 <tr key={f.name}>
@@ -38,6 +41,7 @@ export function StepPanel({ method, index, headingId = 'step-heading' }: { metho
           </table>
         </>
       )}
+      <ExampleBytes artifacts={EXAMPLE_STEPS[method.id]?.[step.id] ?? []} />
       <h3>Security</h3>
       <dl className="facts" data-testid="security">
         <dt>Threats</dt>

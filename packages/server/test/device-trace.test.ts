@@ -1,0 +1,133 @@
+/**
+ * The trace a replay reads (docs/visualizer.md "Replay"): the real request, CSR, certificate and
+ * profile bytes of a device's provisioning with its times, decider and audit entries — and no
+ * secret: neither the package's bootstrap key nor the device key appears anywhere in it.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createKeySigner, decodePem, generateKey } from '@provisio/pki';
+import { parseCertifiedProfile, parsePackage } from '@provisio/protocol';
+import { openssl, tempDir } from '@provisio/testkit';
+import { REQUEST_MEDIA, type TestService, makeRequest, setUpSystem, startTestService } from './service-harness.js';
+
+describe('device trace', () => {
+  let t: TestService;
+  let packageText: string;
+  let requestText: string;
+  let requestId: string;
+  let devicePrivateKey: { der: Buffer; d: string };
+  let approver: string;
+  let auditor: string;
+
+  before(async () => {
+    t = await startTestService({ webRoot: null });
+    ({ packageText } = await setUpSystem(t));
+    const key = await generateKey('p256');
+    devicePrivateKey = {
+      der: key.privateKey.export({ type: 'pkcs8', format: 'der' }),
+      d: String(key.privateKey.export({ format: 'jwk' }).d),
+    };
+    requestText = (await makeRequest(packageText, 'DEV-T', { deviceKey: createKeySigner(key.privateKey) })).text;
+    const r = await t.call('POST', '/api/v1/requests', { raw: Buffer.from(requestText), contentType: REQUEST_MEDIA });
+    assert.equal(r.status, 201, r.body.toString());
+    requestId = r.json().request.id as string;
+    approver = (await t.call('POST', '/api/v1/users', { json: { username: 'alma', role: 'approver' } })).json().token as string;
+    auditor = (await t.call('POST', '/api/v1/users', { json: { username: 'aude', role: 'auditor' } })).json().token as string;
+    assert.equal((await t.call('POST', `/api/v1/requests/${requestId}/approve`, { token: approver })).status, 200);
+    assert.equal((await t.call('POST', '/api/v1/devices/DEV-T/complete')).status, 200);
+  });
+  after(() => t.close());
+
+  it('ok/trace/real-bytes-times-decider-and-chain', async () => {
+    const r = await t.call('GET', '/api/v1/devices/DEV-T/trace', { token: auditor });
+    assert.equal(r.status, 200, r.body.toString());
+    assert.equal(r.headers['cache-control'], 'no-store');
+    const trace = r.json();
+    assert.equal(trace.request.id, requestId);
+    assert.equal(trace.request.file, requestText, 'the request file byte for byte');
+    assert.equal(trace.request.contentSha256, createHash('sha256').update(requestText).digest('hex'));
+    assert.equal(trace.request.decidedBy, 'user:alma');
+    assert.equal(trace.request.transport, 'upload');
+    assert.equal(trace.device.state, 'provisioned');
+
+    // The CSR is the one inside the request, and openssl checks its signature.
+    const payload = JSON.parse(Buffer.from(JSON.parse(requestText).payload, 'base64url').toString('utf8')) as { csr: string };
+    assert.equal(trace.csr, payload.csr);
+    const dir = tempDir('provisio-trace-');
+    writeFileSync(join(dir, 'csr.der'), Buffer.from(trace.csr, 'base64'));
+    assert.match(openssl(['req', '-inform', 'DER', '-in', join(dir, 'csr.der'), '-noout', '-verify']).output, /verify OK|Certificate request self-signature verify OK/);
+
+    // The certificate is the one in the profile, and chains to the service's root.
+    assert.equal(trace.certificates.length, 1);
+    const der = Buffer.from(trace.certificates[0].der, 'base64');
+    assert.deepEqual(der, decodePem(trace.certificates[0].pem, 'CERTIFICATE').der);
+    const profile = parseCertifiedProfile(trace.profile.file);
+    assert.equal(profile.payload.requestId, requestId);
+    assert.equal(profile.payload.certificateChain[0], trace.certificates[0].der);
+    writeFileSync(join(dir, 'leaf.der'), der);
+    writeFileSync(join(dir, 'root.pem'), t.rootPem);
+    writeFileSync(join(dir, 'issuing.der'), Buffer.from(profile.payload.certificateChain[1] as string, 'base64'));
+    assert.equal(openssl(['x509', '-inform', 'DER', '-in', join(dir, 'issuing.der'), '-out', join(dir, 'issuing.pem')]).status, 0);
+    assert.equal(openssl(['x509', '-inform', 'DER', '-in', join(dir, 'leaf.der'), '-out', join(dir, 'leaf.pem')]).status, 0);
+    assert.match(openssl(['verify', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'issuing.pem'), join(dir, 'leaf.pem')]).output, /leaf\.pem: OK/);
+    const serial = openssl(['x509', '-in', join(dir, 'leaf.pem'), '-noout', '-serial']).stdout.trim();
+    assert.equal(serial, `serial=${trace.certificates[0].serial.replace(/:/g, '').toUpperCase()}`);
+
+    // The audit entries of this provisioning in chain order, each with its hash linking to the one before.
+    const events = trace.events as { seq: number; action: string; actor: string; hash: string; prevHash: string; at: string }[];
+    assert.deepEqual(events.map((e) => e.action), ['request.submit', 'request.approve', 'device.complete']);
+    assert.ok(events.some((e) => e.action === 'request.approve' && e.actor === 'user:alma'));
+    for (let i = 1; i < events.length; i++) {
+      assert.ok(events[i]!.seq > events[i - 1]!.seq);
+      if (events[i]!.seq === events[i - 1]!.seq + 1) assert.equal(events[i]!.prevHash, events[i - 1]!.hash);
+    }
+    assert.ok(events.every((e) => /^[0-9a-f]{64}$/.test(e.hash)));
+    assert.ok(Date.parse(trace.request.decidedAt) >= Date.parse(trace.request.createdAt));
+  });
+
+  it('ok/trace/no-secret-in-it', async () => {
+    // The package holds the bootstrap private key; the device holds its own. Neither may leak
+    // into a trace in any spelling (PEM body, base64 DER, hex DER, the JWK private scalar).
+    const body = (await t.call('GET', '/api/v1/devices/DEV-T/trace')).body.toString('utf8');
+    const bootstrapKeyDer = decodePem(parsePackage(packageText).bootstrap.privateKey, 'PRIVATE KEY').der;
+    for (const secret of [bootstrapKeyDer, devicePrivateKey.der]) {
+      assert.ok(!body.includes(secret.toString('base64').slice(0, 40)), 'private key (base64) in the trace');
+      assert.ok(!body.includes(secret.toString('hex').slice(-64)), 'private key (hex) in the trace');
+    }
+    assert.ok(!body.includes(devicePrivateKey.d), 'device key scalar in the trace');
+    assert.doesNotMatch(body, /PRIVATE KEY|"privateKey"|pvs_/);
+  });
+
+  it('ok/trace/approver-sees-bytes-without-the-audit-log', async () => {
+    // An approver may not list the audit log: the trace carries the facts and bytes, not the entries.
+    const r = await t.call('GET', '/api/v1/devices/DEV-T/trace', { token: approver });
+    assert.equal(r.status, 200);
+    assert.equal(r.json().events, null);
+    assert.equal(r.json().request.decidedBy, 'user:alma');
+    assert.ok(r.json().certificates[0].der);
+  });
+
+  it('fail/trace/unknown-device-technician-and-anonymous', async () => {
+    const unknown = await t.call('GET', '/api/v1/devices/DEV-NOPE/trace');
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json().error.code, 'device_not_found');
+    const tech = (await t.call('POST', '/api/v1/users', { json: { username: 'tom', role: 'technician' } })).json().token as string;
+    const refused = await t.call('GET', '/api/v1/devices/DEV-T/trace', { token: tech });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.json().error.code, 'role_forbidden');
+    assert.equal((await t.call('GET', '/api/v1/devices/DEV-T/trace', { token: null })).status, 401);
+  });
+
+  it('ok/trace/pending-request-has-no-certificate-or-profile', async () => {
+    const r = await t.call('POST', '/api/v1/requests', { raw: Buffer.from((await makeRequest(packageText, 'DEV-P')).text), contentType: REQUEST_MEDIA });
+    assert.equal(r.status, 201);
+    const trace = (await t.call('GET', '/api/v1/devices/DEV-P/trace')).json();
+    assert.deepEqual(trace.certificates, []);
+    assert.equal(trace.profile, null);
+    assert.equal(trace.request.decidedBy, null);
+    assert.deepEqual(trace.events.map((e: { action: string }) => e.action), ['request.submit']);
+  });
+});
