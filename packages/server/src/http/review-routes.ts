@@ -4,8 +4,6 @@ import type { Actor } from '../domain/deps.js';
 import { ServiceError } from '../domain/errors.js';
 import type { DeviceIdText, RequestId, Role } from '../domain/model.js';
 
-/** Who may read the audit log itself (as GET /api/v1/audit): only they see a trace's entries. */
-const AUDIT_READERS: readonly Role[] = ['admin', 'auditor'];
 import { reviewRequest } from '../domain/review-request.js';
 import { readDeviceHistory } from '../domain/device-history.js';
 import { readDeviceTrace } from '../domain/device-trace.js';
@@ -45,13 +43,12 @@ export const REVIEW_ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'GET', url: '/api/v1/devices/:deviceId/trace', operationId: 'getDeviceTrace',
-    summary: 'The trace of a device\'s current provisioning for the flow visualizer\'s replay: the request file as received, its CSR (base64 DER), the certificates (base64 DER) and the certified profile as delivered, step times, who decided, transport and gateway; the audit entries (with chain hashes) only for roles that may read the audit log, else null. Public bytes and fingerprints only',
+    summary: 'The trace of a device\'s current provisioning for the flow visualizer\'s replay: the request file as received, its CSR (base64 DER), the certificates (base64 DER) and the certified profile as delivered, step times, who decided, transport and gateway; the audit entries about the request and device with their chain hashes (the same entries the device history shows). Public bytes and fingerprints only',
     roles: READERS,
     params: { type: 'object', additionalProperties: false, properties: { deviceId: id }, required: ['deviceId'] },
-    handler: async ({ deps, params, actor }) => {
+    handler: async ({ deps, params }) => {
       const t = await readDeviceTrace(deps, params.deviceId as DeviceIdText);
       const names = createNames(deps.store);
-      const mayReadAudit = actor !== null && AUDIT_READERS.includes(actor.role);
       return {
         body: {
           device: await deviceView(t.device, names),
@@ -59,8 +56,8 @@ export const REVIEW_ROUTES: readonly RouteSpec[] = [
           csr: t.csr.toString('base64'),
           certificates: t.certificates.map((c) => ({ ...certificateView(c), der: c.der.toString('base64') })),
           profile: t.profile ? { createdAt: t.profile.createdAt.toISOString(), file: t.profile.content.toString('utf8') } : null,
-          events: mayReadAudit ? t.events.map(auditView) : null,
-          truncated: mayReadAudit && t.truncated,
+          events: t.events.map(auditView),
+          truncated: t.truncated,
         },
         headers: { 'cache-control': 'no-store' },
       };

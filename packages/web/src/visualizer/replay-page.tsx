@@ -25,7 +25,7 @@ export interface Trace {
   csr: string;
   certificates: (CertificateView & { der: string })[];
   profile: { createdAt: string; file: string } | null;
-  events: AuditEntry[] | null;
+  events: AuditEntry[];
   truncated: boolean;
 }
 
@@ -54,13 +54,13 @@ export function opensslFingerprint(sha256: string): string {
   return (sha256.replace(/[^0-9a-fA-F]/g, '').toUpperCase().match(/../g) ?? []).join(':');
 }
 
-/** One step that happened: the model step it is, when, who, and its audit entry when readable. */
+/** One step that happened: the model step it is, when, who, and its audit entry. */
 interface Happened {
   readonly modelIndex: number;
   readonly action: string;
   readonly at: string;
   readonly actor: string;
-  readonly entry: AuditEntry | null;
+  readonly entry: AuditEntry;
 }
 
 /** A rejection is drawn as the model's decision step, under its own name. */
@@ -68,25 +68,13 @@ const titleOf = (h: Happened, step: Step) => (h.action === 'request.reject' ? 'R
 
 const seconds = (from: string, to: string) => Math.max(0, Math.round((Date.parse(to) - Date.parse(from)) / 1000));
 
-/**
- * The steps in the order of the audit entries; without the audit log (an approver), the same
- * steps from the trace's own times: submitted, decided, confirmed or completed.
- */
+/** The steps in the order of the audit entries. */
 function happenedSteps(trace: Trace, method: Method): Happened[] {
   const map = STEP_OF_ACTION[method.id] ?? {};
   const index = (action: string) => method.steps.findIndex((s) => s.id === map[action]);
-  const { request, device, events } = trace;
-  const facts = events
-    ? events.map((e) => ({ action: e.action, at: e.at, actor: e.actor, entry: e }))
-    : [
-        // Without the audit log the uploader of a file is not known; a connected device sent its own.
-        { action: 'request.submit', at: request.createdAt, actor: request.transport === 'upload' ? '—' : `device:${request.deviceId}`, entry: null },
-        ...(request.decidedAt ? [{ action: request.state === 'rejected' ? 'request.reject' : 'request.approve', at: request.decidedAt, actor: request.decidedBy ?? '—', entry: null }] : []),
-        ...(device.provisionedAt ? [request.transport === 'upload'
-          ? { action: 'device.complete', at: device.provisionedAt, actor: '—', entry: null }
-          : { action: 'device.confirm', at: device.provisionedAt, actor: `device:${request.deviceId}`, entry: null }] : []),
-      ];
-  return facts.map((f) => ({ ...f, modelIndex: index(f.action) })).filter((h) => h.modelIndex >= 0);
+  return trace.events
+    .map((e) => ({ action: e.action, at: e.at, actor: e.actor, entry: e, modelIndex: index(e.action) }))
+    .filter((h) => h.modelIndex >= 0);
 }
 
 export function ReplayPage({ deviceId }: { deviceId: string }) {
@@ -186,28 +174,26 @@ function Replay({ trace, method }: { trace: Trace; method: Method }) {
       )}
 
       <h2>Audit entries</h2>
-      {events === null ? <p>Your role may not read the audit log; the entries are not shown.</p> : (
-        <table className="table" data-testid="replay-events">
-          <thead><tr><th scope="col">#</th><th scope="col">Time</th><th scope="col">After</th><th scope="col">Action</th><th scope="col">Actor</th><th scope="col">Flow step</th><th scope="col">Chain hash</th></tr></thead>
-          <tbody>
-            {events.map((e, i) => {
-              const n = stepNumber(e.action);
-              const previous = events[i - 1];
-              return (
-                <tr key={e.seq} data-action={e.action}>
-                  <td>{e.seq}</td>
-                  <td>{e.at}</td>
-                  <td>{previous ? formatDuration(seconds(previous.at, e.at)) : '—'}</td>
-                  <td><code>{e.action}</code></td>
-                  <td>{e.actor}</td>
-                  <td>{n ? <Link to={`/visualizer/${method.id}?step=${n}`}>step {n}: {method.steps[n - 1]?.title}</Link> : '—'}</td>
-                  <td><code className="wrap">{e.hash}</code></td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      )}
+      <table className="table" data-testid="replay-events">
+        <thead><tr><th scope="col">#</th><th scope="col">Time</th><th scope="col">After</th><th scope="col">Action</th><th scope="col">Actor</th><th scope="col">Flow step</th><th scope="col">Chain hash</th></tr></thead>
+        <tbody>
+          {events.map((e, i) => {
+            const n = stepNumber(e.action);
+            const previous = events[i - 1];
+            return (
+              <tr key={e.seq} data-action={e.action}>
+                <td>{e.seq}</td>
+                <td>{e.at}</td>
+                <td>{previous ? formatDuration(seconds(previous.at, e.at)) : '—'}</td>
+                <td><code>{e.action}</code></td>
+                <td>{e.actor}</td>
+                <td>{n ? <Link to={`/visualizer/${method.id}?step=${n}`}>step {n}: {method.steps[n - 1]?.title}</Link> : '—'}</td>
+                <td><code className="wrap">{e.hash}</code></td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
       {trace.truncated && <p className="note">More entries exist than the trace holds; the oldest are shown.</p>}
     </section>
   );
@@ -233,17 +219,13 @@ function ReplayStepPanel({ trace, method, happened, index }: { trace: Trace; met
         <dt>From → to</dt><dd>{step.from === step.to ? `${actor(step.from)} (inside)` : `${actor(step.from)} → ${actor(step.to)}`}</dd>
         <dt>Channel</dt><dd data-testid="channel">{step.channel.label} — <strong>{step.channel.secure ? 'secure' : 'insecure'}</strong>; transport <code>{request.transport}</code>{request.gateway ? ` through gateway ${request.gateway}` : ''}</dd>
       </dl>
-      {h.entry ? (
-        <>
-          <h3>Audit entry</h3>
-          <dl className="facts" data-testid="replay-entry">
-            <dt>Entry</dt><dd>#{h.entry.seq} <code>{h.entry.action}</code> on {h.entry.targetId}</dd>
-            <dt>Chain hash</dt><dd><code className="wrap" data-testid="replay-entry-hash">{h.entry.hash}</code></dd>
-            <dt>Previous hash</dt><dd><code className="wrap">{h.entry.prevHash}</code></dd>
-            <dt>Details</dt><dd><code className="wrap">{JSON.stringify(h.entry.details)}</code></dd>
-          </dl>
-        </>
-      ) : <p className="muted">The audit entry is not shown: your role may not read the audit log.</p>}
+      <h3>Audit entry</h3>
+      <dl className="facts" data-testid="replay-entry">
+        <dt>Entry</dt><dd>#{h.entry.seq} <code>{h.entry.action}</code> on {h.entry.targetId}</dd>
+        <dt>Chain hash</dt><dd><code className="wrap" data-testid="replay-entry-hash">{h.entry.hash}</code></dd>
+        <dt>Previous hash</dt><dd><code className="wrap">{h.entry.prevHash}</code></dd>
+        <dt>Details</dt><dd><code className="wrap">{JSON.stringify(h.entry.details)}</code></dd>
+      </dl>
       <h3>The message</h3>
       <StepMessage trace={trace} action={h.action} />
     </section>
