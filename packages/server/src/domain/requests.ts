@@ -162,6 +162,7 @@ export async function submitRequest(
           updatedAt: now,
           provisionedAt: null,
           lastSeen: null,
+          reprovisionAsk: null,
         };
         await tx.insertDevice(record);
       }

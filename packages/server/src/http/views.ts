@@ -57,6 +57,8 @@ export async function requestView(r: RequestRecord, names: Names) {
     createdAt: iso(r.createdAt),
     expiresAt: iso(r.expiresAt),
     decidedAt: iso(r.decidedAt),
+    /** Who approved or rejected it (username); null while pending or when a policy decided. */
+    decidedBy: r.decidedBy ? ((await names.user(r.decidedBy)) ?? r.decidedBy) : null,
     decisionReason: r.decisionReason,
     policyDecision: r.policy?.decision ?? null,
     policyRule: r.policy?.rule ?? null,
