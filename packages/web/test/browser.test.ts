@@ -464,14 +464,14 @@ describe('admin web UI in Chromium', () => {
     await page.getByTestId('device-state').filter({ hasText: 'Provisioned' }).waitFor();
     const ask = page.getByRole('button', { name: 'Reprovision DEV-301', exact: true });
     assert.equal(await ask.isDisabled(), true, 'a reason is required');
-    await page.getByLabel('Reason (required)').fill('   ');
+    await page.getByLabel('Why (required)').fill('   ');
     assert.equal(await ask.isDisabled(), true, 'a blank reason is no reason');
-    await page.getByLabel('Reason (required)').fill("INC-42: the ward's new OCSP URL");
+    await page.getByLabel('Why (required)').fill('INC-42: the ward\'s new OCSP URL');
     assert.match(await page.getByRole('form', { name: 'Reprovision this device' }).getByTestId('cli-command').innerText(), /^provisio device request-reprovision DEV-301 --reason 'INC-42: the ward'\\''s new OCSP URL'$/);
     await ask.click();
     await page.getByRole('status').filter({ hasText: 'Reprovisioning of DEV-301 asked for' }).waitFor();
     const outstanding = page.getByTestId('reprovision-ask');
-    await outstanding.filter({ hasText: "Asked by admin at" }).waitFor();
+    await outstanding.filter({ hasText: 'Asked by admin at' }).waitFor();
     assert.match(await outstanding.innerText(), /INC-42: the ward's new OCSP URL/);
     assert.match(await outstanding.getByTestId('cli-command').innerText(), /^provisio device request-reprovision DEV-301 --cancel$/);
     const view = (await t.call('GET', '/api/v1/devices/DEV-301')).json();
@@ -481,9 +481,9 @@ describe('admin web UI in Chromium', () => {
     // Cancelled, the form is back; asked again, it stays outstanding for the others to see.
     await outstanding.getByRole('button', { name: 'Cancel the reprovisioning' }).click();
     await page.getByRole('status').filter({ hasText: 'Reprovisioning of DEV-301 cancelled.' }).waitFor();
-    await page.getByLabel('Reason (required)').waitFor();
+    await page.getByLabel('Why (required)').waitFor();
     assert.equal((await t.call('GET', '/api/v1/devices/DEV-301')).json().reprovisionRequest, null);
-    await page.getByLabel('Reason (required)').fill('INC-43');
+    await page.getByLabel('Why (required)').fill('INC-43');
     await ask.click();
     await page.getByTestId('reprovision-ask').filter({ hasText: 'INC-43' }).waitFor();
     assert.deepEqual(w.faults, []);

@@ -454,7 +454,15 @@ async function run(deps: CliDeps, args: ParsedArgs): Promise<number> {
               ? []
               : [heartbeatAtStation(
                   { clock: deps.clock, random: deps.random },
-                  { dir, stationUrl, serviceUrl, intervalMs: heartbeatSeconds * 1000, signal, telemetry: () => initTelemetry(dir), onEvent: heartbeatPrinter(say, ok, stationUrl, dir, serviceUrl) },
+                  {
+                    dir,
+                    stationUrl,
+                    serviceUrl,
+                    intervalMs: heartbeatSeconds * 1000,
+                    signal,
+                    telemetry: () => initTelemetry(dir),
+                    onEvent: heartbeatPrinter(say, ok, stationUrl, dir, serviceUrl),
+                  },
                 )]),
           ]);
         },

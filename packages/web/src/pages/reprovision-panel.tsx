@@ -57,7 +57,7 @@ export function ReprovisionPanel({ device, canAsk, onDone }: { device: DeviceVie
     <form className="action-zone" onSubmit={submit} aria-labelledby="reprovision-title">
       <h2 id="reprovision-title">Reprovision this device</h2>
       <p>The device gets a fresh certified profile with its current identity at its next check-in at the central station, approved by you.</p>
-      <label htmlFor="reprovision-reason">Reason (required)</label>
+      <label htmlFor="reprovision-reason">Why (required)</label>
       <input id="reprovision-reason" value={reason} maxLength={500} autoComplete="off" onChange={(e) => setReason(e.target.value)} />
       <ErrorBox error={error} />
       <button type="submit" disabled={busy || reason.trim() === ''}>Reprovision {device.deviceId}</button>
