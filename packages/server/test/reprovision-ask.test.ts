@@ -144,8 +144,13 @@ describe('reprovisioning asked for by an admin (SQLite, with the station)', () =
     r = await cancel('PMP-IDEM', tokens.approver);
     assert.equal(r.json().changed, false);
     assert.equal((await audit('device.reprovision_cancelled', 'PMP-IDEM')).length, 1);
-    // Once cancelled it can be asked again.
+    // Once cancelled it can be asked again; revoking the device withdraws it (a revoked device never reprovisions).
     assert.equal((await ask('PMP-IDEM', 'again')).json().changed, true);
+    r = await t.call('POST', '/api/v1/devices/PMP-IDEM/revoke', { json: { reason: 'cessationOfOperation' } });
+    assert.equal(r.status, 200, r.body.toString());
+    assert.equal(r.json().reprovisionRequest, null);
+    const [revoked] = await audit('device.revoke', 'PMP-IDEM');
+    assert.deepEqual([revoked?.details.reprovisionRequestWithdrawn?.requestedBy, revoked?.details.reprovisionRequestWithdrawn?.reason], ['admin', 'again']);
   });
 
   it('ok/sdk/check-in-says-asked-device-reprovisions-approved-by-the-person-who-asked', async () => {
