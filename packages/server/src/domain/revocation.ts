@@ -104,7 +104,13 @@ export async function revokeDevice(
       action: 'device.revoke',
       targetType: 'device',
       targetId: deviceId,
-      details: { reason, previousState: device.state, serials: revoked.map((c) => c.serial), crlNumber: crl.crlNumber, ...(withdrawn ? { reprovisionRequestWithdrawn: withdrawn } : {}) },
+      details: {
+        reason,
+        previousState: device.state,
+        serials: revoked.map((c) => c.serial),
+        crlNumber: crl.crlNumber,
+        ...(withdrawn ? { reprovisionRequestWithdrawn: withdrawn } : {}),
+      },
     });
     return { revoked, crlNumber: crl.crlNumber };
   });
