@@ -388,11 +388,10 @@ const deviceRequestReprovision: Handler = async (deps, args, api) => {
   const reason = optionalString(args, 'reason');
   if (cancel && reason !== undefined) throw usageError('--cancel withdraws the ask; it takes no --reason');
   if (!cancel && reason === undefined) throw usageError(`${cmd} needs --reason R (why the device is reprovisioned), or --cancel`, `provisio ${cmd} ${id} --reason "INC-4711: profile config changed"`);
-  const d = await api.json<Json & { changed: boolean; reprovisionRequest: ReprovisionRequestView | null }>(
-    'POST',
-    `/api/v1/devices/${enc(id)}/reprovision${cancel ? '/cancel' : ''}`,
-    cancel ? undefined : { json: { reason } },
-  );
+  type Answer = Json & { changed: boolean; reprovisionRequest: ReprovisionRequestView | null };
+  const d = cancel
+    ? await api.json<Answer>('POST', `/api/v1/devices/${enc(id)}/reprovision/cancel`)
+    : await api.json<Answer>('POST', `/api/v1/devices/${enc(id)}/reprovision`, { json: { reason } });
   const ask = d.reprovisionRequest;
   return out(deps, args, d, () => {
     if (cancel) return d.changed ? `✔ Reprovisioning of ${id} cancelled: nothing is asked of the device any more\n` : `✔ No reprovisioning was asked for ${id}: nothing changed\n`;
