@@ -46,8 +46,8 @@ export interface CallOptions {
 
 export interface ApiClient {
   readonly url: string;
-  send(method: 'GET' | 'POST', path: string, body?: ApiBody, options?: CallOptions): Promise<ApiResponse>;
-  json<T>(method: 'GET' | 'POST', path: string, body?: ApiBody, options?: CallOptions): Promise<T>;
+  send(method: 'GET' | 'POST' | 'PATCH', path: string, body?: ApiBody, options?: CallOptions): Promise<ApiResponse>;
+  json<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body?: ApiBody, options?: CallOptions): Promise<T>;
 }
 
 export const CONNECTION_OPTIONS = { 'token-file': { type: 'string' } } as const;

@@ -16,6 +16,11 @@ ${flags ? `\nFlags:\n${flags}` : ''}${CONNECTION}`;
 
 export const SYSTEM_CREATE = help('system create NAME: create a system (a product line)', '  provisio system create ZMonitor', '  --no-mock          refuse mock device files for this system\n');
 export const SYSTEM_LIST = help('system list: list systems and their components', '  provisio system list --json');
+export const SYSTEM_UPDATE = help(
+  'system update NAME --allow-mock|--no-mock: change whether the system accepts mock device files (admin)',
+  '  provisio system update ZMonitor --no-mock\n  provisio system update Lab --allow-mock',
+  '  --allow-mock       accept mock device files (pre-generated keys, for experiments)\n  --no-mock          refuse them\nSetting what is already set changes nothing and writes no audit entry.\n',
+);
 export const SYSTEM_SHOW = help('system show NAME: a system and its component templates', '  provisio system show ZMonitor');
 export const COMPONENT_CREATE = help(
   'component create --system S NAME: create a component (the certificate template of a kind of device)',
@@ -74,6 +79,14 @@ export const DEVICE_REVOKE = help(
   'device revoke DEVICE_ID --reason R [--yes]: revoke a device\'s certificates and disable it (admin, approver)',
   '  provisio device revoke DEV-001 --reason keyCompromise --yes\n  provisio device revoke DEV-001 --reason cessationOfOperation     # asks you to type DEV-001',
   '  --reason R   an RFC 5280 reason: keyCompromise, superseded, cessationOfOperation, affiliationChanged,\n               privilegeWithdrawn, unspecified (cACompromise and aACompromise do not apply to a\n               device; certificateHold is not supported: revocation is final)\n  --yes        do not ask for the device id (needed when there is no terminal)\nThe CRL is published again at once and OCSP answers "revoked" from now on. A revoked device may\nmake a new key and a new request; it waits for an approver whatever the approval policy says.\nRevoking a revoked device changes nothing.\n',
+);
+export const DEVICE_REQUEST_REPROVISION = help(
+  'device request-reprovision DEVICE_ID --reason R | --cancel: ask a provisioned device for a fresh profile (admin, approver)',
+  '  provisio device request-reprovision DEV-001 --reason "INC-4711: profile config changed"\n  provisio device request-reprovision DEV-001 --cancel',
+  '  --reason R   why (1-500 characters; recorded with your name in the device and the audit log)\n  --cancel     withdraw the outstanding ask\n' +
+  'The device learns it at its next check-in at the central station ("provisio device run --station")\n' +
+  'and reprovisions at once: its request counts as approved by you. The ask stays until the device\n' +
+  'confirms the fresh profile, or it is cancelled. Asking again while one is outstanding changes nothing.\n',
 );
 export const CRL_FETCH = help(
   'crl fetch --out FILE [--pem]: download the issuing CA\'s current CRL (DER, or PEM with --pem)',

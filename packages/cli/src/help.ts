@@ -24,7 +24,7 @@ Examples:
 
 Commands:
   serve                 run the provisioning service (HTTPS API; SQLite or PostgreSQL)
-  system create|list|show        systems (product lines)
+  system create|list|show|update systems (product lines); update: accept or refuse mock files
   component create|update        components: the certificate template of a kind of device
   package create|list|revoke     provisioning packages (bootstrap configuration, 0600)
   request upload|list|show|approve|reject   provisioning requests
@@ -34,6 +34,7 @@ Commands:
   device complete|get            mark a device Provisioned; show a device and its certificates
   device list                    devices and last seen; --expiring 30d, --overdue: expiry health
   device revoke                  revoke a device's certificates with an RFC 5280 reason; disable it
+  device request-reprovision     ask a provisioned device for a fresh profile (--cancel: withdraw)
   crl fetch                      download the current CRL (DER or PEM)
   mock-device                    mock device files for experiments (not device-locked)
   audit list|export|verify       the hash-chained audit log (verify also offline: --data DIR)

@@ -29,6 +29,11 @@ export interface CheckInResult {
   readonly lastSeen: string;
   /** Which revocation source vouched for the certificate: 'ocsp', or 'crl' when the responder was down. */
   readonly revocationSource: string;
+  /**
+   * When an admin asked for this device to be reprovisioned (ISO time), null when nothing is
+   * asked: the agent then reprovisions (docs/lifecycle.md "Reprovisioning asked for by an admin").
+   */
+  readonly reprovisionRequestedAt: string | null;
 }
 
 export interface CheckInInput {
@@ -94,7 +99,13 @@ export async function checkInAtStation(deps: { readonly transport?: HttpTranspor
     if (body.deviceId !== identity.deviceId || typeof body.serial !== 'string' || typeof body.lastSeen !== 'string') {
       throw new DeviceError('station_refused', `the station answered ${JSON.stringify(body).slice(0, 200)}, not a check-in of ${identity.deviceId}`, 'check that the URL is a Provisio central station');
     }
-    return { deviceId: body.deviceId, serial: body.serial, lastSeen: body.lastSeen, revocationSource: String(body.revocationSource ?? '') };
+    return {
+      deviceId: body.deviceId,
+      serial: body.serial,
+      lastSeen: body.lastSeen,
+      revocationSource: String(body.revocationSource ?? ''),
+      reprovisionRequestedAt: typeof body.reprovisionRequestedAt === 'string' ? body.reprovisionRequestedAt : null,
+    };
   } finally {
     own?.close();
   }

@@ -15,6 +15,7 @@ export * from './renewal-loop.js';
 export * from './reprovision-connected.js';
 export * from './run-agent.js';
 export * from './show-device.js';
+export * from './station-heartbeat.js';
 export * from './simulate-fleet.js';
 export * from './gateway/gateway-forwarder.js';
 export * from './gateway/gateway-queue.js';

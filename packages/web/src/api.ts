@@ -135,6 +135,8 @@ export interface DeviceView {
   createdAt: string;
   updatedAt: string;
   provisionedAt: string | null;
+  /** An outstanding reprovisioning asked for by an admin or approver; null: none. */
+  reprovisionRequest?: { requestedAt: string; requestedBy: string; reason: string } | null;
 }
 
 export interface CertificateView {

@@ -362,6 +362,8 @@ describe('admin web UI in Chromium', () => {
     await page.getByRole('button', { name: 'Refuse mock device files for Infusion' }).click();
     await page.getByTestId('mock-Infusion').filter({ hasText: 'Refuses mock device files.' }).waitFor();
     assert.equal((await t.call('GET', '/api/v1/systems/Infusion')).json().allowMock, false);
+    // The switch shows the command that does the same.
+    await page.getByTestId('cli-command').filter({ hasText: 'provisio system update Infusion --allow-mock' }).waitFor();
 
     const newPackage = page.getByRole('form', { name: 'New package for Infusion' });
     await newPackage.getByText('Secret:').waitFor();
@@ -449,5 +451,60 @@ describe('admin web UI in Chromium', () => {
     await page.getByTestId('device-state').waitFor();
     assert.equal(await page.getByRole('button', { name: /Revoke/ }).count(), 0);
     assert.deepEqual(w.faults, []);
+  });
+  it('ok/admin/reprovision-a-provisioned-device-technician-and-auditor-get-no-button', async () => {
+    // DEV-301 uploaded, approved and completed through the API: a provisioned device.
+    const made = await makeRequest(packageText, 'DEV-301');
+    const up = await t.call('POST', '/api/v1/requests', { raw: Buffer.from(made.text), contentType: REQUEST_MEDIA });
+    assert.equal(up.status, 201, up.body.toString());
+    assert.equal((await t.call('POST', `/api/v1/requests/${up.json().request.id as string}/approve`)).status, 200);
+    assert.equal((await t.call('POST', '/api/v1/devices/DEV-301/complete')).json().state, 'provisioned');
+
+    const w = await open();
+    await signIn(w, 'admin', t.service.adminPassword as string);
+    const { page } = w;
+    await page.goto('/devices/DEV-301');
+    await page.getByTestId('device-state').filter({ hasText: 'Provisioned' }).waitFor();
+    const ask = page.getByRole('button', { name: 'Reprovision DEV-301', exact: true });
+    assert.equal(await ask.isDisabled(), true, 'a reason is required');
+    await page.getByLabel('Why (required)').fill('   ');
+    assert.equal(await ask.isDisabled(), true, 'a blank reason is no reason');
+    await page.getByLabel('Why (required)').fill('INC-42: the ward\'s new OCSP URL');
+    assert.match(await page.getByRole('form', { name: 'Reprovision this device' }).getByTestId('cli-command').innerText(), /^provisio device request-reprovision DEV-301 --reason 'INC-42: the ward'\\''s new OCSP URL'$/);
+    await ask.click();
+    await page.getByRole('status').filter({ hasText: 'Reprovisioning of DEV-301 asked for' }).waitFor();
+    const outstanding = page.getByTestId('reprovision-ask');
+    await outstanding.filter({ hasText: 'Asked by admin at' }).waitFor();
+    assert.match(await outstanding.innerText(), /INC-42: the ward's new OCSP URL/);
+    assert.match(await outstanding.getByTestId('cli-command').innerText(), /^provisio device request-reprovision DEV-301 --cancel$/);
+    const view = (await t.call('GET', '/api/v1/devices/DEV-301')).json();
+    assert.equal(view.reprovisionRequest.requestedBy, 'admin');
+    await page.getByTestId('history').getByText('device.reprovision_requested').waitFor();
+    await w.screenshot('15-device-reprovision-asked');
+    // Cancelled, the form is back; asked again, it stays outstanding for the others to see.
+    await outstanding.getByRole('button', { name: 'Cancel the reprovisioning' }).click();
+    await page.getByRole('status').filter({ hasText: 'Reprovisioning of DEV-301 cancelled.' }).waitFor();
+    await page.getByLabel('Why (required)').waitFor();
+    assert.equal((await t.call('GET', '/api/v1/devices/DEV-301')).json().reprovisionRequest, null);
+    await page.getByLabel('Why (required)').fill('INC-43');
+    await ask.click();
+    await page.getByTestId('reprovision-ask').filter({ hasText: 'INC-43' }).waitFor();
+    assert.deepEqual(w.faults, []);
+
+    // The auditor sees the outstanding ask, but neither Reprovision nor Cancel.
+    const a = await open();
+    await signIn(a, 'ann', PASSWORD);
+    await a.page.goto('/devices/DEV-301');
+    await a.page.getByTestId('reprovision-ask').filter({ hasText: 'Asked by admin' }).waitFor();
+    assert.equal(await a.page.getByRole('button', { name: /Reprovision|Cancel the reprovisioning/ }).count(), 0);
+    assert.deepEqual(a.faults, []);
+
+    // The technician reaches no device page, and gets no button on one.
+    const tech = await open();
+    await signIn(tech, 'tom', PASSWORD);
+    await tech.page.goto('/devices/DEV-301');
+    await tech.page.getByRole('heading', { name: 'Not available' }).waitFor();
+    assert.equal(await tech.page.getByRole('button', { name: /Reprovision/ }).count(), 0);
+    assert.deepEqual(tech.faults, []);
   });
 });

@@ -11,6 +11,8 @@ import {
   checkInAtStation,
   DeviceError,
   FILE_MODE,
+  type HeartbeatEvent,
+  heartbeatAtStation,
   initDevice,
   installProfile,
   loadIdentity,
@@ -448,7 +450,20 @@ async function run(deps: CliDeps, args: ParsedArgs): Promise<number> {
           say(`${ok} Provisioned: ${p.identity.deviceId}, serial ${p.install.serial}, valid to ${p.install.notAfter}; agent running (stop with Ctrl-C or SIGTERM)`);
           await Promise.all([
             renewWhenDue({ clock: deps.clock, random: deps.random }, { dir, serviceUrl, signal, onEvent: renewalPrinter(say, ok) }),
-            ...(stationUrl === undefined ? [] : [heartbeat(say, ok, dir, stationUrl, heartbeatSeconds * 1000, signal)]),
+            ...(stationUrl === undefined
+              ? []
+              : [heartbeatAtStation(
+                  { clock: deps.clock, random: deps.random },
+                  {
+                    dir,
+                    stationUrl,
+                    serviceUrl,
+                    intervalMs: heartbeatSeconds * 1000,
+                    signal,
+                    telemetry: () => initTelemetry(dir),
+                    onEvent: heartbeatPrinter(say, ok, stationUrl, dir, serviceUrl),
+                  },
+                )]),
           ]);
         },
       },
@@ -461,25 +476,35 @@ async function run(deps: CliDeps, args: ParsedArgs): Promise<number> {
   }
 }
 
-/**
- * The agent's check-ins at the central station: at once, then every `intervalMs`. A refusal or an
- * unreachable station is reported and tried again at the next beat: the agent keeps running.
- */
-async function heartbeat(say: (line: string) => void, ok: string, dir: string, stationUrl: string, intervalMs: number, signal: AbortSignal): Promise<void> {
-  while (!signal.aborted) {
-    try {
-      say(checkInLine(ok, stationUrl, await checkInAtStation({}, { dir, stationUrl, telemetry: initTelemetry(dir) })));
-    } catch (e) {
-      say(`✘ Check-in at ${stationUrl} failed: ${isProvisioError(e) ? `${e.code}: ${e.message}` : String(e)}; next try in ${Math.round(intervalMs / 1000)} s`);
+/** The agent's check-ins at the central station and the reprovisionings they bring, one line each. */
+function heartbeatPrinter(say: (line: string) => void, ok: string, stationUrl: string, dir: string, serviceUrl: string): (e: HeartbeatEvent) => void {
+  const steps = stepPrinter(say, ok, dir, serviceUrl);
+  return (e) => {
+    switch (e.step) {
+      case 'checked-in':
+        say(checkInLine(ok, stationUrl, e.result));
+        return;
+      case 'check-in-failed':
+        say(`✘ Check-in at ${stationUrl} failed: ${e.reason}; next try in ${Math.round(e.retryInMs / 1000)} s`);
+        return;
+      case 'reprovision-asked':
+        say(`… The service asks for a reprovisioning (asked at ${e.requestedAt}); reprovisioning now`);
+        return;
+      case 'reprovision-submitted':
+        say(`${ok} Reprovisioning request ${e.requestId} sent over mutual TLS (${e.state})`);
+        return;
+      case 'reprovision-waiting':
+        return;
+      case 'reprovisioned':
+        say(`${ok} Reprovisioned: serial ${e.result.previousSerial} → ${e.result.confirmed.install.serial}, valid to ${e.result.confirmed.install.notAfter} (request ${e.result.requestId})`);
+        return;
+      case 'reprovision-failed':
+        say(`✘ Reprovisioning failed: ${e.reason}; next try at the next check-in in ${Math.round(e.retryInMs / 1000)} s`);
+        return;
+      default:
+        steps(e);
     }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, intervalMs);
-      signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
-    });
-  }
+  };
 }
 
 /** The agent's renewal events, one line each (docs/lifecycle.md "The agent"). */

@@ -86,6 +86,15 @@ const systemShow: Handler = async (deps, args, api) => {
   );
 };
 
+const systemUpdate: Handler = async (deps, args, api) => {
+  const name = positional(args, 0, 'a system NAME', 'system update');
+  const allow = args.values['allow-mock'] === true;
+  const refuse = args.values['no-mock'] === true;
+  if (allow === refuse) throw usageError('say what to change: --allow-mock or --no-mock (one of them)', `provisio system update ${name} --no-mock`);
+  const s = await api.json<Json & { allowMock: boolean }>('PATCH', `/api/v1/systems/${enc(name)}`, { json: { allowMock: allow } });
+  return out(deps, args, s, () => `✔ System "${name}" ${s.allowMock ? 'accepts' : 'refuses'} mock device files\n`);
+};
+
 const componentCreate: Handler = async (deps, args, api) => {
   const system = requireString(args, 'system', 'component create');
   const name = positional(args, 0, 'a component NAME', 'component create');
@@ -340,19 +349,21 @@ const deviceList: Handler = async (deps, args, api) => {
     );
   }
   const q = query({ state: optionalString(args, 'state'), system: optionalString(args, 'system'), q: optionalString(args, 'q'), ...paging });
-  const page = await api.json<{ total: number; items: Array<Record<string, string | null>> }>('GET', `/api/v1/devices${q}`);
+  const page = await api.json<{ total: number; items: Array<Record<string, string | null> & { reprovisionRequest?: ReprovisionRequestView | null }> }>('GET', `/api/v1/devices${q}`);
   return out(deps, args, page, () =>
-    table([['DEVICE', 'STATE', 'SYSTEM/COMPONENT', 'LAST SEEN'], ...page.items.map((d) => [d.deviceId ?? '', d.state ?? '', `${d.system}/${d.component}`, d.lastSeenAt ?? 'never'])]) +
+    table([['DEVICE', 'STATE', 'SYSTEM/COMPONENT', 'LAST SEEN', 'REPROVISION'], ...page.items.map((d) => [d.deviceId ?? '', d.state ?? '', `${d.system}/${d.component}`, d.lastSeenAt ?? 'never', d.reprovisionRequest ? `asked ${d.reprovisionRequest.requestedAt}` : '-'])]) +
     `${page.items.length} of ${page.total}\n`,
   );
 };
 
 const deviceGet: Handler = async (deps, args, api) => {
   const id = positional(args, 0, 'a DEVICE_ID', 'device get');
-  const d = await api.json<Json & { certificates: Array<Record<string, string>> }>('GET', `/api/v1/devices/${enc(id)}`);
+  const d = await api.json<Json & { certificates: Array<Record<string, string>>; reprovisionRequest: ReprovisionRequestView | null }>('GET', `/api/v1/devices/${enc(id)}`);
+  const ask = d.reprovisionRequest;
   return out(deps, args, d, () =>
     `device      ${String(d.deviceId)} (${String(d.label)})\nstate       ${String(d.state)}\nsystem      ${String(d.system)}/${String(d.component)}\n` +
     `last seen   ${d.lastSeenAt ? `${String(d.lastSeenAt)} (certificate ${String(d.lastSeenSerial)})` : 'never (no check-in at the central station)'}\n` +
+    (ask ? `reprovision asked by ${ask.requestedBy} at ${ask.requestedAt}: ${ask.reason} (the device reprovisions at its next check-in)\n` : '') +
     d.certificates.map((c) => `certificate ${c.serial} ${c.status}, until ${c.notAfter}\n`).join(''),
   );
 };
@@ -385,6 +396,29 @@ const deviceRevoke: Handler = async (deps, args, api) => {
         (reason === 'keyCompromise' ? `Next: the device makes a new key ("provisio device init --reset") and a new request, which waits for an approver\n` : '')
       : `✔ Device ${id} was already revoked: nothing changed\n`,
   );
+};
+
+interface ReprovisionRequestView { requestedAt: string; requestedBy: string; reason: string }
+
+const deviceRequestReprovision: Handler = async (deps, args, api) => {
+  const cmd = 'device request-reprovision';
+  const id = positional(args, 0, 'a DEVICE_ID', cmd);
+  const cancel = args.values.cancel === true;
+  const reason = optionalString(args, 'reason');
+  if (cancel && reason !== undefined) throw usageError('--cancel withdraws the ask; it takes no --reason');
+  if (!cancel && reason === undefined) throw usageError(`${cmd} needs --reason R (why the device is reprovisioned), or --cancel`, `provisio ${cmd} ${id} --reason "INC-4711: profile config changed"`);
+  type Answer = Json & { changed: boolean; reprovisionRequest: ReprovisionRequestView | null };
+  const d = cancel
+    ? await api.json<Answer>('POST', `/api/v1/devices/${enc(id)}/reprovision/cancel`)
+    : await api.json<Answer>('POST', `/api/v1/devices/${enc(id)}/reprovision`, { json: { reason } });
+  const ask = d.reprovisionRequest;
+  return out(deps, args, d, () => {
+    if (cancel) return d.changed ? `✔ Reprovisioning of ${id} cancelled: nothing is asked of the device any more\n` : `✔ No reprovisioning was asked for ${id}: nothing changed\n`;
+    const line = ask ? `asked by ${ask.requestedBy} at ${ask.requestedAt}: ${ask.reason}` : '';
+    return d.changed
+      ? `✔ Reprovisioning of ${id} ${line}\nNext: the device reprovisions at its next check-in at the central station (its request counts as approved by ${ask?.requestedBy ?? 'you'})\n`
+      : `✔ A reprovisioning of ${id} was already ${line}; nothing changed\n`;
+  });
 };
 
 const crlFetch: Handler = async (deps, args, api) => {
@@ -533,6 +567,7 @@ export const SERVICE_COMMANDS: readonly CommandSpec[] = [
   remote('system create', HELP.SYSTEM_CREATE, { 'no-mock': { type: 'boolean' } }, 1, systemCreate),
   remote('system list', HELP.SYSTEM_LIST, {}, 0, systemList),
   remote('system show', HELP.SYSTEM_SHOW, {}, 1, systemShow),
+  remote('system update', HELP.SYSTEM_UPDATE, { 'allow-mock': { type: 'boolean' }, 'no-mock': { type: 'boolean' } }, 1, systemUpdate),
   remote('component create', HELP.COMPONENT_CREATE, { 'system': str, 'key-type': str, 'validity-days': str, 'renewal-grace-days': str }, 1, componentCreate),
   remote('component update', HELP.COMPONENT_UPDATE, { 'system': str, 'renewal-grace-days': str }, 1, componentUpdate),
   remote('package create', HELP.PACKAGE_CREATE, { 'system': str, 'out': str, 'days': str, 'request-lifetime': str }, 0, packageCreate),
@@ -548,6 +583,7 @@ export const SERVICE_COMMANDS: readonly CommandSpec[] = [
   remote('device list', HELP.DEVICE_LIST, { state: str, system: str, q: str, expiring: str, overdue: { type: 'boolean' }, ...paging }, 0, deviceList),
   remote('device get', HELP.DEVICE_GET, {}, 1, deviceGet),
   remote('device revoke', HELP.DEVICE_REVOKE, { reason: str, yes: { type: 'boolean' } }, 1, deviceRevoke),
+  remote('device request-reprovision', HELP.DEVICE_REQUEST_REPROVISION, { reason: str, cancel: { type: 'boolean' } }, 1, deviceRequestReprovision),
   remote('crl fetch', HELP.CRL_FETCH, { out: str, pem: { type: 'boolean' } }, 0, crlFetch),
   remote('audit list', HELP.AUDIT_LIST, { ...AUDIT_FILTERS, ...paging }, 0, auditList),
   remote('audit export', HELP.AUDIT_EXPORT, { ...AUDIT_FILTERS, out: str, limit: str }, 0, auditExport),

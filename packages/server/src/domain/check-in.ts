@@ -2,7 +2,8 @@
  * A device checks in at the central station (docs/station.md): the TLS layer already required a
  * client certificate chaining to the root; here the chain is validated again for the purpose
  * (clientAuth) and the device profile, its revocation status is asked of OCSP or the CRL (never of
- * the store: the station is a relying party like any other), and last-seen is recorded.
+ * the store: the station is a relying party like any other), and last-seen is recorded. The
+ * answer carries what the service asks of the device: an outstanding reprovisioning.
  */
 import { type Clock, OID, type ParsedCertificate, type RevocationReason, type SerialNumber, parseCertificate, parseDeviceId, verifyChain } from '@provisio/pki';
 import { ServiceError } from './errors.js';
@@ -36,6 +37,8 @@ export interface CheckInResult {
   readonly serial: SerialNumber;
   readonly lastSeen: Date;
   readonly revocationSource: 'ocsp' | 'crl';
+  /** An admin asked for this device to be reprovisioned at this time (null: nothing asked). */
+  readonly reprovisionRequestedAt: Date | null;
 }
 
 /**
@@ -77,8 +80,7 @@ export async function checkIn(deps: CheckInDeps, presented: readonly Buffer[], t
   if (verdict.status !== 'good') {
     throw new ServiceError('client_certificate_unknown', `the issuing CA does not know certificate ${leaf.serial} (${verdict.source} answered unknown)`);
   }
-  if (!(await deps.store.recordCheckIn(deviceId, { at: now, serial: leaf.serial, telemetry }))) {
-    throw new ServiceError('client_certificate_unknown', `no device has id "${deviceId}"`);
-  }
-  return { deviceId, serial: leaf.serial, lastSeen: now, revocationSource: verdict.source };
+  const recorded = await deps.store.recordCheckIn(deviceId, { at: now, serial: leaf.serial, telemetry });
+  if (!recorded) throw new ServiceError('client_certificate_unknown', `no device has id "${deviceId}"`);
+  return { deviceId, serial: leaf.serial, lastSeen: now, revocationSource: verdict.source, reprovisionRequestedAt: recorded.reprovisionRequestedAt };
 }

@@ -16,8 +16,9 @@ import { effectivePolicy, evaluatePolicy } from './approval-policy.js';
 import { publishCrl } from './crl.js';
 import { type ServiceDeps, newId } from './deps.js';
 import { ServiceError } from './errors.js';
-import type { CertificateRecord, ComponentRecord, DeviceIdText, DeviceRecord, RequestId, RequestRecord } from './model.js';
-import { finishAutomaticApproval, issueDeviceIdentity } from './requests.js';
+import type { CertificateRecord, ComponentRecord, DeviceIdText, DeviceRecord, PolicyVerdict, RequestId, RequestRecord } from './model.js';
+import { approveRequest, finishAutomaticApproval, issueDeviceIdentity } from './requests.js';
+import { askDetails, clearAnsweredAsk } from './reprovision-ask.js';
 import { revokeCertificatesInTx } from './revocation.js';
 import { StoreConflict } from './store.js';
 
@@ -282,6 +283,7 @@ export async function installRenewal(
     const others = rekey ? (await tx.listCertificatesForDevice(device.deviceId)).filter((c) => c.status === 'active' && c.serial !== record.serial && c.notAfter > now) : [];
     const superseded = await revokeCertificatesInTx(tx, others, { at: now, reason: 'superseded', actor: `device:${device.deviceId}` });
     const crl = superseded.length > 0 ? await publishCrl(tx, deps) : null;
+    const answered = await clearAnsweredAsk(tx, request);
     await tx.appendAudit({
       at: now,
       actor: `device:${device.deviceId}`,
@@ -294,6 +296,7 @@ export async function installRenewal(
         sha256: fingerprint(record.der),
         ...(previous ? { previousSerial: previous.serial, previousRevoked: superseded.length > 0 } : {}),
         ...(crl ? { crlNumber: crl.crlNumber } : {}),
+        ...(answered ? { reprovisionRequest: await askDetails(tx, answered) } : {}),
       },
     });
     return superseded;
@@ -324,7 +327,7 @@ export async function reprovisionDevice(
     if (existing.kind !== 'reprovision' || existing.deviceId !== device.deviceId) {
       throw new ServiceError('request_replayed', 'this reprovisioning request was already submitted for another device or as another kind of request');
     }
-    return { request: await finishAutomaticApproval(deps, existing), created: false };
+    return { request: await finishApproval(deps, existing, device), created: false };
   }
   const now = deps.clock.now();
   verifyRenewalRequest(parsed, leaf.publicKey, { deviceId: device.deviceId, serial: leaf.serial, at: now, aud: REPROVISION_AUDIENCE });
@@ -335,11 +338,18 @@ export async function reprovisionDevice(
   }
   const [system, original] = await Promise.all([deps.store.findSystemById(device.systemId), deps.store.findRequest(device.currentRequestId)]);
   if (!system || !original) throw new ServiceError('device_not_found', `the system or current request of device "${device.deviceId}" no longer exists`);
-  const policy = await effectivePolicy(deps, system, component);
-  const countLastHour = policy?.mode === 'automatic' && policy.rules.maxPerHour !== undefined
-    ? await deps.store.countAutoApprovals({ systemId: system.id, componentId: policy.componentId, since: new Date(now.getTime() - 3_600_000) })
-    : 0;
-  const verdict = evaluatePolicy(policy, { deviceId: device.deviceId, hardwareSerial: original.hardwareSerial, transport: 'connected', packageId: original.packageId }, countLastHour);
+  const asked = device.reprovisionAsk ?? null;
+  let verdict: PolicyVerdict;
+  if (asked) {
+    // A person already decided: the policy is not consulted (nor does this count towards maxPerHour).
+    verdict = { decision: 'manual', rule: 'reprovisionRequested', reason: `reprovisioning asked for at ${asked.at.toISOString()}: approved on behalf of the person who asked` };
+  } else {
+    const policy = await effectivePolicy(deps, system, component);
+    const countLastHour = policy?.mode === 'automatic' && policy.rules.maxPerHour !== undefined
+      ? await deps.store.countAutoApprovals({ systemId: system.id, componentId: policy.componentId, since: new Date(now.getTime() - 3_600_000) })
+      : 0;
+    verdict = evaluatePolicy(policy, { deviceId: device.deviceId, hardwareSerial: original.hardwareSerial, transport: 'connected', packageId: original.packageId }, countLastHour);
+  }
   const request: RequestRecord = {
     ...followUpRequest(deps, device, original, parsed, newKey, now),
     state: 'pending',
@@ -376,5 +386,28 @@ export async function reprovisionDevice(
     if (twin) return { request: twin, created: false };
     throw new ServiceError('request_replayed', 'the nonce of this reprovisioning request was used by another request; make a new one');
   }
-  return { request: await finishAutomaticApproval(deps, request), created: true };
+  return { request: await finishApproval(deps, request, device), created: true };
+}
+
+/**
+ * Approves a pending reprovisioning request made while an admin's ask is outstanding, as that
+ * admin (decidedBy; the `request.approve` entry names them and carries the ask); any other
+ * request goes on as the policy said (finishAutomaticApproval). A failed approval leaves the
+ * request pending for an approver, and the store's answer is returned.
+ */
+async function finishApproval(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'decisions'>,
+  request: RequestRecord,
+  device: DeviceRecord,
+): Promise<RequestRecord> {
+  const ask = device.reprovisionAsk;
+  if (request.state !== 'pending' || !ask || request.createdAt.getTime() < ask.at.getTime()) return finishAutomaticApproval(deps, request);
+  const user = await deps.store.findUserById(ask.by);
+  if (!user) return request;
+  try {
+    const details = await askDetails(deps.store, ask);
+    return (await approveRequest(deps, { userId: user.id, username: user.username, role: user.role }, request.id, { reprovisionRequest: details })).request;
+  } catch {
+    return (await deps.store.findRequest(request.id)) ?? request;
+  }
 }

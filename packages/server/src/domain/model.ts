@@ -158,6 +158,19 @@ export interface DeviceRecord {
   readonly provisionedAt: Date | null;
   /** The device's last check-in at the central station (docs/station.md); null: never seen. */
   readonly lastSeen: DeviceCheckIn | null;
+  /**
+   * An admin or approver asked for this device to be reprovisioned (docs/lifecycle.md
+   * "Reprovisioning asked for by an admin"); null: nothing asked, or the ask was fulfilled or
+   * cancelled. Absent on records made before migration 8 (read as null).
+   */
+  readonly reprovisionAsk?: ReprovisionAsk | null;
+}
+
+/** Who asked for a device's reprovisioning, when and why. */
+export interface ReprovisionAsk {
+  readonly at: Date;
+  readonly by: UserId;
+  readonly reason: string;
 }
 
 /** What a device reports when it checks in at the central station (docs/station.md). */

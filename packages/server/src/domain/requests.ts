@@ -20,6 +20,7 @@ import { effectivePolicy, evaluatePolicy } from './approval-policy.js';
 import { BACKDATE_MS } from './packages.js';
 import { checkReentry } from './revocation.js';
 import { StoreConflict, type StoreTx } from './store.js';
+import { askDetails, clearAnsweredAsk } from './reprovision-ask.js';
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -161,6 +162,7 @@ export async function submitRequest(
           updatedAt: now,
           provisionedAt: null,
           lastSeen: null,
+          reprovisionAsk: null,
         };
         await tx.insertDevice(record);
       }
@@ -254,6 +256,8 @@ export async function approveRequest(
   deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'decisions'>,
   actor: Actor | PolicyApproval,
   id: RequestId,
+  /** More details for the `request.approve` entry (the reprovisioning ask it answers). */
+  auditDetails: Readonly<Record<string, unknown>> = {},
 ): Promise<ApprovalResult> {
   const byPolicy = 'verdict' in actor ? actor : null;
   const userActor = 'verdict' in actor ? null : actor;
@@ -294,6 +298,7 @@ export async function approveRequest(
         certificateSha256: certificate.fingerprint,
         notAfter: issued.notAfter.toISOString(),
         ...(byPolicy ? { policyId: byPolicy.policy.id, rule: byPolicy.verdict.rule, reason: byPolicy.verdict.reason } : {}),
+        ...auditDetails,
       },
     });
     const decided: RequestRecord = {
@@ -369,7 +374,15 @@ export async function rejectRequest(deps: Pick<ServiceDeps, 'store' | 'clock' | 
       throw new ServiceError('request_not_pending', `request ${id} was decided by someone else just now`);
     }
     await tx.transitionDevice(request.deviceId, ['pending'], 'rejected', now);
-    await tx.appendAudit({ at: now, actor: actorName(actor), action: 'request.reject', targetType: 'request', targetId: id, details: { deviceId: request.deviceId, reason: trimmed } });
+    const answered = await clearAnsweredAsk(tx, request);
+    await tx.appendAudit({
+      at: now,
+      actor: actorName(actor),
+      action: 'request.reject',
+      targetType: 'request',
+      targetId: id,
+      details: { deviceId: request.deviceId, reason: trimmed, ...(answered ? { reprovisionRequest: await askDetails(tx, answered) } : {}) },
+    });
   });
   deps.decisions?.decided(id);
   return { ...request, state: 'rejected', decidedAt: now, decidedBy: actor.userId, decisionReason: trimmed };

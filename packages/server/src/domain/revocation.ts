@@ -10,6 +10,7 @@ import { type Actor, type ServiceDeps, actorName } from './deps.js';
 import { ServiceError } from './errors.js';
 import type { CertificateRecord, DeviceIdText, DeviceRecord } from './model.js';
 import type { StoreTx } from './store.js';
+import { askDetails } from './reprovision-ask.js';
 
 /**
  * What a device or bootstrap certificate may be revoked for. Refused: cACompromise and
@@ -94,13 +95,22 @@ export async function revokeDevice(
     const active = (await tx.listCertificatesForDevice(deviceId)).filter((c) => c.status === 'active' && c.notAfter > now);
     const revoked = await revokeCertificatesInTx(tx, active, { at: now, reason, actor: actorName(actor) });
     const crl = await publishCrl(tx, deps);
+    // A revoked device never reprovisions: an outstanding ask is withdrawn with it.
+    const ask = device.reprovisionAsk;
+    const withdrawn = ask && (await tx.setReprovisionAsk(deviceId, ask.at, null)) ? await askDetails(tx, ask) : null;
     await tx.appendAudit({
       at: now,
       actor: actorName(actor),
       action: 'device.revoke',
       targetType: 'device',
       targetId: deviceId,
-      details: { reason, previousState: device.state, serials: revoked.map((c) => c.serial), crlNumber: crl.crlNumber },
+      details: {
+        reason,
+        previousState: device.state,
+        serials: revoked.map((c) => c.serial),
+        crlNumber: crl.crlNumber,
+        ...(withdrawn ? { reprovisionRequestWithdrawn: withdrawn } : {}),
+      },
     });
     return { revoked, crlNumber: crl.crlNumber };
   });

@@ -25,6 +25,7 @@ import type {
   DeviceIdText,
   DeviceRecord,
   DeviceState,
+  ReprovisionAsk,
   GatewayId,
   GatewayRecord,
   PackageId,
@@ -177,9 +178,16 @@ export interface StoreTx {
   listDevices(filter: DeviceFilter): Promise<Page<DeviceRecord>>;
   /**
    * Records a check-in at the central station (last seen, the certificate presented, telemetry);
-   * leaves state and updatedAt as they are. False when no device has this id.
+   * leaves state and updatedAt as they are. Answers what the service asks of the device (an
+   * outstanding reprovisioning: when it was asked for); null when no device has this id.
    */
-  recordCheckIn(deviceId: DeviceIdText, checkIn: DeviceCheckIn): Promise<boolean>;
+  recordCheckIn(deviceId: DeviceIdText, checkIn: DeviceCheckIn): Promise<{ readonly reprovisionRequestedAt: Date | null } | null>;
+  /**
+   * Compare-and-set of the device's outstanding reprovisioning ask: sets `to` (null clears it)
+   * only when the current ask was made at `expectedAt` (null: none is outstanding). Leaves state
+   * and updatedAt as they are. False when it did not match (or no device has this id).
+   */
+  setReprovisionAsk(deviceId: DeviceIdText, expectedAt: Date | null, to: ReprovisionAsk | null): Promise<boolean>;
   /** Compare-and-set on state; also sets updatedAt, and provisionedAt when entering 'provisioned'. */
   transitionDevice(
     deviceId: DeviceIdText,

@@ -17,6 +17,7 @@ import { createPackage, revokePackage } from '../domain/packages.js';
 import { buildProfileBundle, submitRequestBundle } from '../domain/bundles.js';
 import { findPendingRenewal, installRenewal } from '../domain/lifecycle.js';
 import { revokeDevice } from '../domain/revocation.js';
+import { MAX_REPROVISION_REASON, askReprovision, cancelReprovisionAsk } from '../domain/reprovision-ask.js';
 import { approveRequest, finishAutomaticApproval, getProfile, rejectRequest, requireRequest, submitRequest } from '../domain/requests.js';
 import { createComponent, createSystem, describeSystem, requireComponent, requireSystem, updateSystem } from '../domain/systems.js';
 import { createUser } from '../domain/users.js';
@@ -381,6 +382,23 @@ export const ROUTES: readonly RouteSpec[] = [
           crlNumber: result.crlNumber,
         },
       };
+    },
+  },
+  {
+    method: 'POST', url: '/api/v1/devices/:deviceId/reprovision', operationId: 'requestReprovision', summary: 'Ask for a provisioned device to be reprovisioned, with a reason: it learns at its next check-in at the central station, and its request counts as approved by the caller', roles: ['admin', 'approver'],
+    params: obj({ deviceId: id }, ['deviceId']),
+    body: obj({ reason: { type: 'string', minLength: 1, maxLength: MAX_REPROVISION_REASON } }, ['reason']),
+    handler: async (ctx) => {
+      const result = await askReprovision(ctx.deps, actorOf(ctx), ctx.params.deviceId as DeviceIdText, (ctx.body as { reason: string }).reason);
+      return { body: { ...(await deviceView(result.device, createNames(ctx.deps.store))), changed: result.changed } };
+    },
+  },
+  {
+    method: 'POST', url: '/api/v1/devices/:deviceId/reprovision/cancel', operationId: 'cancelReprovision', summary: 'Withdraw an outstanding reprovisioning ask', roles: ['admin', 'approver'],
+    params: obj({ deviceId: id }, ['deviceId']),
+    handler: async (ctx) => {
+      const result = await cancelReprovisionAsk(ctx.deps, actorOf(ctx), ctx.params.deviceId as DeviceIdText);
+      return { body: { ...(await deviceView(result.device, createNames(ctx.deps.store))), changed: result.changed } };
     },
   },
   {

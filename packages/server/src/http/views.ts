@@ -1,15 +1,20 @@
 import { encodePem } from '@provisio/pki';
 /** JSON renderings of domain records for the API: no raw bytes, no secrets, names not ids. */
-import type { ComponentRecord, DeviceRecord, GatewayId, GatewayRecord, PackageRecord, RequestRecord, SystemRecord, User, CertificateRecord, AuditEntry } from '../domain/model.js';
+import type { ComponentRecord, DeviceRecord, UserId, GatewayId, GatewayRecord, PackageRecord, RequestRecord, SystemRecord, User, CertificateRecord, AuditEntry } from '../domain/model.js';
 import { renewalDueAt } from '../domain/expiry.js';
 import type { Store } from '../domain/store.js';
 
 /** Resolves system and component ids to names, caching per API call. */
-export function createNames(store: Pick<Store, 'findSystemById' | 'findComponentById' | 'findGatewayById'>) {
+export function createNames(store: Pick<Store, 'findSystemById' | 'findComponentById' | 'findGatewayById' | 'findUserById'>) {
+  const users = new Map<string, Promise<User | null>>();
   const systems = new Map<string, Promise<SystemRecord | null>>();
   const components = new Map<string, Promise<ComponentRecord | null>>();
   const gateways = new Map<string, Promise<GatewayRecord | null>>();
   return {
+    user: async (id: UserId) => {
+      if (!users.has(id)) users.set(id, store.findUserById(id));
+      return (await users.get(id))?.username ?? null;
+    },
     gateway: async (id: GatewayId | null | undefined) => {
       if (!id) return null;
       if (!gateways.has(id)) gateways.set(id, store.findGatewayById(id));
@@ -52,6 +57,8 @@ export async function requestView(r: RequestRecord, names: Names) {
     createdAt: iso(r.createdAt),
     expiresAt: iso(r.expiresAt),
     decidedAt: iso(r.decidedAt),
+    /** Who approved or rejected it (username); null while pending or when a policy decided. */
+    decidedBy: r.decidedBy ? ((await names.user(r.decidedBy)) ?? r.decidedBy) : null,
     decisionReason: r.decisionReason,
     policyDecision: r.policy?.decision ?? null,
     policyRule: r.policy?.rule ?? null,
@@ -75,6 +82,10 @@ export async function deviceView(d: DeviceRecord, names: Names) {
     lastSeenAt: iso(d.lastSeen?.at ?? null),
     lastSeenSerial: d.lastSeen?.serial ?? null,
     telemetry: d.lastSeen?.telemetry ?? null,
+    /** An outstanding reprovisioning asked for by an admin (docs/lifecycle.md), null: none. */
+    reprovisionRequest: d.reprovisionAsk
+      ? { requestedAt: iso(d.reprovisionAsk.at), requestedBy: (await names.user(d.reprovisionAsk.by)) ?? d.reprovisionAsk.by, reason: d.reprovisionAsk.reason }
+      : null,
   };
 }
 

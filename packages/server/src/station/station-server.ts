@@ -5,7 +5,7 @@
  * validated again, revocation is checked through OCSP with the CRL as fallback (fail closed), and
  * last-seen is recorded. It holds no CA key and reads nothing from the store: it needs the root,
  * the issuing CA certificate, its own TLS certificate, the OCSP/CRL URLs and somewhere to record
- * check-ins.
+ * check-ins (which answers whether a reprovisioning was asked for).
  */
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
@@ -109,7 +109,14 @@ export async function startStation(options: StationOptions): Promise<RunningStat
     const presented = presentedChain(request.raw.socket as TLSSocket);
     try {
       const result = await checkIn({ clock: options.clock, trust, revocation, store: options.store }, presented, request.body as Telemetry);
-      return reply.type('application/json').send({ deviceId: result.deviceId, serial: result.serial, lastSeen: result.lastSeen.toISOString(), revocationSource: result.revocationSource });
+      return reply.type('application/json').send({
+        deviceId: result.deviceId,
+        serial: result.serial,
+        lastSeen: result.lastSeen.toISOString(),
+        revocationSource: result.revocationSource,
+        // The station cannot call a device: what the service wants of it rides on the check-in answer.
+        reprovisionRequestedAt: result.reprovisionRequestedAt?.toISOString() ?? null,
+      });
     } catch (e) {
       if (isProvisioError(e)) options.log(`station: refused check-in (serial ${presented[0] ? serialHint(presented[0]) : 'none'}): ${e.code}`);
       throw e;

@@ -16,6 +16,7 @@ import type {
   ComponentRecord,
   CrlRecord,
   DeviceCheckIn,
+  ReprovisionAsk,
   DeviceIdText,
   DeviceRecord,
   DeviceState,
@@ -403,10 +404,20 @@ class KyselyStoreTx implements StoreTx {
     return { items: found.map(rows.deviceFromRow), total: Number(n) };
   }
 
-  async recordCheckIn(deviceId: DeviceIdText, checkIn: DeviceCheckIn): Promise<boolean> {
-    const result = await this.db.updateTable('devices')
+  async recordCheckIn(deviceId: DeviceIdText, checkIn: DeviceCheckIn): Promise<{ readonly reprovisionRequestedAt: Date | null } | null> {
+    const row = await this.db.updateTable('devices')
       .set({ last_seen_at: rows.toMillis(checkIn.at), last_seen_serial: checkIn.serial, last_telemetry: canonicalJson(checkIn.telemetry) })
       .where('device_id', '=', deviceId)
+      .returning('reprovision_requested_at')
+      .executeTakeFirst();
+    return row ? { reprovisionRequestedAt: rows.fromMillisOrNull(row.reprovision_requested_at) } : null;
+  }
+
+  async setReprovisionAsk(deviceId: DeviceIdText, expectedAt: Date | null, to: ReprovisionAsk | null): Promise<boolean> {
+    const result = await this.db.updateTable('devices')
+      .set(rows.reprovisionAskToRow(to))
+      .where('device_id', '=', deviceId)
+      .where('reprovision_requested_at', expectedAt === null ? 'is' : '=', expectedAt === null ? null : rows.toMillis(expectedAt))
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }

@@ -388,8 +388,26 @@ const deviceSorts: Migration = {
   },
 };
 
+/**
+ * Reprovisioning asked for by an admin (docs/lifecycle.md): who asked, when and why, on the
+ * device row until the device confirms a fresh profile or the ask is cancelled. On the device
+ * rather than in a table of its own: at most one ask is outstanding per device, and the station's
+ * check-in reads it with the same row it updates.
+ */
+const reprovisionAsk: Migration = {
+  version: 8,
+  name: 'reprovisioning asked for by an admin',
+  async up(db, dialect) {
+    const { int64 } = columnTypes(dialect);
+    // Nullable with no default: existing devices read "nothing asked".
+    await db.schema.alterTable('devices').addColumn('reprovision_requested_at', int64).execute();
+    await db.schema.alterTable('devices').addColumn('reprovision_requested_by', 'text').execute();
+    await db.schema.alterTable('devices').addColumn('reprovision_reason', 'text').execute();
+  },
+};
+
 /** In order; versions strictly increasing. */
-export const MIGRATIONS: readonly Migration[] = [initial, approvalPolicies, gateways, revocation, stationAndExpiry, lifecycle, deviceSorts];
+export const MIGRATIONS: readonly Migration[] = [initial, approvalPolicies, gateways, revocation, stationAndExpiry, lifecycle, deviceSorts, reprovisionAsk];
 
 /**
  * Brings the schema up to date in one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: under an

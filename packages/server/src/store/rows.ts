@@ -29,6 +29,7 @@ import type {
   PolicyVerdict,
   ProfileRecord,
   RequestId,
+  ReprovisionAsk,
   RequestRecord,
   RequestKind,
   RequestState,
@@ -71,7 +72,7 @@ function fromMillis(ms: number | string): Date {
   return new Date(Number(ms));
 }
 
-function fromMillisOrNull(ms: number | string | null): Date | null {
+export function fromMillisOrNull(ms: number | string | null): Date | null {
   return ms === null ? null : fromMillis(ms);
 }
 
@@ -296,6 +297,13 @@ export const deviceToRow = (d: DeviceRecord): Selectable<DevicesTable> => ({
   last_seen_at: d.lastSeen ? toMillis(d.lastSeen.at) : null,
   last_seen_serial: d.lastSeen?.serial ?? null,
   last_telemetry: d.lastSeen ? canonicalJson(d.lastSeen.telemetry) : null,
+  ...reprovisionAskToRow(d.reprovisionAsk ?? null),
+});
+
+export const reprovisionAskToRow = (ask: ReprovisionAsk | null) => ({
+  reprovision_requested_at: ask ? toMillis(ask.at) : null,
+  reprovision_requested_by: ask?.by ?? null,
+  reprovision_reason: ask?.reason ?? null,
 });
 
 export const deviceFromRow = (r: Selectable<DevicesTable>): DeviceRecord => ({
@@ -312,6 +320,9 @@ export const deviceFromRow = (r: Selectable<DevicesTable>): DeviceRecord => ({
   lastSeen: r.last_seen_at === null || r.last_seen_serial === null
     ? null
     : { at: fromMillis(r.last_seen_at), serial: r.last_seen_serial as SerialNumber, telemetry: JSON.parse(r.last_telemetry ?? '{}') as Telemetry },
+  reprovisionAsk: r.reprovision_requested_at === null || r.reprovision_requested_by === null
+    ? null
+    : { at: fromMillis(r.reprovision_requested_at), by: r.reprovision_requested_by as UserId, reason: r.reprovision_reason ?? '' },
 });
 
 export const certificateToRow = (c: CertificateRecord): Selectable<CertificatesTable> => ({

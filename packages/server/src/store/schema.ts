@@ -142,6 +142,10 @@ export interface DevicesTable {
   last_seen_serial: string | null;
   /** The telemetry of that check-in, canonical JSON. */
   last_telemetry: string | null;
+  /** An outstanding reprovisioning asked for by an admin (migration 8); all null: none. */
+  reprovision_requested_at: Millis | null;
+  reprovision_requested_by: string | null;
+  reprovision_reason: string | null;
 }
 
 export interface CertificatesTable {

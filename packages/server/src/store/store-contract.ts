@@ -133,6 +133,7 @@ function fixtures() {
       updatedAt: at(7),
       provisionedAt: null,
       lastSeen: null,
+      reprovisionAsk: null,
       ...o,
     }),
     certificate: (o: Partial<CertificateRecord> = {}): CertificateRecord => ({
@@ -844,13 +845,33 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const { device } = await requestWithDevice(b, {}, { state: 'approved' });
         assert.equal((await store.findDevice(device.deviceId))?.lastSeen, null);
         const checkIn = { at: at(5000), serial: 'abc123' as SerialNumber, telemetry: { firmwareVersion: '2.1.0', uptimeSeconds: 42, status: 'ok' as const, message: 'Grüße' } };
-        assert.equal(await store.recordCheckIn(device.deviceId, checkIn), true);
+        assert.deepEqual(await store.recordCheckIn(device.deviceId, checkIn), { reprovisionRequestedAt: null });
         const found = await store.findDevice(device.deviceId);
         assert.deepEqual(found?.lastSeen, checkIn);
         assert.equal(found?.state, 'approved');
         assert.deepEqual(found?.updatedAt, device.updatedAt, 'a heartbeat is not a change of the device');
         assert.deepEqual((await store.listDevices({ limit: 10, offset: 0 })).items[0]?.lastSeen, checkIn);
-        assert.equal(await store.recordCheckIn('nobody' as DeviceIdText, checkIn), false);
+        assert.equal(await store.recordCheckIn('nobody' as DeviceIdText, checkIn), null);
+      });
+
+      it('ok/reprovision-ask/compare-and-set-and-the-check-in-answers-it', async () => {
+        const b = await base();
+        const { device } = await requestWithDevice(b, {}, { state: 'provisioned' });
+        assert.equal((await store.findDevice(device.deviceId))?.reprovisionAsk, null);
+        const ask = { at: at(7000), by: 'usr_1' as UserId, reason: 'INC-1: config changed — ünïcode' };
+        assert.equal(await store.setReprovisionAsk(device.deviceId, at(1), ask), false, 'nothing outstanding: an expected ask does not match');
+        assert.equal(await store.setReprovisionAsk(device.deviceId, null, ask), true);
+        assert.equal(await store.setReprovisionAsk(device.deviceId, null, { ...ask, reason: 'second' }), false, 'one ask at a time');
+        const found = await store.findDevice(device.deviceId);
+        assert.deepEqual(found?.reprovisionAsk, ask);
+        assert.deepEqual(found?.updatedAt, device.updatedAt, 'an ask is not a change of state');
+        const checkIn = { at: at(8000), serial: 'abc124' as SerialNumber, telemetry: {} };
+        assert.deepEqual(await store.recordCheckIn(device.deviceId, checkIn), { reprovisionRequestedAt: at(7000) });
+        assert.equal(await store.setReprovisionAsk(device.deviceId, at(6999), null), false, 'another ask than the one expected stays');
+        assert.equal(await store.setReprovisionAsk(device.deviceId, at(7000), null), true);
+        assert.equal((await store.findDevice(device.deviceId))?.reprovisionAsk, null);
+        assert.deepEqual(await store.recordCheckIn(device.deviceId, checkIn), { reprovisionRequestedAt: null });
+        assert.equal(await store.setReprovisionAsk('nobody' as DeviceIdText, null, ask), false);
       });
 
       it('ok/expiring-certificates/window-kind-order-and-notices-once', async () => {

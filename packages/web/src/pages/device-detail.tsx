@@ -1,9 +1,10 @@
-/** One device: its state, every certificate it had (PEM download), and revocation. */
+/** One device: its state, every certificate it had (PEM download), reprovisioning and revocation. */
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { type CertificateView, type DeviceView, getJson, postJson, type RequestView, saveFile, type Session } from '../api';
 import type { AuditEntry } from './audit';
 import { Link } from '../router';
 import { CliCommand, ErrorBox, StateBadge, When } from '../widgets';
+import { ReprovisionPanel } from './reprovision-panel';
 
 type Detail = DeviceView & { certificates: CertificateView[] };
 /** GET /api/v1/devices/{id}/history: every request (newest first), the audit entries about them (oldest first). */
@@ -33,7 +34,8 @@ export function DeviceDetailPage({ session, deviceId }: { session: Session; devi
     void load();
   }, [load]);
 
-  const canRevoke = (session.role === 'admin' || session.role === 'approver') && (device?.state === 'approved' || device?.state === 'provisioned');
+  const decides = session.role === 'admin' || session.role === 'approver';
+  const canRevoke = decides && (device?.state === 'approved' || device?.state === 'provisioned');
 
   return (
     <section>
@@ -107,6 +109,14 @@ export function DeviceDetailPage({ session, deviceId }: { session: Session; devi
               {history.truncated ? <p>Only the newest 1,000 requests and entries are shown.</p> : null}
             </>
           ) : null}
+          <ReprovisionPanel
+            device={device}
+            canAsk={decides}
+            onDone={(message) => {
+              setStatus(message);
+              void load();
+            }}
+          />
           {canRevoke ? (
             <RevokeForm
               deviceId={device.deviceId}

@@ -218,6 +218,7 @@ function MockSetting({ system, allowMock, canSet, onDone }: { system: string; al
           {allowMock ? 'Refuse' : 'Accept'} mock device files<span className="sr-only"> for {system}</span>
         </button>
       ) : null}
+      {canSet ? <CliCommand command={`provisio system update ${sh(system)} ${allowMock ? '--no-mock' : '--allow-mock'}`} /> : null}
       <ErrorBox error={error} />
     </div>
   );
