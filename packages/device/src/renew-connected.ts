@@ -20,6 +20,7 @@ import { createRenewalRequest } from '@provisio/protocol';
 import { DeviceError } from './errors.js';
 import { installProfile, type InstallProfileResult } from './install-profile.js';
 import { readKeystoreFile, readPrivateKeyFile, removeKeystoreFiles, replaceKeystoreFiles } from './keystore.js';
+import { withKeystoreLock } from './keystore-lock.js';
 import { loadDevice } from './load-device.js';
 import { type HttpReply, type HttpTransport, httpsTransport, provisionConnected, type ProvisionConnectedResult, type ProvisionProgress } from './provision-connected.js';
 
@@ -98,6 +99,10 @@ export function renewalDue(
 }
 
 export async function renewConnected(deps: RenewConnectedDeps, input: RenewConnectedInput): Promise<RenewConnectedResult> {
+  return withKeystoreLock(input.dir, () => renewConnectedNow(deps, input));
+}
+
+async function renewConnectedNow(deps: RenewConnectedDeps, input: RenewConnectedInput): Promise<RenewConnectedResult> {
   const { dir, signal } = input;
   signal?.throwIfAborted();
   const base = input.serviceUrl.replace(/\/+$/, '');

@@ -13,6 +13,7 @@ import { createRenewalRequest, REPROVISION_AUDIENCE } from '@provisio/protocol';
 import { DeviceError } from './errors.js';
 import { installProfile, type InstallProfileResult } from './install-profile.js';
 import { readKeystoreFile, readPrivateKeyFile } from './keystore.js';
+import { withKeystoreLock } from './keystore-lock.js';
 import { loadDevice } from './load-device.js';
 import { type HttpReply, type HttpTransport, httpsTransport, provisionConnected, type ProvisionConnectedResult, type ProvisionProgress } from './provision-connected.js';
 import { backoffMs, type RenewConnectedDeps } from './renew-connected.js';
@@ -53,6 +54,10 @@ function errorOf(reply: HttpReply): { code: string; message: string } {
 const isTransient = (status: number) => [429, 500, 502, 503, 504].includes(status);
 
 export async function reprovisionConnected(deps: RenewConnectedDeps, input: ReprovisionConnectedInput): Promise<ReprovisionConnectedResult> {
+  return withKeystoreLock(input.dir, () => reprovisionConnectedNow(deps, input));
+}
+
+async function reprovisionConnectedNow(deps: RenewConnectedDeps, input: ReprovisionConnectedInput): Promise<ReprovisionConnectedResult> {
   const { dir, signal } = input;
   const base = input.serviceUrl.replace(/\/+$/, '');
   if (!/^https:\/\//.test(base)) {
