@@ -75,6 +75,8 @@ export async function deviceView(d: DeviceRecord, names: Names) {
     lastSeenAt: iso(d.lastSeen?.at ?? null),
     lastSeenSerial: d.lastSeen?.serial ?? null,
     telemetry: d.lastSeen?.telemetry ?? null,
+    /** The request waiting for a decision, of any kind ('provision', 'renewal', 'reprovision'); null: none. */
+    pendingRequest: d.pendingRequest ? { id: d.pendingRequest.id, kind: d.pendingRequest.kind, expiresAt: iso(d.pendingRequest.expiresAt) } : null,
   };
 }
 

@@ -24,6 +24,7 @@ import type {
   GatewayRecord,
   PackageId,
   PackageRecord,
+  PendingRequestKind,
   PackageStatus,
   PolicyRules,
   PolicyVerdict,
@@ -296,6 +297,9 @@ export const deviceToRow = (d: DeviceRecord): Selectable<DevicesTable> => ({
   last_seen_at: d.lastSeen ? toMillis(d.lastSeen.at) : null,
   last_seen_serial: d.lastSeen?.serial ?? null,
   last_telemetry: d.lastSeen ? canonicalJson(d.lastSeen.telemetry) : null,
+  pending_request_id: d.pendingRequest?.id ?? null,
+  pending_request_kind: d.pendingRequest?.kind ?? null,
+  pending_request_expires_at: d.pendingRequest ? toMillis(d.pendingRequest.expiresAt) : null,
 });
 
 export const deviceFromRow = (r: Selectable<DevicesTable>): DeviceRecord => ({
@@ -312,6 +316,9 @@ export const deviceFromRow = (r: Selectable<DevicesTable>): DeviceRecord => ({
   lastSeen: r.last_seen_at === null || r.last_seen_serial === null
     ? null
     : { at: fromMillis(r.last_seen_at), serial: r.last_seen_serial as SerialNumber, telemetry: JSON.parse(r.last_telemetry ?? '{}') as Telemetry },
+  pendingRequest: r.pending_request_id === null || r.pending_request_kind === null || r.pending_request_expires_at === null
+    ? null
+    : { id: r.pending_request_id as RequestId, kind: r.pending_request_kind as PendingRequestKind, expiresAt: fromMillis(r.pending_request_expires_at) },
 });
 
 export const certificateToRow = (c: CertificateRecord): Selectable<CertificatesTable> => ({

@@ -142,6 +142,14 @@ export interface DevicesTable {
   last_seen_serial: string | null;
   /** The telemetry of that check-in, canonical JSON. */
   last_telemetry: string | null;
+  /**
+   * The device's newest pending request (migration 8): id, kind ('provision', 'renewal',
+   * 'reprovision') and expiry; all null when none. Kept by the store (kysely-store.ts
+   * `refreshPendingRequest`) in the transactions that insert or decide requests.
+   */
+  pending_request_id: string | null;
+  pending_request_kind: string | null;
+  pending_request_expires_at: Millis | null;
 }
 
 export interface CertificatesTable {

@@ -68,7 +68,7 @@ describe('SQLite store files and settings', () => {
     }
     const raw = new Database(file, { readonly: true });
     try {
-      assert.deepEqual(raw.prepare('select version, name from schema_migrations').all(), [{ version: 1, name: 'initial' }, { version: 2, name: 'approval policies' }, { version: 3, name: 'proxy gateways' }, { version: 4, name: 'revocation' }, { version: 5, name: 'station and expiry health' }, { version: 6, name: 'lifecycle' }, { version: 7, name: 'device list sorts' }]);
+      assert.deepEqual(raw.prepare('select version, name from schema_migrations').all(), [{ version: 1, name: 'initial' }, { version: 2, name: 'approval policies' }, { version: 3, name: 'proxy gateways' }, { version: 4, name: 'revocation' }, { version: 5, name: 'station and expiry health' }, { version: 6, name: 'lifecycle' }, { version: 7, name: 'device list sorts' }, { version: 8, name: 'pending requests on devices' }, { version: 9, name: 'device text search' }]);
     } finally {
       raw.close();
     }

@@ -133,6 +133,8 @@ function fixtures() {
       updatedAt: at(7),
       provisionedAt: null,
       lastSeen: null,
+      // What the store computes from the requests: this request when it is pending.
+      pendingRequest: request.state === 'pending' ? { id: request.id, kind: request.kind ?? 'provision', expiresAt: request.expiresAt } : null,
       ...o,
     }),
     certificate: (o: Partial<CertificateRecord> = {}): CertificateRecord => ({
