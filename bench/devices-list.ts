@@ -42,7 +42,21 @@ function seed(file: string, templateDevice: string): void {
           content_hash: `${hex}${'0'.repeat(48)}`, public_key_fingerprint: `${'a'.repeat(48)}${hex}`, created_at: at,
           state: state === 'pending' ? 'pending' : state === 'rejected' ? 'rejected' : 'approved',
         });
-        insertDevice.run({ ...device, device_id: id, label: `Bed ${n}`, state, current_request_id: `req_bench${n}`, created_at: at, updated_at: at + (i % 997) * 1000 });
+        // One provisioned device in 50 asks to be reprovisioned: it stays provisioned, with a pending request.
+        const reprovision = state === 'provisioned' && i % 50 === 2;
+        if (reprovision) {
+          insertRequest.run({
+            ...request, id: `req_rebench${n}`, device_id: id, device_label: `Bed ${n}`, hardware_serial: `SN-${n}`, nonce: `rebench${n}`, kind: 'reprovision',
+            content_hash: `${hex}${'1'.repeat(48)}`, public_key_fingerprint: `${'c'.repeat(48)}${hex}`, created_at: at + 500, state: 'pending',
+          });
+        }
+        // The pending request columns the store keeps (migration 8), as it would have set them.
+        const pending = state === 'pending'
+          ? { pending_request_id: `req_bench${n}`, pending_request_kind: 'provision', pending_request_expires_at: request.expires_at }
+          : reprovision
+            ? { pending_request_id: `req_rebench${n}`, pending_request_kind: 'reprovision', pending_request_expires_at: request.expires_at }
+            : { pending_request_id: null, pending_request_kind: null, pending_request_expires_at: null };
+        insertDevice.run({ ...device, ...pending, device_id: id, label: `Bed ${n}`, state, current_request_id: `req_bench${n}`, created_at: at, updated_at: at + (i % 997) * 1000 });
         if (state === 'approved' || state === 'provisioned' || state === 'revoked') {
           insertCertificate.run({
             ...certificate, serial: `7e${hex}`, device_id: id, request_id: `req_bench${n}`, fingerprint: `${'b'.repeat(48)}${hex}`,
@@ -87,6 +101,8 @@ export async function benchDevicesList(): Promise<void> {
       [`deep page (offset ${deep}), pending first`, `sort=pending-first&limit=25&offset=${deep}`],
       [`deep page (offset ${deep}), by device id`, `sort=device-id&limit=25&offset=${deep}`],
       ['filter state=provisioned', 'state=provisioned&sort=pending-first&limit=25&offset=0'],
+      ['filter needs approval (a pending request of any kind)', 'needsApproval=true&sort=pending-first&limit=25&offset=0'],
+      ['filter needs approval + state=provisioned', 'needsApproval=true&state=provisioned&sort=pending-first&limit=25&offset=0'],
       ['filter system + component + state', 'system=ZMonitor&component=bedside%20monitor&state=approved&sort=pending-first&limit=25&offset=0'],
       ['filter transport=upload', 'transport=upload&sort=pending-first&limit=25&offset=0'],
       ['filter certificate expires within 30 days', 'expiresWithinDays=30&sort=pending-first&limit=25&offset=0'],
@@ -94,6 +110,9 @@ export async function benchDevicesList(): Promise<void> {
       ['text search q=DEV-0999 (id prefix)', 'q=DEV-0999&sort=pending-first&limit=25&offset=0'],
       ['text search q=SN-04242 (hardware serial)', 'q=SN-04242&sort=pending-first&limit=25&offset=0'],
       ['text search q=nothing-matches', 'q=nothing-matches&sort=pending-first&limit=25&offset=0'],
+      ['text search q=Bed (label, every device matches)', 'q=Bed&sort=pending-first&limit=25&offset=0'],
+      ['text search, 20 hex characters of a key SHA-256', `q=${'a'.repeat(4)}${(4242).toString(16).padStart(16, '0')}&sort=pending-first&limit=25&offset=0`],
+      ['text search q=42 (two characters: a scan)', 'q=42&sort=pending-first&limit=25&offset=0'],
       ['sort label desc, first page', 'sort=label&direction=desc&limit=25&offset=0'],
       ['sort created asc, first page', 'sort=created&direction=asc&limit=25&offset=0'],
       ['sort state, first page', 'sort=state&limit=25&offset=0'],

@@ -397,8 +397,9 @@ class KyselyStoreTx implements StoreTx {
     const direction = filter.direction ?? defaultDirection(sort);
     let ordered = query.selectAll();
     // Devices with a pending request of any kind first (false < true on PostgreSQL, 0 < 1 on
-    // SQLite), the very expression of the devices_pending_first_idx index.
-    if (sort === 'pending-first') ordered = ordered.orderBy(sql`(pending_request_id is null)`);
+    // SQLite), the very expression of the devices_pending_first_idx index. When only those are
+    // listed the term is constant: without it the order is devices_needs_approval_idx's.
+    if (sort === 'pending-first' && filter.needsApproval !== true) ordered = ordered.orderBy(sql`(pending_request_id is null)`);
     const column = DEVICE_SORT_COLUMNS[sort];
     ordered = column === 'device_id' ? ordered.orderBy('device_id', direction) : ordered.orderBy(column, direction).orderBy('device_id', 'asc');
     const found = await ordered
@@ -732,8 +733,9 @@ function checkPaging(filter: { limit: number; offset: number }): { limit: number
  * PostgreSQL: `lower(col) LIKE '%text%'`, which pg_trgm's GIN indexes answer. SQLite: the FTS5
  * trigram tables, queried with `text` as one quoted phrase (every character literal; the
  * tokenizer folds case), which matches exactly the rows that contain it. A trigram index cannot
- * answer a text of one or two characters (it has no trigram): SQLite then takes the LIKE form,
- * a scan, with the same result (docs/storage.md "Text search").
+ * answer a text of one or two characters (it has no trigram): SQLite then runs the same LIKE over
+ * the FTS tables' own copies of the searched columns, a scan, but of a few MB rather than of the
+ * requests table with its request files (docs/storage.md "Text search").
  */
 function deviceTextMatch(dialect: DialectName, text: string): Expression<SqlBool> {
   const current = sql`select r.device_id from requests r join devices d on d.device_id = r.device_id and d.current_request_id = r.id`;
@@ -746,11 +748,14 @@ function deviceTextMatch(dialect: DialectName, text: string): Expression<SqlBool
   }
   const pattern = likePattern(text);
   const like = (expression: RawBuilder<unknown>) => sql`${expression} like ${pattern} escape '!'`;
+  const [devices, requests, certificates] = dialect === 'sqlite'
+    ? [sql`devices_search`, sql`requests_search`, sql`certificates_search`]
+    : [sql`devices`, sql`requests`, sql`certificates`];
   // Key and certificate fingerprints are stored as lowercase hex, like the pattern.
   return sql<SqlBool>`device_id in (
-    select device_id from devices where ${like(sql`lower(device_id)`)} or ${like(sql`lower(label)`)}
-    union ${current} where ${like(sql`lower(r.hardware_serial)`)} or ${like(sql`r.public_key_fingerprint`)}
-    union select c.device_id from certificates c where c.device_id is not null and (${like(sql`lower(c.serial)`)} or ${like(sql`c.fingerprint`)}))`;
+    select device_id from ${devices} where ${like(sql`lower(device_id)`)} or ${like(sql`lower(label)`)}
+    union ${current} where r.id in (select s.id from ${requests} s where ${like(sql`lower(s.hardware_serial)`)} or ${like(sql`s.public_key_fingerprint`)})
+    union select c.device_id from ${certificates} c where c.device_id is not null and (${like(sql`lower(c.serial)`)} or ${like(sql`c.fingerprint`)}))`;
 }
 
 /** `%text%` for LIKE, with '!' escaping the wildcards, lower-cased (compared against lower(column)). */
