@@ -215,7 +215,7 @@ class KyselyStoreTx implements StoreTx {
   async insertRequest(request: RequestRecord): Promise<void> {
     const row = rows.requestToRow(request);
     await this.insert((db) => db.insertInto('requests').values(row).execute());
-    if (request.state === 'pending') await refreshPendingRequests(this.db, request.deviceId);
+    if (request.state === 'pending') await refreshPendingRequests(this.db, request.deviceId, this.dialect);
   }
 
   async findRequest(id: RequestId): Promise<RequestRecord | null> {
@@ -275,7 +275,7 @@ class KyselyStoreTx implements StoreTx {
     const [row] = decided;
     if (decided.length !== 1 || !row) return false;
     // The device's next pending request, if it has another, or none.
-    await refreshPendingRequests(this.db, row.device_id);
+    await refreshPendingRequests(this.db, row.device_id, this.dialect);
     return true;
   }
 
@@ -361,7 +361,7 @@ class KyselyStoreTx implements StoreTx {
   async insertDevice(device: DeviceRecord): Promise<void> {
     const row = rows.deviceToRow(device);
     await this.insert((db) => db.insertInto('devices').values(row).execute());
-    await refreshPendingRequests(this.db, device.deviceId);
+    await refreshPendingRequests(this.db, device.deviceId, this.dialect);
   }
 
   async findDevice(deviceId: DeviceIdText): Promise<DeviceRecord | null> {

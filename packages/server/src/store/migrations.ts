@@ -404,7 +404,7 @@ const pendingRequests: Migration = {
     await s.alterTable('devices').addColumn('pending_request_id', 'text').execute();
     await s.alterTable('devices').addColumn('pending_request_kind', 'text').execute();
     await s.alterTable('devices').addColumn('pending_request_expires_at', int64).execute();
-    await refreshPendingRequests(db, null);
+    await refreshPendingRequests(db, null, dialect);
     // The pending-first order, (needs no approval, updated desc, device id) read straight from an
     // index; and the "needs approval" filter, which counts only the few devices that wait.
     await sql`create index devices_pending_first_idx on devices ((pending_request_id is null), updated_at desc, device_id)`.execute(db);

@@ -4,6 +4,7 @@
  * request, so the Devices page can filter and order on one indexed table (migration 8).
  */
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import type { DialectName } from './migrations.js';
 import type { Database } from './schema.js';
 
 /** The newest pending request's `expression` for the device of the row being updated. */
@@ -17,7 +18,12 @@ function newestPending<T>(expression: RawBuilder<unknown>): RawBuilder<T> {
  * that expired while pending stays: it still waits for a decision (a rejection; approval answers
  * request_expired), and the page says it expired.
  */
-export async function refreshPendingRequests(db: Kysely<Database> | Transaction<Database>, deviceId: string | null): Promise<void> {
+export async function refreshPendingRequests(db: Kysely<Database> | Transaction<Database>, deviceId: string | null, dialect: DialectName): Promise<void> {
+  // PostgreSQL (READ COMMITTED): lock the device row first, so the UPDATE below starts, and takes
+  // its snapshot, only once a concurrent writer of this device's requests has committed; an
+  // UPDATE that waited for the lock itself would still compute from its older snapshot. SQLite
+  // has one writer.
+  if (deviceId !== null && dialect === 'postgres') await sql`select device_id from devices where device_id = ${deviceId} for update`.execute(db);
   let update = db.updateTable('devices').set({
     pending_request_id: newestPending<string | null>(sql`r.id`),
     pending_request_kind: newestPending<string | null>(sql`coalesce(r.kind, 'provision')`),

@@ -786,6 +786,23 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         assert.equal((await store.findDevice(device.deviceId))?.pendingRequest, null);
       });
 
+      it('ok/pending/concurrent-requests-and-decisions-leave-the-newest-still-pending', async () => {
+        const b = await base();
+        const { device } = await provisionedDevice(b, 'DEV-busy', 1000);
+        const made = Array.from({ length: 12 }, (_, i) => f.request(b.pkg, b.component.id, { deviceId: device.deviceId, kind: 'reprovision', createdAt: at(2000 + i) }));
+        // Each in its own transaction, at once (PostgreSQL: concurrent connections); every other
+        // one is decided in the same transaction that inserts the next.
+        await Promise.all(made.map((r, i) => store.transaction(async (tx) => {
+          await tx.insertRequest(r);
+          const previous = made[i - 1];
+          if (i % 2 === 1 && previous) await tx.decideRequest(previous.id, { state: 'rejected', at: at(3000), by: b.user.id, reason: 'superseded' });
+        })));
+        // Which decisions found their request depends on the interleaving; the newest is never decided.
+        const stillPending = await store.listRequests({ deviceId: device.deviceId, state: 'pending', limit: 1, offset: 0 });
+        assert.equal(stillPending.items[0]?.id, made.at(-1)?.id);
+        assert.equal((await store.findDevice(device.deviceId))?.pendingRequest?.id, made.at(-1)?.id);
+      });
+
       it('ok/pending/insert-device-recomputes-what-it-is-given', async () => {
         const b = await base();
         const request = f.request(b.pkg, b.component.id, { state: 'approved' });
