@@ -72,7 +72,10 @@ describe('pending requests of any kind on the device list (SQLite, HTTP API)', (
       },
     });
     running.catch(() => {});
-    const requestId = await Promise.race([stored, running.then(() => { throw new Error('finished before submitting'); })]);
+    const finishedEarly = running.then(() => {
+      throw new Error('finished before submitting');
+    });
+    const requestId = await Promise.race([stored, finishedEarly]);
     return { requestId, running };
   }
 
