@@ -261,11 +261,11 @@ export function DevicesPage({ session }: { session: Session }) {
                 </tr>
               </thead>
               <tbody>
-                {data.items.map((d) => (
+                {data.items.map(({ pendingRequest: pending, ...d }) => (
                   <tr key={d.deviceId} data-device={d.deviceId}>
                     {canDecide ? (
                       <td>
-                        {d.pendingRequest ? <input type="checkbox" aria-label={`Select ${d.deviceId}`} checked={selected.has(d.pendingRequest.id)} onChange={() => toggle(d.pendingRequest?.id ?? '')} /> : null}
+                        {pending ? <input type="checkbox" aria-label={`Select ${d.deviceId}`} checked={selected.has(pending.id)} onChange={() => toggle(pending.id)} /> : null}
                       </td>
                     ) : null}
                     <td><Link to={`/devices/${encodeURIComponent(d.deviceId)}`}>{d.deviceId}</Link>{d.mock ? <span className="badge badge-mock">mock</span> : null}</td>
@@ -273,13 +273,13 @@ export function DevicesPage({ session }: { session: Session }) {
                     <td>{d.system} / {d.component}</td>
                     <td>
                       {/* A pending device's state is its request; any other device shows both. */}
-                      {d.state === 'pending' && d.pendingRequest ? null : <StateBadge state={d.state} />}
-                      {d.pendingRequest ? <> <NeedsApprovalBadge kind={d.pendingRequest.kind} expiresAt={d.pendingRequest.expiresAt} /></> : null}
+                      {d.state === 'pending' && pending ? null : <StateBadge state={d.state} />}
+                      {pending ? <> <NeedsApprovalBadge kind={pending.kind} expiresAt={pending.expiresAt} /></> : null}
                     </td>
                     <td><When at={d.updatedAt} /></td>
                     <td>
-                      {d.pendingRequest ? (
-                        <button type="button" className="small" onClick={() => setFilter({ review: d.pendingRequest?.id ?? '', page: String(page) })}>Review<span className="sr-only"> {d.deviceId}</span></button>
+                      {pending ? (
+                        <button type="button" className="small" onClick={() => setFilter({ review: pending.id, page: String(page) })}>Review<span className="sr-only"> {d.deviceId}</span></button>
                       ) : null}
                     </td>
                   </tr>
