@@ -120,7 +120,12 @@ export interface RequestView {
   policyDecision: string | null;
   policyRule: string | null;
   policyReason: string | null;
+  /** 'renewal' or 'reprovision'; absent for a provisioning request. */
+  kind?: 'renewal' | 'reprovision';
 }
+
+/** What a pending request asks for: a first provisioning, a renewal, or a reprovisioning. */
+export type PendingRequestKind = 'provision' | 'renewal' | 'reprovision';
 
 export type DeviceState = 'pending' | 'approved' | 'provisioned' | 'rejected' | 'revoked';
 
@@ -137,6 +142,8 @@ export interface DeviceView {
   provisionedAt: string | null;
   /** An outstanding reprovisioning asked for by an admin or approver; null: none. */
   reprovisionRequest?: { requestedAt: string; requestedBy: string; reason: string } | null;
+  /** The request waiting for a decision, of any kind; null when none. */
+  pendingRequest: { id: string; kind: PendingRequestKind; expiresAt: string } | null;
 }
 
 export interface CertificateView {

@@ -44,6 +44,23 @@ const STATE_TEXT: Record<string, string> = {
   active: 'Active',
 };
 
+const REQUEST_KIND_TEXT: Record<string, string> = {
+  provision: 'provisioning',
+  renewal: 'renewal',
+  reprovision: 'reprovisioning',
+};
+
+/** What a request asks for, in words: "provisioning", "renewal", "reprovisioning". */
+export function requestKindText(kind: string | undefined): string {
+  return REQUEST_KIND_TEXT[kind ?? 'provision'] ?? kind ?? 'provisioning';
+}
+
+/** "Needs approval — reprovisioning" (and "expired" once approval can only be refused). */
+export function NeedsApprovalBadge({ kind, expiresAt, now = Date.now() }: { kind: string; expiresAt: string; now?: number }) {
+  const expired = Date.parse(expiresAt) <= now;
+  return <span className="badge badge-pending">Needs approval — {requestKindText(kind)}{expired ? ' (expired)' : ''}</span>;
+}
+
 /** A state as text (with a colour that only repeats it). */
 export function StateBadge({ state }: { state: string }) {
   return <span className={`badge badge-${state}`}>{STATE_TEXT[state] ?? state}</span>;

@@ -4,7 +4,9 @@
  * "Needs approval"; review and approve it; download its profile on the Provisioning page and
  * install it with the SDK; complete provisioning; the device shows Provisioned; revoke it; a
  * tampered request file is refused with its code and stores nothing; a technician can reach no
- * approval, in the UI nor through the API. Any console error or page error fails a test.
+ * approval, in the UI nor through the API; a provisioned device's reprovisioning request (made
+ * by the device SDK over mutual TLS) shows "Needs approval — reprovisioning" and is approved from
+ * the Devices page. Any console error or page error fails a test.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -13,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { parseCertificate, systemClock } from '@provisio/pki';
-import { initDevice, installProfile, loadDevice } from '@provisio/device';
+import { initDevice, installProfile, loadDevice, provisionConnected, reprovisionConnected } from '@provisio/device';
 import { parseBundle, parsePackage, verifyBundle } from '@provisio/protocol';
 import { tempDir } from '@provisio/testkit';
 import { makeRequest, REQUEST_MEDIA, setUpSystem, startTestService, type TestService } from '../../server/test/service-harness.js';
@@ -84,7 +86,7 @@ describe('admin web UI in Chromium', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
     assert.equal(await page.getByTestId('who').innerText(), 'admin (admin)');
-    await page.getByTestId('count-pending').filter({ hasText: '1' }).waitFor();
+    await page.getByTestId('count-needs-approval').filter({ hasText: '1' }).waitFor();
     await page.getByTestId('count-expiring').filter({ hasText: '0' }).waitFor();
     await page.getByRole('cell', { name: 'session.sign_in', exact: true }).waitFor();
     await w.screenshot('02-dashboard');
@@ -92,7 +94,7 @@ describe('admin web UI in Chromium', () => {
     // The count links to the filtered list: the device's request, with its badge in words.
     await page.getByRole('link', { name: /Need approval/ }).click();
     await page.getByRole('heading', { name: 'Devices' }).waitFor();
-    assert.match(page.url(), /\/devices\?state=pending$/);
+    assert.match(page.url(), /\/devices\?state=needs-approval$/);
     const row = page.locator('tr[data-device="DEV-101"]');
     await row.getByText('Needs approval').waitFor();
     await w.screenshot('03-devices-pending');
@@ -506,5 +508,64 @@ describe('admin web UI in Chromium', () => {
     await tech.page.getByRole('heading', { name: 'Not available' }).waitFor();
     assert.equal(await tech.page.getByRole('button', { name: /Reprovision/ }).count(), 0);
     assert.deepEqual(tech.faults, []);
+  });
+
+  it('ok/approver/reprovisioning-request-shows-its-kind-and-is-approved-from-the-devices-page', async () => {
+    const pendingId = async (deviceId: string): Promise<string> => {
+      for (let i = 0; i < 400; i++) {
+        const items = (await t.call('GET', `/api/v1/requests?state=pending&q=${deviceId}`)).json().items as { id: string; deviceId: string }[];
+        const found = items.find((r) => r.deviceId === deviceId);
+        if (found) return found.id;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      throw new Error(`no pending request of ${deviceId}`);
+    };
+    // A device provisioned with the SDK over the connected endpoint (its first request approved
+    // through the API) ...
+    const dir = join(tempDir('provisio-web-dev-'), 'keystore');
+    await initDevice(deps, { packageText, component: 'bedside monitor', deviceId: 'DEV-302', deviceLabel: 'Bed 302', hardwareSerial: 'SN-302', dir });
+    const provisioning = provisionConnected(deps, { dir, serviceUrl: t.service.url, maxWaitMs: 60_000, maxPollIntervalMs: 100 });
+    assert.equal((await t.call('POST', `/api/v1/requests/${await pendingId('DEV-302')}/approve`)).status, 200);
+    assert.equal((await provisioning).serviceState, 'provisioned');
+    const serial = loadDevice(dir).install?.serial;
+    // ... asks to be reprovisioned (mutual TLS with its certificate); it waits for an approver.
+    const reprovisioning = reprovisionConnected(deps, { dir, serviceUrl: t.service.url, maxWaitMs: 120_000, longPollSeconds: 1 });
+    const requestId = await pendingId('DEV-302');
+
+    const w = await open();
+    await signIn(w, 'abe', PASSWORD);
+    const { page } = w;
+    await page.getByRole('link', { name: 'Devices', exact: true }).click();
+    // Pending first (the default order): still Provisioned, and a badge that names the request.
+    const row = page.locator('tr[data-device="DEV-302"]');
+    await row.getByText('Needs approval — reprovisioning').waitFor();
+    await row.getByText('Provisioned').waitFor();
+    await page.getByLabel('State').selectOption('needs-approval');
+    assert.match(page.url(), /state=needs-approval/);
+    // DEV-302 beside the requests still waiting from the tests before (DEV-101 again, DEV-102);
+    // DEV-301, asked to reprovision by an admin but silent since, has no request waiting.
+    await page.getByTestId('device-count').filter({ hasText: '3 devices' }).waitFor();
+    await row.getByText('Needs approval — reprovisioning').waitFor();
+    assert.equal(await page.locator('tr[data-device="DEV-201"]').count(), 0, 'approved, nothing pending: not listed');
+    await w.screenshot('16-devices-reprovisioning');
+
+    await row.getByRole('button', { name: 'Review DEV-302' }).click();
+    assert.match(page.url(), new RegExp(`review=${requestId}`));
+    const panel = page.getByRole('complementary', { name: 'Review DEV-302' });
+    await panel.getByTestId('request-kind').filter({ hasText: /^Reprovisioning/ }).waitFor();
+    await panel.getByTestId('signatures').filter({ hasText: `Verified: signed with the key of the device's certificate ${serial}` }).waitFor();
+    assert.match(await panel.innerText(), new RegExp(`provisio request approve ${requestId}`));
+    await w.screenshot('17-review-reprovisioning');
+    await panel.getByRole('button', { name: 'Approve DEV-302 (reprovisioning)' }).click();
+    await page.getByRole('status').filter({ hasText: 'Approved DEV-302' }).waitFor();
+    await row.waitFor({ state: 'detached' });
+
+    // The device gets its new profile, installs it and confirms with the new certificate.
+    const result = await reprovisioning;
+    assert.equal(result.requestId, requestId);
+    assert.notEqual(loadDevice(dir).install?.serial, serial);
+    const device = (await t.call('GET', '/api/v1/devices/DEV-302')).json();
+    assert.deepEqual([device.state, device.pendingRequest], ['provisioned', null]);
+    assert.deepEqual(w.faults, []);
   });
 });

@@ -35,7 +35,7 @@ export const serverErrors = {
   client_certificate_required: { category: 'unauthorized', when: 'a device confirmation came without a TLS client certificate (it needs mutual TLS with the device certificate)' },
   client_certificate_unknown: { category: 'unauthorized', when: 'the TLS client certificate chains to the root but is not the active, current certificate of any device' },
   certificate_revoked: { category: 'unauthorized', when: 'a renewal or reprovisioning was asked for with a revoked certificate, or by a revoked device: it never renews' },
-  device_not_provisioned: { category: 'conflict', when: 'a renewal or reprovisioning was asked for by a device, or a reprovisioning by an admin, while the device is not provisioned (its install is not confirmed, or it was revoked)' },
+  device_not_provisioned: { category: 'conflict', when: 'a renewal or reprovisioning was asked for by a device, or a reprovisioning by an admin, while the device is not provisioned (its install is not confirmed, or it was revoked), or a reprovisioning request was approved after its device stopped being provisioned (revoked meanwhile: reject it)' },
   renewal_grace_expired: { category: 'unauthorized', when: 'a renewal was asked for with a certificate that expired longer ago than its component\'s renewal grace period' },
   mock_not_allowed: { category: 'forbidden', when: 'the system does not accept mock device files' },
   profile_not_found: { category: 'not_found', when: 'the request has no certified profile (not approved)' },

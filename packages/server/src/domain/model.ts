@@ -123,6 +123,21 @@ export interface RequestRecord {
 
 export type RequestKind = 'renewal' | 'reprovision';
 
+/** What a pending request asks for: a first provisioning (a request without a kind), or its kind. */
+export type PendingRequestKind = 'provision' | RequestKind;
+
+/**
+ * The request of a device that waits for a decision (state pending; the newest when there are
+ * several). A provisioned device asking to be reprovisioned keeps its state 'provisioned' and has
+ * one of these, so the Devices page can show and decide it (docs/web.md "Devices").
+ */
+export interface PendingRequestRef {
+  readonly id: RequestId;
+  readonly kind: PendingRequestKind;
+  /** A pending request past this time can only be rejected (approval answers request_expired). */
+  readonly expiresAt: Date;
+}
+
 /**
  * A proxy gateway (docs/proxy.md): it carries requests, profiles and install confirmations of
  * devices that cannot reach the service, authenticating with its own certificate (profile
@@ -164,6 +179,12 @@ export interface DeviceRecord {
    * cancelled. Absent on records made before migration 8 (read as null).
    */
   readonly reprovisionAsk?: ReprovisionAsk | null;
+  /**
+   * The device's request waiting for a decision, of any kind; null when none. Kept by the store
+   * from the requests table in the transaction that inserts or decides a request (what is passed
+   * to insertDevice is recomputed, not trusted).
+   */
+  readonly pendingRequest: PendingRequestRef | null;
 }
 
 /** Who asked for a device's reprovisioning, when and why. */

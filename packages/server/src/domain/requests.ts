@@ -163,6 +163,7 @@ export async function submitRequest(
           provisionedAt: null,
           lastSeen: null,
           reprovisionAsk: null,
+          pendingRequest: { id: request.id, kind: 'provision', expiresAt: request.expiresAt },
         };
         await tx.insertDevice(record);
       }
@@ -281,11 +282,18 @@ export async function approveRequest(
     }
     const won = await tx.decideRequest(id, { state: 'approved', at: now, by: userActor?.userId ?? null, reason: null });
     if (!won) throw new ServiceError('request_not_pending', `request ${id} was decided by someone else just now`);
+    if (request.kind === 'reprovision') {
+      // The device stays provisioned with its current certificate until it confirms the new one.
+      // Compare-and-set: a device revoked since it asked (or concurrently) gets no certificate.
+      if (!(await tx.transitionDevice(request.deviceId, ['provisioned'], 'provisioned', now))) {
+        throw new ServiceError('device_not_provisioned', `device "${request.deviceId}" is no longer provisioned (revoked since it asked?); reject its reprovisioning request ${id} instead`);
+      }
+    } else {
+      await tx.transitionDevice(request.deviceId, ['pending'], 'approved', now);
+    }
     if (byPolicy) await tx.setRequestPolicyVerdict(id, byPolicy.verdict);
     const { certificate } = await issueDeviceIdentity(tx, deps, { request, system, component, publicKey, now });
     const issued = { serial: certificate.serial, notAfter: certificate.notAfter };
-    // A reprovisioned device stays provisioned with its current certificate until it confirms the new one.
-    if (request.kind !== 'reprovision') await tx.transitionDevice(request.deviceId, ['pending'], 'approved', now);
     await tx.appendAudit({
       at: now,
       actor: userActor ? actorName(userActor) : 'system',
@@ -373,7 +381,8 @@ export async function rejectRequest(deps: Pick<ServiceDeps, 'store' | 'clock' | 
     if (!(await tx.decideRequest(id, { state: 'rejected', at: now, by: actor.userId, reason: trimmed }))) {
       throw new ServiceError('request_not_pending', `request ${id} was decided by someone else just now`);
     }
-    await tx.transitionDevice(request.deviceId, ['pending'], 'rejected', now);
+    // A rejected reprovisioning leaves the device as it was (provisioned, its certificate current).
+    if (request.kind === undefined) await tx.transitionDevice(request.deviceId, ['pending'], 'rejected', now);
     const answered = await clearAnsweredAsk(tx, request);
     await tx.appendAudit({
       at: now,

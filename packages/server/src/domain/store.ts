@@ -66,8 +66,8 @@ export interface RequestFilter {
 
 /**
  * Orders of the device list (a closed list: only these columns are ever put in ORDER BY): most
- * recently changed first (the default); pending first (those waiting for approval on top, then
- * by last change); by device id, label, state or creation time, either direction. Every order
+ * recently changed first (the default); pending first (devices with a pending request of any kind
+ * on top, then by last change); by device id, label, state or creation time, either direction. Every order
  * ends with the device id ascending, so ties come in one stable order and pages never overlap.
  */
 export const DEVICE_SORTS = ['updated', 'pending-first', 'device-id', 'label', 'state', 'created'] as const;
@@ -81,6 +81,8 @@ export function defaultDirection(sort: DeviceSort): SortDirection {
 
 export interface DeviceFilter {
   readonly sort?: DeviceSort;
+  /** Only devices with a pending request of any kind (provisioning, renewal, reprovisioning). */
+  readonly needsApproval?: boolean;
   /** Default: `defaultDirection(sort)`. */
   readonly direction?: SortDirection;
   readonly state?: DeviceState;

@@ -24,6 +24,7 @@ export const REVIEW_ROUTES: readonly RouteSpec[] = [
         body: {
           request: await requestView(r.request, names),
           signatures: r.signatures,
+          signedWithCertificate: r.signedWithCertificate,
           ageSeconds: r.ageSeconds,
           expired: r.isExpired,
           package: r.package ? await packageView(r.package, names) : null,

@@ -332,7 +332,8 @@ export const ROUTES: readonly RouteSpec[] = [
   {
     method: 'GET', url: '/api/v1/devices', operationId: 'listDevices', summary: 'List devices', roles: READERS,
     query: obj({ state: { type: 'string', enum: ['pending', 'approved', 'provisioned', 'rejected', 'revoked'] }, system: name, component: name, q: { type: 'string', maxLength: 128 }, sort: { type: 'string', enum: [...DEVICE_SORTS] }, direction: { type: 'string', enum: ['asc', 'desc'] },
-      transport: { type: 'string', enum: ['upload', 'connected', 'proxy'] }, expiresWithinDays: { type: 'integer', minimum: 0, maximum: 3650 }, ...paging }),
+      transport: { type: 'string', enum: ['upload', 'connected', 'proxy'] }, expiresWithinDays: { type: 'integer', minimum: 0, maximum: 3650 },
+      needsApproval: { type: 'boolean', description: 'true: only devices with a pending request of any kind (provisioning, renewal, reprovisioning)' }, ...paging }),
     handler: async ({ deps, query }) => {
       const { system, component } = await scopeOf(deps, query);
       const days = query.expiresWithinDays as number | undefined;
@@ -342,6 +343,7 @@ export const ROUTES: readonly RouteSpec[] = [
         transport: query.transport as Transport | undefined,
         ...(days !== undefined ? { certificateExpiresBefore: new Date(deps.clock.now().getTime() + days * 86_400_000) } : {}),
         state: query.state as DeviceState | undefined,
+        needsApproval: query.needsApproval === true,
         systemId: system?.id,
         componentId: component?.id,
         text: query.q as string | undefined,

@@ -86,6 +86,8 @@ export async function deviceView(d: DeviceRecord, names: Names) {
     reprovisionRequest: d.reprovisionAsk
       ? { requestedAt: iso(d.reprovisionAsk.at), requestedBy: (await names.user(d.reprovisionAsk.by)) ?? d.reprovisionAsk.by, reason: d.reprovisionAsk.reason }
       : null,
+    /** The request waiting for a decision, of any kind ('provision', 'renewal', 'reprovision'); null: none. */
+    pendingRequest: d.pendingRequest ? { id: d.pendingRequest.id, kind: d.pendingRequest.kind, expiresAt: iso(d.pendingRequest.expiresAt) } : null,
   };
 }
 

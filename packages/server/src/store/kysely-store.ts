@@ -3,7 +3,7 @@
  * Where the databases differ (row locks, the integrity check) the dialect is asked explicitly.
  */
 import type { RevocationReason, SerialNumber } from '@provisio/pki';
-import { type Expression, type Kysely, type SqlBool, sql, type Transaction, type Updateable } from 'kysely';
+import { type Expression, type Kysely, type RawBuilder, type SqlBool, sql, type Transaction, type Updateable } from 'kysely';
 import { canonicalJson, hashAuditEntry } from '../audit/audit-chain.js';
 import type {
   ApiToken,
@@ -39,6 +39,7 @@ import { type AuditFilter, type DeviceFilter, type DeviceSort, defaultDirection,
 import type { DialectName } from './migrations.js';
 import * as rows from './rows.js';
 import type { Database, DevicesTable } from './schema.js';
+import { refreshPendingRequests } from './pending-requests.js';
 import { toStoreConflict } from './unique-violation.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -211,9 +212,11 @@ class KyselyStoreTx implements StoreTx {
 
   // -- requests --------------------------------------------------------------------------------
 
+  /** A pending request becomes its device's pending request (when the device exists yet). */
   async insertRequest(request: RequestRecord): Promise<void> {
     const row = rows.requestToRow(request);
     await this.insert((db) => db.insertInto('requests').values(row).execute());
+    if (request.state === 'pending') await refreshPendingRequests(this.db, request.deviceId, this.dialect);
   }
 
   async findRequest(id: RequestId): Promise<RequestRecord | null> {
@@ -259,7 +262,7 @@ class KyselyStoreTx implements StoreTx {
     id: RequestId,
     decision: { state: 'approved' | 'rejected'; at: Date; by: UserId | null; reason: string | null },
   ): Promise<boolean> {
-    const result = await this.db.updateTable('requests')
+    const decided = await this.db.updateTable('requests')
       .set({
         state: decision.state,
         decided_at: rows.toMillis(decision.at),
@@ -268,8 +271,13 @@ class KyselyStoreTx implements StoreTx {
       })
       .where('id', '=', id)
       .where('state', '=', 'pending')
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+      .returning('device_id')
+      .execute();
+    const [row] = decided;
+    if (decided.length !== 1 || !row) return false;
+    // The device's next pending request, if it has another, or none.
+    await refreshPendingRequests(this.db, row.device_id, this.dialect);
+    return true;
   }
 
   async setRequestPolicyVerdict(id: RequestId, verdict: PolicyVerdict): Promise<void> {
@@ -350,9 +358,11 @@ class KyselyStoreTx implements StoreTx {
 
   // -- devices ---------------------------------------------------------------------------------
 
+  /** `device.pendingRequest` is recomputed from the requests already inserted, not trusted. */
   async insertDevice(device: DeviceRecord): Promise<void> {
     const row = rows.deviceToRow(device);
     await this.insert((db) => db.insertInto('devices').values(row).execute());
+    await refreshPendingRequests(this.db, device.deviceId, this.dialect);
   }
 
   async findDevice(deviceId: DeviceIdText): Promise<DeviceRecord | null> {
@@ -361,14 +371,15 @@ class KyselyStoreTx implements StoreTx {
   }
 
   /**
-   * Ordered by updatedAt desc, then deviceId. `text` matches (case-insensitively) the device id,
-   * the label, the hardware serial of the device's current request, or the serial of any of its
-   * certificates.
+   * Ordered by `filter.sort`, then deviceId. `text` is a case-insensitive substring of the device
+   * id, the label, the hardware serial or key SHA-256 of the device's current request, or the
+   * serial or SHA-256 of any of its certificates (`deviceTextMatch`).
    */
   async listDevices(filter: DeviceFilter): Promise<Page<DeviceRecord>> {
     const { limit, offset } = checkPaging(filter);
     let query = this.db.selectFrom('devices');
     if (filter.state !== undefined) query = query.where('state', '=', filter.state);
+    if (filter.needsApproval === true) query = query.where('pending_request_id', 'is not', null);
     if (filter.systemId !== undefined) query = query.where('system_id', '=', filter.systemId);
     if (filter.componentId !== undefined) query = query.where('component_id', '=', filter.componentId);
     // Conditions on a device's request or certificates are uncorrelated `in (select …)`: the
@@ -381,21 +392,15 @@ class KyselyStoreTx implements StoreTx {
       const before = rows.toMillis(filter.certificateExpiresBefore);
       query = query.where(sql<SqlBool>`device_id in (select c.device_id from certificates c where c.status = 'active' and c.not_after < ${before})`);
     }
-    if (filter.text) {
-      const pattern = likePattern(filter.text);
-      query = query.where((eb) => eb.or([
-        containsLower('device_id', pattern),
-        containsLower('label', pattern),
-        // Key and certificate fingerprints are stored as lowercase hex, like the pattern.
-        sql<SqlBool>`current_request_id in (select r.id from requests r where lower(r.hardware_serial) like ${pattern} escape '!' or r.public_key_fingerprint like ${pattern} escape '!')`,
-        sql<SqlBool>`device_id in (select c.device_id from certificates c where lower(c.serial) like ${pattern} escape '!' or c.fingerprint like ${pattern} escape '!')`,
-      ]));
-    }
+    if (filter.text) query = query.where(deviceTextMatch(this.dialect, filter.text));
     const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     const sort = filter.sort ?? 'updated';
     const direction = filter.direction ?? defaultDirection(sort);
     let ordered = query.selectAll();
-    if (sort === 'pending-first') ordered = ordered.orderBy(sql`case when state = 'pending' then 0 else 1 end`);
+    // Devices with a pending request of any kind first (false < true on PostgreSQL, 0 < 1 on
+    // SQLite), the very expression of the devices_pending_first_idx index. When only those are
+    // listed the term is constant: without it the order is devices_needs_approval_idx's.
+    if (sort === 'pending-first' && filter.needsApproval !== true) ordered = ordered.orderBy(sql`(pending_request_id is null)`);
     const column = DEVICE_SORT_COLUMNS[sort];
     ordered = column === 'device_id' ? ordered.orderBy('device_id', direction) : ordered.orderBy(column, direction).orderBy('device_id', 'asc');
     const found = await ordered
@@ -648,6 +653,19 @@ export class KyselyStore extends KyselyStoreTx implements Store {
     return this.transaction((tx) => tx.appendAudit(event));
   }
 
+  // A request or device write and the device's pending request columns commit together.
+  override async insertRequest(request: RequestRecord): Promise<void> {
+    return this.transaction((tx) => tx.insertRequest(request));
+  }
+
+  override async insertDevice(device: DeviceRecord): Promise<void> {
+    return this.transaction((tx) => tx.insertDevice(device));
+  }
+
+  override async decideRequest(id: RequestId, decision: Parameters<StoreTx['decideRequest']>[1]): Promise<boolean> {
+    return this.transaction((tx) => tx.decideRequest(id, decision));
+  }
+
   override async insertCheckpoint(checkpoint: AuditCheckpoint): Promise<void> {
     return this.transaction((tx) => tx.insertCheckpoint(checkpoint));
   }
@@ -716,6 +734,39 @@ function checkPaging(filter: { limit: number; offset: number }): { limit: number
   if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
   if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`offset must be a non-negative integer, got ${offset}`);
   return { limit, offset };
+}
+
+/**
+ * The devices whose id or label, current request's hardware serial or key SHA-256, or any
+ * certificate's serial or SHA-256 contains `text`, case-insensitively: one `device_id in (…)` over
+ * a union, each part answered from a trigram index (migration 10).
+ *
+ * PostgreSQL: `lower(col) LIKE '%text%'`, which pg_trgm's GIN indexes answer. SQLite: the FTS5
+ * trigram tables, queried with `text` as one quoted phrase (every character literal; the
+ * tokenizer folds case), which matches exactly the rows that contain it. A trigram index cannot
+ * answer a text of one or two characters (it has no trigram): SQLite then runs the same LIKE over
+ * the FTS tables' own copies of the searched columns, a scan, but of a few MB rather than of the
+ * requests table with its request files (docs/storage.md "Text search").
+ */
+function deviceTextMatch(dialect: DialectName, text: string): Expression<SqlBool> {
+  const current = sql`select r.device_id from requests r join devices d on d.device_id = r.device_id and d.current_request_id = r.id`;
+  if (dialect === 'sqlite' && [...text].length >= 3) {
+    const phrase = `"${text.replaceAll('"', '""')}"`;
+    return sql<SqlBool>`device_id in (
+      select device_id from devices_search where devices_search match ${phrase}
+      union ${current} where r.id in (select id from requests_search where requests_search match ${phrase})
+      union select device_id from certificates_search where certificates_search match ${phrase})`;
+  }
+  const pattern = likePattern(text);
+  const like = (expression: RawBuilder<unknown>) => sql`${expression} like ${pattern} escape '!'`;
+  const [devices, requests, certificates] = dialect === 'sqlite'
+    ? [sql`devices_search`, sql`requests_search`, sql`certificates_search`]
+    : [sql`devices`, sql`requests`, sql`certificates`];
+  // Key and certificate fingerprints are stored as lowercase hex, like the pattern.
+  return sql<SqlBool>`device_id in (
+    select device_id from ${devices} where ${like(sql`lower(device_id)`)} or ${like(sql`lower(label)`)}
+    union ${current} where r.id in (select s.id from ${requests} s where ${like(sql`lower(s.hardware_serial)`)} or ${like(sql`s.public_key_fingerprint`)})
+    union select c.device_id from ${certificates} c where c.device_id is not null and (${like(sql`lower(c.serial)`)} or ${like(sql`c.fingerprint`)}))`;
 }
 
 /** `%text%` for LIKE, with '!' escaping the wildcards, lower-cased (compared against lower(column)). */

@@ -6,6 +6,7 @@
  */
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
+import { refreshPendingRequests } from './pending-requests.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -406,8 +407,86 @@ const reprovisionAsk: Migration = {
   },
 };
 
+/**
+ * Pending requests of any kind on the Devices page (docs/web.md "Devices"): each device carries
+ * its newest pending request (id, kind, expiry), kept by the store in the transactions that insert
+ * or decide requests, so "needs approval" and the pending-first order read one table and an
+ * index instead of a subquery per device (bench/devices-list.ts). Filled here for existing data.
+ */
+const pendingRequests: Migration = {
+  version: 9,
+  name: 'pending requests on devices',
+  async up(db, dialect) {
+    const { int64 } = columnTypes(dialect);
+    const s = db.schema;
+    await s.alterTable('devices').addColumn('pending_request_id', 'text').execute();
+    await s.alterTable('devices').addColumn('pending_request_kind', 'text').execute();
+    await s.alterTable('devices').addColumn('pending_request_expires_at', int64).execute();
+    await refreshPendingRequests(db, null, dialect);
+    // The pending-first order, (needs no approval, updated desc, device id) read straight from an
+    // index; and the "needs approval" filter, which counts only the few devices that wait.
+    await sql`create index devices_pending_first_idx on devices ((pending_request_id is null), updated_at desc, device_id)`.execute(db);
+    await sql`create index devices_needs_approval_idx on devices (updated_at desc, device_id) where pending_request_id is not null`.execute(db);
+  },
+};
+
+/**
+ * Text search of the device list (docs/storage.md "Text search"): a case-insensitive substring
+ * of the device id, label, hardware serial, key and certificate SHA-256 and certificate serial,
+ * answered from trigram indexes instead of a scan. PostgreSQL: GIN indexes with pg_trgm's
+ * operator class over the very expressions the query compares (`lower(col) LIKE …`). SQLite: FTS5
+ * tables with the trigram tokenizer, one per searched table, filled by triggers on insert (the
+ * store never updates these columns nor deletes these rows).
+ */
+const deviceSearch: Migration = {
+  version: 10,
+  name: 'device text search',
+  async up(db, dialect) {
+    if (dialect === 'postgres') {
+      // An extension exists once per database: reuse it wherever it is. A new one goes to public,
+      // which outlives any one schema (tests drop theirs; an extension inside would go with it).
+      const found = await sql<{ schema: string }>`select n.nspname as schema from pg_extension e join pg_namespace n on n.oid = e.extnamespace where e.extname = 'pg_trgm'`.execute(db);
+      let schema = found.rows[0]?.schema;
+      if (schema === undefined) {
+        const publicSchema = await sql<{ n: number }>`select count(*)::int as n from pg_namespace where nspname = 'public'`.execute(db);
+        schema = publicSchema.rows[0]?.n === 1 ? 'public' : (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s ?? 'public';
+        await sql`create extension if not exists pg_trgm schema ${sql.id(schema)}`.execute(db);
+      }
+      const ops = sql`${sql.id(schema)}.gin_trgm_ops`;
+      const trigram = (name: string, table: string, expression: ReturnType<typeof sql>) =>
+        sql`create index ${sql.id(name)} on ${sql.id(table)} using gin (${expression} ${ops})`.execute(db);
+      await trigram('devices_device_id_trgm_idx', 'devices', sql`lower(device_id)`);
+      await trigram('devices_label_trgm_idx', 'devices', sql`lower(label)`);
+      await trigram('requests_hardware_serial_trgm_idx', 'requests', sql`lower(hardware_serial)`);
+      await trigram('requests_public_key_fingerprint_trgm_idx', 'requests', sql`public_key_fingerprint`);
+      await trigram('certificates_serial_trgm_idx', 'certificates', sql`lower(serial)`);
+      await trigram('certificates_fingerprint_trgm_idx', 'certificates', sql`fingerprint`);
+      return;
+    }
+    // The key columns of requests_search and certificates_search are UNINDEXED: kept to answer
+    // with, never searched. rowids are not used as keys: VACUUM may renumber a table's rowids.
+    const statements = [
+      `create virtual table devices_search using fts5(device_id, label, tokenize = 'trigram')`,
+      `insert into devices_search (device_id, label) select device_id, label from devices`,
+      `create trigger devices_search_insert after insert on devices begin
+         insert into devices_search (device_id, label) values (new.device_id, new.label); end`,
+      `create virtual table requests_search using fts5(id unindexed, hardware_serial, public_key_fingerprint, tokenize = 'trigram')`,
+      `insert into requests_search (id, hardware_serial, public_key_fingerprint) select id, hardware_serial, public_key_fingerprint from requests`,
+      `create trigger requests_search_insert after insert on requests begin
+         insert into requests_search (id, hardware_serial, public_key_fingerprint) values (new.id, new.hardware_serial, new.public_key_fingerprint); end`,
+      `create virtual table certificates_search using fts5(device_id unindexed, serial, fingerprint, tokenize = 'trigram')`,
+      `insert into certificates_search (device_id, serial, fingerprint) select device_id, serial, fingerprint from certificates where device_id is not null`,
+      `create trigger certificates_search_insert after insert on certificates when new.device_id is not null begin
+         insert into certificates_search (device_id, serial, fingerprint) values (new.device_id, new.serial, new.fingerprint); end`,
+    ];
+    for (const statement of statements) await sql.raw(statement).execute(db);
+  },
+};
+
 /** In order; versions strictly increasing. */
-export const MIGRATIONS: readonly Migration[] = [initial, approvalPolicies, gateways, revocation, stationAndExpiry, lifecycle, deviceSorts, reprovisionAsk];
+export const MIGRATIONS: readonly Migration[] = [
+  initial, approvalPolicies, gateways, revocation, stationAndExpiry, lifecycle, deviceSorts, reprovisionAsk, pendingRequests, deviceSearch,
+];
 
 /**
  * Brings the schema up to date in one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: under an

@@ -24,6 +24,7 @@ import type {
   GatewayRecord,
   PackageId,
   PackageRecord,
+  PendingRequestKind,
   PackageStatus,
   PolicyRules,
   PolicyVerdict,
@@ -298,6 +299,9 @@ export const deviceToRow = (d: DeviceRecord): Selectable<DevicesTable> => ({
   last_seen_serial: d.lastSeen?.serial ?? null,
   last_telemetry: d.lastSeen ? canonicalJson(d.lastSeen.telemetry) : null,
   ...reprovisionAskToRow(d.reprovisionAsk ?? null),
+  pending_request_id: d.pendingRequest?.id ?? null,
+  pending_request_kind: d.pendingRequest?.kind ?? null,
+  pending_request_expires_at: d.pendingRequest ? toMillis(d.pendingRequest.expiresAt) : null,
 });
 
 export const reprovisionAskToRow = (ask: ReprovisionAsk | null) => ({
@@ -323,6 +327,9 @@ export const deviceFromRow = (r: Selectable<DevicesTable>): DeviceRecord => ({
   reprovisionAsk: r.reprovision_requested_at === null || r.reprovision_requested_by === null
     ? null
     : { at: fromMillis(r.reprovision_requested_at), by: r.reprovision_requested_by as UserId, reason: r.reprovision_reason ?? '' },
+  pendingRequest: r.pending_request_id === null || r.pending_request_kind === null || r.pending_request_expires_at === null
+    ? null
+    : { id: r.pending_request_id as RequestId, kind: r.pending_request_kind as PendingRequestKind, expiresAt: fromMillis(r.pending_request_expires_at) },
 });
 
 export const certificateToRow = (c: CertificateRecord): Selectable<CertificatesTable> => ({

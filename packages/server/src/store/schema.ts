@@ -146,6 +146,14 @@ export interface DevicesTable {
   reprovision_requested_at: Millis | null;
   reprovision_requested_by: string | null;
   reprovision_reason: string | null;
+  /**
+   * The device's newest pending request (migration 9): id, kind ('provision', 'renewal',
+   * 'reprovision') and expiry; all null when none. Kept by the store (kysely-store.ts
+   * `refreshPendingRequest`) in the transactions that insert or decide requests.
+   */
+  pending_request_id: string | null;
+  pending_request_kind: string | null;
+  pending_request_expires_at: Millis | null;
 }
 
 export interface CertificatesTable {

@@ -134,6 +134,8 @@ function fixtures() {
       provisionedAt: null,
       lastSeen: null,
       reprovisionAsk: null,
+      // What the store computes from the requests: this request when it is pending.
+      pendingRequest: request.state === 'pending' ? { id: request.id, kind: request.kind ?? 'provision', expiresAt: request.expiresAt } : null,
       ...o,
     }),
     certificate: (o: Partial<CertificateRecord> = {}): CertificateRecord => ({
@@ -704,6 +706,190 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         assert.deepEqual(await text('hwserial-xyz'), ['Dev-5'], 'hardware serial of the current request');
         assert.deepEqual(await text('ABCDEF12'), ['Dev-1'], 'certificate serial');
         assert.deepEqual(await text('%'), []);
+      });
+    });
+
+    describe('pending requests of any kind', () => {
+      /** A provisioned device (its provisioning request approved) that then makes a request of `kind`. */
+      async function provisionedDevice(b: Awaited<ReturnType<typeof base>>, deviceId: string, updatedAt: number) {
+        const { request, device } = await requestWithDevice(
+          b,
+          { deviceId: deviceId as DeviceIdText, state: 'approved', decidedAt: at(updatedAt) },
+          { state: 'provisioned', updatedAt: at(updatedAt), provisionedAt: at(updatedAt) },
+        );
+        return { request, device };
+      }
+      const ids = async (filter: Partial<Parameters<Store['listDevices']>[0]> = {}) =>
+        (await store.listDevices({ sort: 'pending-first', limit: 100, offset: 0, ...filter })).items.map((d) => d.deviceId);
+
+      it('ok/pending/any-kind-first-filtered-and-kept-on-insert-approve-reject', async () => {
+        const b = await base();
+        // Oldest to newest change: a reprovisioning, a first provisioning, one never asking, one renewed.
+        const reprovisioned = await provisionedDevice(b, 'DEV-reprovision', 1000);
+        const asking = f.request(b.pkg, b.component.id, { deviceId: reprovisioned.device.deviceId, kind: 'reprovision', createdAt: at(5000), expiresAt: at(9_000_000) });
+        await store.transaction((tx) => tx.insertRequest(asking));
+        const fresh = await requestWithDevice(b, { deviceId: 'DEV-fresh' as DeviceIdText }, { updatedAt: at(2000) });
+        await provisionedDevice(b, 'DEV-quiet', 3000);
+        const renewed = await provisionedDevice(b, 'DEV-renewed', 4000);
+        // A renewal is approved when made: nothing waits.
+        await store.insertRequest(f.request(b.pkg, b.component.id, { deviceId: renewed.device.deviceId, kind: 'renewal', state: 'approved', createdAt: at(6000) }));
+
+        const device = await store.findDevice(reprovisioned.device.deviceId);
+        assert.equal(device?.state, 'provisioned', 'asking to be reprovisioned changes no state');
+        assert.deepEqual(device?.pendingRequest, { id: asking.id, kind: 'reprovision', expiresAt: asking.expiresAt });
+        assert.deepEqual((await store.findDevice(fresh.device.deviceId))?.pendingRequest, { id: fresh.request.id, kind: 'provision', expiresAt: fresh.request.expiresAt });
+        assert.equal((await store.findDevice(renewed.device.deviceId))?.pendingRequest, null);
+
+        assert.deepEqual(await ids(), ['DEV-fresh', 'DEV-reprovision', 'DEV-renewed', 'DEV-quiet'], 'pending of any kind first, then by last change');
+        assert.deepEqual(await ids({ direction: 'asc' }), ['DEV-reprovision', 'DEV-fresh', 'DEV-quiet', 'DEV-renewed']);
+        assert.deepEqual(await ids({ needsApproval: true }), ['DEV-fresh', 'DEV-reprovision']);
+        assert.equal((await store.listDevices({ needsApproval: true, state: 'provisioned', limit: 10, offset: 0 })).total, 1);
+        assert.deepEqual(await ids({ state: 'pending' }), ['DEV-fresh'], 'the state filter is still the device state');
+
+        // Decided: the flag goes in the same transaction as the decision.
+        assert.equal(await store.decideRequest(asking.id, { state: 'approved', at: at(7000), by: b.user.id, reason: null }), true);
+        assert.equal((await store.findDevice(reprovisioned.device.deviceId))?.pendingRequest, null);
+        await store.transaction(async (tx) => {
+          assert.equal(await tx.decideRequest(fresh.request.id, { state: 'rejected', at: at(7000), by: b.user.id, reason: 'no' }), true);
+        });
+        assert.equal((await store.findDevice(fresh.device.deviceId))?.pendingRequest, null);
+        assert.deepEqual(await ids({ needsApproval: true }), []);
+        // A decision rolled back leaves the flag as it was.
+        const again = f.request(b.pkg, b.component.id, { deviceId: reprovisioned.device.deviceId, kind: 'reprovision', createdAt: at(8000) });
+        await store.insertRequest(again);
+        await assert.rejects(store.transaction(async (tx) => {
+          await tx.decideRequest(again.id, { state: 'approved', at: at(9000), by: b.user.id, reason: null });
+          throw new Error('crash before commit');
+        }), /crash before commit/);
+        assert.deepEqual((await store.findDevice(reprovisioned.device.deviceId))?.pendingRequest, { id: again.id, kind: 'reprovision', expiresAt: again.expiresAt });
+        assert.equal(await store.decideRequest(again.id, { state: 'approved', at: at(9000), by: b.user.id, reason: null }), true);
+        assert.equal(await store.decideRequest(again.id, { state: 'rejected', at: at(9001), by: b.user.id, reason: 'late' }), false, 'decided once');
+      });
+
+      it('ok/pending/newest-of-several-then-the-next-and-expired-ones-stay', async () => {
+        const b = await base();
+        const { device } = await provisionedDevice(b, 'DEV-twice', 1000);
+        // A device whose first reprovisioning run died makes a second request (docs/lifecycle.md).
+        const first = f.request(b.pkg, b.component.id, { deviceId: device.deviceId, kind: 'reprovision', createdAt: at(2000), expiresAt: at(50_000) });
+        const second = f.request(b.pkg, b.component.id, { deviceId: device.deviceId, kind: 'reprovision', createdAt: at(3000), expiresAt: at(60_000) });
+        await store.insertRequest(second);
+        await store.insertRequest(first);
+        assert.equal((await store.findDevice(device.deviceId))?.pendingRequest?.id, second.id, 'the newest, whatever the insert order');
+        await store.decideRequest(second.id, { state: 'rejected', at: at(4000), by: b.user.id, reason: 'twice' });
+        assert.equal((await store.findDevice(device.deviceId))?.pendingRequest?.id, first.id, 'then the one still waiting');
+        // Requests have no expired state: one past its expiry still waits for a decision (a
+        // rejection; approval is refused with request_expired), so the device keeps it, and the
+        // expiry comes with it for the page to say so.
+        assert.ok(first.expiresAt < at(100_000));
+        assert.deepEqual((await store.findDevice(device.deviceId))?.pendingRequest, { id: first.id, kind: 'reprovision', expiresAt: first.expiresAt });
+        assert.deepEqual(await ids({ needsApproval: true }), ['DEV-twice']);
+        await store.decideRequest(first.id, { state: 'rejected', at: at(200_000), by: b.user.id, reason: 'expired' });
+        assert.equal((await store.findDevice(device.deviceId))?.pendingRequest, null);
+      });
+
+      it('ok/pending/concurrent-requests-and-decisions-leave-the-newest-still-pending', async () => {
+        const b = await base();
+        const { device } = await provisionedDevice(b, 'DEV-busy', 1000);
+        const made = Array.from({ length: 12 }, (_, i) => f.request(b.pkg, b.component.id, { deviceId: device.deviceId, kind: 'reprovision', createdAt: at(2000 + i) }));
+        // Each in its own transaction, at once (PostgreSQL: concurrent connections); every other
+        // one is decided in the same transaction that inserts the next.
+        await Promise.all(made.map((r, i) => store.transaction(async (tx) => {
+          await tx.insertRequest(r);
+          const previous = made[i - 1];
+          if (i % 2 === 1 && previous) await tx.decideRequest(previous.id, { state: 'rejected', at: at(3000), by: b.user.id, reason: 'superseded' });
+        })));
+        // Which decisions found their request depends on the interleaving; the newest is never decided.
+        const stillPending = await store.listRequests({ deviceId: device.deviceId, state: 'pending', limit: 1, offset: 0 });
+        assert.equal(stillPending.items[0]?.id, made.at(-1)?.id);
+        assert.equal((await store.findDevice(device.deviceId))?.pendingRequest?.id, made.at(-1)?.id);
+      });
+
+      it('ok/pending/insert-device-recomputes-what-it-is-given', async () => {
+        const b = await base();
+        const request = f.request(b.pkg, b.component.id, { state: 'approved' });
+        // The caller claims a pending request the requests table does not have: not trusted.
+        await store.transaction(async (tx) => {
+          await tx.insertRequest(request);
+          await tx.insertDevice(f.device(request, { state: 'approved', pendingRequest: { id: request.id, kind: 'provision', expiresAt: at(1) } }));
+        });
+        assert.equal((await store.findDevice(request.deviceId))?.pendingRequest, null);
+      });
+    });
+
+    describe('device text search', () => {
+      it('ok/search/substring-case-and-special-characters-alike-on-both-databases', async () => {
+        const b = await base();
+        const labels = ['100%_Main', 'O\'Brien\'s pump', 'back\\slash', 'say "hi"', 'Grüße Ärger', 'plain', 'under_score', 'aB'];
+        for (const [i, label] of labels.entries()) {
+          const { device, request } = await requestWithDevice(
+            b,
+            { deviceId: `Dev-${i}` as DeviceIdText, hardwareSerial: i === 5 ? 'SN-Zx9-0042' : null, publicKeyFingerprint: i === 6 ? 'ab'.repeat(32) : 'cd'.repeat(32) },
+            { label },
+          );
+          if (i === 7) await store.insertCertificate(f.certificate({ deviceId: device.deviceId, requestId: request.id, serial: '7e0a1b2c3d' as SerialNumber, fingerprint: 'ef'.repeat(32) }));
+        }
+        const text = async (t: string) => (await store.listDevices({ text: t, sort: 'device-id', limit: 100, offset: 0 })).items.map((d) => d.deviceId);
+        const count = async (t: string) => (await store.listDevices({ text: t, limit: 1, offset: 0 })).total;
+        // Three characters and more: the trigram indexes.
+        assert.deepEqual(await text('0%_'), ['Dev-0'], '% and _ are literal');
+        assert.deepEqual(await text('%_m'), ['Dev-0']);
+        assert.deepEqual(await text('o\'b'), ['Dev-1'], 'a quote is literal');
+        assert.deepEqual(await text('n\'s'), ['Dev-1']);
+        assert.deepEqual(await text('k\\s'), ['Dev-2'], 'a backslash is literal');
+        assert.deepEqual(await text('"hi"'), ['Dev-3'], 'a double quote is literal');
+        assert.deepEqual(await text('y "h'), ['Dev-3']);
+        assert.deepEqual(await text('der_'), ['Dev-6']);
+        assert.deepEqual(await text('der%'), []);
+        assert.deepEqual(await text('DEV-'), ['Dev-0', 'Dev-1', 'Dev-2', 'Dev-3', 'Dev-4', 'Dev-5', 'Dev-6', 'Dev-7'], 'device id, any case');
+        assert.equal(await count('dev-'), 8);
+        assert.deepEqual(await text('PLAIN'), ['Dev-5'], 'label, any case');
+        assert.deepEqual(await text('zx9-00'), ['Dev-5'], 'hardware serial of the current request');
+        assert.deepEqual(await text('ABAB'), ['Dev-6'], 'key SHA-256, any case');
+        assert.deepEqual(await text('A1B2C'), ['Dev-7'], 'certificate serial');
+        assert.deepEqual(await text('efef'), ['Dev-7'], 'certificate SHA-256');
+        assert.deepEqual(await text('Main plain'), [], 'one substring, not words');
+        assert.deepEqual(await text('nothing like this'), []);
+        // One or two characters: no trigram; the same answer from a scan.
+        assert.deepEqual(await text('%'), ['Dev-0']);
+        assert.deepEqual(await text('_'), ['Dev-0', 'Dev-6']);
+        assert.deepEqual(await text('\''), ['Dev-1']);
+        assert.deepEqual(await text('\\'), ['Dev-2']);
+        assert.deepEqual(await text('"'), ['Dev-3']);
+        assert.deepEqual(await text('Ab'), ['Dev-6', 'Dev-7'], 'two characters, any case: "ab" in the key of Dev-6 and the label "aB"');
+        assert.deepEqual(await text('7'), ['Dev-7']);
+        assert.deepEqual(await text('x'), ['Dev-5'], 'hardware serial SN-Zx9-0042');
+        // Non-ASCII text (how non-ASCII letters fold depends on the database: docs/storage.md).
+        assert.deepEqual(await text('grüße'), ['Dev-4']);
+        assert.deepEqual(await text('GRÜSS'), []);
+        // The search combines with the other filters and the pending-first order.
+        assert.equal((await store.listDevices({ text: 'dev-', needsApproval: true, state: 'pending', limit: 3, offset: 3 })).items.length, 3);
+      });
+
+      it('ok/search/follows-the-current-request-and-every-certificate', async () => {
+        const b = await base();
+        const { request, device } = await requestWithDevice(b, { deviceId: 'DEV-moves' as DeviceIdText, hardwareSerial: 'OLD-SERIAL-1' }, { state: 'approved' });
+        await store.insertCertificate(f.certificate({ deviceId: device.deviceId, requestId: request.id, serial: '0aaa111' as SerialNumber }));
+        const text = async (t: string) => (await store.listDevices({ text: t, limit: 10, offset: 0 })).items.map((d) => d.deviceId);
+        assert.deepEqual(await text('old-serial'), ['DEV-moves']);
+        // A new current request (a reprovisioning installed): the old request's serial no longer matches.
+        const next = f.request(b.pkg, b.component.id, { deviceId: device.deviceId, hardwareSerial: 'NEW-SERIAL-2', kind: 'reprovision', state: 'approved' });
+        await store.transaction(async (tx) => {
+          await tx.insertRequest(next);
+          await tx.insertCertificate(f.certificate({ deviceId: device.deviceId, requestId: next.id, serial: '0bbb222' as SerialNumber }));
+          assert.equal(await tx.transitionDevice(device.deviceId, ['approved'], 'provisioned', at(20), { currentRequestId: next.id }), true);
+        });
+        assert.deepEqual(await text('old-serial'), []);
+        assert.deepEqual(await text('new-serial'), ['DEV-moves']);
+        assert.deepEqual(await text('aaa111'), ['DEV-moves'], 'every certificate, the old one too');
+        assert.deepEqual(await text('bbb222'), ['DEV-moves']);
+        // Written in a transaction that is rolled back: nothing to find.
+        await assert.rejects(store.transaction(async (tx) => {
+          const r = f.request(b.pkg, b.component.id, { deviceId: 'DEV-ghost' as DeviceIdText });
+          await tx.insertRequest(r);
+          await tx.insertDevice(f.device(r));
+          throw new Error('rolled back');
+        }), /rolled back/);
+        assert.deepEqual(await text('ghost'), []);
       });
     });
 

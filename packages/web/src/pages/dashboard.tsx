@@ -1,26 +1,28 @@
 /** Dashboard: how many devices wait, are approved, provisioned, revoked (each a link to the list), and recent audit events. */
 import { useEffect, useState } from 'react';
-import { type DeviceState, getJson, type Page, type Session } from '../api';
+import { getJson, type Page, type Session } from '../api';
 import { Link } from '../router';
 import { ErrorBox, When } from '../widgets';
 import type { AuditEntry } from './audit';
 
-const TILES: readonly { state: DeviceState; label: string }[] = [
-  { state: 'pending', label: 'Need approval' },
-  { state: 'approved', label: 'Approved, not yet installed' },
-  { state: 'provisioned', label: 'Provisioned' },
-  { state: 'revoked', label: 'Revoked' },
+/** `id` is the Devices page's State filter; `api` the list API's query that counts it. */
+const TILES: readonly { id: string; api: string; label: string }[] = [
+  // A request of any kind waits: a first provisioning, or a provisioned device's reprovisioning.
+  { id: 'needs-approval', api: 'needsApproval=true', label: 'Need approval' },
+  { id: 'approved', api: 'state=approved', label: 'Approved, not yet installed' },
+  { id: 'provisioned', api: 'state=provisioned', label: 'Provisioned' },
+  { id: 'revoked', api: 'state=revoked', label: 'Revoked' },
 ];
 
 export function DashboardPage({ session }: { session: Session }) {
-  const [counts, setCounts] = useState<Partial<Record<DeviceState, number>>>({});
+  const [counts, setCounts] = useState<Partial<Record<string, number>>>({});
   const [expiring, setExpiring] = useState<number | null>(null);
   const [events, setEvents] = useState<AuditEntry[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const readsAudit = session.role === 'admin' || session.role === 'auditor';
 
   useEffect(() => {
-    Promise.all(TILES.map(async (t) => [t.state, (await getJson<Page<unknown>>(`/api/v1/devices?state=${t.state}&limit=1`)).total] as const))
+    Promise.all(TILES.map(async (t) => [t.id, (await getJson<Page<unknown>>(`/api/v1/devices?${t.api}&limit=1`)).total] as const))
       .then((pairs) => setCounts(Object.fromEntries(pairs)), setError);
     getJson<Page<unknown>>('/api/v1/devices?expiresWithinDays=30&limit=1').then((p) => setExpiring(p.total), setError);
     if (readsAudit) getJson<Page<AuditEntry>>('/api/v1/audit?limit=10').then((p) => setEvents(p.items), setError);
@@ -38,9 +40,9 @@ export function DashboardPage({ session }: { session: Session }) {
           </Link>
         </li>
         {TILES.map((t) => (
-          <li key={t.state}>
-            <Link to={`/devices?state=${t.state}`} className="tile">
-              <span className="tile-number" data-testid={`count-${t.state}`}>{counts[t.state] ?? '…'}</span>
+          <li key={t.id}>
+            <Link to={`/devices?state=${t.id}`} className="tile">
+              <span className="tile-number" data-testid={`count-${t.id}`}>{counts[t.id] ?? '…'}</span>
               <span className="tile-label">{t.label}</span>
             </Link>
           </li>

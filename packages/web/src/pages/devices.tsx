@@ -1,19 +1,24 @@
 /**
- * Devices: a server-side paginated, filtered table (filters in the URL), pending first with a
- * "Needs approval" badge, and the review panel where an approver approves or rejects.
+ * Devices: a server-side paginated, filtered table (filters in the URL), devices with a pending
+ * request of any kind first with a "Needs approval — KIND" badge, and the review panel where an
+ * approver approves or rejects that request.
  */
 import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react';
 import { type DeviceView, getJson, type Page, postJson, type RequestView, type Session, type SystemView } from '../api';
 import { Link, navigate, useLocation } from '../router';
-import { age, CliCommand, ErrorBox, sh, StateBadge, When } from '../widgets';
+import { age, CliCommand, ErrorBox, NeedsApprovalBadge, requestKindText, sh, StateBadge, When } from '../widgets';
 import { BulkApprove } from './bulk-approve';
 
 const PAGE_SIZE = 25;
 const STATES = ['pending', 'approved', 'provisioned', 'rejected', 'revoked'] as const;
+/** The State filter's value for "a pending request of any kind" (the API's needsApproval=true). */
+const NEEDS_APPROVAL = 'needs-approval';
 
 interface Review {
   request: RequestView;
   signatures: { status: 'verified' } | { status: 'failed'; code: string; message: string };
+  /** A renewal or reprovisioning request: the device certificate it was signed with. */
+  signedWithCertificate: string | null;
   ageSeconds: number;
   expired: boolean;
   package: { id: string; status: string; expiresAt: string } | null;
@@ -93,7 +98,8 @@ export function DevicesPage({ session }: { session: Session }) {
   const load = useCallback(async () => {
     const seq = ++latest.current;
     const params = new URLSearchParams({ sort, direction, limit: String(PAGE_SIZE), offset: String((page - 1) * PAGE_SIZE) });
-    if (state) params.set('state', state);
+    if (state === NEEDS_APPROVAL) params.set('needsApproval', 'true');
+    else if (state) params.set('state', state);
     if (system) params.set('system', system);
     if (system && component) params.set('component', component);
     if (q) params.set('q', q);
@@ -124,8 +130,9 @@ export function DevicesPage({ session }: { session: Session }) {
     else next.add(requestId);
     return next;
   });
-  const pendingOnPage = data?.items.filter((d) => d.state === 'pending') ?? [];
-  const allOnPage = pendingOnPage.length > 0 && pendingOnPage.every((d) => selected.has(d.requestId));
+  // Selections are request ids: the pending request of each device, whatever its kind.
+  const pendingOnPage = (data?.items ?? []).flatMap((d) => (d.pendingRequest ? [d.pendingRequest.id] : []));
+  const allOnPage = pendingOnPage.length > 0 && pendingOnPage.every((id) => selected.has(id));
 
   const reviewSelected = async () => {
     try {
@@ -163,6 +170,7 @@ export function DevicesPage({ session }: { session: Session }) {
             State
             <select value={state} onChange={(e) => setFilter({ state: e.target.value })}>
               <option value="">any</option>
+              <option value={NEEDS_APPROVAL}>needs approval (any request)</option>
               {STATES.map((s) => <option key={s} value={s}>{s}</option>)}
             </select>
           </label>
@@ -206,7 +214,7 @@ export function DevicesPage({ session }: { session: Session }) {
         </form>
         <p role="status" className="status">{status}</p>
         <ErrorBox error={error} />
-        {canDecide && (!state || state === 'pending') ? (
+        {canDecide && (!state || state === 'pending' || state === NEEDS_APPROVAL) ? (
           <div className="bulk">
             <button type="button" className="secondary" disabled={selected.size === 0} onClick={() => void reviewSelected()}>Approve selected ({selected.size})</button>
             <button type="button" className="secondary" onClick={() => void reviewMatching()}>Approve all pending matching these filters</button>
@@ -237,10 +245,10 @@ export function DevicesPage({ session }: { session: Session }) {
                     <th scope="col">
                       <input
                         type="checkbox"
-                        aria-label="Select every pending device on this page"
+                        aria-label="Select every device needing approval on this page"
                         checked={allOnPage}
                         disabled={pendingOnPage.length === 0}
-                        onChange={() => setSelected(allOnPage ? new Set() : new Set([...selected, ...pendingOnPage.map((d) => d.requestId)]))}
+                        onChange={() => setSelected(allOnPage ? new Set() : new Set([...selected, ...pendingOnPage]))}
                       />
                     </th>
                   ) : null}
@@ -253,21 +261,25 @@ export function DevicesPage({ session }: { session: Session }) {
                 </tr>
               </thead>
               <tbody>
-                {data.items.map((d) => (
+                {data.items.map(({ pendingRequest: pending, ...d }) => (
                   <tr key={d.deviceId} data-device={d.deviceId}>
                     {canDecide ? (
                       <td>
-                        {d.state === 'pending' ? <input type="checkbox" aria-label={`Select ${d.deviceId}`} checked={selected.has(d.requestId)} onChange={() => toggle(d.requestId)} /> : null}
+                        {pending ? <input type="checkbox" aria-label={`Select ${d.deviceId}`} checked={selected.has(pending.id)} onChange={() => toggle(pending.id)} /> : null}
                       </td>
                     ) : null}
                     <td><Link to={`/devices/${encodeURIComponent(d.deviceId)}`}>{d.deviceId}</Link>{d.mock ? <span className="badge badge-mock">mock</span> : null}</td>
                     <td>{d.label}</td>
                     <td>{d.system} / {d.component}</td>
-                    <td><StateBadge state={d.state} /></td>
+                    <td>
+                      {/* A pending device's state is its request; any other device shows both. */}
+                      {d.state === 'pending' && pending ? null : <StateBadge state={d.state} />}
+                      {pending ? <> <NeedsApprovalBadge kind={pending.kind} expiresAt={pending.expiresAt} /></> : null}
+                    </td>
                     <td><When at={d.updatedAt} /></td>
                     <td>
-                      {d.state === 'pending' ? (
-                        <button type="button" className="small" onClick={() => setFilter({ review: d.requestId, page: String(page) })}>Review<span className="sr-only"> {d.deviceId}</span></button>
+                      {pending ? (
+                        <button type="button" className="small" onClick={() => setFilter({ review: pending.id, page: String(page) })}>Review<span className="sr-only"> {d.deviceId}</span></button>
                       ) : null}
                     </td>
                   </tr>
@@ -340,6 +352,12 @@ function ReviewPanel(props: { requestId: string; canDecide: boolean; onClose: ()
       {review && r ? (
         <>
           <dl className="facts">
+            <dt>Request</dt>
+            <dd data-testid="request-kind">
+              {r.kind === 'reprovision'
+                ? 'Reprovisioning: the provisioned device asks for a fresh certified profile; it stays provisioned with its current certificate until it installs the new one'
+                : r.kind === 'renewal' ? 'Renewal of the device certificate' : 'Provisioning'}
+            </dd>
             <dt>Device</dt><dd>{r.deviceId} — {r.deviceLabel}</dd>
             <dt>Hardware serial</dt><dd>{r.hardwareSerial ?? '—'}</dd>
             <dt>Firmware</dt><dd>{r.firmwareVersion ?? '—'}</dd>
@@ -347,9 +365,11 @@ function ReviewPanel(props: { requestId: string; canDecide: boolean; onClose: ()
             <dt>Key fingerprint (SHA-256)</dt><dd><code className="wrap">{r.publicKeySha256}</code></dd>
             <dt>Request signatures</dt>
             <dd data-testid="signatures">
-              {review.signatures.status === 'verified'
-                ? 'Verified: device key, CSR proof of possession, package bootstrap credential chained to the root'
-                : `Not verified: ${review.signatures.code}: ${review.signatures.message}`}
+              {review.signatures.status !== 'verified'
+                ? `Not verified: ${review.signatures.code}: ${review.signatures.message}`
+                : r.kind
+                  ? `Verified: signed with the key of the device's certificate ${review.signedWithCertificate ?? ''} (chained to the root), CSR proof of possession`
+                  : 'Verified: device key, CSR proof of possession, package bootstrap credential chained to the root'}
             </dd>
             <dt>Request age</dt><dd>{age(r.createdAt)} (created <When at={r.createdAt} />)</dd>
             <dt>Expires</dt><dd><When at={r.expiresAt} />{review.expired ? ' — expired' : ''}</dd>
@@ -364,7 +384,7 @@ function ReviewPanel(props: { requestId: string; canDecide: boolean; onClose: ()
           </dl>
           {props.canDecide && r.state === 'pending' ? (
             <div className="decide">
-              <button type="button" disabled={busy} onClick={() => void decide('approve')}>Approve {r.deviceId}</button>
+              <button type="button" disabled={busy} onClick={() => void decide('approve')}>Approve {r.deviceId}{r.kind ? ` (${requestKindText(r.kind)})` : ''}</button>
               <CliCommand command={`provisio request approve ${r.id}`} />
               <label htmlFor="reject-reason">Reason for rejecting</label>
               <textarea id="reject-reason" value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
