@@ -112,6 +112,11 @@ function flow(label: string, open: () => Promise<{ db?: string; cleanup?: () => 
         ok(['device', 'init', '--package', pkg, '--component', 'bedside monitor', '--id', id, '--label', id, '--dir', join(dir, `ks-${id}`), '--out', ppr], {});
         return /accepted as (req_[0-9a-f]+)/.exec(ok(['request', 'upload', ppr], env).stdout)?.[1] as string;
       });
+      // Waiting devices: the pending request's kind and id, as the Devices page shows them.
+      const waiting = JSON.parse(ok(['device', 'list', '--needs-approval', '--json'], env).stdout) as { items: { deviceId: string; pendingRequest: { id: string; kind: string } }[] };
+      assert.deepEqual(waiting.items.map((d) => [d.deviceId, d.pendingRequest.id, d.pendingRequest.kind]).sort(), [['DEV-011', ids[0], 'provision'], ['DEV-012', ids[1], 'provision']]);
+      const listed = ok(['device', 'list'], env).stdout;
+      ids.forEach((id, i) => assert.match(listed, new RegExp(`DEV-01${i + 1} +pending +ZMonitor/bedside monitor +never +provision ${id} +-`)));
       const decided = (JSON.parse(ok(['request', 'list', '--state', 'approved', '--json'], env).stdout) as { items: { id: string }[] }).items[0]?.id as string;
       // Two pending requests and one already approved: two approvals, one refusal, exit 7 (conflict).
       const r = provisio(['request', 'approve', ...ids, decided], { env });
@@ -120,6 +125,7 @@ function flow(label: string, open: () => Promise<{ db?: string; cleanup?: () => 
       assert.match(r.stdout, new RegExp(`✘ Refused ${decided}: .* \\[request_not_pending\\]`));
       assert.match(r.stdout, /2 approved, 1 refused/);
       for (const id of ids) assert.equal(JSON.parse(ok(['request', 'show', id, '--json'], env).stdout).state, 'approved');
+      assert.equal(JSON.parse(ok(['device', 'list', '--needs-approval', '--json'], env).stdout).total, 0);
     });
 
     it('ok/audit-list-time-window-and-export', () => {

@@ -338,8 +338,8 @@ const deviceList: Handler = async (deps, args, api) => {
   if (expiring !== undefined && overdue) throw usageError('use --expiring WINDOW or --overdue, not both');
   const paging = { limit: integerFlag(args, 'limit'), offset: integerFlag(args, 'offset') };
   if (expiring !== undefined || overdue) {
-    if (optionalString(args, 'state') ?? optionalString(args, 'system') ?? optionalString(args, 'q')) {
-      throw usageError('--state, --system and --q list devices; they do not combine with --expiring or --overdue');
+    if (optionalString(args, 'state') ?? optionalString(args, 'system') ?? optionalString(args, 'q') ?? (args.values['needs-approval'] === true || undefined)) {
+      throw usageError('--state, --system, --q and --needs-approval list devices; they do not combine with --expiring or --overdue');
     }
     const path = overdue ? `/api/v1/certificates/renewal-overdue${query(paging)}` : `/api/v1/certificates/expiring${query({ within: expiring, kind: 'device', ...paging })}`;
     const page = await api.json<{ total: number; items: Array<Record<string, string | null>> }>('GET', path);
@@ -348,10 +348,20 @@ const deviceList: Handler = async (deps, args, api) => {
       `${page.items.length} of ${page.total} ${overdue ? 'overdue for renewal (past two thirds of their lifetime)' : `expiring within ${expiring}`}\n`,
     );
   }
-  const q = query({ state: optionalString(args, 'state'), system: optionalString(args, 'system'), q: optionalString(args, 'q'), ...paging });
-  const page = await api.json<{ total: number; items: Array<Record<string, string | null> & { reprovisionRequest?: ReprovisionRequestView | null }> }>('GET', `/api/v1/devices${q}`);
+  // Devices waiting for a decision of any kind first, as on the Devices page.
+  const needsApproval = args.values['needs-approval'] === true ? 'true' : undefined;
+  const q = query({ state: optionalString(args, 'state'), system: optionalString(args, 'system'), q: optionalString(args, 'q'), needsApproval, sort: 'pending-first', ...paging });
+  type Row = Record<string, string | null> & { reprovisionRequest?: ReprovisionRequestView | null; pendingRequest?: { id: string; kind: string } | null };
+  const page = await api.json<{ total: number; items: Row[] }>('GET', `/api/v1/devices${q}`);
   return out(deps, args, page, () =>
-    table([['DEVICE', 'STATE', 'SYSTEM/COMPONENT', 'LAST SEEN', 'REPROVISION'], ...page.items.map((d) => [d.deviceId ?? '', d.state ?? '', `${d.system}/${d.component}`, d.lastSeenAt ?? 'never', d.reprovisionRequest ? `asked ${d.reprovisionRequest.requestedAt}` : '-'])]) +
+    table([
+      ['DEVICE', 'STATE', 'SYSTEM/COMPONENT', 'LAST SEEN', 'NEEDS APPROVAL', 'REPROVISION'],
+      ...page.items.map((d) => [
+        d.deviceId ?? '', d.state ?? '', `${d.system}/${d.component}`, d.lastSeenAt ?? 'never',
+        d.pendingRequest ? `${d.pendingRequest.kind} ${d.pendingRequest.id}` : '-',
+        d.reprovisionRequest ? `asked ${d.reprovisionRequest.requestedAt}` : '-',
+      ]),
+    ]) +
     `${page.items.length} of ${page.total}\n`,
   );
 };
@@ -580,7 +590,7 @@ export const SERVICE_COMMANDS: readonly CommandSpec[] = [
   remote('request reject', HELP.REQUEST_REJECT, { reason: str }, 1, requestReject),
   remote('profile download', HELP.PROFILE_DOWNLOAD, { 'out': str, 'bundle': str, 'request-bundle': str }, 10_000, profileDownload),
   remote('device complete', HELP.DEVICE_COMPLETE, {}, 1, deviceComplete),
-  remote('device list', HELP.DEVICE_LIST, { state: str, system: str, q: str, expiring: str, overdue: { type: 'boolean' }, ...paging }, 0, deviceList),
+  remote('device list', HELP.DEVICE_LIST, { 'state': str, 'system': str, 'q': str, 'needs-approval': { type: 'boolean' }, 'expiring': str, 'overdue': { type: 'boolean' }, ...paging }, 0, deviceList),
   remote('device get', HELP.DEVICE_GET, {}, 1, deviceGet),
   remote('device revoke', HELP.DEVICE_REVOKE, { reason: str, yes: { type: 'boolean' } }, 1, deviceRevoke),
   remote('device request-reprovision', HELP.DEVICE_REQUEST_REPROVISION, { reason: str, cancel: { type: 'boolean' } }, 1, deviceRequestReprovision),
