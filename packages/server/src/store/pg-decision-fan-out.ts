@@ -77,14 +77,17 @@ export async function startPgDecisionFanOut(options: FanOutOptions): Promise<Dec
   // The first connection must work: a wrong URL is an error at start, not a silent degradation.
   await connect();
 
+  // One statement at a time on the listening connection (pg queues overlapping calls but warns).
+  let sending: Promise<unknown> = Promise.resolve();
   return {
     decided(requestId) {
       // After the decision committed (the domain calls this then); a failure costs a wake-up only.
-      client?.query('SELECT pg_notify($1, $2)', [channel, `${node}:${requestId}`]).catch(() => {});
+      sending = sending.then(() => client?.query('SELECT pg_notify($1, $2)', [channel, `${node}:${requestId}`])).catch(() => {});
     },
     async close() {
       closed = true;
       clearTimeout(retryTimer);
+      await sending;
       const c = client;
       client = null;
       await c?.end().catch(() => {});
