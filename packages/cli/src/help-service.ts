@@ -67,9 +67,10 @@ export const PROFILE_DOWNLOAD = help(
 );
 export const DEVICE_COMPLETE = help('device complete DEVICE_ID: mark an installed device Provisioned ("Complete provisioning")', '  provisio device complete DEV-001');
 export const DEVICE_LIST = help(
-  'device list [--state S] [--system S] [--q TEXT] [--needs-approval] | --expiring WINDOW | --overdue: devices and their health',
+  'device list [--state S] [--system S [--component C]] [--transport T] [--q TEXT] [--needs-approval] | --expiring WINDOW | --overdue: devices and their health',
   '  provisio device list --needs-approval\n  provisio device list --state provisioned\n  provisio device list --expiring 30d\n  provisio device list --overdue --json',
-  '  --state S, --system S, --q TEXT   filter the device list, devices waiting for a decision first\n' +
+  '  --state S, --system S, --component C, --transport upload|connected|proxy, --q TEXT\n' +
+  '                     filter the device list (as on the Devices page), devices waiting for a decision first\n' +
   '                     (NEEDS APPROVAL: the kind and id of a pending request; LAST SEEN: the last check-in)\n' +
   '  --needs-approval   only devices with a pending request of any kind (provisioning, renewal, reprovisioning)\n' +
   '  --expiring WINDOW  device certificates that expire within WINDOW (30d, 12h), soonest first\n' +

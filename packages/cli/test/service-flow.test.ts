@@ -115,6 +115,13 @@ function flow(label: string, open: () => Promise<{ db?: string; cleanup?: () => 
       // Waiting devices: the pending request's kind and id, as the Devices page shows them.
       const waiting = JSON.parse(ok(['device', 'list', '--needs-approval', '--json'], env).stdout) as { items: { deviceId: string; pendingRequest: { id: string; kind: string } }[] };
       assert.deepEqual(waiting.items.map((d) => [d.deviceId, d.pendingRequest.id, d.pendingRequest.kind]).sort(), [['DEV-011', ids[0], 'provision'], ['DEV-012', ids[1], 'provision']]);
+      // The Devices page's filters: component (of a system) and how the request travelled.
+      const filtered = JSON.parse(ok(['device', 'list', '--system', 'ZMonitor', '--component', 'bedside monitor', '--transport', 'upload', '--q', 'DEV-01', '--json'], env).stdout) as { items: { deviceId: string }[] };
+      assert.deepEqual(filtered.items.map((d) => d.deviceId).sort(), ['DEV-011', 'DEV-012']);
+      assert.equal(JSON.parse(ok(['device', 'list', '--transport', 'connected', '--q', 'DEV-01', '--json'], env).stdout).total, 0);
+      const lonely = provisio(['device', 'list', '--component', 'bedside monitor'], { env });
+      assert.equal(lonely.status, 2);
+      assert.match(lonely.stderr, /--component names a component of a system: pass --system too \[usage_invalid\]/);
       const listed = ok(['device', 'list'], env).stdout;
       ids.forEach((id, i) => assert.match(listed, new RegExp(`DEV-01${i + 1} +pending +ZMonitor/bedside monitor +never +provision ${id} +-`)));
       const decided = (JSON.parse(ok(['request', 'list', '--state', 'approved', '--json'], env).stdout) as { items: { id: string }[] }).items[0]?.id as string;

@@ -440,6 +440,7 @@ describe('admin web UI in Chromium', () => {
     await page.getByLabel('Delivered by').selectOption('upload');
     await page.getByTestId('device-count').filter({ hasText: '0 devices' }).waitFor();
     assert.match(page.url(), /transport=upload/);
+    await page.getByTestId('cli-command').filter({ hasText: /^provisio device list --transport upload$/ }).waitFor();
     await page.getByLabel('Delivered by').selectOption('connected');
     await page.getByLabel('Certificate expires').selectOption('365');
     // DEV-201 is listed before and after the filter applies: wait for the pending DEV-102 to go.
@@ -544,6 +545,7 @@ describe('admin web UI in Chromium', () => {
     await row.getByText('Provisioned').waitFor();
     await page.getByLabel('State').selectOption('needs-approval');
     assert.match(page.url(), /state=needs-approval/);
+    await page.getByTestId('cli-command').filter({ hasText: /^provisio device list --needs-approval$/ }).waitFor();
     // DEV-302 beside the requests still waiting from the tests before (DEV-101 again, DEV-102);
     // DEV-301, asked to reprovision by an admin but silent since, has no request waiting.
     await page.getByTestId('device-count').filter({ hasText: '3 devices' }).waitFor();

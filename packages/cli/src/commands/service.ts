@@ -338,8 +338,9 @@ const deviceList: Handler = async (deps, args, api) => {
   if (expiring !== undefined && overdue) throw usageError('use --expiring WINDOW or --overdue, not both');
   const paging = { limit: integerFlag(args, 'limit'), offset: integerFlag(args, 'offset') };
   if (expiring !== undefined || overdue) {
-    if (optionalString(args, 'state') ?? optionalString(args, 'system') ?? optionalString(args, 'q') ?? (args.values['needs-approval'] === true || undefined)) {
-      throw usageError('--state, --system, --q and --needs-approval list devices; they do not combine with --expiring or --overdue');
+    const listFilters = ['state', 'system', 'component', 'transport', 'q'].some((f) => optionalString(args, f) !== undefined) || args.values['needs-approval'] === true;
+    if (listFilters) {
+      throw usageError('--state, --system, --component, --transport, --q and --needs-approval list devices; they do not combine with --expiring or --overdue');
     }
     const path = overdue ? `/api/v1/certificates/renewal-overdue${query(paging)}` : `/api/v1/certificates/expiring${query({ within: expiring, kind: 'device', ...paging })}`;
     const page = await api.json<{ total: number; items: Array<Record<string, string | null>> }>('GET', path);
@@ -350,7 +351,12 @@ const deviceList: Handler = async (deps, args, api) => {
   }
   // Devices waiting for a decision of any kind first, as on the Devices page.
   const needsApproval = args.values['needs-approval'] === true ? 'true' : undefined;
-  const q = query({ state: optionalString(args, 'state'), system: optionalString(args, 'system'), q: optionalString(args, 'q'), needsApproval, sort: 'pending-first', ...paging });
+  const component = optionalString(args, 'component');
+  if (component !== undefined && optionalString(args, 'system') === undefined) throw usageError('--component names a component of a system: pass --system too');
+  const q = query({
+    state: optionalString(args, 'state'), system: optionalString(args, 'system'), component, transport: optionalString(args, 'transport'), q: optionalString(args, 'q'),
+    needsApproval, sort: 'pending-first', ...paging,
+  });
   type Row = Record<string, string | null> & { reprovisionRequest?: ReprovisionRequestView | null; pendingRequest?: { id: string; kind: string } | null };
   const page = await api.json<{ total: number; items: Row[] }>('GET', `/api/v1/devices${q}`);
   return out(deps, args, page, () =>
@@ -590,7 +596,7 @@ export const SERVICE_COMMANDS: readonly CommandSpec[] = [
   remote('request reject', HELP.REQUEST_REJECT, { reason: str }, 1, requestReject),
   remote('profile download', HELP.PROFILE_DOWNLOAD, { 'out': str, 'bundle': str, 'request-bundle': str }, 10_000, profileDownload),
   remote('device complete', HELP.DEVICE_COMPLETE, {}, 1, deviceComplete),
-  remote('device list', HELP.DEVICE_LIST, { 'state': str, 'system': str, 'q': str, 'needs-approval': { type: 'boolean' }, 'expiring': str, 'overdue': { type: 'boolean' }, ...paging }, 0, deviceList),
+  remote('device list', HELP.DEVICE_LIST, { 'state': str, 'system': str, 'component': str, 'transport': str, 'q': str, 'needs-approval': { type: 'boolean' }, 'expiring': str, 'overdue': { type: 'boolean' }, ...paging }, 0, deviceList),
   remote('device get', HELP.DEVICE_GET, {}, 1, deviceGet),
   remote('device revoke', HELP.DEVICE_REVOKE, { reason: str, yes: { type: 'boolean' } }, 1, deviceRevoke),
   remote('device request-reprovision', HELP.DEVICE_REQUEST_REPROVISION, { reason: str, cancel: { type: 'boolean' } }, 1, deviceRequestReprovision),

@@ -11,6 +11,18 @@ import { BulkApprove } from './bulk-approve';
 
 const PAGE_SIZE = 25;
 const STATES = ['pending', 'approved', 'provisioned', 'rejected', 'revoked'] as const;
+/** The list as `provisio device list` prints it, with the filters the CLI has. */
+function listCommand(f: { state: string; system: string; component: string; transport: string; q: string }): string {
+  const flags = [
+    f.state === NEEDS_APPROVAL ? '--needs-approval' : f.state ? `--state ${sh(f.state)}` : '',
+    f.system ? `--system ${sh(f.system)}` : '',
+    f.system && f.component ? `--component ${sh(f.component)}` : '',
+    f.transport ? `--transport ${sh(f.transport)}` : '',
+    f.q ? `--q ${sh(f.q)}` : '',
+  ].filter((x) => x !== '');
+  return ['provisio device list', ...flags].join(' ');
+}
+
 /** The State filter's value for "a pending request of any kind" (the API's needsApproval=true). */
 const NEEDS_APPROVAL = 'needs-approval';
 
@@ -212,6 +224,8 @@ export function DevicesPage({ session }: { session: Session }) {
           </label>
           <button type="submit" className="secondary">Search</button>
         </form>
+        <CliCommand command={listCommand({ state, system, component, transport, q })} />
+        {expires ? <CliCommand command={`provisio device list --expiring ${expires}d   # certificates expiring, without the other filters`} /> : null}
         <p role="status" className="status">{status}</p>
         <ErrorBox error={error} />
         {canDecide && (!state || state === 'pending' || state === NEEDS_APPROVAL) ? (
