@@ -119,8 +119,8 @@ describe('provisio device request-reprovision and system update', () => {
     assert.equal(r.status, 0, transcript(r));
     assert.match(r.stdout, /A reprovisioning of INF-2 was already asked by admin at .*: first; nothing changed/);
     r = await provisioAsync(['device', 'list', '--q', 'INF-2'], env);
-    assert.match(r.stdout, /DEVICE\s+STATE\s+SYSTEM\/COMPONENT\s+LAST SEEN\s+REPROVISION/);
-    assert.match(r.stdout, new RegExp(`INF-2\\s+provisioned\\s+Infusion/pump\\s+never\\s+asked ${first.reprovisionRequest.requestedAt.replace(/\./g, '\\.')}`));
+    assert.match(r.stdout, /DEVICE\s+STATE\s+SYSTEM\/COMPONENT\s+LAST SEEN\s+NEEDS APPROVAL\s+REPROVISION/);
+    assert.match(r.stdout, new RegExp(`INF-2\\s+provisioned\\s+Infusion/pump\\s+never\\s+-\\s+asked ${first.reprovisionRequest.requestedAt.replace(/\./g, '\\.')}`));
     r = await provisioAsync(['device', 'get', 'INF-2'], env);
     assert.match(r.stdout, /reprovision asked by admin at \S+: first/);
 
