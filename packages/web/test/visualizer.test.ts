@@ -1,7 +1,7 @@
 /**
  * The flow visualizer in Debian's Chromium against the real service and the built UI: it loads
  * without a session and never calls the API; every method plays to its last step with the
- * keyboard; a deep link opens the right step; secure and insecure channels differ by line style
+ * keyboard, and so does every lifecycle flow; a deep link opens the right step; secure and insecure channels differ by line style
  * and icon with a legend; reduced motion shows no animation; the replay of a provisioning made
  * with the device SDK shows the serial and fingerprint openssl prints for the installed
  * certificate. Any console error fails a test.
@@ -17,7 +17,7 @@ import { initDevice, provisionConnected } from '@provisio/device';
 import { tempDir } from '@provisio/testkit';
 import type { Browser } from 'playwright-core';
 import { setUpSystem, startTestService, type TestService } from '../../server/test/service-harness.js';
-import { findMethod, METHODS } from '../src/visualizer/model/index.js';
+import { findMethod, FLOWS, LIFECYCLE_FLOWS, METHODS } from '../src/visualizer/model/index.js';
 import { toMermaid } from '../src/visualizer/model/mermaid.js';
 import { launchBrowser, openPage, type WatchedPage } from './browser-harness.js';
 
@@ -52,12 +52,14 @@ describe('flow visualizer in Chromium', () => {
     const { page } = w;
     await page.goto('/visualizer');
     await page.getByRole('heading', { name: 'Provisioning flows' }).waitFor();
-    assert.equal(await page.locator('.method-cards li').count(), METHODS.length);
+    assert.equal(await page.getByTestId('method-cards').locator('li').count(), METHODS.length);
+    // The lifecycle flows are listed in their own section, not among the methods.
+    assert.deepEqual(await page.getByTestId('lifecycle-cards').locator('h3').allInnerTexts(), LIFECYCLE_FLOWS.map((f) => f.name));
     await w.screenshot('v01-visualizer-index');
     await page.getByRole('link', { name: 'Provisio: connected' }).click();
     await page.getByTestId('position').filter({ hasText: 'Step 1 / 8' }).waitFor();
 
-    for (const m of METHODS) {
+    for (const m of FLOWS) {
       await page.goto(`/visualizer/${m.id}`);
       await page.getByRole('heading', { name: m.name, exact: true }).waitFor();
       await page.locator('main').focus();
@@ -214,12 +216,13 @@ describe('flow visualizer in Chromium', () => {
     assert.match(anchors, /step 8: Device checks profile signature/);
     assert.match(await page.getByTestId('standards-table').innerText(), /RFC 7515/);
     await w.screenshot('v07-security');
-    await page.getByRole('link', { name: 'Standards across all methods' }).click();
+    await page.getByRole('link', { name: 'Standards across all flows' }).click();
     await page.getByRole('heading', { name: 'Standards mapping' }).waitFor();
     const table = await page.getByTestId('standards-table').innerText();
     assert.match(table, /FDA premarket/);
     assert.match(table, /IEC 62443-4-2/);
     assert.match(table, /Just-in-time provisioning \(JITP\), step 2/);
+    assert.match(table, /Provisio: renewal, step 1: CSR \+ renewal JWS made/);
     await w.screenshot('v08-standards');
     assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
     assert.deepEqual(w.faults, []);

@@ -13,7 +13,7 @@ import { ErrorBox } from '../widgets';
 import { ByteView } from './bytes/byte-view';
 import { fromBase64, JwsView } from './bytes/jws-view';
 import { Controls } from './flow-page';
-import { findMethod, type Method, type Step } from './model/index.js';
+import { findMethod, type Flow, type Step } from './model/index.js';
 import { formatDuration } from './format';
 import { stepFromQuery, usePlayer, usePrefersReducedMotion, useStepKeys } from './player';
 import { Swimlane } from './swimlane';
@@ -69,7 +69,7 @@ const titleOf = (h: Happened, step: Step) => (h.action === 'request.reject' ? 'R
 const seconds = (from: string, to: string) => Math.max(0, Math.round((Date.parse(to) - Date.parse(from)) / 1000));
 
 /** The steps in the order of the audit entries. */
-function happenedSteps(trace: Trace, method: Method): Happened[] {
+function happenedSteps(trace: Trace, method: Flow): Happened[] {
   const map = STEP_OF_ACTION[method.id] ?? {};
   const index = (action: string) => method.steps.findIndex((s) => s.id === map[action]);
   return trace.events
@@ -95,15 +95,15 @@ export function ReplayPage({ deviceId }: { deviceId: string }) {
   }
   if (error) return <ErrorBox error={error} />;
   if (!trace) return <p className="loading">Loading…</p>;
-  const method = findMethod(METHOD_OF_TRANSPORT[trace.request.transport] ?? '') as Method;
+  const method = findMethod(METHOD_OF_TRANSPORT[trace.request.transport] ?? '') as Flow;
   return <Replay trace={trace} method={method} />;
 }
 
-function Replay({ trace, method }: { trace: Trace; method: Method }) {
+function Replay({ trace, method }: { trace: Trace; method: Flow }) {
   const { device, request, events } = trace;
   const happened = useMemo(() => happenedSteps(trace, method), [trace, method]);
   // The swimlanes draw the steps that happened, each as its model step.
-  const replayed: Method = useMemo(() => ({
+  const replayed: Flow = useMemo(() => ({
     ...method,
     id: `replay-${method.id}`,
     steps: happened.map((h, i): Step => {
@@ -200,7 +200,7 @@ function Replay({ trace, method }: { trace: Trace; method: Method }) {
 }
 
 /** The panel of one replayed step: what it is in the model, when and who, its entry, its message. */
-function ReplayStepPanel({ trace, method, happened, index }: { trace: Trace; method: Method; happened: readonly Happened[]; index: number }) {
+function ReplayStepPanel({ trace, method, happened, index }: { trace: Trace; method: Flow; happened: readonly Happened[]; index: number }) {
   const h = happened[index];
   if (!h) return null;
   const step = method.steps[h.modelIndex] as Step;
