@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { initDevice, provisionConnected, readKeystoreFile, renewConnected } from '@provisio/device';
+import { initDevice, provisionConnected, readKeystoreFile, renewConnected, reprovisionConnected } from '@provisio/device';
 import { createKeySigner, decodePem, generateKey } from '@provisio/pki';
 import { parseCertifiedProfile, parsePackage } from '@provisio/protocol';
 import { openssl, tempDir } from '@provisio/testkit';
@@ -203,6 +203,20 @@ describe('device trace of an earlier request', () => {
     assert.equal(trace.certificates.length, 1);
     assert.equal(`serial=${trace.certificates[0].serial.replace(/:/g, '').toUpperCase()}`, serialOf(readKeystoreFile(dir, 'certificate')));
     assert.equal(parseCertifiedProfile(trace.profile.file).payload.requestId, renewal.id);
+  });
+
+  it('ok/trace/reprovisioning-after-the-renewal-has-its-own-story-and-ends-the-renewal-s', async () => {
+    // Reprovisioned through the system's automatic policy: a third request.
+    const done = await reprovisionConnected(deps, { dir, serviceUrl: t.service.url, maxWaitMs: 30_000, longPollSeconds: 1 });
+    const trace = (await t.call('GET', `/api/v1/devices/MTR-1/trace?request=${done.requestId}`)).json();
+    assert.equal(trace.request.kind, 'reprovision');
+    assert.deepEqual(trace.events.map((e: { action: string }) => e.action), ['request.submit', 'request.auto_approve', 'certificate.install']);
+    assert.equal(trace.request.decidedBy, 'system');
+    assert.equal(`serial=${trace.certificates[0].serial.replace(/:/g, '').toUpperCase()}`, serialOf(readKeystoreFile(dir, 'certificate')));
+    // The renewal's story now ends where the reprovisioning's begins.
+    const renewed = (await t.call('GET', `/api/v1/devices/MTR-1/trace?request=${renewal.id}`)).json();
+    assert.deepEqual(renewed.events.map((e: { action: string }) => e.action), ['certificate.renew', 'certificate.install']);
+    assert.ok(renewed.events.every((e: { seq: number }) => e.seq < trace.events[0].seq));
   });
 
   it('fail/trace/foreign-or-unknown-request-is-404', async () => {

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { systemClock } from '@provisio/pki';
-import { initDevice, provisionConnected, renewConnected } from '@provisio/device';
+import { initDevice, provisionConnected, renewConnected, reprovisionConnected } from '@provisio/device';
 import { tempDir } from '@provisio/testkit';
 import type { Browser } from 'playwright-core';
 import { setUpSystem, startTestService, type TestService } from '../../server/test/service-harness.js';
@@ -542,6 +542,38 @@ describe('flow visualizer in Chromium', () => {
     await page.keyboard.press('End');
     await page.getByRole('heading', { name: 'Step 3 of 3: POST /api/v1/device/confirm' }).waitFor();
     assert.equal(`serial=${await serialNode.getByTestId('der-value').first().innerText()}`, firstSerial);
+    assert.deepEqual(w.faults, []);
+  });
+  it('ok/replay-of-a-reprovisioning-follows-its-flow', async () => {
+    // Provisioned, then reprovisioned with its current certificate; an approver approves (manual policy).
+    const certificate = await provisionWithSdk('DEV-L2', 'PMonitor');
+    const deps = { clock: systemClock, random: { bytes: (n: number) => randomBytes(n) } };
+    const running = reprovisionConnected(deps, { dir: dirname(certificate), serviceUrl: t.service.url, maxWaitMs: 60_000, longPollSeconds: 1 });
+    let requestId: string | undefined;
+    for (let i = 0; i < 200 && !requestId; i++) {
+      const r = await t.call('GET', '/api/v1/requests?state=pending&q=DEV-L2');
+      requestId = (r.json().items as { id: string }[])[0]?.id;
+      if (!requestId) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(requestId, 'the device asked to be reprovisioned');
+    assert.equal((await t.call('POST', `/api/v1/requests/${requestId}/approve`)).status, 200);
+    assert.equal((await running).requestId, requestId);
+    const serial = execFileSync('openssl', ['x509', '-in', certificate, '-noout', '-serial'], { encoding: 'utf8' }).trim();
+
+    const w = await openPage(browser, t.service.url);
+    const { page } = w;
+    await signIn(w);
+    await page.goto(`/visualizer/replay/DEV-L2?request=${requestId}`);
+    await page.getByRole('heading', { name: 'Step 1 of 3: POST /api/v1/device/reprovision' }).waitFor();
+    assert.match(await page.getByTestId('replay-kind').innerText(), /^reprovisioning/);
+    assert.match(await page.getByTestId('step-panel').getByTestId('jws-payload').first().innerText(), /"aud": "provisio-reprovision"/);
+    await page.locator('main').focus();
+    await page.keyboard.press('ArrowRight');
+    await page.getByRole('heading', { name: 'Step 2 of 3: Approve' }).waitFor();
+    assert.equal(await page.getByTestId('replay-step-actor').innerText(), 'user:admin');
+    await page.keyboard.press('End');
+    await page.getByRole('heading', { name: 'Step 3 of 3: POST /api/v1/device/confirm' }).waitFor();
+    assert.equal(await page.getByTestId('replay-serial').innerText(), serial);
     assert.deepEqual(w.faults, []);
   });
 });
