@@ -4,10 +4,11 @@
  * secret: neither the package's bootstrap key nor the device key appears anywhere in it.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { initDevice, provisionConnected, readKeystoreFile, renewConnected, reprovisionConnected } from '@provisio/device';
 import { createKeySigner, decodePem, generateKey } from '@provisio/pki';
 import { parseCertifiedProfile, parsePackage } from '@provisio/protocol';
 import { openssl, tempDir } from '@provisio/testkit';
@@ -134,5 +135,102 @@ describe('device trace', () => {
     assert.equal(trace.profile, null);
     assert.equal(trace.request.decidedBy, null);
     assert.deepEqual(trace.events.map((e: { action: string }) => e.action), ['request.submit']);
+  });
+});
+
+describe('device trace of an earlier request', () => {
+  // A device provisioned over connected delivery, then renewed with its current certificate: two
+  // requests, each replayed with its own bytes and its own story.
+  let t: TestService;
+  let dir: string;
+  let first: { id: string; file: string };
+  let renewal: { id: string };
+  const deps = { clock: { now: () => new Date() }, random: { bytes: (n: number) => randomBytes(n) } };
+  const serialOf = (pem: string | Buffer) => {
+    const d = tempDir('provisio-trace-serial-');
+    writeFileSync(join(d, 'c.pem'), pem);
+    return openssl(['x509', '-in', join(d, 'c.pem'), '-noout', '-serial']).stdout.trim();
+  };
+
+  before(async () => {
+    t = await startTestService({ webRoot: null });
+    assert.equal((await t.call('POST', '/api/v1/systems', { json: { name: 'Meters' } })).status, 201);
+    assert.equal((await t.call('POST', '/api/v1/systems/Meters/components', { json: { name: 'meter', keyTypes: ['p256'] } })).status, 201);
+    assert.equal((await t.call('POST', '/api/v1/systems/Meters/policy', { json: { mode: 'automatic', rules: { transports: ['connected'] } } })).status, 200);
+    const pkg = await t.call('POST', '/api/v1/packages', { json: { system: 'Meters' } });
+    assert.equal(pkg.status, 201, pkg.body.toString());
+    dir = join(tempDir('provisio-trace-life-'), 'keystore');
+    await initDevice(deps, { packageText: pkg.body.toString('utf8'), component: 'meter', deviceId: 'MTR-1', deviceLabel: 'Meter 1', dir });
+    assert.equal((await provisionConnected(deps, { dir, serviceUrl: t.service.url, maxWaitMs: 30_000, maxPollIntervalMs: 100 })).serviceState, 'provisioned');
+    const firstTrace = (await t.call('GET', '/api/v1/devices/MTR-1/trace')).json();
+    first = { id: firstTrace.request.id, file: firstTrace.request.file };
+    await renewConnected(deps, { dir, serviceUrl: t.service.url });
+    const history = (await t.call('GET', '/api/v1/devices/MTR-1/history')).json() as { requests: { id: string; kind?: string }[] };
+    assert.equal(history.requests.length, 2);
+    const renewed = history.requests.find((r) => r.kind === 'renewal');
+    assert.ok(renewed);
+    renewal = { id: renewed.id };
+  });
+  after(() => t.close());
+
+  it('ok/trace/earlier-request-has-its-own-bytes-and-events-only', async () => {
+    const r = await t.call('GET', `/api/v1/devices/MTR-1/trace?request=${first.id}`);
+    assert.equal(r.status, 200, r.body.toString());
+    const trace = r.json();
+    assert.equal(trace.request.id, first.id);
+    assert.equal(trace.request.file, first.file, 'the first request file byte for byte');
+    assert.equal(trace.request.transport, 'connected');
+    assert.deepEqual(trace.events.map((e: { action: string }) => e.action), ['request.submit', 'request.auto_approve', 'device.confirm']);
+    assert.equal(trace.certificates.length, 1);
+    assert.equal(parseCertifiedProfile(trace.profile.file).payload.requestId, first.id);
+    // Its certificate is the first one, not the one the keystore holds now.
+    assert.notEqual(serialOf(trace.certificates[0].pem), serialOf(readKeystoreFile(dir, 'certificate')));
+  });
+
+  it('ok/trace/renewal-is-the-current-request-with-its-own-story', async () => {
+    const byDefault = (await t.call('GET', '/api/v1/devices/MTR-1/trace')).json();
+    const r = await t.call('GET', `/api/v1/devices/MTR-1/trace?request=${renewal.id}`);
+    assert.equal(r.status, 200, r.body.toString());
+    const trace = r.json();
+    assert.deepEqual(byDefault, trace, 'the current request is the default');
+    assert.equal(trace.request.kind, 'renewal');
+    assert.deepEqual(trace.events.map((e: { action: string }) => e.action), ['certificate.renew', 'certificate.install']);
+    assert.ok(trace.events.every((e: { details: { requestId?: string } }) => e.details.requestId === renewal.id));
+    // The renewal JWS as received, with the CSR it carries; the certificate the keystore installed.
+    const payload = JSON.parse(Buffer.from(String(trace.request.file).split('.')[1] as string, 'base64url').toString('utf8')) as { csr: string; aud: string };
+    assert.equal(payload.aud, 'provisio-renew');
+    assert.equal(trace.csr, payload.csr);
+    assert.equal(trace.certificates.length, 1);
+    assert.equal(`serial=${trace.certificates[0].serial.replace(/:/g, '').toUpperCase()}`, serialOf(readKeystoreFile(dir, 'certificate')));
+    assert.equal(parseCertifiedProfile(trace.profile.file).payload.requestId, renewal.id);
+  });
+
+  it('ok/trace/reprovisioning-after-the-renewal-has-its-own-story-and-ends-the-renewal-s', async () => {
+    // Reprovisioned through the system's automatic policy: a third request.
+    const done = await reprovisionConnected(deps, { dir, serviceUrl: t.service.url, maxWaitMs: 30_000, longPollSeconds: 1 });
+    const trace = (await t.call('GET', `/api/v1/devices/MTR-1/trace?request=${done.requestId}`)).json();
+    assert.equal(trace.request.kind, 'reprovision');
+    assert.deepEqual(trace.events.map((e: { action: string }) => e.action), ['request.submit', 'request.auto_approve', 'certificate.install']);
+    assert.equal(trace.request.decidedBy, 'system');
+    assert.equal(`serial=${trace.certificates[0].serial.replace(/:/g, '').toUpperCase()}`, serialOf(readKeystoreFile(dir, 'certificate')));
+    // The renewal's story now ends where the reprovisioning's begins.
+    const renewed = (await t.call('GET', `/api/v1/devices/MTR-1/trace?request=${renewal.id}`)).json();
+    assert.deepEqual(renewed.events.map((e: { action: string }) => e.action), ['certificate.renew', 'certificate.install']);
+    assert.ok(renewed.events.every((e: { seq: number }) => e.seq < trace.events[0].seq));
+  });
+
+  it('fail/trace/foreign-or-unknown-request-is-404', async () => {
+    // Another device's request: the answer does not say whose it is or that it exists.
+    const other = await t.call('POST', '/api/v1/requests', { raw: Buffer.from((await makeRequest((await setUpSystem(t, 'Other')).packageText, 'DEV-O')).text), contentType: REQUEST_MEDIA });
+    assert.equal(other.status, 201, other.body.toString());
+    const otherId = other.json().request.id as string;
+    const foreign = await t.call('GET', `/api/v1/devices/MTR-1/trace?request=${otherId}`);
+    const unknown = await t.call('GET', '/api/v1/devices/MTR-1/trace?request=req_doesnotexist');
+    for (const answer of [foreign, unknown]) {
+      assert.equal(answer.status, 404);
+      assert.equal(answer.json().error.code, 'request_not_found');
+      assert.doesNotMatch(answer.body.toString(), /DEV-O|Other|pending/);
+    }
+    assert.equal((await t.call('GET', '/api/v1/devices/MTR-1/trace?request=a%20b')).status, 400);
   });
 });

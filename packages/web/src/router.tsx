@@ -24,14 +24,14 @@ export function useLocation(): { path: string; query: URLSearchParams } {
   return { path: location.pathname, query: new URLSearchParams(location.search) };
 }
 
-export function Link(props: { 'to': string; 'children': ReactNode; 'className'?: string; 'aria-current'?: 'page' | undefined }) {
+export function Link(props: { 'to': string; 'children': ReactNode; 'className'?: string; 'aria-current'?: 'page' | undefined; 'aria-label'?: string }) {
   const onClick = (e: MouseEvent<HTMLAnchorElement>) => {
     if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
     e.preventDefault();
     navigate(props.to);
   };
   return (
-    <a href={props.to} onClick={onClick} className={props.className} aria-current={props['aria-current']}>
+    <a href={props.to} onClick={onClick} className={props.className} aria-current={props['aria-current']} aria-label={props['aria-label']}>
       {props.children}
     </a>
   );

@@ -1,5 +1,6 @@
 /**
- * The Mermaid export is read by Mermaid itself: each method's diagram is parsed and rendered by
+ * The Mermaid export is read by Mermaid itself: each flow's diagram (every method and every
+ * lifecycle flow) is parsed and rendered by
  * Mermaid's own browser bundle in Debian's Chromium (its sequence parser needs a DOM), and what
  * Mermaid understood — participants, their boxes, every message with its line type — is compared
  * with the model. A broken diagram is refused, so the check can fail.
@@ -9,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { findMethod, METHODS, type Method } from '../src/visualizer/model/index.js';
+import { findMethod, FLOWS, LIFECYCLE_FLOWS, METHODS, type Method } from '../src/visualizer/model/index.js';
 import { toMermaid } from '../src/visualizer/model/mermaid.js';
 import { launchBrowser } from './browser-harness.js';
 
@@ -67,7 +68,13 @@ describe('Mermaid export read by Mermaid', () => {
     await browser?.close();
   });
 
-  for (const m of METHODS) {
+  it('ok/every-flow-is-checked', () => {
+    // The loop below covers the lifecycle flows too, not only the methods.
+    assert.equal(FLOWS.length, METHODS.length + LIFECYCLE_FLOWS.length);
+    for (const f of LIFECYCLE_FLOWS) assert.ok(FLOWS.includes(f), f.id);
+  });
+
+  for (const m of FLOWS) {
     it(`ok/${m.id}/parsed-and-rendered-as-the-model-says`, async () => {
       const got = await understand(toMermaid(m));
       assert.deepEqual(got.actors.map((a) => a.id).sort(), m.actors.map((a) => a.id).sort(), 'exactly the model\'s actors');

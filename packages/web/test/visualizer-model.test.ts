@@ -1,12 +1,13 @@
 /**
- * The visualizer's models (packages/web/src/visualizer/model): every method is valid — steps name
+ * The visualizer's models (packages/web/src/visualizer/model): every method and lifecycle flow is valid — steps name
  * existing actors, zones are adjacent bands of lanes, standards come from the allowed list,
  * durations are positive, insecure channels list threats and mitigations — and the validator
- * catches each of those faults in a broken copy.
+ * catches each of those faults in a broken copy. The lifecycle flows are drawn from the code
+ * (routes and audit actions) and stay out of the lists that compare provisioning methods.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { findMethod, METHODS, type Method, type Step } from '../src/visualizer/model/index.js';
+import { findFlow, findMethod, FLOWS, LIFECYCLE_FLOWS, METHODS, type Method, type Step } from '../src/visualizer/model/index.js';
 import { validateMethod } from '../src/visualizer/model/validate.js';
 import { CREDENTIALS } from '../src/visualizer/model/credentials.js';
 import { type Answers, answersFromQuery, recommend, USE_CASES } from '../src/visualizer/model/decide.js';
@@ -23,7 +24,7 @@ describe('visualizer models', () => {
     for (const id of REQUIRED) assert.equal(findMethod(id)?.id, id);
   });
 
-  for (const m of METHODS) {
+  for (const m of FLOWS) {
     it(`ok/${m.id}/valid`, () => {
       assert.deepEqual(validateMethod(m), []);
     });
@@ -37,6 +38,26 @@ describe('visualizer models', () => {
     const disconnected = findMethod('provisio-disconnected');
     assert.ok(disconnected && !disconnected.steps.some((s) => s.from === 'device' && s.to === 'service'), 'the disconnected device never talks to the service');
     assert.equal(disconnected?.steps.at(-1)?.id, 'complete');
+  });
+
+  it('ok/lifecycle-flows-match-the-code-and-are-not-methods', () => {
+    assert.deepEqual(LIFECYCLE_FLOWS.map((f) => f.id), ['provisio-renewal', 'provisio-reprovision']);
+    for (const f of LIFECYCLE_FLOWS) {
+      assert.equal(findMethod(f.id), undefined, `${f.id} is not a provisioning method`);
+      assert.equal(findFlow(f.id), f);
+      assert.ok(!('assessment' in f), `${f.id} is not scored`);
+    }
+    for (const u of USE_CASES) assert.ok(!LIFECYCLE_FLOWS.some((f) => f.id === recommend(u.answers).method), `${u.name}: the guide recommends methods only`);
+    const routes = (id: string) => findFlow(id)?.steps.map((s) => s.title).filter((t) => /^(GET|POST) /.test(t));
+    // Renewal: no approver, the answer on the same call; both calls authenticated by a certificate.
+    assert.deepEqual(routes('provisio-renewal'), ['POST /api/v1/device/renew', 'POST /api/v1/device/confirm']);
+    const renewal = findFlow('provisio-renewal');
+    assert.ok(renewal && !renewal.actors.some((a) => a.id === 'approver'), 'a renewal asks no approver');
+    assert.ok(renewal?.steps.filter((s) => s.from === 'device' && s.to === 'service').every((s) => s.channel.kind === 'mtls'));
+    assert.deepEqual(routes('provisio-reprovision'), ['POST /api/v1/check-in', 'POST /api/v1/device/reprovision', 'POST /api/v1/device/confirm']);
+    const reprovision = findFlow('provisio-reprovision');
+    assert.ok(reprovision?.steps.filter((s) => s.from === 'device' && s.to !== 'device').every((s) => s.channel.kind === 'mtls'), 'the current certificate authenticates every call');
+    assert.ok(reprovision?.steps.some((s) => s.id === 'approve' && s.duration.humanWait));
   });
 
   it('fail/validator-catches-each-fault', () => {

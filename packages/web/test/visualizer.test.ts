@@ -1,23 +1,23 @@
 /**
  * The flow visualizer in Debian's Chromium against the real service and the built UI: it loads
  * without a session and never calls the API; every method plays to its last step with the
- * keyboard; a deep link opens the right step; secure and insecure channels differ by line style
+ * keyboard, and so does every lifecycle flow; a deep link opens the right step; secure and insecure channels differ by line style
  * and icon with a legend; reduced motion shows no animation; the replay of a provisioning made
  * with the device SDK shows the serial and fingerprint openssl prints for the installed
- * certificate. Any console error fails a test.
+ * certificate, and a renewal is replayed as its own request with the renewed certificate. Any console error fails a test.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { systemClock } from '@provisio/pki';
-import { initDevice, provisionConnected } from '@provisio/device';
+import { initDevice, provisionConnected, renewConnected, reprovisionConnected } from '@provisio/device';
 import { tempDir } from '@provisio/testkit';
 import type { Browser } from 'playwright-core';
 import { setUpSystem, startTestService, type TestService } from '../../server/test/service-harness.js';
-import { findMethod, METHODS } from '../src/visualizer/model/index.js';
+import { findMethod, FLOWS, LIFECYCLE_FLOWS, METHODS } from '../src/visualizer/model/index.js';
 import { toMermaid } from '../src/visualizer/model/mermaid.js';
 import { launchBrowser, openPage, type WatchedPage } from './browser-harness.js';
 
@@ -52,12 +52,14 @@ describe('flow visualizer in Chromium', () => {
     const { page } = w;
     await page.goto('/visualizer');
     await page.getByRole('heading', { name: 'Provisioning flows' }).waitFor();
-    assert.equal(await page.locator('.method-cards li').count(), METHODS.length);
+    assert.equal(await page.getByTestId('method-cards').locator('li').count(), METHODS.length);
+    // The lifecycle flows are listed in their own section, not among the methods.
+    assert.deepEqual(await page.getByTestId('lifecycle-cards').locator('h3').allInnerTexts(), LIFECYCLE_FLOWS.map((f) => f.name));
     await w.screenshot('v01-visualizer-index');
     await page.getByRole('link', { name: 'Provisio: connected' }).click();
     await page.getByTestId('position').filter({ hasText: 'Step 1 / 8' }).waitFor();
 
-    for (const m of METHODS) {
+    for (const m of FLOWS) {
       await page.goto(`/visualizer/${m.id}`);
       await page.getByRole('heading', { name: m.name, exact: true }).waitFor();
       await page.locator('main').focus();
@@ -214,12 +216,13 @@ describe('flow visualizer in Chromium', () => {
     assert.match(anchors, /step 8: Device checks profile signature/);
     assert.match(await page.getByTestId('standards-table').innerText(), /RFC 7515/);
     await w.screenshot('v07-security');
-    await page.getByRole('link', { name: 'Standards across all methods' }).click();
+    await page.getByRole('link', { name: 'Standards across all flows' }).click();
     await page.getByRole('heading', { name: 'Standards mapping' }).waitFor();
     const table = await page.getByTestId('standards-table').innerText();
     assert.match(table, /FDA premarket/);
     assert.match(table, /IEC 62443-4-2/);
     assert.match(table, /Just-in-time provisioning \(JITP\), step 2/);
+    assert.match(table, /Provisio: renewal, step 1: CSR \+ renewal JWS made/);
     await w.screenshot('v08-standards');
     assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
     assert.deepEqual(w.faults, []);
@@ -485,6 +488,92 @@ describe('flow visualizer in Chromium', () => {
     await page.getByRole('heading', { name: 'Step 3 of 3: POST /api/v1/device/confirm' }).waitFor();
     assert.equal(await panel.getByTestId('replay-step-actor').innerText(), 'device:DEV-R3');
     await w.screenshot('v18-replay-approver');
+    assert.deepEqual(w.faults, []);
+  });
+  it('ok/replay-of-a-renewal-from-the-device-page-shows-the-new-certificate', async () => {
+    // Provisioned with the SDK, then renewed with its current certificate (renewConnected).
+    const certificate = await provisionWithSdk('DEV-L1', 'LMonitor');
+    const serialOf = (file: string) => execFileSync('openssl', ['x509', '-in', file, '-noout', '-serial'], { encoding: 'utf8' }).trim();
+    const firstSerial = serialOf(certificate);
+    await renewConnected({ clock: systemClock, random: { bytes: (n: number) => randomBytes(n) } }, { dir: dirname(certificate), serviceUrl: t.service.url });
+    const renewedSerial = serialOf(certificate);
+    assert.notEqual(renewedSerial, firstSerial);
+    const requests = (await t.call('GET', '/api/v1/devices/DEV-L1/history')).json().requests as { id: string; kind?: string }[];
+    const renewal = requests.find((r) => r.kind === 'renewal');
+    const first = requests.find((r) => r.kind === undefined);
+    assert.ok(renewal && first);
+
+    const w = await openPage(browser, t.service.url);
+    const { page } = w;
+    await signIn(w);
+    await page.goto('/devices/DEV-L1');
+    await page.getByTestId('requests').getByRole('link', { name: `Replay request ${renewal.id}` }).click();
+    await page.getByRole('heading', { name: 'Replay: DEV-L1' }).waitFor();
+    assert.match(await page.getByTestId('replay-kind').innerText(), /^renewal/);
+    assert.match(await page.getByRole('link', { name: 'Provisio: renewal' }).first().getAttribute('href') ?? '', /\/visualizer\/provisio-renewal$/);
+    // Step 1: the renewal JWS as received, signed by the current key, carrying its CSR.
+    await page.getByRole('heading', { name: 'Step 1 of 2: POST /api/v1/device/renew' }).waitFor();
+    const panel = page.getByTestId('step-panel');
+    await panel.locator('[data-message="renewal"]').waitFor();
+    assert.match(await panel.getByTestId('jws-payload').first().innerText(), /"aud": "provisio-renew"[\s\S]*"deviceId": "DEV-L1"/);
+    assert.match(await panel.getByTestId('der-tree').first().innerText(), /CertificationRequest[\s\S]*commonName = DEV-L1/);
+    // Played with the keyboard to the last step: the confirmation with the new certificate.
+    await page.locator('main').focus();
+    await page.keyboard.press('ArrowRight');
+    await page.getByRole('heading', { name: 'Step 2 of 2: POST /api/v1/device/confirm' }).waitFor();
+    assert.match(page.url(), new RegExp(`/visualizer/replay/DEV-L1\\?request=${renewal.id}&step=2$`));
+    assert.ok(await page.getByRole('button', { name: 'Next step' }).isDisabled(), 'no step after the last');
+    assert.equal(await panel.getByTestId('replay-step-actor').innerText(), 'device:DEV-L1');
+    const serialNode = panel.getByTestId('byteview').first().locator('[role="treeitem"][data-name="serialNumber"]');
+    assert.equal(`serial=${await serialNode.getByTestId('der-value').first().innerText()}`, renewedSerial);
+    assert.equal(await page.getByTestId('replay-serial').innerText(), renewedSerial);
+    // Only the renewal's own entries.
+    const events = page.getByTestId('replay-events');
+    assert.deepEqual(await events.locator('tbody tr').evaluateAll((rows) => rows.map((r) => (r as unknown as { dataset: { action: string } }).dataset.action)), ['certificate.renew', 'certificate.install']);
+    await w.screenshot('v19-replay-renewal');
+
+    // The first request's replay still shows the first certificate and its own story.
+    await page.goto('/devices/DEV-L1');
+    await page.getByTestId('requests').getByRole('link', { name: `Replay request ${first.id}` }).click();
+    await page.getByRole('heading', { name: 'Step 1 of 3: POST /api/v1/device/requests' }).waitFor();
+    assert.equal(await page.getByTestId('replay-serial').innerText(), firstSerial);
+    assert.deepEqual(await events.locator('tbody tr').evaluateAll((rows) => rows.map((r) => (r as unknown as { dataset: { action: string } }).dataset.action)), ['request.submit', 'request.approve', 'device.confirm']);
+    await page.locator('main').focus();
+    await page.keyboard.press('End');
+    await page.getByRole('heading', { name: 'Step 3 of 3: POST /api/v1/device/confirm' }).waitFor();
+    assert.equal(`serial=${await serialNode.getByTestId('der-value').first().innerText()}`, firstSerial);
+    assert.deepEqual(w.faults, []);
+  });
+  it('ok/replay-of-a-reprovisioning-follows-its-flow', async () => {
+    // Provisioned, then reprovisioned with its current certificate; an approver approves (manual policy).
+    const certificate = await provisionWithSdk('DEV-L2', 'PMonitor');
+    const deps = { clock: systemClock, random: { bytes: (n: number) => randomBytes(n) } };
+    const running = reprovisionConnected(deps, { dir: dirname(certificate), serviceUrl: t.service.url, maxWaitMs: 60_000, longPollSeconds: 1 });
+    let requestId: string | undefined;
+    for (let i = 0; i < 200 && !requestId; i++) {
+      const r = await t.call('GET', '/api/v1/requests?state=pending&q=DEV-L2');
+      requestId = (r.json().items as { id: string }[])[0]?.id;
+      if (!requestId) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(requestId, 'the device asked to be reprovisioned');
+    assert.equal((await t.call('POST', `/api/v1/requests/${requestId}/approve`)).status, 200);
+    assert.equal((await running).requestId, requestId);
+    const serial = execFileSync('openssl', ['x509', '-in', certificate, '-noout', '-serial'], { encoding: 'utf8' }).trim();
+
+    const w = await openPage(browser, t.service.url);
+    const { page } = w;
+    await signIn(w);
+    await page.goto(`/visualizer/replay/DEV-L2?request=${requestId}`);
+    await page.getByRole('heading', { name: 'Step 1 of 3: POST /api/v1/device/reprovision' }).waitFor();
+    assert.match(await page.getByTestId('replay-kind').innerText(), /^reprovisioning/);
+    assert.match(await page.getByTestId('step-panel').getByTestId('jws-payload').first().innerText(), /"aud": "provisio-reprovision"/);
+    await page.locator('main').focus();
+    await page.keyboard.press('ArrowRight');
+    await page.getByRole('heading', { name: 'Step 2 of 3: Approve' }).waitFor();
+    assert.equal(await page.getByTestId('replay-step-actor').innerText(), 'user:admin');
+    await page.keyboard.press('End');
+    await page.getByRole('heading', { name: 'Step 3 of 3: POST /api/v1/device/confirm' }).waitFor();
+    assert.equal(await page.getByTestId('replay-serial').innerText(), serial);
     assert.deepEqual(w.faults, []);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The trace of a device's current provisioning, for the flow visualizer's replay
+ * The trace of one request of a device (by default its current one), for the flow visualizer's replay
  * (docs/visualizer.md "Replay"): the messages exactly as they travelled — the signed request, its
  * CSR, the certificate, the certified profile — with the step times, who decided, how it
  * travelled, and the audit entries about it in chain order.
@@ -11,17 +11,15 @@
 import { parseProvisioningRequest, parseRenewalRequest } from '@provisio/protocol';
 import type { ServiceDeps } from './deps.js';
 import { ServiceError } from './errors.js';
+import { MAX_HISTORY } from './device-history.js';
 import type { AuditEntry, CertificateRecord, DeviceIdText, DeviceRecord, ProfileRecord, RequestRecord } from './model.js';
-
-/** More entries than one provisioning makes; the trace says when it was cut. */
-export const MAX_TRACE_EVENTS = 500;
 
 /** The actions that decide a request, whose actor is "who approved" (or rejected). */
 const DECISIONS = new Set(['request.approve', 'request.auto_approve', 'request.reject']);
 
 export interface DeviceTrace {
   readonly device: DeviceRecord;
-  /** The device's current request, its raw bytes exactly as received. */
+  /** The request traced (the device's current one unless another was asked for), its raw bytes exactly as received. */
   readonly request: RequestRecord;
   /** DER of the PKCS#10 CSR inside the request. */
   readonly csr: Buffer;
@@ -31,26 +29,39 @@ export interface DeviceTrace {
   readonly profile: ProfileRecord | null;
   /** The audit actor of the decision ("user:alma", "system"), or null while pending. */
   readonly decidedBy: string | null;
-  /** Entries about the device, the request and its certificates from the request's first entry on, oldest first. */
+  /**
+   * Entries about the device, the request and its certificates from the request's first entry up
+   * to (not including) the first entry of the device's next request, oldest first.
+   */
   readonly events: readonly AuditEntry[];
   readonly truncated: boolean;
 }
 
-export async function readDeviceTrace(deps: Pick<ServiceDeps, 'store'>, deviceId: DeviceIdText): Promise<DeviceTrace> {
+/**
+ * The trace of the request `requestId` of the device (its current request when absent). A request
+ * of another device, or none, answers request_not_found and says nothing more about it.
+ */
+export async function readDeviceTrace(deps: Pick<ServiceDeps, 'store'>, deviceId: DeviceIdText, requestId?: string): Promise<DeviceTrace> {
   const device = await deps.store.findDevice(deviceId);
   if (!device) throw new ServiceError('device_not_found', `no device has id "${deviceId}"`);
-  const request = await deps.store.findRequest(device.currentRequestId);
-  if (!request) throw new ServiceError('request_not_found', `the current request of device "${deviceId}" is missing`);
+  const wanted = requestId ?? device.currentRequestId;
+  const request = await deps.store.findRequest(wanted as RequestRecord['id']);
+  if (!request || request.deviceId !== deviceId) throw new ServiceError('request_not_found', `device "${deviceId}" made no request with id "${wanted}"`);
+  const requests = await deps.store.listRequests({ deviceId, limit: MAX_HISTORY, offset: 0 });
   const certificates = (await deps.store.listCertificatesForDevice(deviceId))
     .filter((c) => c.requestId === request.id)
     .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   const profile = await deps.store.findProfile(request.id);
-  const page = await deps.store.listAudit({ targetIds: [deviceId, request.id, ...certificates.map((c) => c.serial)], limit: MAX_TRACE_EVENTS, offset: 0 });
-  // listAudit is newest first; a trace reads oldest first, from this request's first entry (a
-  // device's earlier requests and their revocation belong to an earlier trace).
+  const page = await deps.store.listAudit({ targetIds: [deviceId, ...requests.items.map((r) => r.id), ...certificates.map((c) => c.serial)], limit: MAX_HISTORY, offset: 0 });
+  // listAudit is newest first; a trace reads oldest first.
   const all = [...page.items].reverse();
-  const first = all.find((e) => e.targetId === request.id)?.seq ?? 0;
-  const events = all.filter((e) => e.seq >= first);
+  const { from, until } = windowOf(all, deviceId, request.id);
+  const mine = new Set<string>([deviceId, request.id, ...certificates.map((c) => c.serial)]);
+  // An entry about the device that names another request (its confirmation, say) is that request's.
+  const events = all.filter((e) => {
+    const about = requestIdOf(e, deviceId);
+    return e.seq >= from && e.seq < until && mine.has(e.targetId) && (about === null || about === request.id);
+  });
   return {
     device,
     request,
@@ -59,8 +70,36 @@ export async function readDeviceTrace(deps: Pick<ServiceDeps, 'store'>, deviceId
     profile,
     decidedBy: [...events].reverse().find((e) => e.targetId === request.id && DECISIONS.has(e.action))?.actor ?? null,
     events,
-    truncated: page.total > page.items.length,
+    truncated: page.total > page.items.length || requests.total > requests.items.length,
   };
+}
+
+/**
+ * Which request an entry is about: its target when that is a request, else the `requestId` its
+ * details name on an entry about the device (a renewal's certificate.renew and certificate.install,
+ * a confirmation); null when it names none.
+ */
+function requestIdOf(e: AuditEntry, deviceId: string): string | null {
+  if (e.targetType === 'request') return e.targetId;
+  if (e.targetId !== deviceId) return null;
+  const named = (e.details as { requestId?: unknown } | null)?.requestId;
+  return typeof named === 'string' ? named : null;
+}
+
+/**
+ * The seq window of a request's story: from its first entry up to the first entry of the request
+ * that came next (each request's first entry is where its story starts, so earlier requests and
+ * later renewals each stay in their own trace).
+ */
+function windowOf(entries: readonly AuditEntry[], deviceId: string, requestId: string): { from: number; until: number } {
+  const firsts = new Map<string, number>();
+  for (const e of entries) {
+    const id = requestIdOf(e, deviceId);
+    if (id !== null && !firsts.has(id)) firsts.set(id, e.seq);
+  }
+  const from = firsts.get(requestId) ?? 0;
+  const later = [...firsts.values()].filter((seq) => seq > from);
+  return { from, until: later.length > 0 ? Math.min(...later) : Number.POSITIVE_INFINITY };
 }
 
 /** The CSR inside a stored request: a provisioning request file, or a renewal's compact JWS. */

@@ -44,11 +44,12 @@ export const REVIEW_ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'GET', url: '/api/v1/devices/:deviceId/trace', operationId: 'getDeviceTrace',
-    summary: 'The trace of a device\'s current provisioning for the flow visualizer\'s replay: the request file as received, its CSR (base64 DER), the certificates (base64 DER) and the certified profile as delivered, step times, who decided, transport and gateway; the audit entries about the request and device with their chain hashes (the same entries the device history shows). Public bytes and fingerprints only',
+    summary: 'The trace of one request of a device for the flow visualizer\'s replay — its current request, or ?request=ID (one of its own requests, else 404 request_not_found): the request file as received, its CSR (base64 DER), the certificates (base64 DER) and the certified profile as delivered, step times, who decided, transport and gateway; the audit entries about the request and device from the request\'s first entry up to the next request\'s first entry, with their chain hashes (the same entries the device history shows). Public bytes and fingerprints only',
     roles: READERS,
     params: { type: 'object', additionalProperties: false, properties: { deviceId: id }, required: ['deviceId'] },
-    handler: async ({ deps, params }) => {
-      const t = await readDeviceTrace(deps, params.deviceId as DeviceIdText);
+    query: { type: 'object', additionalProperties: false, properties: { request: id } },
+    handler: async ({ deps, params, query }) => {
+      const t = await readDeviceTrace(deps, params.deviceId as DeviceIdText, query.request as string | undefined);
       const names = createNames(deps.store);
       return {
         body: {

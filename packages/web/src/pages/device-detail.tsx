@@ -85,17 +85,18 @@ export function DeviceDetailPage({ session, deviceId }: { session: Session; devi
               <h2>Requests</h2>
               <table className="table" data-testid="requests">
                 <thead>
-                  <tr><th scope="col">Request</th><th scope="col">Made</th><th scope="col">Transport</th><th scope="col">Key</th><th scope="col">State</th><th scope="col">Decided</th></tr>
+                  <tr><th scope="col">Request</th><th scope="col">Made</th><th scope="col">Transport</th><th scope="col">Key</th><th scope="col">State</th><th scope="col">Decided</th><th scope="col">Replay</th></tr>
                 </thead>
                 <tbody>
                   {history.requests.map((r) => (
-                    <tr key={r.id}>
-                      <td><code>{r.id}</code>{r.id === device.requestId ? ' (current)' : ''}</td>
+                    <tr key={r.id} data-request={r.id}>
+                      <td><code>{r.id}</code>{r.kind ? ` (${r.kind})` : ''}{r.id === device.requestId ? ' (current)' : ''}</td>
                       <td><When at={r.createdAt} /></td>
                       <td>{r.transport}</td>
                       <td>{r.keyAlgorithm}</td>
                       <td><StateBadge state={r.state} /></td>
                       <td><When at={r.decidedAt} />{r.decisionReason ? ` — ${r.decisionReason}` : ''}</td>
+                      <td><Link to={`/visualizer/replay/${encodeURIComponent(device.deviceId)}?request=${encodeURIComponent(r.id)}`} aria-label={`Replay request ${r.id}`}>Replay</Link></td>
                     </tr>
                   ))}
                 </tbody>

@@ -13,7 +13,7 @@ import { AssessmentPage, GuidePage } from './guide-page';
 import { ReplayPage } from './replay-page';
 import { SecurityPage, StandardsPage } from './security-page';
 import { TimelinePage } from './timeline-page';
-import { findMethod, METHODS } from './model/index.js';
+import { findFlow, type Flow, LIFECYCLE_FLOWS, METHODS } from './model/index.js';
 import './visualizer.css';
 
 export function VisualizerApp() {
@@ -36,20 +36,20 @@ export function VisualizerApp() {
   } else if (rest.startsWith('replay/')) {
     page = <ReplayPage deviceId={decodeURIComponent(rest.slice('replay/'.length))} />;
   } else if (rest.startsWith('print/')) {
-    const method = findMethod(decodeURIComponent(rest.slice('print/'.length)));
+    const method = findFlow(decodeURIComponent(rest.slice('print/'.length)));
     page = method ? <PrintPage method={method} /> : <NotFound />;
   } else if (rest === 'credentials') {
     page = <CredentialsPage />;
   } else if (rest === 'standards') {
     page = <StandardsPage />;
   } else if (rest.startsWith('security/')) {
-    const method = findMethod(decodeURIComponent(rest.slice('security/'.length)));
+    const method = findFlow(decodeURIComponent(rest.slice('security/'.length)));
     page = method ? <SecurityPage method={method} /> : <NotFound />;
   } else if (rest.startsWith('timeline/')) {
-    const method = findMethod(decodeURIComponent(rest.slice('timeline/'.length)));
+    const method = findFlow(decodeURIComponent(rest.slice('timeline/'.length)));
     page = method ? <TimelinePage method={method} /> : <NotFound />;
   } else {
-    const method = findMethod(decodeURIComponent(rest));
+    const method = findFlow(decodeURIComponent(rest));
     page = method ? <FlowPage key={method.id} method={method} /> : <NotFound />;
   }
   return (
@@ -80,16 +80,26 @@ function MethodIndex() {
         How a device gets its identity, step by step: who sends what to whom, over which channel, why at that point, and what can go wrong.
         Provisio&apos;s own flows are drawn from what the service and the device SDK really do; the others are generic methods for comparison.
       </p>
-      <ul className="method-cards">
-        {METHODS.map((m) => (
-          <li key={m.id}>
-            <h2><Link to={`/visualizer/${m.id}`}>{m.name}</Link></h2>
-            <p>{m.summary}</p>
-            <p className="muted">{m.steps.length} steps · {m.kind === 'provisio' ? 'implemented by Provisio' : 'generic'}</p>
-          </li>
-        ))}
-      </ul>
+      <h2>Provisioning methods</h2>
+      <FlowCards flows={METHODS} testId="method-cards" />
+      <h2>After provisioning: lifecycle flows</h2>
+      <p>What a provisioned device does later with its identity. These are not ways to provision, so the comparison, the guide and the assessment leave them out.</p>
+      <FlowCards flows={LIFECYCLE_FLOWS} testId="lifecycle-cards" />
     </section>
+  );
+}
+
+function FlowCards({ flows, testId }: { flows: readonly Flow[]; testId: string }) {
+  return (
+    <ul className="method-cards" data-testid={testId}>
+      {flows.map((m) => (
+        <li key={m.id}>
+          <h3><Link to={`/visualizer/${m.id}`}>{m.name}</Link></h3>
+          <p>{m.summary}</p>
+          <p className="muted">{m.steps.length} steps · {m.kind === 'provisio' ? 'implemented by Provisio' : 'generic'}</p>
+        </li>
+      ))}
+    </ul>
   );
 }
 
@@ -97,7 +107,7 @@ function NotFound() {
   return (
     <section>
       <h1>No such flow</h1>
-      <p><Link to="/visualizer">See every method</Link>.</p>
+      <p><Link to="/visualizer">See every flow</Link>.</p>
     </section>
   );
 }

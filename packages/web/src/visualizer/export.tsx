@@ -1,11 +1,11 @@
 /** Export: the flow as Mermaid text (shown and copied), and the print view with every step expanded. */
 import { useState } from 'react';
 import { Link } from '../router';
-import { type Method, toMermaid } from './model/index.js';
+import { type Flow, toMermaid } from './model/index.js';
 import { StepPanel } from './step-panel';
 import { Swimlane } from './swimlane';
 
-export function MermaidExport({ method }: { method: Method }) {
+export function MermaidExport({ method }: { method: Flow }) {
   const [copied, setCopied] = useState<'no' | 'yes' | 'failed'>('no');
   const source = toMermaid(method);
   const copy = async () => {
@@ -28,7 +28,7 @@ export function MermaidExport({ method }: { method: Method }) {
 }
 
 /** /visualizer/print/<method>: the whole flow on paper. */
-export function PrintPage({ method }: { method: Method }) {
+export function PrintPage({ method }: { method: Flow }) {
   return (
     <section className="print-view">
       <p className="no-print"><Link to={`/visualizer/${method.id}`}>Back to the swimlanes</Link> · Use the browser&apos;s Print command.</p>

@@ -1,13 +1,13 @@
 /** /visualizer/<method>?step=N: the animated swimlanes of one method with its controls and step panel. */
 import { Link, useLocation } from '../router';
-import type { Method } from './model/index.js';
+import type { Flow } from './model/index.js';
 import { MermaidExport } from './export';
 import { Legend } from './legend';
 import { SPEEDS, stepFromQuery, usePlayer, usePrefersReducedMotion, useStepKeys } from './player';
 import { StepPanel } from './step-panel';
 import { Swimlane } from './swimlane';
 
-export function FlowPage({ method }: { method: Method }) {
+export function FlowPage({ method }: { method: Flow }) {
   const { query } = useLocation();
   const current = stepFromQuery(query, method.steps.length);
   const player = usePlayer(method.steps.length, current);

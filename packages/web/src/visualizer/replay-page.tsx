@@ -1,7 +1,9 @@
 /**
- * /visualizer/replay/<deviceId>?step=N (signed in): the flow that really happened on this server,
- * played on the same swimlanes and player as the explanatory flows. The steps are the audit
- * entries of the device's provisioning in chain order, each drawn as the model step it is, with
+ * /visualizer/replay/<deviceId>?request=ID&step=N (signed in): the flow that really happened on
+ * this server for one request of the device (its current one without ?request=), played on the
+ * same swimlanes and player as the explanatory flows. The flow is the request's kind (a renewal,
+ * a reprovisioning) or else its transport's method. The steps are the audit entries of that
+ * request in chain order, each drawn as the model step it is, with
  * its real time, the real wait before it, who acted, the entry's chain hash, and the real message
  * of that step in the byte view. The data is one read, GET /api/v1/devices/{id}/trace: public
  * bytes and fingerprints only; the API's roles decide whether the audit entries are included.
@@ -13,7 +15,7 @@ import { ErrorBox } from '../widgets';
 import { ByteView } from './bytes/byte-view';
 import { fromBase64, JwsView } from './bytes/jws-view';
 import { Controls } from './flow-page';
-import { findMethod, type Method, type Step } from './model/index.js';
+import { findFlow, type Flow, type Step } from './model/index.js';
 import { formatDuration } from './format';
 import { stepFromQuery, usePlayer, usePrefersReducedMotion, useStepKeys } from './player';
 import { Swimlane } from './swimlane';
@@ -30,11 +32,36 @@ export interface Trace {
 }
 
 const METHOD_OF_TRANSPORT: Record<string, string> = { connected: 'provisio-connected', upload: 'provisio-disconnected', proxy: 'provisio-proxy' };
+/** A renewal or a reprovisioning is its lifecycle flow, whatever its transport. */
+const FLOW_OF_KIND: Record<string, string> = { renewal: 'provisio-renewal', reprovision: 'provisio-reprovision' };
 /** Which model step each audit action is, per method. */
 const STEP_OF_ACTION: Record<string, Record<string, string>> = {
   'provisio-connected': { 'request.submit': 'submit', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'confirm' },
   'provisio-disconnected': { 'request.submit': 'upload', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.complete': 'complete' },
   'provisio-proxy': { 'request.submit': 'forward', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'confirm-forward' },
+  // Renewal: the request, its certificate and profile are one transaction (certificate.renew).
+  'provisio-renewal': { 'certificate.renew': 'renew', 'certificate.install': 'confirm' },
+  'provisio-reprovision': { 'request.submit': 'submit', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'certificate.install': 'confirm' },
+};
+
+/** Which flow a request followed: by its kind, else by how it travelled. */
+export function flowOf(request: { kind?: string | null; transport: string }): Flow | undefined {
+  return findFlow((request.kind ? FLOW_OF_KIND[request.kind] : undefined) ?? METHOD_OF_TRANSPORT[request.transport] ?? '');
+}
+
+/** A replay URL: the device's current request, or the one asked for, at a step. */
+function replayUrl(deviceId: string, requestId: string | null, step?: number): string {
+  const q = new URLSearchParams();
+  if (requestId) q.set('request', requestId);
+  if (step !== undefined) q.set('step', String(step));
+  const text = q.toString();
+  return `/visualizer/replay/${encodeURIComponent(deviceId)}${text ? `?${text}` : ''}`;
+}
+
+/** What a request asked for, in words. */
+const KIND_WORDS: Record<string, string> = {
+  renewal: 'renewal: a new certificate asked for with the current one',
+  reprovision: 'reprovisioning: a fresh profile asked for with the current certificate',
 };
 
 /** How a request travelled, in words. */
@@ -69,7 +96,7 @@ const titleOf = (h: Happened, step: Step) => (h.action === 'request.reject' ? 'R
 const seconds = (from: string, to: string) => Math.max(0, Math.round((Date.parse(to) - Date.parse(from)) / 1000));
 
 /** The steps in the order of the audit entries. */
-function happenedSteps(trace: Trace, method: Method): Happened[] {
+function happenedSteps(trace: Trace, method: Flow): Happened[] {
   const map = STEP_OF_ACTION[method.id] ?? {};
   const index = (action: string) => method.steps.findIndex((s) => s.id === map[action]);
   return trace.events
@@ -80,9 +107,12 @@ function happenedSteps(trace: Trace, method: Method): Happened[] {
 export function ReplayPage({ deviceId }: { deviceId: string }) {
   const [trace, setTrace] = useState<Trace | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const requestId = useLocation().query.get('request');
   useEffect(() => {
-    getJson<Trace>(`/api/v1/devices/${encodeURIComponent(deviceId)}/trace`).then(setTrace, setError);
-  }, [deviceId]);
+    setTrace(null);
+    setError(null);
+    getJson<Trace>(`/api/v1/devices/${encodeURIComponent(deviceId)}/trace${requestId ? `?request=${encodeURIComponent(requestId)}` : ''}`).then(setTrace, setError);
+  }, [deviceId, requestId]);
 
   if (error instanceof ApiError && (error.status === 401)) {
     return (
@@ -95,15 +125,15 @@ export function ReplayPage({ deviceId }: { deviceId: string }) {
   }
   if (error) return <ErrorBox error={error} />;
   if (!trace) return <p className="loading">Loading…</p>;
-  const method = findMethod(METHOD_OF_TRANSPORT[trace.request.transport] ?? '') as Method;
-  return <Replay trace={trace} method={method} />;
+  const method = flowOf(trace.request) as Flow;
+  return <Replay trace={trace} method={method} requestId={requestId} />;
 }
 
-function Replay({ trace, method }: { trace: Trace; method: Method }) {
+function Replay({ trace, method, requestId }: { trace: Trace; method: Flow; requestId: string | null }) {
   const { device, request, events } = trace;
   const happened = useMemo(() => happenedSteps(trace, method), [trace, method]);
   // The swimlanes draw the steps that happened, each as its model step.
-  const replayed: Method = useMemo(() => ({
+  const replayed: Flow = useMemo(() => ({
     ...method,
     id: `replay-${method.id}`,
     steps: happened.map((h, i): Step => {
@@ -130,7 +160,9 @@ function Replay({ trace, method }: { trace: Trace; method: Method }) {
     <section className="flow-page">
       <h1>Replay: {device.deviceId}</h1>
       <p>What happened on this server, step by step, following the <Link to={`/visualizer/${method.id}`}>{method.name}</Link> flow: real times and waits, who acted, the real messages and the audit entries with their chain hashes.</p>
+      <p>{requestId ? <>This is request <code>{request.id}</code>{request.id === device.requestId ? ', the device\'s current one' : <>, an earlier one: <Link to={replayUrl(device.deviceId, null)}>replay the current request</Link></>}.</> : 'This is the device\'s current request; the Device page lists every request it made, each with its replay.'}</p>
       <dl className="facts" data-testid="replay-facts">
+        <dt>Kind</dt><dd data-testid="replay-kind">{KIND_WORDS[request.kind ?? ''] ?? 'provisioning: the device\'s first identity'}</dd>
         <dt>Transport</dt><dd>{TRANSPORT_WORDS[request.transport] ?? request.transport}{request.gateway ? ` (gateway ${request.gateway})` : ''}</dd>
         <dt>Request</dt><dd><code>{request.id}</code> ({request.state}), SHA-256 <code className="wrap">{request.contentSha256}</code></dd>
         <dt>Key</dt><dd>{request.keyAlgorithm}, public key SHA-256 <code className="wrap">{request.publicKeySha256}</code></dd>
@@ -162,7 +194,7 @@ function Replay({ trace, method }: { trace: Trace; method: Method }) {
                 const step = method.steps[h.modelIndex] as Step;
                 return (
                   <li key={`${h.action}-${h.at}-${i}`}>
-                    <Link to={`/visualizer/replay/${encodeURIComponent(device.deviceId)}?step=${i + 1}`} aria-current={i === current ? 'page' : undefined}>{titleOf(h, step)}</Link>
+                    <Link to={replayUrl(device.deviceId, requestId, i + 1)} aria-current={i === current ? 'page' : undefined}>{titleOf(h, step)}</Link>
                     {' '}<span className="muted">at {h.at}{previous ? `, ${formatDuration(seconds(previous.at, h.at))} later${step.duration.humanWait ? ' (waiting for a person)' : ''}` : ''}</span>
                   </li>
                 );
@@ -200,7 +232,7 @@ function Replay({ trace, method }: { trace: Trace; method: Method }) {
 }
 
 /** The panel of one replayed step: what it is in the model, when and who, its entry, its message. */
-function ReplayStepPanel({ trace, method, happened, index }: { trace: Trace; method: Method; happened: readonly Happened[]; index: number }) {
+function ReplayStepPanel({ trace, method, happened, index }: { trace: Trace; method: Flow; happened: readonly Happened[]; index: number }) {
   const h = happened[index];
   if (!h) return null;
   const step = method.steps[h.modelIndex] as Step;
@@ -232,8 +264,37 @@ function ReplayStepPanel({ trace, method, happened, index }: { trace: Trace; met
   );
 }
 
+/** The certificate issued for the request, in the byte view, and the certified profile as delivered. */
+function Issued({ trace, cert, when }: { trace: Trace; cert: Trace['certificates'][number] | undefined; when: string }) {
+  return (
+    <>
+      {cert ? (
+        <>
+          <p>The certificate issued {when}: serial <code>{opensslSerial(cert.serial)}</code>.</p>
+          <ByteView der={fromBase64(cert.der)} structure="certificate" label="device certificate" />
+        </>
+      ) : <p>No certificate is recorded for this request.</p>}
+      {trace.profile ? (
+        <>
+          <p>The certified profile as signed and delivered ({trace.profile.createdAt}):</p>
+          <JwsView text={trace.profile.file} label="profile" />
+        </>
+      ) : null}
+    </>
+  );
+}
+
 function StepMessage({ trace, action }: { trace: Trace; action: string }) {
   const cert = trace.certificates[0];
+  if (action === 'certificate.renew') {
+    return (
+      <div data-testid="replay-message" data-message="renewal">
+        <p>The renewal request exactly as the service received it over mutual TLS with the current certificate ({trace.request.file.length} bytes, SHA-256 <code className="wrap">{trace.request.contentSha256}</code>): a compact JWS signed by the device&apos;s current key; the CSR it carries is the first DER value below.</p>
+        <JwsView text={trace.request.file} label="renewal request" />
+        <Issued trace={trace} cert={cert} when="in the same transaction, answered on the same call" />
+      </div>
+    );
+  }
   if (action === 'request.submit') {
     return (
       <div data-testid="replay-message" data-message="request">
@@ -246,24 +307,18 @@ function StepMessage({ trace, action }: { trace: Trace; action: string }) {
   if (action.startsWith('request.')) {
     return (
       <div data-testid="replay-message" data-message="issued">
-        {cert ? (
-          <>
-            <p>The certificate issued at approval: serial <code>{opensslSerial(cert.serial)}</code>.</p>
-            <ByteView der={fromBase64(cert.der)} structure="certificate" label="device certificate" />
-          </>
-        ) : <p>No certificate is recorded for this request.</p>}
-        {trace.profile ? (
-          <>
-            <p>The certified profile as signed and delivered ({trace.profile.createdAt}):</p>
-            <JwsView text={trace.profile.file} label="profile" />
-          </>
-        ) : null}
+        <Issued trace={trace} cert={cert} when="at approval" />
       </div>
     );
   }
+  const confirmed = action === 'device.complete'
+    ? 'A person marked the device Provisioned: the service did not hear from the device itself.'
+    : action === 'certificate.install'
+      ? 'The device confirmed the install over mutual TLS with the new certificate below, which the service then made its current one (its proof is checked and not kept; the audit entry records the serial and the previous one).'
+      : 'The device confirmed the install over mutual TLS with the certificate below (its proof is checked and not kept; the audit entry records the serial and transport).';
   return (
     <div data-testid="replay-message" data-message="confirmation">
-      <p>{action === 'device.complete' ? 'A person marked the device Provisioned: the service did not hear from the device itself.' : 'The device confirmed the install over mutual TLS with the certificate below (its proof is checked and not kept; the audit entry records the serial and transport).'}</p>
+      <p>{confirmed}</p>
       {cert ? <ByteView der={fromBase64(cert.der)} structure="certificate" label="confirmed certificate" /> : null}
     </div>
   );

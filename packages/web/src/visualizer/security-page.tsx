@@ -4,14 +4,14 @@
  * standards the method's steps cite, each at the level it supports.
  */
 import { Link } from '../router';
-import { CLAIM_LEVELS, type Method, METHODS, STANDARDS, type StandardId } from './model/index.js';
+import { CLAIM_LEVELS, type Flow, FLOWS, STANDARDS, type StandardId } from './model/index.js';
 
-function zoneName(m: Method, actor: string): string {
+function zoneName(m: Flow, actor: string): string {
   const zone = m.actors.find((a) => a.id === actor)?.zone;
   return m.zones.find((z) => z.id === zone)?.name ?? '?';
 }
 
-export function SecurityPage({ method }: { method: Method }) {
+export function SecurityPage({ method }: { method: Flow }) {
   const anchors = new Map<string, { step: number; by: string; checks: string }[]>();
   method.steps.forEach((s, i) => {
     for (const v of s.verifies) {
@@ -23,7 +23,7 @@ export function SecurityPage({ method }: { method: Method }) {
   return (
     <section>
       <h1>Security analysis: {method.name}</h1>
-      <p><Link to={`/visualizer/${method.id}`}>Back to the swimlanes</Link> · <Link to="/visualizer/standards">Standards across all methods</Link></p>
+      <p><Link to={`/visualizer/${method.id}`}>Back to the swimlanes</Link> · <Link to="/visualizer/standards">Standards across all flows</Link></p>
       <h2>Attack surface by step</h2>
       <table className="table" data-testid="attack-surface">
         <thead><tr><th scope="col">Step</th><th scope="col">Channel</th><th scope="col">Trust boundary</th><th scope="col">Threats</th><th scope="col">Mitigations</th><th scope="col">Residual risk</th></tr></thead>
@@ -60,7 +60,10 @@ export function SecurityPage({ method }: { method: Method }) {
   );
 }
 
-/** /visualizer/standards: every cited standard, where and at which level. */
+/**
+ * /visualizer/standards: every cited standard, where and at which level — in every flow, the
+ * lifecycle flows included: a claim is about what a step does, whatever the flow is for.
+ */
 export function StandardsPage() {
   return (
     <section>
@@ -68,13 +71,13 @@ export function StandardsPage() {
       <p>Each reference says what a step does with the standard, at the level it truly supports:</p>
       <ul>{Object.entries(CLAIM_LEVELS).map(([level, meaning]) => <li key={level}><strong>{level}</strong>: {meaning}</li>)}</ul>
       <p>Nothing here is a certification or a conformity statement for a whole product.</p>
-      <StandardsTable methods={METHODS} />
+      <StandardsTable methods={FLOWS} />
     </section>
   );
 }
 
-function StandardsTable({ methods }: { methods: readonly Method[] }) {
-  const rows: { id: StandardId; method: Method; step: number; title: string; level: string; claim: string }[] = [];
+function StandardsTable({ methods }: { methods: readonly Flow[] }) {
+  const rows: { id: StandardId; method: Flow; step: number; title: string; level: string; claim: string }[] = [];
   for (const m of methods) {
     m.steps.forEach((s, i) => {
       for (const r of s.standards) rows.push({ id: r.id, method: m, step: i + 1, title: s.title, level: r.level, claim: r.claim });

@@ -1,10 +1,10 @@
 /** What one step does, why it comes here, the message's labelled fields, and its security analysis. */
-import { CLAIM_LEVELS, type Method, STANDARDS } from './model/index.js';
+import { CLAIM_LEVELS, type Flow, STANDARDS } from './model/index.js';
 import { formatDuration } from './format';
 import { ExampleBytes } from './bytes/example-bytes';
 import { EXAMPLE_STEPS } from './bytes/example-steps';
 
-export function StepPanel({ method, index, headingId = 'step-heading' }: { method: Method; index: number; headingId?: string }) {
+export function StepPanel({ method, index, headingId = 'step-heading' }: { method: Flow; index: number; headingId?: string }) {
   const step = method.steps[index];
   if (!step) return null;
   const actor = (id: string) => method.actors.find((a) => a.id === id)?.name ?? id;

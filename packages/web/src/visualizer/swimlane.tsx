@@ -1,10 +1,10 @@
 /** The swimlane drawing of one method: lanes, trust-zone bands, one arrow per step, the current one animated. */
-import type { Method, Step } from './model/index.js';
+import type { Flow, Step } from './model/index.js';
 import { boundaryCrossings, diagramSize, HEADER, LANE_WIDTH, laneIndex, laneX, MARGIN, stepY, zoneBands } from './layout';
 import { CrossingMarker, LockIcon } from './icons';
 
 interface Props {
-  readonly method: Method;
+  readonly method: Flow;
   /** The current step, 0-based; steps after it are faded. */
   readonly current: number;
   readonly speed: number;
@@ -54,7 +54,7 @@ export function Swimlane({ method, current, speed, reducedMotion, onSelect, show
   );
 }
 
-function Arrow(props: { method: Method; step: Step; index: number; state: 'past' | 'current' | 'future'; speed: number; reducedMotion: boolean; onSelect: (i: number) => void; prefix: string }) {
+function Arrow(props: { method: Flow; step: Step; index: number; state: 'past' | 'current' | 'future'; speed: number; reducedMotion: boolean; onSelect: (i: number) => void; prefix: string }) {
   const { method, step, index, state, speed, reducedMotion, onSelect, prefix } = props;
   const y = stepY(index);
   const x1 = laneX(method, step.from);

@@ -4,7 +4,7 @@
  * because at true scale it would hide every other step.
  */
 import { Link } from '../router';
-import type { Method } from './model/index.js';
+import type { Flow } from './model/index.js';
 import { formatDuration } from './format';
 
 const ROW = 34;
@@ -16,7 +16,7 @@ function barWidth(seconds: number): number {
   return 10 + 40 * Math.log10(1 + seconds);
 }
 
-export function TimelinePage({ method }: { method: Method }) {
+export function TimelinePage({ method }: { method: Flow }) {
   let x = LABEL;
   const bars = method.steps.map((s, i) => {
     const w = s.duration.humanWait ? BREAK : barWidth(s.duration.seconds);

@@ -1,12 +1,14 @@
-/** Every method's model, in the order the views list them. */
+/** Every method's model, in the order the views list them, and Provisio's lifecycle flows. */
 import { jitp } from './jitp.js';
 import { manufacturerCert } from './manufacturer-cert.js';
 import { provisioConnected } from './provisio-connected.js';
 import { provisioDisconnected } from './provisio-disconnected.js';
 import { provisioProxy } from './provisio-proxy.js';
+import { provisioRenewal } from './provisio-renewal.js';
+import { provisioReprovision } from './provisio-reprovision.js';
 import { qrApp } from './qr-app.js';
 import { tokenPsk } from './token-psk.js';
-import type { Method } from './types.js';
+import type { Flow, LifecycleFlow, Method } from './types.js';
 import { x509Csr } from './x509-csr.js';
 import { zeroTouch } from './zero-touch.js';
 
@@ -22,8 +24,24 @@ export const METHODS: readonly Method[] = [
   jitp,
 ];
 
+/**
+ * What a provisioned device does later. Not provisioning methods: the comparison, the decision
+ * guide and the assessment (which compare ways to provision) leave them out; every view that
+ * draws one flow shows them.
+ */
+export const LIFECYCLE_FLOWS: readonly LifecycleFlow[] = [provisioRenewal, provisioReprovision];
+
+/** Every flow a view can draw: the methods, then the lifecycle flows. */
+export const FLOWS: readonly Flow[] = [...METHODS, ...LIFECYCLE_FLOWS];
+
+/** A provisioning method (for the views that compare methods). */
 export function findMethod(id: string): Method | undefined {
   return METHODS.find((m) => m.id === id);
+}
+
+/** Any flow, method or lifecycle (for the views that draw one flow). */
+export function findFlow(id: string): Flow | undefined {
+  return FLOWS.find((m) => m.id === id);
 }
 
 export type * from './types.js';

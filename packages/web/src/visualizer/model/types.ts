@@ -104,7 +104,12 @@ export interface Assessment {
   readonly scalability: Score;
 }
 
-export interface Method {
+/**
+ * A flow as every drawing view shows it: swimlanes, step panel, timeline, security, export.
+ * A provisioning method (Method) adds the assessment the comparison pages score; a lifecycle flow
+ * (what a provisioned device does later: renewal, reprovisioning) is a Flow only.
+ */
+export interface Flow {
   readonly id: string;
   readonly name: string;
   /** Provisio's own flow (implemented here) or a generic method described for comparison. */
@@ -115,5 +120,14 @@ export interface Method {
   /** Lane order, top to bottom. */
   readonly actors: readonly Actor[];
   readonly steps: readonly Step[];
+}
+
+/** A provisioning method: how a device gets its first identity; compared and scored with the others. */
+export interface Method extends Flow {
   readonly assessment: Assessment;
+}
+
+/** A lifecycle flow of Provisio's: not a way to provision, so never compared, scored or recommended. */
+export interface LifecycleFlow extends Flow {
+  readonly kind: 'provisio';
 }

@@ -1,8 +1,8 @@
-/** Checks a method's model is consistent; returns the problems found (none for a valid model). */
+/** Checks a flow's model (a method or a lifecycle flow) is consistent; returns the problems found (none for a valid model). */
 import { STANDARDS } from './standards.js';
-import type { Method } from './types.js';
+import type { Flow, Method } from './types.js';
 
-export function validateMethod(m: Method): string[] {
+export function validateMethod(m: Flow | Method): string[] {
   const problems: string[] = [];
   const at = (where: string, what: string) => problems.push(`${m.id}: ${where}: ${what}`);
   const zoneIds = new Set(m.zones.map((z) => z.id));
@@ -47,7 +47,8 @@ export function validateMethod(m: Method): string[] {
       if (v.anchor.trim() === '') at(where, 'verification without a trust anchor');
     }
   });
-  for (const [name, score] of Object.entries(m.assessment)) {
+  // Only a provisioning method is scored; a lifecycle flow has no assessment to check.
+  for (const [name, score] of Object.entries('assessment' in m ? m.assessment : {})) {
     if (![1, 2, 3, 4, 5].includes(score.score)) at(`assessment ${name}`, 'score must be 1–5');
     if (score.reason.trim() === '') at(`assessment ${name}`, 'needs a reason');
   }
