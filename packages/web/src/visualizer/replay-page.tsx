@@ -226,7 +226,7 @@ function Replay({ trace, method, requestId }: { trace: Trace; method: Flow; requ
           })}
         </tbody>
       </table>
-      {trace.truncated && <p className="note">More entries exist than the trace holds; the oldest are shown.</p>}
+      {trace.truncated && <p className="note">More entries exist about this device than the trace reads (it reads the newest): entries of an old request may be missing here; the Audit page has them all.</p>}
     </section>
   );
 }
