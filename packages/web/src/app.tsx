@@ -5,7 +5,7 @@ import { Link, navigate, useLocation } from './router';
 import { SignIn } from './pages/sign-in';
 import { DevicesPage } from './pages/devices';
 import { DeviceDetailPage } from './pages/device-detail';
-import { ProvisioningPage } from './pages/provisioning';
+import { forgetUploads, ProvisioningPage } from './pages/provisioning';
 import { DashboardPage } from './pages/dashboard';
 import { AuditPage } from './pages/audit';
 import { SystemsPage } from './pages/systems';
@@ -66,6 +66,7 @@ export function App() {
         return;
       }
     }
+    forgetUploads();
     setCsrfToken(null);
     setSession(null);
     navigate('/', true);
@@ -92,7 +93,7 @@ export function App() {
   } else if (path.startsWith('/devices/') && allowed('/devices')) {
     page = <DeviceDetailPage session={session} deviceId={decodeURIComponent(path.slice('/devices/'.length))} />;
   } else if (path === '/provisioning' && allowed('/provisioning')) {
-    page = <ProvisioningPage />;
+    page = <ProvisioningPage user={session.username} />;
   } else {
     page = (
       <section>

@@ -147,6 +147,9 @@ describe('admin web UI in Chromium', () => {
     assert.equal(bundle.entries[0]?.content.toString('utf8'), profileText);
     await page.getByTestId('bundle-note').filter({ hasText: '1 profile in the bundle.' }).waitFor();
     await w.screenshot('05-provisioning-approved');
+    // A reload keeps this tab's uploads (which profiles to fetch), with their next steps.
+    await page.reload();
+    await line.getByRole('button', { name: 'Complete provisioning of DEV-101' }).waitFor();
 
     // The device installs the downloaded profile with the SDK.
     const installed = await installProfile(deps, { dir: deviceDir, profileText });
@@ -188,6 +191,11 @@ describe('admin web UI in Chromium', () => {
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in to Provisio' }).waitFor();
+    // Signing out forgets the uploads list: the next person at this browser starts empty.
+    await signIn(w, 'admin', t.service.adminPassword as string);
+    await page.goto('/provisioning');
+    await page.getByLabel('Request files (.ppr) or bundles (.pbdl)').waitFor();
+    assert.equal(await page.getByRole('table', { name: 'Uploaded requests' }).count(), 0);
     assert.deepEqual(w.faults, []);
   });
 

@@ -2,7 +2,7 @@
  * Provisioning (seed 000): drop or choose many request files or bundles, see a verdict per file,
  * download each certified profile, then "Complete provisioning" once it is installed.
  */
-import { type DragEvent, useRef, useState } from 'react';
+import { type DragEvent, useEffect, useRef, useState } from 'react';
 import { ApiError, call, type DeviceView, getJson, MEDIA, postJson, type RequestView, saveFile } from '../api';
 import { CliCommand, ErrorBox, sh, StateBadge } from '../widgets';
 
@@ -44,8 +44,31 @@ async function upload(file: File): Promise<Verdict[]> {
   }
 }
 
-export function ProvisioningPage() {
-  const [verdicts, setVerdicts] = useState<Verdict[]>([]);
+/**
+ * The verdicts of this tab's uploads, kept in sessionStorage so a reload (or a visit to another
+ * page) does not forget which profiles to download: a technician may not list requests. Kept per
+ * user and forgotten at sign-out; they hold ids and states, nothing secret.
+ */
+const UPLOADS_KEY = 'provisio.uploads';
+
+function savedUploads(user: string): Verdict[] {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(UPLOADS_KEY) ?? 'null') as { user: string; verdicts: Verdict[] } | null;
+    return saved?.user === user && Array.isArray(saved.verdicts) ? saved.verdicts : [];
+  } catch {
+    return [];
+  }
+}
+
+export function forgetUploads(): void {
+  sessionStorage.removeItem(UPLOADS_KEY);
+}
+
+export function ProvisioningPage({ user }: { user: string }) {
+  const [verdicts, setVerdicts] = useState<Verdict[]>(() => savedUploads(user));
+  useEffect(() => {
+    if (verdicts.length > 0) sessionStorage.setItem(UPLOADS_KEY, JSON.stringify({ user, verdicts }));
+  }, [user, verdicts]);
   const [busy, setBusy] = useState(false);
   const [isOver, setOver] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -108,6 +131,18 @@ export function ProvisioningPage() {
         <CliCommand command="provisio request upload FILE…" />
       </div>
       <p role="status" className="status">{busy ? 'Uploading…' : verdicts.length ? `${accepted.length} accepted, ${refused} refused` : ''}</p>
+      {verdicts.length > 0 && !busy ? (
+        <button
+          type="button"
+          className="secondary small"
+          onClick={() => {
+            forgetUploads();
+            setVerdicts([]);
+          }}
+        >
+          Clear this list
+        </button>
+      ) : null}
       <ErrorBox error={error} />
       {requestIds.length > 0 ? (
         <div className="bundle-download">
