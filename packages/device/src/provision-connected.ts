@@ -189,7 +189,8 @@ function retryAfterMs(reply: HttpReply): number | null {
   return Number(v) * 1000;
 }
 
-function errorOf(reply: HttpReply): { code: string; message: string } {
+/** The service's `{error: {code, message}}`, or the HTTP status when the body is not that. */
+export function errorOf(reply: HttpReply): { code: string; message: string } {
   try {
     const e = (JSON.parse(reply.body.toString('utf8')) as { error?: { code?: unknown; message?: unknown } }).error;
     if (e && typeof e.code === 'string') return { code: e.code, message: typeof e.message === 'string' ? e.message : '' };
@@ -199,7 +200,8 @@ function errorOf(reply: HttpReply): { code: string; message: string } {
   return { code: `http_${reply.status}`, message: `HTTP ${reply.status}` };
 }
 
-function isTransient(status: number): boolean {
+/** Worth trying again after a wait: overload, a gateway between, or a passing fault. */
+export function isTransient(status: number): boolean {
   return status === 429 || status === 503 || status === 502 || status === 504 || status === 500;
 }
 

@@ -22,7 +22,7 @@ import { installProfile, type InstallProfileResult } from './install-profile.js'
 import { readKeystoreFile, readPrivateKeyFile, removeKeystoreFiles, replaceKeystoreFiles } from './keystore.js';
 import { withKeystoreLock } from './keystore-lock.js';
 import { loadDevice } from './load-device.js';
-import { type HttpReply, type HttpTransport, httpsTransport, provisionConnected, type ProvisionConnectedResult, type ProvisionProgress } from './provision-connected.js';
+import { errorOf, type HttpReply, type HttpTransport, httpsTransport, isTransient, provisionConnected, type ProvisionConnectedResult, type ProvisionProgress } from './provision-connected.js';
 
 /** The profile's default when it carries no renewal policy (docs/lifecycle.md). */
 export const DEFAULT_RENEWAL = { atFractionOfLifetime: 2 / 3, jitterFraction: 0.05 } as const;
@@ -65,16 +65,6 @@ export interface RenewConnectedResult {
 const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_MAX_MS = 60_000;
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function errorOf(reply: HttpReply): { code: string; message: string } {
-  try {
-    const e = (JSON.parse(reply.body.toString('utf8')) as { error?: { code?: unknown; message?: unknown } }).error;
-    if (e && typeof e.code === 'string') return { code: e.code, message: typeof e.message === 'string' ? e.message : '' };
-  } catch {
-    // not JSON: the status says enough
-  }
-  return { code: `http_${reply.status}`, message: `HTTP ${reply.status}` };
-}
 
 /** Exponential backoff with full jitter, from the injected random source. */
 export function backoffMs(random: Random, failures: number, baseMs = BACKOFF_BASE_MS, maxMs = BACKOFF_MAX_MS): number {
@@ -164,7 +154,7 @@ async function renewConnectedNow(deps: RenewConnectedDeps, input: RenewConnected
         requestId = reply.headers['x-request-id'] ?? '';
         break;
       }
-      if (reply && ![429, 500, 502, 503, 504].includes(reply.status)) {
+      if (reply && !isTransient(reply.status)) {
         const e = errorOf(reply);
         throw new DeviceError('service_refused', `the service refused the renewal: ${e.code}: ${e.message}`, 'see the code: a revoked or long-expired certificate cannot renew; the device must be provisioned again');
       }

@@ -15,7 +15,7 @@ import { installProfile, type InstallProfileResult } from './install-profile.js'
 import { readKeystoreFile, readPrivateKeyFile } from './keystore.js';
 import { withKeystoreLock } from './keystore-lock.js';
 import { loadDevice } from './load-device.js';
-import { type HttpReply, type HttpTransport, httpsTransport, provisionConnected, type ProvisionConnectedResult, type ProvisionProgress } from './provision-connected.js';
+import { errorOf, type HttpReply, type HttpTransport, httpsTransport, isTransient, provisionConnected, type ProvisionConnectedResult, type ProvisionProgress } from './provision-connected.js';
 import { backoffMs, type RenewConnectedDeps } from './renew-connected.js';
 
 export type ReprovisionProgress =
@@ -40,18 +40,6 @@ export interface ReprovisionConnectedResult {
   readonly installed: InstallProfileResult;
   readonly confirmed: ProvisionConnectedResult;
 }
-
-function errorOf(reply: HttpReply): { code: string; message: string } {
-  try {
-    const e = (JSON.parse(reply.body.toString('utf8')) as { error?: { code?: unknown; message?: unknown } }).error;
-    if (e && typeof e.code === 'string') return { code: e.code, message: typeof e.message === 'string' ? e.message : '' };
-  } catch {
-    // not JSON: the status says enough
-  }
-  return { code: `http_${reply.status}`, message: `HTTP ${reply.status}` };
-}
-
-const isTransient = (status: number) => [429, 500, 502, 503, 504].includes(status);
 
 export async function reprovisionConnected(deps: RenewConnectedDeps, input: ReprovisionConnectedInput): Promise<ReprovisionConnectedResult> {
   return withKeystoreLock(input.dir, () => reprovisionConnectedNow(deps, input));
