@@ -1,7 +1,7 @@
 /**
  * The device certificate profile of the certificate provisioning workflow (seed 003), documented
  * in docs/device-certificate-profile.md:
- *   subject  CN = deviceId, OU = "<system>/<component>"
+ *   subject  CN = deviceId, OU = system, role = component (X.520 id-at-role)
  *   SAN      directoryName { CN = deviceId, description = deviceLabel }
  *   EKU      clientAuth; key usage by key type; not a CA.
  */
@@ -53,7 +53,8 @@ export function deviceCertificateRequest(
     serial,
     subject: [
       { type: 'CN', value: deviceId },
-      { type: 'OU', value: `${identity.system}/${identity.component}` },
+      { type: 'OU', value: identity.system },
+      { type: 'role', value: identity.component },
       ...(identity.mock ? [{ type: 'description' as const, value: MOCK_DEVICE_MARK }] : []),
     ],
     subjectAltName: [

@@ -83,7 +83,7 @@ describe('issue certificate', () => {
       assert.match(result.output, /: OK/, result.output);
 
       const text = openssl(['x509', '-in', file, '-noout', '-text', '-serial', '-nameopt', 'RFC2253']).output;
-      assert.match(text, /Subject: OU=ZMonitor\/bedside monitor,CN=DEV-001/);
+      assert.match(text, /Subject: role=bedside monitor,OU=ZMonitor,CN=DEV-001/);
       assert.match(text, /DirName:\/CN=DEV-001\/description=Bed 12/);
       assert.doesNotMatch(text, /bank\.example|evil/);
       assert.match(text, /CA:FALSE/);

@@ -16,7 +16,7 @@ import {
 import { PkiError } from './errors.js';
 import { OID } from './oids.js';
 
-export type AttributeName = 'CN' | 'OU' | 'O' | 'C' | 'serialNumber' | 'description';
+export type AttributeName = 'CN' | 'OU' | 'O' | 'C' | 'serialNumber' | 'description' | 'role';
 
 const ATTRIBUTE_OIDS: Record<AttributeName, string> = {
   CN: OID.commonName,
@@ -25,6 +25,7 @@ const ATTRIBUTE_OIDS: Record<AttributeName, string> = {
   C: OID.country,
   serialNumber: OID.serialNumber,
   description: '2.5.4.13',
+  role: OID.role,
 };
 const NAMES_BY_OID = new Map(Object.entries(ATTRIBUTE_OIDS).map(([k, v]) => [v, k]));
 
@@ -36,6 +37,8 @@ const UPPER_BOUNDS: Record<AttributeName, number> = {
   C: 2,
   serialNumber: 64,
   description: 1024,
+  // X.520 sets no upper bound for role; a component name is at most 64 characters.
+  role: 64,
 };
 
 export interface NameAttribute {
@@ -109,7 +112,7 @@ export function parseName(buf: Uint8Array, tlv: Tlv): ParsedName {
 
 const ESCAPE = /[,+"\\<>;=]/g;
 
-/** A one-line readable form, e.g. `CN=DEV-001, OU=ZMonitor/bedside monitor`. */
+/** A one-line readable form, e.g. `CN=DEV-001, OU=ZMonitor, role=bedside monitor`. */
 export function formatName(name: ParsedName | DistinguishedName): string {
   const attrs = 'der' in name ? name.attributes : name;
   return attrs.map((a) => `${a.type}=${a.value.replace(ESCAPE, (c) => `\\${c}`)}`).join(', ');

@@ -99,8 +99,9 @@ export class Fields {
   }
 
   /**
-   * A system or component name. They meet in the certificate OU "<system>/<component>", so each
-   * follows the X.520 OU rules (1-64 characters, no controls, NFC) and has no "/".
+   * A system or component name: the device certificate's OU and role, so each follows the X.520
+   * rules (1-64 characters, no controls, NFC); no "/" (certificates before D34 joined them as
+   * OU "<system>/<component>", and names appear in URL paths).
    */
   name(value: unknown, what: string): string {
     const text = this.string(value, what, 1, 64);

@@ -24,7 +24,7 @@ function checkGraceDays(days: number): void {
 
 function checkName(kind: 'system' | 'component', name: string): void {
   try {
-    // The name becomes part of the certificate OU "<system>/<component>" (64 characters at most).
+    // The name becomes the device certificate's OU (system) or role (component): 64 characters at most.
     checkNameAttribute({ type: 'OU', value: name });
   } catch (e) {
     if (e instanceof PkiError) throw new ServiceError('validation_failed', `${kind} name: ${e.message}`);
