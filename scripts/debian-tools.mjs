@@ -5,8 +5,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 /**
  * command on PATH → Debian package that provides it. chromium: the admin web UI's browser tests
  * (packages/web/test) drive Debian's Chromium through playwright-core; no browser is downloaded.
+ * certtool: GnuTLS parses our private OIDs (packages/pki/src/oids.test.ts).
  */
-const TOOLS = { openssl: 'openssl', chromium: 'chromium' };
+const TOOLS = { openssl: 'openssl', chromium: 'chromium', certtool: 'gnutls-bin' };
 
 function has(command) {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
