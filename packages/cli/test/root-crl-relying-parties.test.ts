@@ -276,4 +276,44 @@ describe('relying parties that check the whole chain: openssl -crl_check_all and
     assert.equal(r.status, 400);
     assert.match(r.body, /The SSL certificate error/);
   });
+
+  it('fail/root-crl-file-replaced-by-a-foreign-or-older-crl-keeps-the-newest-published', async () => {
+    const published = async () => {
+      const r = await t.call('GET', '/crl/root.crl.pem', { token: null });
+      assert.equal(r.status, 200);
+      writeFileSync(join(dir, 'published.pem'), r.body);
+      return /X509v3 CRL Number:\s*\n\s*(\d+)/.exec(openssl(['crl', '-in', join(dir, 'published.pem'), '-noout', '-text']).stdout)?.[1];
+    };
+    assert.equal(await published(), '2');
+    // The issuing CA's CRL is not the root's; an older root CRL put back would un-revoke.
+    for (const wrong of [join(dir, 'issuing-start.pem'), join(dir, 'root-start.pem')]) {
+      copyFileSync(wrong, join(caDir, 'root.crl.new'));
+      renameSync(join(caDir, 'root.crl.new'), join(caDir, 'root.crl'));
+      assert.equal(await published(), '2', wrong);
+    }
+  });
+
+  it('fail/serve-refuses-a-root-crl-the-root-did-not-sign-and-says-when-there-is-none', async () => {
+    const copy = (name: string, withCrl: string | null) => {
+      const target = join(dir, name);
+      mkdirSync(target);
+      for (const f of ['root.crt', 'intermediate.crt', 'intermediate.key']) copyFileSync(join(caDir, f), join(target, f));
+      if (withCrl) copyFileSync(withCrl, join(target, 'root.crl'));
+      return target;
+    };
+    await assert.rejects(
+      startTestService({ caDir: copy('ca-foreign-crl', join(dir, 'issuing-start.pem')) }),
+      /root\.crl is not a CRL signed by the root "CN=Hospital Root CA" \(the CRL was issued by "CN=Provisio Issuing CA"/,
+    );
+    const lines: string[] = [];
+    const bare = await startTestService({ caDir: copy('ca-no-crl', null), serve: { log: (line) => lines.push(line) } });
+    try {
+      assert.ok(lines.some((l) => /no root CRL in .*ca-no-crl\/root\.crl: \/crl\/root\.crl answers 404/.test(l)), lines.join('\n'));
+      const r = await bare.call('GET', '/crl/root.crl', { token: null });
+      assert.equal(r.status, 404);
+      assert.match(r.body.toString(), /no root CRL yet: sign one at the ceremony/);
+    } finally {
+      await bare.close();
+    }
+  });
 });
