@@ -22,6 +22,7 @@ import { openStore, parseStoreUrl } from './store/open-store.js';
 import { type DecisionFanOut, startPgDecisionFanOut } from './store/pg-decision-fan-out.js';
 import { DEFAULT_EXPIRY_WINDOW_MS } from './domain/expiry.js';
 import { buildPublicationApp } from './http/publication.js';
+import { ROOT_CRL_PATH } from './http/revocation-routes.js';
 import { startExpiryJob } from './jobs/expiry-sweep.js';
 import { type RunningStation, startStation } from './station/station-server.js';
 
@@ -134,6 +135,8 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       store,
       urls: { crl: urls.crlUrl, ocsp: urls.ocspUrl, caIssuers: `${revocationBase}/ca/intermediate.cer` },
       tlsNames,
+      rootCrlUrl: `${revocationBase}${ROOT_CRL_PATH}`,
+      log,
     });
     // The OCSP responder's cache is told of revocations once they commit (domain/revocation.ts).
     let ocsp: OcspResponderService | null = null;

@@ -120,14 +120,14 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
     log: (line) => deps.stderr.write(`provisio: ${line}\n`),
   });
   if (service.isDevelopmentRoot) {
-    warn(deps, `${service.createdDevelopmentCa ? 'created a DEVELOPMENT' : 'using the DEVELOPMENT'} root CA in ${join(dataDir, 'ca')}: fine for trying Provisio, not for devices in the field (its key was discarded). Use "provisio serve --ca DIR" with a CA from the ceremony (docs/ceremony.md).`);
+    warn(deps, `${service.createdDevelopmentCa ? 'created a DEVELOPMENT' : 'using the DEVELOPMENT'} root CA in ${join(dataDir, 'ca')}: fine for trying Provisio, not for devices in the field (its key signed the issuing CA and the root CRL, valid until the root expires, then was discarded). Use "provisio serve --ca DIR" with a CA from the ceremony (docs/ceremony.md).`);
   }
   const lines = [
     `✔ Provisio is serving ${service.url}`,
     `  root of trust  ${service.rootPath}`,
     `  root SHA-256   ${service.rootFingerprint}`,
     service.webRoot ? `  web UI         ${service.url}/ (sign in with a user's password)` : '  web UI         not built (npm run build)',
-    ...(service.publishUrl ? [`  CRL and OCSP   ${service.publishUrl}/crl/issuing.crl, ${service.publishUrl}/ocsp (plain http)`] : []),
+    ...(service.publishUrl ? [`  CRL and OCSP   ${service.publishUrl}/crl/issuing.crl, ${service.publishUrl}/crl/root.crl, ${service.publishUrl}/ocsp (plain http)`] : []),
     ...(service.stationUrl ? [`✔ Central station ${service.stationUrl} (mutual TLS; devices: provisio device check-in --station ${service.stationUrl})`] : []),
   ];
   if (service.adminPassword) {

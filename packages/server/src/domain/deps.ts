@@ -36,6 +36,23 @@ export interface IssuingAuthority {
    * the new one; returns the responder in use afterwards.
    */
   renewOcspResponder(): Promise<OcspResponder>;
+  /** The root's CRL from the ceremony, published beside the issuing CRL (decision D31). */
+  readonly rootCrl: RootCrlSource;
+}
+
+/** A root CRL the service publishes but cannot sign: the root key is offline (or discarded). */
+export interface PublishedRootCrl {
+  readonly der: Buffer;
+  readonly crlNumber: bigint;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date;
+}
+
+export interface RootCrlSource {
+  /** The file it is read from (CA_DIR/root.crl). */
+  readonly path: string;
+  /** The newest valid root CRL from that file, or null when there has never been one. */
+  current(): PublishedRootCrl | null;
 }
 
 /** How revocation is published (docs/service.md "CRL", "OCSP"). */
