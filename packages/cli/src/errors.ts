@@ -40,6 +40,10 @@ export const cliErrors = {
     category: 'invalid',
     when: 'a request file given to "request bundle" was made with another package than --package',
   },
+  audit_file_invalid: {
+    category: 'invalid',
+    when: '"audit verify --export" was given a file whose lines are not audit entries as "audit export" writes them',
+  },
   internal_error: { category: 'internal', when: 'an unexpected failure; details only with PROVISIO_DEBUG=1' },
 } as const satisfies Catalog;
 
