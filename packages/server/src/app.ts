@@ -77,6 +77,8 @@ export interface ServeOptions {
   readonly webRoot?: string | null;
   /** The append-only copy of every audit checkpoint (docs/audit.md); default DATA/audit-checkpoints.jsonl. */
   readonly auditCheckpointFile?: string;
+  /** How often a checkpoint is signed when the chain grew; default 1 minute (D30). */
+  readonly auditCheckpointIntervalMs?: number;
 }
 
 export interface Listen {
@@ -205,7 +207,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       await crlJob.stop();
       throw e;
     }
-    const checkpoints = startCheckpointJob(deps, log);
+    const checkpoints = startCheckpointJob(deps, log, options.auditCheckpointIntervalMs);
     return {
       url: serviceUrl,
       port,

@@ -105,6 +105,10 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
   const stationStatusCacheMs = cutOffText === undefined ? undefined : boundedDuration(cutOffText, 'station-cut-off', 1000, 3_600_000, '60s or 5m (1s to 1h)');
   const expiryText = optionalString(args, 'expiry-window');
   const expiryWindowMs = expiryText === undefined ? undefined : boundedDuration(expiryText, 'expiry-window', 3_600_000, 3650 * 86_400_000, '30d (1h to 3650d)');
+  const checkpointText = optionalString(args, 'audit-checkpoint-interval');
+  const auditCheckpointIntervalMs = checkpointText === undefined ? undefined : boundedDuration(checkpointText, 'audit-checkpoint-interval', 10_000, 3_600_000, '1m (10s to 1h)');
+  const auditCheckpointFile = optionalString(args, 'audit-checkpoints');
+  if (auditCheckpointFile === '') throw usageError('--audit-checkpoints must name a file, like /var/lib/provisio/audit-checkpoints.jsonl');
   const service = await startService({
     ...limits,
     dataDir,
@@ -115,7 +119,8 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
     stationListen,
     ...(stationStatusCacheMs !== undefined ? { stationStatusCacheMs } : {}),
     ...(expiryWindowMs !== undefined ? { expiryWindowMs } : {}),
-    ...(optionalString(args, 'audit-checkpoints') ? { auditCheckpointFile: optionalString(args, 'audit-checkpoints') as string } : {}),
+    ...(auditCheckpointFile !== undefined ? { auditCheckpointFile } : {}),
+    ...(auditCheckpointIntervalMs !== undefined ? { auditCheckpointIntervalMs } : {}),
     ...(db ? { db } : {}),
     ...(caDir ? { caDir } : {}),
     ...(deps.env.PROVISIO_CA_PASSPHRASE ? { caPassphrase: deps.env.PROVISIO_CA_PASSPHRASE } : {}),
@@ -215,7 +220,7 @@ export const SERVE_COMMANDS: readonly CommandSpec[] = [
       ...COMMON_OPTIONS, 'data': str, 'port': str, 'host': str, 'db': str, 'ca': str, 'public-url': str, 'crl-interval': str,
       'publish-listen': str, 'publish-url': str, 'station-listen': str, 'station-cut-off': str, 'expiry-window': str,
       'max-in-flight': str, 'max-queued': str, 'rate-per-client': str, 'rate-burst': str, 'max-held-polls': str,
-      'audit-checkpoints': str,
+      'audit-checkpoints': str, 'audit-checkpoint-interval': str,
     },
     maxPositionals: 0,
     run: serve,
