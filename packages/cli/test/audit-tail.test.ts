@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -225,6 +225,23 @@ function tail(name: string, backend: () => Promise<Backend>) {
       assert.equal((r.body as { error?: { code?: string } }).error?.code, 'audit_chain_broken');
       assert.deepEqual(await raw.all('select seq from audit_checkpoints order by seq'), before, 'nothing signed');
       assert.equal(readFileSync(join(data, 'audit-checkpoints.jsonl'), 'utf8'), lines);
+    });
+
+    it('fail/damaged-files/export-line-and-checkpoint-line', () => {
+      const kept = readFileSync(join(data, 'audit-checkpoints.jsonl'), 'utf8');
+      const entries = join(dir, 'damaged-audit.jsonl');
+      const checkpoints = join(dir, 'damaged-checkpoints.jsonl');
+      writeFileSync(entries, '{"seq": 1}\n');
+      writeFileSync(checkpoints, kept);
+      const r = provisio(['audit', 'verify', '--export', entries, '--checkpoints', checkpoints, '--ca', join(data, 'ca')]);
+      assert.equal(r.status, 3, transcript(r));
+      assert.match(r.stderr, /audit_file_invalid/);
+      // A checkpoint file cut short is a finding: what it should prove cannot be read.
+      const cut = join(dir, 'cut-checkpoints.jsonl');
+      writeFileSync(cut, kept.slice(0, -10));
+      const entriesOk = join(dir, 'fine-audit.jsonl');
+      ok(['audit', 'export', '--out', entriesOk, '--limit', '100000'], server.env);
+      found(provisio(['audit', 'verify', '--export', entriesOk, '--checkpoints', cut, '--ca', join(data, 'ca')]), 'checkpoint_file_invalid', 0);
     });
 
     it('fail/usage/export-without-checkpoints', () => {

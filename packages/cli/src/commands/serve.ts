@@ -193,15 +193,14 @@ async function auditVerify(deps: CliDeps, args: ParsedArgs): Promise<number> {
     }
   }
   // The checkpoint file the service keeps beside its database, unless another is named.
+  // A file named must be there (file_not_found); the default one may not exist yet.
+  if (checkpointsPath !== undefined) readInputFile(checkpointsPath, MAX_AUDIT_FILE_BYTES);
   const keptPath = checkpointsPath ?? (data ? join(data, CHECKPOINT_FILE_NAME) : undefined);
-  if (keptPath === undefined) warn(deps, 'no checkpoint file (pass --checkpoints FILE): checkpoint rows deleted from the database cannot be seen');
-  else if (!existsSync(keptPath)) {
-    if (checkpointsPath !== undefined) readInputFile(checkpointsPath);
-    warn(deps, `no checkpoint file at ${keptPath} yet: checkpoint rows deleted from the database cannot be seen`);
-  }
+  const kept = keptPath !== undefined && existsSync(keptPath) ? new CheckpointFile(keptPath) : undefined;
+  if (!kept) warn(deps, `${keptPath ? `no checkpoint file at ${keptPath} yet` : 'no checkpoint file (pass --checkpoints FILE)'}: checkpoint rows deleted from the database cannot be seen`);
   const store = await openStore({ url: db as string });
   try {
-    return reportAudit(deps, args, await verifyStoreAudit(store, verifier, keptPath !== undefined && existsSync(keptPath) ? new CheckpointFile(keptPath) : undefined));
+    return reportAudit(deps, args, await verifyStoreAudit(store, verifier, kept));
   } finally {
     await store.close();
   }
