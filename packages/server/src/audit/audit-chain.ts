@@ -142,7 +142,7 @@ const MOVED_ENTRY_WINDOW = 256;
  *   after the checkpoint's signature is checked (`checkpoint_signature_invalid`);
  * - the chain must reach the newest checkpoint (`truncated`);
  * - with `end.head`: the entry at the head's seq must have the head's hash (`head_mismatch`), the
- *   chain must reach the head (`truncated`) and not go past `end.headAfter` (`head_mismatch`).
+ *   chain must reach the head (`truncated`) and not go past the head read after it (`head_mismatch`).
  * Without checkpoints a chain rewritten from some seq on with every hash recomputed cannot be
  * seen; without checkpoints after it, a removed tail is seen only through audit_head, and not at
  * all when audit_head was rewritten with it (docs/audit.md).
