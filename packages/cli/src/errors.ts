@@ -48,6 +48,10 @@ export const cliErrors = {
     category: 'invalid',
     when: 'the root directory\'s root-crl.json (the root CRL\'s number and list) is not the file provisio writes',
   },
+  audit_file_invalid: {
+    category: 'invalid',
+    when: '"audit verify --export" was given a file whose lines are not audit entries as "audit export" writes them',
+  },
   internal_error: { category: 'internal', when: 'an unexpected failure; details only with PROVISIO_DEBUG=1' },
 } as const satisfies Catalog;
 

@@ -37,7 +37,7 @@ Commands:
   device request-reprovision     ask a provisioned device for a fresh profile (--cancel: withdraw)
   crl fetch                      download the current CRL (DER or PEM)
   mock-device                    mock device files for experiments (not device-locked)
-  audit list|export|verify       the hash-chained audit log (verify also offline: --data DIR)
+  audit list|export|verify       the hash-chained audit log (verify offline: --data DIR, --export FILE)
   user create                    users with a role and an API token
   policy set|show                approval policies: manual, or automatic when rules match
   gateway create|list|revoke     proxy gateways for devices that cannot reach the service

@@ -13,6 +13,7 @@ import type {
   SerialNumber,
   Signer,
 } from '@provisio/pki';
+import type { CheckpointFile } from '../audit/checkpoint-file.js';
 import type { Role, UserId } from './model.js';
 import type { Store } from './store.js';
 
@@ -86,6 +87,8 @@ export interface ServiceDeps {
   readonly urls: ServiceUrls;
   readonly revocation: RevocationPublishing;
   readonly decisions?: RequestDecisions;
+  /** Every audit checkpoint is also appended here, outside the database (docs/audit.md). */
+  readonly auditCheckpointFile?: CheckpointFile;
 }
 
 /** Who is acting: recorded in the audit log as `user:<username>`. */

@@ -44,6 +44,7 @@ export const serverErrors = {
   gateway_not_found: { category: 'not_found', when: 'no gateway has this name' },
   gateway_unknown: { category: 'unauthorized', when: 'the TLS client certificate on a gateway route is not the certificate of a registered gateway (e.g. a device certificate)' },
   gateway_revoked: { category: 'unauthorized', when: 'the gateway presenting this certificate was revoked' },
+  audit_chain_broken: { category: 'conflict', when: 'a checkpoint was asked for while audit_head does not match the audit entry at its seq (the tail was removed, or the head or the entry rewritten); nothing is signed: run provisio audit verify' },
   rate_limited: { category: 'unavailable', when: 'this client (API token, or IP address on the public device routes) made more calls than its rate allows; HTTP 429, retry after the Retry-After delay' },
   device_certificate_revoked: { category: 'forbidden', when: 'a device checked in at the central station with a certificate that OCSP or the CRL reports revoked' },
   revocation_status_unavailable: { category: 'unavailable', when: 'the central station could get no fresh, verified revocation status (OCSP and CRL both failed) and refuses the check-in (fail closed)' },
