@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { isProvisioError } from '@provisio/pki';
+import { assertUniqueMembers } from '@provisio/protocol';
 import type { Actor, ServiceDeps } from '../domain/deps.js';
 import { ServiceError } from '../domain/errors.js';
 import { SessionBook } from '../domain/sessions.js';
@@ -233,6 +234,22 @@ export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Pr
     },
   });
 
+  // JSON bodies are read as strictly as signed files (docs/decisions.md D29): Fastify's own parser
+  // (which refuses __proto__ and constructor.prototype), then one member per name, since
+  // JSON.parse would silently keep the last of two.
+  const fastifyJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    fastifyJson(request, body as string, (error, value) => {
+      if (error) return done(error, undefined);
+      try {
+        assertUniqueMembers(body as string, 'the request body');
+      } catch (e) {
+        return done(e as Error, undefined);
+      }
+      return done(null, value);
+    });
+  });
   const rawTypes = new Set(ROUTES.flatMap((r) => r.rawBody?.contentTypes ?? []));
   for (const type of rawTypes) {
     app.addContentTypeParser(type, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));

@@ -1,0 +1,105 @@
+/**
+ * Strict input through the real HTTPS API (docs/decisions.md D29): duplicate member names in a
+ * signed request, its headers or envelope, a bundle and an API body; each refusal leaves the
+ * database as it was (row counts and the audit head).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { base64url, ecdsaDerToJose, openPackage, parsePackage } from '@provisio/protocol';
+import { type Signer } from '@provisio/pki';
+import { REQUEST_MEDIA, type TestService, makeRequest, setUpSystem, startTestService } from './service-harness.js';
+
+const decode = (b64url: string) => Buffer.from(b64url, 'base64url').toString('utf8');
+
+/** `text` (a JSON object) with `"name":value` put first, before the genuine member of that name. */
+function withDuplicate(text: string, name: string, value: string): string {
+  const open = text.indexOf('{');
+  return `${text.slice(0, open + 1)}${JSON.stringify(name)}:${value},${text.slice(open + 1)}`;
+}
+
+/** The header texts a device and its package sign a request with. */
+function requestHeaders(packageText: string, device: Signer): [string, string] {
+  const opened = openPackage(parsePackage(packageText), new Date());
+  return [
+    JSON.stringify({ alg: 'ES256', typ: 'provisio-request+jws', kid: 'device', jwk: device.publicKey.jwk }),
+    JSON.stringify({ alg: 'ES256', kid: 'bootstrap', x5c: opened.bootstrapChain.map((c) => c.der.toString('base64')) }),
+  ];
+}
+
+/**
+ * The request re-signed, as the device and its package would, over `payload` with these header
+ * texts (written by hand: signJws never writes a name twice). P-256 keys only.
+ */
+async function resign(packageText: string, device: Signer, payload: string, headers = requestHeaders(packageText, device)): Promise<string> {
+  const opened = openPackage(parsePackage(packageText), new Date());
+  const encodedPayload = base64url(Buffer.from(payload, 'utf8'));
+  const signatures = [];
+  for (const [i, signer] of [device, opened.bootstrapSigner].entries()) {
+    const encodedHeader = base64url(Buffer.from(headers[i] as string, 'utf8'));
+    const der = await signer.sign(Buffer.from(`${encodedHeader}.${encodedPayload}`, 'ascii'));
+    signatures.push({ protected: encodedHeader, signature: base64url(ecdsaDerToJose(der, 32)) });
+  }
+  return JSON.stringify({ payload: encodedPayload, signatures });
+}
+
+describe('strict input (SQLite)', () => {
+  let t: TestService;
+  let packageText: string;
+
+  before(async () => {
+    t = await startTestService();
+    ({ packageText } = await setUpSystem(t));
+  });
+  after(async () => t.close());
+
+  /** What a refusal must leave unchanged: row counts and the newest audit entry. */
+  const snapshot = async () => {
+    const audit = (await t.call('GET', '/api/v1/audit?limit=1')).json();
+    return {
+      requests: (await t.call('GET', '/api/v1/requests?limit=1')).json().total as number,
+      devices: (await t.call('GET', '/api/v1/devices?limit=1')).json().total as number,
+      systems: ((await t.call('GET', '/api/v1/systems')).json().items as unknown[]).length,
+      audit: audit.total as number,
+      auditHead: audit.items[0]?.hash as string,
+    };
+  };
+  async function refused(call: () => Promise<{ status: number; body: Buffer; json(): Record<string, any> }>, status: number, code: string) { // eslint-disable-line @typescript-eslint/no-explicit-any -- replies are read loosely
+    const before = await snapshot();
+    const r = await call();
+    assert.equal(r.status, status, r.body.toString());
+    assert.equal(r.json().error.code, code, r.body.toString());
+    assert.deepEqual(await snapshot(), before, 'a refused call changed state');
+    return r;
+  }
+  const upload = (text: string | Buffer, contentType = REQUEST_MEDIA) => () => t.call('POST', '/api/v1/requests', { raw: Buffer.from(text), contentType });
+
+  it('refuse/api-body-with-a-duplicate-member', async () => {
+    const body = (text: string) => () => t.call('POST', '/api/v1/systems', { raw: Buffer.from(text), contentType: 'application/json' });
+    await refused(body('{"name":"Harmless","name":"Other"}'), 400, 'json_duplicate_key');
+    await refused(body('{"name":"Harmless","\\u006eame":"Other"}'), 400, 'json_duplicate_key');
+    await refused(body('{"name":"Harmless","description":{"a":1,"a":2}}'), 400, 'json_duplicate_key');
+    // Fastify's own refusals stay: prototype poisoning and text that is not JSON.
+    await refused(body('{"name":"Harmless","__proto__":{"x":1}}'), 400, 'validation_failed');
+    await refused(body('{"name":'), 400, 'validation_failed');
+    // The same body without the duplicate is accepted.
+    const r = await t.call('POST', '/api/v1/systems', { raw: Buffer.from('{"name":"Harmless"}'), contentType: 'application/json' });
+    assert.equal(r.status, 201, r.body.toString());
+  });
+
+  it('refuse/request-with-a-duplicate-in-its-signed-payload-or-envelope', async () => {
+    const { text, deviceKey } = await makeRequest(packageText, 'DEV-DUP');
+    const jws = JSON.parse(text) as { payload: string };
+    const payload = decode(jws.payload);
+    // Signed by the device and the package: only the duplicate can be refused.
+    await refused(upload(await resign(packageText, deviceKey, withDuplicate(payload, 'deviceId', '"DEV-OTHER"'))), 400, 'json_duplicate_key');
+    await refused(upload(await resign(packageText, deviceKey, withDuplicate(payload, 'mock', 'true'))), 400, 'json_duplicate_key');
+    const [deviceHeader, bootstrapHeader] = requestHeaders(packageText, deviceKey);
+    await refused(upload(await resign(packageText, deviceKey, payload, [withDuplicate(deviceHeader, 'kid', '"bootstrap"'), bootstrapHeader])), 400, 'json_duplicate_key');
+    await refused(upload(await resign(packageText, deviceKey, payload, [deviceHeader, withDuplicate(bootstrapHeader, 'x5c', '[]')])), 400, 'json_duplicate_key');
+    await refused(upload(withDuplicate(text, 'payload', '"e30"')), 400, 'json_duplicate_key');
+    await refused(upload(withDuplicate(text, 'signatures', '[]')), 400, 'json_duplicate_key');
+    // The genuine request is accepted afterwards.
+    const r = await t.call('POST', '/api/v1/requests', { raw: Buffer.from(await resign(packageText, deviceKey, payload)), contentType: REQUEST_MEDIA });
+    assert.equal(r.status, 201, r.body.toString());
+  });
+});
