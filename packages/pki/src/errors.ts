@@ -52,6 +52,10 @@ export const pkiErrors = {
     category: 'invalid',
     when: 'deviceId, deviceLabel or a name is empty, too long or has forbidden characters',
   },
+  text_invalid: {
+    category: 'invalid',
+    when: 'a label or name that would be written into a certificate contains a bidirectional control or zero-width character',
+  },
   profile_violation: {
     category: 'invalid',
     when: 'the certificate, CRL or OCSP response to be signed breaks its profile (lint before signing)',

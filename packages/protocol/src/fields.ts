@@ -190,10 +190,10 @@ export class Fields {
 }
 
 /**
- * PKI codes that say something a device maker can act on (the key itself is refused by policy)
- * and so keep their own code instead of becoming "malformed".
+ * PKI codes that say something a device maker can act on (the key itself is refused by policy, or
+ * a name holds an invisible character) and so keep their own code instead of becoming "malformed".
  */
-const PASS_THROUGH: ReadonlySet<string> = new Set(['key_unsupported', 'key_too_weak', 'key_invalid']);
+const PASS_THROUGH: ReadonlySet<string> = new Set(['key_unsupported', 'key_too_weak', 'key_invalid', 'text_invalid']);
 
 const IDENTIFIER = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;

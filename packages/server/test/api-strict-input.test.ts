@@ -102,4 +102,14 @@ describe('strict input (SQLite)', () => {
     const r = await t.call('POST', '/api/v1/requests', { raw: Buffer.from(await resign(packageText, deviceKey, payload)), contentType: REQUEST_MEDIA });
     assert.equal(r.status, 201, r.body.toString());
   });
+
+  it('refuse/invisible-characters-in-names-and-labels', async () => {
+    const { text, deviceKey } = await makeRequest(packageText, 'DEV-BIDI');
+    const payload = JSON.parse(decode((JSON.parse(text) as { payload: string }).payload)) as Record<string, unknown>;
+    for (const label of ['Bed 12\u202E21 deB', 'Bed\u200B12', '\u2067Bed 12\u2069']) {
+      await refused(upload(await resign(packageText, deviceKey, JSON.stringify({ ...payload, deviceLabel: label }))), 400, 'text_invalid');
+    }
+    await refused(() => t.call('POST', '/api/v1/systems', { json: { name: 'ZMon\u200Ditor' } }), 400, 'text_invalid');
+    await refused(() => t.call('POST', '/api/v1/systems/ZMonitor/components', { json: { name: 'bedside\u202Emonitor', keyTypes: ['p256'] } }), 400, 'text_invalid');
+  });
 });
