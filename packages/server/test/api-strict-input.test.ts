@@ -6,7 +6,26 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { base64url, ecdsaDerToJose, openPackage, parsePackage } from '@provisio/protocol';
-import { type Signer } from '@provisio/pki';
+import {
+  OID,
+  Tag,
+  type Signer,
+  bitString,
+  createCsr,
+  createKeySigner,
+  deviceSubjectAltName,
+  encodeGeneralName,
+  encodeName,
+  encodePem,
+  extension,
+  generateKey,
+  oid,
+  seq,
+  setOf,
+  smallInteger,
+  tlv,
+  utf8String,
+} from '@provisio/pki';
 import { REQUEST_MEDIA, type TestService, makeRequest, setUpSystem, startTestService } from './service-harness.js';
 
 const decode = (b64url: string) => Buffer.from(b64url, 'base64url').toString('utf8');
@@ -111,5 +130,53 @@ describe('strict input (SQLite)', () => {
     }
     await refused(() => t.call('POST', '/api/v1/systems', { json: { name: 'ZMon\u200Ditor' } }), 400, 'text_invalid');
     await refused(() => t.call('POST', '/api/v1/systems/ZMonitor/components', { json: { name: 'bedside\u202Emonitor', keyTypes: ['p256'] } }), 400, 'text_invalid');
+  });
+
+  it('refuse/csr-asking-for-a-name-the-certificate-would-not-carry', async () => {
+    const { text, deviceKey } = await makeRequest(packageText, 'DEV-SAN');
+    const payload = JSON.parse(decode((JSON.parse(text) as { payload: string }).payload)) as Record<string, unknown>;
+    const withCsr = async (csr: Buffer) => resign(packageText, deviceKey, JSON.stringify({ ...payload, csr: csr.toString('base64') }));
+    const subject = [{ type: 'CN' as const, value: 'DEV-SAN' }];
+    for (const subjectAltName of [
+      [{ type: 'dns' as const, value: 'evil.example' }],
+      [{ type: 'ip' as const, value: '10.0.0.1' }],
+      deviceSubjectAltName({ deviceId: 'DEV-OTHER', deviceLabel: payload.deviceLabel as string }),
+    ]) {
+      const r = await refused(upload(await withCsr(await createCsr(deviceKey, { subject, subjectAltName }))), 400, 'csr_san_not_allowed');
+      assert.match(r.json().error.message, /would not carry/);
+    }
+    // Asking for exactly the name the profile writes is fine.
+    const same = await withCsr(await createCsr(deviceKey, { subject, subjectAltName: deviceSubjectAltName({ deviceId: 'DEV-SAN', deviceLabel: payload.deviceLabel as string }) }));
+    const r = await t.call('POST', '/api/v1/requests', { raw: Buffer.from(same), contentType: REQUEST_MEDIA });
+    assert.equal(r.status, 201, r.body.toString());
+
+    // A gateway's CSR may ask only for the hosts the administrator names.
+    const gatewayKey = createKeySigner((await generateKey('p256')).privateKey);
+    const gatewayCsr = (dns: string) => createCsr(gatewayKey, { subject: [{ type: 'CN', value: 'ward-9' }], subjectAltName: [{ type: 'dns', value: dns }] });
+    const gateway = async (dns: string) => ({ name: 'ward-9', hosts: ['gw9.example', '127.0.0.1'], csr: encodePem('CERTIFICATE REQUEST', await gatewayCsr(dns)) });
+    const body = await gateway('bank.example');
+    await refused(() => t.call('POST', '/api/v1/gateways', { json: body }), 400, 'csr_san_not_allowed');
+    const ok = await t.call('POST', '/api/v1/gateways', { json: await gateway('gw9.example') });
+    assert.equal(ok.status, 201, ok.body.toString());
+  });
+
+  it('refuse/csr-with-two-extension-requests-or-challenge-passwords', async () => {
+    const { text, deviceKey } = await makeRequest(packageText, 'DEV-ATTR');
+    const payload = JSON.parse(decode((JSON.parse(text) as { payload: string }).payload)) as Record<string, unknown>;
+    /** A CSR signed by the device key over exactly these attributes (createCsr writes one of each). */
+    const csrWith = async (attributes: Buffer[]) => {
+      const info = seq(smallInteger(0), encodeName([{ type: 'CN', value: 'DEV-ATTR' }]), deviceKey.publicKey.spki, tlv(0xa0, ...attributes));
+      return seq(info, deviceKey.algorithm.der, bitString(await deviceKey.sign(info)));
+    };
+    const extensionRequest = () => seq(oid(OID.extensionRequest), tlv(Tag.SET, seq(extension(OID.subjectAltName, false, seq(...deviceSubjectAltName({ deviceId: 'DEV-ATTR', deviceLabel: payload.deviceLabel as string }).map(encodeGeneralName))))));
+    const challengePassword = (value: string) => seq(oid(OID.challengePassword), setOf(utf8String(value)));
+    for (const attributes of [[extensionRequest(), extensionRequest()], [challengePassword('a'), challengePassword('b')]]) {
+      const csr = await csrWith(attributes);
+      const r = await refused(upload(await resign(packageText, deviceKey, JSON.stringify({ ...payload, csr: csr.toString('base64') }))), 400, 'pr_malformed');
+      assert.match(r.json().error.message, /(extensionRequest|challengePassword) attribute twice/);
+    }
+    const single = await csrWith([challengePassword('a'), extensionRequest()]);
+    const r = await t.call('POST', '/api/v1/requests', { raw: Buffer.from(await resign(packageText, deviceKey, JSON.stringify({ ...payload, csr: single.toString('base64') }))), contentType: REQUEST_MEDIA });
+    assert.equal(r.status, 201, r.body.toString());
   });
 });
