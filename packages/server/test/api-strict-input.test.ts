@@ -179,4 +179,20 @@ describe('strict input (SQLite)', () => {
     const r = await t.call('POST', '/api/v1/requests', { raw: Buffer.from(await resign(packageText, deviceKey, JSON.stringify({ ...payload, csr: single.toString('base64') }))), contentType: REQUEST_MEDIA });
     assert.equal(r.status, 201, r.body.toString());
   });
+
+  it('refuse/request-living-longer-than-its-package-allows', async () => {
+    const pkg = await t.call('POST', '/api/v1/packages', { json: { system: 'ZMonitor', requestLifetimeSeconds: 600 } });
+    assert.equal(pkg.status, 201, pkg.body.toString());
+    const shortLived = pkg.body.toString('utf8');
+    const createdAt = new Date();
+    for (const seconds of [601, 3600, 7 * 86_400]) {
+      const { text } = await makeRequest(shortLived, `DEV-LONG-${seconds}`, { createdAt, expiresAt: new Date(createdAt.getTime() + seconds * 1000) });
+      const r = await refused(upload(text), 400, 'request_lifetime_exceeded');
+      assert.match(r.json().error.message, /600 s/);
+    }
+    // Exactly the package's lifetime, as a device makes it, is accepted.
+    const { text } = await makeRequest(shortLived, 'DEV-LONG-600', { createdAt, expiresAt: new Date(createdAt.getTime() + 600_000) });
+    const r = await t.call('POST', '/api/v1/requests', { raw: Buffer.from(text), contentType: REQUEST_MEDIA });
+    assert.equal(r.status, 201, r.body.toString());
+  });
 });
