@@ -4,8 +4,9 @@
  * database as it was (row counts and the audit head).
  */
 import assert from 'node:assert/strict';
+import { request as httpsRequest } from 'node:https';
 import { after, before, describe, it } from 'node:test';
-import { base64url, ecdsaDerToJose, openPackage, parsePackage } from '@provisio/protocol';
+import { MAX_BUNDLE_BYTES, base64url, ecdsaDerToJose, openPackage, parsePackage } from '@provisio/protocol';
 import {
   OID,
   Tag,
@@ -194,5 +195,68 @@ describe('strict input (SQLite)', () => {
     const { text } = await makeRequest(shortLived, 'DEV-LONG-600', { createdAt, expiresAt: new Date(createdAt.getTime() + 600_000) });
     const r = await t.call('POST', '/api/v1/requests', { raw: Buffer.from(text), contentType: REQUEST_MEDIA });
     assert.equal(r.status, 201, r.body.toString());
+  });
+
+  /**
+   * Streams a chunked body (no Content-Length) of up to `max` bytes in 16 KiB chunks, each written
+   * once the last one was taken, and stops as soon as an answer arrives: `sent` is how much the
+   * client had handed over by then.
+   */
+  function streamChunked(path: string, contentType: string, max: number): Promise<{ status: number; body: Buffer; sent: number }> {
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(`${t.service.url}${path}`, {
+        method: 'POST',
+        ca: t.rootPem,
+        agent: false,
+        headers: { 'authorization': `Bearer ${t.adminToken}`, 'content-type': contentType, 'transfer-encoding': 'chunked' },
+      });
+      const chunk = Buffer.alloc(16 * 1024, 0x20);
+      let sent = 0;
+      let answered = false;
+      req.on('response', (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), sent });
+          req.destroy();
+        });
+      });
+      // Once answered, the server may close the connection under the writes still under way.
+      req.on('error', (e) => answered || reject(e));
+      const pump = (): void => {
+        while (!answered && sent < max) {
+          sent += chunk.length;
+          if (!req.write(chunk)) {
+            req.once('drain', pump);
+            return;
+          }
+        }
+        if (!answered) req.end();
+      };
+      pump();
+    });
+  }
+
+  it('refuse/chunked-body-over-the-route-limit-before-it-is-buffered', async () => {
+    // The request route takes bundles of up to 64 MiB, so its Fastify bodyLimit is 64 MiB; a
+    // request file is at most 64 KiB. A chunked request file larger than that must be cut off
+    // near 64 KiB, not read to 64 MiB first.
+    const before = await snapshot();
+    const max = MAX_BUNDLE_BYTES + 1024 * 1024;
+    for (const type of [REQUEST_MEDIA, 'application/octet-stream']) {
+      const r = await streamChunked('/api/v1/requests', type, max);
+      assert.equal(r.status, 413, r.body.toString());
+      assert.equal((JSON.parse(r.body.toString('utf8')) as { error: { code: string } }).error.code, 'body_too_large');
+      // What the client handed over is the limit plus what the sockets buffer, far below 64 MiB.
+      assert.ok(r.sent < 16 * 1024 * 1024, `${r.sent} bytes were sent before the answer`);
+    }
+    // A JSON route is held to its own limit (64 KiB) the same way.
+    const json = await streamChunked('/api/v1/systems', 'application/json', max);
+    assert.equal(json.status, 413, json.body.toString());
+    assert.ok(json.sent < 16 * 1024 * 1024, `${json.sent} bytes were sent before the answer`);
+    assert.deepEqual(await snapshot(), before);
+    // The service still answers afterwards.
+    assert.equal((await t.call('GET', '/api/v1/systems')).status, 200);
   });
 });
