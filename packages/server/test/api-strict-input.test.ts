@@ -4,12 +4,17 @@
  * database as it was (row counts and the audit head).
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MAX_BUNDLE_BYTES, base64url, ecdsaDerToJose, openPackage, parsePackage } from '@provisio/protocol';
+import { BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, base64url, createBundle, createRenewalRequest, ecdsaDerToJose, openPackage, parsePackage } from '@provisio/protocol';
+import { httpsTransport, initDevice, loadDevice, provisionConnected, readKeystoreFile, readPrivateKeyFile } from '@provisio/device';
+import { tempDir } from '@provisio/testkit';
 import {
   OID,
   Tag,
+  type GeneralName,
   type Signer,
   bitString,
   createCsr,
@@ -258,5 +263,117 @@ describe('strict input (SQLite)', () => {
     assert.deepEqual(await snapshot(), before);
     // The service still answers afterwards.
     assert.equal((await t.call('GET', '/api/v1/systems')).status, 200);
+  });
+});
+
+describe('strict input in bundles and renewals (SQLite)', () => {
+  let t: TestService;
+  let packageText: string;
+  const random = { bytes: (n: number) => randomBytes(n) };
+  const deps = { clock: { now: () => new Date() }, random };
+
+  before(async () => {
+    t = await startTestService();
+    ({ packageText } = await setUpSystem(t, 'Infusion', 'pump', ['p256']));
+    const r = await t.call('POST', '/api/v1/systems/Infusion/policy', { json: { mode: 'automatic', rules: { transports: ['connected'] } } });
+    assert.equal(r.status, 200, r.body.toString());
+  });
+  after(async () => t.close());
+
+  const snapshot = async () => {
+    const audit = (await t.call('GET', '/api/v1/audit?limit=1')).json();
+    return {
+      requests: (await t.call('GET', '/api/v1/requests?limit=1')).json().total as number,
+      devices: (await t.call('GET', '/api/v1/devices?limit=1')).json().total as number,
+      audit: audit.total as number,
+      auditHead: audit.items[0]?.hash as string,
+    };
+  };
+
+  /** A request bundle signed with the package's bootstrap credential over exactly this manifest text. */
+  async function bundleWith(entries: Array<{ name: string; content: Buffer }>, editManifest = (m: string) => m, editEnvelope = (b: string) => b): Promise<Buffer> {
+    const pkg = parsePackage(packageText);
+    const opened = openPackage(pkg, new Date());
+    const made = JSON.parse(await createBundle({
+      type: 'provisio.request-bundle',
+      packageId: pkg.packageId,
+      createdAt: new Date(),
+      entries,
+      signer: opened.bootstrapSigner,
+      signerChain: opened.bootstrapChain.map((c) => c.der),
+    })) as { manifest: { payload: string; signatures: Array<{ protected: string }> }; entries: unknown[] };
+    const manifest = editManifest(decode(made.manifest.payload));
+    const encodedPayload = base64url(Buffer.from(manifest, 'utf8'));
+    const encodedHeader = (made.manifest.signatures[0] as { protected: string }).protected;
+    const der = await opened.bootstrapSigner.sign(Buffer.from(`${encodedHeader}.${encodedPayload}`, 'ascii'));
+    const signature = base64url(ecdsaDerToJose(der, 32));
+    return Buffer.from(editEnvelope(JSON.stringify({ manifest: { payload: encodedPayload, signatures: [{ protected: encodedHeader, signature }] }, entries: made.entries })));
+  }
+  const uploadBundle = (bytes: Buffer) => t.call('POST', '/api/v1/requests', { raw: bytes, contentType: BUNDLE_MEDIA_TYPE });
+
+  it('refuse/bundle-with-a-duplicate-in-its-envelope-manifest-or-entry', async () => {
+    const good = await makeRequest(packageText, 'BDL-DUP-1');
+    const bad = await makeRequest(packageText, 'BDL-DUP-2');
+    const badJws = JSON.parse(bad.text) as { payload: string };
+    const badText = await resign(packageText, bad.deviceKey, withDuplicate(decode(badJws.payload), 'deviceId', '"BDL-OTHER"'));
+    const entries = [{ name: 'BDL-DUP-1.ppr', content: Buffer.from(good.text) }];
+    const before = await snapshot();
+    for (const bytes of [
+      await bundleWith(entries, (m) => withDuplicate(m, 'packageId', '"pkg_other"')),
+      await bundleWith(entries, (m) => m.replace('"entries":[{', '"entries":[{"name":"other.ppr",')),
+      await bundleWith(entries, (m) => m, (b) => withDuplicate(b, 'entries', '[]')),
+    ]) {
+      const r = await uploadBundle(bytes);
+      assert.equal(r.status, 400, r.body.toString());
+      assert.equal(r.json().error.code, 'json_duplicate_key', r.body.toString());
+    }
+    assert.deepEqual(await snapshot(), before, 'a refused bundle changed state');
+    // A well-formed bundle whose entry has a duplicate: that entry alone is refused, with the code.
+    const r = await uploadBundle(await bundleWith([...entries, { name: 'BDL-DUP-2.ppr', content: Buffer.from(badText) }]));
+    assert.equal(r.status, 200, r.body.toString());
+    const results = r.json().entries as Array<{ name: string; ok: boolean; error?: { code: string } }>;
+    assert.deepEqual(results.map((e) => [e.name, e.ok, e.error?.code]), [['BDL-DUP-1.ppr', true, undefined], ['BDL-DUP-2.ppr', false, 'json_duplicate_key']]);
+  });
+
+  it('refuse/renewal-with-a-duplicate-or-a-name-the-certificate-would-not-carry', async () => {
+    const dir = join(tempDir('provisio-strict-'), 'keystore');
+    await initDevice(deps, { packageText, component: 'pump', deviceId: 'PUMP-1', deviceLabel: 'Pump 1', dir });
+    const provisioned = await provisionConnected(deps, { dir, serviceUrl: t.service.url, maxWaitMs: 30_000, maxPollIntervalMs: 100 });
+    assert.equal(provisioned.serviceState, 'provisioned');
+    const device = loadDevice(dir);
+    const serial = device.install?.serial ?? '';
+    const transport = httpsTransport(t.rootPem, { clientKey: readPrivateKeyFile(dir), clientCertificate: readKeystoreFile(dir, 'certificate') });
+    const post = (body: string) => transport.request('POST', `${t.service.url}/api/v1/device/renew`, { bytes: Buffer.from(body), contentType: 'application/json' });
+    const codeOf = (reply: { body: Buffer }) => (JSON.parse(reply.body.toString('utf8')) as { error: { code: string } }).error.code;
+    const renewal = async (csrDer: Buffer) => createRenewalRequest(device.signer, { deviceId: 'PUMP-1', serial, csrDer, nonce: randomBytes(16), at: new Date() });
+    const csr = (subjectAltName?: GeneralName[]) => createCsr(device.signer, { subject: [{ type: 'CN', value: 'PUMP-1' }], ...(subjectAltName ? { subjectAltName } : {}) });
+    /** The compact renewal JWS re-signed by the device key over exactly these texts. */
+    const compact = async (headerText: string, payloadText: string) => {
+      const encodedHeader = base64url(Buffer.from(headerText, 'utf8'));
+      const encodedPayload = base64url(Buffer.from(payloadText, 'utf8'));
+      const der = await device.signer.sign(Buffer.from(`${encodedHeader}.${encodedPayload}`, 'ascii'));
+      return `${encodedHeader}.${encodedPayload}.${base64url(ecdsaDerToJose(der, 32))}`;
+    };
+    try {
+      const before = await snapshot();
+      const [h, p] = (await renewal(await csr())).split('.') as [string, string, string];
+      for (const [body, code] of [
+        [JSON.stringify({ renewal: await compact(decode(h), withDuplicate(decode(p), 'deviceId', '"PUMP-2"')) }), 'json_duplicate_key'],
+        [JSON.stringify({ renewal: await compact(withDuplicate(decode(h), 'typ', '"JWT"'), decode(p)) }), 'json_duplicate_key'],
+        [`{"renewal":"x","renewal":${JSON.stringify(await compact(decode(h), decode(p)))}}`, 'json_duplicate_key'],
+        [JSON.stringify({ renewal: await renewal(await csr([{ type: 'dns', value: 'pump-1.example' }])) }), 'csr_san_not_allowed'],
+        [JSON.stringify({ renewal: await renewal(await csr(deviceSubjectAltName({ deviceId: 'PUMP-1', deviceLabel: 'Another pump' }))) }), 'csr_san_not_allowed'],
+      ] as const) {
+        const reply = await post(body);
+        assert.equal(reply.status, 400, reply.body.toString());
+        assert.equal(codeOf(reply), code, reply.body.toString());
+      }
+      assert.deepEqual(await snapshot(), before, 'a refused renewal changed state');
+      // The same texts without the duplicate, and a CSR asking for exactly the certificate's name, renew.
+      const ok = await post(JSON.stringify({ renewal: await renewal(await csr(deviceSubjectAltName({ deviceId: 'PUMP-1', deviceLabel: 'Pump 1' }))) }));
+      assert.equal(ok.status, 201, ok.body.toString());
+    } finally {
+      transport.close();
+    }
   });
 });
