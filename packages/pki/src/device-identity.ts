@@ -7,6 +7,7 @@
  */
 
 import { PkiError } from './errors.js';
+import type { GeneralName } from './general-name.js';
 import type { CertificateRequest } from './issue-certificate.js';
 import type { PublicKeyInfo } from './keys.js';
 import type { SerialNumber } from './serial.js';
@@ -41,6 +42,19 @@ export function parseDeviceId(text: string): DeviceId {
   return text as DeviceId;
 }
 
+/** The device certificate's subjectAltName: a directoryName with the deviceId and the label. */
+export function deviceSubjectAltName(identity: { readonly deviceId: string; readonly deviceLabel: string }): GeneralName[] {
+  return [
+    {
+      type: 'directoryName',
+      value: [
+        { type: 'CN', value: identity.deviceId },
+        { type: 'description', value: identity.deviceLabel },
+      ],
+    },
+  ];
+}
+
 export function deviceCertificateRequest(
   identity: DeviceIdentity,
   publicKey: PublicKeyInfo,
@@ -57,15 +71,7 @@ export function deviceCertificateRequest(
       { type: 'role', value: identity.component },
       ...(identity.mock ? [{ type: 'description' as const, value: MOCK_DEVICE_MARK }] : []),
     ],
-    subjectAltName: [
-      {
-        type: 'directoryName',
-        value: [
-          { type: 'CN', value: deviceId },
-          { type: 'description', value: identity.deviceLabel },
-        ],
-      },
-    ],
+    subjectAltName: deviceSubjectAltName({ deviceId, deviceLabel: identity.deviceLabel }),
     publicKey,
     notBefore: validity.notBefore,
     notAfter: validity.notAfter,

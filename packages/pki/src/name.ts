@@ -57,6 +57,12 @@ export interface ParsedName {
 
 // C0/C1 controls, DEL, and Unicode line/paragraph separators never belong in a name.
 const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+/**
+ * Bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069) and zero-width
+ * characters (U+200B-U+200D, U+2060, U+FEFF): they make a name read differently from what it is
+ * ("Trojan Source"), so one name can pass for another in a certificate viewer (D29).
+ */
+const INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/;
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 
 export function checkNameAttribute(attr: NameAttribute): void {
@@ -68,6 +74,13 @@ export function checkNameAttribute(attr: NameAttribute): void {
     throw new PkiError(
       'identity_invalid',
       `${attr.type} "${escapeForMessage(attr.value)}" contains control characters or is not NFC-normalized`,
+    );
+  }
+  const invisible = INVISIBLE.exec(attr.value);
+  if (invisible) {
+    throw new PkiError(
+      'text_invalid',
+      `${attr.type} "${escapeForMessage(attr.value)}" contains U+${(invisible[0].codePointAt(0) as number).toString(16).toUpperCase().padStart(4, '0')}, a bidirectional control or zero-width character; names in a certificate must read as they are`,
     );
   }
   if ((attr.type === 'C' || attr.type === 'serialNumber') && !PRINTABLE.test(attr.value)) {

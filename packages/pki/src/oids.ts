@@ -51,7 +51,8 @@ export const OID = {
   ocspBasic: '1.3.6.1.5.5.7.48.1.1',
   ocspNonce: '1.3.6.1.5.5.7.48.1.2',
   ocspNoCheck: '1.3.6.1.5.5.7.48.1.5',
-  // PKCS#9 (RFC 2985 §5.4.2): CSR extensionRequest attribute
+  // PKCS#9 (RFC 2985 §5.4.1, §5.4.2): CSR challengePassword and extensionRequest attributes
+  challengePassword: '1.2.840.113549.1.9.7',
   extensionRequest: '1.2.840.113549.1.9.14',
 } as const;
 

@@ -21,6 +21,7 @@ export const serverErrors = {
   package_not_found: { category: 'not_found', when: 'no provisioning package has this id' },
   package_revoked: { category: 'unauthorized', when: 'the request was made with a provisioning package that has been revoked' },
   package_mismatch: { category: 'unauthorized', when: 'the request names a package, system or component its bootstrap credential does not belong to' },
+  request_lifetime_exceeded: { category: 'invalid', when: 'a request\'s signed lifetime (expiresAt − createdAt) is longer than its package\'s request lifetime' },
   request_replayed: { category: 'conflict', when: 'a different request reuses the nonce of an earlier one (replay)' },
   request_not_found: { category: 'not_found', when: 'no provisioning request has this id' },
   request_not_pending: { category: 'conflict', when: 'the request was already approved or rejected' },
