@@ -47,6 +47,7 @@ export const serverErrors = {
   rate_limited: { category: 'unavailable', when: 'this client (API token, or IP address on the public device routes) made more calls than its rate allows; HTTP 429, retry after the Retry-After delay' },
   device_certificate_revoked: { category: 'forbidden', when: 'a device checked in at the central station with a certificate that OCSP or the CRL reports revoked' },
   revocation_status_unavailable: { category: 'unavailable', when: 'the central station could get no fresh, verified revocation status (OCSP and CRL both failed) and refuses the check-in (fail closed)' },
+  method_operation_refused: { category: 'forbidden', when: 'an enrollment method was asked for an operation it does not implement (every method refuses what it does not say it does), or to answer a request of another method' },
   policy_invalid: { category: 'invalid', when: 'an approval policy\'s rules are not valid (unanchored or bad pattern, empty list, unknown transport, automatic without rules)' },
 } as const satisfies Catalog;
 
