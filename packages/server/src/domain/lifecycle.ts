@@ -20,6 +20,7 @@ import type { CertificateRecord, ComponentRecord, DeviceIdText, DeviceRecord, Po
 import { approveRequest, finishAutomaticApproval } from './requests.js';
 import { issueCertificate } from '../issuance/issue-certificate.js';
 import { renewalMethod } from '../issuance/methods/device.js';
+import { checkKeyPolicy } from '../issuance/key-policy.js';
 import { DAY_MS, HOUR_MS, REPROVISION_LIFETIME_MS } from '../issuance/validity.js';
 import { askDetails, clearAnsweredAsk } from './reprovision-ask.js';
 import { revokeCertificatesInTx } from './revocation.js';
@@ -340,6 +341,8 @@ export async function reprovisionDevice(
   if (!keyType || !component.keyTypes.includes(keyType)) {
     throw new ServiceError('key_type_not_allowed', `component "${component.name}" allows ${component.keyTypes.join(', ')} keys; the request carries ${describePublicKey(newKey)}`);
   }
+  // Key policy now, so a request that would be refused at approval is not stored to wait.
+  await checkKeyPolicy(deps.store, deps.authority, newKey, { kind: 'device', deviceId: device.deviceId, refuseOwnKeys: 'revoked' });
   const [system, original] = await Promise.all([deps.store.findSystemById(device.systemId), deps.store.findRequest(device.currentRequestId)]);
   if (!system || !original) throw new ServiceError('device_not_found', `the system or current request of device "${device.deviceId}" no longer exists`);
   const asked = device.reprovisionAsk ?? null;

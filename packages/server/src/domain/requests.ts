@@ -13,6 +13,7 @@ import { StoreConflict } from './store.js';
 import { askDetails, clearAnsweredAsk } from './reprovision-ask.js';
 import { issueCertificate } from '../issuance/issue-certificate.js';
 import { bootstrapPackageMethod, reprovisioningMethod } from '../issuance/methods/device.js';
+import { checkKeyPolicy } from '../issuance/key-policy.js';
 import { HOUR_MS } from '../issuance/validity.js';
 
 /** An approval made by an approval policy, not by a user: decidedBy stays null (docs/service.md). */
@@ -92,8 +93,11 @@ export async function submitRequest(
   if (device && device.state !== 'rejected' && device.state !== 'revoked') {
     throw new ServiceError('device_exists', `device "${deviceId}" already exists (state ${device.state}); reprovisioning a known device is not allowed for this system`);
   }
+  // Key policy now, so a request that would be refused at approval is not stored to wait; the
+  // issuing pipeline checks again when it issues (something may have changed meanwhile).
+  await checkKeyPolicy(deps.store, deps.authority, pr.csr.publicKey, { kind: 'device', deviceId, refuseOwnKeys: 'all' });
   // A revoked device may re-key and re-enter approval (docs/service.md "Revocation").
-  const revokedFor = device ? await checkReentry(deps, device, publicKeyFingerprint(pr.csr.publicKey)) : null;
+  const revokedFor = device ? await checkReentry(deps, device) : null;
 
   // The approval policy (component's, else system's): evaluated before anything is written, so
   // the verdict is stored with the request; an automatic approval follows the intake below. A

@@ -18,7 +18,7 @@
  * entry commit together or not at all, and callers hand a certificate out only after that
  * transaction has committed, so nothing leaves that is not durable (security.md I1, I5).
  */
-import { type CertificateRequest, type IssuedCertificate, lintCertificatePlan } from '@provisio/pki';
+import { type CertificateRequest, type IssuedCertificate, lintCertificatePlan, publicKeyFingerprint } from '@provisio/pki';
 import type { IssuingAuthority, ServiceDeps } from '../domain/deps.js';
 import { newCertificateRecord } from '../domain/certificate-record.js';
 import type { CertificateRecord } from '../domain/model.js';
@@ -47,7 +47,7 @@ export async function issueCertificate<Input>(
   const { method, operation, input, now } = issuance;
   const { authority } = deps;
   const options = operation === 'sign' ? await method.authorizeSign(tx, input) : await method.authorizeRenew(tx, input);
-  await checkKeyPolicy(tx, options.publicKey, options.owner);
+  await checkKeyPolicy(tx, authority, options.publicKey, options.owner);
   const request = certificateRequestFor(options.template, options.publicKey, { random: deps.random, now, lifetimeDays: options.lifetimeDays });
   validateCertificateRequest(request, options);
   lintCertificatePlan(authority.plan(request));
@@ -56,6 +56,7 @@ export async function issueCertificate<Input>(
   const certificate = newCertificateRecord(issued, {
     issuerFingerprint: authority.issuerFingerprint,
     kind: options.template.kind,
+    publicKeySha256: publicKeyFingerprint(request.publicKey),
     now,
     ...(deviceId ? { deviceId } : {}),
     ...(options.requestId ? { requestId: options.requestId } : {}),
