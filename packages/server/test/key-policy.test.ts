@@ -7,23 +7,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { type Signer, createCsr, createKeySigner, encodePem, generateKey, importPrivateKeyPem } from '@provisio/pki';
 import { weakRsaSigner } from '@provisio/testkit';
-import { REQUEST_MEDIA, type TestService, makeRequest, setUpSystem, startTestService } from './service-harness.js';
-
-const TABLES = ['requests', 'devices', 'certificates', 'profiles', 'gateways', 'packages', 'blocked_keys', 'audit_log'] as const;
-
-/** Row counts of the tables issuance writes, and the audit chain's head. */
-function databaseState(t: TestService): Record<string, unknown> {
-  const db = new Database(join(t.dataDir, 'provisio.db'), { readonly: true });
-  try {
-    const counts = Object.fromEntries(TABLES.map((table) => [table, (db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n]));
-    return { ...counts, auditHead: db.prepare('select last_seq, last_hash from audit_head').get() };
-  } finally {
-    db.close();
-  }
-}
+import { REQUEST_MEDIA, type TestService, databaseState, makeRequest, setUpSystem, startTestService } from './service-harness.js';
 
 const newKey = async (): Promise<Signer> => createKeySigner((await generateKey('p256')).privateKey);
 
