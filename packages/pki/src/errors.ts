@@ -27,7 +27,7 @@ export const pkiErrors = {
   input_too_large: { category: 'invalid', when: 'input exceeds the documented size limit for its kind' },
   pem_invalid: { category: 'invalid', when: 'PEM armour missing, mislabelled or not base64' },
   key_unsupported: { category: 'invalid', when: 'key algorithm or curve is not P-256, P-384 or RSA' },
-  key_too_weak: { category: 'invalid', when: 'RSA modulus shorter than 2048 bits or exponent not 65537' },
+  key_too_weak: { category: 'invalid', when: 'RSA modulus shorter than 2048 bits, exponent not 65537, or (when a key is to be certified) a modulus with a prime factor below 1000' },
   key_invalid: { category: 'invalid', when: 'public key bytes do not form a valid key (point not on curve)' },
   key_passphrase_required: {
     category: 'unauthorized',

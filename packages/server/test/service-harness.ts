@@ -6,6 +6,8 @@
 import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { type Clock, createCsr, createKeySigner, encodePem, generateKey, type KeyType, type Signer } from '@provisio/pki';
 import { createProvisioningRequest, openPackage, parsePackage, signJws } from '@provisio/protocol';
 import { tempDir } from '@provisio/testkit';
@@ -178,4 +180,20 @@ export async function resignWithDeviceKey(text: string, packageText: string, dev
     { signer: opened.bootstrapSigner, header: { kid: 'bootstrap', x5c: opened.bootstrapChain.map((c) => c.der.toString('base64')) } },
   ]);
   return JSON.stringify(signed);
+}
+
+const STATE_TABLES = ['requests', 'devices', 'certificates', 'profiles', 'gateways', 'packages', 'blocked_keys', 'audit_log'] as const;
+
+/**
+ * Row counts of the tables issuance writes and the audit chain's head, read from the service's
+ * SQLite file: equal before and after a refusal means it wrote nothing.
+ */
+export function databaseState(t: TestService): Record<string, unknown> {
+  const db = new Database(join(t.dataDir, 'provisio.db'), { readonly: true });
+  try {
+    const counts = Object.fromEntries(STATE_TABLES.map((table) => [table, (db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n]));
+    return { ...counts, auditHead: db.prepare('select last_seq, last_hash from audit_head').get() };
+  } finally {
+    db.close();
+  }
 }

@@ -12,10 +12,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  type CertificateProfile,
   type Clock,
   type DistributionUrls,
-  type IssuedCertificate,
   type OcspResponder,
   type ParsedCertificate,
   type Random,
@@ -33,14 +31,12 @@ import {
   verifyChain,
 } from '@provisio/pki';
 import type { IssuingAuthority } from '../domain/deps.js';
-import { newCertificateRecord } from '../domain/certificate-record.js';
 import type { Store } from '../domain/store.js';
 import { writeFileAtomic } from '../files.js';
 import { openRootCrl, ROOT_CRL_FILE, signDevelopmentRootCrl } from './root-crl.js';
-
-const DAY = 86_400_000;
-/** End-entity certificates of the service itself are renewed at start when this close to expiry. */
-const RENEW_BEFORE_MS = 30 * DAY;
+import { type IssuanceAuthority, issueCertificate } from '../issuance/issue-certificate.js';
+import { type ServiceTemplate, serviceMethod } from '../issuance/methods/service.js';
+import { DAY_MS as DAY, RENEW_SERVICE_BEFORE_MS } from '../issuance/validity.js';
 
 export interface LoadedAuthority {
   readonly authority: IssuingAuthority;
@@ -115,14 +111,17 @@ function readCa(dir: string, passphrase: string | undefined): { root: ParsedCert
   return { root, intermediate, signer };
 }
 
-/** Reuses `name`.crt/.key from `dir` unless missing or near expiry; otherwise issues and records a new one. */
+/**
+ * Reuses `name`.crt/.key from `dir` unless missing or near expiry; otherwise a new key and a
+ * certificate from the issuing pipeline (method 'service'), recorded in the database with its
+ * audit entry before the files are written: a file never holds a certificate the database lacks.
+ */
 async function serviceCertificate(
   options: LoadAuthorityOptions,
   dir: string,
   name: string,
-  issue: (publicKey: Signer['publicKey']) => Promise<IssuedCertificate>,
-  kind: CertificateProfile['kind'],
-  issuerFingerprint: string,
+  template: ServiceTemplate,
+  authority: IssuanceAuthority,
 ): Promise<{ signer: Signer; certificate: ParsedCertificate; keyPem: string }> {
   const certPath = join(dir, `${name}.crt`);
   const keyPath = join(dir, `${name}.key`);
@@ -132,20 +131,17 @@ async function serviceCertificate(
     const keyPem = readFileSync(keyPath, 'utf8');
     // Reused while far from expiry and recorded as issued by the CA in use now: a restart with
     // another --ca (or another database) must not keep a certificate nobody can answer for.
-    const record = await options.store.findCertificate(issuerFingerprint, certificate.serial);
+    const record = await options.store.findCertificate(authority.issuerFingerprint, certificate.serial);
     const sameIssuer = record !== null && record.der.equals(certificate.der);
-    if (sameIssuer && certificate.notAfter.getTime() - now.getTime() > RENEW_BEFORE_MS) {
+    if (sameIssuer && certificate.notAfter.getTime() - now.getTime() > RENEW_SERVICE_BEFORE_MS) {
       return { signer: createKeySigner(importPrivateKeyPem(keyPem)), certificate, keyPem };
     }
   }
   const key = await generateKey('p256');
   const signer = createKeySigner(key.privateKey);
-  const issued = await issue(signer.publicKey);
-  const record = newCertificateRecord(issued, { issuerFingerprint, kind, now });
-  await options.store.transaction(async (tx) => {
-    await tx.insertCertificate(record);
-    await tx.appendAudit({ at: now, actor: 'system', action: 'certificate.issue', targetType: 'certificate', targetId: issued.serial, details: { kind, sha256: record.fingerprint, notAfter: issued.notAfter.toISOString() } });
-  });
+  const { issued } = await options.store.transaction((tx) =>
+    issueCertificate(tx, { random: options.random, authority }, { method: serviceMethod, operation: 'sign', now, input: { template, publicKey: signer.publicKey, now } }),
+  );
   const keyPem = exportPrivateKeyPem(key.privateKey);
   writeFileAtomic(keyPath, keyPem);
   writeFileAtomic(certPath, encodePem('CERTIFICATE', issued.der));
@@ -169,64 +165,17 @@ export async function loadAuthority(options: LoadAuthorityOptions): Promise<Load
   const rootCrl = openRootCrl({ caDir, root, intermediate, now: options.clock.now(), log: options.log ?? (() => {}) });
   const issuer = createIssuer(intermediate, signer, options.urls);
   const issuerFingerprint = intermediate.fingerprint;
-  const now = options.clock.now();
+  // The pipeline's view of the CA while the authority is being assembled (no profile signer yet).
+  const issuing: IssuanceAuthority = { root, intermediate, issuerFingerprint, plan: (r) => issuer.plan(r), issue: (r) => issuer.issue(r) };
 
-  const profileSigner = await serviceCertificate(
-    options,
-    dir,
-    'profile-signer',
-    (publicKey) =>
-      issuer.issue({
-        profile: { kind: 'profile-signer' },
-        serial: randomSerial(options.random),
-        subject: [{ type: 'CN', value: 'Provisio profile signer' }],
-        publicKey,
-        notBefore: new Date(now.getTime() - 3600_000),
-        notAfter: new Date(now.getTime() + 365 * DAY),
-      }),
-    'profile-signer',
-    issuerFingerprint,
-  );
-  const tls = await serviceCertificate(
-    options,
-    dir,
-    'tls',
-    (publicKey) =>
-      issuer.issue({
-        profile: { kind: 'tls-server' },
-        serial: randomSerial(options.random),
-        subject: [{ type: 'CN', value: options.tlsNames[0] ?? 'localhost' }],
-        subjectAltName: options.tlsNames.map((n) => (/^\d+\.\d+\.\d+\.\d+$/.test(n) ? { type: 'ip', value: n } : { type: 'dns', value: n })),
-        publicKey,
-        notBefore: new Date(now.getTime() - 3600_000),
-        notAfter: new Date(now.getTime() + 90 * DAY),
-      }),
-    'tls-server',
-    issuerFingerprint,
-  );
+  const profileSigner = await serviceCertificate(options, dir, 'profile-signer', { kind: 'profile-signer' }, issuing);
+  const tls = await serviceCertificate(options, dir, 'tls', { kind: 'tls-server', names: options.tlsNames }, issuing);
 
   // The delegated OCSP responder (RFC 6960 §4.2.2.2): its own key, so the issuing CA key signs
-  // only certificates and CRLs. id-pkix-ocsp-nocheck makes its status unverifiable, so it is
-  // short-lived (RFC 6960 §4.2.2.2.1: "a short lifetime"): 90 days, renewed within 30 of expiry —
-  // at start, and while running when the responder asks (ca/ocsp-responder.ts).
+  // only certificates and CRLs. Short-lived (issuance/validity.ts), renewed within 30 days of
+  // expiry: at start, and while running when the responder asks (ca/ocsp-responder.ts).
   const loadResponder = async (): Promise<OcspResponder> => {
-    const at = options.clock.now();
-    const loaded = await serviceCertificate(
-      options,
-      dir,
-      'ocsp-responder',
-      (publicKey) =>
-        issuer.issue({
-          profile: { kind: 'ocsp-responder' },
-          serial: randomSerial(options.random),
-          subject: [{ type: 'CN', value: 'Provisio OCSP responder' }],
-          publicKey,
-          notBefore: new Date(at.getTime() - 3600_000),
-          notAfter: new Date(at.getTime() + 90 * DAY),
-        }),
-      'ocsp-responder',
-      issuerFingerprint,
-    );
+    const loaded = await serviceCertificate(options, dir, 'ocsp-responder', { kind: 'ocsp-responder' }, issuing);
     return { certificate: loaded.certificate, signer: loaded.signer };
   };
   let ocspResponder = await loadResponder();
@@ -236,7 +185,8 @@ export async function loadAuthority(options: LoadAuthorityOptions): Promise<Load
       root,
       intermediate,
       issuerFingerprint,
-      issue: (request) => issuer.issue(request),
+      plan: issuing.plan,
+      issue: issuing.issue,
       profileSigner: profileSigner.signer,
       profileSignerChain: [profileSigner.certificate.der, intermediate.der],
       signCrl: (input) => buildCrl({ issuer: intermediate, signer, ...input }),

@@ -44,6 +44,7 @@ describe('CRL publishing and pre-signed OCSP answers (fixed clock)', () => {
       root: pki.root.certificate,
       intermediate,
       issuerFingerprint: intermediate.fingerprint,
+      plan: (request) => pki.intermediate.issuer.plan(request),
       issue: (request) => pki.intermediate.issuer.issue(request),
       profileSigner: pki.intermediate.signer, // not used here
       profileSignerChain: [],

@@ -3,6 +3,7 @@
  * Only src/app.ts builds the real one.
  */
 import type {
+  CertificatePlan,
   CertificateRequest,
   Clock,
   IssuedCertificate,
@@ -23,6 +24,9 @@ export interface IssuingAuthority {
   readonly intermediate: ParsedCertificate;
   /** SHA-256 of the issuing CA certificate: the issuer half of (issuer, serial). */
   readonly issuerFingerprint: string;
+  /** The TBSCertificate `issue` would sign for `request`, for the pipeline's lint step. */
+  plan(request: CertificateRequest): CertificatePlan;
+  /** Plans, lints, encodes and signs (pki createIssuer): the pipeline's sign step. */
   issue(request: CertificateRequest): Promise<IssuedCertificate>;
   /** Signs certified profiles and audit checkpoints. */
   readonly profileSigner: Signer;

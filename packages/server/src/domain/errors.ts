@@ -31,7 +31,10 @@ export const serverErrors = {
   device_not_found: { category: 'not_found', when: 'no device has this id' },
   certificate_not_found: { category: 'not_found', when: 'the device has no certificate with this serial' },
   device_not_revocable: { category: 'conflict', when: 'a device that is pending or rejected (it holds no certificate) was asked to be revoked' },
-  device_key_revoked: { category: 'conflict', when: 'a revoked device asked to re-enter approval with the key of a certificate it had; it must make a new key' },
+  device_key_revoked: { category: 'conflict', when: 'a device provisioned again after a revocation brought the key of a certificate it had, or a renewal or reprovisioning the key of one of its revoked certificates; it must make a new key' },
+  key_is_ca_key: { category: 'conflict', when: 'a key to be certified (a device\'s, a gateway\'s) is the root CA\'s or the issuing CA\'s key' },
+  key_in_use: { category: 'conflict', when: 'a key to be certified is already certified for another identity: another device, a gateway, a package\'s bootstrap credential or one of the service\'s own certificates (one key, one identity)' },
+  key_blocked: { category: 'conflict', when: 'a key to be certified had a certificate revoked for keyCompromise (for any device or identity): it is never certified again' },
   device_not_approved: { category: 'conflict', when: 'complete provisioning was attempted for a device whose profile was not issued' },
   client_certificate_required: { category: 'unauthorized', when: 'a device confirmation came without a TLS client certificate (it needs mutual TLS with the device certificate)' },
   client_certificate_unknown: { category: 'unauthorized', when: 'the TLS client certificate chains to the root but is not the active, current certificate of any device' },
@@ -49,6 +52,7 @@ export const serverErrors = {
   rate_limited: { category: 'unavailable', when: 'this client (API token, or IP address on the public device routes) made more calls than its rate allows; HTTP 429, retry after the Retry-After delay' },
   device_certificate_revoked: { category: 'forbidden', when: 'a device checked in at the central station with a certificate that OCSP or the CRL reports revoked' },
   revocation_status_unavailable: { category: 'unavailable', when: 'the central station could get no fresh, verified revocation status (OCSP and CRL both failed) and refuses the check-in (fail closed)' },
+  method_operation_refused: { category: 'forbidden', when: 'an enrollment method was asked for an operation it does not implement (every method refuses what it does not say it does), or to answer a request of another method' },
   policy_invalid: { category: 'invalid', when: 'an approval policy\'s rules are not valid (unanchored or bad pattern, empty list, unknown transport, automatic without rules)' },
 } as const satisfies Catalog;
 

@@ -17,6 +17,7 @@ import type {
   AuditCheckpoint,
   AuditEntry,
   AuditEvent,
+  BlockedKey,
   CertificateRecord,
   ComponentId,
   CrlRecord,
@@ -211,6 +212,13 @@ export interface StoreTx {
   findCertificateByRequest(requestId: RequestId): Promise<CertificateRecord | null>;
   /** Newest first. */
   listCertificatesForDevice(deviceId: DeviceIdText): Promise<CertificateRecord[]>;
+  /** Every certificate (any kind, any status, any issuer) of the key with this SPKI SHA-256, newest first. */
+  findCertificatesByPublicKey(publicKeySha256: string): Promise<CertificateRecord[]>;
+
+  // blocked keys (publicKeySha256 unique): keys revoked for keyCompromise
+  /** Records a blocked key once; false when it was already blocked (the first entry stays). */
+  blockKey(key: BlockedKey): Promise<boolean>;
+  findBlockedKey(publicKeySha256: string): Promise<BlockedKey | null>;
 
   /** active → revoked with an RFC 5280 reason (compare-and-set); false when it was not active. */
   revokeCertificate(issuerFingerprint: string, serial: SerialNumber, revocation: { at: Date; reason: RevocationReason }): Promise<boolean>;

@@ -4,10 +4,8 @@ import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
 import { ServiceError } from './errors.js';
 import type { ComponentId, ComponentRecord, SystemId, SystemRecord } from './model.js';
 import { StoreConflict } from './store.js';
+import { DEFAULT_DEVICE_VALIDITY_DAYS as DEFAULT_VALIDITY_DAYS, MAX_DEVICE_VALIDITY_DAYS as MAX_VALIDITY_DAYS } from '../issuance/validity.js';
 
-/** 825 days is the longest a device certificate may live here; renewal keeps devices current. */
-export const MAX_VALIDITY_DAYS = 825;
-export const DEFAULT_VALIDITY_DAYS = 365;
 /**
  * 0 by default: a certificate past its notAfter is no longer vouched for by the CA, so renewing
  * with it is something an operator opts into per component (docs/lifecycle.md). At most 90 days:

@@ -11,6 +11,7 @@ import type {
   AuditCheckpoint,
   AuditEntry,
   AuditEvent,
+  BlockedKey,
   CertificateRecord,
   ComponentId,
   ComponentRecord,
@@ -471,6 +472,25 @@ class KyselyStoreTx implements StoreTx {
       .orderBy('created_at', 'desc').orderBy('not_before', 'desc').orderBy('serial', 'asc')
       .execute();
     return found.map(rows.certificateFromRow);
+  }
+
+  async findCertificatesByPublicKey(publicKeySha256: string): Promise<CertificateRecord[]> {
+    const found = await this.db.selectFrom('certificates').selectAll().where('public_key_sha256', '=', publicKeySha256)
+      .orderBy('created_at', 'desc').orderBy('serial', 'asc')
+      .execute();
+    return found.map(rows.certificateFromRow);
+  }
+
+  async blockKey(key: BlockedKey): Promise<boolean> {
+    const result = await this.db.insertInto('blocked_keys').values(rows.blockedKeyToRow(key))
+      .onConflict((oc) => oc.column('public_key_sha256').doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  async findBlockedKey(publicKeySha256: string): Promise<BlockedKey | null> {
+    const row = await this.db.selectFrom('blocked_keys').selectAll().where('public_key_sha256', '=', publicKeySha256).executeTakeFirst();
+    return row ? rows.blockedKeyFromRow(row) : null;
   }
 
   async revokeCertificate(issuerFingerprint: string, serial: SerialNumber, revocation: { at: Date; reason: RevocationReason }): Promise<boolean> {

@@ -9,7 +9,7 @@ import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { openStore } from './open-store.js';
 import { storeContract } from './store-contract.js';
-import { assertFilledIn, rollBackToMigration8, version8Data } from './upgrade-fixture.js';
+import { aRealCertificate, assertFilledIn, rollBackToMigration8, version8Data } from './upgrade-fixture.js';
 
 const url = process.env.PROVISIO_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schemas: string[] = [];
@@ -70,17 +70,18 @@ if (unreachable !== null) {
       schemas.push(schema);
       await (await openStore({ url, schema })).close();
       // Back to the schema of migration 8, which an existing installation has, with its data.
+      const revoked = await aRealCertificate();
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       try {
         await client.query(`set search_path to "${schema}"`);
-        for (const statement of [...rollBackToMigration8('postgres'), ...version8Data('postgres')]) await client.query(statement);
+        for (const statement of [...rollBackToMigration8('postgres'), ...version8Data('postgres', revoked)]) await client.query(statement);
       } finally {
         await client.end();
       }
       const store = await openStore({ url, schema });
       try {
-        await assertFilledIn(store);
+        await assertFilledIn(store, revoked);
       } finally {
         await store.close();
       }

@@ -998,6 +998,27 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         assert.deepEqual(await store.listRevokedCertificates(c.issuerFingerprint), []);
       });
 
+      it('ok/key-policy/certificates-by-public-key-and-blocked-keys-once', async () => {
+        const hex = () => randomBytes(32).toString('hex');
+        const key = hex();
+        const [older, newer, other] = [
+          f.certificate({ publicKeySha256: key, createdAt: at(10) }),
+          f.certificate({ publicKeySha256: key, kind: 'gateway', createdAt: at(20), issuerFingerprint: 'd'.repeat(64) }),
+          f.certificate({ publicKeySha256: hex() }),
+        ];
+        for (const cert of [older, newer, other]) await store.insertCertificate(cert);
+        assert.deepEqual((await store.findCertificatesByPublicKey(key)).map((c) => c.serial), [newer.serial, older.serial], 'any kind and issuer, newest first');
+        assert.deepEqual((await store.findCertificatesByPublicKey(key))[0], newer, 'round-trips with its key');
+        assert.deepEqual(await store.findCertificatesByPublicKey(hex()), []);
+
+        assert.equal(await store.findBlockedKey(key), null);
+        const blocked = { publicKeySha256: key, blockedAt: at(30), issuerFingerprint: older.issuerFingerprint, serial: older.serial };
+        const results = await Promise.all(Array.from({ length: 5 }, () => store.transaction((tx) => tx.blockKey(blocked))));
+        assert.equal(results.filter(Boolean).length, 1, 'blocked once, by one of five concurrent revocations');
+        assert.equal(await store.blockKey({ ...blocked, blockedAt: at(40), serial: newer.serial }), false);
+        assert.deepEqual(await store.findBlockedKey(key), blocked, 'the first entry stays');
+      });
+
       it('ok/crl-numbers-only-rise-and-concurrent-publishers-never-share-one', async () => {
         const issuer = 'c'.repeat(64);
         assert.equal(await store.findCrl(issuer), null);
