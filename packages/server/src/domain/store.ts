@@ -130,6 +130,8 @@ export interface StoreTx {
   findSystemById(id: SystemId): Promise<SystemRecord | null>;
   /** Sets whether mock device files are accepted; false when no system has this id. */
   setSystemAllowMock(id: SystemId, allowMock: boolean): Promise<boolean>;
+  /** Sets whether a request's submitter is refused as its approver; false when no system has this id. */
+  setSystemSeparationOfDuties(id: SystemId, on: boolean): Promise<boolean>;
   listSystems(): Promise<SystemRecord[]>;
   insertComponent(component: ComponentRecord): Promise<void>;
   findComponent(systemId: SystemId, name: string): Promise<ComponentRecord | null>;

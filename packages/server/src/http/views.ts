@@ -122,6 +122,7 @@ export function systemView(s: SystemRecord, components: readonly ComponentRecord
   return {
     name: s.name,
     allowMock: s.allowMock,
+    separationOfDuties: s.separationOfDuties,
     createdAt: iso(s.createdAt),
     components: components.map(componentView),
   };

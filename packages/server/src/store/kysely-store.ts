@@ -151,6 +151,11 @@ class KyselyStoreTx implements StoreTx {
     return Number(result.numUpdatedRows) === 1;
   }
 
+  async setSystemSeparationOfDuties(id: SystemId, on: boolean): Promise<boolean> {
+    const result = await this.db.updateTable('systems').set({ separation_of_duties: on ? 1 : 0 }).where('id', '=', id).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   async listSystems(): Promise<SystemRecord[]> {
     const found = await this.db.selectFrom('systems').selectAll().orderBy('name').execute();
     return found.map(rows.systemFromRow);
