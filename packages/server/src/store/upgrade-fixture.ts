@@ -5,7 +5,7 @@
  * only, like store-contract.ts.
  */
 import assert from 'node:assert/strict';
-import type { DeviceIdText } from '../domain/model.js';
+import type { DeviceIdText, SystemId } from '../domain/model.js';
 import type { DeviceFilter, Store } from '../domain/store.js';
 import type { DialectName } from './migrations.js';
 
@@ -62,4 +62,6 @@ export async function assertFilledIn(store: Store): Promise<void> {
   assert.deepEqual(await ids({ text: 'c3c3c3' }), [], 'not of another request');
   assert.deepEqual(await ids({ text: '01CAF' }), ['PMP-2'], 'certificate serial');
   assert.deepEqual(await ids({ text: 'e5e5e5' }), ['PMP-2'], 'certificate SHA-256');
+  // Migration 12: a system that existed keeps separation of duties on (D28).
+  assert.equal((await store.findSystemById('s1' as SystemId))?.separationOfDuties, true);
 }
