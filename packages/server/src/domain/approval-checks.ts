@@ -10,7 +10,7 @@
 import { describePublicKey, keyTypeOf, type PublicKeyInfo } from '@provisio/pki';
 import type { Actor } from './deps.js';
 import { ServiceError } from './errors.js';
-import type { ComponentRecord, RequestRecord, Role, SystemRecord } from './model.js';
+import type { ComponentRecord, RequestRecord, Role, SystemRecord, User } from './model.js';
 import type { StoreTx } from './store.js';
 
 /** The roles that may approve or reject a request (the routes declare the same). */
@@ -34,16 +34,23 @@ export async function checkApproval(
   if (now >= request.expiresAt) {
     throw new ServiceError('request_expired', `request ${request.id} expired at ${request.expiresAt.toISOString()}; the device must make a new one with "provisio device init"`);
   }
-  if (approver) await checkApprover(tx, approver);
-
-  const [system, component] = await Promise.all([tx.findSystemById(request.systemId), tx.findComponentById(request.componentId)]);
+  // Locked for share on PostgreSQL until this transaction ends: a revocation or a setting changed
+  // concurrently either commits before these reads (and is seen) or waits for the approval.
+  const rows = await tx.readApprovalRows({
+    userId: approver?.userId ?? null,
+    systemId: request.systemId,
+    componentId: request.componentId,
+    packageId: request.kind === undefined ? request.packageId : null,
+  });
+  if (approver) checkApprover(approver, rows.user);
+  const { system, component } = rows;
   if (!system || !component) throw new ServiceError('component_not_found', `the system or component of request ${request.id} no longer exists`);
 
   // A provisioning request rests on its package and on the system's mock switch; a
   // reprovisioning rests on the device's current certificate instead (checked by the device
   // transition in approveRequest), as at its intake.
   if (request.kind === undefined) {
-    const pkg = await tx.findPackage(request.packageId);
+    const pkg = rows.package;
     if (!pkg) throw new ServiceError('package_not_found', `package ${request.packageId} of request ${request.id} no longer exists`);
     if (pkg.status === 'revoked') {
       throw new ServiceError('package_revoked', `package ${pkg.id} was revoked at ${pkg.revokedAt?.toISOString()} while request ${request.id} waited; its requests are refused — reject it`);
@@ -77,8 +84,7 @@ export async function checkApproval(
 }
 
 /** The approver must still exist, be enabled and hold a role that approves. */
-async function checkApprover(tx: StoreTx, approver: Actor): Promise<void> {
-  const user = await tx.findUserById(approver.userId);
+function checkApprover(approver: Actor, user: User | null): void {
   if (!user || user.disabledAt !== null) {
     throw new ServiceError('role_forbidden', `user ${approver.username} is ${user ? 'disabled' : 'gone'} and may not approve requests`);
   }

@@ -261,6 +261,17 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         assert.deepEqual(await store.findSystemById(other.id), other);
         await store.transaction((tx) => tx.setSystemSeparationOfDuties(system.id, true));
 
+        // What an approval reads again in its transaction (locked for share on PostgreSQL).
+        assert.deepEqual(
+          await store.transaction((tx) => tx.readApprovalRows({ userId: user.id, systemId: system.id, componentId: component.id, packageId: pkg.id })),
+          { user, system, component, package: pkg },
+        );
+        assert.deepEqual(
+          await store.transaction((tx) => tx.readApprovalRows({ userId: null, systemId: 'sys-none' as SystemId, componentId: component.id, packageId: null })),
+          { user: null, system: null, component, package: null },
+        );
+        assert.equal((await store.transaction((tx) => tx.readApprovalRows({ userId: 'usr-none' as UserId, systemId: system.id, componentId: component.id, packageId: 'pkg-none' as PackageId }))).package, null);
+
         const second = f.component(system.id, { name: 'a-component', keyTypes: ['p384'], validityDays: 30 });
         await store.insertComponent(second);
         assert.deepEqual(await store.findComponentById(component.id), component);

@@ -1,5 +1,5 @@
 /**
- * For the tests of migrations 9 and 10 on both databases (sqlite-store.test.ts,
+ * For the tests of migrations 9, 10 and 12 on both databases (sqlite-store.test.ts,
  * postgres-store.test.ts): a migrated database taken back to the schema of migration 8, rows an
  * older version wrote, and what the store must answer once it has migrated them again. For tests
  * only, like store-contract.ts.
@@ -9,7 +9,7 @@ import type { DeviceIdText, SystemId } from '../domain/model.js';
 import type { DeviceFilter, Store } from '../domain/store.js';
 import type { DialectName } from './migrations.js';
 
-/** Statements that undo migrations 10 and 9 (the pg_trgm extension stays: it is the database's). */
+/** Statements that undo migrations 12, 10 and 9 (the pg_trgm extension stays: it is the database's). */
 export function rollBackToMigration8(dialect: DialectName): string[] {
   const search = dialect === 'sqlite'
     ? ['devices', 'requests', 'certificates'].flatMap((t) => [`drop trigger ${t}_search_insert`, `drop table ${t}_search`])
@@ -19,7 +19,8 @@ export function rollBackToMigration8(dialect: DialectName): string[] {
     'drop index devices_pending_first_idx',
     'drop index devices_needs_approval_idx',
     ...['pending_request_id', 'pending_request_kind', 'pending_request_expires_at'].map((c) => `alter table devices drop column ${c}`),
-    'delete from schema_migrations where version in (9, 10)',
+    'alter table systems drop column separation_of_duties',
+    'delete from schema_migrations where version in (9, 10, 12)',
   ];
 }
 
