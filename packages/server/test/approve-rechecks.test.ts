@@ -218,6 +218,31 @@ function suite(label: string, open: () => Promise<{ options: { db?: string; dbSc
       assert.equal((await t.call('GET', '/api/v1/systems/Duties')).json().separationOfDuties, true);
     });
 
+    it('fail/automatic-approval-finished-later/package-revoked-meanwhile', async () => {
+      // A crash between intake and the automatic approval leaves the request pending with the
+      // verdict "approve"; the device's resubmission finishes it (docs/service.md) — unless its
+      // package was revoked meanwhile.
+      const { packageText, packageId } = await system('AutoLater');
+      const now = clock.now();
+      const made = [0, 1].map(() => makeRequest(packageText, `LATE-${randomBytes(3).toString('hex')}`, { component: 'monitor', createdAt: now, expiresAt: new Date(now.getTime() + 3_600_000) }));
+      const ids: string[] = [];
+      for (const m of made) {
+        const r = await t.call('POST', '/api/v1/device/requests', { token: null, raw: Buffer.from((await m).text), contentType: REQUEST_MEDIA });
+        assert.equal(r.status, 201, r.body.toString());
+        ids.push(r.json().request.id as string);
+      }
+      assert.equal((await t.call('POST', '/api/v1/systems/AutoLater/policy', { json: { mode: 'automatic', rules: { transports: ['connected'] } } })).status, 200);
+      await sql.run(`update requests set policy_decision = 'approve', policy_rule = 'transports', policy_reason = 'rules transports passed' where id in (${ids.map((id) => `'${id}'`).join(', ')})`);
+      const resubmit = async (i: number) => t.call('POST', '/api/v1/device/requests', { token: null, raw: Buffer.from((await made[i] as { text: string }).text), contentType: REQUEST_MEDIA });
+      // The control: resubmitted, the first is approved by the policy.
+      assert.equal((await resubmit(0)).json().request.state, 'approved');
+      assert.equal((await t.call('POST', `/api/v1/packages/${packageId}/revoke`, { json: { reason: 'cessationOfOperation' } })).status, 200);
+      const before = await snapshot();
+      const r = await resubmit(1);
+      assert.equal(r.json().request.state, 'pending', r.body.toString());
+      assert.deepEqual(await snapshot(), before, 'the refused automatic approval wrote nothing');
+    });
+
     it('ok/automatic-approval-and-mock-devices-are-not-a-person', async () => {
       const { packageText } = await system('AutoDuties');
       assert.equal((await t.call('POST', '/api/v1/systems/AutoDuties/policy', { json: { mode: 'automatic', rules: { transports: ['upload'] } } })).status, 200);
