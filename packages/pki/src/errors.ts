@@ -39,7 +39,11 @@ export const pkiErrors = {
     category: 'invalid',
     when: 'signature algorithm is not ECDSA-SHA256/384 or RSA-SHA256/384/512',
   },
-  csr_invalid: { category: 'invalid', when: 'CSR structure is valid DER but not a version 1 PKCS#10 request' },
+  csr_invalid: { category: 'invalid', when: 'CSR structure is valid DER but not a version 1 PKCS#10 request, or it carries an extensionRequest or challengePassword attribute twice' },
+  csr_san_not_allowed: {
+    category: 'invalid',
+    when: 'the CSR asks for a subjectAltName the certificate would not carry (names come from approved data, never from the CSR)',
+  },
   csr_signature_invalid: {
     category: 'invalid',
     when: 'the CSR is not signed by the key it carries (no proof of possession)',
@@ -51,6 +55,10 @@ export const pkiErrors = {
   identity_invalid: {
     category: 'invalid',
     when: 'deviceId, deviceLabel or a name is empty, too long or has forbidden characters',
+  },
+  text_invalid: {
+    category: 'invalid',
+    when: 'a label or name that would be written into a certificate contains a bidirectional control or zero-width character',
   },
   profile_violation: {
     category: 'invalid',

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Clock, Random, SerialNumber } from '@provisio/pki';
 import { systemClock } from '@provisio/pki';
+import { CHECKPOINT_FILE_NAME, CheckpointFile } from './audit/checkpoint-file.js';
 import { loadAuthority } from './ca/load-authority.js';
 import type { ServiceDeps } from './domain/deps.js';
 import { ensureAdmin } from './domain/users.js';
@@ -22,6 +23,7 @@ import { openStore, parseStoreUrl } from './store/open-store.js';
 import { type DecisionFanOut, startPgDecisionFanOut } from './store/pg-decision-fan-out.js';
 import { DEFAULT_EXPIRY_WINDOW_MS } from './domain/expiry.js';
 import { buildPublicationApp } from './http/publication.js';
+import { ROOT_CRL_PATH } from './http/revocation-routes.js';
 import { startExpiryJob } from './jobs/expiry-sweep.js';
 import { type RunningStation, startStation } from './station/station-server.js';
 
@@ -74,6 +76,10 @@ export interface ServeOptions {
   readonly expiryWindowMs?: number;
   /** The admin web UI's built files, null for none; default: the @provisio/web build when present. */
   readonly webRoot?: string | null;
+  /** The append-only copy of every audit checkpoint (docs/audit.md); default DATA/audit-checkpoints.jsonl. */
+  readonly auditCheckpointFile?: string;
+  /** How often a checkpoint is signed when the chain grew; default 1 minute (D30). */
+  readonly auditCheckpointIntervalMs?: number;
 }
 
 export interface Listen {
@@ -134,6 +140,8 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       store,
       urls: { crl: urls.crlUrl, ocsp: urls.ocspUrl, caIssuers: `${revocationBase}/ca/intermediate.cer` },
       tlsNames,
+      rootCrlUrl: `${revocationBase}${ROOT_CRL_PATH}`,
+      log,
     });
     // The OCSP responder's cache is told of revocations once they commit (domain/revocation.ts).
     let ocsp: OcspResponderService | null = null;
@@ -153,7 +161,8 @@ export async function startService(options: ServeOptions): Promise<RunningServic
         fanOut?.decided(id);
       },
     };
-    const deps: ServiceDeps = { clock, random, store, authority: loaded.authority, urls, revocation, decisions };
+    const auditCheckpointFile = new CheckpointFile(options.auditCheckpointFile ?? join(options.dataDir, CHECKPOINT_FILE_NAME));
+    const deps: ServiceDeps = { clock, random, store, authority: loaded.authority, urls, revocation, decisions, auditCheckpointFile };
     ocsp = new OcspResponderService(deps, OCSP_VALIDITY_MS, log);
     const admin = await ensureAdmin(deps);
     const adminTokenPath = join(options.dataDir, 'admin.token');
@@ -201,7 +210,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       await crlJob.stop();
       throw e;
     }
-    const checkpoints = startCheckpointJob(deps, log);
+    const checkpoints = startCheckpointJob(deps, log, options.auditCheckpointIntervalMs);
     return {
       url: serviceUrl,
       port,

@@ -140,7 +140,8 @@ export async function makeRequest(
     deviceKey?: Signer;
     mock?: boolean;
     keyType?: KeyType;
-    csrNames?: { cn: string; dns: string };
+    /** What the CSR asks for (the certificate never takes it; a DNS name is refused at creation). */
+    csrNames?: { cn: string; dns?: string };
   } = {},
 ): Promise<DeviceRequest> {
   const pkg = parsePackage(packageText);
@@ -149,7 +150,7 @@ export async function makeRequest(
   const deviceKey = override.deviceKey ?? createKeySigner((await generateKey(override.keyType ?? 'p256')).privateKey);
   const csr = await createCsr(deviceKey, {
     subject: [{ type: 'CN', value: override.csrNames?.cn ?? deviceId }],
-    ...(override.csrNames ? { subjectAltName: [{ type: 'dns' as const, value: override.csrNames.dns }] } : {}),
+    ...(override.csrNames?.dns ? { subjectAltName: [{ type: 'dns' as const, value: override.csrNames.dns }] } : {}),
   });
   const text = await createProvisioningRequest({
     payload: {

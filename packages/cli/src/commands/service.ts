@@ -496,18 +496,47 @@ const auditList: Handler = async (deps, args, api) => {
 
 const auditExport: Handler = async (deps, args, api) => {
   const outPath = requireString(args, 'out', 'audit export');
+  const checkpointsPath = optionalString(args, 'checkpoints');
   assertAbsent(outPath);
+  if (checkpointsPath !== undefined) assertAbsent(checkpointsPath);
+  // The checkpoints first: every one then covers an entry the export (read after) holds.
+  const checkpoints = checkpointsPath === undefined ? null : (await api.send('GET', '/api/v1/audit/checkpoints', undefined, { timeoutMs: 120_000 })).body;
   const response = await api.send('GET', `/api/v1/audit/export${query({ ...auditFilter(args), limit: integerFlag(args, 'limit') })}`, undefined, { timeoutMs: 120_000 });
   // Audit entries hold no secrets, but who did what is for the people allowed to read it: 0600.
   writeFileAtomic(outPath, response.body, 0o600);
-  const entries = response.body.toString('utf8').split('\n').filter((l) => l !== '').length;
-  return out(deps, args, { path: outPath, mode: '0600', entries }, () => `✔ ${entries} audit entr${entries === 1 ? 'y' : 'ies'} written to ${outPath} (JSON Lines, newest first)\n`);
+  if (checkpointsPath !== undefined && checkpoints) writeFileAtomic(checkpointsPath, checkpoints, 0o600);
+  const entries = lineCount(response.body);
+  const kept = checkpoints ? lineCount(checkpoints) : null;
+  return out(deps, args, { path: outPath, mode: '0600', entries, ...(checkpointsPath !== undefined ? { checkpointsPath, checkpoints: kept } : {}) }, () =>
+    `✔ ${entries} audit entr${entries === 1 ? 'y' : 'ies'} written to ${outPath} (JSON Lines, newest first)\n` +
+    (checkpointsPath !== undefined ? `✔ ${kept} signed checkpoint${kept === 1 ? '' : 's'} written to ${checkpointsPath} (the service's checkpoint file)\n  verify offline: provisio audit verify --export ${outPath} --checkpoints ${checkpointsPath} --ca DIR\n` : ''));
 };
 
-export function reportAudit(deps: CliDeps, args: ParsedArgs, result: { ok: boolean; count?: number; lastSeq?: number; seq?: number; problem?: string; message?: string }): number {
+function lineCount(body: Buffer): number {
+  return body.toString('utf8').split('\n').filter((l) => l !== '').length;
+}
+
+export interface AuditReport {
+  readonly ok: boolean;
+  readonly count?: number;
+  readonly lastSeq?: number;
+  readonly checkpoints?: number;
+  readonly newestCheckpointSeq?: number | null;
+  readonly keptCheckpoints?: number;
+  readonly seq?: number;
+  readonly problem?: string;
+  readonly message?: string;
+}
+
+export function reportAudit(deps: CliDeps, args: ParsedArgs, result: AuditReport): number {
   if (args.values.json === true) printJson(deps, result);
   if (result.ok) {
-    if (args.values.json !== true) deps.stdout.write(`✔ audit log OK: ${result.count} entries, hash chain verified through #${result.lastSeq}\n`);
+    if (args.values.json !== true) {
+      const pinned = result.checkpoints === undefined ? '' : result.checkpoints === 0
+        ? '; no signed checkpoint yet'
+        : `; ${result.checkpoints} signed checkpoint${result.checkpoints === 1 ? '' : 's'}, the newest at #${result.newestCheckpointSeq}${result.keptCheckpoints === undefined ? '' : ` (${result.keptCheckpoints} in the checkpoint file)`}`;
+      deps.stdout.write(`✔ audit log OK: ${result.count} entries, hash chain verified through #${result.lastSeq}${pinned}\n`);
+    }
     return EXIT.ok;
   }
   if (args.values.json !== true) deps.stdout.write(`✘ audit log NOT OK at entry #${result.seq}: ${result.problem} — ${result.message}\n`);
@@ -623,7 +652,7 @@ export const SERVICE_COMMANDS: readonly CommandSpec[] = [
   remote('device request-reprovision', HELP.DEVICE_REQUEST_REPROVISION, { reason: str, cancel: { type: 'boolean' } }, 1, deviceRequestReprovision),
   remote('crl fetch', HELP.CRL_FETCH, { out: str, pem: { type: 'boolean' } }, 0, crlFetch),
   remote('audit list', HELP.AUDIT_LIST, { ...AUDIT_FILTERS, ...paging }, 0, auditList),
-  remote('audit export', HELP.AUDIT_EXPORT, { ...AUDIT_FILTERS, out: str, limit: str }, 0, auditExport),
+  remote('audit export', HELP.AUDIT_EXPORT, { ...AUDIT_FILTERS, out: str, limit: str, checkpoints: str }, 0, auditExport),
   remote('mock-device', HELP.MOCK_DEVICE, { system: str, component: str, count: str, out: str }, 0, mockDevice),
   remote('user create', HELP.USER_CREATE, { 'role': str, 'token-out': str }, 1, userCreate),
   remote('policy set', HELP.POLICY_SET, { 'system': str, 'component': str, 'mode': str, 'device-id-pattern': str, 'serials': str, 'transports': str, 'max-per-hour': str, 'packages': str }, 0, policySet),

@@ -50,6 +50,7 @@ describe('CRL publishing and pre-signed OCSP answers (fixed clock)', () => {
       signCrl: (input) => buildCrl({ issuer: intermediate, signer: pki.intermediate.signer, ...input }),
       ocspResponder: { certificate: parseCertificate(issued.der), signer: createKeySigner(responder.key.privateKey) },
       renewOcspResponder: () => Promise.reject(new Error('the responder is far from expiry in this test')),
+      rootCrl: { path: 'none', current: () => null },
     };
     deps = { store, clock, authority, revocation: { crlIntervalMs: HOUR, revoked: (serials) => invalidated.push([...serials]) } };
   });

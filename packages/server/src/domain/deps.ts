@@ -13,6 +13,7 @@ import type {
   SerialNumber,
   Signer,
 } from '@provisio/pki';
+import type { CheckpointFile } from '../audit/checkpoint-file.js';
 import type { Role, UserId } from './model.js';
 import type { Store } from './store.js';
 
@@ -36,6 +37,23 @@ export interface IssuingAuthority {
    * the new one; returns the responder in use afterwards.
    */
   renewOcspResponder(): Promise<OcspResponder>;
+  /** The root's CRL from the ceremony, published beside the issuing CRL (decision D31). */
+  readonly rootCrl: RootCrlSource;
+}
+
+/** A root CRL the service publishes but cannot sign: the root key is offline (or discarded). */
+export interface PublishedRootCrl {
+  readonly der: Buffer;
+  readonly crlNumber: bigint;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date;
+}
+
+export interface RootCrlSource {
+  /** The file it is read from (CA_DIR/root.crl). */
+  readonly path: string;
+  /** The newest valid root CRL from that file, or null when there has never been one. */
+  current(): PublishedRootCrl | null;
 }
 
 /** How revocation is published (docs/service.md "CRL", "OCSP"). */
@@ -69,6 +87,8 @@ export interface ServiceDeps {
   readonly urls: ServiceUrls;
   readonly revocation: RevocationPublishing;
   readonly decisions?: RequestDecisions;
+  /** Every audit checkpoint is also appended here, outside the database (docs/audit.md). */
+  readonly auditCheckpointFile?: CheckpointFile;
 }
 
 /** Who is acting: recorded in the audit log as `user:<username>`. */

@@ -9,6 +9,7 @@
 import {
   OID,
   type ParsedCertificate,
+  checkRequestedSubjectAltNames,
   fingerprint,
   gatewayCertificateRequest,
   isProvisioError,
@@ -61,6 +62,7 @@ export async function createGateway(
     notBefore: new Date(now.getTime() - BACKDATE_MS),
     notAfter: new Date(now.getTime() + GATEWAY_VALIDITY_DAYS * DAY_MS),
   });
+  checkRequestedSubjectAltNames(csr, plan.subjectAltName ?? []);
   const hosts = (plan.subjectAltName ?? []).map((n) => String(n.value));
   const issued = await authority.issue(plan);
   const gateway: GatewayRecord = {

@@ -10,7 +10,7 @@
  * confirms over mutual TLS with the new certificate: until then the old certificate stays
  * current, so a device that crashes before installing can simply renew again.
  */
-import { OID, type ParsedCertificate, type SerialNumber, describePublicKey, fingerprint, keyTypeOf, parseCertificate, publicKeyFingerprint, verifyChain } from '@provisio/pki';
+import { OID, type ParsedCertificate, type SerialNumber, checkRequestedSubjectAltNames, describePublicKey, deviceSubjectAltName, fingerprint, keyTypeOf, parseCertificate, publicKeyFingerprint, verifyChain } from '@provisio/pki';
 import { RENEWAL_WINDOW_MS, REPROVISION_AUDIENCE, parseRenewalRequest, verifyRenewalRequest } from '@provisio/protocol';
 import { effectivePolicy, evaluatePolicy } from './approval-policy.js';
 import { publishCrl } from './crl.js';
@@ -115,6 +115,7 @@ export async function renewDevice(
 
   const now = deps.clock.now();
   verifyRenewalRequest(parsed, leaf.publicKey, { deviceId: device.deviceId, serial: leaf.serial, at: now });
+  checkRequestedSubjectAltNames(parsed.csr, deviceSubjectAltName({ deviceId: device.deviceId, deviceLabel: device.label }));
   const newKey = parsed.csr.publicKey;
   const keyType = keyTypeOf(newKey);
   if (!keyType || !component.keyTypes.includes(keyType)) {
@@ -331,6 +332,7 @@ export async function reprovisionDevice(
   }
   const now = deps.clock.now();
   verifyRenewalRequest(parsed, leaf.publicKey, { deviceId: device.deviceId, serial: leaf.serial, at: now, aud: REPROVISION_AUDIENCE });
+  checkRequestedSubjectAltNames(parsed.csr, deviceSubjectAltName({ deviceId: device.deviceId, deviceLabel: device.label }));
   const newKey = parsed.csr.publicKey;
   const keyType = keyTypeOf(newKey);
   if (!keyType || !component.keyTypes.includes(keyType)) {

@@ -81,6 +81,14 @@ export async function submitRequest(
   if (now >= pkg.expiresAt) {
     throw new ProtocolError('package_expired', `package ${pkg.id} expired at ${pkg.expiresAt.toISOString()}; make requests with a current package`);
   }
+  // The package says how long its requests live (the device sets expiresAt from it); a longer one
+  // was not made by a device following the package, and would wait for approval too long (D29).
+  if (pr.expiresAt.getTime() - pr.createdAt.getTime() > pkg.requestLifetimeSeconds * 1000) {
+    throw new ServiceError(
+      'request_lifetime_exceeded',
+      `the request lives from ${p.createdAt} to ${p.expiresAt}, longer than the ${pkg.requestLifetimeSeconds} s package ${pkg.id} allows; make a new request with "provisio device init"`,
+    );
+  }
   const system = await deps.store.findSystemById(pkg.systemId);
   if (!system || system.name !== p.system) {
     throw new ServiceError('package_mismatch', `the request names system "${p.system}" but was signed with a package of system "${system?.name}"`);

@@ -97,6 +97,12 @@ export interface DeviceFilter {
   readonly offset: number;
 }
 
+/** What the store records as the end of the audit chain, rewritten by every append. */
+export interface AuditHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
 export interface AuditFilter {
   readonly actor?: string;
   readonly action?: string;
@@ -286,6 +292,11 @@ export interface Store extends StoreTx {
   readAudit(fromSeq: number, limit: number): Promise<AuditEntry[]>;
   listAudit(filter: AuditFilter): Promise<Page<AuditEntry>>;
   listCheckpoints(): Promise<AuditCheckpoint[]>;
+  /**
+   * The chain head appends keep (table audit_head): the last seq and its hash, 0 and GENESIS_HASH
+   * before the first entry; null when the row is gone (verification reports it).
+   */
+  readAuditHead(): Promise<AuditHead | null>;
   /** SQLite `PRAGMA integrity_check` / a trivial query on PostgreSQL. */
   checkIntegrity(): Promise<boolean>;
   close(): Promise<void>;

@@ -24,10 +24,11 @@ function checkGraceDays(days: number): void {
 
 function checkName(kind: 'system' | 'component', name: string): void {
   try {
-    // The name becomes part of the certificate OU "<system>/<component>" (64 characters at most).
+    // The name becomes the device certificate's OU (system) or role (component): 64 characters at most.
     checkNameAttribute({ type: 'OU', value: name });
   } catch (e) {
-    if (e instanceof PkiError) throw new ServiceError('validation_failed', `${kind} name: ${e.message}`);
+    // An invisible character keeps its own code (D29), the same at device init and at intake.
+    if (e instanceof PkiError && e.code !== 'text_invalid') throw new ServiceError('validation_failed', `${kind} name: ${e.message}`);
     throw e;
   }
   if (name.includes('/')) throw new ServiceError('validation_failed', `${kind} name "${name}" must not contain "/"`);

@@ -475,7 +475,18 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'GET', url: '/api/v1/audit/verify', operationId: 'verifyAudit', summary: 'Verify the audit hash chain and its signed checkpoints', roles: ['admin', 'auditor'],
-    handler: async ({ deps }) => ({ body: await verifyStoreAudit(deps.store, trustedCheckpointVerifier(deps.authority.root, [deps.authority.intermediate])) }),
+    handler: async ({ deps }) => {
+      const trusted = trustedCheckpointVerifier(deps.authority.root, [deps.authority.intermediate]);
+      return { body: await verifyStoreAudit(deps.store, trusted, deps.auditCheckpointFile) };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/audit/checkpoints', operationId: 'exportCheckpoints', summary: 'The checkpoint file as it is: every signed checkpoint this node made, as JSON Lines (oldest first)', roles: ['admin', 'auditor'],
+    handler: ({ deps }) => Promise.resolve({
+      body: deps.auditCheckpointFile?.readText() ?? '',
+      contentType: 'application/jsonl; charset=utf-8',
+      headers: { 'content-disposition': 'attachment; filename="audit-checkpoints.jsonl"', 'cache-control': 'no-store' },
+    }),
   },
   {
     method: 'POST', url: '/api/v1/audit/checkpoints', operationId: 'createCheckpoint', summary: 'Sign a checkpoint of the audit chain now', roles: ['admin'],

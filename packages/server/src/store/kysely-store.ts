@@ -35,7 +35,7 @@ import type {
   User,
   UserId,
 } from '../domain/model.js';
-import { type ApprovalRows, type AuditFilter, type DeviceFilter, type DeviceSort, defaultDirection, type RequestFilter, type Store, type StoreTx } from '../domain/store.js';
+import { type ApprovalRows, type AuditFilter, type AuditHead, type DeviceFilter, type DeviceSort, defaultDirection, type RequestFilter, type Store, type StoreTx } from '../domain/store.js';
 import type { DialectName } from './migrations.js';
 import * as rows from './rows.js';
 import type { Database, DevicesTable } from './schema.js';
@@ -724,6 +724,11 @@ export class KyselyStore extends KyselyStoreTx implements Store {
   async listCheckpoints(): Promise<AuditCheckpoint[]> {
     const found = await this.db.selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'asc').execute();
     return found.map(rows.checkpointFromRow);
+  }
+
+  async readAuditHead(): Promise<AuditHead | null> {
+    const head = await this.db.selectFrom('audit_head').select(['last_seq', 'last_hash']).where('id', '=', 1).executeTakeFirst();
+    return head ? { seq: Number(head.last_seq), hash: head.last_hash } : null;
   }
 
   /** SQLite: `PRAGMA integrity_check` is "ok" and `PRAGMA foreign_key_check` finds nothing. PostgreSQL: it answers. */

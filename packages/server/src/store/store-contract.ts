@@ -912,6 +912,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
 
     describe('audit', () => {
       it('ok/append-assigns-seq-and-chain', async () => {
+        assert.deepEqual(await store.readAuditHead(), { seq: 0, hash: GENESIS_HASH }, 'an empty log\'s head is genesis');
         const events = [f.event(), f.event({ actor: 'system', action: 'request.approve', details: {} }), f.event({ at: at(99_999) })];
         const entries: AuditEntry[] = [];
         for (const event of events) entries.push(await store.appendAudit(event));
@@ -928,7 +929,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         assert.deepEqual(await store.readAudit(4, 10), []);
         const inTx = await store.transaction((tx) => tx.appendAudit(f.event()));
         assert.equal(inTx.seq, 4);
-        assert.deepEqual(await verifyStoreAudit(store), { ok: true, count: 4, lastSeq: 4, lastHash: inTx.hash });
+        assert.deepEqual(await verifyStoreAudit(store), { ok: true, count: 4, lastSeq: 4, lastHash: inTx.hash, checkpoints: 0, newestCheckpointSeq: null });
+        assert.deepEqual(await store.readAuditHead(), { seq: 4, hash: inTx.hash }, 'audit_head is the last entry');
       });
 
       it('fail/append-refuses-non-json-details', async () => {
@@ -945,7 +947,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         );
         assert.deepEqual(entries.map((e) => e.seq).sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 1));
         const verified = await verifyStoreAudit(store);
-        assert.deepEqual(verified, { ok: true, count: 50, lastSeq: 50, lastHash: entries.find((e) => e.seq === 50)?.hash });
+        assert.deepEqual(verified, { ok: true, count: 50, lastSeq: 50, lastHash: entries.find((e) => e.seq === 50)?.hash, checkpoints: 0, newestCheckpointSeq: null });
       });
 
       it('ok/filters-order-paging', async () => {
