@@ -14,12 +14,16 @@ Examples:
 ${examples}
 ${flags ? `\nFlags:\n${flags}` : ''}${CONNECTION}`;
 
-export const SYSTEM_CREATE = help('system create NAME: create a system (a product line)', '  provisio system create ZMonitor', '  --no-mock          refuse mock device files for this system\n');
+export const SYSTEM_CREATE = help(
+  'system create NAME: create a system (a product line)',
+  '  provisio system create ZMonitor\n  provisio system create Lab --separation-of-duties off',
+  '  --no-mock          refuse mock device files for this system\n  --separation-of-duties on|off   whether the person who uploaded a request is refused as its approver (default on)\n',
+);
 export const SYSTEM_LIST = help('system list: list systems and their components', '  provisio system list --json');
 export const SYSTEM_UPDATE = help(
-  'system update NAME --allow-mock|--no-mock: change whether the system accepts mock device files (admin)',
-  '  provisio system update ZMonitor --no-mock\n  provisio system update Lab --allow-mock',
-  '  --allow-mock       accept mock device files (pre-generated keys, for experiments)\n  --no-mock          refuse them\nSetting what is already set changes nothing and writes no audit entry.\n',
+  'system update NAME [--allow-mock|--no-mock] [--separation-of-duties on|off]: change a system\'s settings (admin)',
+  '  provisio system update ZMonitor --no-mock\n  provisio system update Lab --allow-mock\n  provisio system update Lab --separation-of-duties off',
+  '  --allow-mock       accept mock device files (pre-generated keys, for experiments)\n  --no-mock          refuse them\n  --separation-of-duties on|off   on: the person who uploaded a request may not approve it (another approver must); off: they may\nSetting what is already set changes nothing and writes no audit entry.\n',
 );
 export const SYSTEM_SHOW = help('system show NAME: a system and its component templates', '  provisio system show ZMonitor');
 export const COMPONENT_CREATE = help(

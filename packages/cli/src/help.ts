@@ -24,7 +24,7 @@ Examples:
 
 Commands:
   serve                 run the provisioning service (HTTPS API; SQLite or PostgreSQL)
-  system create|list|show|update systems (product lines); update: accept or refuse mock files
+  system create|list|show|update systems (product lines); update: mock files, separation of duties
   component create|update        components: the certificate template of a kind of device
   package create|list|revoke     provisioning packages (bootstrap configuration, 0600)
   request upload|list|show|approve|reject   provisioning requests

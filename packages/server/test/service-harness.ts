@@ -101,9 +101,21 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
 
 export const REQUEST_MEDIA = 'application/vnd.provisio.request+json';
 
-/** Creates system + component + package through the API; returns the package file text. */
-export async function setUpSystem(t: TestService, system = 'ZMonitor', component = 'bedside monitor', keyTypes: KeyType[] = ['p256', 'rsa3072']): Promise<{ packageText: string; packageId: string }> {
-  let r = await t.call('POST', '/api/v1/systems', { json: { name: system } });
+/**
+ * Creates system + component + package through the API; returns the package file text.
+ * The system keeps separation of duties OFF unless `options.separationOfDuties` is true: most
+ * tests upload and approve with the one admin token, which separation of duties (on by default
+ * for a real system, D28) refuses. Tests of separation of duties itself pass true, or create
+ * their system without the setting and check the default.
+ */
+export async function setUpSystem(
+  t: TestService,
+  system = 'ZMonitor',
+  component = 'bedside monitor',
+  keyTypes: KeyType[] = ['p256', 'rsa3072'],
+  options: { separationOfDuties?: boolean } = {},
+): Promise<{ packageText: string; packageId: string }> {
+  let r = await t.call('POST', '/api/v1/systems', { json: { name: system, separationOfDuties: options.separationOfDuties ?? false } });
   if (r.status !== 201) throw new Error(`system: ${r.status} ${r.body}`);
   r = await t.call('POST', `/api/v1/systems/${encodeURIComponent(system)}/components`, { json: { name: component, keyTypes } });
   if (r.status !== 201) throw new Error(`component: ${r.status} ${r.body}`);

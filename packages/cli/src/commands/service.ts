@@ -67,9 +67,20 @@ function remote(path: string, help: string, options: CommandSpec['options'], max
   };
 }
 
+/** `--separation-of-duties on|off` as a boolean; undefined when the flag is not given. */
+function separationFlag(args: ParsedArgs, command: string): boolean | undefined {
+  const value = optionalString(args, 'separation-of-duties');
+  if (value === undefined) return undefined;
+  if (value !== 'on' && value !== 'off') throw usageError(`--separation-of-duties takes on or off; got "${value}"`, `provisio ${command} NAME --separation-of-duties off`);
+  return value === 'on';
+}
+
 const systemCreate: Handler = async (deps, args, api) => {
   const name = positional(args, 0, 'a system NAME', 'system create');
-  const system = await api.json<Json>('POST', '/api/v1/systems', { json: { name, allowMock: args.values['no-mock'] !== true } });
+  const separationOfDuties = separationFlag(args, 'system create');
+  const system = await api.json<Json>('POST', '/api/v1/systems', {
+    json: { name, allowMock: args.values['no-mock'] !== true, ...(separationOfDuties !== undefined ? { separationOfDuties } : {}) },
+  });
   return out(deps, args, system, () => `✔ System "${name}" created\nNext: provisio component create --system ${JSON.stringify(name)} NAME\n`);
 };
 
@@ -80,9 +91,10 @@ const systemList: Handler = async (deps, args, api) => {
 
 const systemShow: Handler = async (deps, args, api) => {
   const name = positional(args, 0, 'a system NAME', 'system show');
-  const s = await api.json<{ name: string; allowMock: boolean; components: Array<{ name: string; keyTypes: string[]; validityDays: number }> }>('GET', `/api/v1/systems/${enc(name)}`);
+  const s = await api.json<{ name: string; allowMock: boolean; separationOfDuties: boolean; components: Array<{ name: string; keyTypes: string[]; validityDays: number }> }>('GET', `/api/v1/systems/${enc(name)}`);
   return out(deps, args, s, () =>
-    `system      ${s.name}\nmock files  ${s.allowMock ? 'allowed' : 'refused'}\n${table([['COMPONENT', 'KEY TYPES', 'VALIDITY'], ...s.components.map((c) => [c.name, c.keyTypes.join(','), `${c.validityDays} d`])])}`,
+    `system      ${s.name}\nmock files  ${s.allowMock ? 'allowed' : 'refused'}\nseparation of duties  ${s.separationOfDuties ? 'on (an uploader may not approve)' : 'off'}\n` +
+    table([['COMPONENT', 'KEY TYPES', 'VALIDITY'], ...s.components.map((c) => [c.name, c.keyTypes.join(','), `${c.validityDays} d`])]),
   );
 };
 
@@ -90,9 +102,18 @@ const systemUpdate: Handler = async (deps, args, api) => {
   const name = positional(args, 0, 'a system NAME', 'system update');
   const allow = args.values['allow-mock'] === true;
   const refuse = args.values['no-mock'] === true;
-  if (allow === refuse) throw usageError('say what to change: --allow-mock or --no-mock (one of them)', `provisio system update ${name} --no-mock`);
-  const s = await api.json<Json & { allowMock: boolean }>('PATCH', `/api/v1/systems/${enc(name)}`, { json: { allowMock: allow } });
-  return out(deps, args, s, () => `✔ System "${name}" ${s.allowMock ? 'accepts' : 'refuses'} mock device files\n`);
+  if (allow && refuse) throw usageError('--allow-mock and --no-mock contradict each other: give one', `provisio system update ${name} --no-mock`);
+  const separationOfDuties = separationFlag(args, 'system update');
+  if (!allow && !refuse && separationOfDuties === undefined) {
+    throw usageError('say what to change: --allow-mock, --no-mock or --separation-of-duties on|off', `provisio system update ${name} --no-mock`);
+  }
+  const body = { ...(allow || refuse ? { allowMock: allow } : {}), ...(separationOfDuties !== undefined ? { separationOfDuties } : {}) };
+  const s = await api.json<Json & { allowMock: boolean; separationOfDuties: boolean }>('PATCH', `/api/v1/systems/${enc(name)}`, { json: body });
+  const said = [
+    ...(allow || refuse ? [`${s.allowMock ? 'accepts' : 'refuses'} mock device files`] : []),
+    ...(separationOfDuties !== undefined ? [`keeps separation of duties ${s.separationOfDuties ? 'on' : 'off'}`] : []),
+  ];
+  return out(deps, args, s, () => `✔ System "${name}" ${said.join('; ')}\n`);
 };
 
 const componentCreate: Handler = async (deps, args, api) => {
@@ -609,10 +630,10 @@ const paging = { limit: str, offset: str } as const;
 const AUDIT_FILTERS = { actor: str, action: str, target: str, since: str, until: str } as const;
 
 export const SERVICE_COMMANDS: readonly CommandSpec[] = [
-  remote('system create', HELP.SYSTEM_CREATE, { 'no-mock': { type: 'boolean' } }, 1, systemCreate),
+  remote('system create', HELP.SYSTEM_CREATE, { 'no-mock': { type: 'boolean' }, 'separation-of-duties': str }, 1, systemCreate),
   remote('system list', HELP.SYSTEM_LIST, {}, 0, systemList),
   remote('system show', HELP.SYSTEM_SHOW, {}, 1, systemShow),
-  remote('system update', HELP.SYSTEM_UPDATE, { 'allow-mock': { type: 'boolean' }, 'no-mock': { type: 'boolean' } }, 1, systemUpdate),
+  remote('system update', HELP.SYSTEM_UPDATE, { 'allow-mock': { type: 'boolean' }, 'no-mock': { type: 'boolean' }, 'separation-of-duties': str }, 1, systemUpdate),
   remote('component create', HELP.COMPONENT_CREATE, { 'system': str, 'key-type': str, 'validity-days': str, 'renewal-grace-days': str }, 1, componentCreate),
   remote('component update', HELP.COMPONENT_UPDATE, { 'system': str, 'renewal-grace-days': str }, 1, componentUpdate),
   remote('package create', HELP.PACKAGE_CREATE, { 'system': str, 'out': str, 'days': str, 'request-lifetime': str }, 0, packageCreate),

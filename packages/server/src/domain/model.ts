@@ -42,6 +42,11 @@ export interface SystemRecord {
   readonly name: string;
   /** Whether mock device files (000 "mock device files") are accepted for this system. */
   readonly allowMock: boolean;
+  /**
+   * Whether the person who submitted a request (an upload) is refused as its approver
+   * (docs/decisions.md D28). On unless the system is created or updated with it off.
+   */
+  readonly separationOfDuties: boolean;
   readonly createdAt: Date;
 }
 

@@ -7,6 +7,7 @@ import { ProtocolError, parseProvisioningRequest, parseRenewalRequest, verifyPro
 import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
 import { ServiceError } from './errors.js';
 import type { ApprovalPolicyRecord, CertificateRecord, DeviceIdText, DeviceRecord, GatewayRecord, PackageId, PolicyVerdict, RequestId, RequestRecord, Transport, UserId } from './model.js';
+import { checkApproval } from './approval-checks.js';
 import { effectivePolicy, evaluatePolicy } from './approval-policy.js';
 import { checkReentry } from './revocation.js';
 import { StoreConflict } from './store.js';
@@ -255,6 +256,8 @@ export interface ApprovalResult {
  * certified profile (method bootstrap-package, or reprovisioning) and records both, with the
  * approval's audit entry, in the same transaction that moves the request from pending to approved
  * (compare-and-set: concurrent approvals make one certificate).
+ * That transaction first repeats the checks of approval-checks.ts (package, mock switch, key
+ * types, device, expiry, approver, separation of duties); a refusal writes nothing.
  */
 export async function approveRequest(
   deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'decisions'>,
@@ -268,15 +271,13 @@ export async function approveRequest(
   const request = await requireRequest(deps, id);
   const now = deps.clock.now();
   if (request.state !== 'pending') throw new ServiceError('request_not_pending', `request ${id} is already ${request.state}`);
-  if (now >= request.expiresAt) {
-    throw new ServiceError('request_expired', `request ${id} expired at ${request.expiresAt.toISOString()}; the device must make a new one with "provisio device init"`);
-  }
-  const [system, component] = await Promise.all([deps.store.findSystemById(request.systemId), deps.store.findComponentById(request.componentId)]);
-  if (!system || !component) throw new ServiceError('component_not_found', `the system or component of request ${id} no longer exists`);
   // A reprovisioning carries a renewal-format request (lifecycle.ts): its CSR names the key.
   const publicKey = request.kind === 'reprovision' ? parseRenewalRequest(request.raw.toString('utf8')).csr.publicKey : parseProvisioningRequest(request.raw).csr.publicKey;
 
   const approved = await deps.store.transaction(async (tx) => {
+    // What intake checked and may have changed while the request waited, read again in this
+    // transaction at its own time (approval-checks.ts, D28).
+    const { system, component } = await checkApproval(tx, { request, approver: userActor, publicKey, now: deps.clock.now() });
     if (byPolicy?.policy.rules.maxPerHour !== undefined) {
       // Counted again under the policy's row lock: concurrent intakes on any node respect the cap.
       const { policy } = byPolicy;

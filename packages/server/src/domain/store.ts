@@ -121,6 +121,14 @@ export interface AuditFilter {
   readonly offset: number;
 }
 
+/** The rows an approval rests on (`readApprovalRows`); null where no row has the id. */
+export interface ApprovalRows {
+  readonly user: User | null;
+  readonly system: SystemRecord | null;
+  readonly component: ComponentRecord | null;
+  readonly package: PackageRecord | null;
+}
+
 export interface StoreTx {
   // users and tokens
   insertUser(user: User): Promise<void>;
@@ -137,6 +145,8 @@ export interface StoreTx {
   findSystemById(id: SystemId): Promise<SystemRecord | null>;
   /** Sets whether mock device files are accepted; false when no system has this id. */
   setSystemAllowMock(id: SystemId, allowMock: boolean): Promise<boolean>;
+  /** Sets whether a request's submitter is refused as its approver; false when no system has this id. */
+  setSystemSeparationOfDuties(id: SystemId, on: boolean): Promise<boolean>;
   listSystems(): Promise<SystemRecord[]>;
   insertComponent(component: ComponentRecord): Promise<void>;
   findComponent(systemId: SystemId, name: string): Promise<ComponentRecord | null>;
@@ -167,6 +177,15 @@ export interface StoreTx {
   ): Promise<boolean>;
   /** Records the approval policy's verdict on a request (any state). */
   setRequestPolicyVerdict(id: RequestId, verdict: PolicyVerdict): Promise<void>;
+  /**
+   * Reads the rows an approval rests on (the approver, the system, the component, the package;
+   * null ids are not read), locked for share until the transaction ends on PostgreSQL (SQLite
+   * already has one writer): a concurrent change of any of them — a package revoked, a mock
+   * switch or a user changed — waits for the approval to commit, and an approval that comes
+   * second waits for the change and reads its result. Never the rows the approval then updates
+   * (request, device): upgrading a share lock there would deadlock two concurrent approvals.
+   */
+  readApprovalRows(ids: { userId: UserId | null; systemId: SystemId; componentId: ComponentId; packageId: PackageId | null }): Promise<ApprovalRows>;
 
   // approval policies (one per system, one per component)
   /** The policy of exactly this scope (componentId null: the system's own). */

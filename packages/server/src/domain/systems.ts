@@ -32,13 +32,26 @@ function checkName(kind: 'system' | 'component', name: string): void {
   if (name.includes('/')) throw new ServiceError('validation_failed', `${kind} name "${name}" must not contain "/"`);
 }
 
-export async function createSystem(deps: Pick<ServiceDeps, 'store' | 'clock' | 'random'>, actor: Actor, input: { name: string; allowMock?: boolean }): Promise<SystemRecord> {
+export async function createSystem(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random'>,
+  actor: Actor,
+  input: { name: string; allowMock?: boolean; separationOfDuties?: boolean },
+): Promise<SystemRecord> {
   checkName('system', input.name);
-  const system: SystemRecord = { id: newId(deps.random, 'sys') as SystemId, name: input.name, allowMock: input.allowMock ?? true, createdAt: deps.clock.now() };
+  const system: SystemRecord = {
+    id: newId(deps.random, 'sys') as SystemId,
+    name: input.name,
+    allowMock: input.allowMock ?? true,
+    separationOfDuties: input.separationOfDuties ?? true,
+    createdAt: deps.clock.now(),
+  };
   try {
     await deps.store.transaction(async (tx) => {
       await tx.insertSystem(system);
-      await tx.appendAudit({ at: deps.clock.now(), actor: actorName(actor), action: 'system.create', targetType: 'system', targetId: system.name, details: { allowMock: system.allowMock } });
+      await tx.appendAudit({
+        at: deps.clock.now(), actor: actorName(actor), action: 'system.create', targetType: 'system', targetId: system.name,
+        details: { allowMock: system.allowMock, separationOfDuties: system.separationOfDuties },
+      });
     });
   } catch (e) {
     if (e instanceof StoreConflict) throw new ServiceError('system_exists', `system "${input.name}" already exists`);
@@ -47,22 +60,37 @@ export async function createSystem(deps: Pick<ServiceDeps, 'store' | 'clock' | '
   return system;
 }
 
+/** The settings of a system that can change after it was created. */
+export interface SystemChanges {
+  readonly allowMock?: boolean;
+  /** Whether the person who submitted a request is refused as its approver (D28). */
+  readonly separationOfDuties?: boolean;
+}
+
 /**
- * Changes a system's settings (admins; docs/web.md "Systems"). Only `allowMock` can change: the
- * name is signed into every package and request of the system, so renaming would orphan them.
- * Audited as system.update with the old and new value; an unchanged value writes nothing.
+ * Changes a system's settings (admins; docs/web.md "Systems"): `allowMock` and
+ * `separationOfDuties`. The name cannot change: it is signed into every package and request of
+ * the system, so renaming would orphan them. Audited as one system.update with the old and new
+ * value of each setting that changed; unchanged values write nothing.
  */
-export async function updateSystem(deps: Pick<ServiceDeps, 'store' | 'clock'>, actor: Actor, name: string, changes: { allowMock: boolean }): Promise<SystemRecord> {
+export async function updateSystem(deps: Pick<ServiceDeps, 'store' | 'clock'>, actor: Actor, name: string, changes: SystemChanges): Promise<SystemRecord> {
   const system = await requireSystem(deps, name);
-  if (system.allowMock === changes.allowMock) return system;
+  const mock = changes.allowMock !== undefined && changes.allowMock !== system.allowMock ? changes.allowMock : undefined;
+  const duties = changes.separationOfDuties !== undefined && changes.separationOfDuties !== system.separationOfDuties ? changes.separationOfDuties : undefined;
+  if (mock === undefined && duties === undefined) return system;
+  const missing = () => new ServiceError('system_not_found', `system "${name}" does not exist`);
   await deps.store.transaction(async (tx) => {
-    if (!(await tx.setSystemAllowMock(system.id, changes.allowMock))) throw new ServiceError('system_not_found', `system "${name}" does not exist`);
+    if (mock !== undefined && !(await tx.setSystemAllowMock(system.id, mock))) throw missing();
+    if (duties !== undefined && !(await tx.setSystemSeparationOfDuties(system.id, duties))) throw missing();
     await tx.appendAudit({
       at: deps.clock.now(), actor: actorName(actor), action: 'system.update', targetType: 'system', targetId: system.name,
-      details: { allowMock: { from: system.allowMock, to: changes.allowMock } },
+      details: {
+        ...(mock !== undefined ? { allowMock: { from: system.allowMock, to: mock } } : {}),
+        ...(duties !== undefined ? { separationOfDuties: { from: system.separationOfDuties, to: duties } } : {}),
+      },
     });
   });
-  return { ...system, allowMock: changes.allowMock };
+  return { ...system, ...(mock !== undefined ? { allowMock: mock } : {}), ...(duties !== undefined ? { separationOfDuties: duties } : {}) };
 }
 
 export async function requireSystem(deps: Pick<ServiceDeps, 'store'>, name: string): Promise<SystemRecord> {

@@ -536,9 +536,25 @@ const keyPolicy: Migration = {
   },
 };
 
+/**
+ * Separation of duties (docs/decisions.md D28): per system, whether the person who submitted a
+ * request may approve it. On (1) by default, for the systems that exist already too: a system
+ * that wants one person to upload and approve says so.
+ */
+const separationOfDuties: Migration = {
+  version: 12,
+  name: 'separation of duties',
+  async up(db) {
+    await db.schema.alterTable('systems')
+      .addColumn('separation_of_duties', 'integer', (c) => c.notNull().defaultTo(1).check(sql`separation_of_duties in (0, 1)`))
+      .execute();
+  },
+};
+
 /** In order; versions strictly increasing. */
 export const MIGRATIONS: readonly Migration[] = [
   initial, approvalPolicies, gateways, revocation, stationAndExpiry, lifecycle, deviceSorts, reprovisionAsk, pendingRequests, deviceSearch, keyPolicy,
+  separationOfDuties,
 ];
 
 /**

@@ -123,12 +123,14 @@ export const systemToRow = (s: SystemRecord): Selectable<SystemsTable> => ({
   name: s.name,
   allow_mock: flag(s.allowMock),
   created_at: toMillis(s.createdAt),
+  separation_of_duties: flag(s.separationOfDuties),
 });
 
 export const systemFromRow = (r: Selectable<SystemsTable>): SystemRecord => ({
   id: r.id as SystemId,
   name: r.name,
   allowMock: isSet(r.allow_mock),
+  separationOfDuties: isSet(r.separation_of_duties),
   createdAt: fromMillis(r.created_at),
 });
 

@@ -36,6 +36,7 @@ export interface SystemsTable {
   name: string;
   allow_mock: Flag;
   created_at: Millis;
+  separation_of_duties: Flag;
 }
 
 export interface ComponentsTable {

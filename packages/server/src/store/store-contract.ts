@@ -70,6 +70,7 @@ function fixtures() {
       id: next('sys') as SystemId,
       name: next('system'),
       allowMock: true,
+      separationOfDuties: true,
       createdAt: at(3),
       ...o,
     }),
@@ -254,6 +255,22 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         assert.deepEqual(await store.findSystemByName(other.name), other);
         assert.equal(await store.findSystemByName('none'), null);
         assert.deepEqual(await store.listSystems(), [other, system]);
+        assert.equal(await store.transaction((tx) => tx.setSystemSeparationOfDuties(system.id, false)), true);
+        assert.equal(await store.transaction((tx) => tx.setSystemSeparationOfDuties('sys-none' as SystemId, false)), false);
+        assert.deepEqual(await store.findSystemById(system.id), { ...system, separationOfDuties: false });
+        assert.deepEqual(await store.findSystemById(other.id), other);
+        await store.transaction((tx) => tx.setSystemSeparationOfDuties(system.id, true));
+
+        // What an approval reads again in its transaction (locked for share on PostgreSQL).
+        assert.deepEqual(
+          await store.transaction((tx) => tx.readApprovalRows({ userId: user.id, systemId: system.id, componentId: component.id, packageId: pkg.id })),
+          { user, system, component, package: pkg },
+        );
+        assert.deepEqual(
+          await store.transaction((tx) => tx.readApprovalRows({ userId: null, systemId: 'sys-none' as SystemId, componentId: component.id, packageId: null })),
+          { user: null, system: null, component, package: null },
+        );
+        assert.equal((await store.transaction((tx) => tx.readApprovalRows({ userId: 'usr-none' as UserId, systemId: system.id, componentId: component.id, packageId: 'pkg-none' as PackageId }))).package, null);
 
         const second = f.component(system.id, { name: 'a-component', keyTypes: ['p384'], validityDays: 30 });
         await store.insertComponent(second);

@@ -1,5 +1,5 @@
 /**
- * For the tests of migrations 9, 10 and 11 on both databases (sqlite-store.test.ts,
+ * For the tests of migrations 9, 10, 11 and 12 on both databases (sqlite-store.test.ts,
  * postgres-store.test.ts): a migrated database taken back to the schema of migration 8, rows an
  * older version wrote, and what the store must answer once it has migrated them again. For tests
  * only, like store-contract.ts.
@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { type ParsedCertificate, type SerialNumber, createKeySigner, generateKey, issueSelfSigned, parseCertificate, publicKeyFingerprint, randomSerial } from '@provisio/pki';
-import type { DeviceIdText } from '../domain/model.js';
+import type { DeviceIdText, SystemId } from '../domain/model.js';
 import type { DeviceFilter, Store } from '../domain/store.js';
 import type { DialectName } from './migrations.js';
 
-/** Statements that undo migrations 11, 10 and 9 (the pg_trgm extension stays: it is the database's). */
+/** Statements that undo migrations 12, 11, 10 and 9 (the pg_trgm extension stays: it is the database's). */
 export function rollBackToMigration8(dialect: DialectName): string[] {
   const keyPolicy = [
     'drop index certificates_public_key_sha256_idx',
@@ -27,7 +27,8 @@ export function rollBackToMigration8(dialect: DialectName): string[] {
     'drop index devices_pending_first_idx',
     'drop index devices_needs_approval_idx',
     ...['pending_request_id', 'pending_request_kind', 'pending_request_expires_at'].map((c) => `alter table devices drop column ${c}`),
-    'delete from schema_migrations where version in (9, 10, 11)',
+    'alter table systems drop column separation_of_duties',
+    'delete from schema_migrations where version in (9, 10, 11, 12)',
   ];
 }
 
@@ -90,4 +91,6 @@ export async function assertFilledIn(store: Store, revoked: ParsedCertificate): 
   assert.deepEqual(await ids({ text: 'c3c3c3' }), [], 'not of another request');
   assert.deepEqual(await ids({ text: '01CAF' }), ['PMP-2'], 'certificate serial');
   assert.deepEqual(await ids({ text: 'e5e5e5' }), ['PMP-2'], 'certificate SHA-256');
+  // Migration 12: a system that existed keeps separation of duties on (D28).
+  assert.equal((await store.findSystemById('s1' as SystemId))?.separationOfDuties, true);
 }
