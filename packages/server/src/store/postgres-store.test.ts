@@ -96,7 +96,7 @@ if (unreachable !== null) {
       await client.connect();
       try {
         await client.query(`set search_path to "${schema}"`);
-        for (const statement of version8Data('postgres')) await client.query(statement);
+        for (const statement of version8Data('postgres', await aRealCertificate())) await client.query(statement);
         const ids = { userId: 'u1' as UserId, systemId: 's1' as SystemId, componentId: 'c1' as ComponentId, packageId: 'p1' as PackageId };
         const locked = (e: unknown) => (e as { code?: string }).code === '55P03';
         await store.transaction(async (tx) => {
