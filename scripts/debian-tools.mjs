@@ -7,8 +7,18 @@ import { execFileSync, spawnSync } from 'node:child_process';
  * (packages/web/test) drive Debian's Chromium through playwright-core; no browser is downloaded.
  * certtool: GnuTLS parses our private OIDs (packages/pki/src/oids.test.ts).
  * nginx: a relying party that checks the whole chain with ssl_crl (packages/cli/test/root-crl-*).
+ * pki: strongSwan's EST client (packages/server/test/est.test.ts); its HTTP fetcher (the curl
+ * plugin) is in libstrongswan-extra-plugins. curl: the EST exchanges by hand (RFC 7030 Appendix A).
+ * A value may name several packages, separated by spaces.
  */
-const TOOLS = { openssl: 'openssl', chromium: 'chromium', certtool: 'gnutls-bin', nginx: 'nginx-light' };
+const TOOLS = {
+  openssl: 'openssl',
+  chromium: 'chromium',
+  certtool: 'gnutls-bin',
+  nginx: 'nginx-light',
+  pki: 'strongswan-pki libstrongswan-extra-plugins',
+  curl: 'curl',
+};
 
 function has(command) {
   // nginx lives in /usr/sbin, which a non-root PATH often lacks.
@@ -18,7 +28,7 @@ function has(command) {
 export function ensureDebianTools(tools = TOOLS) {
   const missing = Object.entries(tools).filter(([command]) => !has(command));
   if (missing.length === 0) return;
-  const packages = [...new Set(missing.map(([, pkg]) => pkg))];
+  const packages = [...new Set(missing.flatMap(([, pkg]) => pkg.split(' ')))];
   console.error(`installing test tools from Debian: ${packages.join(' ')}`);
   const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
   const run = (args) =>

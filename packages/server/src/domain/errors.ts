@@ -54,6 +54,13 @@ export const serverErrors = {
   device_certificate_revoked: { category: 'forbidden', when: 'a device checked in at the central station with a certificate that OCSP or the CRL reports revoked' },
   revocation_status_unavailable: { category: 'unavailable', when: 'the central station could get no fresh, verified revocation status (OCSP and CRL both failed) and refuses the check-in (fail closed)' },
   method_operation_refused: { category: 'forbidden', when: 'an enrollment method was asked for an operation it does not implement (every method refuses what it does not say it does), or to answer a request of another method' },
+  protocol_not_enabled: { category: 'forbidden', when: 'an EST, CMP or SCEP request came for a component that does not accept that protocol (off by default; "provisio protocol enable")' },
+  csr_identity_mismatch: { category: 'forbidden', when: 'a CSR sent over EST or CMP names another identity (subject CN or subjectAltName) than the device that authenticated' },
+  est_request_invalid: { category: 'invalid', when: 'an EST request body is not base64 of a DER PKCS#10 CSR (RFC 7030 §4.2.1), or names an unknown label' },
+  cmp_message_invalid: { category: 'invalid', when: 'a CMP request is not a DER PKIMessage (RFC 4210 §5.1), or carries a body, algorithm or field this service does not take' },
+  cmp_protection_invalid: { category: 'unauthorized', when: 'a CMP request\'s protection (MAC or signature) is missing, wrong, or made with a key or certificate that does not authenticate the sender' },
+  cmp_transaction_replayed: { category: 'conflict', when: 'a CMP request reuses the transactionID or senderNonce of an earlier transaction (a replay); start a new transaction' },
+  cmp_transaction_unknown: { category: 'conflict', when: 'a CMP certConf, pollReq or error names no transaction this service has open, or echoes another recipNonce than the one the service sent' },
   policy_invalid: { category: 'invalid', when: 'an approval policy\'s rules are not valid (unanchored or bad pattern, empty list, unknown transport, automatic without rules)' },
 } as const satisfies Catalog;
 
