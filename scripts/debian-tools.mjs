@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
  * certtool: GnuTLS parses our private OIDs (packages/pki/src/oids.test.ts).
  * nginx: a relying party that checks the whole chain with ssl_crl (packages/cli/test/root-crl-*).
  * pki: strongSwan's EST client (packages/server/test/est.test.ts); its HTTP fetcher (the curl
- * plugin) is in libstrongswan-extra-plugins. curl: the EST exchanges by hand (RFC 7030 Appendix A).
+ * plugin) is in libstrongswan-extra-plugins, ECDSA (the openssl plugin) in libstrongswan-standard-plugins. curl: the EST exchanges by hand (RFC 7030 Appendix A).
  * A value may name several packages, separated by spaces.
  */
 const TOOLS = {
@@ -16,7 +16,7 @@ const TOOLS = {
   chromium: 'chromium',
   certtool: 'gnutls-bin',
   nginx: 'nginx-light',
-  pki: 'strongswan-pki libstrongswan-extra-plugins',
+  pki: 'strongswan-pki libstrongswan-extra-plugins libstrongswan-standard-plugins',
   curl: 'curl',
 };
 

@@ -8,6 +8,7 @@ import { parseProvisioningRequest, parseRenewalRequest, RENEWAL_AUDIENCE, REPROV
 import type { ServiceDeps } from './deps.js';
 import { ServiceError } from './errors.js';
 import type { ComponentRecord, PackageRecord, RequestId, RequestRecord } from './model.js';
+import { verifyProtocolRequest } from './protocol-renewal.js';
 import { requireRequest } from './requests.js';
 
 export interface RequestReview {
@@ -36,7 +37,11 @@ export async function reviewRequest(deps: Pick<ServiceDeps, 'store' | 'clock' | 
   let signatures: RequestReview['signatures'] = { status: 'verified' };
   let signedWithCertificate: SerialNumber | null = null;
   try {
-    if (request.kind === undefined) {
+    if (request.protocol) {
+      // Authenticated by the current certificate over mutual TLS or a CMP signature, which the
+      // request does not keep: what can be checked again is its proof of possession.
+      verifyProtocolRequest(request);
+    } else if (request.kind === undefined) {
       const pr = parseProvisioningRequest(request.raw);
       verifyProvisioningRequest(pr, { at: pr.createdAt, roots: [deps.authority.root], intermediates: [deps.authority.intermediate] });
     } else {
