@@ -45,6 +45,7 @@ export const DEVICE_AUDIT_EVENTS = [
   'key.rotated',
   'database.created',
   'database.rekeyed',
+  'database.key_read',
   'check_in.succeeded',
   'check_in.failed',
 ] as const;
@@ -268,6 +269,11 @@ export function readDeviceAudit(dir: string): DeviceAuditEntry[] {
  */
 export function verifyDeviceAudit(dir: string): DeviceAuditVerification {
   return scan(dir).verification;
+}
+
+/** The verification and the entries before the first broken one (all of them when it verifies). */
+export function listDeviceAudit(dir: string): { readonly entries: readonly DeviceAuditEntry[]; readonly verification: DeviceAuditVerification } {
+  return scan(dir);
 }
 
 function scan(dir: string): { entries: DeviceAuditEntry[]; verification: DeviceAuditVerification } {
