@@ -62,6 +62,10 @@ describe('device database', () => {
   });
 
   it('ok/fixed-points-are-reproducible-and-on-their-curves', () => {
+    // The values docs/device.md gives for checking the derivation by hand.
+    assert.equal(fixedPoint('prime256v1').counter, 0);
+    assert.equal(fixedPoint('prime256v1').x.toString('hex'), 'bbe7cae007132a407a68d5e0276a4b7547cf4f0cbca1c3b2df844c80cfa54f18');
+    assert.equal(fixedPoint('secp384r1').counter, 1);
     for (const [curve, crv] of [['prime256v1', 'P-256'], ['secp384r1', 'P-384']] as const) {
       const p = fixedPoint(curve);
       assert.deepEqual(fixedPoint(curve), p);
