@@ -46,6 +46,7 @@ export const DEVICE_AUDIT_EVENTS = [
   'database.created',
   'database.rekeyed',
   'database.key_read',
+  'database.failed',
   'check_in.succeeded',
   'check_in.failed',
 ] as const;

@@ -169,5 +169,11 @@ describe('device database', () => {
     // b's database copied over a's: same device id, another key.
     writeFileSync(join(a.dir, 'device.db'), readFileSync(join(b.dir, 'device.db')));
     assert.throws(() => openDeviceDatabase(a.dir), withCode('device_database_unreadable'));
+    // The certificate is not held hostage by the application's database: a newer profile still
+    // installs, and the log says the database could not be opened.
+    const profileText = await service.issueProfile(a.requestText, { issuedAt: new Date(Date.parse(NOW) + 1000) });
+    const result = await installProfile({ clock: fixedClock(NOW) }, { dir: a.dir, profileText });
+    assert.equal(result.changed, true);
+    assert.deepEqual(auditEvents(a.dir).slice(-2), ['install.completed', 'database.failed device_database_unreadable']);
   });
 });

@@ -118,18 +118,21 @@ export function deviceDatabaseKey(dir: string): Buffer {
 /**
  * Re-keys device.db (when there is one) from device.key's key to `newKey`'s, before the caller
  * makes `newKey` device.key. Already under the new key (a retried rotation): nothing to do.
+ * `unreadable` when neither key opens it: it is lost to this device whatever the rotation does,
+ * so the caller goes on (and records it). Any other failure throws: the rotation must stop, or
+ * the database would stay under a key about to be replaced.
  */
-export function rekeyDeviceDatabase(dir: string, newKey: KeyObject, now: Date): void {
-  if (!fileState(dir, 'database').present) return;
+export function rekeyDeviceDatabase(dir: string, newKey: KeyObject, now: Date): 'rekeyed' | 'unchanged' | 'unreadable' {
+  if (!fileState(dir, 'database').present) return 'unchanged';
   const { current, deviceId } = keysOf(dir);
   const next = deriveDatabaseKey(newKey, deviceId);
   const path = keystorePath(dir, 'database');
   const db = openWithKey(path, current);
   if (!db) {
     const already = openWithKey(path, next);
-    if (!already) throw unreadable(dir);
+    if (!already) return 'unreadable';
     already.close();
-    return;
+    return 'unchanged';
   }
   try {
     db.pragma(`rekey = ${rawKey(next)}`);
@@ -137,6 +140,7 @@ export function rekeyDeviceDatabase(dir: string, newKey: KeyObject, now: Date): 
     db.close();
   }
   appendDeviceAudit(dir, { event: 'database.rekeyed', details: { to: 'renewal.key', reason: 'key_rotation' }, at: now });
+  return 'rekeyed';
 }
 
 /**

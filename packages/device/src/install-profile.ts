@@ -190,7 +190,9 @@ async function installVerified(
   // before device.key is replaced leaves a database that openDeviceDatabase can still open.
   const newKeyObject = input.newKey ? importPrivateKeyPem(input.newKey.pem) : null;
   try {
-    if (newKeyObject) rekeyDeviceDatabase(dir, newKeyObject, now);
+    if (newKeyObject && rekeyDeviceDatabase(dir, newKeyObject, now) === 'unreadable') {
+      appendDeviceAudit(dir, { event: 'database.failed', details: { code: 'device_database_unreadable', during: 'key_rotation' }, at: now });
+    }
     replaceKeystoreFiles(dir, [
       { file: 'certificate', data: chainPem },
       { file: 'profile', data: profile.raw },
@@ -240,7 +242,11 @@ function isProfileOnDisk(dir: string, expectedSha256: string): boolean {
   return sha256(readKeystoreFile(dir, 'profile')) === expectedSha256;
 }
 
-/** The installed configuration, in the device database (created here on the first install). */
+/**
+ * The installed configuration, in the device database (created here on the first install). A
+ * database that does not open is recorded and does not fail the install: the certificate is
+ * installed either way, and the application meets the error when it opens the database.
+ */
 function recordState(
   dir: string,
   identity: IdentityRecord,
@@ -248,7 +254,13 @@ function recordState(
   paths: InstallProfileResult['paths'],
   now: Date,
 ): void {
-  const db = openDeviceDatabase(dir, { now });
+  let db;
+  try {
+    db = openDeviceDatabase(dir, { now });
+  } catch (e) {
+    appendDeviceAuditQuietly(dir, { event: 'database.failed', details: { code: auditCodeOf(e), during: 'install' }, at: now });
+    return;
+  }
   try {
     writeDeviceState(
       db,
