@@ -16,7 +16,8 @@
  *   device.db        SQLCipher database, key derived from device.key (device-database.ts)    0600
  *
  * Every file is written atomically (temp file in the same directory, fsync, link or rename, fsync
- * the directory), so a crash leaves either the old file or the new one, never half of one.
+ * the directory), so a crash leaves either the old file or the new one, never half of one; the
+ * one exception is the security audit log, which is only ever appended to (appendKeystoreFile).
  */
 import { randomBytes } from 'node:crypto';
 import {
