@@ -39,6 +39,7 @@ export const serverErrors = {
   renewal_grace_expired: { category: 'unauthorized', when: 'a renewal was asked for with a certificate that expired longer ago than its component\'s renewal grace period' },
   mock_not_allowed: { category: 'forbidden', when: 'the system does not accept mock device files' },
   profile_not_found: { category: 'not_found', when: 'the request has no certified profile (not approved)' },
+  database_unavailable: { category: 'unavailable', when: 'the database could not be reached or dropped the connection during the call (PostgreSQL restarting, failing over, a terminated backend); nothing was changed, retry after the Retry-After delay' },
   service_unavailable: { category: 'unavailable', when: 'the service cannot serve the request right now; retry after the Retry-After delay' },
   gateway_exists: { category: 'conflict', when: 'a gateway with this name already exists' },
   gateway_not_found: { category: 'not_found', when: 'no gateway has this name' },
@@ -55,5 +56,16 @@ export type ServerErrorCode = keyof typeof serverErrors;
 export class ServiceError extends ProvisioError<ServerErrorCode> {
   constructor(code: ServerErrorCode, message: string) {
     super(code, serverErrors[code].category, message);
+  }
+}
+
+/** Seconds a caller is asked to wait: the pool opens a fresh connection on the next call. */
+export const DATABASE_RETRY_AFTER_S = 2;
+
+/** The store lost its database (store/pg-unavailable.ts); `reason` is for the log only. */
+export class DatabaseUnavailable extends ServiceError {
+  readonly retryAfterSeconds = DATABASE_RETRY_AFTER_S;
+  constructor(readonly reason: string) {
+    super('database_unavailable', `the database is unreachable or dropped the connection; nothing was changed by this call, retry after ${DATABASE_RETRY_AFTER_S} s`);
   }
 }
