@@ -39,7 +39,9 @@ export const serverErrors = {
   renewal_grace_expired: { category: 'unauthorized', when: 'a renewal was asked for with a certificate that expired longer ago than its component\'s renewal grace period' },
   mock_not_allowed: { category: 'forbidden', when: 'the system does not accept mock device files' },
   profile_not_found: { category: 'not_found', when: 'the request has no certified profile (not approved)' },
-  database_unavailable: { category: 'unavailable', when: 'the database could not be reached or dropped the connection during the call (PostgreSQL restarting, failing over, a terminated backend); nothing was changed, retry after the Retry-After delay' },
+  database_unavailable: { category: 'unavailable', when: 'the database could not be reached or dropped the connection during the call (PostgreSQL restarting, failing over, a terminated backend); the call\'s transaction was rolled back, retry after the Retry-After delay' },
+  port_in_use: { category: 'conflict', when: 'provisio serve could not start: a port it was to listen on (service, publication or station listener) is taken by another process; nothing was created. The message names the port and the flag that picks another (CLI exit code 7)' },
+  listen_failed: { category: 'unavailable', when: 'provisio serve could not start: a listener could not bind for another reason (a privileged port, an address not of this machine); nothing was created (CLI exit code 8)' },
   service_unavailable: { category: 'unavailable', when: 'the service cannot serve the request right now; retry after the Retry-After delay' },
   gateway_exists: { category: 'conflict', when: 'a gateway with this name already exists' },
   gateway_not_found: { category: 'not_found', when: 'no gateway has this name' },
@@ -66,6 +68,6 @@ export const DATABASE_RETRY_AFTER_S = 2;
 export class DatabaseUnavailable extends ServiceError {
   readonly retryAfterSeconds = DATABASE_RETRY_AFTER_S;
   constructor(readonly reason: string) {
-    super('database_unavailable', `the database is unreachable or dropped the connection; nothing was changed by this call, retry after ${DATABASE_RETRY_AFTER_S} s`);
+    super('database_unavailable', `the database is unreachable or dropped the connection; retry after ${DATABASE_RETRY_AFTER_S} s`);
   }
 }
