@@ -146,6 +146,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       store,
       urls: { crl: urls.crlUrl, ocsp: urls.ocspUrl, caIssuers: `${revocationBase}/ca/intermediate.cer` },
       tlsNames,
+      log,
     });
     // The OCSP responder's cache is told of revocations once they commit (domain/revocation.ts).
     let ocsp: OcspResponderService | null = null;

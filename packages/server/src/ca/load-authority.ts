@@ -35,6 +35,8 @@ import type { IssuingAuthority } from '../domain/deps.js';
 import { newCertificateRecord } from '../domain/certificate-record.js';
 import type { Store } from '../domain/store.js';
 import { writeFileAtomic } from '../files.js';
+import { checkCaDirectory, makeDevelopmentCaFiles, readKeyFile, readKeyPair, writeKeyPair } from './key-files.js';
+import { ServiceError } from '../domain/errors.js';
 
 const DAY = 86_400_000;
 /** End-entity certificates of the service itself are renewed at start when this close to expiry. */
@@ -61,6 +63,8 @@ export interface LoadAuthorityOptions {
   readonly urls: DistributionUrls;
   /** Names for the TLS certificate's subjectAltName (DNS names or IPv4 addresses). */
   readonly tlsNames: readonly string[];
+  /** Start-up notices (a half-made development CA remade, a key pair replaced). */
+  readonly log?: (line: string) => void;
 }
 
 async function createDevelopmentCa(dir: string, clock: Clock, random: Random): Promise<void> {
@@ -98,11 +102,11 @@ async function createDevelopmentCa(dir: string, clock: Clock, random: Random): P
 function readCa(dir: string, passphrase: string | undefined): { root: ParsedCertificate; intermediate: ParsedCertificate; signer: Signer } {
   const root = parseCertificate(readFileSync(join(dir, 'root.crt'), 'utf8'));
   const intermediate = parseCertificate(readFileSync(join(dir, 'intermediate.crt'), 'utf8'));
-  const keyPem = readFileSync(join(dir, 'intermediate.key'), 'utf8');
+  const keyPem = readKeyFile(join(dir, 'intermediate.key'));
   const encrypted = keyPem.includes('ENCRYPTED PRIVATE KEY');
   const signer = createKeySigner(importPrivateKeyPem(keyPem, encrypted ? passphrase : undefined));
   if (!signer.publicKey.spki.equals(intermediate.publicKey.spki)) {
-    throw new Error(`${join(dir, 'intermediate.key')} does not belong to ${join(dir, 'intermediate.crt')}`);
+    throw new ServiceError('ca_key_mismatch', `${join(dir, 'intermediate.key')} does not belong to ${join(dir, 'intermediate.crt')}; copy the pair made by the ceremony together`);
   }
   return { root, intermediate, signer };
 }
@@ -116,19 +120,16 @@ async function serviceCertificate(
   kind: CertificateProfile['kind'],
   issuerFingerprint: string,
 ): Promise<{ signer: Signer; certificate: ParsedCertificate; keyPem: string }> {
-  const certPath = join(dir, `${name}.crt`);
-  const keyPath = join(dir, `${name}.key`);
   const now = options.clock.now();
-  if (existsSync(certPath) && existsSync(keyPath)) {
-    const certificate = parseCertificate(readFileSync(certPath, 'utf8'));
-    const keyPem = readFileSync(keyPath, 'utf8');
+  const existing = readKeyPair(dir, name, options.log ?? (() => {}));
+  if (existing) {
+    const { certificate } = existing;
     // Reused while far from expiry and recorded as issued by the CA in use now: a restart with
-    // another --ca (or another database) must not keep a certificate nobody can answer for.
+    // another --ca (or another database) must not keep a certificate nobody can answer for. Not
+    // when it is dated in the future either (a clock set back): clients would refuse it.
     const record = await options.store.findCertificate(issuerFingerprint, certificate.serial);
     const sameIssuer = record !== null && record.der.equals(certificate.der);
-    if (sameIssuer && certificate.notAfter.getTime() - now.getTime() > RENEW_BEFORE_MS) {
-      return { signer: createKeySigner(importPrivateKeyPem(keyPem)), certificate, keyPem };
-    }
+    if (sameIssuer && certificate.notAfter.getTime() - now.getTime() > RENEW_BEFORE_MS && certificate.notBefore.getTime() <= now.getTime()) return existing;
   }
   const key = await generateKey('p256');
   const signer = createKeySigner(key.privateKey);
@@ -139,8 +140,7 @@ async function serviceCertificate(
     await tx.appendAudit({ at: now, actor: 'system', action: 'certificate.issue', targetType: 'certificate', targetId: issued.serial, details: { kind, sha256: record.fingerprint, notAfter: issued.notAfter.toISOString() } });
   });
   const keyPem = exportPrivateKeyPem(key.privateKey);
-  writeFileAtomic(keyPath, keyPem);
-  writeFileAtomic(certPath, encodePem('CERTIFICATE', issued.der));
+  writeKeyPair(dir, name, keyPem, encodePem('CERTIFICATE', issued.der));
   return { signer, certificate: parseCertificate(issued.der), keyPem };
 }
 
@@ -148,12 +148,15 @@ export async function loadAuthority(options: LoadAuthorityOptions): Promise<Load
   const dir = join(options.dataDir, 'ca');
   let caDir = options.caDir;
   let createdDevelopmentCa = false;
+  const log = options.log ?? (() => {});
   if (!caDir) {
     caDir = dir;
-    if (!existsSync(join(dir, 'intermediate.crt'))) {
-      await createDevelopmentCa(dir, options.clock, options.random);
+    if (checkCaDirectory(dir, { mayRemake: true, log, hint: 'restore the missing files, or move the directory away to start with a new development CA' }) === 'absent') {
+      await makeDevelopmentCaFiles(dir, () => createDevelopmentCa(dir, options.clock, options.random));
       createdDevelopmentCa = true;
     }
+  } else {
+    checkCaDirectory(caDir, { mayRemake: false, log, hint: 'copy intermediate.crt, intermediate.key and root.crt from the ceremony (docs/ceremony.md)' });
   }
   const { root, intermediate, signer } = readCa(caDir, options.caPassphrase);
   verifyChain({ leaf: intermediate, roots: [root], at: options.clock.now() });

@@ -100,7 +100,7 @@ export class OcspResponderService {
     const now = this.deps.clock.now().getTime();
     let refreshed = 0;
     for (const [key, entry] of [...this.cached]) {
-      if (entry.refreshAt > now) continue;
+      if (entry.refreshAt > now && entry.thisUpdate.getTime() <= now) continue;
       this.cached.delete(key);
       const [hashAlgorithm, serial] = key.split(':') as ['sha1' | 'sha256', SerialNumber];
       const certId = { ...this.certIdOfIssuer(hashAlgorithm), serial };
@@ -210,7 +210,8 @@ export class OcspResponderService {
     const key = `${certId.hashAlgorithm}:${certId.serial}`;
     const now = this.deps.clock.now();
     const hit = this.cached.get(key);
-    if (hit && hit.statusKey === statusKey(status) && now.getTime() < hit.refreshAt) {
+    // Not one signed ahead of the clock (set back since): relying parties refuse a future thisUpdate.
+    if (hit && hit.statusKey === statusKey(status) && now.getTime() < hit.refreshAt && hit.thisUpdate.getTime() <= now.getTime()) {
       return { der: hit.der, cache: { thisUpdate: hit.thisUpdate, nextUpdate: hit.nextUpdate, etag: hit.etag } };
     }
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
