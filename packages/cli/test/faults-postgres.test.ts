@@ -15,7 +15,7 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { decodePem } from '@provisio/pki';
+import { type SerialNumber, buildOcspRequest, decodePem, parseCertificate, parseOcspResponse } from '@provisio/pki';
 import { tempDir } from '@provisio/testkit';
 import { REQUEST_MEDIA, makeRequest } from '../../server/test/service-harness.js';
 import { setUp } from './connected-helpers.js';
@@ -50,6 +50,20 @@ function call(env: Record<string, string>, method: string, path: string, raw?: B
     });
     req.on('error', reject);
     req.end(raw);
+  });
+}
+
+/** One OCSP POST (RFC 6960 Appendix A.1) to the service; the raw OCSPResponse. */
+function ocspPost(env: Record<string, string>, body: Buffer): Promise<{ status: number; der: Buffer }> {
+  const ca = readFileSync(env.PROVISIO_CA_FILE as string, 'utf8');
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${env.PROVISIO_URL}/ocsp`, { method: 'POST', ca, agent: false, headers: { 'content-type': 'application/ocsp-request', 'content-length': String(body.length) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, der: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
   });
 }
 
@@ -92,12 +106,20 @@ describe('PostgreSQL connections lost during a burst (K11)', () => {
       ids.push((r.body as unknown as { request: { id: string } }).request.id);
     }
 
-    // Terminate every backend over and over while the approvals run (ten at a time).
+    // Terminate every backend over and over while the approvals run (ten at a time), and ask
+    // the OCSP responder after each round: it answers in OCSP, tryLater while the database is
+    // away (RFC 6960 §2.3), never internalError or an HTTP error.
+    const intermediate = parseCertificate(readFileSync(join(dir, 'data', 'ca', 'intermediate.crt'), 'utf8'));
+    const ocspRequest = await buildOcspRequest({ issuer: intermediate, serial: '01' as SerialNumber });
+    const ocspStatuses: string[] = [];
     let approving = true;
     let terminated = 0;
     const killer = (async () => {
       while (approving) {
         terminated += await terminateBackends();
+        const answer = await ocspPost(env, ocspRequest);
+        assert.equal(answer.status, 200);
+        ocspStatuses.push(parseOcspResponse(answer.der).status);
         await new Promise((resolve) => setTimeout(resolve, 40));
       }
     })();
@@ -149,6 +171,8 @@ describe('PostgreSQL connections lost during a burst (K11)', () => {
       assert.doesNotMatch(r.body.error?.message ?? '', /terminat|57P01|ECONN/i, 'the cause is not echoed');
     }
     assert.equal(answered.size + ambiguous.length, 50);
+    assert.ok(ocspStatuses.length > 0);
+    for (const status of ocspStatuses) assert.ok(status === 'successful' || status === 'tryLater', `OCSP answered ${status}`);
 
     // Every answered certificate is the one in the database, and every request has one.
     const rows = await admin(dbUrl, async (c) => (await c.query<{ request_id: string; serial: string; der: Buffer }>('SELECT request_id, serial, der FROM certificates WHERE kind = \'device\'')).rows);
