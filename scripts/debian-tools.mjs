@@ -5,11 +5,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 /**
  * command on PATH → Debian package that provides it. chromium: the admin web UI's browser tests
  * (packages/web/test) drive Debian's Chromium through playwright-core; no browser is downloaded.
+ * certtool: GnuTLS parses our private OIDs (packages/pki/src/oids.test.ts).
+ * nginx: a relying party that checks the whole chain with ssl_crl (packages/cli/test/root-crl-*).
  */
-const TOOLS = { openssl: 'openssl', chromium: 'chromium' };
+const TOOLS = { openssl: 'openssl', chromium: 'chromium', certtool: 'gnutls-bin', nginx: 'nginx-light' };
 
 function has(command) {
-  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+  // nginx lives in /usr/sbin, which a non-root PATH often lacks.
+  return spawnSync('sh', ['-c', `PATH="$PATH:/usr/sbin:/sbin" command -v ${command}`], { stdio: 'ignore' }).status === 0;
 }
 
 export function ensureDebianTools(tools = TOOLS) {

@@ -40,6 +40,18 @@ export const cliErrors = {
     category: 'invalid',
     when: 'a request file given to "request bundle" was made with another package than --package',
   },
+  ca_serial_unknown: {
+    category: 'not_found',
+    when: 'a certificate given to "ca root-crl --revoke" is not one the root signed and recorded in its issued/ directory',
+  },
+  ca_state_invalid: {
+    category: 'invalid',
+    when: 'the root directory\'s root-crl.json (the root CRL\'s number and list) is not the file provisio writes',
+  },
+  audit_file_invalid: {
+    category: 'invalid',
+    when: '"audit verify --export" was given a file whose lines are not audit entries as "audit export" writes them',
+  },
   internal_error: { category: 'internal', when: 'an unexpected failure; details only with PROVISIO_DEBUG=1' },
 } as const satisfies Catalog;
 

@@ -169,6 +169,37 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode: n
   }
 }
 
+/**
+ * Replaces `path` (or creates it) atomically: a temp file in the same directory, fsynced, then
+ * renamed over it. Only for state that provisio itself keeps and must update (the root's CRL
+ * counter); outputs a person names are never replaced (writeFileAtomic).
+ */
+export function replaceFileAtomic(path: string, data: string | Uint8Array, mode: number): void {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(tmp, 'wx', mode);
+    if (mode === SECRET_MODE) fchmodSync(fd, mode);
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    let offset = 0;
+    while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(tmp, path);
+    fsyncDirectory(dir);
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // renamed already, or never created
+    }
+    throw mapOsError(e, path, 'write');
+  }
+}
+
 export interface PlannedFile {
   readonly path: string;
   readonly data: string | Uint8Array;

@@ -14,12 +14,16 @@ Examples:
 ${examples}
 ${flags ? `\nFlags:\n${flags}` : ''}${CONNECTION}`;
 
-export const SYSTEM_CREATE = help('system create NAME: create a system (a product line)', '  provisio system create ZMonitor', '  --no-mock          refuse mock device files for this system\n');
+export const SYSTEM_CREATE = help(
+  'system create NAME: create a system (a product line)',
+  '  provisio system create ZMonitor\n  provisio system create Lab --separation-of-duties off',
+  '  --no-mock          refuse mock device files for this system\n  --separation-of-duties on|off   whether the person who uploaded a request is refused as its approver (default on)\n',
+);
 export const SYSTEM_LIST = help('system list: list systems and their components', '  provisio system list --json');
 export const SYSTEM_UPDATE = help(
-  'system update NAME --allow-mock|--no-mock: change whether the system accepts mock device files (admin)',
-  '  provisio system update ZMonitor --no-mock\n  provisio system update Lab --allow-mock',
-  '  --allow-mock       accept mock device files (pre-generated keys, for experiments)\n  --no-mock          refuse them\nSetting what is already set changes nothing and writes no audit entry.\n',
+  'system update NAME [--allow-mock|--no-mock] [--separation-of-duties on|off]: change a system\'s settings (admin)',
+  '  provisio system update ZMonitor --no-mock\n  provisio system update Lab --allow-mock\n  provisio system update Lab --separation-of-duties off',
+  '  --allow-mock       accept mock device files (pre-generated keys, for experiments)\n  --no-mock          refuse them\n  --separation-of-duties on|off   on: the person who uploaded a request may not approve it (another approver must); off: they may\nSetting what is already set changes nothing and writes no audit entry.\n',
 );
 export const SYSTEM_SHOW = help('system show NAME: a system and its component templates', '  provisio system show ZMonitor');
 export const COMPONENT_CREATE = help(
@@ -104,17 +108,30 @@ export const AUDIT_LIST = help(
 );
 export const AUDIT_EXPORT = help(
   'audit export --out FILE: every audit entry matching the filters as JSON Lines (newest first)',
-  '  provisio audit export --out audit.jsonl\n  provisio audit export --actor alice --since 2026-11-01T00:00:00Z --out alice.jsonl',
-  `${AUDIT_FILTER_FLAGS}  --limit N    at most N entries (default 10,000)\n  --out FILE   a new file (0600); an existing one is never overwritten\n`,
+  '  provisio audit export --out audit.jsonl\n  provisio audit export --actor alice --since 2026-11-01T00:00:00Z --out alice.jsonl\n' +
+  '  provisio audit export --limit 100000 --out audit.jsonl --checkpoints checkpoints.jsonl   # for audit verify --export',
+  `${AUDIT_FILTER_FLAGS}  --limit N    at most N entries (default 10,000)\n  --out FILE   a new file (0600); an existing one is never overwritten\n` +
+  '  --checkpoints FILE  also the service\'s checkpoint file (signed checkpoints, JSON Lines, 0600)\n',
 );
-export const AUDIT_VERIFY = `provisio audit verify: check the audit hash chain and its signed checkpoints
+export const AUDIT_VERIFY = `provisio audit verify: check the audit hash chain, its end and its signed checkpoints
 
 Examples:
   provisio audit verify                      # through the API (admin or auditor token)
-  provisio audit verify --data ./data        # offline, against the SQLite database in ./data
-  provisio audit verify --db postgres://postgres@127.0.0.1:5432/provisio
+  provisio audit verify --data ./data        # offline: the SQLite database, CA and checkpoint file in ./data
+  provisio audit verify --db postgres://127.0.0.1/provisio --ca ./data/ca --checkpoints ./data/audit-checkpoints.jsonl
+  provisio audit verify --export audit.jsonl --checkpoints checkpoints.jsonl --ca ./data/ca
 
-Prints OK, or the first entry that was edited, deleted, inserted or reordered, and exits 4.
+  --data DIR           offline, against DIR/provisio.db, DIR/ca and DIR/audit-checkpoints.jsonl
+  --db URL             offline, against this database (SQLite file or postgres:// URL)
+  --export FILE        offline, against an export ("audit export --out FILE --checkpoints FILE")
+  --checkpoints FILE   the checkpoint file: signed checkpoints the database cannot take back
+  --ca DIR             root.crt and intermediate.crt: checkpoints must be signed by their profile signer
+
+The chain must be unbroken, end where audit_head says (not with --export: an export has no
+head), reach every signed checkpoint with the hash it signed, and every checkpoint in the file
+must still be in the database. Prints OK, or the first problem (edited, deleted, inserted,
+reordered, truncated, head_mismatch, checkpoint_mismatch, checkpoint_missing,
+checkpoint_differs, checkpoint_signature_invalid, checkpoint_file_invalid) and exits 4.
 ${CONNECTION}`;
 export const USER_CREATE = help(
   'user create NAME --role ROLE --token-out FILE: create a user and write its API token (0600)',
@@ -170,6 +187,11 @@ Flags:
                      a revoked device is refused within this time
   --expiry-window D  certificates expiring within D get a certificate.expiring audit entry,
                      once each (default 30d)
+  --audit-checkpoints FILE
+                     the append-only copy of every signed audit checkpoint, outside the
+                     database (default DATA/audit-checkpoints.jsonl, 0600; docs/audit.md)
+  --audit-checkpoint-interval D
+                     sign a checkpoint this often when the log grew (default 1m; 10s to 1h)
 
 It binds every listener first: a port in use exits 7 (port_in_use) naming the port and the
 flag to pass, before anything is created. On first start it then creates a development CA

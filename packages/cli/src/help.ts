@@ -24,7 +24,7 @@ Examples:
 
 Commands:
   serve                 run the provisioning service (HTTPS API; SQLite or PostgreSQL)
-  system create|list|show|update systems (product lines); update: accept or refuse mock files
+  system create|list|show|update systems (product lines); update: mock files, separation of duties
   component create|update        components: the certificate template of a kind of device
   package create|list|revoke     provisioning packages (bootstrap configuration, 0600)
   request upload|list|show|approve|reject   provisioning requests
@@ -37,7 +37,7 @@ Commands:
   device request-reprovision     ask a provisioned device for a fresh profile (--cancel: withdraw)
   crl fetch                      download the current CRL (DER or PEM)
   mock-device                    mock device files for experiments (not device-locked)
-  audit list|export|verify       the hash-chained audit log (verify also offline: --data DIR)
+  audit list|export|verify       the hash-chained audit log (verify offline: --data DIR, --export FILE)
   user create                    users with a role and an API token
   policy set|show                approval policies: manual, or automatic when rules match
   gateway create|list|revoke     proxy gateways for devices that cannot reach the service
@@ -45,6 +45,7 @@ Commands:
   ca init-root          create the root CA key (encrypted) and self-signed certificate
   ca new-intermediate   create the issuing CA key and its certificate request
   ca sign-intermediate  sign an issuing CA request with the root (on the offline machine)
+  ca root-crl           sign the root's CRL, revoking an intermediate (on the offline machine)
   device init           on a device: make its key and a provisioning request
   device install        on a device: verify and install a certified profile
   device show           on a device: show identity, state and keystore files
@@ -88,6 +89,7 @@ Commands:
   init-root          create the root CA key (encrypted) and self-signed certificate
   new-intermediate   create the issuing CA key and its certificate request
   sign-intermediate  sign an issuing CA request with the root
+  root-crl           sign the root's CRL (also to revoke an intermediate)
 
 Run "provisio ca COMMAND --help" for the flags of a command. See docs/ceremony.md.
 `;
@@ -138,13 +140,45 @@ checks the request's signature (proof of possession) and shows what will be sign
 is copied from the request (CN, O, OU, C only); nothing else in the request is used. The
 certificate is recorded in DIR/issued/SERIAL.crt before it is written to --out.
 
+It also signs a fresh root CRL (the next number, listing every intermediate the root revoked)
+and writes it to --root-crl: put it in the online CA directory as root.crl, where the service
+publishes it at /crl/root.crl. --crl-url is written into the intermediate as its CRL
+distribution point: the service's publication URL followed by /crl/root.crl.
+
 Flags:
   --root DIR         directory holding root.crt and root.key  [required]
   --csr FILE         the intermediate's certificate request (PEM or DER)  [required]
   --out FILE         where to write the intermediate certificate (PEM)  [required]
   --chain FILE       also write intermediate + root as one PEM bundle
+  --crl-url URL      the root CRL's URL, e.g. http://ca.example:8080/crl/root.crl (default: none)
+  --root-crl FILE    where to write the root CRL (PEM; default root.crl beside --out)
+  --next-update Nd   the root CRL's next update, 1d to 3650d (default 365d); never past the root's end
   --days N           validity in days, 1 to 7300 (default 1825); never past the root's end
   --path-len N       CA certificates allowed below the intermediate (default 0: it issues leaves only)
+  --json             print the result as JSON
+`;
+
+export const ROOT_CRL_HELP = `provisio ca root-crl: sign the root's CRL, the list of intermediates it revoked
+
+Examples:
+  provisio ca root-crl --root /media/root --out /media/transfer/root.crl
+  provisio ca root-crl --root /media/root --out /media/transfer/root.crl \\
+    --revoke 5f3a9c0e12d4b7a8 --reason cACompromise
+
+Reads DIR/root.crt and DIR/root.key (passphrase from PROVISIO_ROOT_PASSPHRASE or the terminal)
+and signs the next root CRL: its number is one more than the last one this root signed, kept in
+DIR/root-crl.json with the list, which is updated before the CRL is written. --revoke adds a
+certificate the root signed (its serial, or the certificate file; it must be recorded in
+DIR/issued/); a serial listed already keeps its first time and reason. Re-sign before the next
+update: relying parties that check the whole chain refuse every device once it has passed.
+
+Flags:
+  --root DIR         directory holding root.crt and root.key  [required]
+  --out FILE         where to write the root CRL (PEM)  [required]
+  --revoke SERIAL|FILE  an intermediate to list as revoked (needs --reason)
+  --reason REASON    cACompromise, keyCompromise, superseded, cessationOfOperation,
+                     affiliationChanged, privilegeWithdrawn, certificateHold or unspecified
+  --next-update Nd   next update, 1d to 3650d (default 365d); never past the root's end
   --json             print the result as JSON
 `;
 

@@ -7,9 +7,9 @@
 import { createHash } from 'node:crypto';
 import {
   describePublicKey,
+  extKeyUsageName,
   formatGeneralName,
   formatName,
-  OID,
   type ParsedCertificate,
   type ParsedCrl,
   type ParsedCsr,
@@ -79,19 +79,6 @@ export interface CsrReport {
   };
   readonly sha256: string;
   readonly verification: Verification;
-}
-
-const EKU_NAMES: Readonly<Record<string, string>> = {
-  [OID.kpServerAuth]: 'serverAuth',
-  [OID.kpClientAuth]: 'clientAuth',
-  '1.3.6.1.5.5.7.3.3': 'codeSigning',
-  '1.3.6.1.5.5.7.3.4': 'emailProtection',
-  '1.3.6.1.5.5.7.3.8': 'timeStamping',
-  [OID.kpOcspSigning]: 'OCSPSigning',
-};
-
-export function extKeyUsageName(oid: string): string {
-  return EKU_NAMES[oid] ?? oid;
 }
 
 export function publicKeyReport(info: PublicKeyInfo): PublicKeyReport {

@@ -285,6 +285,125 @@ describe('provisio ca', () => {
   });
 });
 
+describe('provisio ca root-crl', () => {
+  /** A root with one signed intermediate (and its first root CRL); returns the paths and serial. */
+  function signedIntermediate(): Ceremony & { crt: string; firstCrl: string; serial: string } {
+    const c = rootAndRequest();
+    const crt = join(c.ca, 'intermediate.crt');
+    const sign = provisio(
+      ['ca', 'sign-intermediate', '--root', c.root, '--csr', join(c.ca, 'intermediate.csr'), '--out', crt, '--crl-url', 'http://ca.example:8080/crl/root.crl', '--json'],
+      { env: ROOT_ENV },
+    );
+    assert.equal(sign.status, 0, transcript(sign));
+    const result = JSON.parse(sign.stdout);
+    return { ...c, crt, firstCrl: result.rootCrl.path, serial: result.serial };
+  }
+
+  const state = (root: string) => readFileSync(join(root, 'root-crl.json'), 'utf8');
+  const crlText = (path: string) => openssl(['crl', '-in', path, '-noout', '-text']).stdout;
+  const crlNumber = (path: string) => /X509v3 CRL Number:\s*\n\s*(\d+)/.exec(crlText(path))?.[1];
+
+  it('ok/root-crl/signed-by-root-number-rises-revoked-intermediate-listed-with-reason', () => {
+    const c = signedIntermediate();
+    // sign-intermediate wrote the first root CRL beside --out, and the intermediate names its URL.
+    assert.equal(c.firstCrl, join(c.ca, 'root.crl'));
+    assert.equal(mode(c.firstCrl), 0o644);
+    assert.match(openssl(['x509', '-in', c.crt, '-noout', '-text']).stdout, /CRL Distribution Points:\s*\n\s*Full Name:\s*\n\s*URI:http:\/\/ca\.example:8080\/crl\/root\.crl/);
+    const rootCrt = join(c.root, 'root.crt');
+    const verify = (crl: string) => openssl(['crl', '-in', crl, '-CAfile', rootCrt, '-noout', '-verify']);
+    assert.match(verify(c.firstCrl).output, /verify OK/);
+    assert.equal(crlNumber(c.firstCrl), '1');
+    assert.match(crlText(c.firstCrl), /No Revoked Certificates/);
+    assert.equal(mode(join(c.root, 'root-crl.json')), 0o600);
+
+    const plain = join(c.dir, 'root-2.crl');
+    const r2 = provisio(['ca', 'root-crl', '--root', c.root, '--out', plain, '--next-update', '30d'], { env: ROOT_ENV });
+    assert.equal(r2.status, 0, transcript(r2));
+    assert.match(r2.stdout, new RegExp(`^✔ Root CRL number 2: ${plain} \\(PEM, 0 revoked\\)$`, 'm'));
+    assert.match(r2.stderr, /about to sign a root CRL with the root key/);
+    assert.ok(!r2.stdout.includes(ROOT_PASSPHRASE) && !r2.stderr.includes(ROOT_PASSPHRASE));
+    assert.equal(crlNumber(plain), '2');
+    assert.match(verify(plain).output, /verify OK/);
+    const text2 = crlText(plain);
+    const last = new Date(/Last Update: (.+)/.exec(text2)?.[1] as string);
+    const next = new Date(/Next Update: (.+)/.exec(text2)?.[1] as string);
+    assert.equal(Math.round((next.getTime() - last.getTime()) / 86_400_000), 30, text2);
+
+    const revokedPath = join(c.dir, 'root-3.crl');
+    const r3 = provisio(['ca', 'root-crl', '--root', c.root, '--out', revokedPath, '--revoke', c.serial, '--reason', 'cACompromise', '--json'], { env: ROOT_ENV });
+    assert.equal(r3.status, 0, transcript(r3));
+    const summary = JSON.parse(r3.stdout);
+    assert.equal(summary.crl.crlNumber, '3');
+    assert.equal(summary.revokedNow, c.serial);
+    assert.deepEqual(summary.crl.revoked.map((e: { serial: string; reason: string }) => [e.serial, e.reason]), [[c.serial, 'cACompromise']]);
+    assert.match(verify(revokedPath).output, /verify OK/);
+    const text3 = crlText(revokedPath);
+    assert.match(text3, new RegExp(`Serial Number: ${c.serial.toUpperCase()}\\s*\\n\\s*Revocation Date: .*\\n\\s*CRL entry extensions:\\s*\\n\\s*X509v3 CRL Reason Code:\\s*\\n\\s*CA Compromise`));
+
+    // The revoked intermediate fails openssl's revocation check against the root's CRL; the
+    // earlier CRL still passes it.
+    assert.match(openssl(['verify', '-crl_check', '-CAfile', rootCrt, '-CRLfile', plain, c.crt]).stdout, /: OK$/m);
+    const refused = openssl(['verify', '-crl_check', '-CAfile', rootCrt, '-CRLfile', revokedPath, c.crt]);
+    assert.notEqual(refused.status, 0, refused.output);
+    assert.match(refused.output, /certificate revoked/);
+
+    // Revoking it again, by its certificate file, keeps the first entry and still raises the number.
+    const again = join(c.dir, 'root-4.crl');
+    const r4 = provisio(['ca', 'root-crl', '--root', c.root, '--out', again, '--revoke', c.crt, '--reason', 'keyCompromise', '--json'], { env: ROOT_ENV });
+    assert.equal(r4.status, 0, transcript(r4));
+    assert.equal(JSON.parse(r4.stdout).crl.crlNumber, '4');
+    assert.equal(JSON.parse(r4.stdout).revokedNow, null);
+    assert.match(r4.stderr, /listed already; its first revocation time and reason are kept/);
+    assert.match(crlText(again), /CA Compromise/);
+    assert.doesNotMatch(crlText(again), /Key Compromise/);
+
+    // A later intermediate's ceremony signs number 5, still listing the revoked one.
+    const next2 = join(c.dir, 'ca2');
+    assert.equal(provisio(['ca', 'new-intermediate', '--out', next2]).status, 0);
+    const sign2 = provisio(['ca', 'sign-intermediate', '--root', c.root, '--csr', join(next2, 'intermediate.csr'), '--out', join(next2, 'intermediate.crt')], { env: ROOT_ENV });
+    assert.equal(sign2.status, 0, transcript(sign2));
+    assert.match(sign2.stderr, /warning: no --crl-url/);
+    assert.equal(crlNumber(join(next2, 'root.crl')), '5');
+    assert.match(crlText(join(next2, 'root.crl')), new RegExp(c.serial.toUpperCase()));
+  });
+
+  it('fail/root-crl/refusals-change-nothing', () => {
+    const c = signedIntermediate();
+    const before = state(c.root);
+    const out = join(c.dir, 'never.crl');
+    const cases: Array<[string, string[], Record<string, string>, number, RegExp]> = [
+      ['unknown serial', ['--revoke', 'abcdef01', '--reason', 'superseded'], ROOT_ENV, 6, /serial abcdef01 is not recorded in .*issued.* \[ca_serial_unknown\]$/m],
+      ['foreign certificate', ['--revoke', join(c.root, 'root.crt'), '--reason', 'superseded'], ROOT_ENV, 6, /\[ca_serial_unknown\]$/m],
+      ['wrong passphrase', [], { PROVISIO_ROOT_PASSPHRASE: 'not the passphrase at all' }, 4, /\[key_passphrase_wrong\]$/m],
+      ['revoke without reason', ['--revoke', c.serial], ROOT_ENV, 2, /--revoke needs --reason.* \[usage_invalid\]$/m],
+      ['reason without revoke', ['--reason', 'superseded'], ROOT_ENV, 2, /\[usage_invalid\]$/m],
+      ['removeFromCRL', ['--revoke', c.serial, '--reason', 'removeFromCRL'], ROOT_ENV, 3, /\[revocation_reason_invalid\]$/m],
+      ['unknown reason', ['--revoke', c.serial, '--reason', 'stolen'], ROOT_ENV, 3, /\[revocation_reason_invalid\]$/m],
+      ['next update too far', ['--next-update', '4000d'], ROOT_ENV, 2, /--next-update must be whole days from 1d to 3650d/],
+    ];
+    for (const [name, extra, env, status, pattern] of cases) {
+      const r = provisio(['ca', 'root-crl', '--root', c.root, '--out', out, ...extra], { env });
+      assert.equal(r.status, status, `${name}: ${transcript(r)}`);
+      assert.match(r.stderr, pattern, name);
+      assert.equal(existsSync(out), false, `${name}: no CRL written`);
+      assert.equal(state(c.root), before, `${name}: the CRL number is not spent`);
+    }
+    const taken = join(c.dir, 'taken.crl');
+    writeFileSync(taken, 'keep me');
+    const r = provisio(['ca', 'root-crl', '--root', c.root, '--out', taken], { env: ROOT_ENV });
+    assert.equal(r.status, 7, transcript(r));
+    assert.equal(readFileSync(taken, 'utf8'), 'keep me');
+    assert.equal(state(c.root), before);
+
+    // A damaged state file stops the ceremony instead of restarting the numbers.
+    writeFileSync(join(c.root, 'root-crl.json'), '{"v":1,"crlNumber":"x","revoked":[]}');
+    const bad = provisio(['ca', 'root-crl', '--root', c.root, '--out', out], { env: ROOT_ENV });
+    assert.equal(bad.status, 3, transcript(bad));
+    assert.match(bad.stderr, /root-crl\.json is not the root CRL state provisio writes.* \[ca_state_invalid\]$/m);
+    assert.equal(existsSync(out), false);
+  });
+});
+
 describe('provisio usage', () => {
   it('ok/help/leads-with-examples', () => {
     for (const args of [

@@ -19,7 +19,7 @@ import { type SerialNumber, buildOcspRequest, decodePem, parseCertificate, parse
 import { tempDir } from '@provisio/testkit';
 import { REQUEST_MEDIA, makeRequest } from '../../server/test/service-harness.js';
 import { setUp } from './connected-helpers.js';
-import { type ServeProcess, startServe } from './run-cli.js';
+import { type ServeProcess, ok, startServe } from './run-cli.js';
 
 const baseUrl = process.env.PROVISIO_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const database = `provisio_faults_${randomBytes(5).toString('hex')}`;
@@ -98,6 +98,8 @@ describe('PostgreSQL connections lost during a burst (K11)', () => {
   it('ok/fifty-approvals-while-backends-are-terminated', async () => {
     const { env } = server;
     const packageText = readFileSync(setUp(env, dir, 'Faults', false), 'utf8');
+    // One admin token uploads and approves here: separation of duties (D28) is not what is tested.
+    ok(['system', 'update', 'Faults', '--separation-of-duties', 'off'], env);
     const ids: string[] = [];
     for (let i = 0; i < 50; i++) {
       const { text } = await makeRequest(packageText, `PG-${String(i).padStart(3, '0')}`, { component: 'sensor' });

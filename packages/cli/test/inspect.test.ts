@@ -111,7 +111,7 @@ describe('provisio inspect', () => {
     assert.equal(r.status, 0, transcript(r));
     assert.match(r.stdout, /^X\.509v3 certificate \(ECDSA P-256\)$/m);
     assert.match(r.stdout, new RegExp(`^  serial +${deviceSerial}$`, 'm'));
-    assert.match(r.stdout, /^ {2}subject +CN=DEV-001, OU=ZMonitor\/bedside monitor$/m);
+    assert.match(r.stdout, /^ {2}subject +CN=DEV-001, OU=ZMonitor, role=bedside monitor$/m);
     assert.match(r.stdout, /^ {2}SANs +DirName:CN=DEV-001, description=Test device DEV-001$/m);
     assert.match(r.stdout, /^ {2}issuer +CN=Provisio Test Issuing CA$/m);
     assert.match(r.stdout, /^ {2}valid to +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(expires in (29|30) d\)$/m);
@@ -153,7 +153,7 @@ describe('provisio inspect', () => {
     const j = JSON.parse(r.stdout);
     assert.equal(j.type, 'certificate');
     assert.equal(j.serial, deviceSerial);
-    assert.equal(j.subject, 'CN=DEV-001, OU=ZMonitor/bedside monitor');
+    assert.equal(j.subject, 'CN=DEV-001, OU=ZMonitor, role=bedside monitor');
     assert.equal(j.issuer, 'CN=Provisio Test Issuing CA');
     assert.equal(j.validity, 'valid');
     assert.equal(j.publicKey.algorithm, 'ECDSA P-256');
@@ -167,7 +167,7 @@ describe('provisio inspect', () => {
     assert.deepEqual(j.verification, {
       status: 'verified',
       against: 'CN=Provisio Test Root',
-      path: ['CN=DEV-001, OU=ZMonitor/bedside monitor', 'CN=Provisio Test Issuing CA', 'CN=Provisio Test Root'],
+      path: ['CN=DEV-001, OU=ZMonitor, role=bedside monitor', 'CN=Provisio Test Issuing CA', 'CN=Provisio Test Root'],
       code: null,
       message: 'against CN=Provisio Test Root',
     });

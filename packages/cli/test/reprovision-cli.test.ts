@@ -164,8 +164,11 @@ describe('provisio device request-reprovision and system update', () => {
     for (const flags of [[], ['--allow-mock', '--no-mock']]) {
       r = await provisioAsync(['system', 'update', 'Infusion', ...flags], env);
       assert.equal(r.status, 2, transcript(r));
-      assert.match(r.stderr, /--allow-mock or --no-mock/);
+      assert.match(r.stderr, /--allow-mock.*--no-mock/);
     }
+    r = await provisioAsync(['system', 'update', 'Infusion', '--separation-of-duties', 'maybe'], env);
+    assert.equal(r.status, 2, transcript(r));
+    assert.match(r.stderr, /--separation-of-duties takes on or off; got "maybe" \[usage_invalid\]/);
     r = await provisioAsync(['system', 'update', 'Infusion', '--no-mock'], as.approver);
     assert.equal(r.status, 5, transcript(r));
     assert.match(r.stderr, /\[role_forbidden\]/);
@@ -173,5 +176,17 @@ describe('provisio device request-reprovision and system update', () => {
     assert.equal(r.status, 6, transcript(r));
     assert.match(r.stderr, /\[system_not_found\]/);
     assert.equal((await t.call('GET', '/api/v1/systems/Infusion')).json().allowMock, true, 'refused calls changed nothing');
+    assert.equal((await t.call('GET', '/api/v1/systems/Infusion')).json().separationOfDuties, true, 'refused calls changed nothing');
+
+    // Separation of duties: off, then on again; show says which.
+    r = await provisioAsync(['system', 'update', 'Infusion', '--separation-of-duties', 'off'], env);
+    assert.equal(r.status, 0, transcript(r));
+    assert.equal(r.stdout, '✔ System "Infusion" keeps separation of duties off\n');
+    r = await provisioAsync(['system', 'show', 'Infusion'], env);
+    assert.match(r.stdout, /separation of duties\s+off/);
+    r = await provisioAsync(['system', 'update', 'Infusion', '--separation-of-duties', 'on', '--json'], env);
+    assert.equal((JSON.parse(r.stdout) as { separationOfDuties: boolean }).separationOfDuties, true);
+    const duties = (await t.call('GET', '/api/v1/audit?action=system.update&target=Infusion')).json().items as { details: { separationOfDuties?: unknown } }[];
+    assert.deepEqual(duties.filter((e) => e.details.separationOfDuties).map((e) => e.details.separationOfDuties), [{ from: false, to: true }, { from: true, to: false }]);
   });
 });

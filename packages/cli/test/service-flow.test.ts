@@ -50,6 +50,8 @@ function flow(label: string, open: () => Promise<{ db?: string; cleanup?: () => 
     let server: ServeProcess;
     let cleanup: (() => Promise<void>) | undefined;
     const dir = tempDir('provisio-flow-');
+    /** The environment of a second person, an approver (created in the first test). */
+    const approver: Record<string, string> = {};
 
     before(async () => {
       const db = await open();
@@ -78,8 +80,15 @@ function flow(label: string, open: () => Promise<{ db?: string; cleanup?: () => 
       const list = JSON.parse(ok(['request', 'list', '--state', 'pending', '--json'], env).stdout);
       const pending = list.items.find((r: { deviceId: string }) => r.deviceId === 'DEV-001');
       assert.ok(pending, JSON.stringify(list));
-      ok(['request', 'approve', pending.id], env);
-      const again = provisio(['request', 'approve', pending.id], { env });
+      // Separation of duties (on by default): the admin uploaded it, so a second person approves.
+      const own = provisio(['request', 'approve', pending.id], { env });
+      assert.equal(own.status, 5, transcript(own));
+      assert.match(own.stdout + own.stderr, /\[approver_is_submitter\]/);
+      assert.equal(JSON.parse(ok(['request', 'show', pending.id, '--json'], env).stdout).state, 'pending');
+      ok(['user', 'create', 'alice', '--role', 'approver', '--token-out', join(dir, 'alice.token')], env);
+      Object.assign(approver, { ...env, PROVISIO_TOKEN: readFileSync(join(dir, 'alice.token'), 'utf8').trim() });
+      ok(['request', 'approve', pending.id], approver);
+      const again = provisio(['request', 'approve', pending.id], { env: approver });
       assert.equal(again.status, 7, transcript(again));
       assert.match(again.stderr, /\[request_not_pending\]/);
 
@@ -126,7 +135,7 @@ function flow(label: string, open: () => Promise<{ db?: string; cleanup?: () => 
       ids.forEach((id, i) => assert.match(listed, new RegExp(`DEV-01${i + 1} +pending +ZMonitor/bedside monitor +never +provision ${id} +-`)));
       const decided = (JSON.parse(ok(['request', 'list', '--state', 'approved', '--json'], env).stdout) as { items: { id: string }[] }).items[0]?.id as string;
       // Two pending requests and one already approved: two approvals, one refusal, exit 7 (conflict).
-      const r = provisio(['request', 'approve', ...ids, decided], { env });
+      const r = provisio(['request', 'approve', ...ids, decided], { env: approver });
       assert.equal(r.status, 7, transcript(r));
       for (const id of ids) assert.match(r.stdout, new RegExp(`✔ Approved ${id}: device DEV-01[12] certificate serial [0-9a-f]+`));
       assert.match(r.stdout, new RegExp(`✘ Refused ${decided}: .* \\[request_not_pending\\]`));

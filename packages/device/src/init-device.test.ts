@@ -172,6 +172,26 @@ describe('initDevice', () => {
     assert.ok(!existsSync(dir));
   });
 
+  it('fail/init/label-with-bidi-control-or-zero-width-character', async () => {
+    const dir = join(tempDir('provisio-device-'), 'ks');
+    // "Bed 12" followed by a right-to-left override would display the rest reversed.
+    for (const label of ['Bed 12\u202Eraw', 'Bed\u200B12', 'Bed 12\u2066', '\uFEFFBed 12', 'Bed\u061C12', 'Bed\u200F12', 'Bed\u2060 12']) {
+      await assert.rejects(initDevice({ clock: fixedClock(NOW), random }, input(dir, { deviceLabel: label })), withCode('text_invalid'), label);
+    }
+    assert.ok(!existsSync(dir));
+    // Other scripts and punctuation are fine.
+    await initDevice({ clock: fixedClock(NOW), random }, input(dir, { deviceLabel: 'Lit 12 – salle Ω, 病床' }));
+  });
+
+  it('fail/init/package-file-with-a-duplicate-member', async () => {
+    const dir = join(tempDir('provisio-device-'), 'ks');
+    // A second serviceUrl ahead of the genuine one: JSON.parse would keep the genuine, another reader the first.
+    const doubled = service.packageText.replace('{', '{"serviceUrl": "https://attacker.example",');
+    assert.notEqual(doubled, service.packageText);
+    await assert.rejects(initDevice({ clock: fixedClock(NOW), random }, input(dir, { packageText: doubled })), withCode('json_duplicate_key'));
+    assert.ok(!existsSync(dir));
+  });
+
   it('fail/init/existing-identity-is-never-replaced', async () => {
     const dir = join(tempDir('provisio-device-'), 'ks');
     await initDevice({ clock: fixedClock(NOW), random }, input(dir));

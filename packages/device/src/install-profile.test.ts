@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { encodePem, parseCertificate } from '@provisio/pki';
-import { parseCertifiedProfile } from '@provisio/protocol';
+import { base64url, ecdsaDerToJose, parseCertifiedProfile } from '@provisio/protocol';
 import { DAY, fixedClock, openssl, seededRandom, tempDir } from '@provisio/testkit';
 import { COMPONENT, createFakeService, type FakeService, tamperPayload } from '../test/fake-service.js';
 import { mode, snapshot, withCode } from '../test/helpers.js';
@@ -160,6 +160,33 @@ describe('installProfile', () => {
   it('fail/install/malformed-profile', async () => {
     const { dir } = await device();
     await assertRefused(dir, '{"not":"a profile"}', 'cp_malformed');
+  });
+
+  it('fail/install/profile-with-a-duplicate-member-signed-by-the-genuine-signer', async () => {
+    const { dir, init } = await device();
+    const profileText = await service.issueProfile(init.requestText);
+    const jws = JSON.parse(profileText) as { payload: string; signatures: Array<{ protected: string }> };
+    const payload = Buffer.from(jws.payload, 'base64url').toString('utf8');
+    const header = Buffer.from((jws.signatures[0] as { protected: string }).protected, 'base64url').toString('utf8');
+    /** Signed by the service's own profile signer over exactly these texts. */
+    const signed = async (payloadText: string, headerText: string) => {
+      const signer = service.profileSigner.signer;
+      const encodedPayload = base64url(Buffer.from(payloadText, 'utf8'));
+      const encodedHeader = base64url(Buffer.from(headerText, 'utf8'));
+      const der = await signer.sign(Buffer.from(`${encodedHeader}.${encodedPayload}`, 'ascii'));
+      const signature = signer.publicKey.algorithm === 'rsa' ? der : ecdsaDerToJose(der, signer.publicKey.curve === 'P-384' ? 48 : 32);
+      return JSON.stringify({ payload: encodedPayload, signatures: [{ protected: encodedHeader, signature: base64url(signature) }] });
+    };
+    // The genuine texts re-signed install: only the duplicate can be the reason below.
+    const genuine = await signed(payload, header);
+    // A second serviceUrl ahead of the genuine one: JSON.parse would keep the genuine, another reader the first.
+    const config = payload.replace('"config":{', '"config":{"serviceUrl":"https://attacker.example",');
+    assert.notEqual(config, payload);
+    await assertRefused(dir, await signed(config, header), 'json_duplicate_key');
+    await assertRefused(dir, await signed(payload.replace('{', '{"deviceId":"DEV-666",'), header), 'json_duplicate_key');
+    await assertRefused(dir, await signed(payload, header.replace('{', '{"typ":"JWT",')), 'json_duplicate_key');
+    await assertRefused(dir, genuine.replace('{', '{"payload":"e30",'), 'json_duplicate_key');
+    await installProfile({ clock: fixedClock(NOW) }, { dir, profileText: genuine });
   });
 
   it('fail/install/not-initialized', async () => {

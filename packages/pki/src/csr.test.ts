@@ -3,12 +3,17 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openssl, tempDir } from '@provisio/testkit';
-import { createCsr, MAX_CSR_BYTES, parseAndVerifyCsr, parseCsr } from './csr.js';
+import { checkRequestedSubjectAltNames, createCsr, MAX_CSR_BYTES, parseAndVerifyCsr, parseCsr } from './csr.js';
+import { bitString, oid, seq, setOf, smallInteger, Tag, tlv, utf8String } from './der.js';
+import { deviceSubjectAltName } from './device-identity.js';
 import { PkiError } from './errors.js';
+import { extension } from './extensions.js';
+import { encodeGeneralName, type GeneralName } from './general-name.js';
 import { generateKey } from './keys.js';
-import { formatName } from './name.js';
+import { encodeName, formatName } from './name.js';
+import { OID } from './oids.js';
 import { encodePem } from './pem.js';
-import { createKeySigner } from './signer.js';
+import { createKeySigner, type Signer } from './signer.js';
 
 const isCode = (code: string) => (e: unknown) => e instanceof PkiError && e.code === code;
 
@@ -159,5 +164,79 @@ describe('csr', () => {
     const headerLength = (der[1] as number) & 0x80 ? 2 + ((der[1] as number) & 0x7f) : 2;
     const ber = Buffer.concat([Buffer.from([0x30, 0x80]), der.subarray(headerLength), Buffer.from([0, 0])]);
     assert.throws(() => parseCsr(ber), isCode('der_malformed'));
+  });
+
+  describe('attributes that may appear once', () => {
+    /** A CSR signed over exactly these attributes (built by hand: createCsr writes one of each). */
+    async function csrWith(signer: Signer, attributes: Buffer[]): Promise<Buffer> {
+      const info = seq(smallInteger(0), encodeName([{ type: 'CN', value: 'DEV-001' }]), signer.publicKey.spki, tlv(0xa0, ...attributes));
+      return seq(info, signer.algorithm.der, bitString(await signer.sign(info)));
+    }
+    const sanRequest = (...names: GeneralName[]) => seq(extension(OID.subjectAltName, false, seq(...names.map(encodeGeneralName))));
+    const extensionRequest = (...values: Buffer[]) => seq(oid(OID.extensionRequest), tlv(Tag.SET, ...values));
+    const challengePassword = (...values: string[]) => seq(oid(OID.challengePassword), setOf(...values.map(utf8String)));
+
+    it('ok/one-of-each-verified-by-us-and-openssl', async () => {
+      const signer = createKeySigner((await generateKey('p256')).privateKey);
+      const der = await csrWith(signer, [challengePassword('secret'), extensionRequest(sanRequest({ type: 'dns', value: 'a.example' }))]);
+      const csr = parseAndVerifyCsr(der);
+      assert.deepEqual(csr.requestedExtensions.subjectAltName, [{ type: 'dns', value: 'a.example' }]);
+      const dir = tempDir();
+      writeFileSync(join(dir, 'r.csr'), encodePem('CERTIFICATE REQUEST', der));
+      assert.match(openssl(['req', '-in', join(dir, 'r.csr'), '-verify', '-noout', '-text']).output, /DNS:a\.example[\s\S]*verify OK/);
+    });
+
+    it('fail/two-extension-requests-or-challenge-passwords', async () => {
+      const signer = createKeySigner((await generateKey('p256')).privateKey);
+      const innocent = extensionRequest(sanRequest({ type: 'dns', value: 'a.example' }));
+      const other = extensionRequest(sanRequest({ type: 'dns', value: 'bank.example' }));
+      for (const attributes of [
+        [innocent, other],
+        [other, innocent],
+        [innocent, innocent],
+        [challengePassword('one'), challengePassword('two')],
+        [challengePassword('one'), innocent, challengePassword('one')],
+        // One attribute, two values: the same ambiguity.
+        [extensionRequest(sanRequest({ type: 'dns', value: 'a.example' }), sanRequest({ type: 'dns', value: 'bank.example' }))],
+        [challengePassword('one', 'two')],
+      ]) {
+        const der = await csrWith(signer, attributes);
+        assert.throws(() => parseCsr(der), (e: unknown) => isCode('csr_invalid')(e) && /extensionRequest|challengePassword/.test((e as Error).message));
+      }
+      // openssl reads such a CSR without complaint: a reader that takes the first and one that
+      // takes the last would disagree on what was asked for.
+      const dir = tempDir();
+      writeFileSync(join(dir, 'r.csr'), encodePem('CERTIFICATE REQUEST', await csrWith(signer, [innocent, other])));
+      assert.match(openssl(['req', '-in', join(dir, 'r.csr'), '-verify', '-noout']).output, /verify OK/);
+    });
+  });
+
+  describe('subjectAltNames the certificate would not carry', () => {
+    const device = { deviceId: 'DEV-001', deviceLabel: 'Bed 12' };
+
+    it('ok/none-or-only-what-the-profile-writes', async () => {
+      const signer = createKeySigner((await generateKey('p256')).privateKey);
+      checkRequestedSubjectAltNames(parseCsr(await createCsr(signer, { subject: [{ type: 'CN', value: 'DEV-001' }] })), deviceSubjectAltName(device));
+      const same = await createCsr(signer, { subject: [{ type: 'CN', value: 'DEV-001' }], subjectAltName: deviceSubjectAltName(device) });
+      checkRequestedSubjectAltNames(parseCsr(same), deviceSubjectAltName(device));
+      const host = await createCsr(signer, { subject: [{ type: 'CN', value: 'gw' }], subjectAltName: [{ type: 'dns', value: 'gw.example' }] });
+      checkRequestedSubjectAltNames(parseCsr(host), [{ type: 'dns', value: 'gw.example' }, { type: 'ip', value: '10.0.0.1' }]);
+    });
+
+    it('fail/a-name-the-profile-does-not-write', async () => {
+      const signer = createKeySigner((await generateKey('p256')).privateKey);
+      for (const asked of [
+        [{ type: 'dns', value: 'evil.example' }],
+        [...deviceSubjectAltName(device), { type: 'ip', value: '10.0.0.1' }],
+        deviceSubjectAltName({ deviceId: 'DEV-002', deviceLabel: 'Bed 12' }),
+        deviceSubjectAltName({ deviceId: 'DEV-001', deviceLabel: 'Bed 13' }),
+        [{ type: 'email', value: 'admin@example.org' }],
+      ] as GeneralName[][]) {
+        const csr = parseCsr(await createCsr(signer, { subject: [{ type: 'CN', value: 'DEV-001' }], subjectAltName: asked }));
+        assert.throws(() => checkRequestedSubjectAltNames(csr, deviceSubjectAltName(device)), isCode('csr_san_not_allowed'), JSON.stringify(asked));
+      }
+      const host = parseCsr(await createCsr(signer, { subject: [{ type: 'CN', value: 'gw' }], subjectAltName: [{ type: 'dns', value: 'bank.example' }] }));
+      assert.throws(() => checkRequestedSubjectAltNames(host, [{ type: 'dns', value: 'gw.example' }]), (e: unknown) => isCode('csr_san_not_allowed')(e) && (e as Error).message.includes('DNS:bank.example'));
+    });
   });
 });

@@ -1,6 +1,7 @@
 /**
  * PKCS#10 certification requests (RFC 2986). A CSR only proves possession of its key; the
- * names it asks for are shown to people but never copied into a certificate (security.md).
+ * names it asks for are shown to people but never copied into a certificate (security.md), and
+ * a subjectAltName the certificate would not carry is refused (checkRequestedSubjectAltNames).
  */
 import {
   bitString,
@@ -22,7 +23,7 @@ import {
 } from './der.js';
 import { PkiError } from './errors.js';
 import { type DecodedExtensions, decodeExtensions, extension, parseExtensionList } from './extensions.js';
-import { encodeGeneralName, type GeneralName } from './general-name.js';
+import { encodeGeneralName, formatGeneralName, type GeneralName, parseGeneralName } from './general-name.js';
 import { type PublicKeyInfo, parseSubjectPublicKeyInfo } from './keys.js';
 import { type DistinguishedName, encodeName, type ParsedName, parseName } from './name.js';
 import { OID } from './oids.js';
@@ -94,17 +95,59 @@ export function parseCsr(input: Uint8Array | string): ParsedCsr {
   };
 }
 
+/**
+ * PKCS#9 attributes that are SINGLE VALUE (RFC 2985 §5.4.1, §5.4.2). A second one, or a second
+ * value, would let two readers of one CSR take different extensions or passwords from it.
+ */
+const SINGLE_VALUED_ATTRIBUTES: Readonly<Record<string, string>> = {
+  [OID.extensionRequest]: 'extensionRequest',
+  [OID.challengePassword]: 'challengePassword',
+};
+
 function parseAttributes(der: Buffer, attrs: Tlv): DecodedExtensions {
+  const seen = new Set<string>();
+  let requested: DecodedExtensions = {};
   for (const attr of children(der, attrs)) {
     const [type, values] = children(der, expectTag(attr, Tag.SEQUENCE, 'Attribute'));
     const typeOid = decodeOid(der, expectTag(type, Tag.OID, 'attribute type'));
-    if (typeOid !== OID.extensionRequest) continue;
-    const [list] = children(der, expectTag(values, Tag.SET, 'attribute values'));
-    if (!list) throw new PkiError('der_malformed', 'malformed DER: empty extensionRequest');
-    // Decoding catches malformed requested extensions early; the result is for display only.
-    return decodeExtensions(parseExtensionList(der, readTlv(der, list.start, list.end)));
+    const name = SINGLE_VALUED_ATTRIBUTES[typeOid];
+    if (name === undefined) continue;
+    if (seen.has(typeOid)) {
+      throw new PkiError('csr_invalid', `the CSR carries the ${name} attribute twice; PKCS#9 allows it once`);
+    }
+    seen.add(typeOid);
+    const list = children(der, expectTag(values, Tag.SET, 'attribute values'));
+    if (list.length === 0) throw new PkiError('der_malformed', `malformed DER: empty ${name}`);
+    if (list.length > 1) throw new PkiError('csr_invalid', `the CSR's ${name} attribute has ${list.length} values; PKCS#9 allows one`);
+    // Decoding catches malformed requested extensions early; the result is for display and for
+    // refusing names the certificate would not carry (checkRequestedSubjectAltNames).
+    const [value] = list as [Tlv];
+    if (typeOid === OID.extensionRequest) requested = decodeExtensions(parseExtensionList(der, readTlv(der, value.start, value.end)));
   }
-  return {};
+  return requested;
+}
+
+/**
+ * Refuses a CSR that asks for a subjectAltName the certificate will not carry (`granted`: the
+ * names its profile writes). Issuance never copies names from a CSR; silently dropping one would
+ * hand the requester a certificate other than the one asked for, so the request is refused
+ * instead and says which name to leave out.
+ */
+export function checkRequestedSubjectAltNames(csr: ParsedCsr, granted: readonly GeneralName[]): void {
+  const requested = csr.requestedExtensions.subjectAltName ?? [];
+  if (requested.length === 0) return;
+  // Compared as each side reads back from DER, so one name has one spelling.
+  const allowed = new Set(granted.map((name) => {
+    const der = encodeGeneralName(name);
+    return formatGeneralName(parseGeneralName(der, readTlv(der, 0, der.length)));
+  }));
+  const refused = requested.map(formatGeneralName).filter((name) => !allowed.has(name));
+  if (refused.length > 0) {
+    throw new PkiError(
+      'csr_san_not_allowed',
+      `the CSR asks for subjectAltName ${refused.map((n) => JSON.stringify(n.slice(0, 120))).join(', ')}, which the certificate would not carry (it carries ${[...allowed].map((n) => JSON.stringify(n.slice(0, 120))).join(', ') || 'none'}); make the CSR without it`,
+    );
+  }
 }
 
 /** Proof of possession: the CSR is signed by the private half of the key it carries. */

@@ -1,12 +1,13 @@
 /**
  * The device certificate profile of the certificate provisioning workflow (seed 003), documented
  * in docs/device-certificate-profile.md:
- *   subject  CN = deviceId, OU = "<system>/<component>"
+ *   subject  CN = deviceId, OU = system, role = component (X.520 id-at-role)
  *   SAN      directoryName { CN = deviceId, description = deviceLabel }
  *   EKU      clientAuth; key usage by key type; not a CA.
  */
 
 import { PkiError } from './errors.js';
+import type { GeneralName } from './general-name.js';
 import type { CertificateRequest } from './issue-certificate.js';
 import type { PublicKeyInfo } from './keys.js';
 import type { SerialNumber } from './serial.js';
@@ -41,6 +42,19 @@ export function parseDeviceId(text: string): DeviceId {
   return text as DeviceId;
 }
 
+/** The device certificate's subjectAltName: a directoryName with the deviceId and the label. */
+export function deviceSubjectAltName(identity: { readonly deviceId: string; readonly deviceLabel: string }): GeneralName[] {
+  return [
+    {
+      type: 'directoryName',
+      value: [
+        { type: 'CN', value: identity.deviceId },
+        { type: 'description', value: identity.deviceLabel },
+      ],
+    },
+  ];
+}
+
 export function deviceCertificateRequest(
   identity: DeviceIdentity,
   publicKey: PublicKeyInfo,
@@ -53,18 +67,11 @@ export function deviceCertificateRequest(
     serial,
     subject: [
       { type: 'CN', value: deviceId },
-      { type: 'OU', value: `${identity.system}/${identity.component}` },
+      { type: 'OU', value: identity.system },
+      { type: 'role', value: identity.component },
       ...(identity.mock ? [{ type: 'description' as const, value: MOCK_DEVICE_MARK }] : []),
     ],
-    subjectAltName: [
-      {
-        type: 'directoryName',
-        value: [
-          { type: 'CN', value: deviceId },
-          { type: 'description', value: identity.deviceLabel },
-        ],
-      },
-    ],
+    subjectAltName: deviceSubjectAltName({ deviceId, deviceLabel: identity.deviceLabel }),
     publicKey,
     notBefore: validity.notBefore,
     notAfter: validity.notAfter,

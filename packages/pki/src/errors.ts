@@ -27,7 +27,7 @@ export const pkiErrors = {
   input_too_large: { category: 'invalid', when: 'input exceeds the documented size limit for its kind' },
   pem_invalid: { category: 'invalid', when: 'PEM armour missing, mislabelled or not base64' },
   key_unsupported: { category: 'invalid', when: 'key algorithm or curve is not P-256, P-384 or RSA' },
-  key_too_weak: { category: 'invalid', when: 'RSA modulus shorter than 2048 bits or exponent not 65537' },
+  key_too_weak: { category: 'invalid', when: 'RSA modulus shorter than 2048 bits, exponent not 65537, or (when a key is to be certified) a modulus with a prime factor below 1000' },
   key_invalid: { category: 'invalid', when: 'public key bytes do not form a valid key (point not on curve)' },
   key_passphrase_required: {
     category: 'unauthorized',
@@ -39,7 +39,11 @@ export const pkiErrors = {
     category: 'invalid',
     when: 'signature algorithm is not ECDSA-SHA256/384 or RSA-SHA256/384/512',
   },
-  csr_invalid: { category: 'invalid', when: 'CSR structure is valid DER but not a version 1 PKCS#10 request' },
+  csr_invalid: { category: 'invalid', when: 'CSR structure is valid DER but not a version 1 PKCS#10 request, or it carries an extensionRequest or challengePassword attribute twice' },
+  csr_san_not_allowed: {
+    category: 'invalid',
+    when: 'the CSR asks for a subjectAltName the certificate would not carry (names come from approved data, never from the CSR)',
+  },
   csr_signature_invalid: {
     category: 'invalid',
     when: 'the CSR is not signed by the key it carries (no proof of possession)',
@@ -51,6 +55,10 @@ export const pkiErrors = {
   identity_invalid: {
     category: 'invalid',
     when: 'deviceId, deviceLabel or a name is empty, too long or has forbidden characters',
+  },
+  text_invalid: {
+    category: 'invalid',
+    when: 'a label or name that would be written into a certificate contains a bidirectional control or zero-width character',
   },
   profile_violation: {
     category: 'invalid',

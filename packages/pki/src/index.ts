@@ -11,6 +11,7 @@ export * from './gateway-identity.js';
 export * from './general-name.js';
 export * from './issue-certificate.js';
 export * from './keys.js';
+export * from './key-policy.js';
 export * from './lint-certificate.js';
 export * from './name.js';
 export * from './ocsp.js';

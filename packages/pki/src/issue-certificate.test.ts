@@ -11,6 +11,7 @@ import { gatewayCertificateRequest } from './gateway-identity.js';
 import { generateKey } from './keys.js';
 import { OID } from './oids.js';
 import { encodePem } from './pem.js';
+import { checkNameAttribute } from './name.js';
 import { randomSerial } from './serial.js';
 import { createKeySigner } from './signer.js';
 
@@ -83,7 +84,7 @@ describe('issue certificate', () => {
       assert.match(result.output, /: OK/, result.output);
 
       const text = openssl(['x509', '-in', file, '-noout', '-text', '-serial', '-nameopt', 'RFC2253']).output;
-      assert.match(text, /Subject: OU=ZMonitor\/bedside monitor,CN=DEV-001/);
+      assert.match(text, /Subject: role=bedside monitor,OU=ZMonitor,CN=DEV-001/);
       assert.match(text, /DirName:\/CN=DEV-001\/description=Bed 12/);
       assert.doesNotMatch(text, /bank\.example|evil/);
       assert.match(text, /CA:FALSE/);
@@ -238,5 +239,19 @@ describe('issue certificate', () => {
       ),
       isCode('identity_invalid'),
     );
+  });
+
+  it('fail/identity/bidi-and-zero-width-characters-in-any-name', async () => {
+    const { publicKey } = createKeySigner((await generateKey('p256')).privateKey);
+    const validity = { notBefore: now, notAfter: new Date(now.getTime() + DAY) };
+    const invisible = ['\u061C', '\u200B', '\u200C', '\u200D', '\u200E', '\u200F', '\u202A', '\u202B', '\u202C', '\u202D', '\u202E', '\u2060', '\u2066', '\u2067', '\u2068', '\u2069', '\uFEFF'];
+    for (const c of invisible) {
+      for (const change of [{ deviceLabel: `Bed${c}12` }, { system: `ZMon${c}itor` }, { component: `${c}monitor` }]) {
+        await assert.rejects(pki.intermediate.issuer.issue(deviceCertificateRequest({ ...identity, ...change }, publicKey, randomSerial(pki.random), validity)), isCode('text_invalid'), JSON.stringify(change));
+      }
+      assert.throws(() => checkNameAttribute({ type: 'CN', value: `Provisio Issuing CA${c}` }), isCode('text_invalid'));
+    }
+    // Letters of any script, combining marks and typographic punctuation stay allowed.
+    await pki.intermediate.issuer.issue(deviceCertificateRequest({ ...identity, deviceLabel: 'Lit 12 – salle Ω, 病床, שלום' }, publicKey, randomSerial(pki.random), validity));
   });
 });

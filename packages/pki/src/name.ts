@@ -16,7 +16,7 @@ import {
 import { PkiError } from './errors.js';
 import { OID } from './oids.js';
 
-export type AttributeName = 'CN' | 'OU' | 'O' | 'C' | 'serialNumber' | 'description';
+export type AttributeName = 'CN' | 'OU' | 'O' | 'C' | 'serialNumber' | 'description' | 'role';
 
 const ATTRIBUTE_OIDS: Record<AttributeName, string> = {
   CN: OID.commonName,
@@ -25,6 +25,7 @@ const ATTRIBUTE_OIDS: Record<AttributeName, string> = {
   C: OID.country,
   serialNumber: OID.serialNumber,
   description: '2.5.4.13',
+  role: OID.role,
 };
 const NAMES_BY_OID = new Map(Object.entries(ATTRIBUTE_OIDS).map(([k, v]) => [v, k]));
 
@@ -36,6 +37,8 @@ const UPPER_BOUNDS: Record<AttributeName, number> = {
   C: 2,
   serialNumber: 64,
   description: 1024,
+  // X.520 sets no upper bound for role; a component name is at most 64 characters.
+  role: 64,
 };
 
 export interface NameAttribute {
@@ -54,6 +57,12 @@ export interface ParsedName {
 
 // C0/C1 controls, DEL, and Unicode line/paragraph separators never belong in a name.
 const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+/**
+ * Bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069) and zero-width
+ * characters (U+200B-U+200D, U+2060, U+FEFF): they make a name read differently from what it is
+ * ("Trojan Source"), so one name can pass for another in a certificate viewer (D29).
+ */
+const INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/;
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 
 export function checkNameAttribute(attr: NameAttribute): void {
@@ -65,6 +74,13 @@ export function checkNameAttribute(attr: NameAttribute): void {
     throw new PkiError(
       'identity_invalid',
       `${attr.type} "${escapeForMessage(attr.value)}" contains control characters or is not NFC-normalized`,
+    );
+  }
+  const invisible = INVISIBLE.exec(attr.value);
+  if (invisible) {
+    throw new PkiError(
+      'text_invalid',
+      `${attr.type} "${escapeForMessage(attr.value)}" contains U+${(invisible[0].codePointAt(0) as number).toString(16).toUpperCase().padStart(4, '0')}, a bidirectional control or zero-width character; names in a certificate must read as they are`,
     );
   }
   if ((attr.type === 'C' || attr.type === 'serialNumber') && !PRINTABLE.test(attr.value)) {
@@ -109,7 +125,7 @@ export function parseName(buf: Uint8Array, tlv: Tlv): ParsedName {
 
 const ESCAPE = /[,+"\\<>;=]/g;
 
-/** A one-line readable form, e.g. `CN=DEV-001, OU=ZMonitor/bedside monitor`. */
+/** A one-line readable form, e.g. `CN=DEV-001, OU=ZMonitor, role=bedside monitor`. */
 export function formatName(name: ParsedName | DistinguishedName): string {
   const attrs = 'der' in name ? name.attributes : name;
   return attrs.map((a) => `${a.type}=${a.value.replace(ESCAPE, (c) => `\\${c}`)}`).join(', ');

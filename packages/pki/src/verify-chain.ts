@@ -8,6 +8,7 @@ import { isSelfIssued, type ParsedCertificate } from './certificate.js';
 import { PkiError, type PkiErrorCode } from './errors.js';
 import { UNDERSTOOD_EXTENSIONS } from './extensions.js';
 import { formatName } from './name.js';
+import { hasOid } from './oids.js';
 import { verifySignature } from './signer.js';
 
 export interface VerifyChainOptions {
@@ -87,8 +88,7 @@ export function verifyChain(options: VerifyChainOptions): CertificatePath {
   const pool = options.intermediates ?? [];
   checkCertificate(leaf, at);
   if (options.requiredExtKeyUsage) {
-    const eku = leaf.decoded.extKeyUsage;
-    if (!eku?.includes(options.requiredExtKeyUsage)) {
+    if (!hasOid(leaf.decoded.extKeyUsage, options.requiredExtKeyUsage)) {
       throw new PkiError(
         'chain_purpose_invalid',
         `${certName(leaf)} lacks extended key usage ${options.requiredExtKeyUsage}`,

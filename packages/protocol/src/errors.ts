@@ -7,6 +7,10 @@
 import { type Catalog, ProvisioError } from '@provisio/pki';
 
 export const protocolErrors = {
+  json_duplicate_key: {
+    category: 'invalid',
+    when: 'a signed structure (payload, JWS header or envelope, package, bundle, profile) or an API body names one member twice in an object',
+  },
   jws_malformed: {
     category: 'invalid',
     when: 'a JWS is not General JSON Serialization with base64url parts and a JSON object header, or names an unknown critical header',

@@ -5,6 +5,7 @@
  */
 import { checkNameAttribute, isProvisioError, PkiError } from '@provisio/pki';
 import { ProtocolError, type ProtocolErrorCode } from './errors.js';
+import { DuplicateMemberError, parseStrictJson } from './strict-json.js';
 
 export type MalformedCode = Extract<ProtocolErrorCode, 'pr_malformed' | 'cp_malformed' | 'package_malformed' | 'jws_malformed' | 'bundle_malformed' | 'confirm_proof_malformed' | 'renewal_malformed'>;
 
@@ -99,8 +100,9 @@ export class Fields {
   }
 
   /**
-   * A system or component name. They meet in the certificate OU "<system>/<component>", so each
-   * follows the X.520 OU rules (1-64 characters, no controls, NFC) and has no "/".
+   * A system or component name: the device certificate's OU and role, so each follows the X.520
+   * rules (1-64 characters, no controls, NFC); no "/" (certificates before D34 joined them as
+   * OU "<system>/<component>", and names appear in URL paths).
    */
   name(value: unknown, what: string): string {
     const text = this.string(value, what, 1, 64);
@@ -189,10 +191,10 @@ export class Fields {
 }
 
 /**
- * PKI codes that say something a device maker can act on (the key itself is refused by policy)
- * and so keep their own code instead of becoming "malformed".
+ * PKI codes that say something a device maker can act on (the key itself is refused by policy, or
+ * a name holds an invisible character) and so keep their own code instead of becoming "malformed".
  */
-const PASS_THROUGH: ReadonlySet<string> = new Set(['key_unsupported', 'key_too_weak', 'key_invalid']);
+const PASS_THROUGH: ReadonlySet<string> = new Set(['key_unsupported', 'key_too_weak', 'key_invalid', 'text_invalid']);
 
 const IDENTIFIER = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
@@ -228,7 +230,7 @@ export function parseTimestamp(text: string): Date | null {
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Strict UTF-8 (no BOM, no invalid sequences) then JSON. */
+/** Strict UTF-8 (no BOM, no invalid sequences) then JSON naming each member once (`json_duplicate_key`). */
 export function parseJson(bytes: Uint8Array, what: string, fields: Fields): unknown {
   let text: string;
   try {
@@ -237,8 +239,9 @@ export function parseJson(bytes: Uint8Array, what: string, fields: Fields): unkn
     fields.fail(`${what} is not UTF-8 text`);
   }
   try {
-    return JSON.parse(text);
-  } catch {
+    return parseStrictJson(text, what);
+  } catch (e) {
+    if (e instanceof DuplicateMemberError) throw e;
     fields.fail(`${what} is not valid JSON`);
   }
 }

@@ -6,3 +6,4 @@ export * from './profile.js';
 export * from './request.js';
 export * from './confirm-proof.js';
 export * from './renewal-request.js';
+export * from './strict-json.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { before, describe, it } from 'node:test';
-import { createKeySigner, isProvisioError, type KeyType, type ParsedCertificate, PkiError, type Signer } from '@provisio/pki';
+import { createCsr, createKeySigner, deviceSubjectAltName, type GeneralName, isProvisioError, type KeyType, type ParsedCertificate, PkiError, type Signer } from '@provisio/pki';
 import { DAY, seededRandom } from '@provisio/testkit';
 import {
   craftJws,
@@ -517,6 +517,15 @@ describe('provisioning request', () => {
       }),
       isCode('pr_malformed'),
     );
+  });
+
+  it('fail/pr/csr-asks-for-a-subject-alt-name-the-certificate-would-not-carry', async () => {
+    const csr = (subjectAltName: GeneralName[]) => createCsr(device.signer, { subject: [{ type: 'CN', value: 'DEV-001' }], subjectAltName });
+    const label = requestPayload(device).deviceLabel;
+    await assert.rejects(make({ csr: (await csr([{ type: 'dns', value: 'evil.example' }])).toString('base64') }), isCode('csr_san_not_allowed'));
+    await assert.rejects(make({ csr: (await csr(deviceSubjectAltName({ deviceId: 'DEV-001', deviceLabel: 'another label' }))).toString('base64') }), isCode('csr_san_not_allowed'));
+    const exact = await make({ csr: (await csr(deviceSubjectAltName({ deviceId: 'DEV-001', deviceLabel: label }))).toString('base64') });
+    verify(exact);
   });
 
   it('ok/pr/errors-are-protocol-errors', () => {

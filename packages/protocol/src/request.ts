@@ -10,6 +10,8 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  checkRequestedSubjectAltNames,
+  deviceSubjectAltName,
   formatName,
   MAX_CERTIFICATE_BYTES,
   MAX_CSR_BYTES,
@@ -155,6 +157,8 @@ function checkPayload(value: unknown): CheckedPayload {
     csr: p.csr as string,
     mock: fields.boolean(p.mock, 'mock'),
   };
+  // Refused when the request is made and again at intake, not dropped at issuance (D29).
+  checkRequestedSubjectAltNames(csr, deviceSubjectAltName(payload));
   return {
     payload,
     csr,

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { FastifyListenOptions } from 'fastify';
 import type { Clock, Random, SerialNumber } from '@provisio/pki';
 import { systemClock } from '@provisio/pki';
+import { CHECKPOINT_FILE_NAME, CheckpointFile } from './audit/checkpoint-file.js';
 import { loadAuthority } from './ca/load-authority.js';
 import type { ServiceDeps } from './domain/deps.js';
 import { ensureAdmin } from './domain/users.js';
@@ -23,6 +24,7 @@ import { openStore, parseStoreUrl } from './store/open-store.js';
 import { type DecisionFanOut, startPgDecisionFanOut } from './store/pg-decision-fan-out.js';
 import { DEFAULT_EXPIRY_WINDOW_MS } from './domain/expiry.js';
 import { buildPublicationApp } from './http/publication.js';
+import { ROOT_CRL_PATH } from './http/revocation-routes.js';
 import { startExpiryJob } from './jobs/expiry-sweep.js';
 import { type RunningStation, startStation } from './station/station-server.js';
 import { type BoundPort, type Listen, bindPort } from './http/bound-port.js';
@@ -80,6 +82,10 @@ export interface ServeOptions {
   readonly expiryWindowMs?: number;
   /** The admin web UI's built files, null for none; default: the @provisio/web build when present. */
   readonly webRoot?: string | null;
+  /** The append-only copy of every audit checkpoint (docs/audit.md); default DATA/audit-checkpoints.jsonl. */
+  readonly auditCheckpointFile?: string;
+  /** How often a checkpoint is signed when the chain grew; default 1 minute (D30). */
+  readonly auditCheckpointIntervalMs?: number;
 }
 
 /** 8080: the usual unprivileged stand-in for port 80, where CRL and OCSP URLs normally point. */
@@ -146,6 +152,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       store,
       urls: { crl: urls.crlUrl, ocsp: urls.ocspUrl, caIssuers: `${revocationBase}/ca/intermediate.cer` },
       tlsNames,
+      rootCrlUrl: `${revocationBase}${ROOT_CRL_PATH}`,
       log,
     });
     // The OCSP responder's cache is told of revocations once they commit (domain/revocation.ts).
@@ -162,7 +169,8 @@ export async function startService(options: ServeOptions): Promise<RunningServic
         fanOut?.decided(id);
       },
     };
-    const deps: ServiceDeps = { clock, random, store, authority: loaded.authority, urls, revocation, decisions };
+    const auditCheckpointFile = new CheckpointFile(options.auditCheckpointFile ?? join(options.dataDir, CHECKPOINT_FILE_NAME));
+    const deps: ServiceDeps = { clock, random, store, authority: loaded.authority, urls, revocation, decisions, auditCheckpointFile };
     ocsp = new OcspResponderService(deps, OCSP_VALIDITY_MS, log);
     // The token file is written inside the admin's creating transaction, before it commits: no
     // interrupted first start leaves an admin whose token nobody has.
@@ -208,7 +216,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       await crlJob.stop();
       throw e;
     }
-    const checkpoints = startCheckpointJob(deps, log);
+    const checkpoints = startCheckpointJob(deps, log, options.auditCheckpointIntervalMs);
     const openedStore = store;
     return {
       url: serviceUrl,

@@ -1,6 +1,9 @@
 export { DEFAULT_CRL_INTERVAL_MS, DEFAULT_PUBLISH_PORT, type Listen, MAX_CRL_INTERVAL_MS, MIN_CRL_INTERVAL_MS, type RunningService, type ServeOptions, startService } from './app.js';
 export { trustedCheckpointVerifier, verifyCheckpointSignature } from './audit/checkpoint.js';
+export { GENESIS_HASH, hashAuditEntry } from './audit/audit-chain.js';
 export { verifyStoreAudit } from './audit/verify-store-audit.js';
+export { AuditExportInvalid, verifyAuditExport } from './audit/verify-export.js';
+export { CHECKPOINT_FILE_NAME, CheckpointFile } from './audit/checkpoint-file.js';
 export { serverErrors } from './domain/errors.js';
 export { MAX_APPROVE_MANY } from './domain/approve-many.js';
 export { ROUTES } from './http/routes.js';

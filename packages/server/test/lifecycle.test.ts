@@ -16,7 +16,7 @@ import { type HttpTransport, type RenewalLoopEvent, httpsTransport, initDevice, 
 import { createCsr, createKeySigner, generateKey, parseCertificate, type Signer } from '@provisio/pki';
 import { createRenewalRequest } from '@provisio/protocol';
 import { DAY, type FixedClock, fixedClock, openssl, tempDir } from '@provisio/testkit';
-import { type TestService, startTestService } from './service-harness.js';
+import { type TestService, databaseState, startTestService } from './service-harness.js';
 
 const random = { bytes: (n: number) => randomBytes(n) };
 
@@ -56,9 +56,9 @@ function deviceTransport(f: Fleet, dir: string): HttpTransport & { close(): void
   return httpsTransport(f.t.rootPem, { clientKey: readPrivateKeyFile(dir), clientCertificate: readKeystoreFile(dir, 'certificate') });
 }
 
-async function renewalRequest(f: Fleet, dir: string, signer?: Signer): Promise<string> {
+async function renewalRequest(f: Fleet, dir: string, signer?: Signer, newKey?: Signer): Promise<string> {
   const device = loadDevice(dir);
-  const csrDer = await createCsr(device.signer, { subject: [{ type: 'CN', value: device.identity.deviceId }] });
+  const csrDer = await createCsr(newKey ?? device.signer, { subject: [{ type: 'CN', value: device.identity.deviceId }] });
   return createRenewalRequest(signer ?? device.signer, { deviceId: device.identity.deviceId, serial: device.install?.serial ?? '', csrDer, nonce: randomBytes(16), at: f.clock.now() });
 }
 
@@ -190,6 +190,27 @@ describe('renewal (SQLite)', () => {
     assert.equal(reply.status, 401, reply.body.toString());
     assert.equal(codeOf(reply), 'renewal_signature_invalid');
     assert.equal((await deviceCertificates(f, 'MTR-004')).certificates.length, 1, 'nothing issued');
+  });
+
+  it('fail/rekey-to-another-devices-key-then-to-a-blocked-key', async () => {
+    // A device re-keys to a key another device holds (one key, one identity), then, once that
+    // device was revoked for keyCompromise, to the compromised key: both refused by key policy in
+    // the renewal's transaction, which then writes nothing.
+    const dir = await provisionDevice(f, 'meter', 'MTR-006');
+    const otherDir = await provisionDevice(f, 'meter', 'MTR-007');
+    const othersKey = loadDevice(otherDir).signer;
+    let state = databaseState(f.t);
+    let reply = await postRenewal(f, dir, await renewalRequest(f, dir, undefined, othersKey));
+    assert.equal(reply.status, 409, reply.body.toString());
+    assert.equal(codeOf(reply), 'key_in_use');
+    assert.deepEqual(databaseState(f.t), state, 'the refused renewal wrote nothing');
+
+    assert.equal((await f.t.call('POST', '/api/v1/devices/MTR-007/revoke', { json: { reason: 'keyCompromise' } })).status, 200);
+    state = databaseState(f.t);
+    reply = await postRenewal(f, dir, await renewalRequest(f, dir, undefined, othersKey));
+    assert.equal(codeOf(reply), 'key_blocked', reply.body.toString());
+    assert.deepEqual(databaseState(f.t), state, 'the refused renewal wrote nothing');
+    assert.equal((await deviceCertificates(f, 'MTR-006')).certificates.length, 1, 'nothing issued');
   });
 
   it('fail/revoked-certificate-never-renews', async () => {

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openssl, opensslAsync, tempDir } from '@provisio/testkit';
@@ -85,6 +85,46 @@ describe('publication listener and gateway certificate revocation', () => {
     const verify = openssl(['verify', '-crl_check', '-CAfile', root, '-untrusted', intermediate, '-CRLfile', join(dir, 'issuing.crl.pem'), leaf]);
     assert.equal(verify.status, 0, verify.output);
     assert.match(verify.output, /: OK/);
+  });
+
+  it('ok/development-root-crl-signed-once-for-the-roots-life-then-the-key-is-gone', async () => {
+    // The development intermediate names the root CRL's URL; both listeners serve it.
+    const crlUrl = /URI:(http:\/\/\S+\.crl)/.exec(openssl(['x509', '-in', intermediate, '-noout', '-text']).stdout)?.[1];
+    assert.equal(crlUrl, `${t.service.publishUrl}/crl/root.crl`);
+    const fetched = await httpGet(crlUrl as string);
+    assert.equal(fetched.status, 200);
+    assert.equal(fetched.type, 'application/pkix-crl');
+    const viaApi = await t.call('GET', '/crl/root.crl', { token: null });
+    assert.equal(viaApi.status, 200);
+    assert.deepEqual(viaApi.body, fetched.body);
+    const pemAnswer = await t.call('GET', '/crl/root.crl.pem', { token: null });
+    assert.match(pemAnswer.body.toString(), /^-----BEGIN X509 CRL-----/);
+    const etag = String(pemAnswer.headers.etag);
+    assert.equal((await t.call('GET', '/crl/root.crl.pem', { token: null, headers: { 'if-none-match': etag } })).status, 304);
+    writeFileSync(join(dir, 'root.crl'), fetched.body);
+    const rootCrlPem = join(dir, 'root.crl.pem');
+    assert.equal(openssl(['crl', '-inform', 'DER', '-in', join(dir, 'root.crl'), '-out', rootCrlPem]).status, 0);
+    assert.match(openssl(['crl', '-in', rootCrlPem, '-CAfile', root, '-noout', '-verify']).output, /verify OK/);
+    const text = openssl(['crl', '-in', rootCrlPem, '-noout', '-text']).stdout;
+    assert.match(text, /X509v3 CRL Number:\s*\n\s*1\n/);
+    assert.match(text, /No Revoked Certificates/);
+    // Its next update is the root's end: nothing can sign a later one.
+    const rootEnd = fieldOf(root, '-enddate').replace('notAfter=', '');
+    assert.equal(/Next Update: (.+)/.exec(text)?.[1]?.trim(), rootEnd);
+    // The whole chain checks out with both CRLs (the device certificate of the first test).
+    const whole = openssl(['verify', '-crl_check_all', '-CAfile', root, '-untrusted', intermediate, '-CRLfile', rootCrlPem, '-CRLfile', join(dir, 'issuing.crl.pem'), join(dir, 'pub-1.crt')]);
+    assert.match(whole.output, /: OK/, whole.output);
+    // Without the root's CRL a whole-chain check cannot pass: the root CRL is what it needed.
+    const partial = openssl(['verify', '-crl_check_all', '-CAfile', root, '-untrusted', intermediate, '-CRLfile', join(dir, 'issuing.crl.pem'), join(dir, 'pub-1.crt')]);
+    assert.notEqual(partial.status, 0);
+    assert.match(partial.output, /unable to get certificate CRL/);
+    // No root key anywhere in the data directory: only public files, and the marker says why.
+    const caDir = join(t.dataDir, 'ca');
+    assert.match(readFileSync(join(caDir, 'DEVELOPMENT-ROOT'), 'utf8'), /root key signed the intermediate and root\.crl .*then was discarded/);
+    for (const name of readdirSync(caDir).filter((f) => f.endsWith('.key'))) {
+      const pub = openssl(['pkey', '-in', join(caDir, name), '-pubout']).stdout;
+      assert.notEqual(pub, openssl(['x509', '-in', root, '-noout', '-pubkey']).stdout, `${name} is not the root key`);
+    }
   });
 
   it('ok/listener-serves-only-the-published-objects', async () => {

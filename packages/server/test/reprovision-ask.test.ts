@@ -81,7 +81,7 @@ describe('reprovisioning asked for by an admin (SQLite, with the station)', () =
     assert.equal((await t.call('POST', '/api/v1/requests', { raw: Buffer.from(pendingText), contentType: REQUEST_MEDIA })).status, 201);
     const { text: approvedText } = await makeRequest(packageText, 'PMP-APPROVED', { component: 'pump' });
     const submitted = await t.call('POST', '/api/v1/requests', { raw: Buffer.from(approvedText), contentType: REQUEST_MEDIA });
-    assert.equal((await t.call('POST', `/api/v1/requests/${submitted.json().request.id as string}/approve`)).status, 200);
+    assert.equal((await t.call('POST', `/api/v1/requests/${submitted.json().request.id as string}/approve`, { token: tokens.approver })).status, 200);
     await provisioned('PMP-REVOKED');
     assert.equal((await t.call('POST', '/api/v1/devices/PMP-REVOKED/revoke', { json: { reason: 'cessationOfOperation' } })).status, 200);
 

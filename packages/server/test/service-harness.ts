@@ -6,6 +6,8 @@
 import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { type Clock, createCsr, createKeySigner, encodePem, generateKey, type KeyType, type Signer } from '@provisio/pki';
 import { createProvisioningRequest, openPackage, parsePackage, signJws } from '@provisio/protocol';
 import { tempDir } from '@provisio/testkit';
@@ -99,9 +101,21 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
 
 export const REQUEST_MEDIA = 'application/vnd.provisio.request+json';
 
-/** Creates system + component + package through the API; returns the package file text. */
-export async function setUpSystem(t: TestService, system = 'ZMonitor', component = 'bedside monitor', keyTypes: KeyType[] = ['p256', 'rsa3072']): Promise<{ packageText: string; packageId: string }> {
-  let r = await t.call('POST', '/api/v1/systems', { json: { name: system } });
+/**
+ * Creates system + component + package through the API; returns the package file text.
+ * The system keeps separation of duties OFF unless `options.separationOfDuties` is true: most
+ * tests upload and approve with the one admin token, which separation of duties (on by default
+ * for a real system, D28) refuses. Tests of separation of duties itself pass true, or create
+ * their system without the setting and check the default.
+ */
+export async function setUpSystem(
+  t: TestService,
+  system = 'ZMonitor',
+  component = 'bedside monitor',
+  keyTypes: KeyType[] = ['p256', 'rsa3072'],
+  options: { separationOfDuties?: boolean } = {},
+): Promise<{ packageText: string; packageId: string }> {
+  let r = await t.call('POST', '/api/v1/systems', { json: { name: system, separationOfDuties: options.separationOfDuties ?? false } });
   if (r.status !== 201) throw new Error(`system: ${r.status} ${r.body}`);
   r = await t.call('POST', `/api/v1/systems/${encodeURIComponent(system)}/components`, { json: { name: component, keyTypes } });
   if (r.status !== 201) throw new Error(`component: ${r.status} ${r.body}`);
@@ -128,7 +142,8 @@ export async function makeRequest(
     deviceKey?: Signer;
     mock?: boolean;
     keyType?: KeyType;
-    csrNames?: { cn: string; dns: string };
+    /** What the CSR asks for (the certificate never takes it; a DNS name is refused at creation). */
+    csrNames?: { cn: string; dns?: string };
   } = {},
 ): Promise<DeviceRequest> {
   const pkg = parsePackage(packageText);
@@ -137,7 +152,7 @@ export async function makeRequest(
   const deviceKey = override.deviceKey ?? createKeySigner((await generateKey(override.keyType ?? 'p256')).privateKey);
   const csr = await createCsr(deviceKey, {
     subject: [{ type: 'CN', value: override.csrNames?.cn ?? deviceId }],
-    ...(override.csrNames ? { subjectAltName: [{ type: 'dns' as const, value: override.csrNames.dns }] } : {}),
+    ...(override.csrNames?.dns ? { subjectAltName: [{ type: 'dns' as const, value: override.csrNames.dns }] } : {}),
   });
   const text = await createProvisioningRequest({
     payload: {
@@ -177,4 +192,20 @@ export async function resignWithDeviceKey(text: string, packageText: string, dev
     { signer: opened.bootstrapSigner, header: { kid: 'bootstrap', x5c: opened.bootstrapChain.map((c) => c.der.toString('base64')) } },
   ]);
   return JSON.stringify(signed);
+}
+
+const STATE_TABLES = ['requests', 'devices', 'certificates', 'profiles', 'gateways', 'packages', 'blocked_keys', 'audit_log'] as const;
+
+/**
+ * Row counts of the tables issuance writes and the audit chain's head, read from the service's
+ * SQLite file: equal before and after a refusal means it wrote nothing.
+ */
+export function databaseState(t: TestService): Record<string, unknown> {
+  const db = new Database(join(t.dataDir, 'provisio.db'), { readonly: true });
+  try {
+    const counts = Object.fromEntries(STATE_TABLES.map((table) => [table, (db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n]));
+    return { ...counts, auditHead: db.prepare('select last_seq, last_hash from audit_head').get() };
+  } finally {
+    db.close();
+  }
 }

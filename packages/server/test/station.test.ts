@@ -329,7 +329,7 @@ describe('central station: an expired device certificate', () => {
       const dir = tempDir('provisio-station-expired-');
       const rootPath = join(dir, 'root.crt');
       writeFileSync(rootPath, t.rootPem);
-      assert.equal((await t.call('POST', '/api/v1/systems', { json: { name: 'Short' } })).status, 201);
+      assert.equal((await t.call('POST', '/api/v1/systems', { json: { name: 'Short', separationOfDuties: false } })).status, 201);
       assert.equal((await t.call('POST', '/api/v1/systems/Short/components', { json: { name: 'probe', validityDays: 1 } })).status, 201);
       const pkg = await t.call('POST', '/api/v1/packages', { json: { system: 'Short' } });
       assert.equal(pkg.status, 201);

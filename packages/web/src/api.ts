@@ -115,6 +115,8 @@ export interface RequestView {
   mock: boolean;
   createdAt: string;
   expiresAt: string;
+  /** Who uploaded it (username); null when a device or gateway sent it. */
+  submittedBy: string | null;
   decidedAt: string | null;
   decisionReason: string | null;
   policyDecision: string | null;

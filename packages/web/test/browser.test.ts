@@ -521,6 +521,37 @@ describe('admin web UI in Chromium', () => {
     assert.deepEqual(tech.faults, []);
   });
 
+  it('fail/admin/own-upload-refused-by-separation-of-duties-with-its-code', async () => {
+    // A system with the default setting: the admin uploads a request and may not approve it too.
+    assert.equal((await t.call('POST', '/api/v1/systems', { json: { name: 'FourEyes' } })).status, 201);
+    assert.equal((await t.call('POST', '/api/v1/systems/FourEyes/components', { json: { name: 'pump' } })).status, 201);
+    const pkg = await t.call('POST', '/api/v1/packages', { json: { system: 'FourEyes' } });
+    assert.equal(pkg.status, 201, pkg.body.toString());
+    const made = await makeRequest(pkg.body.toString('utf8'), 'DEV-401');
+    const up = await t.call('POST', '/api/v1/requests', { raw: Buffer.from(made.text), contentType: REQUEST_MEDIA });
+    assert.equal(up.status, 201, up.body.toString());
+    const requestId = up.json().request.id as string;
+
+    const w = await open();
+    await signIn(w, 'admin', t.service.adminPassword as string);
+    const { page } = w;
+    await page.goto(`/devices?review=${requestId}`);
+    const panel = page.getByRole('complementary', { name: 'Review DEV-401' });
+    await panel.getByTestId('submitted-by').filter({ hasText: 'admin' }).waitFor();
+    await panel.getByRole('button', { name: 'Approve DEV-401' }).click();
+    const alert = panel.getByRole('alert');
+    await alert.filter({ hasText: 'approver_is_submitter' }).waitFor();
+    assert.match(await alert.innerText(), /admin submitted request .* and may not approve it too/);
+    assert.equal((await t.call('GET', `/api/v1/requests/${requestId}`)).json().state, 'pending');
+    // The Systems page says which systems keep separation of duties, with the command to change it.
+    await page.getByRole('link', { name: 'Systems', exact: true }).click();
+    await page.getByTestId('duties-FourEyes').filter({ hasText: 'may not approve it' }).waitFor();
+    assert.equal(await page.getByTestId('cli-command').filter({ hasText: /^provisio system update FourEyes --separation-of-duties off$/ }).count(), 1);
+    // Rejecting issues nothing: the submitter may (and the tests after this one see no new pending request).
+    assert.equal((await t.call('POST', `/api/v1/requests/${requestId}/reject`, { json: { reason: 'uploaded by mistake' } })).status, 200);
+    assert.deepEqual(w.faults, []);
+  });
+
   it('ok/approver/reprovisioning-request-shows-its-kind-and-is-approved-from-the-devices-page', async () => {
     const pendingId = async (deviceId: string): Promise<string> => {
       for (let i = 0; i < 400; i++) {

@@ -1,11 +1,13 @@
 /**
- * The CA ceremony: `ca init-root`, `ca new-intermediate`, `ca sign-intermediate`
+ * The CA ceremony: `ca init-root`, `ca new-intermediate`, `ca sign-intermediate`, `ca root-crl`
  * (docs/ceremony.md). The X.509 work is the PKI core's; this file decides file names, modes,
  * passphrases and what the person running the ceremony is shown.
  */
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import {
   checkNameAttribute,
+  checkRevocationReason,
   createCsr,
   createIssuer,
   createKeySigner,
@@ -17,14 +19,19 @@ import {
   generateKey,
   importPrivateKeyPem,
   isEncryptedPrivateKeyPem,
+  isRevocationReason,
   issueSelfSigned,
   type NameAttribute,
   type ParsedCertificate,
   PkiError,
   parseCertificate,
   parseCsr,
+  parseSerial,
   publicKeyFingerprint,
   randomSerial,
+  REVOCATION_REASONS,
+  type RevocationReason,
+  type SerialNumber,
   type Signer,
   verifyChain,
   verifyCsr,
@@ -46,9 +53,18 @@ import {
   writeFilesAtomic,
 } from '../files.js';
 import { fieldLines, rfc3339, shellQuote } from '../format-text.js';
-import { INIT_ROOT_HELP, NEW_INTERMEDIATE_HELP, SIGN_INTERMEDIATE_HELP } from '../help.js';
+import { INIT_ROOT_HELP, NEW_INTERMEDIATE_HELP, ROOT_CRL_HELP, SIGN_INTERMEDIATE_HELP } from '../help.js';
 import { type CliDeps, styleFor } from '../io.js';
 import { existingPassphrase, newPassphrase, optionalPassphrase } from '../passphrase.js';
+import {
+  DEFAULT_ROOT_CRL_DAYS,
+  MAX_ROOT_CRL_DAYS,
+  readRootCrlState,
+  ROOT_CRL_FILE,
+  type SignedRootCrl,
+  signNextRootCrl,
+  withRevoked,
+} from '../root-crl.js';
 
 export const ROOT_PASSPHRASE_ENV = 'PROVISIO_ROOT_PASSPHRASE';
 export const CA_PASSPHRASE_ENV = 'PROVISIO_CA_PASSPHRASE';
@@ -269,6 +285,98 @@ async function newIntermediate(deps: CliDeps, args: ParsedArgs): Promise<number>
   return EXIT.ok;
 }
 
+/** Reads ROOT_DIR/root.key, asking for its passphrase, and checks it is the key of root.crt. */
+async function unlockRoot(deps: CliDeps, rootDir: string, root: ParsedCertificate): Promise<Signer> {
+  const keyPem = readInputFile(join(rootDir, 'root.key')).toString('utf8');
+  let signerKey: ReturnType<typeof importPrivateKeyPem>;
+  if (isEncryptedPrivateKeyPem(keyPem)) {
+    const passphrase = await existingPassphrase(deps, ROOT_PASSPHRASE_ENV, 'the root key');
+    signerKey = importPrivateKeyPem(keyPem, passphrase);
+  } else {
+    warn(deps, `${join(rootDir, 'root.key')} is not encrypted; a root key should be (docs/ceremony.md)`);
+    signerKey = importPrivateKeyPem(keyPem);
+  }
+  const signer = createKeySigner(signerKey);
+  if (!signer.publicKey.spki.equals(root.publicKey.spki)) {
+    throw new CliError('key_mismatch', `${join(rootDir, 'root.key')} does not belong to root.crt`);
+  }
+  return signer;
+}
+
+/** root.crt of a root directory, refused once expired: an expired root signs nothing. */
+function readLiveRoot(rootDir: string, now: Date): ParsedCertificate {
+  const root = parseCertificate(readInputFile(join(rootDir, 'root.crt')));
+  if (now > root.notAfter) {
+    throw new PkiError('certificate_expired', `the root certificate expired at ${rfc3339(root.notAfter)}`);
+  }
+  return root;
+}
+
+/**
+ * A root CRL's thisUpdate: backdated like the CA certificates (BACKDATE_MS; a relying party whose
+ * clock is behind would refuse a CRL "not yet valid"), never before the root's own start.
+ */
+function rootCrlStart(root: ParsedCertificate, now: Date): Date {
+  const backdated = new Date(now.getTime() - BACKDATE_MS);
+  return backdated < root.notBefore ? root.notBefore : backdated;
+}
+
+/** --next-update: whole days ("365d" or "365"), 1 to 3650, clipped to the root's end. */
+function rootCrlEnd(args: ParsedArgs, root: ParsedCertificate, now: Date, cmd: string): { nextUpdate: Date; clipped: boolean } {
+  const raw = optionalString(args, 'next-update');
+  let days = DEFAULT_ROOT_CRL_DAYS;
+  if (raw !== undefined) {
+    const m = /^(\d{1,4})d?$/.exec(raw);
+    days = m ? Number(m[1]) : Number.NaN;
+    if (!(days >= 1 && days <= MAX_ROOT_CRL_DAYS)) {
+      throw usageError(`--next-update must be whole days from 1d to ${MAX_ROOT_CRL_DAYS}d; got "${raw.slice(0, 40)}"`, `run "provisio ${cmd} --help"`);
+    }
+  }
+  const wanted = new Date(now.getTime() + days * 86_400_000);
+  // A CRL is not needed past the root's end: nothing chains to an expired root.
+  return wanted > root.notAfter ? { nextUpdate: root.notAfter, clipped: true } : { nextUpdate: wanted, clipped: false };
+}
+
+/** --crl-url: the http(s) URL where relying parties fetch the root CRL (RFC 5280 §4.2.1.13). */
+function crlUrlFlag(args: ParsedArgs): string | undefined {
+  const raw = optionalString(args, 'crl-url');
+  if (raw === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || raw.length > 512 || !/^[\x21-\x7e]+$/.test(raw)) {
+    throw usageError(
+      `--crl-url must be an http:// URL such as http://ca.example:8080/crl/root.crl; got "${raw.slice(0, 80)}"`,
+      'the service publishes the root CRL at PUBLISH_URL/crl/root.crl (docs/service.md)',
+    );
+  }
+  return raw;
+}
+
+function rootCrlLines(root: ParsedCertificate, crl: SignedRootCrl, subjects: ReadonlyMap<string, string>): string[] {
+  return fieldLines([
+    ['issuer', formatName(root.subject)],
+    ['this update', rfc3339(crl.thisUpdate)],
+    ['next update', rfc3339(crl.nextUpdate)],
+    ['revoked', crl.entries.map((e) => `${e.serial} ${e.reason} ${rfc3339(e.revokedAt)}${subjects.has(e.serial) ? ` (${subjects.get(e.serial)})` : ''}`)],
+  ]);
+}
+
+function rootCrlJson(path: string, crl: SignedRootCrl) {
+  return {
+    path,
+    format: 'pem',
+    mode: formatMode(PUBLIC_MODE),
+    crlNumber: crl.crlNumber.toString(),
+    thisUpdate: rfc3339(crl.thisUpdate),
+    nextUpdate: rfc3339(crl.nextUpdate),
+    revoked: crl.entries.map((e) => ({ serial: e.serial, reason: e.reason, revokedAt: rfc3339(e.revokedAt) })),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // ca sign-intermediate
 
@@ -307,14 +415,21 @@ async function signIntermediate(deps: CliDeps, args: ParsedArgs): Promise<number
   if (chainPath !== undefined && resolve(chainPath) === resolve(outPath)) {
     throw usageError('--chain and --out must be different files', 'run "provisio ca sign-intermediate --help"');
   }
+  const crlUrl = crlUrlFlag(args);
+  // The first root CRL (or a fresh one) leaves the ceremony with the intermediate: the service
+  // publishes it at the URL the intermediate names (decision D31).
+  const rootCrlPath = optionalString(args, 'root-crl') ?? join(dirname(outPath), ROOT_CRL_FILE);
+  if ([outPath, chainPath].some((p) => p !== undefined && resolve(p) === resolve(rootCrlPath))) {
+    throw usageError('--root-crl must differ from --out and --chain', 'run "provisio ca sign-intermediate --help"');
+  }
   assertCanCreate(outPath);
   if (chainPath !== undefined) assertCanCreate(chainPath);
+  assertCanCreate(rootCrlPath);
 
   const now = deps.clock.now();
-  const root = parseCertificate(readInputFile(join(rootDir, 'root.crt')));
-  if (now > root.notAfter) {
-    throw new PkiError('certificate_expired', `the root certificate expired at ${rfc3339(root.notAfter)}`);
-  }
+  const root = readLiveRoot(rootDir, now);
+  const crlState = readRootCrlState(rootDir);
+  const crlEnd = rootCrlEnd(args, root, now, cmd);
   const csr = parseCsr(readInputFile(csrPath));
   verifyCsr(csr);
   const { subject, dropped } = subjectFromCsr(csr.subject.attributes);
@@ -340,32 +455,25 @@ async function signIntermediate(deps: CliDeps, args: ParsedArgs): Promise<number
           `${rfc3339(notBefore)} to ${rfc3339(requestedEnd < root.notAfter ? requestedEnd : root.notAfter)}`,
         ],
         ['issuer', formatName(root.subject)],
+        ['CRL URL', crlUrl ?? 'none (no --crl-url)'],
+        ['root CRL', `number ${crlState.crlNumber + 1n}, ${crlState.revoked.length} revoked, next update ${rfc3339(crlEnd.nextUpdate)}`],
       ]),
       '',
     ].join('\n'),
   );
+  if (crlUrl === undefined) {
+    warn(deps, 'no --crl-url: the intermediate names no CRL distribution point, so relying parties must be given the root CRL by hand (docs/ceremony.md)');
+  }
   if (dropped.length > 0) note(deps, `not copied from the request: ${dropped.join(', ')}`);
   const requested = csr.requestedExtensions;
   if (Object.keys(requested).length > 0) {
     note(deps, 'the request asks for extensions; they are ignored (the profile sets them)');
   }
 
-  const keyPem = readInputFile(join(rootDir, 'root.key')).toString('utf8');
-  let signerKey: ReturnType<typeof importPrivateKeyPem>;
-  if (isEncryptedPrivateKeyPem(keyPem)) {
-    const passphrase = await existingPassphrase(deps, ROOT_PASSPHRASE_ENV, 'the root key');
-    signerKey = importPrivateKeyPem(keyPem, passphrase);
-  } else {
-    warn(deps, `${join(rootDir, 'root.key')} is not encrypted; a root key should be (docs/ceremony.md)`);
-    signerKey = importPrivateKeyPem(keyPem);
-  }
-  const signer = createKeySigner(signerKey);
-  if (!signer.publicKey.spki.equals(root.publicKey.spki)) {
-    throw new CliError('key_mismatch', `${join(rootDir, 'root.key')} does not belong to root.crt`);
-  }
+  const signer = await unlockRoot(deps, rootDir, root);
   // 128-bit random serial: the offline root has no database to enforce uniqueness, and a
   // collision among 2^128 values is not a practical concern (security.md: serials).
-  const issued = await createIssuer(root, signer).issue({
+  const issued = await createIssuer(root, signer, crlUrl === undefined ? {} : { crl: crlUrl }).issue({
     profile: { kind: 'intermediate-ca', pathLength },
     serial: randomSerial(deps.random),
     subject,
@@ -384,10 +492,12 @@ async function signIntermediate(deps: CliDeps, args: ParsedArgs): Promise<number
   ensureDirectory(issuedDir);
   const recordPath = join(issuedDir, `${certificate.serial}.crt`);
   writeFileAtomic(recordPath, certPem, PUBLIC_MODE);
+  const rootCrl = await signNextRootCrl({ rootDir, root, signer, state: crlState, thisUpdate: rootCrlStart(root, now), nextUpdate: crlEnd.nextUpdate });
   const outputs = [{ path: outPath, data: certPem, mode: PUBLIC_MODE }];
   if (chainPath !== undefined) {
     outputs.push({ path: chainPath, data: certPem + encodePem('CERTIFICATE', root.der), mode: PUBLIC_MODE });
   }
+  outputs.push({ path: rootCrlPath, data: encodePem('X509 CRL', rootCrl.der), mode: PUBLIC_MODE });
   writeFilesAtomic(outputs);
 
   const clipped = root.notAfter < requestedEnd;
@@ -396,6 +506,8 @@ async function signIntermediate(deps: CliDeps, args: ParsedArgs): Promise<number
       certificate: { path: outPath, mode: formatMode(PUBLIC_MODE) },
       chain: chainPath === undefined ? null : { path: chainPath, mode: formatMode(PUBLIC_MODE) },
       record: { path: recordPath },
+      rootCrl: rootCrlJson(rootCrlPath, rootCrl),
+      crlUrl: crlUrl ?? null,
       ...certificateSummary(certificate),
       clippedToRoot: clipped,
     });
@@ -406,19 +518,132 @@ async function signIntermediate(deps: CliDeps, args: ParsedArgs): Promise<number
         `${tick} Intermediate certificate: ${outPath}`,
         ...(chainPath === undefined ? [] : [`${tick} Chain (intermediate, root): ${chainPath}`]),
         `${tick} Recorded: ${recordPath}`,
+        `${tick} Root CRL number ${rootCrl.crlNumber}: ${rootCrlPath} (PEM, ${rootCrl.entries.length} revoked, next update ${rfc3339(rootCrl.nextUpdate)})`,
         ...certificateLines(certificate, [
           ['issuer', formatName(certificate.issuer)],
           ['CA', `yes, path length ${pathLength}`],
           ['key SHA-256', keySha256],
+          ['CRL URL', crlUrl ?? null],
         ]),
         '',
-        'Next: carry the certificate (not root.key) back to the online CA and check it there:',
+        `Next: carry the certificate and ${ROOT_CRL_FILE} (not root.key) back to the online CA, put both in its CA`,
+        `directory (${ROOT_CRL_FILE} is published at /crl/root.crl) and check the certificate there:`,
         `  provisio inspect ${shellQuote(outPath)} --ca root.crt`,
         '',
       ].join('\n'),
     );
   }
   if (clipped) note(deps, `validity clipped to the root's end, ${rfc3339(root.notAfter)}`);
+  if (crlEnd.clipped) note(deps, `root CRL next update clipped to the root's end, ${rfc3339(root.notAfter)}`);
+  return EXIT.ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ca root-crl
+
+/** The issued/SERIAL.crt record of what --revoke names: a serial, or a certificate file. */
+function recordedCertificate(rootDir: string, value: string): ParsedCertificate {
+  const issuedDir = join(rootDir, 'issued');
+  let serial: SerialNumber;
+  let given: ParsedCertificate | undefined;
+  if (existsSync(value)) {
+    given = parseCertificate(readInputFile(value));
+    serial = given.serial;
+  } else {
+    try {
+      serial = parseSerial(value);
+    } catch {
+      throw usageError(`--revoke takes a serial (hex) or a certificate file; "${value.slice(0, 80)}" is neither`, 'run "provisio ca root-crl --help"');
+    }
+  }
+  const recordPath = join(issuedDir, `${serial}.crt`);
+  if (!existsSync(recordPath)) {
+    throw new CliError(
+      'ca_serial_unknown',
+      `serial ${serial} is not recorded in ${issuedDir}: the root revokes only certificates it signed and recorded`,
+      `check the serial in the ceremony record; the root's certificates are in ${issuedDir}`,
+    );
+  }
+  const record = parseCertificate(readInputFile(recordPath));
+  if (given && !given.der.equals(record.der)) {
+    throw new CliError('ca_serial_unknown', `${value} is not the certificate recorded as ${recordPath}`);
+  }
+  return record;
+}
+
+async function rootCrl(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const cmd = 'ca root-crl';
+  const rootDir = requireString(args, 'root', cmd);
+  const outPath = requireString(args, 'out', cmd);
+  const revokeValue = optionalString(args, 'revoke');
+  const reasonValue = optionalString(args, 'reason');
+  if (revokeValue !== undefined && reasonValue === undefined) {
+    throw usageError('--revoke needs --reason (cACompromise, keyCompromise, superseded, cessationOfOperation, ...)', 'run "provisio ca root-crl --help"');
+  }
+  if (revokeValue === undefined && reasonValue !== undefined) {
+    throw usageError('--reason is given without --revoke', 'run "provisio ca root-crl --help"');
+  }
+  let reason: RevocationReason | undefined;
+  if (reasonValue !== undefined) {
+    if (!isRevocationReason(reasonValue)) {
+      throw new PkiError('revocation_reason_invalid', `revocation reason "${reasonValue.slice(0, 40)}" is not one of ${REVOCATION_REASONS.join(', ')}`);
+    }
+    checkRevocationReason(reasonValue);
+    reason = reasonValue;
+  }
+  assertCanCreate(outPath);
+  const now = deps.clock.now();
+  const root = readLiveRoot(rootDir, now);
+  let state = readRootCrlState(rootDir);
+  const end = rootCrlEnd(args, root, now, cmd);
+  const revoking = revokeValue === undefined ? undefined : recordedCertificate(rootDir, revokeValue);
+  let added = false;
+  if (revoking && reason) {
+    // Whole seconds: the state file says what the CRL encodes (RFC 5280 §5.1.2.4).
+    const revokedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    ({ state, added } = withRevoked(state, { serial: revoking.serial, revokedAt, reason }));
+  }
+  // Subjects of the listed intermediates, for the people checking the list.
+  const subjects = new Map<string, string>();
+  for (const e of state.revoked) {
+    const path = join(rootDir, 'issued', `${e.serial}.crt`);
+    if (existsSync(path)) subjects.set(e.serial, formatName(parseCertificate(readInputFile(path)).subject));
+  }
+
+  deps.stderr.write(
+    [
+      'provisio: about to sign a root CRL with the root key:',
+      ...fieldLines([
+        ['issuer', formatName(root.subject)],
+        ['CRL number', (state.crlNumber + 1n).toString()],
+        ['revoke now', revoking ? `${revoking.serial} ${formatName(revoking.subject)} (${reason})${added ? '' : ' — listed already, kept as it was'}` : null],
+        ['lists', `${state.revoked.length} revoked`],
+        ['next update', rfc3339(end.nextUpdate)],
+      ]),
+      '',
+    ].join('\n'),
+  );
+  const signer = await unlockRoot(deps, rootDir, root);
+  const crl = await signNextRootCrl({ rootDir, root, signer, state, thisUpdate: rootCrlStart(root, now), nextUpdate: end.nextUpdate });
+  writeFileAtomic(outPath, encodePem('X509 CRL', crl.der), PUBLIC_MODE);
+
+  if (isSet(args, 'json')) {
+    printJson(deps, { crl: rootCrlJson(outPath, crl), revokedNow: revoking && added ? revoking.serial : null });
+  } else {
+    const tick = styleFor(deps.stdout, deps.env).ok('✔');
+    deps.stdout.write(
+      [
+        `${tick} Root CRL number ${crl.crlNumber}: ${outPath} (PEM, ${crl.entries.length} revoked)`,
+        ...rootCrlLines(root, crl, subjects),
+        '',
+        `Next: carry ${shellQuote(outPath)} to the online CA server and put it in its CA directory as ${ROOT_CRL_FILE}`,
+        `(the service publishes it at /crl/root.crl); sign a new one before ${rfc3339(crl.nextUpdate)}.`,
+        '',
+      ].join('\n'),
+    );
+  }
+  if (revoking && !added) note(deps, `${revoking.serial} was listed already; its first revocation time and reason are kept`);
+  if (end.clipped) note(deps, `next update clipped to the root's end, ${rfc3339(root.notAfter)}`);
   return EXIT.ok;
 }
 
@@ -447,7 +672,22 @@ export const CA_COMMANDS: readonly CommandSpec[] = [
       'chain': { type: 'string' },
       'days': { type: 'string' },
       'path-len': { type: 'string' },
+      'crl-url': { type: 'string' },
+      'root-crl': { type: 'string' },
+      'next-update': { type: 'string' },
     },
     signIntermediate,
+  ),
+  command(
+    'ca root-crl',
+    ROOT_CRL_HELP,
+    {
+      'root': { type: 'string' },
+      'out': { type: 'string' },
+      'revoke': { type: 'string' },
+      'reason': { type: 'string' },
+      'next-update': { type: 'string' },
+    },
+    rootCrl,
   ),
 ];

@@ -3,6 +3,9 @@ import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseCertificate } from '@provisio/pki';
 import {
+  AuditExportInvalid,
+  CHECKPOINT_FILE_NAME,
+  CheckpointFile,
   DEFAULT_PUBLISH_PORT,
   type Listen,
   MAX_CRL_INTERVAL_MS,
@@ -11,16 +14,18 @@ import {
   startService,
   trustedCheckpointVerifier,
   verifyCheckpointSignature,
+  verifyAuditExport,
   verifyStoreAudit,
 } from '@provisio/server';
 import { type ParsedArgs, optionalString } from '../args.js';
 import { COMMON_OPTIONS, type CommandSpec } from '../command.js';
 import { warn } from '../diagnostics.js';
-import { EXIT, usageError } from '../errors.js';
+import { CliError, EXIT, usageError } from '../errors.js';
+import { readInputFile } from '../files.js';
 import { AUDIT_VERIFY, SERVE } from '../help-service.js';
 import type { CliDeps } from '../io.js';
 import { CONNECTION_OPTIONS, connect } from '../api-client.js';
-import { reportAudit } from './service.js';
+import { type AuditReport, reportAudit } from './service.js';
 
 const UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -104,6 +109,10 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
   const stationStatusCacheMs = cutOffText === undefined ? undefined : boundedDuration(cutOffText, 'station-cut-off', 1000, 3_600_000, '60s or 5m (1s to 1h)');
   const expiryText = optionalString(args, 'expiry-window');
   const expiryWindowMs = expiryText === undefined ? undefined : boundedDuration(expiryText, 'expiry-window', 3_600_000, 3650 * 86_400_000, '30d (1h to 3650d)');
+  const checkpointText = optionalString(args, 'audit-checkpoint-interval');
+  const auditCheckpointIntervalMs = checkpointText === undefined ? undefined : boundedDuration(checkpointText, 'audit-checkpoint-interval', 10_000, 3_600_000, '1m (10s to 1h)');
+  const auditCheckpointFile = optionalString(args, 'audit-checkpoints');
+  if (auditCheckpointFile === '') throw usageError('--audit-checkpoints must name a file, like /var/lib/provisio/audit-checkpoints.jsonl');
   const service = await startService({
     ...limits,
     dataDir,
@@ -114,6 +123,8 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
     stationListen,
     ...(stationStatusCacheMs !== undefined ? { stationStatusCacheMs } : {}),
     ...(expiryWindowMs !== undefined ? { expiryWindowMs } : {}),
+    ...(auditCheckpointFile !== undefined ? { auditCheckpointFile } : {}),
+    ...(auditCheckpointIntervalMs !== undefined ? { auditCheckpointIntervalMs } : {}),
     ...(db ? { db } : {}),
     ...(caDir ? { caDir } : {}),
     ...(deps.env.PROVISIO_CA_PASSPHRASE ? { caPassphrase: deps.env.PROVISIO_CA_PASSPHRASE } : {}),
@@ -124,7 +135,7 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
     log: (line) => deps.stderr.write(`provisio: ${line}\n`),
   });
   if (service.isDevelopmentRoot) {
-    warn(deps, `${service.createdDevelopmentCa ? 'created a DEVELOPMENT' : 'using the DEVELOPMENT'} root CA in ${join(dataDir, 'ca')}: fine for trying Provisio, not for devices in the field (its key was discarded). Use "provisio serve --ca DIR" with a CA from the ceremony (docs/ceremony.md).`);
+    warn(deps, `${service.createdDevelopmentCa ? 'created a DEVELOPMENT' : 'using the DEVELOPMENT'} root CA in ${join(dataDir, 'ca')}: fine for trying Provisio, not for devices in the field (its key signed the issuing CA and the root CRL, valid until the root expires, then was discarded). Use "provisio serve --ca DIR" with a CA from the ceremony (docs/ceremony.md).`);
   }
   const lines = [
     `✔ Provisio is serving ${service.url}`,
@@ -132,8 +143,8 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
     `  root SHA-256   ${service.rootFingerprint}`,
     service.webRoot ? `  web UI         ${service.url}/ (sign in with a user's password)` : '  web UI         not built (npm run build)',
     service.publishUrl
-      ? `  CRL and OCSP   ${service.publishUrl}/crl/issuing.crl, ${service.publishUrl}/ocsp (plain http)`
-      : `  CRL and OCSP   ${service.url}/crl/issuing.crl, ${service.url}/ocsp (no plain-http publication listener${publishText === undefined ? ': --port was given without --publish-listen HOST:PORT' : ''})`,
+      ? `  CRL and OCSP   ${service.publishUrl}/crl/issuing.crl, ${service.publishUrl}/crl/root.crl, ${service.publishUrl}/ocsp (plain http)`
+      : `  CRL and OCSP   ${service.url}/crl/issuing.crl, ${service.url}/crl/root.crl, ${service.url}/ocsp (no plain-http publication listener${publishText === undefined ? ': --port was given without --publish-listen HOST:PORT' : ''})`,
     ...(service.stationUrl ? [`✔ Central station ${service.stationUrl} (mutual TLS; devices: provisio device check-in --station ${service.stationUrl})`] : []),
   ];
   if (service.adminPassword) {
@@ -158,9 +169,13 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
 
 async function auditVerify(deps: CliDeps, args: ParsedArgs): Promise<number> {
   const data = optionalString(args, 'data');
+  const exportPath = optionalString(args, 'export');
+  const checkpointsPath = optionalString(args, 'checkpoints');
   const db = optionalString(args, 'db') ?? (data ? join(data, 'provisio.db') : undefined);
-  if (!db) {
-    const result = await connect(deps, args).json<Parameters<typeof reportAudit>[2]>('GET', '/api/v1/audit/verify');
+  if (exportPath !== undefined && db !== undefined) throw usageError('audit verify checks one log: --export FILE, or the database (--data DIR or --db URL), not both');
+  if (!db && exportPath === undefined) {
+    if (checkpointsPath !== undefined) throw usageError('--checkpoints FILE is for offline verification: pass --export FILE, --data DIR or --db URL with it (online, the service reads its own checkpoint file)');
+    const result = await connect(deps, args).json<AuditReport>('GET', '/api/v1/audit/verify');
     return reportAudit(deps, args, result);
   }
   // Checkpoints must be signed by this service's profile signer: trust comes from the CA files
@@ -172,13 +187,33 @@ async function auditVerify(deps: CliDeps, args: ParsedArgs): Promise<number> {
   } else {
     warn(deps, 'no CA files (pass --ca DIR): checkpoint signatures are checked, but not who made them');
   }
-  const store = await openStore({ url: db });
+  if (exportPath !== undefined) {
+    if (checkpointsPath === undefined) throw usageError('audit verify --export FILE needs --checkpoints FILE (from "audit export --checkpoints FILE"): without signed checkpoints an export proves nothing about its end');
+    const exported = readInputFile(exportPath, MAX_AUDIT_FILE_BYTES).toString('utf8');
+    const checkpoints = readInputFile(checkpointsPath, MAX_AUDIT_FILE_BYTES).toString('utf8');
+    try {
+      return reportAudit(deps, args, await verifyAuditExport(exported, checkpoints, verifier));
+    } catch (e) {
+      if (e instanceof AuditExportInvalid) throw new CliError('audit_file_invalid', `${exportPath}: ${e.message}`, 'export the whole log again with provisio audit export --out FILE --limit N');
+      throw e;
+    }
+  }
+  // The checkpoint file the service keeps beside its database, unless another is named.
+  // A file named must be there (file_not_found); the default one may not exist yet.
+  if (checkpointsPath !== undefined) readInputFile(checkpointsPath, MAX_AUDIT_FILE_BYTES);
+  const keptPath = checkpointsPath ?? (data ? join(data, CHECKPOINT_FILE_NAME) : undefined);
+  const kept = keptPath !== undefined && existsSync(keptPath) ? new CheckpointFile(keptPath) : undefined;
+  if (!kept) warn(deps, `${keptPath ? `no checkpoint file at ${keptPath} yet` : 'no checkpoint file (pass --checkpoints FILE)'}: checkpoint rows deleted from the database cannot be seen`);
+  const store = await openStore({ url: db as string });
   try {
-    return reportAudit(deps, args, await verifyStoreAudit(store, verifier));
+    return reportAudit(deps, args, await verifyStoreAudit(store, verifier, kept));
   } finally {
     await store.close();
   }
 }
+
+/** An export holds at most 100,000 entries of a few hundred bytes each. */
+const MAX_AUDIT_FILE_BYTES = 512 * 1024 * 1024;
 
 const str = { type: 'string' } as const;
 
@@ -190,9 +225,10 @@ export const SERVE_COMMANDS: readonly CommandSpec[] = [
       ...COMMON_OPTIONS, 'data': str, 'port': str, 'host': str, 'db': str, 'ca': str, 'public-url': str, 'crl-interval': str,
       'publish-listen': str, 'publish-url': str, 'station-listen': str, 'station-cut-off': str, 'expiry-window': str,
       'max-in-flight': str, 'max-queued': str, 'rate-per-client': str, 'rate-burst': str, 'max-held-polls': str,
+      'audit-checkpoints': str, 'audit-checkpoint-interval': str,
     },
     maxPositionals: 0,
     run: serve,
   },
-  { path: 'audit verify', help: AUDIT_VERIFY, options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS, data: str, db: str, ca: str }, maxPositionals: 0, run: auditVerify },
+  { path: 'audit verify', help: AUDIT_VERIFY, options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS, data: str, db: str, ca: str, export: str, checkpoints: str }, maxPositionals: 0, run: auditVerify },
 ];

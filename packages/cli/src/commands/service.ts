@@ -67,9 +67,20 @@ function remote(path: string, help: string, options: CommandSpec['options'], max
   };
 }
 
+/** `--separation-of-duties on|off` as a boolean; undefined when the flag is not given. */
+function separationFlag(args: ParsedArgs, command: string): boolean | undefined {
+  const value = optionalString(args, 'separation-of-duties');
+  if (value === undefined) return undefined;
+  if (value !== 'on' && value !== 'off') throw usageError(`--separation-of-duties takes on or off; got "${value}"`, `provisio ${command} NAME --separation-of-duties off`);
+  return value === 'on';
+}
+
 const systemCreate: Handler = async (deps, args, api) => {
   const name = positional(args, 0, 'a system NAME', 'system create');
-  const system = await api.json<Json>('POST', '/api/v1/systems', { json: { name, allowMock: args.values['no-mock'] !== true } });
+  const separationOfDuties = separationFlag(args, 'system create');
+  const system = await api.json<Json>('POST', '/api/v1/systems', {
+    json: { name, allowMock: args.values['no-mock'] !== true, ...(separationOfDuties !== undefined ? { separationOfDuties } : {}) },
+  });
   return out(deps, args, system, () => `✔ System "${name}" created\nNext: provisio component create --system ${JSON.stringify(name)} NAME\n`);
 };
 
@@ -80,9 +91,10 @@ const systemList: Handler = async (deps, args, api) => {
 
 const systemShow: Handler = async (deps, args, api) => {
   const name = positional(args, 0, 'a system NAME', 'system show');
-  const s = await api.json<{ name: string; allowMock: boolean; components: Array<{ name: string; keyTypes: string[]; validityDays: number }> }>('GET', `/api/v1/systems/${enc(name)}`);
+  const s = await api.json<{ name: string; allowMock: boolean; separationOfDuties: boolean; components: Array<{ name: string; keyTypes: string[]; validityDays: number }> }>('GET', `/api/v1/systems/${enc(name)}`);
   return out(deps, args, s, () =>
-    `system      ${s.name}\nmock files  ${s.allowMock ? 'allowed' : 'refused'}\n${table([['COMPONENT', 'KEY TYPES', 'VALIDITY'], ...s.components.map((c) => [c.name, c.keyTypes.join(','), `${c.validityDays} d`])])}`,
+    `system      ${s.name}\nmock files  ${s.allowMock ? 'allowed' : 'refused'}\nseparation of duties  ${s.separationOfDuties ? 'on (an uploader may not approve)' : 'off'}\n` +
+    table([['COMPONENT', 'KEY TYPES', 'VALIDITY'], ...s.components.map((c) => [c.name, c.keyTypes.join(','), `${c.validityDays} d`])]),
   );
 };
 
@@ -90,9 +102,18 @@ const systemUpdate: Handler = async (deps, args, api) => {
   const name = positional(args, 0, 'a system NAME', 'system update');
   const allow = args.values['allow-mock'] === true;
   const refuse = args.values['no-mock'] === true;
-  if (allow === refuse) throw usageError('say what to change: --allow-mock or --no-mock (one of them)', `provisio system update ${name} --no-mock`);
-  const s = await api.json<Json & { allowMock: boolean }>('PATCH', `/api/v1/systems/${enc(name)}`, { json: { allowMock: allow } });
-  return out(deps, args, s, () => `✔ System "${name}" ${s.allowMock ? 'accepts' : 'refuses'} mock device files\n`);
+  if (allow && refuse) throw usageError('--allow-mock and --no-mock contradict each other: give one', `provisio system update ${name} --no-mock`);
+  const separationOfDuties = separationFlag(args, 'system update');
+  if (!allow && !refuse && separationOfDuties === undefined) {
+    throw usageError('say what to change: --allow-mock, --no-mock or --separation-of-duties on|off', `provisio system update ${name} --no-mock`);
+  }
+  const body = { ...(allow || refuse ? { allowMock: allow } : {}), ...(separationOfDuties !== undefined ? { separationOfDuties } : {}) };
+  const s = await api.json<Json & { allowMock: boolean; separationOfDuties: boolean }>('PATCH', `/api/v1/systems/${enc(name)}`, { json: body });
+  const said = [
+    ...(allow || refuse ? [`${s.allowMock ? 'accepts' : 'refuses'} mock device files`] : []),
+    ...(separationOfDuties !== undefined ? [`keeps separation of duties ${s.separationOfDuties ? 'on' : 'off'}`] : []),
+  ];
+  return out(deps, args, s, () => `✔ System "${name}" ${said.join('; ')}\n`);
 };
 
 const componentCreate: Handler = async (deps, args, api) => {
@@ -475,18 +496,47 @@ const auditList: Handler = async (deps, args, api) => {
 
 const auditExport: Handler = async (deps, args, api) => {
   const outPath = requireString(args, 'out', 'audit export');
+  const checkpointsPath = optionalString(args, 'checkpoints');
   assertAbsent(outPath);
+  if (checkpointsPath !== undefined) assertAbsent(checkpointsPath);
+  // The checkpoints first: every one then covers an entry the export (read after) holds.
+  const checkpoints = checkpointsPath === undefined ? null : (await api.send('GET', '/api/v1/audit/checkpoints', undefined, { timeoutMs: 120_000 })).body;
   const response = await api.send('GET', `/api/v1/audit/export${query({ ...auditFilter(args), limit: integerFlag(args, 'limit') })}`, undefined, { timeoutMs: 120_000 });
   // Audit entries hold no secrets, but who did what is for the people allowed to read it: 0600.
   writeFileAtomic(outPath, response.body, 0o600);
-  const entries = response.body.toString('utf8').split('\n').filter((l) => l !== '').length;
-  return out(deps, args, { path: outPath, mode: '0600', entries }, () => `✔ ${entries} audit entr${entries === 1 ? 'y' : 'ies'} written to ${outPath} (JSON Lines, newest first)\n`);
+  if (checkpointsPath !== undefined && checkpoints) writeFileAtomic(checkpointsPath, checkpoints, 0o600);
+  const entries = lineCount(response.body);
+  const kept = checkpoints ? lineCount(checkpoints) : null;
+  return out(deps, args, { path: outPath, mode: '0600', entries, ...(checkpointsPath !== undefined ? { checkpointsPath, checkpoints: kept } : {}) }, () =>
+    `✔ ${entries} audit entr${entries === 1 ? 'y' : 'ies'} written to ${outPath} (JSON Lines, newest first)\n` +
+    (checkpointsPath !== undefined ? `✔ ${kept} signed checkpoint${kept === 1 ? '' : 's'} written to ${checkpointsPath} (the service's checkpoint file)\n  verify offline: provisio audit verify --export ${outPath} --checkpoints ${checkpointsPath} --ca DIR\n` : ''));
 };
 
-export function reportAudit(deps: CliDeps, args: ParsedArgs, result: { ok: boolean; count?: number; lastSeq?: number; seq?: number; problem?: string; message?: string }): number {
+function lineCount(body: Buffer): number {
+  return body.toString('utf8').split('\n').filter((l) => l !== '').length;
+}
+
+export interface AuditReport {
+  readonly ok: boolean;
+  readonly count?: number;
+  readonly lastSeq?: number;
+  readonly checkpoints?: number;
+  readonly newestCheckpointSeq?: number | null;
+  readonly keptCheckpoints?: number;
+  readonly seq?: number;
+  readonly problem?: string;
+  readonly message?: string;
+}
+
+export function reportAudit(deps: CliDeps, args: ParsedArgs, result: AuditReport): number {
   if (args.values.json === true) printJson(deps, result);
   if (result.ok) {
-    if (args.values.json !== true) deps.stdout.write(`✔ audit log OK: ${result.count} entries, hash chain verified through #${result.lastSeq}\n`);
+    if (args.values.json !== true) {
+      const pinned = result.checkpoints === undefined ? '' : result.checkpoints === 0
+        ? '; no signed checkpoint yet'
+        : `; ${result.checkpoints} signed checkpoint${result.checkpoints === 1 ? '' : 's'}, the newest at #${result.newestCheckpointSeq}${result.keptCheckpoints === undefined ? '' : ` (${result.keptCheckpoints} in the checkpoint file)`}`;
+      deps.stdout.write(`✔ audit log OK: ${result.count} entries, hash chain verified through #${result.lastSeq}${pinned}\n`);
+    }
     return EXIT.ok;
   }
   if (args.values.json !== true) deps.stdout.write(`✘ audit log NOT OK at entry #${result.seq}: ${result.problem} — ${result.message}\n`);
@@ -580,10 +630,10 @@ const paging = { limit: str, offset: str } as const;
 const AUDIT_FILTERS = { actor: str, action: str, target: str, since: str, until: str } as const;
 
 export const SERVICE_COMMANDS: readonly CommandSpec[] = [
-  remote('system create', HELP.SYSTEM_CREATE, { 'no-mock': { type: 'boolean' } }, 1, systemCreate),
+  remote('system create', HELP.SYSTEM_CREATE, { 'no-mock': { type: 'boolean' }, 'separation-of-duties': str }, 1, systemCreate),
   remote('system list', HELP.SYSTEM_LIST, {}, 0, systemList),
   remote('system show', HELP.SYSTEM_SHOW, {}, 1, systemShow),
-  remote('system update', HELP.SYSTEM_UPDATE, { 'allow-mock': { type: 'boolean' }, 'no-mock': { type: 'boolean' } }, 1, systemUpdate),
+  remote('system update', HELP.SYSTEM_UPDATE, { 'allow-mock': { type: 'boolean' }, 'no-mock': { type: 'boolean' }, 'separation-of-duties': str }, 1, systemUpdate),
   remote('component create', HELP.COMPONENT_CREATE, { 'system': str, 'key-type': str, 'validity-days': str, 'renewal-grace-days': str }, 1, componentCreate),
   remote('component update', HELP.COMPONENT_UPDATE, { 'system': str, 'renewal-grace-days': str }, 1, componentUpdate),
   remote('package create', HELP.PACKAGE_CREATE, { 'system': str, 'out': str, 'days': str, 'request-lifetime': str }, 0, packageCreate),
@@ -602,7 +652,7 @@ export const SERVICE_COMMANDS: readonly CommandSpec[] = [
   remote('device request-reprovision', HELP.DEVICE_REQUEST_REPROVISION, { reason: str, cancel: { type: 'boolean' } }, 1, deviceRequestReprovision),
   remote('crl fetch', HELP.CRL_FETCH, { out: str, pem: { type: 'boolean' } }, 0, crlFetch),
   remote('audit list', HELP.AUDIT_LIST, { ...AUDIT_FILTERS, ...paging }, 0, auditList),
-  remote('audit export', HELP.AUDIT_EXPORT, { ...AUDIT_FILTERS, out: str, limit: str }, 0, auditExport),
+  remote('audit export', HELP.AUDIT_EXPORT, { ...AUDIT_FILTERS, out: str, limit: str, checkpoints: str }, 0, auditExport),
   remote('mock-device', HELP.MOCK_DEVICE, { system: str, component: str, count: str, out: str }, 0, mockDevice),
   remote('user create', HELP.USER_CREATE, { 'role': str, 'token-out': str }, 1, userCreate),
   remote('policy set', HELP.POLICY_SET, { 'system': str, 'component': str, 'mode': str, 'device-id-pattern': str, 'serials': str, 'transports': str, 'max-per-hour': str, 'packages': str }, 0, policySet),

@@ -25,7 +25,7 @@ import {
   parseCertificate,
   verifyChain,
 } from '@provisio/pki';
-import { MAX_REQUEST_BYTES, parseProvisioningRequest } from '@provisio/protocol';
+import { DuplicateMemberError, MAX_REQUEST_BYTES, parseProvisioningRequest, parseStrictJson } from '@provisio/protocol';
 import { DeviceError } from '../errors.js';
 import { type HttpTransport, httpsTransport } from '../provision-connected.js';
 import { Forwarder, type ForwarderEvent } from './gateway-forwarder.js';
@@ -197,9 +197,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     verifyChain({ leaf: parseCertificate(leafDer), intermediates: identity.intermediates, roots: [identity.root], at: options.clock.now(), requiredExtKeyUsage: OID.kpClientAuth });
     let proof: unknown;
     try {
-      proof = (JSON.parse((await readBody(req, 8 * 1024)).toString('utf8') || '{}') as { proof?: unknown }).proof;
+      proof = (parseStrictJson((await readBody(req, 8 * 1024)).toString('utf8') || '{}', 'the request body') as { proof?: unknown }).proof;
     } catch (e) {
       if (e instanceof BodyTooLarge) throw e;
+      if (e instanceof DuplicateMemberError) return sendError(res, 400, e.code, e.message);
       return sendError(res, 400, 'validation_failed', 'send {"proof": "<compact JWS>"}');
     }
     if (typeof proof !== 'string') {

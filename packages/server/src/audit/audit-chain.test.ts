@@ -112,7 +112,7 @@ function chain(n: number): AuditEntry[] {
 
 describe('verifyAuditChain (in memory)', () => {
   it('ok/empty', async () => {
-    assert.deepEqual(await verifyAuditChain([], []), { ok: true, count: 0, lastSeq: 0, lastHash: GENESIS_HASH });
+    assert.deepEqual(await verifyAuditChain([], []), { ok: true, count: 0, lastSeq: 0, lastHash: GENESIS_HASH, checkpoints: 0, newestCheckpointSeq: null });
   });
 
   it('ok/sync-and-async-iterables', async () => {
@@ -120,7 +120,7 @@ describe('verifyAuditChain (in memory)', () => {
     async function* stream() {
       yield* entries;
     }
-    const expected = { ok: true, count: 5, lastSeq: 5, lastHash: entries[4]?.hash };
+    const expected = { ok: true, count: 5, lastSeq: 5, lastHash: entries[4]?.hash, checkpoints: 0, newestCheckpointSeq: null };
     assert.deepEqual(await verifyAuditChain(entries, []), expected);
     assert.deepEqual(await verifyAuditChain(stream(), []), expected);
   });
@@ -140,6 +140,48 @@ describe('verifyAuditChain (in memory)', () => {
     const prevHash = 'f'.repeat(64);
     const result = await verifyAuditChain([{ ...e, seq: 1, prevHash, hash: hashAuditEntry(prevHash, 1, e) }], []);
     assert.deepEqual(result.ok ? null : [result.seq, result.problem], [1, 'edited']);
+  });
+});
+
+describe('verifyAuditChain against audit_head (in memory)', () => {
+  const entries = chain(5);
+  const head = (seq: number) => ({ seq, hash: entries[seq - 1]?.hash ?? GENESIS_HASH });
+
+  it('ok/chain-ends-at-the-head', async () => {
+    assert.equal((await verifyAuditChain(entries, [], undefined, { head: head(5) })).ok, true);
+    assert.equal((await verifyAuditChain([], [], undefined, { head: { seq: 0, hash: GENESIS_HASH } })).ok, true);
+  });
+
+  it('ok/live/chain-grew-between-the-two-heads', async () => {
+    // Read before the chain: 3; appended meanwhile, read after: 5.
+    const r = await verifyAuditChain(entries, [], undefined, { head: head(3), readHeadAfter: () => Promise.resolve(head(5)) });
+    assert.equal(r.ok, true);
+  });
+
+  it('fail/truncated/head-beyond-the-chain', async () => {
+    const r = await verifyAuditChain(entries.slice(0, 3), [], undefined, { head: head(5) });
+    assert.deepEqual([r.ok, !r.ok && r.seq, !r.ok && r.problem], [false, 4, 'truncated']);
+    assert.match(!r.ok ? r.message : '', /audit_head records entry 5/);
+  });
+
+  it('fail/head-mismatch/hash-at-head-differs', async () => {
+    const r = await verifyAuditChain(entries, [], undefined, { head: { seq: 5, hash: 'a'.repeat(64) } });
+    assert.deepEqual([r.ok, !r.ok && r.seq, !r.ok && r.problem], [false, 5, 'head_mismatch']);
+  });
+
+  it('fail/head-mismatch/chain-past-the-head', async () => {
+    const r = await verifyAuditChain(entries, [], undefined, { head: head(3) });
+    assert.deepEqual([r.ok, !r.ok && r.seq, !r.ok && r.problem], [false, 4, 'head_mismatch']);
+  });
+
+  it('fail/head-mismatch/empty-head-with-a-hash', async () => {
+    const r = await verifyAuditChain([], [], undefined, { head: { seq: 0, hash: 'b'.repeat(64) } });
+    assert.deepEqual([r.ok, !r.ok && r.problem], [false, 'head_mismatch']);
+  });
+
+  it('fail/head-mismatch/head-row-missing', async () => {
+    const r = await verifyAuditChain(entries, [], undefined, { head: null });
+    assert.deepEqual([r.ok, !r.ok && r.problem], [false, 'head_mismatch']);
   });
 });
 
@@ -420,20 +462,32 @@ describe('tampering with the audit log in a SQLite file', () => {
     tamper(file, (db) => {
       db.prepare('update audit_checkpoints set hash = ?, signature = ?, signer_certificate = ? where seq = ?')
         .run(forged.hash, forged.signature, forged.signerCertificate, CHECKPOINT_AT);
+      db.prepare('update audit_head set last_hash = ? where id = 1').run(rewritten.at(-1)?.hash);
     });
     expectProblem(await verify(file, verifier), CHECKPOINT_AT, 'checkpoint_signature_invalid');
     // Without the trust check the forgery would pass: checking the signer certificate is the caller's job.
     assert.equal((await verify(file, verifyCheckpointSignature)).ok, true);
   });
 
-  it('limit/a-forged-tail-after-the-last-checkpoint-is-not-detected', async () => {
+  it('fail/head-mismatch/forged-tail-past-audit-head', async () => {
+    // Entries appended past the head without moving it: the chain goes on beyond audit_head.
+    const { file, verifier } = await setUp();
+    tamper(file, (db) => {
+      const last = rowOf(db, ENTRIES);
+      insertForged(db, ENTRIES + 1, last.hash, { ...event(77), at: new Date(last.at + 1) });
+    });
+    expectProblem(await verify(file, verifier), ENTRIES + 1, 'head_mismatch');
+  });
+
+  it('limit/a-forged-tail-after-the-last-checkpoint-with-audit-head-moved-is-not-detected', async () => {
     // Documents a limit (docs/audit.md): entries appended after the newest checkpoint by someone
-    // who can write the file and compute hashes extend the chain validly. Checkpoint often.
+    // who can write the file, compute hashes and move audit_head extend the chain validly.
     const { file, verifier } = await setUp();
     tamper(file, (db) => {
       const last = rowOf(db, ENTRIES);
       const e = { ...event(77), at: new Date(last.at + 1) };
       insertForged(db, ENTRIES + 1, last.hash, e);
+      db.prepare('update audit_head set last_seq = ?, last_hash = ? where id = 1').run(ENTRIES + 1, rowOf(db, ENTRIES + 1).hash);
     });
     assert.equal((await verify(file, verifier)).ok, true);
   });

@@ -78,12 +78,45 @@ export type AuditProblem =
   | 'inserted'
   | 'reordered'
   | 'truncated'
+  | 'head_mismatch'
   | 'checkpoint_mismatch'
-  | 'checkpoint_signature_invalid';
+  | 'checkpoint_signature_invalid'
+  | 'checkpoint_missing'
+  | 'checkpoint_differs'
+  | 'checkpoint_file_invalid';
 
 export type AuditVerification =
-  | { readonly ok: true; readonly count: number; readonly lastSeq: number; readonly lastHash: string }
+  | {
+    readonly ok: true;
+    readonly count: number;
+    readonly lastSeq: number;
+    readonly lastHash: string;
+    /** How many signed checkpoints the chain was held against, and the newest one's seq. */
+    readonly checkpoints: number;
+    readonly newestCheckpointSeq: number | null;
+    /** How many of them the checkpoint file (outside the database) holds, when one was read. */
+    readonly keptCheckpoints?: number;
+  }
   | { readonly ok: false; readonly seq: number; readonly problem: AuditProblem; readonly message: string };
+
+/** The end of the chain as the store records it (audit_head). */
+export interface ChainHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+export interface ChainEnd {
+  /**
+   * audit_head read before the chain: the chain must reach its seq, with its hash there. null:
+   * the row is gone. Leave both out when there is no head (an export file).
+   */
+  readonly head?: ChainHead | null;
+  /**
+   * Reads audit_head again once the chain is read (a live service appends meanwhile): the chain
+   * must not go past that. Without it, past `head`.
+   */
+  readonly readHeadAfter?: () => Promise<ChainHead | null>;
+}
 
 /**
  * How far from its position an entry's own hash is searched for the seq it was written with
@@ -107,17 +140,24 @@ const MOVED_ENTRY_WINDOW = 256;
  *   - its hash is right but it does not follow prev → prev was `edited` and its hash recomputed.
  * - at a checkpoint's seq the entry's hash must equal the checkpoint's (`checkpoint_mismatch`),
  *   after the checkpoint's signature is checked (`checkpoint_signature_invalid`);
- * - the chain must reach the newest checkpoint (`truncated`).
- * Without checkpoints a removed tail, or a chain rewritten from some seq on with every hash
- * recomputed, cannot be seen (docs/audit.md).
+ * - the chain must reach the newest checkpoint (`truncated`);
+ * - with `end.head`: the entry at the head's seq must have the head's hash (`head_mismatch`), the
+ *   chain must reach the head (`truncated`) and not go past the head read after it (`head_mismatch`).
+ * Without checkpoints a chain rewritten from some seq on with every hash recomputed cannot be
+ * seen; without checkpoints after it, a removed tail is seen only through audit_head, and not at
+ * all when audit_head was rewritten with it (docs/audit.md).
  */
 export async function verifyAuditChain(
   entries: Iterable<AuditEntry> | AsyncIterable<AuditEntry>,
   checkpoints: readonly AuditCheckpoint[],
   verifyCheckpointSignature?: (checkpoint: AuditCheckpoint) => boolean,
+  end: ChainEnd = {},
 ): Promise<AuditVerification> {
   const bySeq = new Map<number, AuditCheckpoint>();
   for (const cp of checkpoints) bySeq.set(cp.seq, cp);
+  const hasHead = end.head !== undefined;
+  if (hasHead && end.head === null) return fail(0, 'head_mismatch', 'the audit_head row is missing: the chain\'s end cannot be checked');
+  const head = end.head ?? null;
 
   const checkCheckpoint = (cp: AuditCheckpoint): AuditVerification | null => {
     if (verifyCheckpointSignature && !verifyCheckpointSignature(cp)) {
@@ -154,6 +194,9 @@ export async function verifyAuditChain(
       if (cp.hash !== e.hash) {
         return fail(e.seq, 'checkpoint_mismatch', `entry ${e.seq} has hash ${e.hash} but the checkpoint signed ${cp.hash}; the chain was rewritten up to here`);
       }
+    }
+    if (head && head.seq === e.seq && head.hash !== e.hash) {
+      return fail(e.seq, 'head_mismatch', `audit_head records hash ${head.hash} for entry ${e.seq} but the entry has ${e.hash}: the chain or its head was rewritten`);
     }
     prev = e;
     count++;
@@ -213,9 +256,21 @@ export async function verifyAuditChain(
   }
   const newest = beyond.at(-1);
   if (newest) {
-    return fail(lastSeq + 1, 'truncated', `the chain ends at entry ${lastSeq} but a checkpoint covers entry ${newest.seq}: entries ${lastSeq + 1} to ${newest.seq} or more were removed`);
+    return fail(lastSeq + 1, 'truncated', `the chain ends at entry ${lastSeq} but a signed checkpoint covers entry ${newest.seq}: entries ${lastSeq + 1} to ${newest.seq} or more were removed`);
   }
-  return { ok: true, count, lastSeq, lastHash };
+  if (head && head.seq > lastSeq) {
+    return fail(lastSeq + 1, 'truncated', `the chain ends at entry ${lastSeq} but audit_head records entry ${head.seq}: the newest entries (${lastSeq + 1} to ${head.seq}) were removed`);
+  }
+  if (head && head.seq === 0 && head.hash !== GENESIS_HASH) {
+    return fail(0, 'head_mismatch', 'audit_head records no entry but a hash other than the genesis hash');
+  }
+  const headAfter = end.readHeadAfter ? await end.readHeadAfter() : head;
+  if (hasHead && headAfter === null) return fail(0, 'head_mismatch', 'the audit_head row is missing: the chain\'s end cannot be checked');
+  if (headAfter && lastSeq > headAfter.seq) {
+    return fail(headAfter.seq + 1, 'head_mismatch', `the chain goes on to entry ${lastSeq} but audit_head records entry ${headAfter.seq} as the last: entries were added past the head, or the head was set back`);
+  }
+  const newestCheckpointSeq = checkpoints.reduce<number | null>((n, cp) => (n === null || cp.seq > n ? cp.seq : n), null);
+  return { ok: true, count, lastSeq, lastHash, checkpoints: bySeq.size, newestCheckpointSeq };
 }
 
 /**

@@ -16,13 +16,14 @@ import { join } from 'node:path';
 import { type ParsedCertificate, type Signer, createKeySigner, importPrivateKeyPem, parseCertificate } from '@provisio/pki';
 import { ServiceError } from '../domain/errors.js';
 import { removeFileDurably, writeFileAtomic } from '../files.js';
+import { ROOT_CRL_FILE } from './root-crl.js';
 
 /** Present while the development CA is being made (written first, removed last). */
 export const DEV_CA_MARKER = 'DEVELOPMENT-CA-INCOMPLETE';
 /** The files of an issuing CA directory, from the ceremony or made for development. */
 export const CA_FILES = ['intermediate.key', 'intermediate.crt', 'root.crt'] as const;
 /** Everything a development CA directory holds that a remake replaces. */
-const DEV_CA_FILES = [...CA_FILES, 'DEVELOPMENT-ROOT'];
+const DEV_CA_FILES = [...CA_FILES, ROOT_CRL_FILE, 'DEVELOPMENT-ROOT'];
 
 /** Refuses a private key file that group or others may read or write. */
 export function assertKeyFilePrivate(path: string): void {

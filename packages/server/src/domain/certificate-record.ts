@@ -4,7 +4,7 @@ import type { CertificateRecord, DeviceIdText, RequestId } from './model.js';
 
 export function newCertificateRecord(
   issued: IssuedCertificate,
-  who: { issuerFingerprint: string; kind: CertificateRecord['kind']; now: Date; deviceId?: DeviceIdText; requestId?: RequestId },
+  who: { issuerFingerprint: string; kind: CertificateRecord['kind']; publicKeySha256: string; now: Date; deviceId?: DeviceIdText; requestId?: RequestId },
 ): CertificateRecord {
   return {
     serial: issued.serial,
@@ -20,5 +20,6 @@ export function newCertificateRecord(
     revokedAt: null,
     revocationReason: null,
     createdAt: who.now,
+    publicKeySha256: who.publicKeySha256,
   };
 }

@@ -43,14 +43,14 @@ export interface CheckInResult {
 
 /**
  * The device certificate profile (docs/device-certificate-profile.md): an end entity for client
- * authentication only (a gateway certificate also has serverAuth), CN a device id, OU
- * "<system>/<component>". Returns the device id.
+ * authentication only (a gateway certificate also has serverAuth), CN a device id, OU its
+ * system (before D34: "<system>/<component>"). Returns the device id.
  */
 function deviceIdOf(leaf: ParsedCertificate): DeviceIdText {
   const eku = leaf.decoded.extKeyUsage ?? [];
   const cn = leaf.subject.attributes.find((a) => a.type === 'CN')?.value;
   const ou = leaf.subject.attributes.find((a) => a.type === 'OU')?.value;
-  if (leaf.decoded.basicConstraints?.ca || eku.includes(OID.kpServerAuth) || !cn || !ou?.includes('/')) {
+  if (leaf.decoded.basicConstraints?.ca || eku.includes(OID.kpServerAuth) || !cn || !ou) {
     throw new ServiceError('client_certificate_unknown', `certificate ${leaf.serial} is not a device certificate; check in with the device's own certificate`);
   }
   try {

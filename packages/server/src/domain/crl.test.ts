@@ -44,12 +44,14 @@ describe('CRL publishing and pre-signed OCSP answers (fixed clock)', () => {
       root: pki.root.certificate,
       intermediate,
       issuerFingerprint: intermediate.fingerprint,
+      plan: (request) => pki.intermediate.issuer.plan(request),
       issue: (request) => pki.intermediate.issuer.issue(request),
       profileSigner: pki.intermediate.signer, // not used here
       profileSignerChain: [],
       signCrl: (input) => buildCrl({ issuer: intermediate, signer: pki.intermediate.signer, ...input }),
       ocspResponder: { certificate: parseCertificate(issued.der), signer: createKeySigner(responder.key.privateKey) },
       renewOcspResponder: () => Promise.reject(new Error('the responder is far from expiry in this test')),
+      rootCrl: { path: 'none', current: () => null },
     };
     deps = { store, clock, authority, revocation: { crlIntervalMs: HOUR, revoked: (serials) => invalidated.push([...serials]) } };
   });

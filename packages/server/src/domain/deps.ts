@@ -3,6 +3,7 @@
  * Only src/app.ts builds the real one.
  */
 import type {
+  CertificatePlan,
   CertificateRequest,
   Clock,
   IssuedCertificate,
@@ -13,6 +14,7 @@ import type {
   SerialNumber,
   Signer,
 } from '@provisio/pki';
+import type { CheckpointFile } from '../audit/checkpoint-file.js';
 import type { Role, UserId } from './model.js';
 import type { Store } from './store.js';
 
@@ -22,6 +24,9 @@ export interface IssuingAuthority {
   readonly intermediate: ParsedCertificate;
   /** SHA-256 of the issuing CA certificate: the issuer half of (issuer, serial). */
   readonly issuerFingerprint: string;
+  /** The TBSCertificate `issue` would sign for `request`, for the pipeline's lint step. */
+  plan(request: CertificateRequest): CertificatePlan;
+  /** Plans, lints, encodes and signs (pki createIssuer): the pipeline's sign step. */
   issue(request: CertificateRequest): Promise<IssuedCertificate>;
   /** Signs certified profiles and audit checkpoints. */
   readonly profileSigner: Signer;
@@ -36,6 +41,23 @@ export interface IssuingAuthority {
    * the new one; returns the responder in use afterwards.
    */
   renewOcspResponder(): Promise<OcspResponder>;
+  /** The root's CRL from the ceremony, published beside the issuing CRL (decision D31). */
+  readonly rootCrl: RootCrlSource;
+}
+
+/** A root CRL the service publishes but cannot sign: the root key is offline (or discarded). */
+export interface PublishedRootCrl {
+  readonly der: Buffer;
+  readonly crlNumber: bigint;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date;
+}
+
+export interface RootCrlSource {
+  /** The file it is read from (CA_DIR/root.crl). */
+  readonly path: string;
+  /** The newest valid root CRL from that file, or null when there has never been one. */
+  current(): PublishedRootCrl | null;
 }
 
 /** How revocation is published (docs/service.md "CRL", "OCSP"). */
@@ -69,6 +91,8 @@ export interface ServiceDeps {
   readonly urls: ServiceUrls;
   readonly revocation: RevocationPublishing;
   readonly decisions?: RequestDecisions;
+  /** Every audit checkpoint is also appended here, outside the database (docs/audit.md). */
+  readonly auditCheckpointFile?: CheckpointFile;
 }
 
 /** Who is acting: recorded in the audit log as `user:<username>`. */

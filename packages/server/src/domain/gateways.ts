@@ -7,32 +7,28 @@
  * drop but never forge or alter what it carries.
  */
 import {
+  type CertificateRequest,
   OID,
   type ParsedCertificate,
-  fingerprint,
-  gatewayCertificateRequest,
+  checkRequestedSubjectAltNames,
+  gatewayHostName,
   isProvisioError,
   keyTypeOf,
   describePublicKey,
   parseAndVerifyCsr,
   parseCertificate,
-  randomSerial,
   verifyChain,
 } from '@provisio/pki';
 import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
 import { authenticateDeviceCertificate, confirmInstall, verifyInstallProof } from './devices.js';
 import { ServiceError } from './errors.js';
-import { newCertificateRecord } from './certificate-record.js';
 import type { GatewayId, GatewayRecord, RequestId, RequestState } from './model.js';
-import { BACKDATE_MS } from './packages.js';
 import { submitRequest } from './requests.js';
 import { publishCrl } from './crl.js';
 import { parseEndEntityReason, revokeCertificatesInTx } from './revocation.js';
 import { StoreConflict } from './store.js';
-
-const DAY_MS = 86_400_000;
-/** 398 days: the longest TLS server certificate lifetime browsers accept (CA/B BR §6.3.2). */
-const GATEWAY_VALIDITY_DAYS = 398;
+import { issueCertificate } from '../issuance/issue-certificate.js';
+import { gatewayMethod } from '../issuance/methods/gateway.js';
 /** Items in one batch: enough to drain a queue quickly, small enough for one request body. */
 export const MAX_BATCH = 100;
 
@@ -56,43 +52,56 @@ export async function createGateway(
   if (await deps.store.findGatewayByName(input.name)) throw new ServiceError('gateway_exists', `a gateway named "${input.name}" already exists`);
   const now = deps.clock.now();
   const { authority } = deps;
-  // Names come from the administrator's request; the CSR contributes only its key.
-  const plan = gatewayCertificateRequest(input.name, input.hosts, csr.publicKey, randomSerial(deps.random), {
-    notBefore: new Date(now.getTime() - BACKDATE_MS),
-    notAfter: new Date(now.getTime() + GATEWAY_VALIDITY_DAYS * DAY_MS),
-  });
-  const hosts = (plan.subjectAltName ?? []).map((n) => String(n.value));
-  const issued = await authority.issue(plan);
-  const gateway: GatewayRecord = {
-    id: newId(deps.random, 'gw') as GatewayId,
-    name: input.name,
-    hosts,
-    certificateSerial: issued.serial,
-    certificateFingerprint: fingerprint(issued.der),
-    createdAt: now,
-    createdBy: actor.userId,
-    revokedAt: null,
-  };
-  const certificate = newCertificateRecord(issued, { issuerFingerprint: authority.issuerFingerprint, kind: 'gateway', now });
+  // Names come from the administrator's request; the CSR contributes only its key, and asks for
+  // no name the certificate would not carry.
+  checkRequestedSubjectAltNames(csr, input.hosts.map(gatewayHostName));
+  const id = newId(deps.random, 'gw') as GatewayId;
+  let gateway: GatewayRecord;
+  let issued: Buffer;
   try {
     // Recorded before anyone sees it (security.md I1), with its audit entry (I5).
-    await deps.store.transaction(async (tx) => {
-      await tx.insertCertificate(certificate);
-      await tx.insertGateway(gateway);
-      await tx.appendAudit({
-        at: now,
-        actor: actorName(actor),
-        action: 'gateway.create',
-        targetType: 'gateway',
-        targetId: gateway.name,
-        details: { hosts, serial: issued.serial, certificateSha256: gateway.certificateFingerprint, notAfter: issued.notAfter.toISOString() },
+    ({ gateway, issued } = await deps.store.transaction(async (tx) => {
+      const issuance = await issueCertificate(tx, deps, {
+        method: gatewayMethod,
+        operation: 'sign',
+        now,
+        input: {
+          name: input.name,
+          hosts: input.hosts,
+          publicKey: csr.publicKey,
+          audit: (certificate, request) => ({
+            at: now,
+            actor: actorName(actor),
+            action: 'gateway.create',
+            targetType: 'gateway',
+            targetId: input.name,
+            details: { hosts: hostsOf(request), serial: certificate.serial, certificateSha256: certificate.fingerprint, notAfter: certificate.notAfter.toISOString() },
+          }),
+        },
       });
-    });
+      const record: GatewayRecord = {
+        id,
+        name: input.name,
+        hosts: hostsOf(issuance.request),
+        certificateSerial: issuance.certificate.serial,
+        certificateFingerprint: issuance.certificate.fingerprint,
+        createdAt: now,
+        createdBy: actor.userId,
+        revokedAt: null,
+      };
+      await tx.insertGateway(record);
+      return { gateway: record, issued: issuance.issued.der };
+    }));
   } catch (e) {
     if (e instanceof StoreConflict && e.constraint === 'gateways_name_key') throw new ServiceError('gateway_exists', `a gateway named "${input.name}" already exists`);
     throw e;
   }
-  return { gateway, certificate: issued.der, intermediate: authority.intermediate.der, root: authority.root.der };
+  return { gateway, certificate: issued, intermediate: authority.intermediate.der, root: authority.root.der };
+}
+
+/** The hosts a gateway certificate names (normalized by its template), as the gateway record keeps them. */
+function hostsOf(request: CertificateRequest): string[] {
+  return (request.subjectAltName ?? []).map((n) => String(n.value));
 }
 
 export async function requireGateway(deps: Pick<ServiceDeps, 'store'>, name: string): Promise<GatewayRecord> {

@@ -10,19 +10,21 @@
  * confirms over mutual TLS with the new certificate: until then the old certificate stays
  * current, so a device that crashes before installing can simply renew again.
  */
-import { OID, type ParsedCertificate, type SerialNumber, describePublicKey, fingerprint, keyTypeOf, parseCertificate, publicKeyFingerprint, verifyChain } from '@provisio/pki';
+import { OID, type ParsedCertificate, type SerialNumber, checkRequestedSubjectAltNames, describePublicKey, deviceSubjectAltName, fingerprint, keyTypeOf, parseCertificate, publicKeyFingerprint, verifyChain } from '@provisio/pki';
 import { RENEWAL_WINDOW_MS, REPROVISION_AUDIENCE, parseRenewalRequest, verifyRenewalRequest } from '@provisio/protocol';
 import { effectivePolicy, evaluatePolicy } from './approval-policy.js';
 import { publishCrl } from './crl.js';
 import { type ServiceDeps, newId } from './deps.js';
 import { ServiceError } from './errors.js';
 import type { CertificateRecord, ComponentRecord, DeviceIdText, DeviceRecord, PolicyVerdict, RequestId, RequestRecord } from './model.js';
-import { approveRequest, finishAutomaticApproval, issueDeviceIdentity } from './requests.js';
+import { approveRequest, finishAutomaticApproval } from './requests.js';
+import { issueCertificate } from '../issuance/issue-certificate.js';
+import { renewalMethod } from '../issuance/methods/device.js';
+import { checkKeyPolicy } from '../issuance/key-policy.js';
+import { DAY_MS, HOUR_MS, REPROVISION_LIFETIME_MS } from '../issuance/validity.js';
 import { askDetails, clearAnsweredAsk } from './reprovision-ask.js';
 import { revokeCertificatesInTx } from './revocation.js';
 import { StoreConflict } from './store.js';
-
-const DAY_MS = 86_400_000;
 
 export interface RenewingDevice {
   readonly leaf: ParsedCertificate;
@@ -115,19 +117,13 @@ export async function renewDevice(
 
   const now = deps.clock.now();
   verifyRenewalRequest(parsed, leaf.publicKey, { deviceId: device.deviceId, serial: leaf.serial, at: now });
+  checkRequestedSubjectAltNames(parsed.csr, deviceSubjectAltName({ deviceId: device.deviceId, deviceLabel: device.label }));
+  // The component's key types and key policy (a revoked certificate's key never again) are the
+  // pipeline's: checked in the transaction below, which a refusal rolls back.
   const newKey = parsed.csr.publicKey;
-  const keyType = keyTypeOf(newKey);
-  if (!keyType || !component.keyTypes.includes(keyType)) {
-    throw new ServiceError('key_type_not_allowed', `component "${component.name}" allows ${component.keyTypes.join(', ')} keys; the renewal carries ${describePublicKey(newKey)}`);
-  }
   const newKeySha256 = publicKeyFingerprint(newKey);
   const rekey = newKeySha256 !== publicKeyFingerprint(leaf.publicKey);
   const history = await deps.store.listCertificatesForDevice(device.deviceId);
-  // A key one of its revoked certificates certified may be known to someone else: never again.
-  const burnt = history.find((c) => c.status === 'revoked' && publicKeyFingerprint(parseCertificate(c.der).publicKey) === newKeySha256);
-  if (burnt) {
-    throw new ServiceError('device_key_revoked', `the renewal carries the key of certificate ${burnt.serial}, which was revoked (${burnt.revocationReason}); make a new key ("provisio device renew --rekey")`);
-  }
   const [system, original] = await Promise.all([deps.store.findSystemById(device.systemId), deps.store.findRequest(device.currentRequestId)]);
   if (!system || !original) throw new ServiceError('device_not_found', `the system or current request of device "${device.deviceId}" no longer exists`);
 
@@ -146,24 +142,37 @@ export async function renewDevice(
       await tx.insertRequest(request);
       const superseded = await revokeCertificatesInTx(tx, uninstalled, { at: now, reason: 'superseded', actor: `device:${device.deviceId}` });
       if (superseded.length > 0) await publishCrl(tx, deps);
-      const { certificate, profile } = await issueDeviceIdentity(tx, deps, { request, system, component, publicKey: newKey, now });
-      await tx.appendAudit({
-        at: now,
-        actor: `device:${device.deviceId}`,
-        action: 'certificate.renew',
-        targetType: 'device',
-        targetId: device.deviceId,
-        details: {
-          requestId: request.id,
-          rekey,
-          expired: who.expired,
-          previous: { serial: leaf.serial, sha256: leaf.fingerprint, notAfter: leaf.notAfter.toISOString() },
-          next: { serial: certificate.serial, sha256: certificate.fingerprint, notAfter: certificate.notAfter.toISOString() },
-          publicKeySha256: newKeySha256,
-          contentSha256: parsed.contentHash,
-          ...(superseded.length > 0 ? { supersededUninstalled: superseded.map((c) => c.serial) } : {}),
+      const { certificate, profile } = await issueCertificate(tx, deps, {
+        method: renewalMethod,
+        operation: 'renew',
+        now,
+        input: {
+          deps,
+          request,
+          system,
+          component,
+          publicKey: newKey,
+          now,
+          audit: (next) => ({
+            at: now,
+            actor: `device:${device.deviceId}`,
+            action: 'certificate.renew',
+            targetType: 'device',
+            targetId: device.deviceId,
+            details: {
+              requestId: request.id,
+              rekey,
+              expired: who.expired,
+              previous: { serial: leaf.serial, sha256: leaf.fingerprint, notAfter: leaf.notAfter.toISOString() },
+              next: { serial: next.serial, sha256: next.fingerprint, notAfter: next.notAfter.toISOString() },
+              publicKeySha256: newKeySha256,
+              contentSha256: parsed.contentHash,
+              ...(superseded.length > 0 ? { supersededUninstalled: superseded.map((c) => c.serial) } : {}),
+            },
+          }),
         },
       });
+      if (!profile) throw new Error('a renewal certificate is recorded with its certified profile');
       return { certificate, profile, superseded: superseded.map((c) => c.serial) };
     });
   } catch (e) {
@@ -305,9 +314,6 @@ export async function installRenewal(
   return revoked;
 }
 
-/** How long a reprovisioning request waits for an approver: as long as a default provisioning request. */
-const REPROVISION_LIFETIME_MS = 7 * DAY_MS;
-
 /**
  * Reprovisioning (docs/lifecycle.md): a provisioned device asks, with its current certificate over
  * mutual TLS and a renewal-format request of audience `provisio-reprovision`, for a fresh
@@ -331,11 +337,14 @@ export async function reprovisionDevice(
   }
   const now = deps.clock.now();
   verifyRenewalRequest(parsed, leaf.publicKey, { deviceId: device.deviceId, serial: leaf.serial, at: now, aud: REPROVISION_AUDIENCE });
+  checkRequestedSubjectAltNames(parsed.csr, deviceSubjectAltName({ deviceId: device.deviceId, deviceLabel: device.label }));
   const newKey = parsed.csr.publicKey;
   const keyType = keyTypeOf(newKey);
   if (!keyType || !component.keyTypes.includes(keyType)) {
     throw new ServiceError('key_type_not_allowed', `component "${component.name}" allows ${component.keyTypes.join(', ')} keys; the request carries ${describePublicKey(newKey)}`);
   }
+  // Key policy now, so a request that would be refused at approval is not stored to wait.
+  await checkKeyPolicy(deps.store, deps.authority, newKey, { kind: 'device', deviceId: device.deviceId, refuseOwnKeys: 'revoked' });
   const [system, original] = await Promise.all([deps.store.findSystemById(device.systemId), deps.store.findRequest(device.currentRequestId)]);
   if (!system || !original) throw new ServiceError('device_not_found', `the system or current request of device "${device.deviceId}" no longer exists`);
   const asked = device.reprovisionAsk ?? null;
@@ -346,7 +355,7 @@ export async function reprovisionDevice(
   } else {
     const policy = await effectivePolicy(deps, system, component);
     const countLastHour = policy?.mode === 'automatic' && policy.rules.maxPerHour !== undefined
-      ? await deps.store.countAutoApprovals({ systemId: system.id, componentId: policy.componentId, since: new Date(now.getTime() - 3_600_000) })
+      ? await deps.store.countAutoApprovals({ systemId: system.id, componentId: policy.componentId, since: new Date(now.getTime() - HOUR_MS) })
       : 0;
     verdict = evaluatePolicy(policy, { deviceId: device.deviceId, hardwareSerial: original.hardwareSerial, transport: 'connected', packageId: original.packageId }, countLastHour);
   }

@@ -42,6 +42,11 @@ export interface SystemRecord {
   readonly name: string;
   /** Whether mock device files (000 "mock device files") are accepted for this system. */
   readonly allowMock: boolean;
+  /**
+   * Whether the person who submitted a request (an upload) is refused as its approver
+   * (docs/decisions.md D28). On unless the system is created or updated with it off.
+   */
+  readonly separationOfDuties: boolean;
   readonly createdAt: Date;
 }
 
@@ -227,6 +232,20 @@ export interface CertificateRecord {
   readonly revokedAt: Date | null;
   readonly revocationReason: RevocationReason | null;
   readonly createdAt: Date;
+  /**
+   * SHA-256 of the certified SubjectPublicKeyInfo, what key policy looks keys up by. Always set by
+   * the issuing pipeline; absent only for a row whose DER did not parse when migration 11 ran.
+   */
+  readonly publicKeySha256?: string;
+}
+
+/** A key whose certificate was revoked for keyCompromise: no identity gets it certified again. */
+export interface BlockedKey {
+  readonly publicKeySha256: string;
+  readonly blockedAt: Date;
+  /** The revoked certificate that blocked it. */
+  readonly issuerFingerprint: string;
+  readonly serial: SerialNumber;
 }
 
 /** A revoked certificate as a CRL lists it (RFC 5280 §5.1.2.6). */

@@ -5,24 +5,20 @@
  * package file, and is never stored here: losing the database does not leak it, and revoking the
  * package (or letting it expire) ends its use.
  */
-import { describeKeyObject, encodePem, exportPrivateKeyPem, generateKey, parseCertificate, randomSerial } from '@provisio/pki';
+import { describeKeyObject, encodePem, exportPrivateKeyPem, generateKey, parseCertificate } from '@provisio/pki';
 import { serializePackage } from '@provisio/protocol';
 import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
 import { ServiceError } from './errors.js';
-import { newCertificateRecord } from './certificate-record.js';
 import type { PackageId, PackageRecord, UserId } from './model.js';
 import { publishCrl } from './crl.js';
 import { parseEndEntityReason, revokeCertificatesInTx } from './revocation.js';
 import { requireSystem } from './systems.js';
+import { issueCertificate } from '../issuance/issue-certificate.js';
+import { packageCredentialMethod } from '../issuance/methods/package-credential.js';
+import { DEFAULT_PACKAGE_DAYS, MAX_PACKAGE_DAYS } from '../issuance/validity.js';
 
-const DAY_MS = 86_400_000;
-/** A bootstrap credential is short-lived: a factory run, not a product lifetime. */
-export const DEFAULT_PACKAGE_DAYS = 30;
-export const MAX_PACKAGE_DAYS = 365;
 /** A request may wait this long on a USB stick before it must be made again. */
 export const DEFAULT_REQUEST_LIFETIME_SECONDS = 7 * 86_400;
-/** Clock skew allowance: certificates start a little in the past (devices' clocks drift). */
-export const BACKDATE_MS = 5 * 60_000;
 
 export interface CreatedPackage {
   readonly record: PackageRecord;
@@ -53,31 +49,42 @@ export async function createPackage(
   const packageId = newId(deps.random, 'pkg') as PackageId;
   const key = await generateKey('p256');
   const { authority } = deps;
-  const issued = await authority.issue({
-    profile: { kind: 'bootstrap' },
-    serial: randomSerial(deps.random),
-    subject: [
-      { type: 'CN', value: `bootstrap ${packageId}` },
-      { type: 'OU', value: system.name },
-    ],
-    publicKey: describeKeyObject(key.publicKey),
-    notBefore: new Date(now.getTime() - BACKDATE_MS),
-    notAfter: new Date(now.getTime() + days * DAY_MS),
+  // Recorded before the file is returned to anyone (security.md: nothing leaves without a record).
+  const { record, issued } = await deps.store.transaction(async (tx) => {
+    const issuance = await issueCertificate(tx, deps, {
+      method: packageCredentialMethod,
+      operation: 'sign',
+      now,
+      input: {
+        packageId,
+        system: system.name,
+        days,
+        publicKey: describeKeyObject(key.publicKey),
+        audit: (certificate) => ({
+          at: now,
+          actor: actorName(actor),
+          action: 'package.create',
+          targetType: 'package',
+          targetId: packageId,
+          details: { system: system.name, bootstrapSerial: certificate.serial, bootstrapFingerprint: certificate.fingerprint, expiresAt: certificate.notAfter.toISOString() },
+        }),
+      },
+    });
+    const pkg: PackageRecord = {
+      id: packageId,
+      systemId: system.id,
+      status: 'active',
+      bootstrapCertificate: issuance.issued.der,
+      bootstrapFingerprint: issuance.certificate.fingerprint,
+      requestLifetimeSeconds,
+      expiresAt: issuance.certificate.notAfter,
+      createdAt: now,
+      createdBy: actor.userId as UserId,
+      revokedAt: null,
+    };
+    await tx.insertPackage(pkg);
+    return { record: pkg, issued: issuance.issued };
   });
-  const bootstrap = parseCertificate(issued.der);
-  const record: PackageRecord = {
-    id: packageId,
-    systemId: system.id,
-    status: 'active',
-    bootstrapCertificate: issued.der,
-    bootstrapFingerprint: bootstrap.fingerprint,
-    requestLifetimeSeconds,
-    expiresAt: bootstrap.notAfter,
-    createdAt: now,
-    createdBy: actor.userId as UserId,
-    revokedAt: null,
-  };
-  const certificate = newCertificateRecord(issued, { issuerFingerprint: authority.issuerFingerprint, kind: 'bootstrap', now });
   const fileText = serializePackage({
     format: 'provisio.package',
     v: 1,
@@ -93,21 +100,8 @@ export async function createPackage(
       privateKey: exportPrivateKeyPem(key.privateKey),
     },
     createdAt: now.toISOString(),
-    expiresAt: bootstrap.notAfter.toISOString(),
+    expiresAt: record.expiresAt.toISOString(),
     notice: 'This file holds a bootstrap private key. Delete it from each device as soon as the device has made its provisioning request.',
-  });
-  // Recorded before the file is returned to anyone (security.md: nothing leaves without a record).
-  await deps.store.transaction(async (tx) => {
-    await tx.insertCertificate(certificate);
-    await tx.insertPackage(record);
-    await tx.appendAudit({
-      at: now,
-      actor: actorName(actor),
-      action: 'package.create',
-      targetType: 'package',
-      targetId: packageId,
-      details: { system: system.name, bootstrapSerial: issued.serial, bootstrapFingerprint: bootstrap.fingerprint, expiresAt: record.expiresAt.toISOString() },
-    });
   });
   return { record, fileText };
 }

@@ -2,28 +2,20 @@
  * Provisioning requests: intake (every check before anything is stored), approval (certificate +
  * certified profile recorded in the same transaction that marks the request approved), rejection.
  */
-import {
-  type DeviceId,
-  deviceCertificateRequest,
-  describePublicKey,
-  keyTypeOf,
-  type PublicKeyInfo,
-  publicKeyFingerprint,
-  randomSerial,
-} from '@provisio/pki';
-import { ProtocolError, createCertifiedProfile, parseProvisioningRequest, parseRenewalRequest, verifyProvisioningRequest } from '@provisio/protocol';
+import { describePublicKey, keyTypeOf, publicKeyFingerprint } from '@provisio/pki';
+import { ProtocolError, parseProvisioningRequest, parseRenewalRequest, verifyProvisioningRequest } from '@provisio/protocol';
 import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
 import { ServiceError } from './errors.js';
-import { newCertificateRecord } from './certificate-record.js';
-import type { ApprovalPolicyRecord, CertificateRecord, ComponentRecord, DeviceIdText, DeviceRecord, GatewayRecord, PackageId, PolicyVerdict, RequestId, RequestRecord, SystemRecord, Transport, UserId } from './model.js';
+import type { ApprovalPolicyRecord, CertificateRecord, DeviceIdText, DeviceRecord, GatewayRecord, PackageId, PolicyVerdict, RequestId, RequestRecord, Transport, UserId } from './model.js';
+import { checkApproval } from './approval-checks.js';
 import { effectivePolicy, evaluatePolicy } from './approval-policy.js';
-import { BACKDATE_MS } from './packages.js';
 import { checkReentry } from './revocation.js';
-import { StoreConflict, type StoreTx } from './store.js';
+import { StoreConflict } from './store.js';
 import { askDetails, clearAnsweredAsk } from './reprovision-ask.js';
-
-const DAY_MS = 86_400_000;
-const HOUR_MS = 3_600_000;
+import { issueCertificate } from '../issuance/issue-certificate.js';
+import { bootstrapPackageMethod, reprovisioningMethod } from '../issuance/methods/device.js';
+import { checkKeyPolicy } from '../issuance/key-policy.js';
+import { HOUR_MS } from '../issuance/validity.js';
 
 /** An approval made by an approval policy, not by a user: decidedBy stays null (docs/service.md). */
 export interface PolicyApproval {
@@ -80,6 +72,14 @@ export async function submitRequest(
   if (now >= pkg.expiresAt) {
     throw new ProtocolError('package_expired', `package ${pkg.id} expired at ${pkg.expiresAt.toISOString()}; make requests with a current package`);
   }
+  // The package says how long its requests live (the device sets expiresAt from it); a longer one
+  // was not made by a device following the package, and would wait for approval too long (D29).
+  if (pr.expiresAt.getTime() - pr.createdAt.getTime() > pkg.requestLifetimeSeconds * 1000) {
+    throw new ServiceError(
+      'request_lifetime_exceeded',
+      `the request lives from ${p.createdAt} to ${p.expiresAt}, longer than the ${pkg.requestLifetimeSeconds} s package ${pkg.id} allows; make a new request with "provisio device init"`,
+    );
+  }
   const system = await deps.store.findSystemById(pkg.systemId);
   if (!system || system.name !== p.system) {
     throw new ServiceError('package_mismatch', `the request names system "${p.system}" but was signed with a package of system "${system?.name}"`);
@@ -102,8 +102,11 @@ export async function submitRequest(
   if (device && device.state !== 'rejected' && device.state !== 'revoked') {
     throw new ServiceError('device_exists', `device "${deviceId}" already exists (state ${device.state}); reprovisioning a known device is not allowed for this system`);
   }
+  // Key policy now, so a request that would be refused at approval is not stored to wait; the
+  // issuing pipeline checks again when it issues (something may have changed meanwhile).
+  await checkKeyPolicy(deps.store, deps.authority, pr.csr.publicKey, { kind: 'device', deviceId, refuseOwnKeys: 'all' });
   // A revoked device may re-key and re-enter approval (docs/service.md "Revocation").
-  const revokedFor = device ? await checkReentry(deps, device, publicKeyFingerprint(pr.csr.publicKey)) : null;
+  const revokedFor = device ? await checkReentry(deps, device) : null;
 
   // The approval policy (component's, else system's): evaluated before anything is written, so
   // the verdict is stored with the request; an automatic approval follows the intake below. A
@@ -249,9 +252,12 @@ export interface ApprovalResult {
 }
 
 /**
- * Approves a pending request: issues the device certificate from the component template, builds
- * and signs the certified profile, and records both in the same transaction that moves the
- * request from pending to approved (compare-and-set: concurrent approvals make one certificate).
+ * Approves a pending request: the issuing pipeline (issuance/) makes the device certificate and
+ * certified profile (method bootstrap-package, or reprovisioning) and records both, with the
+ * approval's audit entry, in the same transaction that moves the request from pending to approved
+ * (compare-and-set: concurrent approvals make one certificate).
+ * That transaction first repeats the checks of approval-checks.ts (package, mock switch, key
+ * types, device, expiry, approver, separation of duties); a refusal writes nothing.
  */
 export async function approveRequest(
   deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'decisions'>,
@@ -265,15 +271,13 @@ export async function approveRequest(
   const request = await requireRequest(deps, id);
   const now = deps.clock.now();
   if (request.state !== 'pending') throw new ServiceError('request_not_pending', `request ${id} is already ${request.state}`);
-  if (now >= request.expiresAt) {
-    throw new ServiceError('request_expired', `request ${id} expired at ${request.expiresAt.toISOString()}; the device must make a new one with "provisio device init"`);
-  }
-  const [system, component] = await Promise.all([deps.store.findSystemById(request.systemId), deps.store.findComponentById(request.componentId)]);
-  if (!system || !component) throw new ServiceError('component_not_found', `the system or component of request ${id} no longer exists`);
   // A reprovisioning carries a renewal-format request (lifecycle.ts): its CSR names the key.
   const publicKey = request.kind === 'reprovision' ? parseRenewalRequest(request.raw.toString('utf8')).csr.publicKey : parseProvisioningRequest(request.raw).csr.publicKey;
 
   const approved = await deps.store.transaction(async (tx) => {
+    // What intake checked and may have changed while the request waited, read again in this
+    // transaction at its own time (approval-checks.ts, D28).
+    const { system, component } = await checkApproval(tx, { request, approver: userActor, publicKey, now: deps.clock.now() });
     if (byPolicy?.policy.rules.maxPerHour !== undefined) {
       // Counted again under the policy's row lock: concurrent intakes on any node respect the cap.
       const { policy } = byPolicy;
@@ -292,21 +296,33 @@ export async function approveRequest(
       await tx.transitionDevice(request.deviceId, ['pending'], 'approved', now);
     }
     if (byPolicy) await tx.setRequestPolicyVerdict(id, byPolicy.verdict);
-    const { certificate } = await issueDeviceIdentity(tx, deps, { request, system, component, publicKey, now });
-    const issued = { serial: certificate.serial, notAfter: certificate.notAfter };
-    await tx.appendAudit({
-      at: now,
-      actor: userActor ? actorName(userActor) : 'system',
-      action: byPolicy ? 'request.auto_approve' : 'request.approve',
-      targetType: 'request',
-      targetId: request.id,
-      details: {
-        deviceId: request.deviceId,
-        serial: issued.serial,
-        certificateSha256: certificate.fingerprint,
-        notAfter: issued.notAfter.toISOString(),
-        ...(byPolicy ? { policyId: byPolicy.policy.id, rule: byPolicy.verdict.rule, reason: byPolicy.verdict.reason } : {}),
-        ...auditDetails,
+    const method = request.kind === 'reprovision' ? reprovisioningMethod : bootstrapPackageMethod;
+    const { certificate } = await issueCertificate(tx, deps, {
+      method,
+      operation: request.kind === 'reprovision' ? 'renew' : 'sign',
+      now,
+      input: {
+        deps,
+        request,
+        system,
+        component,
+        publicKey,
+        now,
+        audit: (issued) => ({
+          at: now,
+          actor: userActor ? actorName(userActor) : 'system',
+          action: byPolicy ? 'request.auto_approve' : 'request.approve',
+          targetType: 'request',
+          targetId: request.id,
+          details: {
+            deviceId: request.deviceId,
+            serial: issued.serial,
+            certificateSha256: issued.fingerprint,
+            notAfter: issued.notAfter.toISOString(),
+            ...(byPolicy ? { policyId: byPolicy.policy.id, rule: byPolicy.verdict.rule, reason: byPolicy.verdict.reason } : {}),
+            ...auditDetails,
+          },
+        }),
       },
     });
     const decided: RequestRecord = {
@@ -321,54 +337,6 @@ export async function approveRequest(
   });
   deps.decisions?.decided(id);
   return approved;
-}
-
-/**
- * Issues a device certificate for `request` from the component template (validity from now) and
- * records it with its certified profile, inside `tx`: approval and renewal (lifecycle.ts) alike.
- */
-export async function issueDeviceIdentity(
-  tx: StoreTx,
-  deps: Pick<ServiceDeps, 'random' | 'authority' | 'urls'>,
-  input: { request: RequestRecord; system: SystemRecord; component: ComponentRecord; publicKey: PublicKeyInfo; now: Date },
-): Promise<{ certificate: CertificateRecord; profile: Buffer }> {
-  const { request, system, component, now } = input;
-  const { authority } = deps;
-  const issued = await authority.issue(
-    deviceCertificateRequest(
-      { deviceId: request.deviceId as string as DeviceId, deviceLabel: request.deviceLabel, system: system.name, component: component.name, mock: request.mock },
-      input.publicKey,
-      randomSerial(deps.random),
-      { notBefore: new Date(now.getTime() - BACKDATE_MS), notAfter: new Date(now.getTime() + component.validityDays * DAY_MS) },
-    ),
-  );
-  const certificate = newCertificateRecord(issued, { issuerFingerprint: authority.issuerFingerprint, kind: 'device', now, deviceId: request.deviceId, requestId: request.id });
-  await tx.insertCertificate(certificate);
-  const profile = await createCertifiedProfile({
-    payload: {
-      requestId: request.id,
-      deviceId: request.deviceId,
-      deviceLabel: request.deviceLabel,
-      system: system.name,
-      component: component.name,
-      publicKeySha256: request.publicKeyFingerprint,
-      certificateChain: [issued.der.toString('base64'), authority.intermediate.der.toString('base64')],
-      rootOfTrust: authority.root.der.toString('base64'),
-      config: {
-        serviceUrl: deps.urls.serviceUrl,
-        ocspUrl: deps.urls.ocspUrl,
-        crlUrl: deps.urls.crlUrl,
-        // Renew at two thirds of the lifetime, ±5% jitter so a fleet does not renew at once.
-        renewal: { atFractionOfLifetime: 2 / 3, jitterFraction: 0.05 },
-      },
-      issuedAt: now.toISOString(),
-      mock: request.mock,
-    },
-    signer: authority.profileSigner,
-    signerChain: authority.profileSignerChain,
-  });
-  await tx.insertProfile({ requestId: request.id, deviceId: request.deviceId, content: Buffer.from(profile, 'utf8'), createdAt: now });
-  return { certificate, profile: Buffer.from(profile, 'utf8') };
 }
 
 export async function rejectRequest(deps: Pick<ServiceDeps, 'store' | 'clock' | 'decisions'>, actor: Actor, id: RequestId, reason: string): Promise<RequestRecord> {

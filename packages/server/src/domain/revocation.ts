@@ -47,7 +47,11 @@ export interface DeviceRevocation {
   readonly crlNumber: number | null;
 }
 
-/** Revokes certificates in `tx` and audits each (fingerprints only); returns those it revoked. */
+/**
+ * Revokes certificates in `tx` and audits each (fingerprints only); returns those it revoked. A
+ * keyCompromise revocation also blocks the certificate's key in the same transaction: no identity
+ * gets it certified again (issuance/key-policy.ts).
+ */
 export async function revokeCertificatesInTx(
   tx: StoreTx,
   certificates: readonly CertificateRecord[],
@@ -57,13 +61,22 @@ export async function revokeCertificatesInTx(
   for (const c of certificates) {
     if (!(await tx.revokeCertificate(c.issuerFingerprint, c.serial, { at: revocation.at, reason: revocation.reason }))) continue;
     revoked.push({ ...c, status: 'revoked', revokedAt: revocation.at, revocationReason: revocation.reason });
+    const keySha256 = revocation.reason === 'keyCompromise' ? c.publicKeySha256 ?? publicKeyFingerprint(parseCertificate(c.der).publicKey) : null;
+    const keyBlocked = keySha256 !== null
+      && (await tx.blockKey({ publicKeySha256: keySha256, blockedAt: revocation.at, issuerFingerprint: c.issuerFingerprint, serial: c.serial }));
     await tx.appendAudit({
       at: revocation.at,
       actor: revocation.actor,
       action: 'certificate.revoke',
       targetType: 'certificate',
       targetId: c.serial,
-      details: { kind: c.kind, sha256: c.fingerprint, reason: revocation.reason, ...(c.deviceId ? { deviceId: c.deviceId } : {}) },
+      details: {
+        kind: c.kind,
+        sha256: c.fingerprint,
+        reason: revocation.reason,
+        ...(c.deviceId ? { deviceId: c.deviceId } : {}),
+        ...(keyBlocked ? { blockedKeySha256: keySha256 } : {}),
+      },
     });
   }
   return revoked;
@@ -127,26 +140,13 @@ export async function revokeDevice(
 /**
  * For a known device asking to be provisioned again (state revoked, or rejected after it had been
  * revoked): null when it was never revoked (an ordinary retry after a rejection); otherwise the
- * reason it was revoked, after checking that the new request carries a new key. A key any of its
- * certificates certified is refused: after a keyCompromise it is the attacker's key too. Checked
- * on every later request, so a rejected return does not reopen the door to the old key or to
- * automatic approval.
+ * reason it was revoked, which sends its request to an approver. That the request carries a new
+ * key is key policy's (issuance/key-policy.ts: `device_key_revoked`), checked at intake and again
+ * when the certificate is issued, so a rejected return does not reopen the door to the old key.
  */
-export async function checkReentry(
-  deps: Pick<ServiceDeps, 'store'>,
-  device: DeviceRecord,
-  newKeyFingerprint: string,
-): Promise<RevocationReason | null> {
+export async function checkReentry(deps: Pick<ServiceDeps, 'store'>, device: DeviceRecord): Promise<RevocationReason | null> {
   const certificates = await deps.store.listCertificatesForDevice(device.deviceId);
   const revoked = certificates.find((c) => c.status === 'revoked');
   if (device.state !== 'revoked' && !revoked) return null;
-  for (const c of certificates) {
-    if (publicKeyFingerprint(parseCertificate(c.der).publicKey) === newKeyFingerprint) {
-      throw new ServiceError(
-        'device_key_revoked',
-        `device "${device.deviceId}" was revoked and this request carries the key of its certificate ${c.serial}; make a new key with "provisio device init --reset"`,
-      );
-    }
-  }
   return revoked?.revocationReason ?? 'unspecified';
 }

@@ -17,6 +17,7 @@ import type {
   AuditCheckpoint,
   AuditEntry,
   AuditEvent,
+  BlockedKey,
   CertificateRecord,
   ComponentId,
   CrlRecord,
@@ -97,6 +98,12 @@ export interface DeviceFilter {
   readonly offset: number;
 }
 
+/** What the store records as the end of the audit chain, rewritten by every append. */
+export interface AuditHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
 export interface AuditFilter {
   readonly actor?: string;
   readonly action?: string;
@@ -112,6 +119,14 @@ export interface AuditFilter {
   readonly until?: Date;
   readonly limit: number;
   readonly offset: number;
+}
+
+/** The rows an approval rests on (`readApprovalRows`); null where no row has the id. */
+export interface ApprovalRows {
+  readonly user: User | null;
+  readonly system: SystemRecord | null;
+  readonly component: ComponentRecord | null;
+  readonly package: PackageRecord | null;
 }
 
 export interface StoreTx {
@@ -130,6 +145,8 @@ export interface StoreTx {
   findSystemById(id: SystemId): Promise<SystemRecord | null>;
   /** Sets whether mock device files are accepted; false when no system has this id. */
   setSystemAllowMock(id: SystemId, allowMock: boolean): Promise<boolean>;
+  /** Sets whether a request's submitter is refused as its approver; false when no system has this id. */
+  setSystemSeparationOfDuties(id: SystemId, on: boolean): Promise<boolean>;
   listSystems(): Promise<SystemRecord[]>;
   insertComponent(component: ComponentRecord): Promise<void>;
   findComponent(systemId: SystemId, name: string): Promise<ComponentRecord | null>;
@@ -160,6 +177,15 @@ export interface StoreTx {
   ): Promise<boolean>;
   /** Records the approval policy's verdict on a request (any state). */
   setRequestPolicyVerdict(id: RequestId, verdict: PolicyVerdict): Promise<void>;
+  /**
+   * Reads the rows an approval rests on (the approver, the system, the component, the package;
+   * null ids are not read), locked for share until the transaction ends on PostgreSQL (SQLite
+   * already has one writer): a concurrent change of any of them — a package revoked, a mock
+   * switch or a user changed — waits for the approval to commit, and an approval that comes
+   * second waits for the change and reads its result. Never the rows the approval then updates
+   * (request, device): upgrading a share lock there would deadlock two concurrent approvals.
+   */
+  readApprovalRows(ids: { userId: UserId | null; systemId: SystemId; componentId: ComponentId; packageId: PackageId | null }): Promise<ApprovalRows>;
 
   // approval policies (one per system, one per component)
   /** The policy of exactly this scope (componentId null: the system's own). */
@@ -205,6 +231,13 @@ export interface StoreTx {
   findCertificateByRequest(requestId: RequestId): Promise<CertificateRecord | null>;
   /** Newest first. */
   listCertificatesForDevice(deviceId: DeviceIdText): Promise<CertificateRecord[]>;
+  /** Every certificate (any kind, any status, any issuer) of the key with this SPKI SHA-256, newest first. */
+  findCertificatesByPublicKey(publicKeySha256: string): Promise<CertificateRecord[]>;
+
+  // blocked keys (publicKeySha256 unique): keys revoked for keyCompromise
+  /** Records a blocked key once; false when it was already blocked (the first entry stays). */
+  blockKey(key: BlockedKey): Promise<boolean>;
+  findBlockedKey(publicKeySha256: string): Promise<BlockedKey | null>;
 
   /** active → revoked with an RFC 5280 reason (compare-and-set); false when it was not active. */
   revokeCertificate(issuerFingerprint: string, serial: SerialNumber, revocation: { at: Date; reason: RevocationReason }): Promise<boolean>;
@@ -267,6 +300,11 @@ export interface Store extends StoreTx {
   readAudit(fromSeq: number, limit: number): Promise<AuditEntry[]>;
   listAudit(filter: AuditFilter): Promise<Page<AuditEntry>>;
   listCheckpoints(): Promise<AuditCheckpoint[]>;
+  /**
+   * The chain head appends keep (table audit_head): the last seq and its hash, 0 and GENESIS_HASH
+   * before the first entry; null when the row is gone (verification reports it).
+   */
+  readAuditHead(): Promise<AuditHead | null>;
   /** SQLite `PRAGMA integrity_check` / a trivial query on PostgreSQL. */
   checkIntegrity(): Promise<boolean>;
   close(): Promise<void>;

@@ -4,10 +4,8 @@ import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
 import { ServiceError } from './errors.js';
 import type { ComponentId, ComponentRecord, SystemId, SystemRecord } from './model.js';
 import { StoreConflict } from './store.js';
+import { DEFAULT_DEVICE_VALIDITY_DAYS as DEFAULT_VALIDITY_DAYS, MAX_DEVICE_VALIDITY_DAYS as MAX_VALIDITY_DAYS } from '../issuance/validity.js';
 
-/** 825 days is the longest a device certificate may live here; renewal keeps devices current. */
-export const MAX_VALIDITY_DAYS = 825;
-export const DEFAULT_VALIDITY_DAYS = 365;
 /**
  * 0 by default: a certificate past its notAfter is no longer vouched for by the CA, so renewing
  * with it is something an operator opts into per component (docs/lifecycle.md). At most 90 days:
@@ -24,22 +22,36 @@ function checkGraceDays(days: number): void {
 
 function checkName(kind: 'system' | 'component', name: string): void {
   try {
-    // The name becomes part of the certificate OU "<system>/<component>" (64 characters at most).
+    // The name becomes the device certificate's OU (system) or role (component): 64 characters at most.
     checkNameAttribute({ type: 'OU', value: name });
   } catch (e) {
-    if (e instanceof PkiError) throw new ServiceError('validation_failed', `${kind} name: ${e.message}`);
+    // An invisible character keeps its own code (D29), the same at device init and at intake.
+    if (e instanceof PkiError && e.code !== 'text_invalid') throw new ServiceError('validation_failed', `${kind} name: ${e.message}`);
     throw e;
   }
   if (name.includes('/')) throw new ServiceError('validation_failed', `${kind} name "${name}" must not contain "/"`);
 }
 
-export async function createSystem(deps: Pick<ServiceDeps, 'store' | 'clock' | 'random'>, actor: Actor, input: { name: string; allowMock?: boolean }): Promise<SystemRecord> {
+export async function createSystem(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random'>,
+  actor: Actor,
+  input: { name: string; allowMock?: boolean; separationOfDuties?: boolean },
+): Promise<SystemRecord> {
   checkName('system', input.name);
-  const system: SystemRecord = { id: newId(deps.random, 'sys') as SystemId, name: input.name, allowMock: input.allowMock ?? true, createdAt: deps.clock.now() };
+  const system: SystemRecord = {
+    id: newId(deps.random, 'sys') as SystemId,
+    name: input.name,
+    allowMock: input.allowMock ?? true,
+    separationOfDuties: input.separationOfDuties ?? true,
+    createdAt: deps.clock.now(),
+  };
   try {
     await deps.store.transaction(async (tx) => {
       await tx.insertSystem(system);
-      await tx.appendAudit({ at: deps.clock.now(), actor: actorName(actor), action: 'system.create', targetType: 'system', targetId: system.name, details: { allowMock: system.allowMock } });
+      await tx.appendAudit({
+        at: deps.clock.now(), actor: actorName(actor), action: 'system.create', targetType: 'system', targetId: system.name,
+        details: { allowMock: system.allowMock, separationOfDuties: system.separationOfDuties },
+      });
     });
   } catch (e) {
     if (e instanceof StoreConflict) throw new ServiceError('system_exists', `system "${input.name}" already exists`);
@@ -48,22 +60,37 @@ export async function createSystem(deps: Pick<ServiceDeps, 'store' | 'clock' | '
   return system;
 }
 
+/** The settings of a system that can change after it was created. */
+export interface SystemChanges {
+  readonly allowMock?: boolean;
+  /** Whether the person who submitted a request is refused as its approver (D28). */
+  readonly separationOfDuties?: boolean;
+}
+
 /**
- * Changes a system's settings (admins; docs/web.md "Systems"). Only `allowMock` can change: the
- * name is signed into every package and request of the system, so renaming would orphan them.
- * Audited as system.update with the old and new value; an unchanged value writes nothing.
+ * Changes a system's settings (admins; docs/web.md "Systems"): `allowMock` and
+ * `separationOfDuties`. The name cannot change: it is signed into every package and request of
+ * the system, so renaming would orphan them. Audited as one system.update with the old and new
+ * value of each setting that changed; unchanged values write nothing.
  */
-export async function updateSystem(deps: Pick<ServiceDeps, 'store' | 'clock'>, actor: Actor, name: string, changes: { allowMock: boolean }): Promise<SystemRecord> {
+export async function updateSystem(deps: Pick<ServiceDeps, 'store' | 'clock'>, actor: Actor, name: string, changes: SystemChanges): Promise<SystemRecord> {
   const system = await requireSystem(deps, name);
-  if (system.allowMock === changes.allowMock) return system;
+  const mock = changes.allowMock !== undefined && changes.allowMock !== system.allowMock ? changes.allowMock : undefined;
+  const duties = changes.separationOfDuties !== undefined && changes.separationOfDuties !== system.separationOfDuties ? changes.separationOfDuties : undefined;
+  if (mock === undefined && duties === undefined) return system;
+  const missing = () => new ServiceError('system_not_found', `system "${name}" does not exist`);
   await deps.store.transaction(async (tx) => {
-    if (!(await tx.setSystemAllowMock(system.id, changes.allowMock))) throw new ServiceError('system_not_found', `system "${name}" does not exist`);
+    if (mock !== undefined && !(await tx.setSystemAllowMock(system.id, mock))) throw missing();
+    if (duties !== undefined && !(await tx.setSystemSeparationOfDuties(system.id, duties))) throw missing();
     await tx.appendAudit({
       at: deps.clock.now(), actor: actorName(actor), action: 'system.update', targetType: 'system', targetId: system.name,
-      details: { allowMock: { from: system.allowMock, to: changes.allowMock } },
+      details: {
+        ...(mock !== undefined ? { allowMock: { from: system.allowMock, to: mock } } : {}),
+        ...(duties !== undefined ? { separationOfDuties: { from: system.separationOfDuties, to: duties } } : {}),
+      },
     });
   });
-  return { ...system, allowMock: changes.allowMock };
+  return { ...system, ...(mock !== undefined ? { allowMock: mock } : {}), ...(duties !== undefined ? { separationOfDuties: duties } : {}) };
 }
 
 export async function requireSystem(deps: Pick<ServiceDeps, 'store'>, name: string): Promise<SystemRecord> {

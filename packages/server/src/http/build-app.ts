@@ -4,9 +4,11 @@
  * — the only place that knows HTTP status codes (docs/errors.md).
  */
 import { createHash } from 'node:crypto';
+import { type Readable, Transform } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { isProvisioError } from '@provisio/pki';
+import { assertUniqueMembers } from '@provisio/protocol';
 import type { Actor, ServiceDeps } from '../domain/deps.js';
 import { DatabaseUnavailable, ServiceError } from '../domain/errors.js';
 import { SessionBook } from '../domain/sessions.js';
@@ -97,6 +99,24 @@ function rawLimit(route: RouteSpec, type: string): number {
   return route.rawBody?.maxBytesByType?.[type] ?? route.rawBody?.maxBytes ?? 0;
 }
 
+const TOO_LARGE = 'the body is larger than this route accepts for its content type';
+
+/**
+ * The body stream, failing with `body_too_large` once more than `limit` bytes arrive: the request
+ * is unpiped and left unread, so nothing past the limit is taken in.
+ */
+function capBody(payload: Readable, announced: number, limit: number): Readable {
+  if (announced > limit) throw new ServiceError('body_too_large', TOO_LARGE);
+  let received = 0;
+  return payload.pipe(new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      received += chunk.length;
+      if (received > limit) callback(new ServiceError('body_too_large', TOO_LARGE));
+      else callback(null, chunk);
+    },
+  }));
+}
+
 const actors = new WeakMap<FastifyRequest, Actor>();
 
 /**
@@ -179,13 +199,11 @@ function register(app: FastifyInstance, deps: ServiceDeps, sessions: SessionBook
         }
         actors.set(request, actor);
       },
-      // Each raw type has its own limit: refused by its announced length before the body is read.
-      ...(route.rawBody?.maxBytesByType ? [async (request: FastifyRequest, reply: FastifyReply) => {
-        const length = Number(request.headers['content-length'] ?? 0);
-        if (length > rawLimit(route, mediaType(request))) return sendError(reply, 413, 'body_too_large', 'the body is larger than this route accepts for its content type');
-        return undefined;
-      }] : []),
     ],
+    // Each raw type has its own limit, below the route's bodyLimit (the largest of them): refused
+    // by its announced length, and a body without one (chunked) is cut off as it streams, before
+    // more than the limit is buffered.
+    ...(route.rawBody ? { preParsing: async (request: FastifyRequest, _reply: FastifyReply, payload: Readable) => capBody(payload, Number(request.headers['content-length'] ?? 0), rawLimit(route, mediaType(request))) } : {}),
     handler: async (request, reply) => {
       const actor = actors.get(request) ?? null;
       const type = mediaType(request);
@@ -193,8 +211,6 @@ function register(app: FastifyInstance, deps: ServiceDeps, sessions: SessionBook
         if (!route.rawBody.contentTypes.includes(type) || !Buffer.isBuffer(request.body)) {
           throw new ServiceError('validation_failed', `send the file as ${route.rawBody.contentTypes[0]}`);
         }
-        // A chunked body announces no length: checked again once read.
-        if (request.body.length > rawLimit(route, type)) return sendError(reply, 413, 'body_too_large', 'the body is larger than this route accepts for its content type');
       }
       const result = await route.handler({
         deps,
@@ -233,6 +249,22 @@ export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Pr
     },
   });
 
+  // JSON bodies are read as strictly as signed files (docs/decisions.md D29): Fastify's own parser
+  // (which refuses __proto__ and constructor.prototype), then one member per name, since
+  // JSON.parse would silently keep the last of two.
+  const fastifyJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    fastifyJson(request, body as string, (error, value) => {
+      if (error) return done(error, undefined);
+      try {
+        assertUniqueMembers(body as string, 'the request body');
+      } catch (e) {
+        return done(e as Error, undefined);
+      }
+      return done(null, value);
+    });
+  });
   const rawTypes = new Set(ROUTES.flatMap((r) => r.rawBody?.contentTypes ?? []));
   for (const type of rawTypes) {
     app.addContentTypeParser(type, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -257,7 +289,7 @@ export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Pr
 
   app.setErrorHandler((error, request, reply) => {
     if (isProvisioError(error)) {
-      const status = STATUS[error.category] ?? 500;
+      const status = error.code === 'body_too_large' ? 413 : STATUS[error.category] ?? 500;
       if (error instanceof DatabaseUnavailable) {
         // Our own message (no cause echoed); the cause goes to the log.
         options.log?.(`database unavailable during ${request.method} ${request.url.split('?')[0]}: ${error.reason}`);

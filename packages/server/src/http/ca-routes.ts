@@ -1,5 +1,5 @@
 /** The CA overview and decoded certificates for the web UI (docs/web.md): READERS may look. */
-import { describePublicKey, encodePem, formatGeneralName, formatName, OID, type ParsedCertificate } from '@provisio/pki';
+import { describePublicKey, encodePem, extKeyUsageName, formatGeneralName, formatName, type ParsedCertificate } from '@provisio/pki';
 import { describeCa } from '../domain/ca-overview.js';
 import { inspectDeviceCertificate } from '../domain/inspect-certificate.js';
 import type { DeviceIdText, Role } from '../domain/model.js';
@@ -20,13 +20,6 @@ function caCertificateView(role: string, c: ParsedCertificate) {
   };
 }
 
-const EKU_NAMES: Readonly<Record<string, string>> = {
-  [OID.kpServerAuth]: 'serverAuth',
-  [OID.kpClientAuth]: 'clientAuth',
-  [OID.kpOcspSigning]: 'OCSPSigning',
-  [OID.kpProvisioRequestSigning]: 'provisioRequestSigning',
-};
-
 /** A certificate decoded field by field (the same facts `provisio inspect` prints). */
 function decodedView(c: ParsedCertificate) {
   const d = c.decoded;
@@ -40,7 +33,7 @@ function decodedView(c: ParsedCertificate) {
     signatureAlgorithm: c.signatureAlgorithm.name,
     subjectAltNames: (d.subjectAltName ?? []).map(formatGeneralName),
     keyUsage: d.keyUsage ? [...d.keyUsage] : [],
-    extKeyUsage: (d.extKeyUsage ?? []).map((oid) => EKU_NAMES[oid] ?? oid),
+    extKeyUsage: (d.extKeyUsage ?? []).map(extKeyUsageName),
     ca: d.basicConstraints?.ca === true,
     crlUrls: d.crlDistributionPoints ?? [],
     ocspUrls: d.ocspUrls ?? [],

@@ -1,7 +1,7 @@
 /**
  * The plain-HTTP publication listener (docs/service.md "Publication listener"): the root, the
- * issuing CA certificate, the CRL and the OCSP responder, and nothing else. These objects are
- * signed, so they need no TLS; serving them over https would make a relying party need a working
+ * issuing CA certificate, the issuing CA's and the root's CRLs and the OCSP responder, and
+ * nothing else. These objects are signed, so they need no TLS; serving them over https would make a relying party need a working
  * revocation check to check revocation (RFC 5280 §4.2.1.13 and RFC 6960/5019 practice: http
  * URLs in the CRL distribution point and the AIA). The certificates the CA issues name these URLs.
  */
@@ -27,6 +27,6 @@ export async function buildPublicationApp(deps: ServiceDeps, ocsp: OcspResponder
   app.get('/ca/intermediate.cer', async (_request, reply) => reply.type('application/pkix-cert').send(deps.authority.intermediate.der));
   registerRevocationRoutes(app, deps, ocsp, log);
   // Plain text: this listener has no JSON API, and says where the API is.
-  app.setNotFoundHandler((request, reply) => reply.status(404).type('text/plain').send(`no ${request.method} ${request.url.split('?')[0]} here: this listener publishes only /ca/root.crt, /ca/intermediate.crt, /ca/intermediate.cer, /crl/issuing.crl and /ocsp; the API is at ${deps.urls.serviceUrl}\n`));
+  app.setNotFoundHandler((request, reply) => reply.status(404).type('text/plain').send(`no ${request.method} ${request.url.split('?')[0]} here: this listener publishes only /ca/root.crt, /ca/intermediate.crt, /ca/intermediate.cer, /crl/issuing.crl, /crl/root.crl and /ocsp; the API is at ${deps.urls.serviceUrl}\n`));
   return app;
 }

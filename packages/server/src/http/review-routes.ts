@@ -1,4 +1,5 @@
 /** The approver's review of one request (docs/web.md "Devices"): READERS may look; and bulk approval. */
+import { APPROVER_ROLES } from '../domain/approval-checks.js';
 import { approveMany, MAX_APPROVE_MANY } from '../domain/approve-many.js';
 import type { Actor } from '../domain/deps.js';
 import { ServiceError } from '../domain/errors.js';
@@ -66,7 +67,7 @@ export const REVIEW_ROUTES: readonly RouteSpec[] = [
     },
   },
   {
-    method: 'POST', url: '/api/v1/requests/approve', operationId: 'approveRequests', summary: 'Approve many requests: one verdict per id (approved, or the code that refused it)', roles: ['admin', 'approver'],
+    method: 'POST', url: '/api/v1/requests/approve', operationId: 'approveRequests', summary: 'Approve many requests: one verdict per id (approved, or the code that refused it)', roles: APPROVER_ROLES,
     admission: true,
     body: {
       type: 'object', additionalProperties: false, required: ['requestIds'],

@@ -8,11 +8,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MAX_OCSP_GET_PATH_CHARS, MAX_OCSP_REQUEST_BYTES, buildOcspErrorResponse, encodePem } from '@provisio/pki';
 import type { OcspAnswer, OcspResponderService } from '../ca/ocsp-responder.js';
+import { ROOT_CRL_FILE } from '../ca/root-crl.js';
 import { currentCrl } from '../domain/crl.js';
 import type { ServiceDeps } from '../domain/deps.js';
 import type { CrlRecord } from '../domain/model.js';
 
 export const CRL_PATH = '/crl/issuing.crl';
+/** The root's CRL (decision D31), beside the issuing CA's: relying parties load both. */
+export const ROOT_CRL_PATH = '/crl/root.crl';
 export const OCSP_PATH = '/ocsp';
 
 const OCSP_RESPONSE = 'application/ocsp-response';
@@ -66,6 +69,22 @@ export function registerRevocationRoutes(app: FastifyInstance, deps: ServiceDeps
   };
   app.get(CRL_PATH, (request, reply) => sendCrl(request, reply, false));
   app.get(`${CRL_PATH}.pem`, (request, reply) => sendCrl(request, reply, true));
+
+  // The root CRL is a file from the ceremony (ca/root-crl.ts); the service only passes it on.
+  const sendRootCrl = async (request: FastifyRequest, reply: FastifyReply, pem: boolean) => {
+    const source = deps.authority.rootCrl;
+    const crl = source.current();
+    if (!crl) {
+      return reply.status(404).type('text/plain').send(`no root CRL yet: sign one at the ceremony ("provisio ca root-crl") and copy it to ${ROOT_CRL_FILE} in the CA directory (docs/ceremony.md)\n`);
+    }
+    const etag = `"rootcrl-${deps.authority.root.fingerprint.slice(0, 16)}-${crl.crlNumber}${pem ? '-pem' : ''}"`;
+    cacheHeaders(reply, crl.thisUpdate, crl.nextUpdate, etag, deps.clock.now());
+    if (notModified(request, etag)) return reply.status(304).send();
+    if (pem) return reply.type('application/x-pem-file').send(encodePem('X509 CRL', crl.der));
+    return reply.type(PKIX_CRL).send(crl.der);
+  };
+  app.get(ROOT_CRL_PATH, (request, reply) => sendRootCrl(request, reply, false));
+  app.get(`${ROOT_CRL_PATH}.pem`, (request, reply) => sendRootCrl(request, reply, true));
 
   void app.register(async (ocspApp) => {
     // Every body is taken as bytes, whatever its type: a wrong type is a malformed OCSP request,

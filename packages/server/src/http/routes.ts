@@ -5,6 +5,7 @@ import { BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, MAX_BUNDLE_ENTRIES } from '@provis
 import { verifyStoreAudit } from '../audit/verify-store-audit.js';
 import { trustedCheckpointVerifier } from '../audit/checkpoint.js';
 import { createCheckpoint } from '../audit/create-checkpoint.js';
+import { APPROVER_ROLES } from '../domain/approval-checks.js';
 import type { Actor } from '../domain/deps.js';
 import { authenticateDeviceCertificate, completeProvisioning, confirmInstall, getDevice, verifyInstallProof } from '../domain/devices.js';
 import { ServiceError } from '../domain/errors.js';
@@ -19,7 +20,7 @@ import { findPendingRenewal, installRenewal } from '../domain/lifecycle.js';
 import { revokeDevice } from '../domain/revocation.js';
 import { MAX_REPROVISION_REASON, askReprovision, cancelReprovisionAsk } from '../domain/reprovision-ask.js';
 import { approveRequest, finishAutomaticApproval, getProfile, rejectRequest, requireRequest, submitRequest } from '../domain/requests.js';
-import { createComponent, createSystem, describeSystem, requireComponent, requireSystem, updateSystem } from '../domain/systems.js';
+import { type SystemChanges, createComponent, createSystem, describeSystem, requireComponent, requireSystem, updateSystem } from '../domain/systems.js';
 import { createUser } from '../domain/users.js';
 import { MAX_WAIT_SECONDS } from './decision-waiters.js';
 import type { RouteContext, RouteSpec } from './route.js';
@@ -95,9 +96,9 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'POST', url: '/api/v1/systems', operationId: 'createSystem', summary: 'Create a system (product line)', roles: ['admin'],
-    body: obj({ name, allowMock: { type: 'boolean' } }, ['name']),
+    body: obj({ name, allowMock: { type: 'boolean' }, separationOfDuties: { type: 'boolean' } }, ['name']),
     handler: async (ctx) => {
-      const b = ctx.body as { name: string; allowMock?: boolean };
+      const b = ctx.body as { name: string; allowMock?: boolean; separationOfDuties?: boolean };
       return { status: 201, body: systemView(await createSystem(ctx.deps, actorOf(ctx), b)) };
     },
   },
@@ -117,11 +118,11 @@ export const ROUTES: readonly RouteSpec[] = [
     },
   },
   {
-    method: 'PATCH', url: '/api/v1/systems/:system', operationId: 'updateSystem', summary: 'Change a system\'s settings (whether mock device files are accepted)', roles: ['admin'],
+    method: 'PATCH', url: '/api/v1/systems/:system', operationId: 'updateSystem', summary: 'Change a system\'s settings: allowMock (whether mock device files are accepted), separationOfDuties (whether a request\'s submitter is refused as its approver)', roles: ['admin'],
     params: obj({ system: name }, ['system']),
-    body: obj({ allowMock: { type: 'boolean' } }, ['allowMock']),
+    body: { ...obj({ allowMock: { type: 'boolean' }, separationOfDuties: { type: 'boolean' } }, []), minProperties: 1 },
     handler: async (ctx) => {
-      const system = await updateSystem(ctx.deps, actorOf(ctx), ctx.params.system as string, ctx.body as { allowMock: boolean });
+      const system = await updateSystem(ctx.deps, actorOf(ctx), ctx.params.system as string, ctx.body as SystemChanges);
       return { body: systemView(system, await ctx.deps.store.listComponents(system.id)) };
     },
   },
@@ -218,7 +219,7 @@ export const ROUTES: readonly RouteSpec[] = [
     handler: async ({ deps, params }) => ({ body: await requestView(await requireRequest(deps, params.id as RequestId), createNames(deps.store)) }),
   },
   {
-    method: 'POST', url: '/api/v1/requests/:id/approve', operationId: 'approveRequest', summary: 'Approve: issue the certificate and the certified profile', roles: ['admin', 'approver'],
+    method: 'POST', url: '/api/v1/requests/:id/approve', operationId: 'approveRequest', summary: 'Approve: issue the certificate and the certified profile', roles: APPROVER_ROLES,
     admission: true,
     params: obj({ id }, ['id']),
     handler: async (ctx) => {
@@ -227,7 +228,7 @@ export const ROUTES: readonly RouteSpec[] = [
     },
   },
   {
-    method: 'POST', url: '/api/v1/requests/:id/reject', operationId: 'rejectRequest', summary: 'Reject with a reason', roles: ['admin', 'approver'],
+    method: 'POST', url: '/api/v1/requests/:id/reject', operationId: 'rejectRequest', summary: 'Reject with a reason', roles: APPROVER_ROLES,
     params: obj({ id }, ['id']),
     body: obj({ reason: { type: 'string', minLength: 1, maxLength: 500 } }, ['reason']),
     handler: async (ctx) => {
@@ -474,7 +475,18 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'GET', url: '/api/v1/audit/verify', operationId: 'verifyAudit', summary: 'Verify the audit hash chain and its signed checkpoints', roles: ['admin', 'auditor'],
-    handler: async ({ deps }) => ({ body: await verifyStoreAudit(deps.store, trustedCheckpointVerifier(deps.authority.root, [deps.authority.intermediate])) }),
+    handler: async ({ deps }) => {
+      const trusted = trustedCheckpointVerifier(deps.authority.root, [deps.authority.intermediate]);
+      return { body: await verifyStoreAudit(deps.store, trusted, deps.auditCheckpointFile) };
+    },
+  },
+  {
+    method: 'GET', url: '/api/v1/audit/checkpoints', operationId: 'exportCheckpoints', summary: 'The checkpoint file as it is: every signed checkpoint this node made, as JSON Lines (oldest first)', roles: ['admin', 'auditor'],
+    handler: ({ deps }) => Promise.resolve({
+      body: deps.auditCheckpointFile?.readText() ?? '',
+      contentType: 'application/jsonl; charset=utf-8',
+      headers: { 'content-disposition': 'attachment; filename="audit-checkpoints.jsonl"', 'cache-control': 'no-store' },
+    }),
   },
   {
     method: 'POST', url: '/api/v1/audit/checkpoints', operationId: 'createCheckpoint', summary: 'Sign a checkpoint of the audit chain now', roles: ['admin'],

@@ -56,6 +56,8 @@ export async function requestView(r: RequestRecord, names: Names) {
     mock: r.mock,
     createdAt: iso(r.createdAt),
     expiresAt: iso(r.expiresAt),
+    /** Who uploaded it (username); null when a device or gateway sent it. Separation of duties (D28) refuses them as its approver. */
+    submittedBy: r.submittedBy ? ((await names.user(r.submittedBy)) ?? r.submittedBy) : null,
     decidedAt: iso(r.decidedAt),
     /** Who approved or rejected it (username); null while pending or when a policy decided. */
     decidedBy: r.decidedBy ? ((await names.user(r.decidedBy)) ?? r.decidedBy) : null,
@@ -122,6 +124,7 @@ export function systemView(s: SystemRecord, components: readonly ComponentRecord
   return {
     name: s.name,
     allowMock: s.allowMock,
+    separationOfDuties: s.separationOfDuties,
     createdAt: iso(s.createdAt),
     components: components.map(componentView),
   };

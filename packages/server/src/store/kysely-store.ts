@@ -11,6 +11,7 @@ import type {
   AuditCheckpoint,
   AuditEntry,
   AuditEvent,
+  BlockedKey,
   CertificateRecord,
   ComponentId,
   ComponentRecord,
@@ -35,7 +36,7 @@ import type {
   User,
   UserId,
 } from '../domain/model.js';
-import { type AuditFilter, type DeviceFilter, type DeviceSort, defaultDirection, type RequestFilter, type Store, type StoreTx } from '../domain/store.js';
+import { type ApprovalRows, type AuditFilter, type AuditHead, type DeviceFilter, type DeviceSort, defaultDirection, type RequestFilter, type Store, type StoreTx } from '../domain/store.js';
 import type { DialectName } from './migrations.js';
 import * as rows from './rows.js';
 import type { Database, DevicesTable } from './schema.js';
@@ -151,6 +152,11 @@ class KyselyStoreTx implements StoreTx {
     return Number(result.numUpdatedRows) === 1;
   }
 
+  async setSystemSeparationOfDuties(id: SystemId, on: boolean): Promise<boolean> {
+    const result = await this.db.updateTable('systems').set({ separation_of_duties: on ? 1 : 0 }).where('id', '=', id).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   async listSystems(): Promise<SystemRecord[]> {
     const found = await this.db.selectFrom('systems').selectAll().orderBy('name').execute();
     return found.map(rows.systemFromRow);
@@ -186,6 +192,25 @@ class KyselyStoreTx implements StoreTx {
   async insertPackage(pkg: PackageRecord): Promise<void> {
     const row = rows.packageToRow(pkg);
     await this.insert((db) => db.insertInto('packages').values(row).execute());
+  }
+
+  async readApprovalRows(ids: { userId: UserId | null; systemId: SystemId; componentId: ComponentId; packageId: PackageId | null }): Promise<ApprovalRows> {
+    const pg = this.dialect === 'postgres';
+    // One after the other, in a fixed order, on the transaction's one connection.
+    const users = this.db.selectFrom('users').selectAll().where('id', '=', ids.userId as string);
+    const user = ids.userId === null ? undefined : await (pg ? users.forShare() : users).executeTakeFirst();
+    const systems = this.db.selectFrom('systems').selectAll().where('id', '=', ids.systemId);
+    const system = await (pg ? systems.forShare() : systems).executeTakeFirst();
+    const components = this.db.selectFrom('components').selectAll().where('id', '=', ids.componentId);
+    const component = await (pg ? components.forShare() : components).executeTakeFirst();
+    const packages = this.db.selectFrom('packages').selectAll().where('id', '=', ids.packageId as string);
+    const pkg = ids.packageId === null ? undefined : await (pg ? packages.forShare() : packages).executeTakeFirst();
+    return {
+      user: user ? rows.userFromRow(user) : null,
+      system: system ? rows.systemFromRow(system) : null,
+      component: component ? rows.componentFromRow(component) : null,
+      package: pkg ? rows.packageFromRow(pkg) : null,
+    };
   }
 
   async findPackage(id: PackageId): Promise<PackageRecord | null> {
@@ -473,6 +498,25 @@ class KyselyStoreTx implements StoreTx {
     return found.map(rows.certificateFromRow);
   }
 
+  async findCertificatesByPublicKey(publicKeySha256: string): Promise<CertificateRecord[]> {
+    const found = await this.db.selectFrom('certificates').selectAll().where('public_key_sha256', '=', publicKeySha256)
+      .orderBy('created_at', 'desc').orderBy('serial', 'asc')
+      .execute();
+    return found.map(rows.certificateFromRow);
+  }
+
+  async blockKey(key: BlockedKey): Promise<boolean> {
+    const result = await this.db.insertInto('blocked_keys').values(rows.blockedKeyToRow(key))
+      .onConflict((oc) => oc.column('public_key_sha256').doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  async findBlockedKey(publicKeySha256: string): Promise<BlockedKey | null> {
+    const row = await this.db.selectFrom('blocked_keys').selectAll().where('public_key_sha256', '=', publicKeySha256).executeTakeFirst();
+    return row ? rows.blockedKeyFromRow(row) : null;
+  }
+
   async revokeCertificate(issuerFingerprint: string, serial: SerialNumber, revocation: { at: Date; reason: RevocationReason }): Promise<boolean> {
     const result = await this.db.updateTable('certificates')
       .set({ status: 'revoked', revoked_at: rows.toMillis(revocation.at), revocation_reason: revocation.reason })
@@ -700,6 +744,11 @@ export class KyselyStore extends KyselyStoreTx implements Store {
   async listCheckpoints(): Promise<AuditCheckpoint[]> {
     const found = await this.db.selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'asc').execute();
     return found.map(rows.checkpointFromRow);
+  }
+
+  async readAuditHead(): Promise<AuditHead | null> {
+    const head = await this.db.selectFrom('audit_head').select(['last_seq', 'last_hash']).where('id', '=', 1).executeTakeFirst();
+    return head ? { seq: Number(head.last_seq), hash: head.last_hash } : null;
   }
 
   /** SQLite: `PRAGMA integrity_check` is "ok" and `PRAGMA foreign_key_check` finds nothing. PostgreSQL: it answers. */

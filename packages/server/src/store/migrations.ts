@@ -4,6 +4,7 @@
  * Written with Kysely's schema builder; the few types that differ between the databases come
  * from `columnTypes`. A migration, once released, is never edited: add a new one.
  */
+import { parseCertificate, publicKeyFingerprint } from '@provisio/pki';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 import { refreshPendingRequests } from './pending-requests.js';
@@ -483,9 +484,77 @@ const deviceSearch: Migration = {
   },
 };
 
+/**
+ * Key policy (docs/decisions.md D26, D27): the SHA-256 of each certified key on its certificate
+ * row, indexed, so "is this key anyone's?" is one lookup; and the keys revoked for keyCompromise,
+ * never certified again. Both filled here from the certificates already issued.
+ */
+const keyPolicy: Migration = {
+  version: 11,
+  name: 'certified key fingerprints and blocked keys',
+  async up(db, dialect) {
+    const { int64 } = columnTypes(dialect);
+    const s = db.schema;
+    await s.alterTable('certificates').addColumn('public_key_sha256', 'text').execute();
+    await s.createTable('blocked_keys')
+      .addColumn('public_key_sha256', 'text', (c) => c.notNull())
+      .addColumn('blocked_at', int64, (c) => c.notNull())
+      .addColumn('issuer_fingerprint', 'text', (c) => c.notNull())
+      .addColumn('serial', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('blocked_keys_pkey', ['public_key_sha256'])
+      .execute();
+    // In pages by primary key: a large table is never read whole into memory.
+    let last: { issuer: string; serial: string } | null = null;
+    for (;;) {
+      let page = db.selectFrom('certificates').select(['issuer_fingerprint', 'serial', 'der', 'status', 'revocation_reason', 'revoked_at']);
+      if (last) {
+        const { issuer, serial } = last;
+        page = page.where((eb) => eb.or([eb('issuer_fingerprint', '>', issuer), eb.and([eb('issuer_fingerprint', '=', issuer), eb('serial', '>', serial)])]));
+      }
+      const found = await page.orderBy('issuer_fingerprint').orderBy('serial').limit(500).execute();
+      for (const row of found) {
+        let key: string;
+        try {
+          key = publicKeyFingerprint(parseCertificate(row.der).publicKey);
+        } catch {
+          continue; // Not a certificate this build reads: left without a key (nothing issued here is).
+        }
+        await db.updateTable('certificates').set({ public_key_sha256: key })
+          .where('issuer_fingerprint', '=', row.issuer_fingerprint).where('serial', '=', row.serial).execute();
+        if (row.status === 'revoked' && row.revocation_reason === 'keyCompromise') {
+          await db.insertInto('blocked_keys')
+            .values({ public_key_sha256: key, blocked_at: row.revoked_at ?? 0, issuer_fingerprint: row.issuer_fingerprint, serial: row.serial })
+            .onConflict((oc) => oc.column('public_key_sha256').doNothing())
+            .execute();
+        }
+      }
+      const end = found.at(-1);
+      if (!end || found.length < 500) break;
+      last = { issuer: end.issuer_fingerprint, serial: end.serial };
+    }
+    await s.createIndex('certificates_public_key_sha256_idx').on('certificates').column('public_key_sha256').execute();
+  },
+};
+
+/**
+ * Separation of duties (docs/decisions.md D28): per system, whether the person who submitted a
+ * request may approve it. On (1) by default, for the systems that exist already too: a system
+ * that wants one person to upload and approve says so.
+ */
+const separationOfDuties: Migration = {
+  version: 12,
+  name: 'separation of duties',
+  async up(db) {
+    await db.schema.alterTable('systems')
+      .addColumn('separation_of_duties', 'integer', (c) => c.notNull().defaultTo(1).check(sql`separation_of_duties in (0, 1)`))
+      .execute();
+  },
+};
+
 /** In order; versions strictly increasing. */
 export const MIGRATIONS: readonly Migration[] = [
-  initial, approvalPolicies, gateways, revocation, stationAndExpiry, lifecycle, deviceSorts, reprovisionAsk, pendingRequests, deviceSearch,
+  initial, approvalPolicies, gateways, revocation, stationAndExpiry, lifecycle, deviceSorts, reprovisionAsk, pendingRequests, deviceSearch, keyPolicy,
+  separationOfDuties,
 ];
 
 /**

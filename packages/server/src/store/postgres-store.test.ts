@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
+import type { ComponentId, PackageId, SystemId, UserId } from '../domain/model.js';
 import { openStore } from './open-store.js';
 import { storeContract } from './store-contract.js';
-import { assertFilledIn, rollBackToMigration8, version8Data } from './upgrade-fixture.js';
+import { aRealCertificate, assertFilledIn, rollBackToMigration8, version8Data } from './upgrade-fixture.js';
 
 const url = process.env.PROVISIO_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schemas: string[] = [];
@@ -70,18 +71,48 @@ if (unreachable !== null) {
       schemas.push(schema);
       await (await openStore({ url, schema })).close();
       // Back to the schema of migration 8, which an existing installation has, with its data.
+      const revoked = await aRealCertificate();
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       try {
         await client.query(`set search_path to "${schema}"`);
-        for (const statement of [...rollBackToMigration8('postgres'), ...version8Data('postgres')]) await client.query(statement);
+        for (const statement of [...rollBackToMigration8('postgres'), ...version8Data('postgres', revoked)]) await client.query(statement);
       } finally {
         await client.end();
       }
       const store = await openStore({ url, schema });
       try {
-        await assertFilledIn(store);
+        await assertFilledIn(store, revoked);
       } finally {
+        await store.close();
+      }
+    });
+
+    it('ok/approval-rows-locked-for-share-until-the-transaction-ends', async () => {
+      const schema = `provisio_test_${randomBytes(6).toString('hex')}`;
+      schemas.push(schema);
+      const store = await openStore({ url, schema });
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query(`set search_path to "${schema}"`);
+        for (const statement of version8Data('postgres', await aRealCertificate())) await client.query(statement);
+        const ids = { userId: 'u1' as UserId, systemId: 's1' as SystemId, componentId: 'c1' as ComponentId, packageId: 'p1' as PackageId };
+        const locked = (e: unknown) => (e as { code?: string }).code === '55P03';
+        await store.transaction(async (tx) => {
+          assert.equal((await tx.readApprovalRows(ids)).package?.status, 'active');
+          // While the approval's transaction is open, revoking the package or changing the user,
+          // the system or the component waits for it (lock_timeout turns the wait into an error).
+          await client.query(`set lock_timeout = '100ms'`);
+          await assert.rejects(client.query(`update packages set status = 'revoked', revoked_at = 1 where id = 'p1'`), locked);
+          await assert.rejects(client.query(`update users set disabled_at = 1 where id = 'u1'`), locked);
+          await assert.rejects(client.query(`update systems set allow_mock = 1 where id = 's1'`), locked);
+          await assert.rejects(client.query(`update components set key_types = '["p384"]' where id = 'c1'`), locked);
+        });
+        await client.query(`update packages set status = 'revoked', revoked_at = 1 where id = 'p1'`);
+        assert.equal((await store.transaction((tx) => tx.readApprovalRows(ids))).package?.status, 'revoked');
+      } finally {
+        await client.end();
         await store.close();
       }
     });

@@ -11,6 +11,7 @@ import type {
   ApprovalPolicyRecord,
   AuditCheckpoint,
   AuditEntry,
+  BlockedKey,
   CertificateRecord,
   CertificateStatus,
   ComponentId,
@@ -46,6 +47,7 @@ import type {
   ApprovalPoliciesTable,
   AuditCheckpointsTable,
   AuditLogTable,
+  BlockedKeysTable,
   CertificatesTable,
   ComponentsTable,
   CrlStateTable,
@@ -121,12 +123,14 @@ export const systemToRow = (s: SystemRecord): Selectable<SystemsTable> => ({
   name: s.name,
   allow_mock: flag(s.allowMock),
   created_at: toMillis(s.createdAt),
+  separation_of_duties: flag(s.separationOfDuties),
 });
 
 export const systemFromRow = (r: Selectable<SystemsTable>): SystemRecord => ({
   id: r.id as SystemId,
   name: r.name,
   allowMock: isSet(r.allow_mock),
+  separationOfDuties: isSet(r.separation_of_duties),
   createdAt: fromMillis(r.created_at),
 });
 
@@ -346,6 +350,7 @@ export const certificateToRow = (c: CertificateRecord): Selectable<CertificatesT
   revoked_at: toMillisOrNull(c.revokedAt),
   revocation_reason: c.revocationReason,
   created_at: toMillis(c.createdAt),
+  public_key_sha256: c.publicKeySha256 ?? null,
 });
 
 export const certificateFromRow = (r: Selectable<CertificatesTable>): CertificateRecord => ({
@@ -362,6 +367,21 @@ export const certificateFromRow = (r: Selectable<CertificatesTable>): Certificat
   revokedAt: fromMillisOrNull(r.revoked_at),
   revocationReason: r.revocation_reason as RevocationReason | null,
   createdAt: fromMillis(r.created_at),
+  ...(r.public_key_sha256 !== null ? { publicKeySha256: r.public_key_sha256 } : {}),
+});
+
+export const blockedKeyToRow = (k: BlockedKey): Selectable<BlockedKeysTable> => ({
+  public_key_sha256: k.publicKeySha256,
+  blocked_at: toMillis(k.blockedAt),
+  issuer_fingerprint: k.issuerFingerprint,
+  serial: k.serial,
+});
+
+export const blockedKeyFromRow = (r: Selectable<BlockedKeysTable>): BlockedKey => ({
+  publicKeySha256: r.public_key_sha256,
+  blockedAt: fromMillis(r.blocked_at),
+  issuerFingerprint: r.issuer_fingerprint,
+  serial: r.serial as SerialNumber,
 });
 
 /** A published CRL; null while the row only holds a reserved number (never committed so). */

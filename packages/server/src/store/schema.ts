@@ -36,6 +36,7 @@ export interface SystemsTable {
   name: string;
   allow_mock: Flag;
   created_at: Millis;
+  separation_of_duties: Flag;
 }
 
 export interface ComponentsTable {
@@ -170,6 +171,16 @@ export interface CertificatesTable {
   revoked_at: Millis | null;
   revocation_reason: string | null;
   created_at: Millis;
+  /** SHA-256 of the certified SubjectPublicKeyInfo (migration 11); null only for a row whose DER did not parse then. */
+  public_key_sha256: string | null;
+}
+
+/** Keys whose certificate was revoked for keyCompromise (migration 11): never certified again. */
+export interface BlockedKeysTable {
+  public_key_sha256: string;
+  blocked_at: Millis;
+  issuer_fingerprint: string;
+  serial: string;
 }
 
 export interface ProfilesTable {
@@ -252,6 +263,7 @@ export interface Database {
   gateways: GatewaysTable;
   crl_state: CrlStateTable;
   certificate_notices: CertificateNoticesTable;
+  blocked_keys: BlockedKeysTable;
 }
 
 /**
@@ -288,4 +300,5 @@ export const UNIQUE_CONSTRAINTS: Readonly<Record<string, { table: keyof Database
   gateways_certificate_fingerprint_key: { table: 'gateways', columns: ['certificate_fingerprint'] },
   crl_state_pkey: { table: 'crl_state', columns: ['issuer_fingerprint'] },
   certificate_notices_pkey: { table: 'certificate_notices', columns: ['issuer_fingerprint', 'serial', 'kind'] },
+  blocked_keys_pkey: { table: 'blocked_keys', columns: ['public_key_sha256'] },
 };

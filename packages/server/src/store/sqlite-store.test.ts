@@ -6,7 +6,7 @@ import { tempDir } from '@provisio/testkit';
 import Database from 'better-sqlite3';
 import { openStore } from './open-store.js';
 import { storeContract } from './store-contract.js';
-import { assertFilledIn, rollBackToMigration8, version8Data } from './upgrade-fixture.js';
+import { aRealCertificate, assertFilledIn, rollBackToMigration8, version8Data } from './upgrade-fixture.js';
 
 // One directory (tempDir registers an exit hook per call), one file per opened store.
 const dir = tempDir('provisio-store-');
@@ -69,7 +69,7 @@ describe('SQLite store files and settings', () => {
     }
     const raw = new Database(file, { readonly: true });
     try {
-      assert.deepEqual(raw.prepare('select version, name from schema_migrations').all(), [{ version: 1, name: 'initial' }, { version: 2, name: 'approval policies' }, { version: 3, name: 'proxy gateways' }, { version: 4, name: 'revocation' }, { version: 5, name: 'station and expiry health' }, { version: 6, name: 'lifecycle' }, { version: 7, name: 'device list sorts' }, { version: 8, name: 'reprovisioning asked for by an admin' }, { version: 9, name: 'pending requests on devices' }, { version: 10, name: 'device text search' }]);
+      assert.deepEqual(raw.prepare('select version, name from schema_migrations').all(), [{ version: 1, name: 'initial' }, { version: 2, name: 'approval policies' }, { version: 3, name: 'proxy gateways' }, { version: 4, name: 'revocation' }, { version: 5, name: 'station and expiry health' }, { version: 6, name: 'lifecycle' }, { version: 7, name: 'device list sorts' }, { version: 8, name: 'reprovisioning asked for by an admin' }, { version: 9, name: 'pending requests on devices' }, { version: 10, name: 'device text search' }, { version: 11, name: 'certified key fingerprints and blocked keys' }, { version: 12, name: 'separation of duties' }]);
     } finally {
       raw.close();
     }
@@ -79,12 +79,13 @@ describe('SQLite store files and settings', () => {
     const file = freshFile('provisio');
     await (await openStore({ url: file })).close();
     // Back to the schema of migration 8, which an existing installation has, with its data.
+    const revoked = await aRealCertificate();
     const raw = new Database(file);
-    for (const statement of [...rollBackToMigration8('sqlite'), ...version8Data('sqlite')]) raw.exec(statement);
+    for (const statement of [...rollBackToMigration8('sqlite'), ...version8Data('sqlite', revoked)]) raw.exec(statement);
     raw.close();
     const store = await openStore({ url: file });
     try {
-      await assertFilledIn(store);
+      await assertFilledIn(store, revoked);
     } finally {
       await store.close();
     }

@@ -70,6 +70,7 @@ function fixtures() {
       id: next('sys') as SystemId,
       name: next('system'),
       allowMock: true,
+      separationOfDuties: true,
       createdAt: at(3),
       ...o,
     }),
@@ -254,6 +255,22 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         assert.deepEqual(await store.findSystemByName(other.name), other);
         assert.equal(await store.findSystemByName('none'), null);
         assert.deepEqual(await store.listSystems(), [other, system]);
+        assert.equal(await store.transaction((tx) => tx.setSystemSeparationOfDuties(system.id, false)), true);
+        assert.equal(await store.transaction((tx) => tx.setSystemSeparationOfDuties('sys-none' as SystemId, false)), false);
+        assert.deepEqual(await store.findSystemById(system.id), { ...system, separationOfDuties: false });
+        assert.deepEqual(await store.findSystemById(other.id), other);
+        await store.transaction((tx) => tx.setSystemSeparationOfDuties(system.id, true));
+
+        // What an approval reads again in its transaction (locked for share on PostgreSQL).
+        assert.deepEqual(
+          await store.transaction((tx) => tx.readApprovalRows({ userId: user.id, systemId: system.id, componentId: component.id, packageId: pkg.id })),
+          { user, system, component, package: pkg },
+        );
+        assert.deepEqual(
+          await store.transaction((tx) => tx.readApprovalRows({ userId: null, systemId: 'sys-none' as SystemId, componentId: component.id, packageId: null })),
+          { user: null, system: null, component, package: null },
+        );
+        assert.equal((await store.transaction((tx) => tx.readApprovalRows({ userId: 'usr-none' as UserId, systemId: system.id, componentId: component.id, packageId: 'pkg-none' as PackageId }))).package, null);
 
         const second = f.component(system.id, { name: 'a-component', keyTypes: ['p384'], validityDays: 30 });
         await store.insertComponent(second);
@@ -895,6 +912,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
 
     describe('audit', () => {
       it('ok/append-assigns-seq-and-chain', async () => {
+        assert.deepEqual(await store.readAuditHead(), { seq: 0, hash: GENESIS_HASH }, 'an empty log\'s head is genesis');
         const events = [f.event(), f.event({ actor: 'system', action: 'request.approve', details: {} }), f.event({ at: at(99_999) })];
         const entries: AuditEntry[] = [];
         for (const event of events) entries.push(await store.appendAudit(event));
@@ -911,7 +929,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         assert.deepEqual(await store.readAudit(4, 10), []);
         const inTx = await store.transaction((tx) => tx.appendAudit(f.event()));
         assert.equal(inTx.seq, 4);
-        assert.deepEqual(await verifyStoreAudit(store), { ok: true, count: 4, lastSeq: 4, lastHash: inTx.hash });
+        assert.deepEqual(await verifyStoreAudit(store), { ok: true, count: 4, lastSeq: 4, lastHash: inTx.hash, checkpoints: 0, newestCheckpointSeq: null });
+        assert.deepEqual(await store.readAuditHead(), { seq: 4, hash: inTx.hash }, 'audit_head is the last entry');
       });
 
       it('fail/append-refuses-non-json-details', async () => {
@@ -928,7 +947,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         );
         assert.deepEqual(entries.map((e) => e.seq).sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 1));
         const verified = await verifyStoreAudit(store);
-        assert.deepEqual(verified, { ok: true, count: 50, lastSeq: 50, lastHash: entries.find((e) => e.seq === 50)?.hash });
+        assert.deepEqual(verified, { ok: true, count: 50, lastSeq: 50, lastHash: entries.find((e) => e.seq === 50)?.hash, checkpoints: 0, newestCheckpointSeq: null });
       });
 
       it('ok/filters-order-paging', async () => {
@@ -994,6 +1013,27 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
             .sort((x, y) => x.serial.localeCompare(y.serial)),
         );
         assert.deepEqual(await store.listRevokedCertificates(c.issuerFingerprint), []);
+      });
+
+      it('ok/key-policy/certificates-by-public-key-and-blocked-keys-once', async () => {
+        const hex = () => randomBytes(32).toString('hex');
+        const key = hex();
+        const [older, newer, other] = [
+          f.certificate({ publicKeySha256: key, createdAt: at(10) }),
+          f.certificate({ publicKeySha256: key, kind: 'gateway', createdAt: at(20), issuerFingerprint: 'd'.repeat(64) }),
+          f.certificate({ publicKeySha256: hex() }),
+        ];
+        for (const cert of [older, newer, other]) await store.insertCertificate(cert);
+        assert.deepEqual((await store.findCertificatesByPublicKey(key)).map((c) => c.serial), [newer.serial, older.serial], 'any kind and issuer, newest first');
+        assert.deepEqual((await store.findCertificatesByPublicKey(key))[0], newer, 'round-trips with its key');
+        assert.deepEqual(await store.findCertificatesByPublicKey(hex()), []);
+
+        assert.equal(await store.findBlockedKey(key), null);
+        const blocked = { publicKeySha256: key, blockedAt: at(30), issuerFingerprint: older.issuerFingerprint, serial: older.serial };
+        const results = await Promise.all(Array.from({ length: 5 }, () => store.transaction((tx) => tx.blockKey(blocked))));
+        assert.equal(results.filter(Boolean).length, 1, 'blocked once, by one of five concurrent revocations');
+        assert.equal(await store.blockKey({ ...blocked, blockedAt: at(40), serial: newer.serial }), false);
+        assert.deepEqual(await store.findBlockedKey(key), blocked, 'the first entry stays');
       });
 
       it('ok/crl-numbers-only-rise-and-concurrent-publishers-never-share-one', async () => {

@@ -388,6 +388,8 @@ function ReviewPanel(props: { requestId: string; canDecide: boolean; onClose: ()
             <dt>Request age</dt><dd>{age(r.createdAt)} (created <When at={r.createdAt} />)</dd>
             <dt>Expires</dt><dd><When at={r.expiresAt} />{review.expired ? ' — expired' : ''}</dd>
             <dt>Delivered by</dt><dd>{r.transport}{r.gateway ? ` via gateway ${r.gateway}` : ''}</dd>
+            <dt>Uploaded by</dt>
+            <dd data-testid="submitted-by">{r.submittedBy ?? 'no person (sent by the device or a gateway)'}</dd>
             <dt>Package</dt><dd>{review.package ? `${review.package.id} (${review.package.status})` : r.packageId}</dd>
             <dt>System / component</dt><dd>{r.system} / {r.component}</dd>
             <dt>Certificate template</dt>

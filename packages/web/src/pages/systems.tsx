@@ -7,7 +7,7 @@ import { call, getJson, patchJson, postJson, saveFile, type Session } from '../a
 import { CliCommand, ErrorBox, sh, StateBadge, When } from '../widgets';
 
 interface ComponentInfo { name: string; keyTypes: string[]; validityDays: number }
-interface SystemInfo { name: string; allowMock: boolean; components: ComponentInfo[] }
+interface SystemInfo { name: string; allowMock: boolean; separationOfDuties: boolean; components: ComponentInfo[] }
 interface PackageInfo { id: string; system: string; status: 'active' | 'revoked'; createdAt: string; expiresAt: string; revokedAt: string | null }
 
 const KEY_TYPES = ['p256', 'p384', 'rsa3072'] as const;
@@ -46,6 +46,10 @@ export function SystemsPage({ session }: { session: Session }) {
         <article key={s.name} className="card" aria-labelledby={`system-${s.name}`}>
           <h2 id={`system-${s.name}`}>{s.name}</h2>
           <MockSetting system={s.name} allowMock={s.allowMock} canSet={isAdmin} onDone={done} />
+          <p className="muted" data-testid={`duties-${s.name}`}>
+            {s.separationOfDuties ? 'Separation of duties: the person who uploads a request may not approve it.' : 'Separation of duties is off: the person who uploads a request may approve it too.'}
+          </p>
+          {isAdmin ? <CliCommand command={`provisio system update ${sh(s.name)} --separation-of-duties ${s.separationOfDuties ? 'off' : 'on'}`} /> : null}
           <h3>Approval policy of the system</h3>
           <Policy system={s.name} canSet={isAdmin} onDone={done} />
           <table className="table">
