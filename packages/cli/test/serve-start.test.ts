@@ -1,7 +1,7 @@
 /**
  * Start-up a newcomer can trust (D33): a second `provisio serve` on ports a first one holds names
  * the port and the flag to pass, exits 7 (port_in_use) and creates nothing — not even its data
- * directory; `--port N` without `--publish-listen` never reaches for the fixed publication port.
+ * directory; another bind failure is listen_failed (exit 8); `--port N` without `--publish-listen` never reaches for the fixed publication port.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -43,6 +43,23 @@ describe('serve start-up', () => {
       assert.equal(existsSync(data), false, 'nothing was created: no data directory, CA, database or token');
     });
   }
+
+  it('fail/start/host-not-of-this-machine-is-listen-failed', async () => {
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this machine.
+    const data = join(dir, 'second-foreign-host');
+    const r = await provisioAsync(['serve', '--data', data, '--port', '0', '--host', '192.0.2.1']);
+    assert.equal(r.status, 8, transcript(r));
+    assert.match(r.stderr, /cannot listen on 192\.0\.2\.1:0 \(192\.0\.2\.1 is not an address of this machine\): pass --port N \(or --host HOST\) \[listen_failed\]/);
+    assert.equal(existsSync(data), false);
+  });
+
+  it('fail/start/publish-url-without-a-publication-listener', async () => {
+    const data = join(dir, 'second-publish-url');
+    const r = await provisioAsync(['serve', '--data', data, '--port', String(port), '--publish-url', 'http://pki.example']);
+    assert.equal(r.status, 2, transcript(r));
+    assert.match(r.stderr, /--publish-url needs the publication listener: with --port, pass --publish-listen HOST:PORT too/);
+    assert.equal(existsSync(data), false);
+  });
 
   it('ok/start/the-first-service-still-serves', async () => {
     const r = await fetch(`http://127.0.0.1:${publishPort}/ca/root.crt`);
