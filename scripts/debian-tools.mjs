@@ -7,8 +7,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
  * (packages/web/test) drive Debian's Chromium through playwright-core; no browser is downloaded.
  * certtool: GnuTLS parses our private OIDs (packages/pki/src/oids.test.ts).
  * nginx: a relying party that checks the whole chain with ssl_crl (packages/cli/test/root-crl-*).
+ * sqlcipher: opens the device's encrypted database with the derived key (packages/device/src/device-database.test.ts).
+ * jq: recomputes the device audit log's hashes from its documented canonical form (device-audit-log.test.ts).
  * pki: strongSwan's EST client (packages/server/test/est.test.ts); its HTTP fetcher (the curl
- * plugin) is in libstrongswan-extra-plugins, ECDSA (the openssl plugin) in libstrongswan-standard-plugins. curl: the EST exchanges by hand (RFC 7030 Appendix A).
+ * plugin) is in libstrongswan-extra-plugins, ECDSA (the openssl plugin) in
+ * libstrongswan-standard-plugins. curl: the EST exchanges by hand (RFC 7030 Appendix A).
  * A value may name several packages, separated by spaces.
  */
 const TOOLS = {
@@ -16,6 +19,8 @@ const TOOLS = {
   chromium: 'chromium',
   certtool: 'gnutls-bin',
   nginx: 'nginx-light',
+  sqlcipher: 'sqlcipher',
+  jq: 'jq',
   pki: 'strongswan-pki libstrongswan-extra-plugins libstrongswan-standard-plugins',
   curl: 'curl',
 };
