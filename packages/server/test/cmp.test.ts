@@ -120,6 +120,9 @@ describe('CMP (RFC 4210 / RFC 9483) with openssl cmp', () => {
     assert.match(await ocspStatus(out), /: good/);
     const audit = (await t.call('GET', '/api/v1/audit?action=certificate.renew&target=CMP-001')).json<{ items: Array<{ details: Record<string, unknown> }> }>();
     assert.equal(audit.items[0]?.details.protocol, 'cmp');
+    // The review page checks the stored CertReqMsg's proof of possession again.
+    const review = (await t.call('GET', `/api/v1/requests/${String(audit.items[0]?.details.requestId)}/review`)).json<{ signatures: { status: string } }>();
+    assert.deepEqual(review.signatures, { status: 'verified' });
   });
 
   it('ok/kur-again-with-the-new-certificate-then-rr-revokes-and-ocsp-says-so', async () => {

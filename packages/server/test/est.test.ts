@@ -129,6 +129,10 @@ describe('EST (RFC 7030) with curl, openssl and strongSwan pki', () => {
     // The audit entry names the protocol; the device list shows the device provisioned.
     const audit = (await t.call('GET', '/api/v1/audit?action=certificate.renew&target=EST-001')).json<{ items: Array<{ details: Record<string, unknown> }> }>();
     assert.equal(audit.items[0]?.details.protocol, 'est');
+    const review = (await t.call('GET', `/api/v1/requests/${String(audit.items[0]?.details.requestId)}/review`)).json<{ signatures: { status: string } }>();
+    assert.deepEqual(review.signatures, { status: 'verified' });
+    const trace = await t.call('GET', '/api/v1/devices/EST-001/trace');
+    assert.equal(trace.status, 200, trace.body.toString());
     const list = (await t.call('GET', '/api/v1/devices?q=EST-001')).json<{ items: Array<{ deviceId: string; state: string }> }>();
     assert.deepEqual(list.items.map((d) => [d.deviceId, d.state]), [['EST-001', 'provisioned']]);
     writeFileSync(join(work, 'current.pem'), pem);

@@ -7,13 +7,14 @@
  * certificate template) instead of a renewal JWS.
  */
 import { createHash } from 'node:crypto';
-import { type ParsedCsr, checkRequestedSubjectAltNames, parseAndVerifyCsr, deviceSubjectAltName, type PublicKeyInfo } from '@provisio/pki';
+import { type ParsedCsr, PkiError, checkRequestedSubjectAltNames, parseAndVerifyCsr, parsePublicKeyDer, signatureAlgorithmByOid, verifySignature, deviceSubjectAltName, type PublicKeyInfo } from '@provisio/pki';
 import { RENEWAL_WINDOW_MS } from '@provisio/protocol';
 import type { ServiceDeps } from './deps.js';
 import { ServiceError } from './errors.js';
 import { type RenewalResult, type RenewingDevice, authenticateRenewingDevice, findPendingRenewal, installRenewal, issueRenewal } from './lifecycle.js';
 import type { DeviceRecord, EnrollmentProtocol, RequestRecord } from './model.js';
 import { requireProtocol } from './protocols.js';
+import { parseCertReqMsg } from '../protocols/cmp-message.js';
 
 type Deps = Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'revocation'>;
 
@@ -92,7 +93,19 @@ export async function renewOverProtocol(deps: Deps, input: ProtocolRenewalInput)
   return result;
 }
 
-/** A stored protocol request's proof of possession, checked again (the review page): its PKCS#10 signature. */
+/**
+ * A stored protocol request's proof of possession, checked again (the review page): the PKCS#10
+ * signature (EST), or the CRMF POPO signature over the CertRequest (CMP, RFC 4211 §4.1).
+ */
 export function verifyProtocolRequest(request: RequestRecord): void {
-  parseAndVerifyCsr(request.raw);
+  if (request.protocol !== 'cmp') {
+    parseAndVerifyCsr(request.raw);
+    return;
+  }
+  const message = parseCertReqMsg(request.raw);
+  const key = message.publicKey ?? parsePublicKeyDer(Buffer.alloc(0));
+  const popo = message.popo;
+  if (popo?.kind !== 'signature' || !verifySignature(signatureAlgorithmByOid(popo.algorithm.oid), key, message.certRequest, popo.signature)) {
+    throw new PkiError('csr_signature_invalid', 'the CMP request\'s proof of possession does not verify with the key it certifies');
+  }
 }

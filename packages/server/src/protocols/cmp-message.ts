@@ -230,7 +230,15 @@ function parseCertTemplate(buf: Buffer, t: Tlv): { subject: ParsedName | null; p
 function parseCertReqMessages(buf: Buffer, t: Tlv): CertRequestMessage {
   const messages = children(buf, t);
   if (messages.length !== 1 || messages[0]?.tag !== Tag.SEQUENCE) throw invalid('carries other than exactly one CertReqMsg (RFC 9483 §4.1.1)');
-  const msg = messages[0];
+  return parseOneCertReqMsg(buf, messages[0]);
+}
+
+/** A CertReqMsg stored with its request (a protocol request's raw bytes), read again. */
+export function parseCertReqMsg(der: Buffer): CertRequestMessage {
+  return parseOneCertReqMsg(der, readRoot(der, { maxBytes: MAX_CMP_MESSAGE_BYTES, maxDepth: DEFAULT_MAX_DEPTH }));
+}
+
+function parseOneCertReqMsg(buf: Buffer, msg: Tlv): CertRequestMessage {
   const [certReq, popoTlv, ...restMsg] = children(buf, msg);
   if (!certReq || certReq.tag !== Tag.SEQUENCE || restMsg.length > 1) throw invalid('has a malformed CertReqMsg');
   const [idTlv, templateTlv] = children(buf, certReq);
