@@ -146,7 +146,8 @@ describe('CMP (RFC 4210 / RFC 9483) with openssl cmp', () => {
     const chain = readFileSync(join(dir, 'certificate.pem'), 'utf8');
     const cert = join(work, 'device2.pem');
     writeFileSync(cert, chain.slice(0, chain.indexOf('-----END CERTIFICATE-----') + 26));
-    const key = join(dir, 'device.key');
+    const key = join(work, 'device2.key');
+    writeFileSync(key, readFileSync(join(dir, 'device.key')), { mode: 0o600 });
     const before = state();
 
     // Malformed DER, and DER that is no PKIMessage: an error PKIMessage, HTTP 200.
@@ -184,6 +185,26 @@ describe('CMP (RFC 4210 / RFC 9483) with openssl cmp', () => {
     const mac = await cmp(['-cmd', 'kur', '-ref', 'abcdef0123456789', '-secret', 'pass:wrong', '-oldcert', cert, '-newkey', key, '-certout', join(work, 'never.pem')]);
     assert.notEqual(mac.status, 0);
     assert.match(mac.output, /cmp_protection_invalid/);
+
+    // A revoked device's certificate (CMP-001 revoked itself above) renews nothing.
+    const revoked = await cmp(['-cmd', 'kur', '-cert', join(work, 'kur1.pem'), '-key', join(work, 'kur1.key'), '-newkey', key, '-certout', join(work, 'never.pem')]);
+    assert.notEqual(revoked.status, 0);
+    assert.match(revoked.output, /certificate_revoked/);
     assert.deepEqual(state(), before);
+  });
+
+  it('ok/kur/implicit-confirmation-makes-it-current-at-once', async () => {
+    const deviceBefore = (await t.call('GET', '/api/v1/devices/CMP-002')).json<{ requestId: string }>();
+    const key = join(work, 'implicit.key');
+    assert.equal(openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]).status, 0);
+    const keystoreKey = join(work, 'device2.key');
+    const out = join(work, 'implicit.pem');
+    const r = await cmp(['-cmd', 'kur', '-cert', join(work, 'device2.pem'), '-key', keystoreKey, '-newkey', key, '-implicit_confirm', '-certout', out, '-reqout', join(work, 'implicit-req.der')]);
+    assert.equal(r.status, 0, r.output);
+    const deviceAfter = (await t.call('GET', '/api/v1/devices/CMP-002')).json<{ requestId: string }>();
+    assert.notEqual(deviceAfter.requestId, deviceBefore.requestId, 'current without a certConf');
+    assert.match(await ocspStatus(join(work, 'device2.pem')), /: revoked/, 'the old key superseded');
+    const sent = asn1(readFileSync(join(work, 'implicit-req.der')));
+    assert.doesNotMatch(sent, /cont \[ 24 \]/, 'no certConf was sent');
   });
 });
