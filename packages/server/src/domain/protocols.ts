@@ -7,6 +7,7 @@
 import { type Actor, type ServiceDeps, actorName } from './deps.js';
 import { ServiceError } from './errors.js';
 import type { ComponentRecord, EnrollmentProtocol, ProtocolSwitch, SystemRecord } from './model.js';
+import type { StoreTx } from './store.js';
 import { requireSystem } from './systems.js';
 
 const NAMES: Readonly<Record<EnrollmentProtocol, string>> = { est: 'EST', cmp: 'CMP', scep: 'SCEP' };
@@ -85,14 +86,17 @@ export async function listProtocols(deps: Pick<ServiceDeps, 'store'>, input: { s
   }));
 }
 
+/** What the switch is read from: the store, or the caller's transaction. */
+type SwitchReader = { readonly store: Pick<StoreTx, 'listProtocolSwitches' | 'findSystemById'> };
+
 /** Whether `protocol` is on for this component: on the component itself or on its system. */
-export async function isProtocolEnabled(deps: Pick<ServiceDeps, 'store'>, protocol: EnrollmentProtocol, component: ComponentRecord): Promise<boolean> {
+export async function isProtocolEnabled(deps: SwitchReader, protocol: EnrollmentProtocol, component: ComponentRecord): Promise<boolean> {
   const switches = await deps.store.listProtocolSwitches(component.systemId);
   return switches.some((s) => s.protocol === protocol && (s.componentId === null || s.componentId === component.id));
 }
 
 /** Refuses with protocol_not_enabled unless `protocol` is on for this component. */
-export async function requireProtocol(deps: Pick<ServiceDeps, 'store'>, protocol: EnrollmentProtocol, component: ComponentRecord, system?: SystemRecord | null): Promise<void> {
+export async function requireProtocol(deps: SwitchReader, protocol: EnrollmentProtocol, component: ComponentRecord, system?: SystemRecord | null): Promise<void> {
   if (await isProtocolEnabled(deps, protocol, component)) return;
   const systemName = system?.name ?? (await deps.store.findSystemById(component.systemId))?.name ?? '?';
   throw new ServiceError(
