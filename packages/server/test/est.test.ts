@@ -187,6 +187,12 @@ describe('EST (RFC 7030) with curl, openssl and strongSwan pki', () => {
       assert.match(r.headers, /content-type: text\/plain/, name);
       assert.match(r.body, message, name);
     }
+    // Without a token a first enrollment is asked for one (HTTP basic); serverkeygen is not offered.
+    const enroll = await curl('/.well-known/est/simpleenroll', { body: good });
+    assert.equal(enroll.status, 401, enroll.body);
+    assert.match(enroll.headers, /www-authenticate: basic realm="provisio est"/);
+    const keygen = await curl('/.well-known/est/serverkeygen', { body: good, client });
+    assert.equal(keygen.status, 501, keygen.body);
     assert.deepEqual(databaseState(t), before);
   });
 });
