@@ -41,6 +41,7 @@ Commands:
   user create                    users with a role and an API token
   policy set|show                approval policies: manual, or automatic when rules match
   gateway create|list|revoke     proxy gateways for devices that cannot reach the service
+  token create|list|revoke       one-time enrollment tokens (a device enrolls with token + CSR)
   proxy run                      run a proxy gateway (queues while the service is down)
   ca init-root          create the root CA key (encrypted) and self-signed certificate
   ca new-intermediate   create the issuing CA key and its certificate request

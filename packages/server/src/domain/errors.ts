@@ -54,6 +54,13 @@ export const serverErrors = {
   device_certificate_revoked: { category: 'forbidden', when: 'a device checked in at the central station with a certificate that OCSP or the CRL reports revoked' },
   revocation_status_unavailable: { category: 'unavailable', when: 'the central station could get no fresh, verified revocation status (OCSP and CRL both failed) and refuses the check-in (fail closed)' },
   method_operation_refused: { category: 'forbidden', when: 'an enrollment method was asked for an operation it does not implement (every method refuses what it does not say it does), or to answer a request of another method' },
+  token_invalid: { category: 'unauthorized', when: 'an enrollment token is malformed, unknown or its secret is wrong (one answer for all three)' },
+  token_expired: { category: 'unauthorized', when: 'an enrollment token is past its expiry' },
+  token_used: { category: 'unauthorized', when: 'an enrollment token has no uses left (single-use by default)' },
+  token_revoked: { category: 'unauthorized', when: 'an enrollment token was revoked by an administrator' },
+  token_device_mismatch: { category: 'forbidden', when: 'an enrollment token is bound to another device id, or to a pattern the device id does not match' },
+  token_not_found: { category: 'not_found', when: 'no enrollment token has this id (token revoke)' },
+  token_binding_invalid: { category: 'invalid', when: 'a token to create names neither or both of a device id and a pattern, an unanchored or bad pattern, or uses or a lifetime out of range' },
   policy_invalid: { category: 'invalid', when: 'an approval policy\'s rules are not valid (unanchored or bad pattern, empty list, unknown transport, automatic without rules)' },
 } as const satisfies Catalog;
 

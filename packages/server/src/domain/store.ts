@@ -26,6 +26,8 @@ import type {
   DeviceIdText,
   DeviceRecord,
   DeviceState,
+  EnrollmentTokenId,
+  EnrollmentTokenRecord,
   ReprovisionAsk,
   GatewayId,
   GatewayRecord,
@@ -147,6 +149,7 @@ export interface StoreTx {
   setSystemAllowMock(id: SystemId, allowMock: boolean): Promise<boolean>;
   /** Sets whether a request's submitter is refused as its approver; false when no system has this id. */
   setSystemSeparationOfDuties(id: SystemId, on: boolean): Promise<boolean>;
+  setSystemEnrollmentSecretApproves(id: SystemId, on: boolean): Promise<boolean>;
   listSystems(): Promise<SystemRecord[]>;
   insertComponent(component: ComponentRecord): Promise<void>;
   findComponent(systemId: SystemId, name: string): Promise<ComponentRecord | null>;
@@ -282,6 +285,19 @@ export interface StoreTx {
   listGateways(): Promise<GatewayRecord[]>;
   /** Sets revokedAt; false when it was already revoked (or does not exist). */
   revokeGateway(id: GatewayId, at: Date): Promise<boolean>;
+
+  // one-time enrollment tokens (id unique)
+  insertEnrollmentToken(token: EnrollmentTokenRecord): Promise<void>;
+  findEnrollmentToken(id: EnrollmentTokenId): Promise<EnrollmentTokenRecord | null>;
+  /** Newest first (createdAt desc, id desc), optionally of one system. */
+  listEnrollmentTokens(filter: { systemId?: SystemId }): Promise<EnrollmentTokenRecord[]>;
+  /**
+   * Counts one use (compare-and-set: uses = expectedUses, below maxUses, not revoked) and sets
+   * lastUsedAt; false when another use or a revocation came first.
+   */
+  useEnrollmentToken(id: EnrollmentTokenId, use: { expectedUses: number; at: Date }): Promise<boolean>;
+  /** Sets revokedAt; false when it was already revoked (or does not exist). */
+  revokeEnrollmentToken(id: EnrollmentTokenId, at: Date): Promise<boolean>;
 
   // audit log
   /**

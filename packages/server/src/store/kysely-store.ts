@@ -21,6 +21,8 @@ import type {
   DeviceIdText,
   DeviceRecord,
   DeviceState,
+  EnrollmentTokenId,
+  EnrollmentTokenRecord,
   GatewayId,
   GatewayRecord,
   PackageId,
@@ -154,6 +156,11 @@ class KyselyStoreTx implements StoreTx {
 
   async setSystemSeparationOfDuties(id: SystemId, on: boolean): Promise<boolean> {
     const result = await this.db.updateTable('systems').set({ separation_of_duties: on ? 1 : 0 }).where('id', '=', id).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async setSystemEnrollmentSecretApproves(id: SystemId, on: boolean): Promise<boolean> {
+    const result = await this.db.updateTable('systems').set({ enrollment_secret_approves: on ? 1 : 0 }).where('id', '=', id).executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 
@@ -343,6 +350,45 @@ class KyselyStoreTx implements StoreTx {
     if (scope.componentId !== null) query = query.where('component_id', '=', scope.componentId);
     const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     return Number(n);
+  }
+
+  // -- one-time enrollment tokens -------------------------------------------------------------
+
+  async insertEnrollmentToken(token: EnrollmentTokenRecord): Promise<void> {
+    const row = rows.enrollmentTokenToRow(token);
+    await this.insert((db) => db.insertInto('enrollment_tokens').values(row).execute());
+  }
+
+  async findEnrollmentToken(id: EnrollmentTokenId): Promise<EnrollmentTokenRecord | null> {
+    const row = await this.db.selectFrom('enrollment_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? rows.enrollmentTokenFromRow(row) : null;
+  }
+
+  async listEnrollmentTokens(filter: { systemId?: SystemId }): Promise<EnrollmentTokenRecord[]> {
+    let query = this.db.selectFrom('enrollment_tokens').selectAll();
+    if (filter.systemId !== undefined) query = query.where('system_id', '=', filter.systemId);
+    const found = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
+    return found.map(rows.enrollmentTokenFromRow);
+  }
+
+  async useEnrollmentToken(id: EnrollmentTokenId, use: { expectedUses: number; at: Date }): Promise<boolean> {
+    const result = await this.db.updateTable('enrollment_tokens')
+      .set((eb) => ({ uses: eb('uses', '+', 1), last_used_at: rows.toMillis(use.at) }))
+      .where('id', '=', id)
+      .where('uses', '=', use.expectedUses)
+      .where((eb) => eb('uses', '<', eb.ref('max_uses')))
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async revokeEnrollmentToken(id: EnrollmentTokenId, at: Date): Promise<boolean> {
+    const result = await this.db.updateTable('enrollment_tokens')
+      .set({ revoked_at: rows.toMillis(at) })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   // -- proxy gateways --------------------------------------------------------------------------

@@ -20,6 +20,9 @@ import type {
   DeviceIdText,
   DeviceRecord,
   DeviceState,
+  EnrollmentSecretKind,
+  EnrollmentTokenId,
+  EnrollmentTokenRecord,
   Telemetry,
   GatewayId,
   GatewayRecord,
@@ -52,6 +55,7 @@ import type {
   ComponentsTable,
   CrlStateTable,
   DevicesTable,
+  EnrollmentTokensTable,
   GatewaysTable,
   PackagesTable,
   ProfilesTable,
@@ -124,6 +128,7 @@ export const systemToRow = (s: SystemRecord): Selectable<SystemsTable> => ({
   allow_mock: flag(s.allowMock),
   created_at: toMillis(s.createdAt),
   separation_of_duties: flag(s.separationOfDuties),
+  enrollment_secret_approves: flag(s.enrollmentSecretApproves),
 });
 
 export const systemFromRow = (r: Selectable<SystemsTable>): SystemRecord => ({
@@ -131,6 +136,7 @@ export const systemFromRow = (r: Selectable<SystemsTable>): SystemRecord => ({
   name: r.name,
   allowMock: isSet(r.allow_mock),
   separationOfDuties: isSet(r.separation_of_duties),
+  enrollmentSecretApproves: isSet(r.enrollment_secret_approves),
   createdAt: fromMillis(r.created_at),
 });
 
@@ -208,11 +214,13 @@ export const requestToRow = (q: RequestRecord): Selectable<RequestsTable> => ({
   policy_reason: q.policy?.reason ?? null,
   gateway_id: q.gatewayId ?? null,
   kind: q.kind ?? null,
+  enrollment_kind: q.enrollment?.kind ?? null,
+  enrollment_id: q.enrollment?.id ?? null,
 });
 
 export const requestFromRow = (r: Selectable<RequestsTable>): RequestRecord => ({
   id: r.id as RequestId,
-  packageId: r.package_id as PackageId,
+  packageId: r.package_id as PackageId | null,
   systemId: r.system_id as SystemId,
   componentId: r.component_id as ComponentId,
   deviceId: r.device_id as DeviceIdText,
@@ -239,6 +247,39 @@ export const requestFromRow = (r: Selectable<RequestsTable>): RequestRecord => (
     : { policy: { decision: r.policy_decision as PolicyVerdict['decision'], rule: r.policy_rule ?? '', reason: r.policy_reason ?? '' } }),
   ...(r.gateway_id === null || r.gateway_id === undefined ? {} : { gatewayId: r.gateway_id as GatewayId }),
   ...(r.kind === null || r.kind === undefined ? {} : { kind: r.kind as RequestKind }),
+  ...(r.enrollment_kind === null || r.enrollment_kind === undefined ? {} : { enrollment: { kind: r.enrollment_kind as EnrollmentSecretKind, id: r.enrollment_id ?? '' } }),
+});
+
+export const enrollmentTokenToRow = (t: EnrollmentTokenRecord): Selectable<EnrollmentTokensTable> => ({
+  id: t.id,
+  system_id: t.systemId,
+  component_id: t.componentId,
+  device_id: t.deviceId,
+  device_pattern: t.devicePattern,
+  secret_sha256: Buffer.from(t.secretSha256),
+  max_uses: t.maxUses,
+  uses: t.uses,
+  expires_at: toMillis(t.expiresAt),
+  created_at: toMillis(t.createdAt),
+  created_by: t.createdBy,
+  revoked_at: toMillisOrNull(t.revokedAt),
+  last_used_at: toMillisOrNull(t.lastUsedAt),
+});
+
+export const enrollmentTokenFromRow = (r: Selectable<EnrollmentTokensTable>): EnrollmentTokenRecord => ({
+  id: r.id as EnrollmentTokenId,
+  systemId: r.system_id as SystemId,
+  componentId: r.component_id as ComponentId,
+  deviceId: r.device_id as DeviceIdText | null,
+  devicePattern: r.device_pattern,
+  secretSha256: Buffer.from(r.secret_sha256),
+  maxUses: Number(r.max_uses),
+  uses: Number(r.uses),
+  expiresAt: fromMillis(r.expires_at),
+  createdAt: fromMillis(r.created_at),
+  createdBy: r.created_by as UserId,
+  revokedAt: fromMillisOrNull(r.revoked_at),
+  lastUsedAt: fromMillisOrNull(r.last_used_at),
 });
 
 export const gatewayToRow = (g: GatewayRecord): Selectable<GatewaysTable> => ({

@@ -37,6 +37,8 @@ export interface SystemsTable {
   allow_mock: Flag;
   created_at: Millis;
   separation_of_duties: Flag;
+  /** Migration 13: a valid enrollment token or pairing code counts as the approval. */
+  enrollment_secret_approves: Flag;
 }
 
 export interface ComponentsTable {
@@ -66,7 +68,8 @@ export interface PackagesTable {
 
 export interface RequestsTable {
   id: string;
-  package_id: string;
+  /** Null (migration 13) for a request made with an enrollment token or pairing code. */
+  package_id: string | null;
   system_id: string;
   component_id: string;
   device_id: string;
@@ -95,6 +98,26 @@ export interface RequestsTable {
   gateway_id: string | null;
   /** Migration 6: null for a provisioning request; 'renewal' or 'reprovision' (docs/lifecycle.md). */
   kind: string | null;
+  /** Migration 13: 'token' or 'pairing-code' and its id; null for a package's request. */
+  enrollment_kind: string | null;
+  enrollment_id: string | null;
+}
+
+/** Migration 13: one-time enrollment tokens (docs/service.md "Enrollment tokens"). */
+export interface EnrollmentTokensTable {
+  id: string;
+  system_id: string;
+  component_id: string;
+  device_id: string | null;
+  device_pattern: string | null;
+  secret_sha256: Buffer;
+  max_uses: number;
+  uses: number;
+  expires_at: Millis;
+  created_at: Millis;
+  created_by: string;
+  revoked_at: Millis | null;
+  last_used_at: Millis | null;
 }
 
 /** Migration 3: proxy gateways (docs/proxy.md). */
@@ -264,6 +287,7 @@ export interface Database {
   crl_state: CrlStateTable;
   certificate_notices: CertificateNoticesTable;
   blocked_keys: BlockedKeysTable;
+  enrollment_tokens: EnrollmentTokensTable;
 }
 
 /**
@@ -301,4 +325,5 @@ export const UNIQUE_CONSTRAINTS: Readonly<Record<string, { table: keyof Database
   crl_state_pkey: { table: 'crl_state', columns: ['issuer_fingerprint'] },
   certificate_notices_pkey: { table: 'certificate_notices', columns: ['issuer_fingerprint', 'serial', 'kind'] },
   blocked_keys_pkey: { table: 'blocked_keys', columns: ['public_key_sha256'] },
+  enrollment_tokens_pkey: { table: 'enrollment_tokens', columns: ['id'] },
 };
