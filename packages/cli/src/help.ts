@@ -49,6 +49,7 @@ Commands:
   ca root-crl           sign the root's CRL, revoking an intermediate (on the offline machine)
   device init           on a device: make its key and a provisioning request
   device install        on a device: verify and install a certified profile
+  device enroll         on a device: enroll with a one-time token (key made here, CSR, mutual TLS)
   device show           on a device: show identity, state and keystore files
   device check-in       on a device: check in at the central station (mutual TLS)
   device provision      on a connected device: init, submit, wait for approval, install
@@ -272,6 +273,34 @@ the same key replaces the installed one.
 
 Flags:
   --dir DIR          the keystore directory  [required]
+  --json             print the result as JSON
+`;
+
+export const DEVICE_ENROLL_HELP = `provisio device enroll: enroll a device with a one-time enrollment token (no package)
+
+Examples:
+  provisio device enroll --url https://pki.hospital.example:8443 --ca root.crt \\
+    --token-file zm-0042.token --id ZM-0042 --dir /var/lib/provisio
+  provisio device enroll --url https://127.0.0.1:8443 --ca root.crt --token-file t --id ZM-0042 \\
+    --label "Bed 12" --key rsa3072 --dir ./keystore --station https://station.local:8445
+
+Makes the key on this device (P-256 by default) and a CSR, sends the CSR with the token (from
+"provisio token create") over HTTPS trusting only --ca, and verifies the certified profile it
+gets back against --ca before writing anything; then writes the keystore (files 0600) and proves
+the install over mutual TLS, on which the service marks the device Provisioned. A refused token
+or answer writes nothing. While an approver decides (the system does not take the token as the
+approval), the key waits in memory up to --wait.
+
+Flags:
+  --url URL          the service  [required]
+  --ca FILE          the root certificate to trust (PEM)  [required]
+  --token-file FILE  the enrollment token (pvt_...)  [required]
+  --id ID            deviceId the token is bound to  [required]
+  --dir DIR          the keystore directory (new or empty)  [required]
+  --label TEXT       deviceLabel for the certificate (default: the device id)
+  --key TYPE         p256, p384 or rsa3072 (default p256; --key-type is the same)
+  --wait SECONDS     how long to wait for an approver (default 900)
+  --station URL      then check in at the central station with the new certificate
   --json             print the result as JSON
 `;
 

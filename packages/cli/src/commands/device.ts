@@ -10,6 +10,7 @@ import {
   type CheckInTelemetry,
   checkInAtStation,
   DeviceError,
+  enrollWithToken,
   FILE_MODE,
   type HeartbeatEvent,
   heartbeatAtStation,
@@ -23,6 +24,7 @@ import {
   reprovisionConnected,
   renewWhenDue,
   runAgent,
+  type SecretEnrollResult,
   showDevice,
 } from '@provisio/device';
 import { parsePackage } from '@provisio/protocol';
@@ -33,7 +35,7 @@ import { printError, warn } from '../diagnostics.js';
 import { CliError, EXIT, exitCodeFor, usageError } from '../errors.js';
 import { assertCanCreate, formatMode, PUBLIC_MODE, readInputFile, writeFileAtomic } from '../files.js';
 import { describeValidity, fieldLines, shellQuote } from '../format-text.js';
-import { DEVICE_CHECK_IN_HELP, DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RENEW_HELP, DEVICE_REPROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
+import { DEVICE_CHECK_IN_HELP, DEVICE_ENROLL_HELP, DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RENEW_HELP, DEVICE_REPROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
 import { type CliDeps, styleFor } from '../io.js';
 
 /**
@@ -739,6 +741,78 @@ function initTelemetry(dir: string): CheckInTelemetry {
 }
 
 // ---------------------------------------------------------------------------------------------
+// device enroll (a one-time enrollment token) and device pair (a pairing code)
+
+/** `--key` (the pairing issue's spelling) or `--key-type`: p256 unless one is given. */
+function keyChoice(args: ParsedArgs, cmd: string): KeyType {
+  const key = optionalString(args, 'key');
+  if (key === undefined) return keyTypeFlag(args, cmd);
+  return keyTypeFlag({ ...args, values: { ...args.values, 'key-type': key } }, cmd);
+}
+
+/** What enroll and pair print once the keystore is installed and confirmed, and the station check. */
+async function finishEnrollment(
+  deps: CliDeps,
+  args: ParsedArgs,
+  r: { dir: string; serviceUrl: string; result: SecretEnrollResult; extra?: Record<string, unknown> },
+): Promise<number> {
+  const { dir, result } = r;
+  const json = isSet(args, 'json');
+  const ok = tick(deps);
+  const stationUrl = optionalString(args, 'station');
+  const checkIn = stationUrl === undefined ? null : await checkInAtStation({}, { dir, stationUrl, telemetry: {} });
+  const { install: record, identity, paths } = result;
+  if (json) {
+    printJson(deps, {
+      state: identity.state,
+      deviceId: identity.deviceId,
+      system: identity.system,
+      component: identity.component,
+      requestId: result.requestId,
+      serial: record.serial,
+      notBefore: record.notBefore,
+      notAfter: record.notAfter,
+      confirmed: result.confirmed,
+      serviceUrl: r.serviceUrl,
+      checkIn,
+      files: { key: result.keyPath, certificate: paths.certificate, profile: paths.profile, install: paths.install },
+      ...r.extra,
+    });
+    return EXIT.ok;
+  }
+  deps.stdout.write(`${[
+    `${ok} Key generated in ${result.keyPath} (${KEY_NAMES[identity.keyType]}, mode 0600, never left this device)`,
+    `${ok} Answer verified against the root given (--ca) before anything was written; installed in ${dir}`,
+    `${ok} Mutual TLS with the new certificate: the service holds ${identity.deviceId} provisioned`,
+    ...(checkIn && stationUrl ? [checkInLine(ok, stationUrl, checkIn)] : []),
+    ...fieldLines([
+      ['device', `${identity.deviceId} (${identity.deviceLabel})`],
+      ['system', `${identity.system} / ${identity.component}`],
+      ['serial', record.serial],
+      ['valid to', record.notAfter],
+      ['request', result.requestId],
+    ]),
+  ].join('\n')}\n`);
+  return EXIT.ok;
+}
+
+async function enroll(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const cmd = 'device enroll';
+  const serviceUrl = requireString(args, 'url', cmd);
+  const rootPem = readText(requireString(args, 'ca', cmd));
+  const token = readText(requireString(args, 'token-file', cmd)).trim();
+  const deviceId = requireString(args, 'id', cmd);
+  const dir = requireString(args, 'dir', cmd);
+  const deviceLabel = optionalString(args, 'label');
+  const waitSeconds = integerFlag(args, 'wait', 900, 1, 604_800, cmd);
+  const result = await enrollWithToken(
+    { clock: deps.clock, random: deps.random },
+    { dir, serviceUrl, rootPem, token, deviceId, ...(deviceLabel !== undefined ? { deviceLabel } : {}), keyType: keyChoice(args, cmd), maxWaitMs: waitSeconds * 1000 },
+  );
+  return finishEnrollment(deps, args, { dir, serviceUrl, result });
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** The flags that describe a new device identity: shared by `device init` and `device provision`. */
 const IDENTITY_OPTIONS = {
@@ -774,6 +848,13 @@ export const DEVICE_COMMANDS: readonly CommandSpec[] = [
     options: { ...IDENTITY_OPTIONS, url: { type: 'string' }, wait: { type: 'string' }, station: { type: 'string' } },
     maxPositionals: 0,
     run: withHints(provision),
+  },
+  {
+    path: 'device enroll',
+    help: DEVICE_ENROLL_HELP,
+    options: { ...COMMON_OPTIONS, 'url': { type: 'string' }, 'ca': { type: 'string' }, 'token-file': { type: 'string' }, 'id': { type: 'string' }, 'label': { type: 'string' }, 'dir': { type: 'string' }, 'key': { type: 'string' }, 'key-type': { type: 'string' }, 'wait': { type: 'string' }, 'station': { type: 'string' } },
+    maxPositionals: 0,
+    run: withHints(enroll),
   },
   {
     path: 'device run',
