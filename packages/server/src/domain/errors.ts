@@ -61,6 +61,13 @@ export const serverErrors = {
   token_device_mismatch: { category: 'forbidden', when: 'an enrollment token is bound to another device id, or to a pattern the device id does not match' },
   token_not_found: { category: 'not_found', when: 'no enrollment token has this id (token revoke)' },
   token_binding_invalid: { category: 'invalid', when: 'a token to create names neither or both of a device id and a pattern, an unanchored or bad pattern, or uses or a lifetime out of range' },
+  pairing_code_invalid: { category: 'unauthorized', when: 'a pairing named a device id and code that match no open pairing: a wrong code, an unknown device or a locked record (one answer, the same time, for all three)' },
+  pairing_code_used: { category: 'unauthorized', when: 'the right pairing code was already used (a code pairs once)' },
+  pairing_code_expired: { category: 'unauthorized', when: 'the right pairing code is past its expiry' },
+  pairing_code_revoked: { category: 'unauthorized', when: 'the right pairing code was revoked by an administrator' },
+  pairing_exists: { category: 'conflict', when: 'a pairing code was created for a device that already has an open one (revoke it first)' },
+  pairing_not_found: { category: 'not_found', when: 'no pairing code is registered for this device id (pairing revoke or reset)' },
+  central_key_not_allowed: { category: 'forbidden', when: 'a pairing asked the service to generate the device key, and the system does not allow central key generation (or does not take the code as the approval)' },
   policy_invalid: { category: 'invalid', when: 'an approval policy\'s rules are not valid (unanchored or bad pattern, empty list, unknown transport, automatic without rules)' },
 } as const satisfies Catalog;
 

@@ -54,6 +54,11 @@ export interface SystemRecord {
    * request. Off unless the system is created or updated with it on (migration 13).
    */
   readonly enrollmentSecretApproves: boolean;
+  /**
+   * Whether a pairing may ask the service to generate the device key (devices that cannot make
+   * keys): the key is sent once in the payload and never stored (migration 14). Off by default.
+   */
+  readonly centralKeyGeneration: boolean;
   readonly createdAt: Date;
 }
 
@@ -281,6 +286,30 @@ export interface EnrollmentTokenRecord {
   readonly createdBy: UserId;
   readonly revokedAt: Date | null;
   readonly lastUsedAt: Date | null;
+}
+
+/**
+ * A device pre-registered with a pairing code (docs/service.md "Pairing codes"): the code is
+ * kept only as a scrypt hash; single use, an expiry, bound to its device id; wrong codes are
+ * counted here and lock the record at PAIRING_MAX_FAILURES until an admin resets it.
+ */
+export interface PairingCodeRecord {
+  readonly deviceId: DeviceIdText;
+  readonly systemId: SystemId;
+  readonly componentId: ComponentId;
+  readonly deviceLabel: string;
+  /** scrypt hash of the normalized code, PHC-like text (the same form as password hashes). */
+  readonly codeHash: string;
+  readonly failedAttempts: number;
+  readonly lockedAt: Date | null;
+  readonly expiresAt: Date;
+  readonly createdAt: Date;
+  readonly createdBy: UserId;
+  readonly revokedAt: Date | null;
+  /** When the code was used, the request it made and the SHA-256 of that request's CSR. */
+  readonly usedAt: Date | null;
+  readonly usedRequestId: RequestId | null;
+  readonly usedCsrSha256: string | null;
 }
 
 /** A key whose certificate was revoked for keyCompromise: no identity gets it certified again. */

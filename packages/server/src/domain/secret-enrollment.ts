@@ -60,6 +60,8 @@ export interface SecretEnrollmentInput {
   readonly csr: ParsedCsr;
   /** Checks and spends the secret inside the transaction, appending its own audit entry; throws to refuse. */
   readonly redeem: (tx: StoreTx, now: Date) => Promise<RedeemedSecret>;
+  /** Runs in the same transaction once the request is stored, before any approval (a pairing code records it). */
+  readonly afterRequest?: (tx: StoreTx, request: RequestRecord, now: Date) => Promise<void>;
 }
 
 export interface SecretEnrollmentResult {
@@ -144,6 +146,7 @@ export async function enrollWithSecret(
         };
         await tx.insertDevice(record);
       }
+      await input.afterRequest?.(tx, request, now);
       await tx.appendAudit({
         at: now,
         actor: `device:${deviceId}`,

@@ -128,6 +128,7 @@ export function systemView(s: SystemRecord, components: readonly ComponentRecord
     allowMock: s.allowMock,
     separationOfDuties: s.separationOfDuties,
     enrollmentSecretApproves: s.enrollmentSecretApproves,
+    centralKeyGeneration: s.centralKeyGeneration,
     createdAt: iso(s.createdAt),
     components: components.map(componentView),
   };

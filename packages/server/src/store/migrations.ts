@@ -625,10 +625,50 @@ async function dropRequestsPackageNotNullOnSqlite(db: Transaction<Database>): Pr
   for (const statement of [...indexes, ...triggers]) await sql.raw(statement).execute(db);
 }
 
+/**
+ * Pairing codes (docs/decisions.md D39): devices pre-registered with a code kept as a scrypt
+ * hash, the wrong attempts counted per device (a lock survives a restart), and the per-system
+ * switch for central key generation (off by default).
+ */
+const pairingCodes: Migration = {
+  version: 14,
+  name: 'pairing codes',
+  async up(db, dialect) {
+    const { int64 } = columnTypes(dialect);
+    const s = db.schema;
+    const deferred = <T extends { deferrable(): T; initiallyDeferred(): T }>(fk: T): T => fk.deferrable().initiallyDeferred();
+    await s.createTable('pairing_codes')
+      .addColumn('device_id', 'text', (c) => c.notNull())
+      .addColumn('system_id', 'text', (c) => c.notNull())
+      .addColumn('component_id', 'text', (c) => c.notNull())
+      .addColumn('device_label', 'text', (c) => c.notNull())
+      .addColumn('code_hash', 'text', (c) => c.notNull())
+      .addColumn('failed_attempts', 'integer', (c) => c.notNull())
+      .addColumn('locked_at', int64)
+      .addColumn('expires_at', int64, (c) => c.notNull())
+      .addColumn('created_at', int64, (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('revoked_at', int64)
+      .addColumn('used_at', int64)
+      .addColumn('used_request_id', 'text')
+      .addColumn('used_csr_sha256', 'text')
+      .addPrimaryKeyConstraint('pairing_codes_pkey', ['device_id'])
+      .addCheckConstraint('pairing_codes_failed_attempts_check', sql`failed_attempts >= 0`)
+      .addForeignKeyConstraint('pairing_codes_system_id_fkey', ['system_id'], 'systems', ['id'], deferred)
+      .addForeignKeyConstraint('pairing_codes_component_id_fkey', ['component_id'], 'components', ['id'], deferred)
+      .addForeignKeyConstraint('pairing_codes_created_by_fkey', ['created_by'], 'users', ['id'], deferred)
+      .execute();
+    await s.createIndex('pairing_codes_system_id_created_at_idx').on('pairing_codes').columns(['system_id', 'created_at']).execute();
+    await s.alterTable('systems')
+      .addColumn('central_key_generation', 'integer', (c) => c.notNull().defaultTo(0).check(sql`central_key_generation in (0, 1)`))
+      .execute();
+  },
+};
+
 /** In order; versions strictly increasing. */
 export const MIGRATIONS: readonly Migration[] = [
   initial, approvalPolicies, gateways, revocation, stationAndExpiry, lifecycle, deviceSorts, reprovisionAsk, pendingRequests, deviceSearch, keyPolicy,
-  separationOfDuties, enrollmentTokens,
+  separationOfDuties, enrollmentTokens, pairingCodes,
 ];
 
 /**

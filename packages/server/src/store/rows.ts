@@ -23,6 +23,7 @@ import type {
   EnrollmentSecretKind,
   EnrollmentTokenId,
   EnrollmentTokenRecord,
+  PairingCodeRecord,
   Telemetry,
   GatewayId,
   GatewayRecord,
@@ -57,6 +58,7 @@ import type {
   DevicesTable,
   EnrollmentTokensTable,
   GatewaysTable,
+  PairingCodesTable,
   PackagesTable,
   ProfilesTable,
   RequestsTable,
@@ -129,6 +131,7 @@ export const systemToRow = (s: SystemRecord): Selectable<SystemsTable> => ({
   created_at: toMillis(s.createdAt),
   separation_of_duties: flag(s.separationOfDuties),
   enrollment_secret_approves: flag(s.enrollmentSecretApproves),
+  central_key_generation: flag(s.centralKeyGeneration),
 });
 
 export const systemFromRow = (r: Selectable<SystemsTable>): SystemRecord => ({
@@ -137,6 +140,7 @@ export const systemFromRow = (r: Selectable<SystemsTable>): SystemRecord => ({
   allowMock: isSet(r.allow_mock),
   separationOfDuties: isSet(r.separation_of_duties),
   enrollmentSecretApproves: isSet(r.enrollment_secret_approves),
+  centralKeyGeneration: isSet(r.central_key_generation),
   createdAt: fromMillis(r.created_at),
 });
 
@@ -248,6 +252,40 @@ export const requestFromRow = (r: Selectable<RequestsTable>): RequestRecord => (
   ...(r.gateway_id === null || r.gateway_id === undefined ? {} : { gatewayId: r.gateway_id as GatewayId }),
   ...(r.kind === null || r.kind === undefined ? {} : { kind: r.kind as RequestKind }),
   ...(r.enrollment_kind === null || r.enrollment_kind === undefined ? {} : { enrollment: { kind: r.enrollment_kind as EnrollmentSecretKind, id: r.enrollment_id ?? '' } }),
+});
+
+export const pairingCodeToRow = (c: PairingCodeRecord): Selectable<PairingCodesTable> => ({
+  device_id: c.deviceId,
+  system_id: c.systemId,
+  component_id: c.componentId,
+  device_label: c.deviceLabel,
+  code_hash: c.codeHash,
+  failed_attempts: c.failedAttempts,
+  locked_at: toMillisOrNull(c.lockedAt),
+  expires_at: toMillis(c.expiresAt),
+  created_at: toMillis(c.createdAt),
+  created_by: c.createdBy,
+  revoked_at: toMillisOrNull(c.revokedAt),
+  used_at: toMillisOrNull(c.usedAt),
+  used_request_id: c.usedRequestId,
+  used_csr_sha256: c.usedCsrSha256,
+});
+
+export const pairingCodeFromRow = (r: Selectable<PairingCodesTable>): PairingCodeRecord => ({
+  deviceId: r.device_id as DeviceIdText,
+  systemId: r.system_id as SystemId,
+  componentId: r.component_id as ComponentId,
+  deviceLabel: r.device_label,
+  codeHash: r.code_hash,
+  failedAttempts: Number(r.failed_attempts),
+  lockedAt: fromMillisOrNull(r.locked_at),
+  expiresAt: fromMillis(r.expires_at),
+  createdAt: fromMillis(r.created_at),
+  createdBy: r.created_by as UserId,
+  revokedAt: fromMillisOrNull(r.revoked_at),
+  usedAt: fromMillisOrNull(r.used_at),
+  usedRequestId: r.used_request_id as RequestId | null,
+  usedCsrSha256: r.used_csr_sha256,
 });
 
 export const enrollmentTokenToRow = (t: EnrollmentTokenRecord): Selectable<EnrollmentTokensTable> => ({

@@ -39,6 +39,8 @@ export interface SystemsTable {
   separation_of_duties: Flag;
   /** Migration 13: a valid enrollment token or pairing code counts as the approval. */
   enrollment_secret_approves: Flag;
+  /** Migration 14: a pairing may have the service generate the device key. */
+  central_key_generation: Flag;
 }
 
 export interface ComponentsTable {
@@ -101,6 +103,24 @@ export interface RequestsTable {
   /** Migration 13: 'token' or 'pairing-code' and its id; null for a package's request. */
   enrollment_kind: string | null;
   enrollment_id: string | null;
+}
+
+/** Migration 14: devices pre-registered with a pairing code (docs/service.md "Pairing codes"). */
+export interface PairingCodesTable {
+  device_id: string;
+  system_id: string;
+  component_id: string;
+  device_label: string;
+  code_hash: string;
+  failed_attempts: number;
+  locked_at: Millis | null;
+  expires_at: Millis;
+  created_at: Millis;
+  created_by: string;
+  revoked_at: Millis | null;
+  used_at: Millis | null;
+  used_request_id: string | null;
+  used_csr_sha256: string | null;
 }
 
 /** Migration 13: one-time enrollment tokens (docs/service.md "Enrollment tokens"). */
@@ -288,6 +308,7 @@ export interface Database {
   certificate_notices: CertificateNoticesTable;
   blocked_keys: BlockedKeysTable;
   enrollment_tokens: EnrollmentTokensTable;
+  pairing_codes: PairingCodesTable;
 }
 
 /**
@@ -326,4 +347,5 @@ export const UNIQUE_CONSTRAINTS: Readonly<Record<string, { table: keyof Database
   certificate_notices_pkey: { table: 'certificate_notices', columns: ['issuer_fingerprint', 'serial', 'kind'] },
   blocked_keys_pkey: { table: 'blocked_keys', columns: ['public_key_sha256'] },
   enrollment_tokens_pkey: { table: 'enrollment_tokens', columns: ['id'] },
+  pairing_codes_pkey: { table: 'pairing_codes', columns: ['device_id'] },
 };

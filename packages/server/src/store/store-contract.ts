@@ -26,6 +26,7 @@ import type {
   EnrollmentTokenId,
   EnrollmentTokenRecord,
   GatewayId,
+  PairingCodeRecord,
   GatewayRecord,
   PackageId,
   PackageRecord,
@@ -74,6 +75,7 @@ function fixtures() {
       allowMock: true,
       separationOfDuties: true,
       enrollmentSecretApproves: false,
+      centralKeyGeneration: false,
       createdAt: at(3),
       ...o,
     }),
@@ -401,6 +403,65 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           await tx.insertDevice(f.device(request));
         });
         assert.deepEqual(await store.findRequest(request.id), request);
+      });
+    });
+
+    describe('pairing codes (migration 14)', () => {
+      it('ok/pairing/save-find-list-count-lock-use-revoke-reset', async () => {
+        const b = await base();
+        const record = (o: Partial<PairingCodeRecord> = {}): PairingCodeRecord => ({
+          deviceId: 'DEV-001' as DeviceIdText,
+          systemId: b.system.id,
+          componentId: b.component.id,
+          deviceLabel: 'Bed 12',
+          codeHash: '$scrypt$N=32768,r=8,p=1$c2FsdA$aGFzaA',
+          failedAttempts: 0,
+          lockedAt: null,
+          expiresAt: at(86_400_000),
+          createdAt: at(10),
+          createdBy: b.user.id,
+          revokedAt: null,
+          usedAt: null,
+          usedRequestId: null,
+          usedCsrSha256: null,
+          ...o,
+        });
+        const one = record();
+        const two = record({ deviceId: 'DEV-002' as DeviceIdText, createdAt: at(20) });
+        await store.transaction(async (tx) => {
+          await tx.savePairingCode(one, { replace: false });
+          await tx.savePairingCode(two, { replace: false });
+        });
+        assert.deepEqual(await store.findPairingCode(one.deviceId), one);
+        assert.equal(await store.findPairingCode('DEV-404' as DeviceIdText), null);
+        assert.deepEqual(await store.listPairingCodes({}), [two, one], 'newest first');
+        await rejectsConflict(store.savePairingCode(record(), { replace: false }), 'pairing_codes_pkey');
+
+        // Twenty concurrent wrong codes counted from the same reading: one is counted.
+        const count = () => store.transaction((tx) => tx.recordPairingFailure(one.deviceId, { expectedFailures: 0, lockAt: null }));
+        const results = await Promise.all(Array.from({ length: 20 }, count));
+        assert.equal(results.filter(Boolean).length, 1);
+        assert.equal(await store.transaction((tx) => tx.recordPairingFailure(one.deviceId, { expectedFailures: 1, lockAt: at(50) })), true);
+        assert.deepEqual(await store.findPairingCode(one.deviceId), { ...one, failedAttempts: 2, lockedAt: at(50) });
+        assert.equal(await store.transaction((tx) => tx.recordPairingFailure(one.deviceId, { expectedFailures: 2, lockAt: null })), false, 'locked: no more counting');
+        const request = f.request(b.pkg, b.component.id);
+        await store.transaction(async (tx) => {
+          await tx.insertRequest(request);
+          await tx.insertDevice(f.device(request));
+        });
+        assert.equal(await store.transaction((tx) => tx.usePairingCode(one.deviceId, { at: at(60), requestId: request.id, csrSha256: 'ab'.repeat(32) })), false, 'a locked code is not used');
+        assert.equal(await store.transaction((tx) => tx.resetPairingCode(one.deviceId)), true);
+        assert.equal(await store.transaction((tx) => tx.usePairingCode(one.deviceId, { at: at(61), requestId: request.id, csrSha256: 'ab'.repeat(32) })), true);
+        assert.equal(await store.transaction((tx) => tx.usePairingCode(one.deviceId, { at: at(62), requestId: request.id, csrSha256: 'ab'.repeat(32) })), false, 'once');
+        assert.deepEqual(await store.findPairingCode(one.deviceId), { ...one, usedAt: at(61), usedRequestId: request.id, usedCsrSha256: 'ab'.repeat(32) });
+        assert.equal(await store.transaction((tx) => tx.revokePairingCode(two.deviceId, at(70))), true);
+        assert.equal(await store.transaction((tx) => tx.revokePairingCode(two.deviceId, at(71))), false);
+        assert.equal(await store.transaction((tx) => tx.resetPairingCode('DEV-404' as DeviceIdText)), false);
+        const replaced = record({ deviceId: two.deviceId, createdAt: at(80) });
+        await store.transaction((tx) => tx.savePairingCode(replaced, { replace: true }));
+        assert.deepEqual(await store.findPairingCode(two.deviceId), replaced);
+        assert.equal(await store.transaction((tx) => tx.setSystemCentralKeyGeneration(b.system.id, true)), true);
+        assert.equal((await store.findSystemById(b.system.id))?.centralKeyGeneration, true);
       });
     });
 

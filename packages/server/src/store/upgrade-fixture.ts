@@ -12,12 +12,14 @@ import type { DeviceFilter, Store } from '../domain/store.js';
 import type { DialectName } from './migrations.js';
 
 /**
- * Statements that undo migrations 13, 12, 11, 10 and 9 (the pg_trgm extension stays: it is the
+ * Statements that undo migrations 14, 13, 12, 11, 10 and 9 (the pg_trgm extension stays: it is the
  * database's). requests.package_id is made NOT NULL again on PostgreSQL here; on SQLite the test
  * rebuilds the table, so migration 13's rebuild runs against the old data on both.
  */
 export function rollBackToMigration8(dialect: DialectName): string[] {
   const tokens = [
+    'drop table pairing_codes',
+    'alter table systems drop column central_key_generation',
     'drop table enrollment_tokens',
     'alter table systems drop column enrollment_secret_approves',
     'alter table requests drop column enrollment_kind',
@@ -41,7 +43,7 @@ export function rollBackToMigration8(dialect: DialectName): string[] {
     'drop index devices_needs_approval_idx',
     ...['pending_request_id', 'pending_request_kind', 'pending_request_expires_at'].map((c) => `alter table devices drop column ${c}`),
     'alter table systems drop column separation_of_duties',
-    'delete from schema_migrations where version in (9, 10, 11, 12, 13)',
+    'delete from schema_migrations where version in (9, 10, 11, 12, 13, 14)',
   ];
 }
 
