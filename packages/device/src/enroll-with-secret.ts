@@ -34,7 +34,7 @@ import {
 import { parseCertifiedProfile, type ParsedCertifiedProfile, verifyCertifiedProfile } from '@provisio/protocol';
 import { DeviceError } from './errors.js';
 import { installProfile } from './install-profile.js';
-import { checkKeystoreDirectory, createKeystoreFiles, directoryMode, ensureKeystoreDirectory, fileState } from './keystore.js';
+import { checkKeystoreDirectory, createKeystoreFiles, directoryMode, ensureKeystoreDirectory, fileState, keystorePath, replaceKeystoreFiles } from './keystore.js';
 import { type HttpReply, type HttpTransport, errorOf, httpsTransport, isTransient, provisionConnected, type ProvisionConnectedResult } from './provision-connected.js';
 import { type IdentityRecord, serializeRecord } from './records.js';
 
@@ -148,6 +148,25 @@ export async function writeEnrolledKeystore(
   return installProfile(deps, { dir, profileText: profile.raw });
 }
 
+/**
+ * config.json: where the device's software finds the service and its credentials (seed 003
+ * "update the configuration"). One file, replaced atomically (temp file, fsync, rename), so a
+ * reader sees the old configuration or the new one, never half of each.
+ */
+export function writeDeviceConfig(dir: string, config: { serverUrl: string; at: Date }): void {
+  const text = `${JSON.stringify({
+    format: 'provisio.device-config',
+    v: 1,
+    serverUrl: config.serverUrl,
+    certificate: keystorePath(dir, 'certificate'),
+    key: keystorePath(dir, 'key'),
+    root: keystorePath(dir, 'root'),
+    profile: keystorePath(dir, 'profile'),
+    updatedAt: config.at.toISOString(),
+  }, null, 2)}\n`;
+  replaceKeystoreFiles(dir, [{ file: 'config', data: text }]);
+}
+
 /** Retry-After in seconds as milliseconds, within [1 s, max]. */
 function retryAfter(reply: HttpReply, maxMs: number): number {
   const v = reply.headers['retry-after'];
@@ -218,6 +237,7 @@ export async function enrollWithToken(deps: SecretEnrollDeps, input: TokenEnroll
     }
     const profile = verifyAnswerProfile(profileText, { root, deviceId, signer: made.signer, at: deps.clock.now() });
     await writeEnrolledKeystore(deps, { dir: input.dir, serviceUrl: base, root, made, profile, enrolledWith: `token:${token.split('_')[1] ?? ''}` });
+    writeDeviceConfig(input.dir, { serverUrl: base, at: deps.clock.now() });
     input.onProgress?.({ step: 'installed', requestId });
     const confirmed = await provisionConnected(
       {

@@ -21,3 +21,4 @@ export * from './gateway/gateway-forwarder.js';
 export * from './gateway/gateway-queue.js';
 export * from './gateway/run-gateway.js';
 export * from './enroll-with-secret.js';
+export * from './pair-device.js';

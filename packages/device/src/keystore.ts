@@ -11,6 +11,8 @@
  *   certificate.pem  after install: device certificate + issuing CA                          0600
  *   profile.pcp      after install: the certified profile exactly as received                0600
  *   install.json     after install: requestId, serial, validity, profile SHA-256             0600
+ *   config.json      after a pairing or token enrollment: serverUrl and the paths of the
+ *                    certificate, key and trust anchors, replaced as one file (atomically)   0600
  *
  * Every file is written atomically (temp file in the same directory, fsync, link or rename, fsync
  * the directory), so a crash leaves either the old file or the new one, never half of one.
@@ -44,6 +46,8 @@ export const KEYSTORE_FILES = {
   install: 'install.json',
   /** A new key made by `renew --rekey`, until the profile certifying it is installed (docs/lifecycle.md). */
   renewalKey: 'renewal.key',
+  /** The device's configuration after a pairing or token enrollment (enroll-with-secret.ts). */
+  config: 'config.json',
 } as const;
 
 export type KeystoreFile = keyof typeof KEYSTORE_FILES;
@@ -67,6 +71,7 @@ const MAX_BYTES: Readonly<Record<KeystoreFile, number>> = {
   profile: 1024 * 1024,
   install: 64 * 1024,
   renewalKey: 16 * 1024,
+  config: 64 * 1024,
 };
 
 /** POSIX modes mean nothing on Windows; everywhere else they are checked. */

@@ -12,6 +12,7 @@ import {
   DeviceError,
   enrollWithToken,
   FILE_MODE,
+  pairDevice,
   type HeartbeatEvent,
   heartbeatAtStation,
   initDevice,
@@ -35,7 +36,7 @@ import { printError, warn } from '../diagnostics.js';
 import { CliError, EXIT, exitCodeFor, usageError } from '../errors.js';
 import { assertCanCreate, formatMode, PUBLIC_MODE, readInputFile, writeFileAtomic } from '../files.js';
 import { describeValidity, fieldLines, shellQuote } from '../format-text.js';
-import { DEVICE_CHECK_IN_HELP, DEVICE_ENROLL_HELP, DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RENEW_HELP, DEVICE_REPROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
+import { DEVICE_CHECK_IN_HELP, DEVICE_ENROLL_HELP, DEVICE_INIT_HELP, DEVICE_PAIR_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RENEW_HELP, DEVICE_REPROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
 import { type CliDeps, styleFor } from '../io.js';
 
 /**
@@ -812,6 +813,21 @@ async function enroll(deps: CliDeps, args: ParsedArgs): Promise<number> {
   return finishEnrollment(deps, args, { dir, serviceUrl, result });
 }
 
+async function pair(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const cmd = 'device pair';
+  const serviceUrl = requireString(args, 'url', cmd);
+  const rootPem = readText(requireString(args, 'ca', cmd));
+  const deviceId = requireString(args, 'id', cmd);
+  const code = requireString(args, 'code', cmd);
+  const dir = requireString(args, 'dir', cmd);
+  const waitSeconds = integerFlag(args, 'wait', 900, 1, 604_800, cmd);
+  const result = await pairDevice(
+    { clock: deps.clock, random: deps.random },
+    { dir, serviceUrl, rootPem, deviceId, code, keyType: keyChoice(args, cmd), hmac: isSet(args, 'hmac'), maxWaitMs: waitSeconds * 1000 },
+  );
+  return finishEnrollment(deps, args, { dir, serviceUrl, result, extra: { signature: result.signature, config: `${dir}/config.json` } });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /** The flags that describe a new device identity: shared by `device init` and `device provision`. */
@@ -855,6 +871,13 @@ export const DEVICE_COMMANDS: readonly CommandSpec[] = [
     options: { ...COMMON_OPTIONS, 'url': { type: 'string' }, 'ca': { type: 'string' }, 'token-file': { type: 'string' }, 'id': { type: 'string' }, 'label': { type: 'string' }, 'dir': { type: 'string' }, 'key': { type: 'string' }, 'key-type': { type: 'string' }, 'wait': { type: 'string' }, 'station': { type: 'string' } },
     maxPositionals: 0,
     run: withHints(enroll),
+  },
+  {
+    path: 'device pair',
+    help: DEVICE_PAIR_HELP,
+    options: { ...COMMON_OPTIONS, 'url': { type: 'string' }, 'ca': { type: 'string' }, 'id': { type: 'string' }, 'code': { type: 'string' }, 'dir': { type: 'string' }, 'key': { type: 'string' }, 'key-type': { type: 'string' }, 'hmac': { type: 'boolean' }, 'wait': { type: 'string' }, 'station': { type: 'string' } },
+    maxPositionals: 0,
+    run: withHints(pair),
   },
   {
     path: 'device run',
