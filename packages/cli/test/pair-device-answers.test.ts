@@ -50,10 +50,8 @@ describe('device pair refuses a changed, expired or foreign answer before writin
     const dir = join(work, deviceId);
     mkdirSync(dir, { mode: 0o700 });
     const before = snapshot(dir);
-    await assert.rejects(
-      pairDevice({ clock: deps.clock ?? { now: () => new Date() }, random, ...(deps.transport ? { transport: deps.transport } : {}) }, { dir, serviceUrl: t.service.url, rootPem: t.rootPem, deviceId, code, maxWaitMs: 10_000 }),
-      { code: expected },
-    );
+    const sdk = { clock: deps.clock ?? { now: () => new Date() }, random, ...(deps.transport ? { transport: deps.transport } : {}) };
+    await assert.rejects(pairDevice(sdk, { dir, serviceUrl: t.service.url, rootPem: t.rootPem, deviceId, code, maxWaitMs: 10_000 }), { code: expected });
     assert.deepEqual(snapshot(dir), before, `${expected}: the keystore directory is unchanged`);
     assert.deepEqual(before, {});
   }
