@@ -17,13 +17,13 @@ ${flags ? `\nFlags:\n${flags}` : ''}${CONNECTION}`;
 export const SYSTEM_CREATE = help(
   'system create NAME: create a system (a product line)',
   '  provisio system create ZMonitor\n  provisio system create Lab --separation-of-duties off',
-  '  --no-mock          refuse mock device files for this system\n  --separation-of-duties on|off   whether the person who uploaded a request is refused as its approver (default on)\n',
+  '  --no-mock          refuse mock device files for this system\n  --separation-of-duties on|off   whether the person who uploaded a request is refused as its approver (default on)\n  --secret-approves on|off        whether a valid enrollment token or pairing code is itself the approval (default off: the approval policy decides)\n  --central-keys on|off           whether a pairing may have the service generate the device key (default off; needs --secret-approves on)\n',
 );
 export const SYSTEM_LIST = help('system list: list systems and their components', '  provisio system list --json');
 export const SYSTEM_UPDATE = help(
-  'system update NAME [--allow-mock|--no-mock] [--separation-of-duties on|off]: change a system\'s settings (admin)',
-  '  provisio system update ZMonitor --no-mock\n  provisio system update Lab --allow-mock\n  provisio system update Lab --separation-of-duties off',
-  '  --allow-mock       accept mock device files (pre-generated keys, for experiments)\n  --no-mock          refuse them\n  --separation-of-duties on|off   on: the person who uploaded a request may not approve it (another approver must); off: they may\nSetting what is already set changes nothing and writes no audit entry.\n',
+  'system update NAME [--allow-mock|--no-mock] [--separation-of-duties on|off] [--secret-approves on|off] [--central-keys on|off]: change a system\'s settings (admin)',
+  '  provisio system update ZMonitor --no-mock\n  provisio system update Lab --allow-mock\n  provisio system update Lab --separation-of-duties off\n  provisio system update ZMonitor --secret-approves on',
+  '  --allow-mock       accept mock device files (pre-generated keys, for experiments)\n  --no-mock          refuse them\n  --separation-of-duties on|off   on: the person who uploaded a request may not approve it (another approver must); off: they may\n  --secret-approves on|off        on: a valid enrollment token or pairing code is the approval of the request it makes; off: the approval policy decides\n  --central-keys on|off           on: a pairing without a CSR gets a key the service made, sent once and never stored (audited); off (default): devices make their keys\nSetting what is already set changes nothing and writes no audit entry.\n',
 );
 export const SYSTEM_SHOW = help('system show NAME: a system and its component templates', '  provisio system show ZMonitor');
 export const COMPONENT_CREATE = help(
@@ -229,3 +229,20 @@ Devices that cannot reach the service use the gateway with the same SDK ("provis
 the service is reachable, and hands back the profiles exactly as the service signed them. It runs
 in the foreground, prints what it does on stderr, and stops cleanly on Ctrl-C or SIGTERM.
 `;
+
+export const TOKEN_CREATE = help(
+  'token create --system S --component C --id DEVICE-ID|--pattern REGEX [--uses N] [--expires 24h] [--out FILE]: a one-time enrollment token (admin), shown once',
+  '  provisio token create --system ZMonitor --component "bedside monitor" --id ZM-0042 > zm-0042.token\n  provisio token create --system ZMonitor --component "bedside monitor" --pattern \'^ZM-1[0-9]{3}$\' --uses 20 --expires 8h',
+  '  --id ID          bind the token to this device id\n  --pattern REGEX  or to device ids matching this anchored (^...$) regular expression\n  --uses N         enrollments it allows (default 1)\n  --expires D      how long it is valid: 90s, 30m, 24h, 7d (default 24h, at most 30d)\n  --out FILE       write the token to FILE (mode 0600) instead of stdout\nThe token (pvt_<id>_<secret>) is printed once; the service keeps only the SHA-256 of its secret.\n',
+);
+export const TOKEN_LIST = help('token list [--system S]: enrollment tokens and their state (active, used, expired, revoked), never their secrets', '  provisio token list --system ZMonitor');
+export const TOKEN_REVOKE = help('token revoke ID: revoke an enrollment token; it enrolls nothing from now on', '  provisio token revoke 3f2a9c01d4e5b6a7');
+
+export const PAIRING_CREATE = help(
+  'pairing create --system S --component C --id DEVICE-ID --label TEXT [--expires 72h]: pre-register a device with a pairing code (admin), shown once',
+  '  provisio pairing create --system ZMonitor --component "bedside monitor" --id DEV-001 --label "Bed 12"\n  provisio pairing create --system ZMonitor --component "bedside monitor" --id DEV-002 --label "Bed 14" --expires 8h',
+  '  --id ID        the device id the code is bound to\n  --label TEXT   the deviceLabel its certificate will carry\n  --expires D    how long the code is valid: 90s, 30m, 72h, 7d (default 72h, at most 30d)\nThe code (like K7QM-2XWD: 40 random bits, no look-alike characters) is printed once; the service\nkeeps a scrypt hash. It pairs once; 5 wrong codes lock the pairing until "provisio pairing reset".\n',
+);
+export const PAIRING_LIST = help('pairing list [--system S]: pre-registered devices and the state of their codes (active, used, expired, revoked, locked)', '  provisio pairing list --system ZMonitor');
+export const PAIRING_REVOKE = help('pairing revoke --id DEVICE-ID: revoke a device\'s pairing code; it pairs nothing from now on', '  provisio pairing revoke --id DEV-001');
+export const PAIRING_RESET = help('pairing reset --id DEVICE-ID: clear the wrong codes counted for a device and its lock', '  provisio pairing reset --id DEV-001');
