@@ -194,8 +194,8 @@ async function reusable(options: LoadAuthorityOptions, certificate: ParsedCertif
 /**
  * A service certificate whose key lives in the token, under `label` (decision D44). A new key is
  * made in the token for each new certificate (one key, one identity: key policy refuses to
- * certify a key twice); the replaced key is destroyed once its successor's certificate is on
- * disk, and a key whose certificate could not be issued is destroyed at once.
+ * certify a key twice). `retire` destroys the replaced key; the caller runs it once nothing signs
+ * with that key any more. A key whose certificate could not be issued is destroyed at once.
  */
 async function tokenServiceCertificate(
   options: LoadAuthorityOptions,
@@ -205,13 +205,13 @@ async function tokenServiceCertificate(
   authority: IssuanceAuthority,
   token: Pkcs11Token,
   label: string,
-): Promise<{ signer: Signer; certificate: ParsedCertificate; key: TokenKey }> {
+): Promise<{ signer: Signer; certificate: ParsedCertificate; key: TokenKey; retire: () => Promise<void> }> {
   const certPath = join(dir, `${name}.crt`);
   const existing = token.keysLabelled(label);
   if (existsSync(certPath)) {
     const certificate = parseCertificate(readFileSync(certPath, 'utf8'));
     const key = existing.find((k) => k.publicKey.spki.equals(certificate.publicKey.spki));
-    if (key && (await reusable(options, certificate, authority))) return { signer: key.signer, certificate, key };
+    if (key && (await reusable(options, certificate, authority))) return { signer: key.signer, certificate, key, retire: async () => {} };
   }
   const key = await token.generateKey(label, 'p256', { unique: false });
   let certificate: ParsedCertificate;
@@ -228,8 +228,10 @@ async function tokenServiceCertificate(
     await token.destroyKey(key);
     throw e;
   }
-  for (const old of existing) await token.destroyKey(old);
-  return { signer: key.signer, certificate, key };
+  const retire = async () => {
+    for (const old of existing) await token.destroyKey(old);
+  };
+  return { signer: key.signer, certificate, key, retire };
 }
 
 function openCaToken(options: LoadAuthorityOptions): { token: Pkcs11Token; caKey: TokenKey } | undefined {
@@ -280,23 +282,29 @@ async function loadAuthorityWith(options: LoadAuthorityOptions, hsm: { token: Pk
 
   // With the CA key in a token, the profile signer and OCSP responder keys are made there too;
   // the TLS key stays a file: Node's TLS needs the key in the process.
-  const serviceSigner = async (name: 'profile-signer' | 'ocsp-responder'): Promise<{ signer: Signer; certificate: ParsedCertificate }> => {
-    if (!hsm) return serviceCertificate(options, dir, name, { kind: name }, issuing);
+  type ServiceSigner = { signer: Signer; certificate: ParsedCertificate; retire: () => Promise<void> };
+  const serviceSigner = async (name: 'profile-signer' | 'ocsp-responder'): Promise<ServiceSigner> => {
+    if (!hsm) return { ...(await serviceCertificate(options, dir, name, { kind: name }, issuing)), retire: async () => {} };
     const loaded = await tokenServiceCertificate(options, dir, name, { kind: name }, issuing, hsm.token, serviceKeyLabel(hsm.caKey.label, name));
     options.log?.(`${name} key in the token: ${describeTokenKey(loaded.key)}`);
     return loaded;
   };
   const profileSigner = await serviceSigner('profile-signer');
+  await profileSigner.retire();
   const tls = await serviceCertificate(options, dir, 'tls', { kind: 'tls-server', names: options.tlsNames }, issuing);
 
   // The delegated OCSP responder (RFC 6960 §4.2.2.2): its own key, so the issuing CA key signs
   // only certificates and CRLs. Short-lived (issuance/validity.ts), renewed within 30 days of
   // expiry: at start, and while running when the responder asks (ca/ocsp-responder.ts).
-  const loadResponder = async (): Promise<OcspResponder> => {
+  // A replaced responder key in a token is destroyed only after the new responder is in place,
+  // so an answer being signed meanwhile still has its key.
+  const loadResponder = async (): Promise<{ responder: OcspResponder; retire: () => Promise<void> }> => {
     const loaded = await serviceSigner('ocsp-responder');
-    return { certificate: loaded.certificate, signer: loaded.signer };
+    return { responder: { certificate: loaded.certificate, signer: loaded.signer }, retire: loaded.retire };
   };
-  let ocspResponder = await loadResponder();
+  const first = await loadResponder();
+  let ocspResponder = first.responder;
+  await first.retire();
 
   return {
     authority: {
@@ -312,7 +320,9 @@ async function loadAuthorityWith(options: LoadAuthorityOptions, hsm: { token: Pk
         return ocspResponder;
       },
       async renewOcspResponder() {
-        ocspResponder = await loadResponder();
+        const renewed = await loadResponder();
+        ocspResponder = renewed.responder;
+        await renewed.retire();
         return ocspResponder;
       },
       rootCrl,
