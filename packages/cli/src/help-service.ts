@@ -17,13 +17,13 @@ ${flags ? `\nFlags:\n${flags}` : ''}${CONNECTION}`;
 export const SYSTEM_CREATE = help(
   'system create NAME: create a system (a product line)',
   '  provisio system create ZMonitor\n  provisio system create Lab --separation-of-duties off',
-  '  --no-mock          refuse mock device files for this system\n  --separation-of-duties on|off   whether the person who uploaded a request is refused as its approver (default on)\n',
+  '  --no-mock          refuse mock device files for this system\n  --separation-of-duties on|off   whether the person who uploaded a request is refused as its approver (default on)\n  --secret-approves on|off        whether a valid enrollment token or pairing code is itself the approval (default off: the approval policy decides)\n  --central-keys on|off           whether a pairing may have the service generate the device key (default off; needs --secret-approves on)\n',
 );
 export const SYSTEM_LIST = help('system list: list systems and their components', '  provisio system list --json');
 export const SYSTEM_UPDATE = help(
-  'system update NAME [--allow-mock|--no-mock] [--separation-of-duties on|off]: change a system\'s settings (admin)',
-  '  provisio system update ZMonitor --no-mock\n  provisio system update Lab --allow-mock\n  provisio system update Lab --separation-of-duties off',
-  '  --allow-mock       accept mock device files (pre-generated keys, for experiments)\n  --no-mock          refuse them\n  --separation-of-duties on|off   on: the person who uploaded a request may not approve it (another approver must); off: they may\nSetting what is already set changes nothing and writes no audit entry.\n',
+  'system update NAME [--allow-mock|--no-mock] [--separation-of-duties on|off] [--secret-approves on|off] [--central-keys on|off]: change a system\'s settings (admin)',
+  '  provisio system update ZMonitor --no-mock\n  provisio system update Lab --allow-mock\n  provisio system update Lab --separation-of-duties off\n  provisio system update ZMonitor --secret-approves on',
+  '  --allow-mock       accept mock device files (pre-generated keys, for experiments)\n  --no-mock          refuse them\n  --separation-of-duties on|off   on: the person who uploaded a request may not approve it (another approver must); off: they may\n  --secret-approves on|off        on: a valid enrollment token or pairing code is the approval of the request it makes; off: the approval policy decides\n  --central-keys on|off           on: a pairing without a CSR gets a key the service made, sent once and never stored (audited); off (default): devices make their keys\nSetting what is already set changes nothing and writes no audit entry.\n',
 );
 export const SYSTEM_SHOW = help('system show NAME: a system and its component templates', '  provisio system show ZMonitor');
 export const COMPONENT_CREATE = help(
@@ -161,6 +161,7 @@ Examples:
   provisio serve                                   # ./data, https://127.0.0.1:8443, SQLite, development CA
   provisio serve --data /var/lib/provisio --ca /etc/provisio/ca --host 0.0.0.0 --public-url https://pki.example
   provisio serve --publish-listen 0.0.0.0:80 --publish-url http://pki.example --station-listen 0.0.0.0:9443
+  provisio serve --ca /etc/provisio/ca --ca-pkcs11 'pkcs11:token=CA;object=issuing-ca' --pin-file /etc/provisio/pin
   PROVISIO_DB=postgres://postgres@127.0.0.1:5432/provisio provisio serve
 
 Flags:
@@ -171,6 +172,12 @@ Flags:
   --db URL           SQLite file or postgres:// URL (also PROVISIO_DB; default DATA/provisio.db)
   --ca DIR           use the issuing CA made by the ceremony (intermediate.crt, intermediate.key,
                      root.crt) instead of a development CA; PROVISIO_CA_PASSPHRASE if encrypted
+  --ca-pkcs11 URI    the issuing CA key in a PKCS#11 token (HSM), e.g.
+                     'pkcs11:token=CA;object=issuing-ca'; --ca DIR then needs no intermediate.key.
+                     The OCSP responder and profile signer keys are made in the same token, as
+                     OBJECT.ocsp-responder and OBJECT.profile-signer (docs/service.md)
+  --pin-file FILE    the token PIN (one line; the file must be mode 0600)  [with --ca-pkcs11]
+  --pkcs11-module P  the PKCS#11 library (default: SoftHSM2's, /usr/lib/softhsm/libsofthsm2.so)
   --public-url URL   the URL devices use, when it differs from https://HOST:PORT
   --crl-interval D   publish a fresh CRL at least this often (default 1h; 1m to 7d, e.g. 30m, 6h);
                      every revocation publishes one at once
@@ -240,3 +247,20 @@ Devices that cannot reach the service use the gateway with the same SDK ("provis
 the service is reachable, and hands back the profiles exactly as the service signed them. It runs
 in the foreground, prints what it does on stderr, and stops cleanly on Ctrl-C or SIGTERM.
 `;
+
+export const TOKEN_CREATE = help(
+  'token create --system S --component C --id DEVICE-ID|--pattern REGEX [--uses N] [--expires 24h] [--out FILE]: a one-time enrollment token (admin), shown once',
+  '  provisio token create --system ZMonitor --component "bedside monitor" --id ZM-0042 > zm-0042.token\n  provisio token create --system ZMonitor --component "bedside monitor" --pattern \'^ZM-1[0-9]{3}$\' --uses 20 --expires 8h',
+  '  --id ID          bind the token to this device id\n  --pattern REGEX  or to device ids matching this anchored (^...$) regular expression\n  --uses N         enrollments it allows (default 1)\n  --expires D      how long it is valid: 90s, 30m, 24h, 7d (default 24h, at most 30d)\n  --out FILE       write the token to FILE (mode 0600) instead of stdout\nThe token (pvt_<id>_<secret>) is printed once; the service keeps only the SHA-256 of its secret.\n',
+);
+export const TOKEN_LIST = help('token list [--system S]: enrollment tokens and their state (active, used, expired, revoked), never their secrets', '  provisio token list --system ZMonitor');
+export const TOKEN_REVOKE = help('token revoke ID: revoke an enrollment token; it enrolls nothing from now on', '  provisio token revoke 3f2a9c01d4e5b6a7');
+
+export const PAIRING_CREATE = help(
+  'pairing create --system S --component C --id DEVICE-ID --label TEXT [--expires 72h]: pre-register a device with a pairing code (admin), shown once',
+  '  provisio pairing create --system ZMonitor --component "bedside monitor" --id DEV-001 --label "Bed 12"\n  provisio pairing create --system ZMonitor --component "bedside monitor" --id DEV-002 --label "Bed 14" --expires 8h',
+  '  --id ID        the device id the code is bound to\n  --label TEXT   the deviceLabel its certificate will carry\n  --expires D    how long the code is valid: 90s, 30m, 72h, 7d (default 72h, at most 30d)\nThe code (like K7QM-2XWD: 40 random bits, no look-alike characters) is printed once; the service\nkeeps a scrypt hash. It pairs once; 5 wrong codes lock the pairing until "provisio pairing reset".\n',
+);
+export const PAIRING_LIST = help('pairing list [--system S]: pre-registered devices and the state of their codes (active, used, expired, revoked, locked)', '  provisio pairing list --system ZMonitor');
+export const PAIRING_REVOKE = help('pairing revoke --id DEVICE-ID: revoke a device\'s pairing code; it pairs nothing from now on', '  provisio pairing revoke --id DEV-001');
+export const PAIRING_RESET = help('pairing reset --id DEVICE-ID: clear the wrong codes counted for a device and its lock', '  provisio pairing reset --id DEV-001');

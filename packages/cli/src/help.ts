@@ -42,13 +42,18 @@ Commands:
   policy set|show                approval policies: manual, or automatic when rules match
   protocol enable|disable|show   standard enrollment protocols (EST, CMP, SCEP) per system or component
   gateway create|list|revoke     proxy gateways for devices that cannot reach the service
+  token create|list|revoke       one-time enrollment tokens (a device enrolls with token + CSR)
+  pairing create|list|revoke|reset   pairing codes: pre-registered devices pair with id + code
   proxy run                      run a proxy gateway (queues while the service is down)
   ca init-root          create the root CA key (encrypted) and self-signed certificate
-  ca new-intermediate   create the issuing CA key and its certificate request
+  ca new-intermediate   create the issuing CA key (in a file or an HSM) and its certificate request
+  ca show-key           show a key in a PKCS#11 token (HSM) and whether it can leave the token
   ca sign-intermediate  sign an issuing CA request with the root (on the offline machine)
   ca root-crl           sign the root's CRL, revoking an intermediate (on the offline machine)
   device init           on a device: make its key and a provisioning request
   device install        on a device: verify and install a certified profile
+  device enroll         on a device: enroll with a one-time token (key made here, CSR, mutual TLS)
+  device pair           on a device: pair with its id and pairing code (seed 003 workflow)
   device show           on a device: show identity, state and keystore files
   device check-in       on a device: check in at the central station (mutual TLS)
   device audit          on a device: list or verify its own security audit log
@@ -93,6 +98,7 @@ Commands:
   new-intermediate   create the issuing CA key and its certificate request
   sign-intermediate  sign an issuing CA request with the root
   root-crl           sign the root's CRL (also to revoke an intermediate)
+  show-key           show a key in a PKCS#11 token and whether it can leave the token
 
 Run "provisio ca COMMAND --help" for the flags of a command. See docs/ceremony.md.
 `;
@@ -124,10 +130,32 @@ Examples:
 Writes DIR/intermediate.key (PKCS#8, 0600; encrypted when PROVISIO_CA_PASSPHRASE is set) and
 DIR/intermediate.csr (PEM, 0644). Carry only intermediate.csr to the offline root machine.
 
+With --pkcs11 the key pair is generated inside a PKCS#11 token (an HSM), sensitive and never
+extractable, under the URI's object label; only intermediate.csr is written:
+  provisio ca new-intermediate --out ./ca --pkcs11 'pkcs11:token=CA;object=issuing-ca' --pin-file pin
+
 Flags:
   --out DIR          directory for intermediate.key and intermediate.csr  [required]
   --name NAME        subject common name (default "Provisio Issuing CA")
   --key-type TYPE    p256 (default), p384 or rsa3072
+  --pkcs11 URI       make the key in this token under this label (RFC 7512 URI: token=, object=)
+  --pin-file FILE    the token PIN, one line, mode 0600  [with --pkcs11]
+  --pkcs11-module P  the PKCS#11 library (default: SoftHSM2's, /usr/lib/softhsm/libsofthsm2.so)
+  --json             print the result as JSON
+`;
+
+export const SHOW_KEY_HELP = `provisio ca show-key: show a key in a PKCS#11 token and whether it can leave the token
+
+Examples:
+  provisio ca show-key --pkcs11 'pkcs11:token=CA;object=issuing-ca' --pin-file pin
+
+Prints the key's algorithm, public-key SHA-256 (compare with the certificate) and its custody
+as the token reports it (CKA_SENSITIVE, CKA_EXTRACTABLE). Warns when the key can be exported.
+
+Flags:
+  --pkcs11 URI       the key (RFC 7512 URI: token=, object=, optionally id=)  [required]
+  --pin-file FILE    the token PIN, one line, mode 0600  [required]
+  --pkcs11-module P  the PKCS#11 library (default: SoftHSM2's)
   --json             print the result as JSON
 `;
 
@@ -277,6 +305,62 @@ the same key replaces the installed one.
 Flags:
   --dir DIR          the keystore directory  [required]
   --json             print the result as JSON
+`;
+
+export const DEVICE_ENROLL_HELP = `provisio device enroll: enroll a device with a one-time enrollment token (no package)
+
+Examples:
+  provisio device enroll --url https://pki.hospital.example:8443 --ca root.crt \\
+    --token-file zm-0042.token --id ZM-0042 --dir /var/lib/provisio
+  provisio device enroll --url https://127.0.0.1:8443 --ca root.crt --token-file t --id ZM-0042 \\
+    --label "Bed 12" --key rsa3072 --dir ./keystore --station https://station.local:8445
+
+Makes the key on this device (P-256 by default) and a CSR, sends the CSR with the token (from
+"provisio token create") over HTTPS trusting only --ca, and verifies the certified profile it
+gets back against --ca before writing anything; then writes the keystore (files 0600) and proves
+the install over mutual TLS, on which the service marks the device Provisioned. A refused token
+or answer writes nothing. While an approver decides (the system does not take the token as the
+approval), the key waits in memory up to --wait.
+
+Flags:
+  --url URL          the service  [required]
+  --ca FILE          the root certificate to trust (PEM)  [required]
+  --token-file FILE  the enrollment token (pvt_...)  [required]
+  --id ID            deviceId the token is bound to  [required]
+  --dir DIR          the keystore directory (new or empty)  [required]
+  --label TEXT       deviceLabel for the certificate (default: the device id)
+  --key TYPE         p256, p384 or rsa3072 (default p256; --key-type is the same)
+  --wait SECONDS     how long to wait for an approver (default 900)
+  --station URL      then check in at the central station with the new certificate
+  --json             print the result as JSON
+`;
+
+export const DEVICE_PAIR_HELP = `provisio device pair: pair a device with its pairing code (seed 003 workflow)
+
+Examples:
+  provisio device pair --url https://pki.hospital.example:8443 --ca root.crt --id DEV-001 \\
+    --code K7QM-2XWD --dir /var/lib/provisio --station https://station.hospital.example:9443
+  provisio device pair --url https://127.0.0.1:8443 --ca root.crt --id DEV-002 --code ABCD-2345 \\
+    --dir ./keystore --key rsa3072 --hmac
+
+Asks the service, with the device id and code, what the device is (system, component, label);
+makes the key here (P-256 by default) and a CSR with the seed's profile (CN = id, OU = system,
+SAN = id and label, key usage, EKU clientAuth); sends it with the code; verifies the signed
+provisioning payload (signature, validity window, device id) and the certified profile against
+--ca BEFORE writing anything; then writes the keystore (files 0600) and config.json (atomically),
+proves the install over mutual TLS, and with --station checks in at the central station.
+
+Flags:
+  --url URL       the service  [required]
+  --ca FILE       the root certificate to trust (PEM)  [required]
+  --id ID         this device's id, as registered  [required]
+  --code CODE     the pairing code (ABCD-2345; case and dash do not matter)  [required]
+  --dir DIR       the keystore directory (new or empty)  [required]
+  --key TYPE      p256, p384 or rsa3072 (default p256; --key-type is the same)
+  --hmac          ask for the HMAC form of the payload signature (a key derived from the code)
+  --wait SECONDS  how long to wait for an approver (default 900)
+  --station URL   then check in at the central station with the new certificate
+  --json          print the result as JSON
 `;
 
 export const DEVICE_PROVISION_HELP = `provisio device provision: provision a connected device (init, submit, wait, install)

@@ -12,6 +12,8 @@ import { INSPECT_COMMAND } from './commands/inspect.js';
 import { SERVE_COMMANDS } from './commands/serve.js';
 import { SERVICE_COMMANDS } from './commands/service.js';
 import { SIMULATE_COMMAND } from './commands/simulate.js';
+import { TOKEN_COMMANDS } from './commands/token.js';
+import { PAIRING_COMMANDS } from './commands/pairing.js';
 import { printError } from './diagnostics.js';
 import { EXIT, exitCodeFor, Interrupted, usageError } from './errors.js';
 import { CA_HELP, DEVICE_HELP, TOP_HELP } from './help.js';
@@ -21,7 +23,8 @@ export { cliErrors } from './errors.js';
 export type { CliDeps, Output, Terminal } from './io.js';
 
 const COMMANDS: readonly CommandSpec[] = [
-  ...CA_COMMANDS, ...DEVICE_COMMANDS, ...SERVICE_COMMANDS, ...BUNDLE_COMMANDS, ...SERVE_COMMANDS, ...GATEWAY_COMMANDS, INSPECT_COMMAND, SIMULATE_COMMAND,
+  ...CA_COMMANDS, ...DEVICE_COMMANDS, ...SERVICE_COMMANDS, ...BUNDLE_COMMANDS, ...SERVE_COMMANDS, ...GATEWAY_COMMANDS,
+  ...TOKEN_COMMANDS, ...PAIRING_COMMANDS, INSPECT_COMMAND, SIMULATE_COMMAND,
 ];
 const GROUPS: Readonly<Record<string, string>> = { ...groupHelp(COMMANDS), ca: CA_HELP, device: DEVICE_HELP };
 

@@ -23,3 +23,5 @@ export * from './simulate-fleet.js';
 export * from './gateway/gateway-forwarder.js';
 export * from './gateway/gateway-queue.js';
 export * from './gateway/run-gateway.js';
+export * from './enroll-with-secret.js';
+export * from './pair-device.js';

@@ -14,6 +14,8 @@
  *   security_audit_log.jsonl  the device's own hash-chained security log (device-audit-log.ts)  0600
  *   security_audit_head.json  the last entry's seq and hash, to notice a cut log                 0600
  *   device.db        SQLCipher database, key derived from device.key (device-database.ts)    0600
+ *   config.json      after a pairing or token enrollment: serverUrl and the paths of the
+ *                    certificate, key and trust anchors, replaced as one file (atomically)   0600
  *
  * Every file is written atomically (temp file in the same directory, fsync, link or rename, fsync
  * the directory), so a crash leaves either the old file or the new one, never half of one; the
@@ -54,6 +56,8 @@ export const KEYSTORE_FILES = {
   auditHead: 'security_audit_head.json',
   /** Opened by SQLite, never through this module's readers (device-database.ts). */
   database: 'device.db',
+  /** The device's configuration after a pairing or token enrollment (enroll-with-secret.ts). */
+  config: 'config.json',
 } as const;
 
 export type KeystoreFile = keyof typeof KEYSTORE_FILES;
@@ -81,6 +85,7 @@ const MAX_BYTES: Readonly<Record<KeystoreFile, number>> = {
   auditLog: 256 * 1024 * 1024,
   auditHead: 4 * 1024,
   database: 1024 * 1024 * 1024,
+  config: 64 * 1024,
 };
 
 /** POSIX modes mean nothing on Windows; everywhere else they are checked. */

@@ -22,7 +22,7 @@ import {
   whole,
 } from './der.js';
 import { PkiError } from './errors.js';
-import { type DecodedExtensions, decodeExtensions, extension, parseExtensionList } from './extensions.js';
+import { type DecodedExtensions, type KeyUsage, decodeExtensions, extKeyUsageExtension, extension, keyUsageExtension, parseExtensionList } from './extensions.js';
 import { encodeGeneralName, formatGeneralName, type GeneralName, parseGeneralName } from './general-name.js';
 import { type PublicKeyInfo, parseSubjectPublicKeyInfo } from './keys.js';
 import { type DistinguishedName, encodeName, type ParsedName, parseName } from './name.js';
@@ -51,14 +51,21 @@ export interface ParsedCsr {
 export interface CreateCsrOptions {
   readonly subject: DistinguishedName;
   readonly subjectAltName?: readonly GeneralName[];
+  /** Asked for in the extensionRequest (shown to people; the profile decides what is issued). */
+  readonly keyUsage?: readonly KeyUsage[];
+  /** Extended key usage OIDs asked for, e.g. OID.kpClientAuth. */
+  readonly extKeyUsage?: readonly string[];
 }
 
 export async function createCsr(signer: Signer, options: CreateCsrOptions): Promise<Buffer> {
   const attributes: Buffer[] = [];
+  const requested: Buffer[] = [];
   if (options.subjectAltName && options.subjectAltName.length > 0) {
-    const san = extension(OID.subjectAltName, false, seq(...options.subjectAltName.map(encodeGeneralName)));
-    attributes.push(seq(oid(OID.extensionRequest), tlv(Tag.SET, seq(san))));
+    requested.push(extension(OID.subjectAltName, false, seq(...options.subjectAltName.map(encodeGeneralName))));
   }
+  if (options.keyUsage && options.keyUsage.length > 0) requested.push(keyUsageExtension(options.keyUsage));
+  if (options.extKeyUsage && options.extKeyUsage.length > 0) requested.push(extKeyUsageExtension(options.extKeyUsage));
+  if (requested.length > 0) attributes.push(seq(oid(OID.extensionRequest), tlv(Tag.SET, seq(...requested))));
   const info = seq(smallInteger(0), encodeName(options.subject), signer.publicKey.spki, tlv(0xa0, ...attributes));
   const signature = await signer.sign(info);
   return seq(info, signer.algorithm.der, bitString(signature));

@@ -41,6 +41,10 @@ export const protocolErrors = {
   },
   pr_not_yet_valid: { category: 'invalid', when: 'a provisioning request was created later than the checked time (beyond clock skew)' },
   pr_expired: { category: 'invalid', when: 'a provisioning request expired before the checked time' },
+  pp_malformed: { category: 'invalid', when: 'a pairing payload is not a JSON object of the seed\'s string fields with a detached-JWS signature, or its certificates are not PEM' },
+  pp_signature_invalid: { category: 'unauthorized', when: 'a pairing payload\'s signature (the profile signer\'s, chained to the device\'s root, or the HMAC under the key derived from its code) does not verify' },
+  pp_expired: { category: 'unauthorized', when: 'a pairing payload is used outside its window (issuedAt, with 5 minutes of clock skew, to expiresAt)' },
+  pp_wrong_device: { category: 'unauthorized', when: 'a pairing payload names another device id, or its certificate does not name this device or chain to its root for clientAuth' },
   cp_malformed: {
     category: 'invalid',
     when: 'a certified profile is not valid JSON of the documented shape, is larger than 64 KiB, or a field breaks its limits',

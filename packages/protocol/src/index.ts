@@ -7,3 +7,4 @@ export * from './request.js';
 export * from './confirm-proof.js';
 export * from './renewal-request.js';
 export * from './strict-json.js';
+export * from './pairing-payload.js';

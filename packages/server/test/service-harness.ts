@@ -194,7 +194,7 @@ export async function resignWithDeviceKey(text: string, packageText: string, dev
   return JSON.stringify(signed);
 }
 
-const STATE_TABLES = ['requests', 'devices', 'certificates', 'profiles', 'gateways', 'packages', 'blocked_keys', 'audit_log'] as const;
+const STATE_TABLES = ['requests', 'devices', 'certificates', 'profiles', 'gateways', 'packages', 'blocked_keys', 'audit_log', 'enrollment_tokens', 'pairing_codes'] as const;
 
 /**
  * Row counts of the tables issuance writes and the audit chain's head, read from the service's
@@ -204,7 +204,13 @@ export function databaseState(t: TestService): Record<string, unknown> {
   const db = new Database(join(t.dataDir, 'provisio.db'), { readonly: true });
   try {
     const counts = Object.fromEntries(STATE_TABLES.map((table) => [table, (db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n]));
-    return { ...counts, auditHead: db.prepare('select last_seq, last_hash from audit_head').get() };
+    return {
+      ...counts,
+      // A one-time secret's use is an update, not a row: its count is part of the state.
+      tokenUses: db.prepare('select coalesce(sum(uses), 0) as n, max(last_used_at) as last from enrollment_tokens').get(),
+      pairings: db.prepare('select device_id, failed_attempts, locked_at, used_at, used_request_id from pairing_codes order by device_id').all(),
+      auditHead: db.prepare('select last_seq, last_hash from audit_head').get(),
+    };
   } finally {
     db.close();
   }

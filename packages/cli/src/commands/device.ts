@@ -18,7 +18,9 @@ import {
   keystorePath,
   openDeviceDatabase,
   listDeviceAudit,
+  enrollWithToken,
   FILE_MODE,
+  pairDevice,
   type HeartbeatEvent,
   heartbeatAtStation,
   initDevice,
@@ -31,6 +33,7 @@ import {
   reprovisionConnected,
   renewWhenDue,
   runAgent,
+  type SecretEnrollResult,
   showDevice,
 } from '@provisio/device';
 import { parsePackage } from '@provisio/protocol';
@@ -41,7 +44,7 @@ import { printError, warn } from '../diagnostics.js';
 import { CliError, EXIT, exitCodeFor, usageError } from '../errors.js';
 import { assertCanCreate, formatMode, PUBLIC_MODE, readInputFile, writeFileAtomic } from '../files.js';
 import { describeValidity, fieldLines, shellQuote } from '../format-text.js';
-import { DEVICE_AUDIT_HELP, DEVICE_CHECK_IN_HELP, DEVICE_DB_KEY_HELP, DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RENEW_HELP, DEVICE_REPROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
+import { DEVICE_AUDIT_HELP, DEVICE_CHECK_IN_HELP, DEVICE_DB_KEY_HELP, DEVICE_ENROLL_HELP, DEVICE_INIT_HELP, DEVICE_PAIR_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RENEW_HELP, DEVICE_REPROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
 import { type CliDeps, styleFor } from '../io.js';
 
 /**
@@ -805,6 +808,93 @@ function initTelemetry(dir: string): CheckInTelemetry {
 }
 
 // ---------------------------------------------------------------------------------------------
+// device enroll (a one-time enrollment token) and device pair (a pairing code)
+
+/** `--key` (the pairing issue's spelling) or `--key-type`: p256 unless one is given. */
+function keyChoice(args: ParsedArgs, cmd: string): KeyType {
+  const key = optionalString(args, 'key');
+  if (key === undefined) return keyTypeFlag(args, cmd);
+  return keyTypeFlag({ ...args, values: { ...args.values, 'key-type': key } }, cmd);
+}
+
+/** What enroll and pair print once the keystore is installed and confirmed, and the station check. */
+async function finishEnrollment(
+  deps: CliDeps,
+  args: ParsedArgs,
+  r: { dir: string; serviceUrl: string; result: SecretEnrollResult; extra?: Record<string, unknown> },
+): Promise<number> {
+  const { dir, result } = r;
+  const json = isSet(args, 'json');
+  const ok = tick(deps);
+  const stationUrl = optionalString(args, 'station');
+  const checkIn = stationUrl === undefined ? null : await checkInAtStation({}, { dir, stationUrl, telemetry: {} });
+  const { install: record, identity, paths } = result;
+  if (json) {
+    printJson(deps, {
+      state: identity.state,
+      deviceId: identity.deviceId,
+      system: identity.system,
+      component: identity.component,
+      requestId: result.requestId,
+      serial: record.serial,
+      notBefore: record.notBefore,
+      notAfter: record.notAfter,
+      confirmed: result.confirmed,
+      serviceUrl: r.serviceUrl,
+      checkIn,
+      files: { key: result.keyPath, certificate: paths.certificate, profile: paths.profile, install: paths.install },
+      ...r.extra,
+    });
+    return EXIT.ok;
+  }
+  deps.stdout.write(`${[
+    `${ok} Key generated in ${result.keyPath} (${KEY_NAMES[identity.keyType]}, mode 0600, never left this device)`,
+    `${ok} Answer verified against the root given (--ca) before anything was written; installed in ${dir}`,
+    `${ok} Mutual TLS with the new certificate: the service holds ${identity.deviceId} provisioned`,
+    ...(checkIn && stationUrl ? [checkInLine(ok, stationUrl, checkIn)] : []),
+    ...fieldLines([
+      ['device', `${identity.deviceId} (${identity.deviceLabel})`],
+      ['system', `${identity.system} / ${identity.component}`],
+      ['serial', record.serial],
+      ['valid to', record.notAfter],
+      ['request', result.requestId],
+    ]),
+  ].join('\n')}\n`);
+  return EXIT.ok;
+}
+
+async function enroll(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const cmd = 'device enroll';
+  const serviceUrl = requireString(args, 'url', cmd);
+  const rootPem = readText(requireString(args, 'ca', cmd));
+  const token = readText(requireString(args, 'token-file', cmd)).trim();
+  const deviceId = requireString(args, 'id', cmd);
+  const dir = requireString(args, 'dir', cmd);
+  const deviceLabel = optionalString(args, 'label');
+  const waitSeconds = integerFlag(args, 'wait', 900, 1, 604_800, cmd);
+  const result = await enrollWithToken(
+    { clock: deps.clock, random: deps.random },
+    { dir, serviceUrl, rootPem, token, deviceId, ...(deviceLabel !== undefined ? { deviceLabel } : {}), keyType: keyChoice(args, cmd), maxWaitMs: waitSeconds * 1000 },
+  );
+  return finishEnrollment(deps, args, { dir, serviceUrl, result });
+}
+
+async function pair(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const cmd = 'device pair';
+  const serviceUrl = requireString(args, 'url', cmd);
+  const rootPem = readText(requireString(args, 'ca', cmd));
+  const deviceId = requireString(args, 'id', cmd);
+  const code = requireString(args, 'code', cmd);
+  const dir = requireString(args, 'dir', cmd);
+  const waitSeconds = integerFlag(args, 'wait', 900, 1, 604_800, cmd);
+  const result = await pairDevice(
+    { clock: deps.clock, random: deps.random },
+    { dir, serviceUrl, rootPem, deviceId, code, keyType: keyChoice(args, cmd), hmac: isSet(args, 'hmac'), maxWaitMs: waitSeconds * 1000 },
+  );
+  return finishEnrollment(deps, args, { dir, serviceUrl, result, extra: { signature: result.signature, config: `${dir}/config.json` } });
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** The flags that describe a new device identity: shared by `device init` and `device provision`. */
 const IDENTITY_OPTIONS = {
@@ -840,6 +930,20 @@ export const DEVICE_COMMANDS: readonly CommandSpec[] = [
     options: { ...IDENTITY_OPTIONS, url: { type: 'string' }, wait: { type: 'string' }, station: { type: 'string' } },
     maxPositionals: 0,
     run: withHints(provision),
+  },
+  {
+    path: 'device enroll',
+    help: DEVICE_ENROLL_HELP,
+    options: { ...COMMON_OPTIONS, 'url': { type: 'string' }, 'ca': { type: 'string' }, 'token-file': { type: 'string' }, 'id': { type: 'string' }, 'label': { type: 'string' }, 'dir': { type: 'string' }, 'key': { type: 'string' }, 'key-type': { type: 'string' }, 'wait': { type: 'string' }, 'station': { type: 'string' } },
+    maxPositionals: 0,
+    run: withHints(enroll),
+  },
+  {
+    path: 'device pair',
+    help: DEVICE_PAIR_HELP,
+    options: { ...COMMON_OPTIONS, 'url': { type: 'string' }, 'ca': { type: 'string' }, 'id': { type: 'string' }, 'code': { type: 'string' }, 'dir': { type: 'string' }, 'key': { type: 'string' }, 'key-type': { type: 'string' }, 'hmac': { type: 'boolean' }, 'wait': { type: 'string' }, 'station': { type: 'string' } },
+    maxPositionals: 0,
+    run: withHints(pair),
   },
   {
     path: 'device run',

@@ -67,19 +67,31 @@ function remote(path: string, help: string, options: CommandSpec['options'], max
   };
 }
 
-/** `--separation-of-duties on|off` as a boolean; undefined when the flag is not given. */
-function separationFlag(args: ParsedArgs, command: string): boolean | undefined {
-  const value = optionalString(args, 'separation-of-duties');
+/** `--FLAG on|off` as a boolean; undefined when the flag is not given. */
+function onOffFlag(args: ParsedArgs, flag: string, command: string): boolean | undefined {
+  const value = optionalString(args, flag);
   if (value === undefined) return undefined;
-  if (value !== 'on' && value !== 'off') throw usageError(`--separation-of-duties takes on or off; got "${value}"`, `provisio ${command} NAME --separation-of-duties off`);
+  if (value !== 'on' && value !== 'off') throw usageError(`--${flag} takes on or off; got "${value}"`, `provisio ${command} NAME --${flag} off`);
   return value === 'on';
 }
+
+const separationFlag = (args: ParsedArgs, command: string) => onOffFlag(args, 'separation-of-duties', command);
+const secretApprovesFlag = (args: ParsedArgs, command: string) => onOffFlag(args, 'secret-approves', command);
+const centralKeysFlag = (args: ParsedArgs, command: string) => onOffFlag(args, 'central-keys', command);
 
 const systemCreate: Handler = async (deps, args, api) => {
   const name = positional(args, 0, 'a system NAME', 'system create');
   const separationOfDuties = separationFlag(args, 'system create');
+  const enrollmentSecretApproves = secretApprovesFlag(args, 'system create');
+  const centralKeyGeneration = centralKeysFlag(args, 'system create');
   const system = await api.json<Json>('POST', '/api/v1/systems', {
-    json: { name, allowMock: args.values['no-mock'] !== true, ...(separationOfDuties !== undefined ? { separationOfDuties } : {}) },
+    json: {
+      name,
+      allowMock: args.values['no-mock'] !== true,
+      ...(separationOfDuties !== undefined ? { separationOfDuties } : {}),
+      ...(enrollmentSecretApproves !== undefined ? { enrollmentSecretApproves } : {}),
+      ...(centralKeyGeneration !== undefined ? { centralKeyGeneration } : {}),
+    },
   });
   return out(deps, args, system, () => `✔ System "${name}" created\nNext: provisio component create --system ${JSON.stringify(name)} NAME\n`);
 };
@@ -91,9 +103,10 @@ const systemList: Handler = async (deps, args, api) => {
 
 const systemShow: Handler = async (deps, args, api) => {
   const name = positional(args, 0, 'a system NAME', 'system show');
-  const s = await api.json<{ name: string; allowMock: boolean; separationOfDuties: boolean; components: Array<{ name: string; keyTypes: string[]; validityDays: number }> }>('GET', `/api/v1/systems/${enc(name)}`);
+  const s = await api.json<{ name: string; allowMock: boolean; separationOfDuties: boolean; enrollmentSecretApproves: boolean; components: Array<{ name: string; keyTypes: string[]; validityDays: number }> }>('GET', `/api/v1/systems/${enc(name)}`);
   return out(deps, args, s, () =>
     `system      ${s.name}\nmock files  ${s.allowMock ? 'allowed' : 'refused'}\nseparation of duties  ${s.separationOfDuties ? 'on (an uploader may not approve)' : 'off'}\n` +
+    `token or pairing code approves  ${s.enrollmentSecretApproves ? 'on' : 'off (the approval policy decides)'}\n` +
     table([['COMPONENT', 'KEY TYPES', 'VALIDITY'], ...s.components.map((c) => [c.name, c.keyTypes.join(','), `${c.validityDays} d`])]),
   );
 };
@@ -104,14 +117,23 @@ const systemUpdate: Handler = async (deps, args, api) => {
   const refuse = args.values['no-mock'] === true;
   if (allow && refuse) throw usageError('--allow-mock and --no-mock contradict each other: give one', `provisio system update ${name} --no-mock`);
   const separationOfDuties = separationFlag(args, 'system update');
-  if (!allow && !refuse && separationOfDuties === undefined) {
-    throw usageError('say what to change: --allow-mock, --no-mock or --separation-of-duties on|off', `provisio system update ${name} --no-mock`);
+  const enrollmentSecretApproves = secretApprovesFlag(args, 'system update');
+  const centralKeyGeneration = centralKeysFlag(args, 'system update');
+  if (!allow && !refuse && separationOfDuties === undefined && enrollmentSecretApproves === undefined && centralKeyGeneration === undefined) {
+    throw usageError('say what to change: --allow-mock, --no-mock, --separation-of-duties, --secret-approves or --central-keys on|off', `provisio system update ${name} --no-mock`);
   }
-  const body = { ...(allow || refuse ? { allowMock: allow } : {}), ...(separationOfDuties !== undefined ? { separationOfDuties } : {}) };
-  const s = await api.json<Json & { allowMock: boolean; separationOfDuties: boolean }>('PATCH', `/api/v1/systems/${enc(name)}`, { json: body });
+  const body = {
+    ...(allow || refuse ? { allowMock: allow } : {}),
+    ...(separationOfDuties !== undefined ? { separationOfDuties } : {}),
+    ...(enrollmentSecretApproves !== undefined ? { enrollmentSecretApproves } : {}),
+    ...(centralKeyGeneration !== undefined ? { centralKeyGeneration } : {}),
+  };
+  const s = await api.json<Json & { allowMock: boolean; separationOfDuties: boolean; enrollmentSecretApproves: boolean; centralKeyGeneration: boolean }>('PATCH', `/api/v1/systems/${enc(name)}`, { json: body });
   const said = [
     ...(allow || refuse ? [`${s.allowMock ? 'accepts' : 'refuses'} mock device files`] : []),
     ...(separationOfDuties !== undefined ? [`keeps separation of duties ${s.separationOfDuties ? 'on' : 'off'}`] : []),
+    ...(enrollmentSecretApproves !== undefined ? [s.enrollmentSecretApproves ? 'takes a valid enrollment token or pairing code as the approval' : 'has token and pairing-code enrollments approved by its approval policy'] : []),
+    ...(centralKeyGeneration !== undefined ? [s.centralKeyGeneration ? 'generates device keys for pairings that ask (sent once, never stored)' : 'never generates device keys'] : []),
   ];
   return out(deps, args, s, () => `✔ System "${name}" ${said.join('; ')}\n`);
 };
@@ -660,10 +682,10 @@ const paging = { limit: str, offset: str } as const;
 const AUDIT_FILTERS = { actor: str, action: str, target: str, since: str, until: str } as const;
 
 export const SERVICE_COMMANDS: readonly CommandSpec[] = [
-  remote('system create', HELP.SYSTEM_CREATE, { 'no-mock': { type: 'boolean' }, 'separation-of-duties': str }, 1, systemCreate),
+  remote('system create', HELP.SYSTEM_CREATE, { 'no-mock': { type: 'boolean' }, 'separation-of-duties': str, 'secret-approves': str, 'central-keys': str }, 1, systemCreate),
   remote('system list', HELP.SYSTEM_LIST, {}, 0, systemList),
   remote('system show', HELP.SYSTEM_SHOW, {}, 1, systemShow),
-  remote('system update', HELP.SYSTEM_UPDATE, { 'allow-mock': { type: 'boolean' }, 'no-mock': { type: 'boolean' }, 'separation-of-duties': str }, 1, systemUpdate),
+  remote('system update', HELP.SYSTEM_UPDATE, { 'allow-mock': { type: 'boolean' }, 'no-mock': { type: 'boolean' }, 'separation-of-duties': str, 'secret-approves': str, 'central-keys': str }, 1, systemUpdate),
   remote('component create', HELP.COMPONENT_CREATE, { 'system': str, 'key-type': str, 'validity-days': str, 'renewal-grace-days': str }, 1, componentCreate),
   remote('component update', HELP.COMPONENT_UPDATE, { 'system': str, 'renewal-grace-days': str }, 1, componentUpdate),
   remote('package create', HELP.PACKAGE_CREATE, { 'system': str, 'out': str, 'days': str, 'request-lifetime': str }, 0, packageCreate),

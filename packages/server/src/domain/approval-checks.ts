@@ -46,13 +46,15 @@ export async function checkApproval(
   const { system, component } = rows;
   if (!system || !component) throw new ServiceError('component_not_found', `the system or component of request ${request.id} no longer exists`);
 
-  // A provisioning request rests on its package and on the system's mock switch; a
+  // A provisioning request rests on its package (when a package made it) and on the system's mock switch; a
   // reprovisioning rests on the device's current certificate instead (checked by the device
   // transition in approveRequest), as at its intake.
+  // A token's or pairing code's request has no package: the secret it was made with was checked
+  // and spent at intake (one use), and nothing about it can change while the request waits.
   if (request.kind === undefined) {
     const pkg = rows.package;
-    if (!pkg) throw new ServiceError('package_not_found', `package ${request.packageId} of request ${request.id} no longer exists`);
-    if (pkg.status === 'revoked') {
+    if (request.packageId !== null && !pkg) throw new ServiceError('package_not_found', `package ${request.packageId} of request ${request.id} no longer exists`);
+    if (pkg && pkg.status === 'revoked') {
       throw new ServiceError('package_revoked', `package ${pkg.id} was revoked at ${pkg.revokedAt?.toISOString()} while request ${request.id} waited; its requests are refused — reject it`);
     }
     if (request.mock && !system.allowMock) {

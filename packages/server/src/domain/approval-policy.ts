@@ -30,7 +30,8 @@ export interface PolicySubject {
   readonly deviceId: string;
   readonly hardwareSerial: string | null;
   readonly transport: Transport;
-  readonly packageId: string;
+  /** Null for a request made with an enrollment token or pairing code (no package signed it). */
+  readonly packageId: string | null;
 }
 
 /** The rules in the order they are checked; the first that fails decides. */
@@ -60,6 +61,7 @@ function checkRule(rule: (typeof RULE_ORDER)[number], r: PolicyRules, q: PolicyS
   switch (rule) {
     case 'packageIds':
       if (!r.packageIds) return undefined;
+      if (q.packageId === null) return 'the request was made without a package (enrollment token or pairing code)';
       return r.packageIds.includes(q.packageId) ? null : `package ${q.packageId} not listed`;
     case 'transports':
       if (!r.transports) return undefined;
@@ -81,22 +83,36 @@ function compilePattern(pattern: string): RegExp {
   return new RegExp(pattern, 'u');
 }
 
+/**
+ * What is wrong with a device id pattern (null: nothing): 1 to 200 characters, anchored (^…$),
+ * no backreferences, a valid regular expression. Shared by policies and enrollment tokens.
+ */
+export function deviceIdPatternProblem(p: unknown): string | null {
+  if (typeof p !== 'string' || p.length === 0 || p.length > MAX_PATTERN_LENGTH) return `must be 1 to ${MAX_PATTERN_LENGTH} characters`;
+  if (!p.startsWith('^') || !p.endsWith('$')) return `must be anchored: start with ^ and end with $ (got ${p})`;
+  if (/\\[1-9k]/.test(p)) return 'must not use backreferences';
+  try {
+    compilePattern(p);
+  } catch (e) {
+    return `is not a valid regular expression: ${(e as Error).message}`;
+  }
+  return null;
+}
+
+/** Whether `deviceId` matches a pattern that passed deviceIdPatternProblem. */
+export function matchesDeviceIdPattern(pattern: string, deviceId: string): boolean {
+  return compilePattern(pattern).test(deviceId);
+}
+
 /** Checks mode and rules beyond the API schema; throws `policy_invalid` saying what is wrong. */
 export function validatePolicy(mode: ApprovalMode, rules: PolicyRules): PolicyRules {
   const invalid = (message: string) => new ServiceError('policy_invalid', message);
   if (mode !== 'manual' && mode !== 'automatic') throw invalid(`mode must be manual or automatic; got "${String(mode)}"`);
   const out: { -readonly [K in keyof PolicyRules]: PolicyRules[K] } = {};
   if (rules.deviceIdPattern !== undefined) {
-    const p = rules.deviceIdPattern;
-    if (typeof p !== 'string' || p.length === 0 || p.length > MAX_PATTERN_LENGTH) throw invalid(`deviceIdPattern must be 1 to ${MAX_PATTERN_LENGTH} characters`);
-    if (!p.startsWith('^') || !p.endsWith('$')) throw invalid(`deviceIdPattern must be anchored: start with ^ and end with $ (got ${p})`);
-    if (/\\[1-9k]/.test(p)) throw invalid('deviceIdPattern must not use backreferences');
-    try {
-      compilePattern(p);
-    } catch (e) {
-      throw invalid(`deviceIdPattern is not a valid regular expression: ${(e as Error).message}`);
-    }
-    out.deviceIdPattern = p;
+    const problem = deviceIdPatternProblem(rules.deviceIdPattern);
+    if (problem !== null) throw invalid(`deviceIdPattern ${problem}`);
+    out.deviceIdPattern = rules.deviceIdPattern;
   }
   const list = (key: 'serialAllowList' | 'packageIds', value: readonly string[] | undefined) => {
     if (value === undefined) return undefined;

@@ -13,6 +13,7 @@ export type RequestId = string & { readonly __brand: 'RequestId' };
 /** The device's own identifier (CN of its certificate); unique across the service. */
 export type DeviceIdText = string & { readonly __brand: 'DeviceIdText' };
 export type GatewayId = string & { readonly __brand: 'GatewayId' };
+export type EnrollmentTokenId = string & { readonly __brand: 'EnrollmentTokenId' };
 
 export type Role = 'admin' | 'approver' | 'technician' | 'auditor';
 export const ROLES: readonly Role[] = ['admin', 'approver', 'technician', 'auditor'];
@@ -47,6 +48,17 @@ export interface SystemRecord {
    * (docs/decisions.md D28). On unless the system is created or updated with it off.
    */
   readonly separationOfDuties: boolean;
+  /**
+   * Whether a valid one-time enrollment token or pairing code is itself the approval of the
+   * request it makes (docs/decisions.md D38); off: the approval policy decides, as for any
+   * request. Off unless the system is created or updated with it on (migration 13).
+   */
+  readonly enrollmentSecretApproves: boolean;
+  /**
+   * Whether a pairing may ask the service to generate the device key (devices that cannot make
+   * keys): the key is sent once in the payload and never stored (migration 14). Off by default.
+   */
+  readonly centralKeyGeneration: boolean;
   readonly createdAt: Date;
 }
 
@@ -86,9 +98,17 @@ export type RequestState = 'pending' | 'approved' | 'rejected';
 
 export type Transport = 'upload' | 'connected' | 'proxy';
 
+/**
+ * How a first provisioning request authenticated: absent for a bootstrap package's signed request;
+ * 'token' for a one-time enrollment token (domain/enrollment-tokens.ts); 'pairing-code' for a
+ * device's pre-registered pairing code (domain/pairing-codes.ts).
+ */
+export type EnrollmentSecretKind = 'token' | 'pairing-code';
+
 export interface RequestRecord {
   readonly id: RequestId;
-  readonly packageId: PackageId;
+  /** The bootstrap package that signed it; null for a request made with a token or pairing code. */
+  readonly packageId: PackageId | null;
   readonly systemId: SystemId;
   readonly componentId: ComponentId;
   readonly deviceId: DeviceIdText;
@@ -126,6 +146,11 @@ export interface RequestRecord {
   readonly kind?: RequestKind;
   /** The standard enrollment protocol it came by (docs/protocols.md): raw is then the PKCS#10 CSR (DER) as received. */
   readonly protocol?: EnrollmentProtocol;
+  /**
+   * Absent: a bootstrap package's request (or a renewal or reprovisioning, which carry their
+   * first request's). Otherwise how the first request authenticated; `raw` is then its CSR (DER).
+   */
+  readonly enrollment?: { readonly kind: EnrollmentSecretKind; readonly id: string };
 }
 
 export type RequestKind = 'renewal' | 'reprovision';
@@ -272,6 +297,54 @@ export interface CertificateRecord {
    * the issuing pipeline; absent only for a row whose DER did not parse when migration 11 ran.
    */
   readonly publicKeySha256?: string;
+}
+
+/**
+ * A one-time enrollment token (docs/service.md "Enrollment tokens"): `pvt_<id>_<secret>`, of which
+ * only the SHA-256 of the secret is kept. Bound to a system and component, and to one device id
+ * or an anchored pattern of ids; `maxUses` enrollments until `expiresAt`.
+ */
+export interface EnrollmentTokenRecord {
+  readonly id: EnrollmentTokenId;
+  readonly systemId: SystemId;
+  readonly componentId: ComponentId;
+  /** Exactly this device id, or null when `devicePattern` binds it. */
+  readonly deviceId: DeviceIdText | null;
+  /** An anchored regular expression (^…$) the device id must match, or null when `deviceId` binds it. */
+  readonly devicePattern: string | null;
+  /** SHA-256 of the secret part (256 random bits, so a fast hash is enough). */
+  readonly secretSha256: Buffer;
+  readonly maxUses: number;
+  readonly uses: number;
+  readonly expiresAt: Date;
+  readonly createdAt: Date;
+  readonly createdBy: UserId;
+  readonly revokedAt: Date | null;
+  readonly lastUsedAt: Date | null;
+}
+
+/**
+ * A device pre-registered with a pairing code (docs/service.md "Pairing codes"): the code is
+ * kept only as a scrypt hash; single use, an expiry, bound to its device id; wrong codes are
+ * counted here and lock the record at PAIRING_MAX_FAILURES until an admin resets it.
+ */
+export interface PairingCodeRecord {
+  readonly deviceId: DeviceIdText;
+  readonly systemId: SystemId;
+  readonly componentId: ComponentId;
+  readonly deviceLabel: string;
+  /** scrypt hash of the normalized code, PHC-like text (the same form as password hashes). */
+  readonly codeHash: string;
+  readonly failedAttempts: number;
+  readonly lockedAt: Date | null;
+  readonly expiresAt: Date;
+  readonly createdAt: Date;
+  readonly createdBy: UserId;
+  readonly revokedAt: Date | null;
+  /** When the code was used, the request it made and the SHA-256 of that request's CSR. */
+  readonly usedAt: Date | null;
+  readonly usedRequestId: RequestId | null;
+  readonly usedCsrSha256: string | null;
 }
 
 /** A key whose certificate was revoked for keyCompromise: no identity gets it certified again. */

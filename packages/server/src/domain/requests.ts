@@ -2,7 +2,7 @@
  * Provisioning requests: intake (every check before anything is stored), approval (certificate +
  * certified profile recorded in the same transaction that marks the request approved), rejection.
  */
-import { describePublicKey, keyTypeOf, publicKeyFingerprint } from '@provisio/pki';
+import { describePublicKey, keyTypeOf, parseCsr, type PublicKeyInfo, publicKeyFingerprint } from '@provisio/pki';
 import { ProtocolError, parseProvisioningRequest, parseRenewalRequest, verifyProvisioningRequest } from '@provisio/protocol';
 import { type Actor, type ServiceDeps, actorName, newId } from './deps.js';
 import { ServiceError } from './errors.js';
@@ -14,6 +14,7 @@ import { StoreConflict } from './store.js';
 import { askDetails, clearAnsweredAsk } from './reprovision-ask.js';
 import { issueCertificate } from '../issuance/issue-certificate.js';
 import { bootstrapPackageMethod, reprovisioningMethod } from '../issuance/methods/device.js';
+import { methodForEnrollment } from '../issuance/methods/enrollment-secret.js';
 import { checkKeyPolicy } from '../issuance/key-policy.js';
 import { HOUR_MS } from '../issuance/validity.js';
 
@@ -272,7 +273,7 @@ export async function approveRequest(
   const now = deps.clock.now();
   if (request.state !== 'pending') throw new ServiceError('request_not_pending', `request ${id} is already ${request.state}`);
   // A reprovisioning carries a renewal-format request (lifecycle.ts): its CSR names the key.
-  const publicKey = request.kind === 'reprovision' ? parseRenewalRequest(request.raw.toString('utf8')).csr.publicKey : parseProvisioningRequest(request.raw).csr.publicKey;
+  const publicKey = requestedPublicKey(request);
 
   const approved = await deps.store.transaction(async (tx) => {
     // What intake checked and may have changed while the request waited, read again in this
@@ -296,7 +297,7 @@ export async function approveRequest(
       await tx.transitionDevice(request.deviceId, ['pending'], 'approved', now);
     }
     if (byPolicy) await tx.setRequestPolicyVerdict(id, byPolicy.verdict);
-    const method = request.kind === 'reprovision' ? reprovisioningMethod : bootstrapPackageMethod;
+    const method = request.kind === 'reprovision' ? reprovisioningMethod : request.enrollment ? methodForEnrollment(request.enrollment.kind) : bootstrapPackageMethod;
     const { certificate } = await issueCertificate(tx, deps, {
       method,
       operation: request.kind === 'reprovision' ? 'renew' : 'sign',
@@ -337,6 +338,16 @@ export async function approveRequest(
   });
   deps.decisions?.decided(id);
   return approved;
+}
+
+/**
+ * The key a request asks to certify: a reprovisioning carries a renewal-format request
+ * (lifecycle.ts), a token's or pairing code's request its CSR, a package's request its file.
+ */
+export function requestedPublicKey(request: RequestRecord): PublicKeyInfo {
+  if (request.kind === 'reprovision') return parseRenewalRequest(request.raw.toString('utf8')).csr.publicKey;
+  if (request.enrollment) return parseCsr(request.raw).publicKey;
+  return parseProvisioningRequest(request.raw).csr.publicKey;
 }
 
 export async function rejectRequest(deps: Pick<ServiceDeps, 'store' | 'clock' | 'decisions'>, actor: Actor, id: RequestId, reason: string): Promise<RequestRecord> {

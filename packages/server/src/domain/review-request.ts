@@ -3,7 +3,7 @@
  * verified again over the bytes that arrived, its age and expiry, the package it came with, the
  * component's certificate template and the approval policy's verdict. Reads only.
  */
-import { isProvisioError, OID, parseCertificate, type SerialNumber, verifyChain } from '@provisio/pki';
+import { isProvisioError, OID, parseCertificate, parseCsr, type SerialNumber, verifyChain, verifyCsr } from '@provisio/pki';
 import { parseProvisioningRequest, parseRenewalRequest, RENEWAL_AUDIENCE, REPROVISION_AUDIENCE, verifyProvisioningRequest, verifyRenewalRequest } from '@provisio/protocol';
 import type { ServiceDeps } from './deps.js';
 import { ServiceError } from './errors.js';
@@ -41,6 +41,10 @@ export async function reviewRequest(deps: Pick<ServiceDeps, 'store' | 'clock' | 
       // Authenticated by the current certificate over mutual TLS or a CMP signature, which the
       // request does not keep: what can be checked again is its proof of possession.
       verifyProtocolRequest(request);
+    } else if (request.enrollment) {
+      // A token's or pairing code's request: its raw bytes are the CSR, whose proof of
+      // possession is checked again; the secret was checked (and spent) at intake.
+      verifyCsr(parseCsr(request.raw));
     } else if (request.kind === undefined) {
       const pr = parseProvisioningRequest(request.raw);
       verifyProvisioningRequest(pr, { at: pr.createdAt, roots: [deps.authority.root], intermediates: [deps.authority.intermediate] });
@@ -57,7 +61,7 @@ export async function reviewRequest(deps: Pick<ServiceDeps, 'store' | 'clock' | 
     signedWithCertificate,
     ageSeconds: Math.max(0, Math.round((now.getTime() - request.createdAt.getTime()) / 1000)),
     isExpired: now.getTime() >= request.expiresAt.getTime(),
-    package: await deps.store.findPackage(request.packageId),
+    package: request.packageId === null ? null : await deps.store.findPackage(request.packageId),
     component: await deps.store.findComponentById(request.componentId),
   };
 }

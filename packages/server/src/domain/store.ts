@@ -30,6 +30,9 @@ import type {
   DeviceState,
   EnrollmentProtocol,
   ProtocolSwitch,
+  EnrollmentTokenId,
+  EnrollmentTokenRecord,
+  PairingCodeRecord,
   ReprovisionAsk,
   GatewayId,
   GatewayRecord,
@@ -151,6 +154,8 @@ export interface StoreTx {
   setSystemAllowMock(id: SystemId, allowMock: boolean): Promise<boolean>;
   /** Sets whether a request's submitter is refused as its approver; false when no system has this id. */
   setSystemSeparationOfDuties(id: SystemId, on: boolean): Promise<boolean>;
+  setSystemEnrollmentSecretApproves(id: SystemId, on: boolean): Promise<boolean>;
+  setSystemCentralKeyGeneration(id: SystemId, on: boolean): Promise<boolean>;
   listSystems(): Promise<SystemRecord[]>;
   insertComponent(component: ComponentRecord): Promise<void>;
   findComponent(systemId: SystemId, name: string): Promise<ComponentRecord | null>;
@@ -307,6 +312,36 @@ export interface StoreTx {
   listGateways(): Promise<GatewayRecord[]>;
   /** Sets revokedAt; false when it was already revoked (or does not exist). */
   revokeGateway(id: GatewayId, at: Date): Promise<boolean>;
+
+  // one-time enrollment tokens (id unique)
+  insertEnrollmentToken(token: EnrollmentTokenRecord): Promise<void>;
+  findEnrollmentToken(id: EnrollmentTokenId): Promise<EnrollmentTokenRecord | null>;
+  /** Newest first (createdAt desc, id desc), optionally of one system. */
+  listEnrollmentTokens(filter: { systemId?: SystemId }): Promise<EnrollmentTokenRecord[]>;
+  /**
+   * Counts one use (compare-and-set: uses = expectedUses, below maxUses, not revoked) and sets
+   * lastUsedAt; false when another use or a revocation came first.
+   */
+  useEnrollmentToken(id: EnrollmentTokenId, use: { expectedUses: number; at: Date }): Promise<boolean>;
+  /** Sets revokedAt; false when it was already revoked (or does not exist). */
+  revokeEnrollmentToken(id: EnrollmentTokenId, at: Date): Promise<boolean>;
+
+  // pairing codes (deviceId unique)
+  /** Inserts, or replaces the device's record when `replace` is true (a new code for it). */
+  savePairingCode(record: PairingCodeRecord, options: { replace: boolean }): Promise<void>;
+  findPairingCode(deviceId: DeviceIdText): Promise<PairingCodeRecord | null>;
+  /** Newest first (createdAt desc, device id), optionally of one system. */
+  listPairingCodes(filter: { systemId?: SystemId }): Promise<PairingCodeRecord[]>;
+  /**
+   * Counts one wrong code (compare-and-set on failedAttempts = expected, not locked); sets
+   * lockedAt when `lockAt` is given. False when another attempt counted first.
+   */
+  recordPairingFailure(deviceId: DeviceIdText, failure: { expectedFailures: number; lockAt: Date | null }): Promise<boolean>;
+  /** Marks the code used (compare-and-set: not used, not revoked, not locked). */
+  usePairingCode(deviceId: DeviceIdText, use: { at: Date; requestId: RequestId; csrSha256: string }): Promise<boolean>;
+  revokePairingCode(deviceId: DeviceIdText, at: Date): Promise<boolean>;
+  /** Clears the count of wrong codes and the lock; false when there is no record. */
+  resetPairingCode(deviceId: DeviceIdText): Promise<boolean>;
 
   // audit log
   /**

@@ -35,7 +35,7 @@ function checkName(kind: 'system' | 'component', name: string): void {
 export async function createSystem(
   deps: Pick<ServiceDeps, 'store' | 'clock' | 'random'>,
   actor: Actor,
-  input: { name: string; allowMock?: boolean; separationOfDuties?: boolean },
+  input: { name: string; allowMock?: boolean; separationOfDuties?: boolean; enrollmentSecretApproves?: boolean; centralKeyGeneration?: boolean },
 ): Promise<SystemRecord> {
   checkName('system', input.name);
   const system: SystemRecord = {
@@ -43,6 +43,8 @@ export async function createSystem(
     name: input.name,
     allowMock: input.allowMock ?? true,
     separationOfDuties: input.separationOfDuties ?? true,
+    enrollmentSecretApproves: input.enrollmentSecretApproves ?? false,
+    centralKeyGeneration: input.centralKeyGeneration ?? false,
     createdAt: deps.clock.now(),
   };
   try {
@@ -50,7 +52,9 @@ export async function createSystem(
       await tx.insertSystem(system);
       await tx.appendAudit({
         at: deps.clock.now(), actor: actorName(actor), action: 'system.create', targetType: 'system', targetId: system.name,
-        details: { allowMock: system.allowMock, separationOfDuties: system.separationOfDuties },
+        details: { allowMock: system.allowMock, separationOfDuties: system.separationOfDuties, ...(system.enrollmentSecretApproves ? { enrollmentSecretApproves: true } : {}),
+          ...(system.centralKeyGeneration ? { centralKeyGeneration: true } : {}),
+        },
       });
     });
   } catch (e) {
@@ -65,6 +69,10 @@ export interface SystemChanges {
   readonly allowMock?: boolean;
   /** Whether the person who submitted a request is refused as its approver (D28). */
   readonly separationOfDuties?: boolean;
+  /** Whether a valid enrollment token or pairing code counts as the approval (D38). */
+  readonly enrollmentSecretApproves?: boolean;
+  /** Whether a pairing may have the service generate the device key (D39; off by default). */
+  readonly centralKeyGeneration?: boolean;
 }
 
 /**
@@ -77,20 +85,36 @@ export async function updateSystem(deps: Pick<ServiceDeps, 'store' | 'clock'>, a
   const system = await requireSystem(deps, name);
   const mock = changes.allowMock !== undefined && changes.allowMock !== system.allowMock ? changes.allowMock : undefined;
   const duties = changes.separationOfDuties !== undefined && changes.separationOfDuties !== system.separationOfDuties ? changes.separationOfDuties : undefined;
-  if (mock === undefined && duties === undefined) return system;
+  const secret = changes.enrollmentSecretApproves !== undefined && changes.enrollmentSecretApproves !== system.enrollmentSecretApproves
+    ? changes.enrollmentSecretApproves
+    : undefined;
+  const central = changes.centralKeyGeneration !== undefined && changes.centralKeyGeneration !== system.centralKeyGeneration
+    ? changes.centralKeyGeneration
+    : undefined;
+  if (mock === undefined && duties === undefined && secret === undefined && central === undefined) return system;
   const missing = () => new ServiceError('system_not_found', `system "${name}" does not exist`);
   await deps.store.transaction(async (tx) => {
     if (mock !== undefined && !(await tx.setSystemAllowMock(system.id, mock))) throw missing();
     if (duties !== undefined && !(await tx.setSystemSeparationOfDuties(system.id, duties))) throw missing();
+    if (secret !== undefined && !(await tx.setSystemEnrollmentSecretApproves(system.id, secret))) throw missing();
+    if (central !== undefined && !(await tx.setSystemCentralKeyGeneration(system.id, central))) throw missing();
     await tx.appendAudit({
       at: deps.clock.now(), actor: actorName(actor), action: 'system.update', targetType: 'system', targetId: system.name,
       details: {
         ...(mock !== undefined ? { allowMock: { from: system.allowMock, to: mock } } : {}),
         ...(duties !== undefined ? { separationOfDuties: { from: system.separationOfDuties, to: duties } } : {}),
+        ...(secret !== undefined ? { enrollmentSecretApproves: { from: system.enrollmentSecretApproves, to: secret } } : {}),
+        ...(central !== undefined ? { centralKeyGeneration: { from: system.centralKeyGeneration, to: central } } : {}),
       },
     });
   });
-  return { ...system, ...(mock !== undefined ? { allowMock: mock } : {}), ...(duties !== undefined ? { separationOfDuties: duties } : {}) };
+  return {
+    ...system,
+    ...(mock !== undefined ? { allowMock: mock } : {}),
+    ...(duties !== undefined ? { separationOfDuties: duties } : {}),
+    ...(secret !== undefined ? { enrollmentSecretApproves: secret } : {}),
+    ...(central !== undefined ? { centralKeyGeneration: central } : {}),
+  };
 }
 
 export async function requireSystem(deps: Pick<ServiceDeps, 'store'>, name: string): Promise<SystemRecord> {

@@ -30,6 +30,8 @@ import { POLICY_ROUTES } from './policy-routes.js';
 import { PROTOCOL_ROUTES } from './protocol-routes.js';
 import { REVIEW_ROUTES } from './review-routes.js';
 import { CA_ROUTES } from './ca-routes.js';
+import { ENROLLMENT_TOKEN_ROUTES } from './enrollment-routes.js';
+import { PAIRING_ROUTES } from './pairing-routes.js';
 import { listExpiringCertificates, listRenewalOverdue, parseExpiryWindow } from '../domain/expiry.js';
 import { auditView, certificateView, componentView, createNames, deviceView, expiryView, packageView, requestView, systemView, userView } from './views.js';
 
@@ -97,9 +99,9 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'POST', url: '/api/v1/systems', operationId: 'createSystem', summary: 'Create a system (product line)', roles: ['admin'],
-    body: obj({ name, allowMock: { type: 'boolean' }, separationOfDuties: { type: 'boolean' } }, ['name']),
+    body: obj({ name, allowMock: { type: 'boolean' }, separationOfDuties: { type: 'boolean' }, enrollmentSecretApproves: { type: 'boolean' }, centralKeyGeneration: { type: 'boolean' } }, ['name']),
     handler: async (ctx) => {
-      const b = ctx.body as { name: string; allowMock?: boolean; separationOfDuties?: boolean };
+      const b = ctx.body as { name: string; allowMock?: boolean; separationOfDuties?: boolean; enrollmentSecretApproves?: boolean; centralKeyGeneration?: boolean };
       return { status: 201, body: systemView(await createSystem(ctx.deps, actorOf(ctx), b)) };
     },
   },
@@ -119,9 +121,9 @@ export const ROUTES: readonly RouteSpec[] = [
     },
   },
   {
-    method: 'PATCH', url: '/api/v1/systems/:system', operationId: 'updateSystem', summary: 'Change a system\'s settings: allowMock (whether mock device files are accepted), separationOfDuties (whether a request\'s submitter is refused as its approver)', roles: ['admin'],
+    method: 'PATCH', url: '/api/v1/systems/:system', operationId: 'updateSystem', summary: 'Change a system\'s settings: allowMock (whether mock device files are accepted), separationOfDuties (whether a request\'s submitter is refused as its approver), enrollmentSecretApproves (whether a valid enrollment token or pairing code counts as the approval), centralKeyGeneration (whether a pairing may have the service generate the device key)', roles: ['admin'],
     params: obj({ system: name }, ['system']),
-    body: { ...obj({ allowMock: { type: 'boolean' }, separationOfDuties: { type: 'boolean' } }, []), minProperties: 1 },
+    body: { ...obj({ allowMock: { type: 'boolean' }, separationOfDuties: { type: 'boolean' }, enrollmentSecretApproves: { type: 'boolean' }, centralKeyGeneration: { type: 'boolean' } }, []), minProperties: 1 },
     handler: async (ctx) => {
       const system = await updateSystem(ctx.deps, actorOf(ctx), ctx.params.system as string, ctx.body as SystemChanges);
       return { body: systemView(system, await ctx.deps.store.listComponents(system.id)) };
@@ -502,4 +504,6 @@ export const ROUTES: readonly RouteSpec[] = [
   ...GATEWAY_ROUTES,
   ...LIFECYCLE_ROUTES,
   ...PROTOCOL_ROUTES,
+  ...ENROLLMENT_TOKEN_ROUTES,
+  ...PAIRING_ROUTES,
 ];

@@ -51,6 +51,8 @@ export async function requestView(r: RequestRecord, names: Names) {
     transport: r.transport,
     // 'renewal' or 'reprovision' (docs/lifecycle.md); absent for a provisioning request.
     ...(r.kind ? { kind: r.kind } : {}),
+    // How a first request authenticated without a package: {kind: 'token' | 'pairing-code', id}.
+    ...(r.enrollment ? { enrollment: r.enrollment } : {}),
     /** The proxy gateway that carried the request (transport 'proxy'), else null. */
     gateway: await names.gateway(r.gatewayId),
     mock: r.mock,
@@ -125,6 +127,8 @@ export function systemView(s: SystemRecord, components: readonly ComponentRecord
     name: s.name,
     allowMock: s.allowMock,
     separationOfDuties: s.separationOfDuties,
+    enrollmentSecretApproves: s.enrollmentSecretApproves,
+    centralKeyGeneration: s.centralKeyGeneration,
     createdAt: iso(s.createdAt),
     components: components.map(componentView),
   };

@@ -14,7 +14,7 @@ import type { IssuedKind } from './validity.js';
 /** What a caller may ask of a method. Revocation is no method's: administrators revoke (revocation.ts). */
 export type Operation = 'sign' | 'renew';
 
-export type MethodName = 'bootstrap-package' | 'renewal' | 'reprovisioning' | 'gateway' | 'package-credential' | 'service';
+export type MethodName = 'bootstrap-package' | 'enrollment-token' | 'pairing-code' | 'renewal' | 'reprovisioning' | 'gateway' | 'package-credential' | 'service';
 
 /** What the certificate says, per profile; the template step turns it into a certificate request. */
 export type CertificateTemplate =

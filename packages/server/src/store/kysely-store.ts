@@ -24,6 +24,9 @@ import type {
   DeviceRecord,
   DeviceState,
   EnrollmentProtocol,
+  EnrollmentTokenId,
+  EnrollmentTokenRecord,
+  PairingCodeRecord,
   GatewayId,
   GatewayRecord,
   PackageId,
@@ -158,6 +161,16 @@ class KyselyStoreTx implements StoreTx {
 
   async setSystemSeparationOfDuties(id: SystemId, on: boolean): Promise<boolean> {
     const result = await this.db.updateTable('systems').set({ separation_of_duties: on ? 1 : 0 }).where('id', '=', id).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async setSystemEnrollmentSecretApproves(id: SystemId, on: boolean): Promise<boolean> {
+    const result = await this.db.updateTable('systems').set({ enrollment_secret_approves: on ? 1 : 0 }).where('id', '=', id).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async setSystemCentralKeyGeneration(id: SystemId, on: boolean): Promise<boolean> {
+    const result = await this.db.updateTable('systems').set({ central_key_generation: on ? 1 : 0 }).where('id', '=', id).executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 
@@ -414,6 +427,103 @@ class KyselyStoreTx implements StoreTx {
     if (scope.componentId !== null) query = query.where('component_id', '=', scope.componentId);
     const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     return Number(n);
+  }
+
+  // -- one-time enrollment tokens -------------------------------------------------------------
+
+  async insertEnrollmentToken(token: EnrollmentTokenRecord): Promise<void> {
+    const row = rows.enrollmentTokenToRow(token);
+    await this.insert((db) => db.insertInto('enrollment_tokens').values(row).execute());
+  }
+
+  async findEnrollmentToken(id: EnrollmentTokenId): Promise<EnrollmentTokenRecord | null> {
+    const row = await this.db.selectFrom('enrollment_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? rows.enrollmentTokenFromRow(row) : null;
+  }
+
+  async listEnrollmentTokens(filter: { systemId?: SystemId }): Promise<EnrollmentTokenRecord[]> {
+    let query = this.db.selectFrom('enrollment_tokens').selectAll();
+    if (filter.systemId !== undefined) query = query.where('system_id', '=', filter.systemId);
+    const found = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
+    return found.map(rows.enrollmentTokenFromRow);
+  }
+
+  async useEnrollmentToken(id: EnrollmentTokenId, use: { expectedUses: number; at: Date }): Promise<boolean> {
+    const result = await this.db.updateTable('enrollment_tokens')
+      .set((eb) => ({ uses: eb('uses', '+', 1), last_used_at: rows.toMillis(use.at) }))
+      .where('id', '=', id)
+      .where('uses', '=', use.expectedUses)
+      .where((eb) => eb('uses', '<', eb.ref('max_uses')))
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async revokeEnrollmentToken(id: EnrollmentTokenId, at: Date): Promise<boolean> {
+    const result = await this.db.updateTable('enrollment_tokens')
+      .set({ revoked_at: rows.toMillis(at) })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  // -- pairing codes ----------------------------------------------------------------------------
+
+  async savePairingCode(record: PairingCodeRecord, options: { replace: boolean }): Promise<void> {
+    const row = rows.pairingCodeToRow(record);
+    if (options.replace) await this.db.deleteFrom('pairing_codes').where('device_id', '=', record.deviceId).execute();
+    await this.insert((db) => db.insertInto('pairing_codes').values(row).execute());
+  }
+
+  async findPairingCode(deviceId: DeviceIdText): Promise<PairingCodeRecord | null> {
+    const row = await this.db.selectFrom('pairing_codes').selectAll().where('device_id', '=', deviceId).executeTakeFirst();
+    return row ? rows.pairingCodeFromRow(row) : null;
+  }
+
+  async listPairingCodes(filter: { systemId?: SystemId }): Promise<PairingCodeRecord[]> {
+    let query = this.db.selectFrom('pairing_codes').selectAll();
+    if (filter.systemId !== undefined) query = query.where('system_id', '=', filter.systemId);
+    const found = await query.orderBy('created_at', 'desc').orderBy('device_id').execute();
+    return found.map(rows.pairingCodeFromRow);
+  }
+
+  async recordPairingFailure(deviceId: DeviceIdText, failure: { expectedFailures: number; lockAt: Date | null }): Promise<boolean> {
+    const result = await this.db.updateTable('pairing_codes')
+      .set((eb) => ({ failed_attempts: eb('failed_attempts', '+', 1), ...(failure.lockAt ? { locked_at: rows.toMillis(failure.lockAt) } : {}) }))
+      .where('device_id', '=', deviceId)
+      .where('failed_attempts', '=', failure.expectedFailures)
+      .where('locked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async usePairingCode(deviceId: DeviceIdText, use: { at: Date; requestId: RequestId; csrSha256: string }): Promise<boolean> {
+    const result = await this.db.updateTable('pairing_codes')
+      .set({ used_at: rows.toMillis(use.at), used_request_id: use.requestId, used_csr_sha256: use.csrSha256 })
+      .where('device_id', '=', deviceId)
+      .where('used_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .where('locked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async revokePairingCode(deviceId: DeviceIdText, at: Date): Promise<boolean> {
+    const result = await this.db.updateTable('pairing_codes')
+      .set({ revoked_at: rows.toMillis(at) })
+      .where('device_id', '=', deviceId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async resetPairingCode(deviceId: DeviceIdText): Promise<boolean> {
+    const result = await this.db.updateTable('pairing_codes')
+      .set({ failed_attempts: 0, locked_at: null })
+      .where('device_id', '=', deviceId)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   // -- proxy gateways --------------------------------------------------------------------------

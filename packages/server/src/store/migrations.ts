@@ -552,13 +552,126 @@ const separationOfDuties: Migration = {
 };
 
 /**
+ * One-time enrollment tokens (docs/decisions.md D38): the tokens, kept as the SHA-256 of their
+ * secret; requests made with one (or, from migration 14, with a pairing code) have no package,
+ * so requests.package_id becomes nullable and requests say how they authenticated; and the
+ * per-system switch that lets such a secret count as the approval (off by default).
+ */
+const enrollmentTokens: Migration = {
+  version: 13,
+  name: 'enrollment tokens',
+  async up(db, dialect) {
+    const { int64, binary } = columnTypes(dialect);
+    const s = db.schema;
+    const deferred = <T extends { deferrable(): T; initiallyDeferred(): T }>(fk: T): T => fk.deferrable().initiallyDeferred();
+    await s.createTable('enrollment_tokens')
+      .addColumn('id', 'text', (c) => c.notNull())
+      .addColumn('system_id', 'text', (c) => c.notNull())
+      .addColumn('component_id', 'text', (c) => c.notNull())
+      .addColumn('device_id', 'text')
+      .addColumn('device_pattern', 'text')
+      .addColumn('secret_sha256', binary, (c) => c.notNull())
+      .addColumn('max_uses', 'integer', (c) => c.notNull())
+      .addColumn('uses', 'integer', (c) => c.notNull())
+      .addColumn('expires_at', int64, (c) => c.notNull())
+      .addColumn('created_at', int64, (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('revoked_at', int64)
+      .addColumn('last_used_at', int64)
+      .addPrimaryKeyConstraint('enrollment_tokens_pkey', ['id'])
+      // Bound to exactly one of the two.
+      .addCheckConstraint('enrollment_tokens_binding_check', sql`(device_id is null) <> (device_pattern is null)`)
+      .addCheckConstraint('enrollment_tokens_uses_check', sql`uses >= 0 and uses <= max_uses and max_uses >= 1`)
+      .addForeignKeyConstraint('enrollment_tokens_system_id_fkey', ['system_id'], 'systems', ['id'], deferred)
+      .addForeignKeyConstraint('enrollment_tokens_component_id_fkey', ['component_id'], 'components', ['id'], deferred)
+      .addForeignKeyConstraint('enrollment_tokens_created_by_fkey', ['created_by'], 'users', ['id'], deferred)
+      .execute();
+    await s.createIndex('enrollment_tokens_system_id_created_at_idx').on('enrollment_tokens').columns(['system_id', 'created_at']).execute();
+    await s.alterTable('systems')
+      .addColumn('enrollment_secret_approves', 'integer', (c) => c.notNull().defaultTo(0).check(sql`enrollment_secret_approves in (0, 1)`))
+      .execute();
+    await s.alterTable('requests').addColumn('enrollment_kind', 'text').execute();
+    await s.alterTable('requests').addColumn('enrollment_id', 'text').execute();
+    if (dialect === 'postgres') {
+      await sql`alter table requests alter column package_id drop not null`.execute(db);
+      return;
+    }
+    await dropRequestsPackageNotNullOnSqlite(db);
+  },
+};
+
+/**
+ * SQLite cannot drop a NOT NULL: the table is made again from its own definition without it.
+ * Inside the migration's transaction, with foreign keys on: the rows are kept aside, the table
+ * dropped (its children's deferred references count as violations) and created again, and the
+ * rows put back (each one settles the references to it), so the commit finds every reference
+ * whole. Its indexes and trigger are created again from their own definitions, the trigger last
+ * so the rows put back are not indexed twice.
+ */
+async function dropRequestsPackageNotNullOnSqlite(db: Transaction<Database>): Promise<void> {
+  const column = await sql<{ notnull: number }>`select "notnull" from pragma_table_info('requests') where name = 'package_id'`.execute(db);
+  if (column.rows[0]?.notnull === 0) return; // already nullable (a database taken back for a test)
+  const found = await sql<{ type: string; name: string; sql: string | null }>`select type, name, sql from sqlite_master where tbl_name = 'requests' and sql is not null`.execute(db);
+  const table = found.rows.find((r) => r.type === 'table')?.sql;
+  const withoutNotNull = table?.replace(/"package_id" text not null/i, '"package_id" text');
+  if (!table || withoutNotNull === table) throw new Error('migration 13: the requests table definition is not the expected one');
+  const indexes = found.rows.filter((r) => r.type === 'index').map((r) => r.sql as string);
+  const triggers = found.rows.filter((r) => r.type === 'trigger').map((r) => r.sql as string);
+  await sql`create table requests_migration_13 as select * from requests`.execute(db);
+  await sql`drop table requests`.execute(db);
+  await sql.raw(withoutNotNull as string).execute(db);
+  await sql`insert into requests select * from requests_migration_13`.execute(db);
+  await sql`drop table requests_migration_13`.execute(db);
+  for (const statement of [...indexes, ...triggers]) await sql.raw(statement).execute(db);
+}
+
+/**
+ * Pairing codes (docs/decisions.md D39): devices pre-registered with a code kept as a scrypt
+ * hash, the wrong attempts counted per device (a lock survives a restart), and the per-system
+ * switch for central key generation (off by default).
+ */
+const pairingCodes: Migration = {
+  version: 14,
+  name: 'pairing codes',
+  async up(db, dialect) {
+    const { int64 } = columnTypes(dialect);
+    const s = db.schema;
+    const deferred = <T extends { deferrable(): T; initiallyDeferred(): T }>(fk: T): T => fk.deferrable().initiallyDeferred();
+    await s.createTable('pairing_codes')
+      .addColumn('device_id', 'text', (c) => c.notNull())
+      .addColumn('system_id', 'text', (c) => c.notNull())
+      .addColumn('component_id', 'text', (c) => c.notNull())
+      .addColumn('device_label', 'text', (c) => c.notNull())
+      .addColumn('code_hash', 'text', (c) => c.notNull())
+      .addColumn('failed_attempts', 'integer', (c) => c.notNull())
+      .addColumn('locked_at', int64)
+      .addColumn('expires_at', int64, (c) => c.notNull())
+      .addColumn('created_at', int64, (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('revoked_at', int64)
+      .addColumn('used_at', int64)
+      .addColumn('used_request_id', 'text')
+      .addColumn('used_csr_sha256', 'text')
+      .addPrimaryKeyConstraint('pairing_codes_pkey', ['device_id'])
+      .addCheckConstraint('pairing_codes_failed_attempts_check', sql`failed_attempts >= 0`)
+      .addForeignKeyConstraint('pairing_codes_system_id_fkey', ['system_id'], 'systems', ['id'], deferred)
+      .addForeignKeyConstraint('pairing_codes_component_id_fkey', ['component_id'], 'components', ['id'], deferred)
+      .addForeignKeyConstraint('pairing_codes_created_by_fkey', ['created_by'], 'users', ['id'], deferred)
+      .execute();
+    await s.createIndex('pairing_codes_system_id_created_at_idx').on('pairing_codes').columns(['system_id', 'created_at']).execute();
+    await s.alterTable('systems')
+      .addColumn('central_key_generation', 'integer', (c) => c.notNull().defaultTo(0).check(sql`central_key_generation in (0, 1)`))
+      .execute();
+  },
+};
+
+/**
  * Standard enrollment protocols (docs/protocols.md, D41-D43). `enrollment_protocols`: which of
  * EST, CMP and SCEP a system or one of its components accepts (a row per scope and protocol;
  * none: off, the default). `requests.protocol`: the protocol a request came by (its raw bytes are
  * then the PKCS#10 CSR as received). `cmp_transactions`: every CMP transaction that changed or
  * may change state, by transactionID, with the sender's first nonce (both unique: a replayed
  * message is refused) and the nonce the service answered with, which certConf must echo.
- * Migration 15: 13 and 14 are taken by work on other branches.
  */
 const enrollmentProtocols: Migration = {
   version: 15,
@@ -603,7 +716,7 @@ const enrollmentProtocols: Migration = {
 /** In order; versions strictly increasing. */
 export const MIGRATIONS: readonly Migration[] = [
   initial, approvalPolicies, gateways, revocation, stationAndExpiry, lifecycle, deviceSorts, reprovisionAsk, pendingRequests, deviceSearch, keyPolicy,
-  separationOfDuties, enrollmentProtocols,
+  separationOfDuties, enrollmentTokens, pairingCodes, enrollmentProtocols,
 ];
 
 /**

@@ -24,6 +24,10 @@ import type {
   DeviceState,
   EnrollmentProtocol,
   ProtocolSwitch,
+  EnrollmentSecretKind,
+  EnrollmentTokenId,
+  EnrollmentTokenRecord,
+  PairingCodeRecord,
   Telemetry,
   GatewayId,
   GatewayRecord,
@@ -58,7 +62,9 @@ import type {
   CrlStateTable,
   DevicesTable,
   EnrollmentProtocolsTable,
+  EnrollmentTokensTable,
   GatewaysTable,
+  PairingCodesTable,
   PackagesTable,
   ProfilesTable,
   RequestsTable,
@@ -130,6 +136,8 @@ export const systemToRow = (s: SystemRecord): Selectable<SystemsTable> => ({
   allow_mock: flag(s.allowMock),
   created_at: toMillis(s.createdAt),
   separation_of_duties: flag(s.separationOfDuties),
+  enrollment_secret_approves: flag(s.enrollmentSecretApproves),
+  central_key_generation: flag(s.centralKeyGeneration),
 });
 
 export const systemFromRow = (r: Selectable<SystemsTable>): SystemRecord => ({
@@ -137,6 +145,8 @@ export const systemFromRow = (r: Selectable<SystemsTable>): SystemRecord => ({
   name: r.name,
   allowMock: isSet(r.allow_mock),
   separationOfDuties: isSet(r.separation_of_duties),
+  enrollmentSecretApproves: isSet(r.enrollment_secret_approves),
+  centralKeyGeneration: isSet(r.central_key_generation),
   createdAt: fromMillis(r.created_at),
 });
 
@@ -215,11 +225,13 @@ export const requestToRow = (q: RequestRecord): Selectable<RequestsTable> => ({
   gateway_id: q.gatewayId ?? null,
   kind: q.kind ?? null,
   protocol: q.protocol ?? null,
+  enrollment_kind: q.enrollment?.kind ?? null,
+  enrollment_id: q.enrollment?.id ?? null,
 });
 
 export const requestFromRow = (r: Selectable<RequestsTable>): RequestRecord => ({
   id: r.id as RequestId,
-  packageId: r.package_id as PackageId,
+  packageId: r.package_id as PackageId | null,
   systemId: r.system_id as SystemId,
   componentId: r.component_id as ComponentId,
   deviceId: r.device_id as DeviceIdText,
@@ -247,6 +259,73 @@ export const requestFromRow = (r: Selectable<RequestsTable>): RequestRecord => (
   ...(r.gateway_id === null || r.gateway_id === undefined ? {} : { gatewayId: r.gateway_id as GatewayId }),
   ...(r.kind === null || r.kind === undefined ? {} : { kind: r.kind as RequestKind }),
   ...(r.protocol === null || r.protocol === undefined ? {} : { protocol: r.protocol as EnrollmentProtocol }),
+  ...(r.enrollment_kind === null || r.enrollment_kind === undefined ? {} : { enrollment: { kind: r.enrollment_kind as EnrollmentSecretKind, id: r.enrollment_id ?? '' } }),
+});
+
+export const pairingCodeToRow = (c: PairingCodeRecord): Selectable<PairingCodesTable> => ({
+  device_id: c.deviceId,
+  system_id: c.systemId,
+  component_id: c.componentId,
+  device_label: c.deviceLabel,
+  code_hash: c.codeHash,
+  failed_attempts: c.failedAttempts,
+  locked_at: toMillisOrNull(c.lockedAt),
+  expires_at: toMillis(c.expiresAt),
+  created_at: toMillis(c.createdAt),
+  created_by: c.createdBy,
+  revoked_at: toMillisOrNull(c.revokedAt),
+  used_at: toMillisOrNull(c.usedAt),
+  used_request_id: c.usedRequestId,
+  used_csr_sha256: c.usedCsrSha256,
+});
+
+export const pairingCodeFromRow = (r: Selectable<PairingCodesTable>): PairingCodeRecord => ({
+  deviceId: r.device_id as DeviceIdText,
+  systemId: r.system_id as SystemId,
+  componentId: r.component_id as ComponentId,
+  deviceLabel: r.device_label,
+  codeHash: r.code_hash,
+  failedAttempts: Number(r.failed_attempts),
+  lockedAt: fromMillisOrNull(r.locked_at),
+  expiresAt: fromMillis(r.expires_at),
+  createdAt: fromMillis(r.created_at),
+  createdBy: r.created_by as UserId,
+  revokedAt: fromMillisOrNull(r.revoked_at),
+  usedAt: fromMillisOrNull(r.used_at),
+  usedRequestId: r.used_request_id as RequestId | null,
+  usedCsrSha256: r.used_csr_sha256,
+});
+
+export const enrollmentTokenToRow = (t: EnrollmentTokenRecord): Selectable<EnrollmentTokensTable> => ({
+  id: t.id,
+  system_id: t.systemId,
+  component_id: t.componentId,
+  device_id: t.deviceId,
+  device_pattern: t.devicePattern,
+  secret_sha256: Buffer.from(t.secretSha256),
+  max_uses: t.maxUses,
+  uses: t.uses,
+  expires_at: toMillis(t.expiresAt),
+  created_at: toMillis(t.createdAt),
+  created_by: t.createdBy,
+  revoked_at: toMillisOrNull(t.revokedAt),
+  last_used_at: toMillisOrNull(t.lastUsedAt),
+});
+
+export const enrollmentTokenFromRow = (r: Selectable<EnrollmentTokensTable>): EnrollmentTokenRecord => ({
+  id: r.id as EnrollmentTokenId,
+  systemId: r.system_id as SystemId,
+  componentId: r.component_id as ComponentId,
+  deviceId: r.device_id as DeviceIdText | null,
+  devicePattern: r.device_pattern,
+  secretSha256: Buffer.from(r.secret_sha256),
+  maxUses: Number(r.max_uses),
+  uses: Number(r.uses),
+  expiresAt: fromMillis(r.expires_at),
+  createdAt: fromMillis(r.created_at),
+  createdBy: r.created_by as UserId,
+  revokedAt: fromMillisOrNull(r.revoked_at),
+  lastUsedAt: fromMillisOrNull(r.last_used_at),
 });
 
 export const gatewayToRow = (g: GatewayRecord): Selectable<GatewaysTable> => ({

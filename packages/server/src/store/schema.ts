@@ -37,6 +37,10 @@ export interface SystemsTable {
   allow_mock: Flag;
   created_at: Millis;
   separation_of_duties: Flag;
+  /** Migration 13: a valid enrollment token or pairing code counts as the approval. */
+  enrollment_secret_approves: Flag;
+  /** Migration 14: a pairing may have the service generate the device key. */
+  central_key_generation: Flag;
 }
 
 export interface ComponentsTable {
@@ -66,7 +70,8 @@ export interface PackagesTable {
 
 export interface RequestsTable {
   id: string;
-  package_id: string;
+  /** Null (migration 13) for a request made with an enrollment token or pairing code. */
+  package_id: string | null;
   system_id: string;
   component_id: string;
   device_id: string;
@@ -95,8 +100,46 @@ export interface RequestsTable {
   gateway_id: string | null;
   /** Migration 6: null for a provisioning request; 'renewal' or 'reprovision' (docs/lifecycle.md). */
   kind: string | null;
+  /** Migration 13: 'token' or 'pairing-code' and its id; null for a package's request. */
+  enrollment_kind: string | null;
+  enrollment_id: string | null;
   /** Migration 15: the enrollment protocol it came by ('est', 'cmp'); raw is then its CSR. */
   protocol: string | null;
+}
+
+/** Migration 14: devices pre-registered with a pairing code (docs/service.md "Pairing codes"). */
+export interface PairingCodesTable {
+  device_id: string;
+  system_id: string;
+  component_id: string;
+  device_label: string;
+  code_hash: string;
+  failed_attempts: number;
+  locked_at: Millis | null;
+  expires_at: Millis;
+  created_at: Millis;
+  created_by: string;
+  revoked_at: Millis | null;
+  used_at: Millis | null;
+  used_request_id: string | null;
+  used_csr_sha256: string | null;
+}
+
+/** Migration 13: one-time enrollment tokens (docs/service.md "Enrollment tokens"). */
+export interface EnrollmentTokensTable {
+  id: string;
+  system_id: string;
+  component_id: string;
+  device_id: string | null;
+  device_pattern: string | null;
+  secret_sha256: Buffer;
+  max_uses: number;
+  uses: number;
+  expires_at: Millis;
+  created_at: Millis;
+  created_by: string;
+  revoked_at: Millis | null;
+  last_used_at: Millis | null;
 }
 
 /** Migration 15: a protocol (est, cmp, scep) a system, or one of its components, accepts. */
@@ -296,6 +339,8 @@ export interface Database {
   blocked_keys: BlockedKeysTable;
   enrollment_protocols: EnrollmentProtocolsTable;
   cmp_transactions: CmpTransactionsTable;
+  enrollment_tokens: EnrollmentTokensTable;
+  pairing_codes: PairingCodesTable;
 }
 
 /**
@@ -336,4 +381,6 @@ export const UNIQUE_CONSTRAINTS: Readonly<Record<string, { table: keyof Database
   enrollment_protocols_pkey: { table: 'enrollment_protocols', columns: ['scope_key', 'protocol'] },
   cmp_transactions_pkey: { table: 'cmp_transactions', columns: ['transaction_id'] },
   cmp_transactions_sender_nonce_key: { table: 'cmp_transactions', columns: ['sender_nonce'] },
+  enrollment_tokens_pkey: { table: 'enrollment_tokens', columns: ['id'] },
+  pairing_codes_pkey: { table: 'pairing_codes', columns: ['device_id'] },
 };

@@ -14,6 +14,25 @@ let counter = 0;
 const freshFile = (name = 'store') => join(dir, `${name}-${++counter}.db`);
 storeContract('SQLite', () => openStore({ url: freshFile() }));
 
+/**
+ * The requests table as before migration 13 (package_id NOT NULL), rebuilt the way SQLite allows
+ * outside a transaction: foreign keys off, a copy, the original definition with the constraint.
+ */
+function restorePackageNotNull(raw: Database.Database): void {
+  const rows = raw.prepare(`select type, sql from sqlite_master where tbl_name = 'requests' and sql is not null`).all() as Array<{ type: string; sql: string }>;
+  const table = rows.find((r) => r.type === 'table')?.sql ?? '';
+  const restored = table.replace('"package_id" text', '"package_id" text not null');
+  assert.notEqual(restored, table);
+  raw.pragma('foreign_keys = off');
+  raw.exec('create table requests_copy as select * from requests');
+  raw.exec('drop table requests');
+  raw.exec(restored);
+  raw.exec('insert into requests select * from requests_copy');
+  raw.exec('drop table requests_copy');
+  for (const r of rows.filter((x) => x.type !== 'table')) raw.exec(r.sql);
+  raw.pragma('foreign_keys = on');
+}
+
 describe('SQLite store files and settings', () => {
   it('ok/file-0600-directory-0700', async () => {
     const nested = join(dir, `nested-${++counter}`, 'data');
@@ -69,7 +88,7 @@ describe('SQLite store files and settings', () => {
     }
     const raw = new Database(file, { readonly: true });
     try {
-      assert.deepEqual(raw.prepare('select version, name from schema_migrations').all(), [{ version: 1, name: 'initial' }, { version: 2, name: 'approval policies' }, { version: 3, name: 'proxy gateways' }, { version: 4, name: 'revocation' }, { version: 5, name: 'station and expiry health' }, { version: 6, name: 'lifecycle' }, { version: 7, name: 'device list sorts' }, { version: 8, name: 'reprovisioning asked for by an admin' }, { version: 9, name: 'pending requests on devices' }, { version: 10, name: 'device text search' }, { version: 11, name: 'certified key fingerprints and blocked keys' }, { version: 12, name: 'separation of duties' }, { version: 15, name: 'enrollment protocols' }]);
+      assert.deepEqual(raw.prepare('select version, name from schema_migrations').all(), [{ version: 1, name: 'initial' }, { version: 2, name: 'approval policies' }, { version: 3, name: 'proxy gateways' }, { version: 4, name: 'revocation' }, { version: 5, name: 'station and expiry health' }, { version: 6, name: 'lifecycle' }, { version: 7, name: 'device list sorts' }, { version: 8, name: 'reprovisioning asked for by an admin' }, { version: 9, name: 'pending requests on devices' }, { version: 10, name: 'device text search' }, { version: 11, name: 'certified key fingerprints and blocked keys' }, { version: 12, name: 'separation of duties' }, { version: 13, name: 'enrollment tokens' }, { version: 14, name: 'pairing codes' }, { version: 15, name: 'enrollment protocols' }]);
     } finally {
       raw.close();
     }
@@ -81,13 +100,27 @@ describe('SQLite store files and settings', () => {
     // Back to the schema of migration 8, which an existing installation has, with its data.
     const revoked = await aRealCertificate();
     const raw = new Database(file);
-    for (const statement of [...rollBackToMigration8('sqlite'), ...version8Data('sqlite', revoked)]) raw.exec(statement);
+    for (const statement of rollBackToMigration8('sqlite')) raw.exec(statement);
+    restorePackageNotNull(raw);
+    for (const statement of version8Data('sqlite', revoked)) raw.exec(statement);
     raw.close();
     const store = await openStore({ url: file });
     try {
       await assertFilledIn(store, revoked);
     } finally {
       await store.close();
+    }
+    // Migration 13 made requests.package_id nullable by rebuilding the table under the rows that
+    // refer to it (devices, certificates): every row and reference is still there.
+    const after = new Database(file, { readonly: true });
+    try {
+      assert.equal((after.prepare(`select "notnull" as n from pragma_table_info('requests') where name = 'package_id'`).get() as { n: number }).n, 0);
+      assert.deepEqual(after.prepare('pragma foreign_key_check').all(), []);
+      assert.equal((after.prepare('select count(*) as n from requests').get() as { n: number }).n, 4);
+      const names = (after.prepare(`select name from sqlite_master where tbl_name = 'requests' and type in ('index', 'trigger') and sql is not null order by name`).all() as Array<{ name: string }>).map((r) => r.name);
+      assert.deepEqual(names, ['requests_created_at_idx', 'requests_device_id_idx', 'requests_search_insert', 'requests_state_created_at_idx', 'requests_system_policy_decided_idx']);
+    } finally {
+      after.close();
     }
   });
 

@@ -23,7 +23,10 @@ import type {
   ComponentRecord,
   DeviceIdText,
   DeviceRecord,
+  EnrollmentTokenId,
+  EnrollmentTokenRecord,
   GatewayId,
+  PairingCodeRecord,
   GatewayRecord,
   PackageId,
   PackageRecord,
@@ -71,6 +74,8 @@ function fixtures() {
       name: next('system'),
       allowMock: true,
       separationOfDuties: true,
+      enrollmentSecretApproves: false,
+      centralKeyGeneration: false,
       createdAt: at(3),
       ...o,
     }),
@@ -337,6 +342,126 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await store.insertProfile(profile);
         assert.deepEqual(await store.findProfile(request.id), profile);
         assert.equal(await store.findProfile(bare.id), null);
+      });
+    });
+
+    describe('enrollment tokens (migration 13)', () => {
+      it('ok/token/insert-find-list-use-revoke-and-a-request-without-package', async () => {
+        const b = await base();
+        const token = (o: Partial<EnrollmentTokenRecord> = {}): EnrollmentTokenRecord => ({
+          id: randomBytes(8).toString('hex') as EnrollmentTokenId,
+          systemId: b.system.id,
+          componentId: b.component.id,
+          deviceId: 'DEV-001' as DeviceIdText,
+          devicePattern: null,
+          secretSha256: randomBytes(32),
+          maxUses: 2,
+          uses: 0,
+          expiresAt: at(86_400_000),
+          createdAt: at(10),
+          createdBy: b.user.id,
+          revokedAt: null,
+          lastUsedAt: null,
+          ...o,
+        });
+        const one = token();
+        const two = token({ deviceId: null, devicePattern: '^DEV-[0-9]+$', createdAt: at(20), maxUses: 1 });
+        await store.transaction(async (tx) => {
+          await tx.insertEnrollmentToken(one);
+          await tx.insertEnrollmentToken(two);
+        });
+        assert.deepEqual(await store.findEnrollmentToken(one.id), one);
+        assert.deepEqual(await store.findEnrollmentToken(two.id), two);
+        assert.equal(await store.findEnrollmentToken('0000000000000000' as EnrollmentTokenId), null);
+        assert.deepEqual(await store.listEnrollmentTokens({}), [two, one], 'newest first');
+        assert.deepEqual(await store.listEnrollmentTokens({ systemId: 'sys-none' as SystemId }), []);
+        await rejectsConflict(store.insertEnrollmentToken(token({ id: one.id })), 'enrollment_tokens_pkey');
+
+        // Compare-and-set on uses: twenty concurrent uses of a two-use token make two winners.
+        const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.transaction(async (tx) => {
+          const now = await tx.findEnrollmentToken(one.id);
+          return tx.useEnrollmentToken(one.id, { expectedUses: now?.uses ?? 0, at: at(100 + i) });
+        })));
+        assert.ok(results.filter(Boolean).length <= 2, 'never more uses than allowed');
+        assert.equal(await store.transaction((tx) => tx.useEnrollmentToken(two.id, { expectedUses: 0, at: at(200) })), true);
+        assert.equal(await store.transaction((tx) => tx.useEnrollmentToken(two.id, { expectedUses: 1, at: at(201) })), false, 'no uses left');
+        assert.deepEqual(await store.findEnrollmentToken(two.id), { ...two, uses: 1, lastUsedAt: at(200) });
+        assert.equal(await store.transaction((tx) => tx.revokeEnrollmentToken(one.id, at(300))), true);
+        assert.equal(await store.transaction((tx) => tx.revokeEnrollmentToken(one.id, at(301))), false);
+        assert.deepEqual((await store.findEnrollmentToken(one.id))?.revokedAt, at(300));
+        const used = (await store.findEnrollmentToken(one.id))?.uses ?? 0;
+        assert.equal(await store.transaction((tx) => tx.useEnrollmentToken(one.id, { expectedUses: used, at: at(302) })), false, 'revoked');
+
+        // The system switch round-trips.
+        assert.equal(await store.transaction((tx) => tx.setSystemEnrollmentSecretApproves(b.system.id, true)), true);
+        assert.equal((await store.findSystemById(b.system.id))?.enrollmentSecretApproves, true);
+
+        // A request a token made has no package and says how it authenticated.
+        const request = { ...f.request(b.pkg, b.component.id), packageId: null, enrollment: { kind: 'token' as const, id: two.id } };
+        await store.transaction(async (tx) => {
+          await tx.insertRequest(request);
+          await tx.insertDevice(f.device(request));
+        });
+        assert.deepEqual(await store.findRequest(request.id), request);
+      });
+    });
+
+    describe('pairing codes (migration 14)', () => {
+      it('ok/pairing/save-find-list-count-lock-use-revoke-reset', async () => {
+        const b = await base();
+        const record = (o: Partial<PairingCodeRecord> = {}): PairingCodeRecord => ({
+          deviceId: 'DEV-001' as DeviceIdText,
+          systemId: b.system.id,
+          componentId: b.component.id,
+          deviceLabel: 'Bed 12',
+          codeHash: '$scrypt$N=32768,r=8,p=1$c2FsdA$aGFzaA',
+          failedAttempts: 0,
+          lockedAt: null,
+          expiresAt: at(86_400_000),
+          createdAt: at(10),
+          createdBy: b.user.id,
+          revokedAt: null,
+          usedAt: null,
+          usedRequestId: null,
+          usedCsrSha256: null,
+          ...o,
+        });
+        const one = record();
+        const two = record({ deviceId: 'DEV-002' as DeviceIdText, createdAt: at(20) });
+        await store.transaction(async (tx) => {
+          await tx.savePairingCode(one, { replace: false });
+          await tx.savePairingCode(two, { replace: false });
+        });
+        assert.deepEqual(await store.findPairingCode(one.deviceId), one);
+        assert.equal(await store.findPairingCode('DEV-404' as DeviceIdText), null);
+        assert.deepEqual(await store.listPairingCodes({}), [two, one], 'newest first');
+        await rejectsConflict(store.savePairingCode(record(), { replace: false }), 'pairing_codes_pkey');
+
+        // Twenty concurrent wrong codes counted from the same reading: one is counted.
+        const count = () => store.transaction((tx) => tx.recordPairingFailure(one.deviceId, { expectedFailures: 0, lockAt: null }));
+        const results = await Promise.all(Array.from({ length: 20 }, count));
+        assert.equal(results.filter(Boolean).length, 1);
+        assert.equal(await store.transaction((tx) => tx.recordPairingFailure(one.deviceId, { expectedFailures: 1, lockAt: at(50) })), true);
+        assert.deepEqual(await store.findPairingCode(one.deviceId), { ...one, failedAttempts: 2, lockedAt: at(50) });
+        assert.equal(await store.transaction((tx) => tx.recordPairingFailure(one.deviceId, { expectedFailures: 2, lockAt: null })), false, 'locked: no more counting');
+        const request = f.request(b.pkg, b.component.id);
+        await store.transaction(async (tx) => {
+          await tx.insertRequest(request);
+          await tx.insertDevice(f.device(request));
+        });
+        assert.equal(await store.transaction((tx) => tx.usePairingCode(one.deviceId, { at: at(60), requestId: request.id, csrSha256: 'ab'.repeat(32) })), false, 'a locked code is not used');
+        assert.equal(await store.transaction((tx) => tx.resetPairingCode(one.deviceId)), true);
+        assert.equal(await store.transaction((tx) => tx.usePairingCode(one.deviceId, { at: at(61), requestId: request.id, csrSha256: 'ab'.repeat(32) })), true);
+        assert.equal(await store.transaction((tx) => tx.usePairingCode(one.deviceId, { at: at(62), requestId: request.id, csrSha256: 'ab'.repeat(32) })), false, 'once');
+        assert.deepEqual(await store.findPairingCode(one.deviceId), { ...one, usedAt: at(61), usedRequestId: request.id, usedCsrSha256: 'ab'.repeat(32) });
+        assert.equal(await store.transaction((tx) => tx.revokePairingCode(two.deviceId, at(70))), true);
+        assert.equal(await store.transaction((tx) => tx.revokePairingCode(two.deviceId, at(71))), false);
+        assert.equal(await store.transaction((tx) => tx.resetPairingCode('DEV-404' as DeviceIdText)), false);
+        const replaced = record({ deviceId: two.deviceId, createdAt: at(80) });
+        await store.transaction((tx) => tx.savePairingCode(replaced, { replace: true }));
+        assert.deepEqual(await store.findPairingCode(two.deviceId), replaced);
+        assert.equal(await store.transaction((tx) => tx.setSystemCentralKeyGeneration(b.system.id, true)), true);
+        assert.equal((await store.findSystemById(b.system.id))?.centralKeyGeneration, true);
       });
     });
 

@@ -11,8 +11,20 @@ import type { DeviceIdText, SystemId } from '../domain/model.js';
 import type { DeviceFilter, Store } from '../domain/store.js';
 import type { DialectName } from './migrations.js';
 
-/** Statements that undo migrations 12, 11, 10 and 9 (the pg_trgm extension stays: it is the database's). */
+/**
+ * Statements that undo migrations 14, 13, 12, 11, 10 and 9 (the pg_trgm extension stays: it is the
+ * database's). requests.package_id is made NOT NULL again on PostgreSQL here; on SQLite the test
+ * rebuilds the table, so migration 13's rebuild runs against the old data on both.
+ */
 export function rollBackToMigration8(dialect: DialectName): string[] {
+  const tokens = [
+    'drop table pairing_codes',
+    'alter table systems drop column central_key_generation',
+    'drop table enrollment_tokens',
+    'alter table systems drop column enrollment_secret_approves',
+    'alter table requests drop column enrollment_kind',
+    'alter table requests drop column enrollment_id',
+  ];
   const keyPolicy = [
     'drop index certificates_public_key_sha256_idx',
     'alter table certificates drop column public_key_sha256',
@@ -22,13 +34,16 @@ export function rollBackToMigration8(dialect: DialectName): string[] {
     ? ['devices', 'requests', 'certificates'].flatMap((t) => [`drop trigger ${t}_search_insert`, `drop table ${t}_search`])
     : ['devices_device_id', 'devices_label', 'requests_hardware_serial', 'requests_public_key_fingerprint', 'certificates_serial', 'certificates_fingerprint'].map((i) => `drop index ${i}_trgm_idx`);
   return [
+    ...tokens,
+    // SQLite cannot put a NOT NULL back with one statement: sqlite-store.test.ts rebuilds it.
+    ...(dialect === 'postgres' ? ['alter table requests alter column package_id set not null'] : []),
     ...keyPolicy,
     ...search,
     'drop index devices_pending_first_idx',
     'drop index devices_needs_approval_idx',
     ...['pending_request_id', 'pending_request_kind', 'pending_request_expires_at'].map((c) => `alter table devices drop column ${c}`),
     'alter table systems drop column separation_of_duties',
-    'delete from schema_migrations where version in (9, 10, 11, 12)',
+    'delete from schema_migrations where version in (9, 10, 11, 12, 13, 14)',
   ];
 }
 

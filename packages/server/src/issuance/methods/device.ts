@@ -26,12 +26,14 @@ export interface DeviceIssuanceInput {
 }
 
 function requireKind(method: MethodName, request: RequestRecord, kind: RequestRecord['kind']): void {
-  if (request.kind !== kind) {
+  // A request a token or pairing code made is its own method's (methods/enrollment-secret.ts).
+  if (request.kind !== kind || request.enrollment !== undefined) {
     throw new ServiceError('method_operation_refused', `enrollment method "${method}" does not answer request ${request.id} (${request.kind ?? 'provision'})`);
   }
 }
 
-function deviceSignOptions(input: DeviceIssuanceInput, refuseOwnKeys: DeviceKeyOwner['refuseOwnKeys']): SignOptions {
+/** The device certificate and certified profile every device method answers with. */
+export function deviceSignOptions(input: DeviceIssuanceInput, refuseOwnKeys: DeviceKeyOwner['refuseOwnKeys']): SignOptions {
   const { request, system, component, deps, now } = input;
   const { authority, urls } = deps;
   return {
