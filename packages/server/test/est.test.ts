@@ -1,11 +1,15 @@
 /**
  * EST (RFC 7030) against the real service on a loopback port, driven by clients nobody here
- * wrote: curl (cacerts, csrattrs, simplereenroll over mutual TLS) with openssl making the CSRs
- * and reading the answers, and strongSwan's `pki --est` re-enrolling with a new key. The
- * certificates verify with `openssl verify` and become the device's current certificate.
+ * wrote: curl (cacerts, csrattrs, simpleenroll with a one-time token as the HTTP basic
+ * password, simplereenroll over mutual TLS) with openssl making the CSRs and reading the
+ * answers, and strongSwan's `pki --est` enrolling with a token and re-enrolling with a new key.
+ * The certificates verify with `openssl verify`, show in the device list, and a renewal becomes
+ * the device's current certificate. Pending approval answers 202 + Retry-After, and the same
+ * request again the certificate once approved (RFC 7030 §4.2.3).
  * Refused in EST's own form (an HTTP status and a text line) and writing nothing: EST switched
  * off, a body that is not base64, base64 that is not a CSR, a CSR whose signature fails, a CSR
- * for another device, no client certificate, a label for another component.
+ * for another device, no client certificate, a label for another component, a spent or unknown
+ * token, a token for a component without EST.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -25,9 +29,10 @@ describe('EST (RFC 7030) with curl, openssl and strongSwan pki', () => {
   let rootFile: string;
 
   /** curl with the service's root as its only trust anchor; `client` adds mutual TLS with that key and certificate. */
-  async function curl(path: string, options: { body?: string | Buffer; client?: { key: string; cert: string } } = {}) {
+  async function curl(path: string, options: { body?: string | Buffer; client?: { key: string; cert: string }; basic?: string } = {}) {
     const args = ['-sS', '--cacert', rootFile, '-o', '-', '-D', join(work, 'headers.txt'), '-w', '\n%{http_code}'];
     if (options.client) args.push('--key', options.client.key, '--cert', options.client.cert);
+    if (options.basic) args.push('-u', options.basic);
     if (options.body !== undefined) args.push('-H', 'Content-Type: application/pkcs10', '--data-binary', '@-');
     const run = await runTool('curl', [...args, `${t.service.url}${path}`], { ...(options.body !== undefined ? { input: options.body } : {}) });
     assert.equal(run.status, 0, run.stderr);
@@ -194,5 +199,89 @@ describe('EST (RFC 7030) with curl, openssl and strongSwan pki', () => {
     const keygen = await curl('/.well-known/est/serverkeygen', { body: good, client });
     assert.equal(keygen.status, 501, keygen.body);
     assert.deepEqual(databaseState(t), before);
+  });
+
+  async function token(deviceId: string, component = COMPONENT): Promise<string> {
+    const r = await t.call('POST', '/api/v1/tokens', { json: { system: SYSTEM, component, deviceId } });
+    assert.equal(r.status, 201, r.body.toString());
+    return r.json<{ token: string }>().token;
+  }
+
+  function newKey(name: string): string {
+    const file = join(work, name);
+    assert.equal(openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file]).status, 0);
+    return file;
+  }
+
+  it('ok/curl/simpleenroll-with-a-one-time-token-then-the-token-is-spent', async () => {
+    const secret = await token('EST-100');
+    const key = newKey('est100.key');
+    const r = await curl(`/.well-known/est/simpleenroll`, { body: csrBase64(key, '/CN=EST-100'), basic: `EST-100:${secret}` });
+    assert.equal(r.status, 200, r.body);
+    const certFile = join(work, 'est100.pem');
+    writeFileSync(certFile, certsOf(r.body.replace(/\r\n/g, '')));
+    const verified = openssl(['verify', '-CAfile', rootFile, '-untrusted', join(work, 'issuing.pem'), '-purpose', 'sslclient', certFile]);
+    assert.equal(verified.status, 0, verified.output);
+    assert.match(openssl(['x509', '-in', certFile, '-noout', '-subject']).stdout, /CN ?= ?EST-100/);
+    const list = (await t.call('GET', '/api/v1/devices?q=EST-100')).json<{ items: Array<{ deviceId: string; state: string }> }>();
+    assert.deepEqual(list.items.map((d) => d.deviceId), ['EST-100']);
+
+    // The token was single-use: another CSR with it is refused, and writes nothing.
+    const before = databaseState(t);
+    const again = await curl(`/.well-known/est/simpleenroll`, { body: csrBase64(newKey('est100b.key'), '/CN=EST-100'), basic: `EST-100:${secret}` });
+    assert.equal(again.status, 401, again.body);
+    assert.match(again.body, /^token_used/);
+    const wrong = await curl(`/.well-known/est/simpleenroll`, { body: csrBase64(key, '/CN=EST-101'), basic: `EST-101:pvt_0000000000000000_${'0'.repeat(64)}` });
+    assert.equal(wrong.status, 401, wrong.body);
+    assert.match(wrong.body, /^token_invalid/);
+    assert.deepEqual(databaseState(t), before);
+  });
+
+  it('ok/strongswan-pki/simpleenroll-with-a-token', async () => {
+    const secret = await token('EST-102');
+    const gen = await runTool('pki', ['--gen', '--type', 'ecdsa', '--size', '256', '--outform', 'pem']);
+    assert.equal(gen.status, 0, gen.stderr);
+    writeFileSync(join(work, 'est102.key'), gen.stdout, { mode: 0o600 });
+    const req = await runTool('pki', ['--req', '--type', 'priv', '--in', join(work, 'est102.key'), '--dn', 'CN=EST-102', '--outform', 'pem']);
+    assert.equal(req.status, 0, req.stderr);
+    writeFileSync(join(work, 'est102.csr'), req.stdout);
+    const est = await runTool('pki', ['--est', '--url', t.service.url, '--cacert', rootFile, '--userpass', `EST-102:${secret}`, '--in', join(work, 'est102.csr'), '--outform', 'pem']);
+    assert.equal(est.status, 0, est.stderr);
+    writeFileSync(join(work, 'est102.pem'), est.stdout);
+    const verified = openssl(['verify', '-CAfile', rootFile, '-untrusted', join(work, 'issuing.pem'), join(work, 'est102.pem')]);
+    assert.equal(verified.status, 0, verified.output);
+  });
+
+  it('ok/simpleenroll/pending-approval-answers-202-retry-after-then-the-certificate', async () => {
+    let r0 = await t.call('POST', `/api/v1/systems/${SYSTEM}/components`, { json: { name: 'ward', keyTypes: ['p256'] } });
+    assert.equal(r0.status, 201, r0.body.toString());
+    r0 = await t.call('POST', `/api/v1/systems/${SYSTEM}/components/ward/policy`, { json: { mode: 'manual' } });
+    assert.equal(r0.status, 200, r0.body.toString());
+    const secret = await token('EST-103', 'ward');
+    const body = csrBase64(newKey('est103.key'), '/CN=EST-103');
+    // EST is off for the ward: refused, nothing written, the token not spent.
+    const before = databaseState(t);
+    const off = await curl('/.well-known/est/simpleenroll', { body, basic: `EST-103:${secret}` });
+    assert.equal(off.status, 403, off.body);
+    assert.match(off.body, /^protocol_not_enabled: EST is not enabled for component "EstFleet\/ward"/);
+    assert.deepEqual(databaseState(t), before);
+    await setProtocol(t, SYSTEM, 'est', true, 'ward');
+    const first = await curl(`/.well-known/est/${SYSTEM}%2Fward/simpleenroll`, { body, basic: `EST-103:${secret}` });
+    assert.equal(first.status, 202, first.body);
+    assert.match(first.headers, /retry-after: 10/);
+    const requestId = /request (req_[0-9a-f]+)/.exec(first.body)?.[1];
+    assert.ok(requestId, first.body);
+    const waiting = await curl(`/.well-known/est/${SYSTEM}%2Fward/simpleenroll`, { body, basic: `EST-103:${secret}` });
+    assert.equal(waiting.status, 202, 'the same request again, not yet decided: still 202, the token not spent twice');
+    const approved = await t.call('POST', `/api/v1/requests/${requestId}/approve`, { json: {} });
+    assert.equal(approved.status, 200, approved.body.toString());
+    const issued = await curl(`/.well-known/est/${SYSTEM}%2Fward/simpleenroll`, { body, basic: `EST-103:${secret}` });
+    assert.equal(issued.status, 200, issued.body);
+    assert.match(certsOf(issued.body.replace(/\r\n/g, '')), /CN ?= ?EST-103/);
+    // A token for the ward component sent to the pump's label is refused.
+    const other = await token('EST-104', 'ward');
+    const outside = await curl(`/.well-known/est/${SYSTEM}%2F${COMPONENT}/simpleenroll`, { body: csrBase64(newKey('est104.key'), '/CN=EST-104'), basic: `EST-104:${other}` });
+    assert.equal(outside.status, 400, outside.body);
+    assert.match(outside.body, /^est_request_invalid: enrollment token/);
   });
 });

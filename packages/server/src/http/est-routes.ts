@@ -4,6 +4,9 @@
  * answers are `application/pkcs7-mime; smime-type=certs-only` in base64 lines, and errors are an
  * HTTP status with a plain-text message (RFC 7030 §4.2.3), never the API's JSON.
  *
+ * The first enrollment (simpleenroll) is authenticated by a one-time enrollment token as the HTTP
+ * basic password; re-enrollment (simplereenroll) by the current certificate over mutual TLS.
+ *
  * A label names a scope: "<system>" or "<system>/<component>" (the slash percent-encoded, as a
  * label is one path segment, §3.2.2). Unlabelled, cacerts and csrattrs are the service's, and an
  * enrollment goes to the component its credential names. The same listener serves mutual TLS and
@@ -16,6 +19,7 @@ import { isProvisioError, parseAndVerifyCsr } from '@provisio/pki';
 import type { ServiceDeps } from '../domain/deps.js';
 import { ServiceError } from '../domain/errors.js';
 import type { ComponentRecord, SystemRecord } from '../domain/model.js';
+import { enrollOverProtocol } from '../domain/protocol-enrollment.js';
 import { authenticateReenrollingDevice, checkCsrNames, renewOverProtocol } from '../domain/protocol-renewal.js';
 import { requireProtocol } from '../domain/protocols.js';
 import { base64Lines, decodeBase64Body, encodeCertsOnly, encodeCsrAttrs } from '../protocols/est-wire.js';
@@ -26,6 +30,18 @@ const CERTS_ONLY = 'application/pkcs7-mime; smime-type=certs-only';
 const CSR_ATTRS = 'application/csrattrs';
 /** A PKCS#10 CSR in base64 is a few KiB; RSA-8192 with extensions stays far below this. */
 const MAX_EST_BODY_BYTES = 64 * 1024;
+
+/** How long an EST client waits before asking again for a request an approver has not decided (RFC 7030 §4.2.3). */
+export const EST_RETRY_AFTER_SECONDS = 10;
+
+/** HTTP basic credentials (RFC 7617), or null when the header is not Basic. */
+function basicCredentials(header: string | undefined): { username: string; password: string } | null {
+  if (!header?.startsWith('Basic ')) return null;
+  const text = Buffer.from(header.slice('Basic '.length).trim(), 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  if (colon < 0) return null;
+  return { username: text.slice(0, colon), password: text.slice(colon + 1) };
+}
 
 export interface EstScope {
   readonly system: SystemRecord;
@@ -141,11 +157,24 @@ export function registerEstRoutes(app: FastifyInstance, deps: ServiceDeps, log?:
       est.post(`${base}/serverkeygen`, async (_request, reply) =>
         sendEstError(reply, 501, 'est_request_invalid', 'serverkeygen is not offered: keys are made on the device (docs/protocols.md)'));
 
-      // RFC 7030 §4.2.1: the first enrollment, authenticated by a one-time token (HTTP basic).
+      // RFC 7030 §4.2.1, §3.2.3: the first enrollment, authenticated by a one-time enrollment
+      // token as the HTTP basic password (the username: the device id, or empty for the CSR's CN).
       est.post(`${base}/simpleenroll`, async (request, reply) => {
-        await resolveLabel(deps, label(request));
-        decodeBase64Body(request.body as Buffer);
-        return sendEstError(reply, 401, 'unauthenticated', 'simpleenroll needs a one-time enrollment token as the HTTP basic password');
+        const scope = await resolveLabel(deps, label(request));
+        const credentials = basicCredentials(request.headers.authorization);
+        if (!credentials) return sendEstError(reply, 401, 'unauthenticated', 'simpleenroll needs a one-time enrollment token as the HTTP basic password ("provisio token create")');
+        const csr = parseAndVerifyCsr(decodeBase64Body(request.body as Buffer));
+        const outcome = await enrollOverProtocol(deps, {
+          protocol: 'est',
+          token: credentials.password,
+          deviceId: credentials.username === '' ? null : credentials.username,
+          csr,
+          within: scope ? { systemId: scope.system.id, componentId: scope.component?.id ?? null } : null,
+        });
+        if (outcome.state === 'issued') return sendCertsOnly(reply, [outcome.certificate.der], request.body as Buffer);
+        // RFC 7030 §4.2.3: accepted, not yet issued; the client sends the same request again later.
+        return reply.status(202).header('retry-after', String(EST_RETRY_AFTER_SECONDS)).type('text/plain; charset=utf-8')
+          .send(`request ${outcome.request.id} waits for an approver; send the same request again after ${EST_RETRY_AFTER_SECONDS} s\n`);
       });
     }
   });
