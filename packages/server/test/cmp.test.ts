@@ -8,6 +8,7 @@
  * replayed message, a certificate template for another device.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
@@ -206,5 +207,70 @@ describe('CMP (RFC 4210 / RFC 9483) with openssl cmp', () => {
     assert.match(await ocspStatus(join(work, 'device2.pem')), /: revoked/, 'the old key superseded');
     const sent = asn1(readFileSync(join(work, 'implicit-req.der')));
     assert.doesNotMatch(sent, /cont \[ 24 \]/, 'no certConf was sent');
+  });
+
+  /** A one-time token for `deviceId`: openssl cmp's -ref (its id) and -secret (SHA-256 hex of its secret part, D43). */
+  async function cmpToken(deviceId: string, component = COMPONENT): Promise<{ ref: string; secret: string }> {
+    const r = await t.call('POST', '/api/v1/tokens', { json: { system: SYSTEM, component, deviceId } });
+    assert.equal(r.status, 201, r.body.toString());
+    const [, ref, secret] = /^pvt_([0-9a-f]{16})_([0-9a-f]{64})$/.exec(r.json<{ token: string }>().token) ?? [];
+    assert.ok(ref && secret);
+    return { ref, secret: createHash('sha256').update(secret, 'utf8').digest('hex') };
+  }
+
+  function ecKey(name: string): string {
+    const file = join(work, name);
+    assert.equal(openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file]).status, 0);
+    return file;
+  }
+
+  it('ok/ir/mac-from-a-one-time-token-then-certconf-confirms-the-install', async () => {
+    const { ref, secret } = await cmpToken('CMP-100');
+    const key = ecKey('cmp100.key');
+    // A wrong secret first: refused as a MAC that does not verify, nothing written, the token unspent.
+    const before = state();
+    const wrong = await cmp(['-cmd', 'ir', '-ref', ref, '-secret', `pass:${'0'.repeat(64)}`, '-newkey', key, '-subject', '/CN=CMP-100', '-certout', join(work, 'never.pem')]);
+    assert.notEqual(wrong.status, 0);
+    assert.match(wrong.output, /cmp_protection_invalid: the PKIMessage's protection is a MAC that the shared secret does not make/);
+    assert.deepEqual(state(), before);
+
+    const out = join(work, 'cmp100.pem');
+    const r = await cmp(['-cmd', 'ir', '-ref', ref, '-secret', `pass:${secret}`, '-newkey', key, '-subject', '/CN=CMP-100', '-certout', out]);
+    assert.equal(r.status, 0, r.output);
+    const verified = openssl(['verify', '-CAfile', rootFile, '-untrusted', issuingFile, '-purpose', 'sslclient', out]);
+    assert.equal(verified.status, 0, verified.output);
+    assert.match(openssl(['x509', '-in', out, '-noout', '-subject']).stdout, /CN ?= ?CMP-100/);
+    const device = (await t.call('GET', '/api/v1/devices/CMP-100')).json<{ state: string }>();
+    assert.equal(device.state, 'provisioned', 'certConf confirmed the install');
+
+    // The token was single-use.
+    const again = await cmp(['-cmd', 'ir', '-ref', ref, '-secret', `pass:${secret}`, '-newkey', ecKey('cmp100b.key'), '-subject', '/CN=CMP-100', '-certout', join(work, 'never.pem')]);
+    assert.notEqual(again.status, 0);
+    assert.match(again.output, /token_used/);
+  });
+
+  it('ok/ir/pending-approval-polls-then-the-certificate', async () => {
+    let r0 = await t.call('POST', `/api/v1/systems/${SYSTEM}/components`, { json: { name: 'ward', keyTypes: ['p256'] } });
+    assert.equal(r0.status, 201, r0.body.toString());
+    r0 = await t.call('POST', `/api/v1/systems/${SYSTEM}/components/ward/policy`, { json: { mode: 'manual' } });
+    assert.equal(r0.status, 200, r0.body.toString());
+    const { ref, secret } = await cmpToken('CMP-101', 'ward');
+    const out = join(work, 'cmp101.pem');
+    const running = cmp(['-cmd', 'ir', '-ref', ref, '-secret', `pass:${secret}`, '-newkey', ecKey('cmp101.key'), '-subject', '/CN=CMP-101', '-certout', out, '-total_timeout', '60']);
+    // The approver decides while the client polls.
+    let requestId: string | undefined;
+    for (let i = 0; i < 100 && !requestId; i++) {
+      const list = (await t.call('GET', '/api/v1/requests?state=pending&q=CMP-101')).json<{ items: Array<{ id: string }> }>();
+      requestId = list.items[0]?.id;
+      if (!requestId) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(requestId, 'the ir made a pending request');
+    const approved = await t.call('POST', `/api/v1/requests/${requestId}/approve`, { json: {} });
+    assert.equal(approved.status, 200, approved.body.toString());
+    const r = await running;
+    assert.equal(r.status, 0, r.output);
+    assert.match(r.output, /poll/i);
+    const verified = openssl(['verify', '-CAfile', rootFile, '-untrusted', issuingFile, out]);
+    assert.equal(verified.status, 0, verified.output);
   });
 });

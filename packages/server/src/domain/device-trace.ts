@@ -107,6 +107,6 @@ function windowOf(entries: readonly AuditEntry[], deviceId: string, requestId: s
  * certification request a standard protocol carried, as received (docs/protocols.md).
  */
 function csrOf(request: RequestRecord): Buffer {
-  if (request.protocol) return request.raw;
+  if (request.protocol || request.enrollment) return request.raw;
   return request.kind ? parseRenewalRequest(request.raw.toString('utf8')).csr.der : parseProvisioningRequest(request.raw).csr.der;
 }

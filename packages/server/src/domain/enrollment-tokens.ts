@@ -165,8 +165,16 @@ export interface RedeemedToken {
  * `token_device_mismatch`. A refusal later in the caller's transaction rolls the use back.
  */
 export async function redeemEnrollmentToken(tx: StoreTx, input: { secret: string; deviceId: string; now: Date }): Promise<RedeemedToken> {
+  return spendEnrollmentToken(tx, await findTokenBySecret(tx, input.secret), input);
+}
+
+/**
+ * Spends one use of a token whose holder was authenticated already: by its secret
+ * (redeemEnrollmentToken), or by a CMP MAC made with it (protocols/cmp-server.ts). The same
+ * checks, codes and `token.use` entry as redeemEnrollmentToken after the secret.
+ */
+export async function spendEnrollmentToken(tx: StoreTx, token: EnrollmentTokenRecord, input: { deviceId: string; now: Date }): Promise<RedeemedToken> {
   const { now, deviceId } = input;
-  const token = await findTokenBySecret(tx, input.secret);
   if (token.revokedAt) throw new ServiceError('token_revoked', `enrollment token ${token.id} was revoked at ${token.revokedAt.toISOString()}; ask an administrator for a new one`);
   if (token.uses >= token.maxUses) throw new ServiceError('token_used', `enrollment token ${token.id} was used ${token.uses} of ${token.maxUses} time(s); ask an administrator for a new one`);
   if (now >= token.expiresAt) throw new ServiceError('token_expired', `enrollment token ${token.id} expired at ${token.expiresAt.toISOString()}; ask an administrator for a new one`);

@@ -10,6 +10,9 @@
  */
 import {
   DEFAULT_MAX_DEPTH,
+  type DecodedExtensions,
+  decodeExtensions,
+  parseExtensionList,
   type ParsedCsr,
   type ParsedName,
   type PublicKeyInfo,
@@ -141,6 +144,8 @@ export interface CertRequestMessage {
   readonly certRequest: Buffer;
   readonly subject: ParsedName | null;
   readonly publicKey: PublicKeyInfo | null;
+  /** The extensions the template asks for (shown and checked, never copied). */
+  readonly extensions: DecodedExtensions;
   readonly popo: { readonly kind: 'signature'; readonly algorithm: AlgorithmId; readonly signature: Buffer; readonly hasInput: boolean } | { readonly kind: 'other' } | null;
 }
 
@@ -212,14 +217,30 @@ function retagged(buf: Buffer, t: Tlv, tag: number): Buffer {
   return bytes;
 }
 
-function parseCertTemplate(buf: Buffer, t: Tlv): { subject: ParsedName | null; publicKey: PublicKeyInfo | null; serial: SerialNumber | null; issuer: ParsedName | null } {
+/** The CertTemplate fields this service reads (RFC 4211 §5). */
+interface CertTemplate {
+  readonly subject: ParsedName | null;
+  readonly publicKey: PublicKeyInfo | null;
+  readonly serial: SerialNumber | null;
+  readonly issuer: ParsedName | null;
+  readonly extensions: DecodedExtensions;
+}
+
+function parseCertTemplate(buf: Buffer, t: Tlv): CertTemplate {
   if (t.tag !== Tag.SEQUENCE) throw invalid('has a CertTemplate that is not a SEQUENCE');
   const f = optionalFields(buf, children(buf, t));
   const subjectTlv = f.get(0xa5);
   const issuerTlv = f.get(0xa3);
   const keyTlv = f.get(0xa6);
   const serialTlv = f.get(0x81);
+  const extensionsTlv = f.get(0xa9);
+  let extensions: DecodedExtensions = {};
+  if (extensionsTlv) {
+    const list = retagged(buf, extensionsTlv, Tag.SEQUENCE);
+    extensions = decodeExtensions(parseExtensionList(list, readTlv(list, 0, list.length)));
+  }
   return {
+    extensions,
     subject: subjectTlv ? parseName(buf, inner(buf, subjectTlv, 'subject')) : null,
     issuer: issuerTlv ? parseName(buf, inner(buf, issuerTlv, 'issuer')) : null,
     publicKey: keyTlv ? parsePublicKeyDer(retagged(buf, keyTlv, Tag.SEQUENCE)) : null,
@@ -260,6 +281,7 @@ function parseOneCertReqMsg(buf: Buffer, msg: Tlv): CertRequestMessage {
     certRequest: Buffer.from(whole(buf, certReq)),
     subject: template.subject,
     publicKey: template.publicKey,
+    extensions: template.extensions,
     popo,
   };
 }

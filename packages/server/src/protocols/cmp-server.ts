@@ -10,14 +10,17 @@
  * `error` body with PKIStatusInfo (rejection, failInfo, "code: message") and nothing stored.
  */
 import { createHash } from 'node:crypto';
-import { type ParsedCertificate, PkiError, type SerialNumber, explicit, isProvisioError, parseCertificate, seq, signatureAlgorithmByOid, verifySignature } from '@provisio/pki';
+import { type ParsedCertificate, type ParsedCsr, PkiError, type SerialNumber, explicit, isProvisioError, parseCertificate, parseDeviceId, seq, signatureAlgorithmByOid, verifyCsr, verifySignature } from '@provisio/pki';
 import type { ServiceDeps } from '../domain/deps.js';
 import { revokeOwnCertificate, reasonFromCode } from '../domain/device-self-revocation.js';
 import { ServiceError } from '../domain/errors.js';
+import { confirmInstall } from '../domain/devices.js';
+import { spendEnrollmentToken } from '../domain/enrollment-tokens.js';
 import { findPendingRenewal, installRenewal } from '../domain/lifecycle.js';
-import type { CmpTransaction, DeviceIdText, RequestId } from '../domain/model.js';
+import type { CmpTransaction, DeviceIdText, EnrollmentTokenId, EnrollmentTokenRecord, RequestId } from '../domain/model.js';
 import { authenticateReenrollingDevice, checkCsrNames, renewOverProtocol } from '../domain/protocol-renewal.js';
 import { requireProtocol } from '../domain/protocols.js';
+import { enrollWithSecret } from '../domain/secret-enrollment.js';
 import { StoreConflict } from '../domain/store.js';
 import {
   type BodyType,
@@ -33,12 +36,31 @@ import {
   encodeMessage,
   errorContent,
   parseCmpMessage,
+  pollRepContent,
   revRepContent,
   statusInfo,
 } from './cmp-message.js';
-import { isMacProtected, verifySignatureProtection } from './cmp-protection.js';
+import { type PbmParameters, isMacProtected, pbmAlgorithm, pbmMac, verifyMacProtection, verifySignatureProtection } from './cmp-protection.js';
 
-type Deps = Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'revocation'>;
+type Deps = Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'revocation' | 'decisions'>;
+
+/** How long a client polling for a request an approver has not decided waits between polls (RFC 4210 §5.3.22). */
+export const CMP_POLL_SECONDS = 3;
+
+/** The MAC key of a MAC-protected message: the token it names, and the parameters to answer with. */
+interface MacKey {
+  readonly token: EnrollmentTokenRecord;
+  readonly secret: Buffer;
+  readonly pbm: PbmParameters;
+}
+
+/**
+ * The shared secret of a token for CMP's MAC (D43): the hex SHA-256 of its secret part, which is
+ * what the service keeps. A MAC is checked with its key, so the key must be the stored value.
+ */
+export function cmpSecretOf(token: EnrollmentTokenRecord): Buffer {
+  return Buffer.from(token.secretSha256.toString('hex'), 'utf8');
+}
 
 /** RFC 9483 §3.1: transactionID and senderNonce carry at least 128 random bits. */
 const MIN_NONCE_BYTES = 16;
@@ -70,6 +92,12 @@ const FAIL_INFO: Readonly<Record<string, FailInfo>> = {
   renewal_grace_expired: 'notAuthorized',
   device_not_provisioned: 'notAuthorized',
   revocation_reason_invalid: 'badRequest',
+  token_used: 'notAuthorized',
+  token_expired: 'notAuthorized',
+  token_revoked: 'notAuthorized',
+  token_device_mismatch: 'badCertTemplate',
+  device_exists: 'badCertTemplate',
+  request_rejected: 'notAuthorized',
 };
 
 function failInfoFor(code: string): FailInfo {
@@ -112,10 +140,7 @@ export class CmpServer {
     if (!header.transactionId || header.transactionId.length < MIN_NONCE_BYTES || !header.senderNonce || header.senderNonce.length < MIN_NONCE_BYTES) {
       throw new ServiceError('cmp_message_invalid', `needs a transactionID and a senderNonce of at least ${MIN_NONCE_BYTES} bytes (RFC 9483 §3.1)`);
     }
-    if (isMacProtected(message)) {
-      // MAC protection is the first enrollment's (ir/cr/p10cr with a one-time token).
-      throw new ServiceError('cmp_protection_invalid', `is a MAC for reference ${JSON.stringify(hex(header.senderKid).slice(0, 64))}, which names no enrollment token this service knows`);
-    }
+    if (isMacProtected(message)) return this.macProtected(message);
     const signer = verifySignatureProtection(message);
     switch (body.type) {
       case 'genm':
@@ -137,6 +162,94 @@ export class CmpServer {
         throw new ServiceError('method_operation_refused', `a first enrollment (${body.type}) is authenticated by an enrollment token (MAC protection, -ref/-secret); a signature by a device certificate renews with kur`);
     }
   }
+
+  /**
+   * A MAC-protected message (RFC 4210 §5.1.3.1): the first enrollment with a one-time token
+   * (senderKID = the token id, the MAC's secret = the token's, D43), its certConf and polls.
+   * An unknown reference and a wrong MAC get one answer.
+   */
+  private async macProtected(message: CmpMessage): Promise<Answer> {
+    const reference = message.header.senderKid?.toString('utf8') ?? '';
+    const token = /^[0-9a-f]{16}$/.test(reference) ? await this.deps.store.findEnrollmentToken(reference as EnrollmentTokenId) : null;
+    // Checked against a throw-away secret when the token is unknown, so both cost the same.
+    const secret = token ? cmpSecretOf(token) : Buffer.from(this.deps.random.bytes(32)).toString('hex');
+    const pbm = verifyMacProtection(message, Buffer.from(secret));
+    if (!token) throw new ServiceError('cmp_protection_invalid', 'the PKIMessage\'s protection is a MAC that the shared secret does not make (wrong MAC or secret)');
+    this.macKeys.set(message, { token, secret: Buffer.from(secret), pbm });
+    const { body } = message;
+    switch (body.type) {
+      case 'ir':
+      case 'cr':
+        return this.firstEnrollment(message, token, asCsr(body.request), body.request.certReqId);
+      case 'p10cr':
+        verifyCsr(body.csr);
+        throw new ServiceError('cmp_message_invalid', 'p10cr is not taken: send the request as ir with a CRMF CertReqMsg (RFC 9483 §4.1.1)');
+      case 'certConf':
+        return this.certConf(message, null, body.statuses);
+      case 'pollReq':
+        return this.poll(message, body.certReqIds[0] ?? 0);
+      case 'genm':
+        return { type: 'genp', content: caCertsGenRep([this.deps.authority.intermediate.der, this.deps.authority.root.der]) };
+      case 'error':
+        return { type: 'pkiconf', content: PKI_CONF };
+      default:
+        throw new ServiceError('method_operation_refused', `${body.type} is authenticated by a signature with the device's current certificate, not by a token's MAC`);
+    }
+  }
+
+  /** ir/cr (RFC 9483 §4.1.1) with a token: the token's enrollment method, as EST simpleenroll. */
+  private async firstEnrollment(message: CmpMessage, token: EnrollmentTokenRecord, csr: ParsedCsr, certReqId: number): Promise<Answer> {
+    await this.requireNewTransaction(message);
+    const cn = csr.subject.attributes.find((a) => a.type === 'CN')?.value;
+    if (!cn) throw new ServiceError('csr_identity_mismatch', 'the certificate template names no device: its subject needs CN=<device id>');
+    const deviceId = parseDeviceId(cn) as string as DeviceIdText;
+    verifyCsr(csr);
+    const result = await enrollWithSecret(this.deps, {
+      kind: 'token',
+      deviceId,
+      csr,
+      protocol: 'cmp',
+      redeem: async (tx, now) => {
+        const { system, component } = await spendEnrollmentToken(tx, token, { deviceId, now });
+        await requireProtocol({ store: tx }, 'cmp', component, system);
+        return { id: token.id, system, component, deviceLabel: deviceId };
+      },
+    });
+    const implicit = message.header.implicitConfirm && result.issuance !== null;
+    await this.recordTransaction(message, {
+      bodyType: message.body.type,
+      state: result.issuance ? (implicit ? 'confirmed' : 'issued') : 'waiting',
+      deviceId,
+      requestId: result.request.id,
+      serial: result.issuance?.certificate.serial ?? null,
+    });
+    if (!result.issuance) return { type: 'ip', content: certRepMessage(certReqId, statusInfo(STATUS.waiting, `request ${result.request.id} waits for an approver`), null) };
+    if (implicit) await confirmInstall(this.deps, deviceId, result.issuance.certificate.serial);
+    return { type: 'ip', content: certRepMessage(certReqId, statusInfo(STATUS.accepted), result.issuance.certificate.der), implicitConfirm: implicit };
+  }
+
+  /** pollReq (RFC 4210 §5.3.22): pollRep while an approver decides, then the ip it was waiting for. */
+  private async poll(message: CmpMessage, certReqId: number): Promise<Answer> {
+    const transaction = await this.requireOpenTransaction(message, ['waiting']);
+    const key = this.macKeys.get(message);
+    const request = transaction.requestId ? await this.deps.store.findRequest(transaction.requestId) : null;
+    if (!request || (key && request.enrollment?.id !== key.token.id)) throw new ServiceError('cmp_transaction_unknown', `transaction ${transaction.transactionId} is not this token's`);
+    if (request.state === 'pending') {
+      await this.advance(message, transaction, ['waiting'], 'waiting');
+      return { type: 'pollRep', content: pollRepContent(certReqId, CMP_POLL_SECONDS, `request ${request.id} waits for an approver`) };
+    }
+    if (request.state === 'rejected') {
+      await this.advance(message, transaction, ['waiting'], 'rejected');
+      return { type: 'ip', content: certRepMessage(certReqId, statusInfo(STATUS.rejection, `request_rejected: request ${request.id} was rejected: ${request.decisionReason ?? ''}`, ['notAuthorized']), null) };
+    }
+    const certificate = await this.deps.store.findCertificateByRequest(request.id);
+    if (!certificate) throw new ServiceError('cmp_transaction_unknown', `request ${request.id} has no certificate`);
+    const moved = await this.deps.store.updateCmpTransaction(transaction.transactionId, ['waiting'], 'issued', { serverNonce: hex(this.nonceFor(message)), at: this.deps.clock.now(), serial: certificate.serial });
+    if (!moved) throw new ServiceError('cmp_transaction_unknown', `transaction ${transaction.transactionId} was answered concurrently`);
+    return { type: 'ip', content: certRepMessage(certReqId, statusInfo(STATUS.accepted), certificate.der) };
+  }
+
+  private readonly macKeys = new WeakMap<CmpMessage, MacKey>();
 
   /** genm (RFC 9483 §4.3.1): the CA certificates, to a caller whose signing certificate chains to our root. */
   private async generalMessage(signer: ParsedCertificate, infoTypes: readonly string[]): Promise<Answer> {
@@ -191,20 +304,28 @@ export class CmpServer {
   }
 
   /** certConf (RFC 4210 §5.3.18): the client accepted (or refused) the certificate; pkiConf ends it. */
-  private async certConf(message: CmpMessage, signer: ParsedCertificate, statuses: ReadonlyArray<{ certHash: Buffer; certReqId: number; status: number | null }>): Promise<Answer> {
+  private async certConf(
+    message: CmpMessage,
+    signer: ParsedCertificate | null,
+    statuses: ReadonlyArray<{ certHash: Buffer; certReqId: number; status: number | null }>,
+  ): Promise<Answer> {
     const transaction = await this.requireOpenTransaction(message, ['issued']);
     const record = transaction.serial ? await this.deps.store.findCertificate(this.deps.authority.issuerFingerprint, transaction.serial) : null;
     if (!record || record.deviceId !== transaction.deviceId) throw new ServiceError('cmp_transaction_unknown', `transaction ${transaction.transactionId} issued no certificate`);
-    await this.requireSignerOf(signer, transaction.deviceId);
+    if (signer) await this.requireSignerOf(signer, transaction.deviceId);
+    else await this.requireTokenOf(message, transaction);
     const [status] = statuses;
     if (!status || statuses.length !== 1) throw new ServiceError('cmp_message_invalid', 'certConf confirms other than exactly one certificate (RFC 9483 §4.1.1)');
     // RFC 4210 §5.3.18: certHash with the hash of the certificate's own signature algorithm.
     const hash = createHash(parseCertificate(record.der).signatureAlgorithm.hash).update(record.der).digest();
     if (!hash.equals(status.certHash)) throw new ServiceError('cmp_message_invalid', 'certConf\'s certHash is not the hash of the certificate this transaction issued');
     const accepted = status.status === null || status.status === STATUS.accepted || status.status === STATUS.grantedWithMods;
-    if (accepted) {
+    if (accepted && transaction.bodyType === 'kur') {
       const pending = await findPendingRenewal(this.deps, [record.der]);
       if (pending) await installRenewal(this.deps, pending);
+    } else if (accepted && record.deviceId) {
+      // A first enrollment's certConf is the install confirmation (as POST /api/v1/device/confirm).
+      await confirmInstall(this.deps, record.deviceId, record.serial);
     }
     await this.advance(message, transaction, ['issued'], accepted ? 'confirmed' : 'rejected');
     return { type: 'pkiconf', content: PKI_CONF };
@@ -230,6 +351,15 @@ export class CmpServer {
       throw new ServiceError('cmp_transaction_unknown', `the recipNonce is not the senderNonce this service sent in transaction ${id} (RFC 4210 §5.1.1)`);
     }
     return transaction;
+  }
+
+  /** A MAC-protected certConf or poll must come with the token of the transaction's request. */
+  private async requireTokenOf(message: CmpMessage, transaction: CmpTransaction): Promise<void> {
+    const key = this.macKeys.get(message);
+    const request = transaction.requestId ? await this.deps.store.findRequest(transaction.requestId) : null;
+    if (!key || !request || request.enrollment?.id !== key.token.id) {
+      throw new ServiceError('cmp_protection_invalid', `is a MAC of another token than the one transaction ${transaction.transactionId} was opened with`);
+    }
   }
 
   /** The signer must hold a certificate of the transaction's device (its old one or the new). */
@@ -279,12 +409,14 @@ export class CmpServer {
     const { authority } = this.deps;
     const signer = authority.profileSigner;
     const signerCert = parseCertificate(authority.profileSignerChain[0] as Buffer);
+    // RFC 9483 §3.2: an answer to a MAC-protected request is MAC-protected with the same secret.
+    const mac = request ? this.macKeys.get(request) : undefined;
     const header = encodeHeader({
       sender: explicit(4, signerCert.subject.der),
       recipient: request?.header.sender ?? explicit(4, Buffer.from([0x30, 0x00])),
       messageTime: this.deps.clock.now(),
-      protectionAlg: signer.algorithm.der,
-      senderKid: signerCert.decoded.subjectKeyId ?? null,
+      protectionAlg: mac ? pbmAlgorithm(mac.pbm) : signer.algorithm.der,
+      senderKid: mac ? (request?.header.senderKid ?? null) : (signerCert.decoded.subjectKeyId ?? null),
       transactionId: request?.header.transactionId ?? Buffer.from(this.deps.random.bytes(16)),
       senderNonce: request ? this.nonceFor(request) : Buffer.from(this.deps.random.bytes(16)),
       recipNonce: request?.header.senderNonce ?? null,
@@ -293,7 +425,29 @@ export class CmpServer {
     });
     const body = encodeBody(answer.type, answer.content);
     const protectedPart = seq(header, body);
+    if (mac) return encodeMessage(header, body, pbmMac(mac.secret, mac.pbm, protectedPart), [authority.intermediate.der]);
     const signature = await signer.sign(protectedPart);
     return encodeMessage(header, body, signature, [...authority.profileSignerChain]);
   }
+}
+
+/**
+ * A CRMF CertReqMsg read as the PKCS#10 request it amounts to (RFC 4211 §4.1): the POPO signature
+ * over the CertRequest is a signature by the key to certify over what it asks, as a CSR's is, so
+ * the token's enrollment method (which takes a CSR) checks and stores it the same way.
+ */
+function asCsr(request: CertRequestMessage): ParsedCsr {
+  if (!request.publicKey || !request.subject) throw new ServiceError('cmp_message_invalid', 'the certificate template needs a subject and a publicKey (RFC 9483 §4.1.1)');
+  if (request.popo?.kind !== 'signature' || request.popo.hasInput) {
+    throw new PkiError('csr_signature_invalid', 'the CertReqMsg needs a signature proof of possession over its CertRequest (RFC 4211 §4.1)');
+  }
+  return {
+    der: request.raw,
+    info: request.certRequest,
+    subject: request.subject,
+    publicKey: request.publicKey,
+    signatureAlgorithm: signatureAlgorithmByOid(request.popo.algorithm.oid),
+    signature: request.popo.signature,
+    requestedExtensions: request.extensions,
+  };
 }
