@@ -268,7 +268,12 @@ async function loadAuthorityWith(options: LoadAuthorityOptions, hsm: { token: Pk
       options.log?.(`created a development root CA; its key signed the issuing CA and the root CRL ${join(dir, ROOT_CRL_FILE)} (next update at the root's end), then was discarded`);
     }
   } else {
-    checkCaDirectory(caDir, { mayRemake: false, log, hint: 'copy intermediate.crt, intermediate.key and root.crt from the ceremony (docs/ceremony.md)' });
+    checkCaDirectory(caDir, {
+      mayRemake: false,
+      log,
+      keyInToken: hsm !== undefined,
+      hint: hsm ? 'copy intermediate.crt and root.crt from the ceremony (docs/ceremony.md)' : 'copy intermediate.crt, intermediate.key and root.crt from the ceremony (docs/ceremony.md)',
+    });
   }
   const { root, intermediate, signer } = readCa(caDir, options.caPassphrase, hsm?.caKey);
   verifyChain({ leaf: intermediate, roots: [root], at: options.clock.now() });
