@@ -235,6 +235,13 @@ describe('EST (RFC 7030) with curl, openssl and strongSwan pki', () => {
     assert.equal(wrong.status, 401, wrong.body);
     assert.match(wrong.body, /^token_invalid/);
     assert.deepEqual(databaseState(t), before);
+
+    // Its first mutual-TLS use confirms the install (EST has no confirmation step), and it re-enrolls.
+    const client = { key, cert: certFile };
+    const renewed = await curl('/.well-known/est/simplereenroll', { body: csrBase64(key, '/CN=EST-100'), client });
+    assert.equal(renewed.status, 200, renewed.body);
+    const device = (await t.call('GET', '/api/v1/devices/EST-100')).json<{ state: string }>();
+    assert.equal(device.state, 'provisioned');
   });
 
   it('ok/strongswan-pki/simpleenroll-with-a-token', async () => {

@@ -7,9 +7,10 @@
  * certificate template) instead of a renewal JWS.
  */
 import { createHash } from 'node:crypto';
-import { type ParsedCsr, PkiError, checkRequestedSubjectAltNames, parseAndVerifyCsr, parsePublicKeyDer, signatureAlgorithmByOid, verifySignature, deviceSubjectAltName, type PublicKeyInfo } from '@provisio/pki';
+import { OID, type ParsedCsr, PkiError, parseCertificate, verifyChain, checkRequestedSubjectAltNames, parseAndVerifyCsr, parsePublicKeyDer, signatureAlgorithmByOid, verifySignature, deviceSubjectAltName, type PublicKeyInfo } from '@provisio/pki';
 import { RENEWAL_WINDOW_MS } from '@provisio/protocol';
 import type { ServiceDeps } from './deps.js';
+import { confirmInstall } from './devices.js';
 import { ServiceError } from './errors.js';
 import { type RenewalResult, type RenewingDevice, authenticateRenewingDevice, findPendingRenewal, installRenewal, issueRenewal } from './lifecycle.js';
 import type { DeviceRecord, EnrollmentProtocol, RequestRecord } from './model.js';
@@ -41,7 +42,27 @@ export function checkCsrNames(names: { readonly subject: ParsedCsr['subject']; r
 export async function authenticateReenrollingDevice(deps: Deps, presented: readonly Buffer[]): Promise<RenewingDevice> {
   const pending = await findPendingRenewal(deps, presented);
   if (pending) await installRenewal(deps, pending);
+  await confirmFirstUse(deps, presented);
   return authenticateRenewingDevice(deps, presented);
+}
+
+/**
+ * A device enrolled over a standard protocol (EST simpleenroll) is approved with its first
+ * certificate, and such a client never calls the Provisio confirmation: its first use of that
+ * certificate (mutual TLS, or a CMP signature) confirms the install, as POST /api/v1/device/confirm
+ * over mutual TLS would. Only for the current, active certificate of an approved device that
+ * chains to our root for client authentication; anything else is left to the usual checks.
+ */
+async function confirmFirstUse(deps: Deps, presented: readonly Buffer[]): Promise<void> {
+  const [der] = presented;
+  if (!der || der.length === 0) return;
+  const leaf = parseCertificate(der);
+  const record = await deps.store.findCertificate(deps.authority.issuerFingerprint, leaf.serial);
+  if (!record || record.kind !== 'device' || record.status !== 'active' || !record.deviceId || !record.der.equals(leaf.der)) return;
+  const device = await deps.store.findDevice(record.deviceId);
+  if (device?.state !== 'approved' || device.currentRequestId !== record.requestId) return;
+  verifyChain({ leaf, intermediates: [deps.authority.intermediate], roots: [deps.authority.root], at: deps.clock.now(), requiredExtKeyUsage: OID.kpClientAuth });
+  await confirmInstall(deps, device.deviceId, record.serial);
 }
 
 export interface ProtocolRenewalInput {
