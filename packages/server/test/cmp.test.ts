@@ -5,10 +5,10 @@
  * new certificate, rr by the device itself — and `openssl ocsp` says revoked at once. Refused as
  * a CMP error message (PKIStatusInfo rejection with failInfo) and writing nothing: CMP switched
  * off, a malformed PKIMessage, a wrong signature, a wrong MAC, a replayed transactionID, a
- * replayed message, a certificate template for another device.
+ * replayed senderNonce under a new transactionID, a replayed certConf, a certificate template for another device.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes, sign } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
@@ -17,6 +17,13 @@ import Database from 'better-sqlite3';
 import { openssl, tempDir } from '@provisio/testkit';
 import { type TestService, databaseState, startTestService } from './service-harness.js';
 import { provisionDevice, runTool, setProtocol, setUpFleet } from './protocol-clients.js';
+import { encodeMessage, parseCmpMessage } from '../src/protocols/cmp-message.js';
+
+/** The length of a DER header (tag and length octets) at the start of `der`. */
+function headerLength(der: Buffer): number {
+  const first = der[1] ?? 0;
+  return first < 0x80 ? 2 : 2 + (first & 0x7f);
+}
 
 const SYSTEM = 'CmpFleet';
 const COMPONENT = 'monitor';
@@ -173,6 +180,19 @@ describe('CMP (RFC 4210 / RFC 9483) with openssl cmp', () => {
     tampered[last] = (tampered[last] ?? 0) ^ 0x01;
     const broken = asn1((await post(tampered)).der);
     assert.match(broken, /cmp_protection_invalid: the PKIMessage's protection does not verify/);
+    // The same message under a new transactionID, signed again by the same device key: its
+    // senderNonce is a replay (an attacker who can sign still cannot reuse a nonce).
+    const original = parseCmpMessage(replayed);
+    const oldTid = original.header.transactionId as Buffer;
+    const moved = Buffer.from(replayed);
+    randomBytes(oldTid.length).copy(moved, moved.indexOf(oldTid));
+    const movedPart = parseCmpMessage(moved);
+    // ProtectedPart's content is header and body, as encodeMessage takes them.
+    const headerAndBody = movedPart.protectedPart.subarray(headerLength(movedPart.protectedPart));
+    const resigned = encodeMessage(headerAndBody, Buffer.alloc(0), sign('sha256', movedPart.protectedPart, readFileSync(join(keystore, 'device.key'))), movedPart.extraCerts);
+    const nonceAgain = asn1((await post(resigned)).der);
+    assert.match(nonceAgain, /cmp_transaction_replayed: senderNonce [0-9a-f]+ was used by an earlier request/);
+
     // Its certConf again: the transaction is confirmed already.
     const confAgain = asn1((await post(readFileSync(join(work, 'kur1-conf.der')))).der);
     assert.match(confAgain, /cmp_transaction_unknown/);
