@@ -1,11 +1,13 @@
 /**
  * CMP (RFC 4210, RFC 9483) against the real service on a loopback port, driven by the unmodified
- * `openssl cmp` client: genm for the CA certificates, kur with a new key signed by the current
- * certificate (then certConf/pkiConf: the new certificate becomes current), a second kur with the
- * new certificate, rr by the device itself — and `openssl ocsp` says revoked at once. Refused as
- * a CMP error message (PKIStatusInfo rejection with failInfo) and writing nothing: CMP switched
+ * `openssl cmp` client: ir with a one-time token's MAC (-ref/-secret; polling while an approver
+ * decides), genm for the CA certificates, kur with a new key signed by the current certificate
+ * (then certConf/pkiConf: the new certificate becomes current), a second kur with the new
+ * certificate, rr by the device itself — and `openssl ocsp` says revoked at once. Refused as a
+ * CMP error message (PKIStatusInfo rejection with failInfo) and writing nothing: CMP switched
  * off, a malformed PKIMessage, a wrong signature, a wrong MAC, a replayed transactionID, a
- * replayed senderNonce under a new transactionID, a replayed certConf, a certificate template for another device.
+ * replayed senderNonce under a new transactionID, a replayed certConf, a certificate template
+ * for another device, a spent token.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, sign } from 'node:crypto';
