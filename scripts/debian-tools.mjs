@@ -7,8 +7,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
  * (packages/web/test) drive Debian's Chromium through playwright-core; no browser is downloaded.
  * certtool: GnuTLS parses our private OIDs (packages/pki/src/oids.test.ts).
  * nginx: a relying party that checks the whole chain with ssl_crl (packages/cli/test/root-crl-*).
+ * sqlcipher: opens the device's encrypted database with the derived key (packages/device/src/device-database.test.ts).
+ * jq: recomputes the device audit log's hashes from its documented canonical form (device-audit-log.test.ts).
  */
-const TOOLS = { openssl: 'openssl', chromium: 'chromium', certtool: 'gnutls-bin', nginx: 'nginx-light' };
+const TOOLS = { openssl: 'openssl', chromium: 'chromium', certtool: 'gnutls-bin', nginx: 'nginx-light', sqlcipher: 'sqlcipher', jq: 'jq' };
 
 function has(command) {
   // nginx lives in /usr/sbin, which a non-root PATH often lacks.

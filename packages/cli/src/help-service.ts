@@ -154,7 +154,8 @@ Examples:
 
 Flags:
   --data DIR         data directory (default ./data): database, CA files, admin.token
-  --port N           default 8443
+  --port N           default 8443; with --port and no --publish-listen there is no
+                     publication listener (0: free ports for every listener)
   --host H           default 127.0.0.1
   --db URL           SQLite file or postgres:// URL (also PROVISIO_DB; default DATA/provisio.db)
   --ca DIR           use the issuing CA made by the ceremony (intermediate.crt, intermediate.key,
@@ -175,7 +176,8 @@ Flags:
                      PROVISIO_MAX_HELD_POLLS)
   --publish-listen HOST:PORT|off
                      plain-HTTP listener for /ca/root.crt, /ca/intermediate.crt, the CRL and OCSP
-                     (default HOST:8080); new certificates name its URLs. off: none (URLs https)
+                     (default HOST:8080 when --port is not given); new certificates name its
+                     URLs. off: none (URLs https)
   --publish-url URL  the publication URL written into certificates, when it differs from
                      http://HOST:PORT (behind a proxy or a DNS name)
   --station-listen HOST:PORT
@@ -191,7 +193,10 @@ Flags:
   --audit-checkpoint-interval D
                      sign a checkpoint this often when the log grew (default 1m; 10s to 1h)
 
-On first start it creates a development CA (unless --ca), an admin user and DATA/admin.token.
+It binds every listener first: a port in use exits 7 (port_in_use) naming the port and the
+flag to pass, before anything is created. On first start it then creates a development CA
+(unless --ca), an admin user and DATA/admin.token. A CA or service key file readable by group or
+others is refused (exit 5, key_file_exposed: chmod 600 it).
 `;
 export const MOCK_DEVICE = help(
   'mock-device --system S --component C --count N --out DIR: make mock device files for experiments',

@@ -54,6 +54,8 @@ Commands:
   device pair           on a device: pair with its id and pairing code (seed 003 workflow)
   device show           on a device: show identity, state and keystore files
   device check-in       on a device: check in at the central station (mutual TLS)
+  device audit          on a device: list or verify its own security audit log
+  device db-key         on a device: print the key of its encrypted database (a secret)
   device provision      on a connected device: init, submit, wait for approval, install
   device run            on a connected device: the long-running agent (resumes at any step; renews)
   device renew          on a connected device: renew its certificate now (--rekey: with a new key)
@@ -220,6 +222,8 @@ Commands:
   init      generate the device key and a provisioning request from a package
   install   verify and install a certified profile
   show      show this device's identity, state and keystore files
+  audit     list or verify the device's own hash-chained security audit log
+  db-key    print the SQLCipher key of the device database (derived from device.key; a secret)
   provision connected delivery: init, submit over HTTPS, wait for approval, install, confirm
   complete  (service side) mark an installed device Provisioned: "Complete provisioning" (disconnected)
   get       (service side) a device's state and every certificate it had
@@ -440,6 +444,42 @@ listed as warnings on stderr and in the JSON "problems" field.
 
 Flags:
   --dir DIR          the keystore directory  [required]
+  --json             print the result as JSON
+`;
+
+export const DEVICE_AUDIT_HELP = `provisio device audit: list or verify the device's own security audit log
+
+Examples:
+  provisio device audit --dir /var/lib/provisio
+  provisio device audit --dir /var/lib/provisio --verify
+  provisio device audit --dir ./keystore --json
+
+Reads security_audit_log.jsonl in the keystore: what the device recorded about its provisioning,
+profile verification, installs, renewals, key rotations and check-ins. Every entry is checked
+against the hash chain and the head file; the first broken entry ends the command with
+device_audit_broken (exit 4) naming the finding: entry_malformed, hash_mismatch,
+sequence_broken, chain_broken, truncated or head_mismatch (docs/device.md).
+
+Flags:
+  --dir DIR          the keystore directory  [required]
+  --verify           only check the chain; print the verdict, not the entries
+  --json             print the result as JSON
+`;
+
+export const DEVICE_DB_KEY_HELP = `provisio device db-key: print the key of the device's encrypted database
+
+Examples:
+  provisio device db-key --dir /var/lib/provisio
+  provisio device db-key --dir /var/lib/provisio --init
+  sqlcipher /var/lib/provisio/device.db   # then: PRAGMA key = "x'KEY'";
+
+The key is derived from device.key (docs/device.md "The device database") and printed as hex
+for tools such as the sqlcipher shell. It is a secret: whoever has it and device.db reads the
+database. Printing it is recorded in the device's security audit log.
+
+Flags:
+  --dir DIR          the keystore directory  [required]
+  --init             create device.db now when it does not exist yet (install makes it too)
   --json             print the result as JSON
 `;
 

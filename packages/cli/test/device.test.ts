@@ -19,10 +19,12 @@ function mode(path: string): number {
   return statSync(path).mode & 0o777;
 }
 
+/** The keystore but its security audit log, which records refusals (checked on its own). */
 function snapshot(dir: string): Record<string, string> {
   if (!existsSync(dir)) return {};
   return Object.fromEntries(
     readdirSync(dir)
+      .filter((n) => !n.startsWith('security_audit_'))
       .sort()
       .map((n) => [n, `${mode(join(dir, n)).toString(8)} ${createHash('sha256').update(readFileSync(join(dir, n))).digest('hex')}`]),
   );

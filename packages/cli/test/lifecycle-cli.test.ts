@@ -8,11 +8,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tempDir } from '@provisio/testkit';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { until } from './connected-helpers.js';
 import { MAIN, type ServeProcess, ok, provisio, startServe, transcript } from './run-cli.js';
 
 const installed = (keystore: string) => JSON.parse(readFileSync(join(keystore, 'install.json'), 'utf8')) as { serial: string; confirmedAt?: string };
+const dbKey = (keystore: string) => provisio(['device', 'db-key', '--dir', keystore]).stdout.trim();
+const sqlcipher = (keystore: string, key: string, sql: string) =>
+  spawnSync('sqlcipher', [join(keystore, 'device.db')], { input: `PRAGMA key = "x'${key}'";\n${sql}\n`, encoding: 'utf8' });
 const keySha = (keystore: string) => (JSON.parse(readFileSync(join(keystore, 'identity.json'), 'utf8')) as { publicKeySha256: string }).publicKeySha256;
 
 describe('device renew and component grace via the CLI against provisio serve', () => {
@@ -70,8 +73,15 @@ describe('device renew and component grace via the CLI against provisio serve', 
     const afterRenewal = JSON.parse(ok(['device', 'get', 'REN-001', '--json'], env).stdout) as { certificates: { serial: string; status: string }[] };
     assert.deepEqual(afterRenewal.certificates.map((c) => c.status), ['active', 'active'], 'a same-key renewal leaves the older certificate to expire');
     const keyBefore = keySha(keystore);
+    const dbKeyBefore = dbKey(keystore);
     const rekeyed = provisio(['device', 'renew', '--dir', keystore, '--rekey', '--json']);
     assert.equal(rekeyed.status, 0, transcript(rekeyed));
+    // device.db followed the key: it opens in the sqlcipher shell with the new key's derived
+    // key, and no longer with the old one.
+    const dbKeyAfter = dbKey(keystore);
+    assert.notEqual(dbKeyAfter, dbKeyBefore);
+    assert.equal(sqlcipher(keystore, dbKeyAfter, 'SELECT value FROM provisio_state WHERE name = \'deviceId\';').stdout.trim(), 'REN-001');
+    assert.match(sqlcipher(keystore, dbKeyBefore, 'SELECT count(*) FROM sqlite_master;').stderr, /not a database/);
     const answer = JSON.parse(rekeyed.stdout) as { previousSerial: string; serial: string; rekey: boolean };
     assert.equal(answer.previousSerial, second.serial);
     assert.equal(answer.rekey, true);
@@ -105,5 +115,26 @@ describe('device renew and component grace via the CLI against provisio serve', 
     } finally {
       if (child.exitCode === null) child.kill('SIGTERM');
     }
+
+    // The device's own log holds the whole story, and verifies.
+    const log = ok(['device', 'audit', '--dir', keystore, '--json'], {});
+    const report = JSON.parse(log.stdout) as { ok: boolean; list: { event: string; details: { code?: string; rekey?: boolean } }[] };
+    assert.equal(report.ok, true);
+    const events = report.list.map((e) => (e.details.code ? `${e.event} ${e.details.code}` : e.event));
+    assert.deepEqual(events.filter((e) => /^(renewal|reprovision|key|database)\./.test(e)), [
+      'renewal.failed renewal_not_ready',
+      'database.created',
+      'renewal.requested',
+      'renewal.completed',
+      'database.key_read',
+      'renewal.requested',
+      'database.rekeyed',
+      'key.rotated',
+      'renewal.completed',
+      'database.key_read',
+      'reprovision.requested',
+      'reprovision.completed',
+    ]);
+    assert.equal(ok(['device', 'audit', '--dir', keystore, '--verify'], {}).status, 0);
   });
 });

@@ -27,26 +27,8 @@ async function serve(dataDir: string, db?: string): Promise<ServeProcess> {
   return server;
 }
 
-/**
- * PostgreSQL runs on the development and CI machines. Under CI=true its absence fails the run;
- * elsewhere the PostgreSQL flow is skipped with a loud message.
- */
-async function postgresSkipReason(): Promise<string | false> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.end();
-    return false;
-  } catch (e) {
-    if (process.env.CI === 'true') return false; // let the suite fail loudly below
-    const reason = `PostgreSQL is not reachable at ${PG_URL} (${(e as Error).message}); set PROVISIO_TEST_PG_URL`;
-    console.error(`\n!!! SKIPPING the PostgreSQL flow: ${reason}\n`);
-    return reason;
-  }
-}
-
-function flow(label: string, open: () => Promise<{ db?: string; cleanup?: () => Promise<void> }>, skip: string | false = false) {
-  describe(`disconnected flow via the CLI (${label})`, { skip }, () => {
+function flow(label: string, open: () => Promise<{ db?: string; cleanup?: () => Promise<void> }>) {
+  describe(`disconnected flow via the CLI (${label})`, () => {
     let server: ServeProcess;
     let cleanup: (() => Promise<void>) | undefined;
     const dir = tempDir('provisio-flow-');
@@ -242,7 +224,7 @@ flow('PostgreSQL', async () => {
       await admin.end();
     },
   };
-}, await postgresSkipReason());
+});
 
 describe('audit tampering is found offline (SQLite)', () => {
   it('fail/audit/edited-row-is-named', async () => {

@@ -8,6 +8,7 @@
  * the CLI) decides when to try again.
  */
 import { loadIdentity } from './load-device.js';
+import { appendDeviceAudit, auditCodeOf, auditOrigin, appendDeviceAuditQuietly } from './device-audit-log.js';
 import { DeviceError } from './errors.js';
 import { fileState, readKeystoreFile, readPrivateKeyFile } from './keystore.js';
 import { type HttpReply, type HttpTransport, httpsTransport } from './provision-connected.js';
@@ -43,6 +44,13 @@ export interface CheckInInput {
   /** Default: the firmware version recorded at init, when there is one. */
   readonly telemetry?: CheckInTelemetry;
   readonly timeoutMs?: number;
+  /**
+   * Record the outcome in the device's security audit log (default true). The agent's heartbeat
+   * records only changes (heartbeatAtStation), or a check-in every few minutes would fill it.
+   */
+  readonly record?: boolean;
+  /** The time the audit entry carries (default now). */
+  readonly now?: () => Date;
 }
 
 function refusal(reply: HttpReply): { code: string; message: string } {
@@ -56,6 +64,24 @@ function refusal(reply: HttpReply): { code: string; message: string } {
 }
 
 export async function checkInAtStation(deps: { readonly transport?: HttpTransport }, input: CheckInInput): Promise<CheckInResult> {
+  const now = () => input.now?.() ?? new Date();
+  try {
+    const result = await checkInOnce(deps, input);
+    if (input.record !== false) {
+      appendDeviceAudit(input.dir, {
+        event: 'check_in.succeeded',
+        details: { station: auditOrigin(input.stationUrl), serial: result.serial, revocationSource: result.revocationSource, mutualTls: true },
+        at: now(),
+      });
+    }
+    return result;
+  } catch (e) {
+    if (input.record !== false) appendDeviceAuditQuietly(input.dir, { event: 'check_in.failed', details: { code: auditCodeOf(e), station: auditOrigin(input.stationUrl) }, at: now() });
+    throw e;
+  }
+}
+
+async function checkInOnce(deps: { readonly transport?: HttpTransport }, input: CheckInInput): Promise<CheckInResult> {
   const identity = loadIdentity(input.dir);
   if (!fileState(input.dir, 'certificate').present) {
     throw new DeviceError('device_not_installed', `device ${identity.deviceId} has no installed certificate in ${input.dir}`, 'install its certified profile first ("provisio device install" or "provisio device provision")');

@@ -75,6 +75,14 @@ export const deviceErrors = {
     category: 'unavailable',
     when: 'the central station could not be reached, or closed the TLS handshake (it refuses a certificate that is expired or not under its root there)',
   },
+  device_audit_broken: {
+    category: 'unauthorized',
+    when: 'the device\'s security_audit_log does not verify: an entry edited, deleted, reordered, torn or cut from the end (the finding is in the message)',
+  },
+  device_database_unreadable: {
+    category: 'invalid',
+    when: 'the device database (device.db) does not open with the key derived from device.key (another key, or the file is damaged)',
+  },
   gateway_insecure: {
     category: 'forbidden',
     when: 'the gateway key can be read by other users (mode wider than 0600)',

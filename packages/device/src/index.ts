@@ -3,6 +3,9 @@
  * provisioning package, certified profile installation, and a report of the device's state.
  */
 export * from './check-in.js';
+export * from './derive-database-key.js';
+export * from './device-audit-log.js';
+export * from './device-database.js';
 export * from './errors.js';
 export * from './init-device.js';
 export * from './install-profile.js';

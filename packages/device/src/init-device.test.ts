@@ -7,7 +7,7 @@ import { createKeySigner, importPrivateKeyPem, parseCertificate, publicKeyFinger
 import { parseProvisioningRequest, verifyProvisioningRequest } from '@provisio/protocol';
 import { DAY, fixedClock, seededRandom, tempDir } from '@provisio/testkit';
 import { COMPONENT, createFakeService, type FakeService } from '../test/fake-service.js';
-import { mode, pemBody, snapshot, withCode } from '../test/helpers.js';
+import { auditEvents, mode, pemBody, snapshot, withCode } from '../test/helpers.js';
 import { initDevice, type InitDeviceInput } from './init-device.js';
 import { parseIdentityRecord } from './records.js';
 
@@ -40,8 +40,9 @@ describe('initDevice', () => {
     const result = await initDevice({ clock, random }, input(dir));
 
     assert.equal(mode(dir), 0o700);
-    assert.deepEqual(readdirSync(dir).sort(), ['device.key', 'identity.json', 'request.ppr', 'root.crt']);
+    assert.deepEqual(readdirSync(dir).sort(), ['device.key', 'identity.json', 'request.ppr', 'root.crt', 'security_audit_head.json', 'security_audit_log.jsonl']);
     for (const name of readdirSync(dir)) assert.equal(mode(join(dir, name)), 0o600, name);
+    assert.deepEqual(auditEvents(dir), ['device.initialized']);
 
     // The request verifies as the service will verify it, against the package root.
     const pr = parseProvisioningRequest(readFileSync(result.requestPath));
@@ -198,6 +199,7 @@ describe('initDevice', () => {
     const before = snapshot(dir);
     await assert.rejects(initDevice({ clock: fixedClock(NOW), random }, input(dir, { deviceId: 'DEV-002' })), withCode('keystore_exists'));
     assert.deepEqual(snapshot(dir), before);
+    assert.deepEqual(auditEvents(dir), ['device.initialized']);
   });
 
   it('ok/init/reset-destroys-the-old-identity', async () => {
@@ -207,7 +209,9 @@ describe('initDevice', () => {
     assert.equal(second.replaced, true);
     assert.notEqual(second.identity.publicKeySha256, first.identity.publicKeySha256);
     assert.equal(parseIdentityRecord(readFileSync(join(dir, 'identity.json'), 'utf8')).deviceId, 'DEV-002');
-    assert.deepEqual(readdirSync(dir).sort(), ['device.key', 'identity.json', 'request.ppr', 'root.crt']);
+    assert.deepEqual(readdirSync(dir).sort(), ['device.key', 'identity.json', 'request.ppr', 'root.crt', 'security_audit_head.json', 'security_audit_log.jsonl']);
+    // The log outlives the reset: it says both identities were made here.
+    assert.deepEqual(auditEvents(dir), ['device.initialized', 'device.initialized']);
   });
 
   it('fail/init/keystore-directory-readable-by-others', async () => {

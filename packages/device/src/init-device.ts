@@ -20,6 +20,7 @@ import {
   type Random,
 } from '@provisio/pki';
 import { createProvisioningRequest, NONCE_BYTES, openPackage, parsePackage } from '@provisio/protocol';
+import { appendDeviceAudit } from './device-audit-log.js';
 import { DeviceError } from './errors.js';
 import {
   checkKeystoreDirectory,
@@ -65,8 +66,12 @@ export interface InitDeviceResult {
   readonly replaced: boolean;
 }
 
-/** Keystore files in the order a reset removes them: identity first, key last. */
-const RESET_ORDER: readonly KeystoreFile[] = ['identity', 'submission', 'install', 'profile', 'certificate', 'request', 'root', 'renewalKey', 'key'];
+/**
+ * Keystore files in the order a reset removes them: identity first, key last. device.db goes
+ * too: its key is derived from the key being destroyed. The security audit log stays: it records
+ * the reset and whatever came before.
+ */
+const RESET_ORDER: readonly KeystoreFile[] = ['identity', 'submission', 'install', 'profile', 'certificate', 'request', 'root', 'renewalKey', 'database', 'key'];
 
 const PRINTABLE_ASCII = /^[\x20-\x7e]{1,128}$/;
 
@@ -197,6 +202,23 @@ export async function initDevice(
     { file: 'request', data: requestText },
     { file: 'identity', data: serializeRecord(identity) },
   ]);
+  // Provisioning starts here (seed 003): the device's own log says with which key and root.
+  appendDeviceAudit(dir, {
+    event: 'device.initialized',
+    details: {
+      deviceId,
+      system: pkg.system,
+      component: component.name,
+      packageId: pkg.packageId,
+      keyType,
+      publicKeySha256: identity.publicKeySha256,
+      rootSha256: identity.rootSha256,
+      requestExpiresAt: identity.requestExpiresAt,
+      replaced,
+      mock,
+    },
+    at: now,
+  });
 
   return {
     requestText,

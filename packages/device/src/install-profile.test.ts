@@ -6,7 +6,8 @@ import { encodePem, parseCertificate } from '@provisio/pki';
 import { base64url, ecdsaDerToJose, parseCertifiedProfile } from '@provisio/protocol';
 import { DAY, fixedClock, openssl, seededRandom, tempDir } from '@provisio/testkit';
 import { COMPONENT, createFakeService, type FakeService, tamperPayload } from '../test/fake-service.js';
-import { mode, snapshot, withCode } from '../test/helpers.js';
+import { auditEvents, mode, snapshot, withCode } from '../test/helpers.js';
+import { verifyDeviceAudit } from './device-audit-log.js';
 import { initDevice, type InitDeviceResult } from './init-device.js';
 import { installProfile } from './install-profile.js';
 import { parseIdentityRecord, parseInstallRecord } from './records.js';
@@ -37,8 +38,14 @@ describe('installProfile', () => {
   /** Installing `profileText` must fail with `code` and leave the keystore exactly as it was. */
   async function assertRefused(dir: string, profileText: string, code: string, at = NOW): Promise<void> {
     const before = snapshot(dir);
+    const logged = auditEvents(dir);
     await assert.rejects(installProfile({ clock: fixedClock(at) }, { dir, profileText }), withCode(code));
     assert.deepEqual(snapshot(dir), before, 'a refused profile must not change the keystore');
+    // ... but the device's own security log records the refusal, with its code.
+    const added = auditEvents(dir).slice(logged.length);
+    const verification = code === 'profile_outdated' ? 'profile.verified' : `profile.refused ${code}`;
+    assert.deepEqual(added, [verification, `install.refused ${code}`]);
+    assert.equal(verifyDeviceAudit(dir).ok, true);
   }
 
   it('ok/install/files-modes-state-and-openssl-verify', async () => {
@@ -50,13 +57,17 @@ describe('installProfile', () => {
     assert.equal(result.replaced, false);
     assert.deepEqual(readdirSync(dir).sort(), [
       'certificate.pem',
+      'device.db',
       'device.key',
       'identity.json',
       'install.json',
       'profile.pcp',
       'request.ppr',
       'root.crt',
+      'security_audit_head.json',
+      'security_audit_log.jsonl',
     ]);
+    assert.deepEqual(auditEvents(dir), ['device.initialized', 'profile.verified', 'install.completed', 'database.created']);
     for (const name of readdirSync(dir)) assert.equal(mode(join(dir, name)), 0o600, name);
     assert.equal(mode(dir), 0o700);
     assert.equal(readFileSync(join(dir, 'profile.pcp'), 'utf8'), profileText);
@@ -90,9 +101,11 @@ describe('installProfile', () => {
     const profileText = await service.issueProfile(init.requestText);
     await installProfile({ clock: fixedClock(NOW) }, { dir, profileText });
     const before = snapshot(dir);
+    const logged = auditEvents(dir);
     const again = await installProfile({ clock: fixedClock(LATER) }, { dir, profileText });
     assert.equal(again.changed, false);
     assert.deepEqual(snapshot(dir), before);
+    assert.deepEqual(auditEvents(dir), logged, 'nothing happened, nothing is logged');
     assert.equal(again.install.installedAt, NOW);
   });
 

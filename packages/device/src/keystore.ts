@@ -13,9 +13,13 @@
  *   install.json     after install: requestId, serial, validity, profile SHA-256             0600
  *   config.json      after a pairing or token enrollment: serverUrl and the paths of the
  *                    certificate, key and trust anchors, replaced as one file (atomically)   0600
+ *   security_audit_log.jsonl  the device's own hash-chained security log (device-audit-log.ts)  0600
+ *   security_audit_head.json  the last entry's seq and hash, to notice a cut log                 0600
+ *   device.db        SQLCipher database, key derived from device.key (device-database.ts)    0600
  *
  * Every file is written atomically (temp file in the same directory, fsync, link or rename, fsync
- * the directory), so a crash leaves either the old file or the new one, never half of one.
+ * the directory), so a crash leaves either the old file or the new one, never half of one; the
+ * one exception is the security audit log, which is only ever appended to (appendKeystoreFile).
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -28,6 +32,7 @@ import {
   openSync,
   readFileSync,
   readdirSync,
+  readSync,
   renameSync,
   unlinkSync,
   writeSync,
@@ -48,6 +53,11 @@ export const KEYSTORE_FILES = {
   renewalKey: 'renewal.key',
   /** The device's configuration after a pairing or token enrollment (enroll-with-secret.ts). */
   config: 'config.json',
+  /** Appended to, never rewritten (device-audit-log.ts); kept across `init --reset`. */
+  auditLog: 'security_audit_log.jsonl',
+  auditHead: 'security_audit_head.json',
+  /** Opened by SQLite, never through this module's readers (device-database.ts). */
+  database: 'device.db',
 } as const;
 
 export type KeystoreFile = keyof typeof KEYSTORE_FILES;
@@ -72,6 +82,10 @@ const MAX_BYTES: Readonly<Record<KeystoreFile, number>> = {
   install: 64 * 1024,
   renewalKey: 16 * 1024,
   config: 64 * 1024,
+  // A check-in a minute for years is a few hundred MiB; verification reads it whole.
+  auditLog: 256 * 1024 * 1024,
+  auditHead: 4 * 1024,
+  database: 1024 * 1024 * 1024,
 };
 
 /** POSIX modes mean nothing on Windows; everywhere else they are checked. */
@@ -343,7 +357,7 @@ export function removeKeystoreFiles(dir: string, files: readonly KeystoreFile[])
 /** Temp files left by a crash mid-write (names are ours: `.NAME.HEX.tmp`). */
 export function strayTempFiles(dir: string): string[] {
   try {
-    return readdirSync(dir).filter((n) => /^\.[a-z.]+\.[0-9a-f]{12}\.tmp$/.test(n));
+    return readdirSync(dir).filter((n) => /^\.[a-z._]+\.[0-9a-f]{12}\.tmp$/.test(n));
   } catch {
     return [];
   }
@@ -352,4 +366,81 @@ export function strayTempFiles(dir: string): string[] {
 /** Removes the temp files a crash left behind (one may hold a copy of a key). */
 export function removeStrayTempFiles(dir: string): void {
   for (const name of strayTempFiles(dir)) removeQuietly(join(dir, name));
+}
+
+/**
+ * Appends `data` to a keystore file (created 0600 when missing) with O_APPEND, in one write
+ * call, then fsyncs it: a record either lands whole at the end or, after a power cut, as a torn
+ * last line that the reader sees as such. Nothing before the end is ever rewritten.
+ */
+export function appendKeystoreFile(dir: string, file: KeystoreFile, data: string): void {
+  const path = keystorePath(dir, file);
+  const existed = fileState(dir, file).present;
+  let fd: number | undefined;
+  try {
+    // 'a' = O_WRONLY | O_CREAT | O_APPEND; a symlink planted in its place is refused by lstat first.
+    if (existed && !lstatSync(path).isFile()) {
+      throw new DeviceError('keystore_damaged', `${path} is not a regular file`, 'restore the keystore from a backup or reset it');
+    }
+    fd = openSync(path, 'a', FILE_MODE);
+    if (!existed) fchmodSync(fd, FILE_MODE);
+    const bytes = Buffer.from(data, 'utf8');
+    let offset = 0;
+    while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    fsyncSync(fd);
+  } catch (e) {
+    if (e instanceof DeviceError) throw e;
+    throw mapOsError(e, path, 'write');
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  if (!existed) fsyncDirectory(dir);
+}
+
+/** The last `maxBytes` bytes of a keystore file (all of it when shorter); empty when absent. */
+export function readKeystoreTail(dir: string, file: KeystoreFile, maxBytes: number): Buffer {
+  const state = fileState(dir, file);
+  if (!state.present) return Buffer.alloc(0);
+  let fd: number | undefined;
+  try {
+    const st = lstatSync(state.path);
+    if (!st.isFile()) {
+      throw new DeviceError('keystore_damaged', `${state.path} is not a regular file`, 'restore the keystore from a backup or reset it');
+    }
+    const length = Math.min(st.size, maxBytes);
+    const buffer = Buffer.alloc(length);
+    fd = openSync(state.path, 'r');
+    let read = 0;
+    while (read < length) {
+      const n = readSync(fd, buffer, read, length - read, st.size - length + read);
+      if (n === 0) break;
+      read += n;
+    }
+    return buffer.subarray(0, read);
+  } catch (e) {
+    if (e instanceof DeviceError) throw e;
+    throw mapOsError(e, state.path, 'read');
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Creates an empty keystore file, 0600, when it does not exist yet: SQLite would create a new
+ * database with the umask's mode (often 0644), so the file is made first and SQLite opens it.
+ */
+export function ensureKeystoreFile(dir: string, file: KeystoreFile): void {
+  const path = keystorePath(dir, file);
+  if (fileState(dir, file).present) return;
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'wx', FILE_MODE);
+    fchmodSync(fd, FILE_MODE);
+    fsyncSync(fd);
+  } catch (e) {
+    if (errnoCode(e) !== 'EEXIST') throw mapOsError(e, path, 'write');
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  fsyncDirectory(dir);
 }

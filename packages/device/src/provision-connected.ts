@@ -28,6 +28,7 @@ import { createHash } from 'node:crypto';
 import { request as httpsRequest, Agent } from 'node:https';
 import type { Clock, Random } from '@provisio/pki';
 import { createConfirmProof } from '@provisio/protocol';
+import { appendDeviceAudit, auditCodeOf, auditOrigin, appendDeviceAuditQuietly } from './device-audit-log.js';
 import { DeviceError } from './errors.js';
 import { type InstallProfileResult, installProfile } from './install-profile.js';
 import { fileState, readKeystoreFile, readPrivateKeyFile, removeKeystoreFiles, replaceKeystoreFiles } from './keystore.js';
@@ -364,6 +365,11 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
         submittedAt: deps.clock.now().toISOString(),
       };
       replaceKeystoreFiles(dir, [{ file: 'submission', data: serializeRecord(record) }]);
+      appendDeviceAudit(dir, {
+        event: 'provision.requested',
+        details: { requestId: id, service: auditOrigin(base), requestSha256: record.requestSha256, created: reply.status === 201 },
+        at: deps.clock.now(),
+      });
       failures = 0;
       input.onProgress?.({ step: 'submitted', requestId: id, created: reply.status === 201 });
       return { requestId: id, pending: answer?.state === 'pending' };
@@ -434,9 +440,16 @@ export async function provisionConnected(deps: ProvisionConnectedDeps, input: Pr
         }
         const record: InstallRecord = { ...result.install, confirmedAt: deps.clock.now().toISOString() };
         replaceKeystoreFiles(dir, [{ file: 'install', data: serializeRecord(record) }]);
+        // The mutual-TLS test of the new certificate (seed 003 step 5) passed.
+        appendDeviceAudit(dir, { event: 'install.confirmed', details: { serial: record.serial, service: auditOrigin(base), mutualTls: true }, at: deps.clock.now() });
         input.onProgress?.({ step: 'confirmed', deviceId: result.identity.deviceId, state: answer.state, changed: true });
         return { ...result, install: record, requestId: record.requestId, confirmed: true, serviceState: answer.state };
       }
+    } catch (e) {
+      if (!signal?.aborted) {
+        appendDeviceAuditQuietly(dir, { event: 'install.confirm_failed', details: { code: auditCodeOf(e), serial: result.install.serial, service: auditOrigin(base) }, at: deps.clock.now() });
+      }
+      throw e;
     } finally {
       ownConfirm?.close();
     }

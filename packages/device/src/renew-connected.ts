@@ -17,9 +17,11 @@
 import { createHash } from 'node:crypto';
 import { type Clock, createCsr, createKeySigner, exportPrivateKeyPem, generateKey, type Random, type Signer } from '@provisio/pki';
 import { createRenewalRequest } from '@provisio/protocol';
+import { appendDeviceAudit, auditCodeOf, appendDeviceAuditQuietly } from './device-audit-log.js';
+import { openDeviceDatabase } from './device-database.js';
 import { DeviceError } from './errors.js';
 import { installProfile, type InstallProfileResult } from './install-profile.js';
-import { readKeystoreFile, readPrivateKeyFile, removeKeystoreFiles, replaceKeystoreFiles } from './keystore.js';
+import { fileState, readKeystoreFile, readPrivateKeyFile, removeKeystoreFiles, replaceKeystoreFiles } from './keystore.js';
 import { withKeystoreLock } from './keystore-lock.js';
 import { loadDevice } from './load-device.js';
 import { errorOf, type HttpReply, type HttpTransport, httpsTransport, isTransient, provisionConnected, type ProvisionConnectedResult, type ProvisionProgress } from './provision-connected.js';
@@ -88,8 +90,22 @@ export function renewalDue(
   return new Date(Math.min(certificate.notAfter.getTime(), start + Math.floor(lifetime * fraction)));
 }
 
+/** Outcomes go to the device's security audit log: renewal.requested, then renewal.completed or renewal.failed. */
 export async function renewConnected(deps: RenewConnectedDeps, input: RenewConnectedInput): Promise<RenewConnectedResult> {
-  return withKeystoreLock(input.dir, () => renewConnectedNow(deps, input));
+  return withKeystoreLock(input.dir, async () => {
+    try {
+      const result = await renewConnectedNow(deps, input);
+      appendDeviceAudit(input.dir, {
+        event: 'renewal.completed',
+        details: { previousSerial: result.previousSerial, serial: result.confirmed.install.serial, rekey: result.rekey, requestId: result.requestId },
+        at: deps.clock.now(),
+      });
+      return result;
+    } catch (e) {
+      if (!input.signal?.aborted) appendDeviceAuditQuietly(input.dir, { event: 'renewal.failed', details: { code: auditCodeOf(e), rekey: input.rekey === true }, at: deps.clock.now() });
+      throw e;
+    }
+  });
 }
 
 async function renewConnectedNow(deps: RenewConnectedDeps, input: RenewConnectedInput): Promise<RenewConnectedResult> {
@@ -113,7 +129,11 @@ async function renewConnectedNow(deps: RenewConnectedDeps, input: RenewConnected
   // The new key is on disk (0600) before anything is sent: the profile the service issues for it
   // is useless without it.
   let next: { signer: Signer; pem: string } | null = null;
+  appendDeviceAudit(dir, { event: 'renewal.requested', details: { serial: previousSerial, rekey }, at: deps.clock.now() });
   if (rekey) {
+    // A rotation that failed after re-keying device.db left it under renewal.key's key: opening
+    // it puts it back under device.key before renewal.key is replaced below.
+    if (fileState(dir, 'database').present) openDeviceDatabase(dir, { create: false, now: deps.clock.now() }).close();
     const key = await generateKey(device.identity.keyType);
     next = { signer: createKeySigner(key.privateKey), pem: exportPrivateKeyPem(key.privateKey) };
     replaceKeystoreFiles(dir, [{ file: 'renewalKey', data: next.pem }]);

@@ -10,6 +10,7 @@
  */
 import { createCsr } from '@provisio/pki';
 import { createRenewalRequest, REPROVISION_AUDIENCE } from '@provisio/protocol';
+import { appendDeviceAudit, auditCodeOf, appendDeviceAuditQuietly } from './device-audit-log.js';
 import { DeviceError } from './errors.js';
 import { installProfile, type InstallProfileResult } from './install-profile.js';
 import { readKeystoreFile, readPrivateKeyFile } from './keystore.js';
@@ -41,8 +42,22 @@ export interface ReprovisionConnectedResult {
   readonly confirmed: ProvisionConnectedResult;
 }
 
+/** Outcomes go to the device's security audit log: reprovision.requested, then reprovision.completed or reprovision.failed. */
 export async function reprovisionConnected(deps: RenewConnectedDeps, input: ReprovisionConnectedInput): Promise<ReprovisionConnectedResult> {
-  return withKeystoreLock(input.dir, () => reprovisionConnectedNow(deps, input));
+  return withKeystoreLock(input.dir, async () => {
+    try {
+      const result = await reprovisionConnectedNow(deps, input);
+      appendDeviceAudit(input.dir, {
+        event: 'reprovision.completed',
+        details: { previousSerial: result.previousSerial, serial: result.confirmed.install.serial, requestId: result.requestId },
+        at: deps.clock.now(),
+      });
+      return result;
+    } catch (e) {
+      if (!input.signal?.aborted) appendDeviceAuditQuietly(input.dir, { event: 'reprovision.failed', details: { code: auditCodeOf(e) }, at: deps.clock.now() });
+      throw e;
+    }
+  });
 }
 
 async function reprovisionConnectedNow(deps: RenewConnectedDeps, input: ReprovisionConnectedInput): Promise<ReprovisionConnectedResult> {
@@ -103,6 +118,7 @@ async function reprovisionConnectedNow(deps: RenewConnectedDeps, input: Reprovis
       throw new DeviceError('service_refused', 'the service accepted the reprovisioning but sent no usable request id', 'check the service URL points at a Provisio service');
     }
     requestId = answer.id;
+    appendDeviceAudit(dir, { event: 'reprovision.requested', details: { serial: previousSerial, requestId }, at: deps.clock.now() });
     input.onProgress?.({ step: 'reprovision-submitted', requestId, state: String(answer.state) });
 
     let profile: Buffer | null = null;

@@ -42,7 +42,7 @@ describe('showDevice', () => {
     assert.equal(before.dirMode, 0o700);
     assert.deepEqual(before.problems, []);
     const present = (r: typeof before) => r.files.filter((f) => f.present).map((f) => f.name).sort();
-    assert.deepEqual(present(before), ['device.key', 'identity.json', 'request.ppr', 'root.crt']);
+    assert.deepEqual(present(before), ['device.key', 'identity.json', 'request.ppr', 'root.crt', 'security_audit_head.json', 'security_audit_log.jsonl']);
     assert.ok(before.files.every((f) => !f.present || f.mode === 0o600));
     // Nothing in the report is the private key.
     const keyPem = readFileSync(join(dir, 'device.key'), 'utf8');
@@ -60,12 +60,15 @@ describe('showDevice', () => {
     assert.equal(after.certificate?.notAfter, cp.certificate.notAfter.toISOString().replace('.000Z', 'Z'));
     assert.deepEqual(present(after), [
       'certificate.pem',
+      'device.db',
       'device.key',
       'identity.json',
       'install.json',
       'profile.pcp',
       'request.ppr',
       'root.crt',
+      'security_audit_head.json',
+      'security_audit_log.jsonl',
     ]);
     assert.deepEqual(after.problems, []);
 

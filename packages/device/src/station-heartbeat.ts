@@ -9,6 +9,7 @@
  * running.
  */
 import { type CheckInResult, type CheckInTelemetry, checkInAtStation } from './check-in.js';
+import { appendDeviceAuditQuietly, auditCodeOf, auditOrigin } from './device-audit-log.js';
 import { type ReprovisionConnectedResult, type ReprovisionProgress, reprovisionConnected } from './reprovision-connected.js';
 import type { RenewConnectedDeps } from './renew-connected.js';
 
@@ -64,15 +65,32 @@ function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
 /** Runs until `signal` aborts; resolves then. */
 export async function heartbeatAtStation(deps: Pick<RenewConnectedDeps, 'clock' | 'random'>, input: HeartbeatInput): Promise<void> {
   const { dir, stationUrl, signal } = input;
-  const checkIn = () => checkInAtStation({}, { dir, stationUrl, ...(input.telemetry ? { telemetry: input.telemetry() } : {}) });
+  const checkIn = () => checkInAtStation({}, { dir, stationUrl, record: false, ...(input.telemetry ? { telemetry: input.telemetry() } : {}) });
+  // The security audit log gets the first outcome and every change (ok → a code, a code → ok,
+  // another serial), not every beat.
+  let lastRecorded: string | null = null;
+  const record = (outcome: string, write: () => void) => {
+    if (outcome === lastRecorded) return;
+    lastRecorded = outcome;
+    write();
+  };
   // The ask this agent already answered with a fresh profile: never answered twice in a loop.
   let answeredAsk: string | null = null;
   while (!signal.aborted) {
     let answer: CheckInResult | null = null;
     try {
       answer = await checkIn();
+      const ok = answer;
+      record(`ok ${ok.serial}`, () =>
+        appendDeviceAuditQuietly(dir, {
+          event: 'check_in.succeeded',
+          details: { station: auditOrigin(stationUrl), serial: ok.serial, revocationSource: ok.revocationSource, mutualTls: true },
+          at: deps.clock.now(),
+        }));
       input.onEvent?.({ step: 'checked-in', result: answer });
     } catch (e) {
+      const code = auditCodeOf(e);
+      record(code, () => appendDeviceAuditQuietly(dir, { event: 'check_in.failed', details: { code, station: auditOrigin(stationUrl) }, at: deps.clock.now() }));
       input.onEvent?.({ step: 'check-in-failed', reason: reasonOf(e), retryInMs: input.intervalMs });
     }
     if (answer?.reprovisionRequestedAt && answer.reprovisionRequestedAt !== answeredAsk && !signal.aborted) {

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import type { FastifyListenOptions } from 'fastify';
 import type { Clock, Random, SerialNumber } from '@provisio/pki';
 import { systemClock } from '@provisio/pki';
 import { CHECKPOINT_FILE_NAME, CheckpointFile } from './audit/checkpoint-file.js';
@@ -26,6 +27,9 @@ import { buildPublicationApp } from './http/publication.js';
 import { ROOT_CRL_PATH } from './http/revocation-routes.js';
 import { startExpiryJob } from './jobs/expiry-sweep.js';
 import { type RunningStation, startStation } from './station/station-server.js';
+import { type BoundPort, type Listen, bindPort } from './http/bound-port.js';
+
+export type { Listen };
 
 /** 1 hour: a revocation reaches relying parties that only poll the CRL within about an hour. */
 export const DEFAULT_CRL_INTERVAL_MS = 3_600_000;
@@ -59,8 +63,10 @@ export interface ServeOptions {
   readonly longPoll?: Partial<LongPollOptions>;
   /**
    * The plain-HTTP publication listener (root, issuing CA, CRL, OCSP; docs/service.md
-   * "Publication listener"); new certificates name its URLs. Default: the service's host, port
-   * 0 when `port` is 0 (tests) else DEFAULT_PUBLISH_PORT. null: none, and the URLs are https.
+   * "Publication listener"); new certificates name its URLs. null: none, and the URLs are https.
+   * Default: a free port on the service's host when `port` is 0 (tests), else none — a fixed
+   * port (DEFAULT_PUBLISH_PORT) is taken only when asked for (the CLI asks when --port is not
+   * given; D33), so a service started on another port never competes for 8080.
    */
   readonly publishListen?: Listen | null;
   /** The publication base URL written into certificates when it differs from http://host:port. */
@@ -80,11 +86,6 @@ export interface ServeOptions {
   readonly auditCheckpointFile?: string;
   /** How often a checkpoint is signed when the chain grew; default 1 minute (D30). */
   readonly auditCheckpointIntervalMs?: number;
-}
-
-export interface Listen {
-  readonly host: string;
-  readonly port: number;
 }
 
 /** 8080: the usual unprivileged stand-in for port 80, where CRL and OCSP URLs normally point. */
@@ -114,20 +115,31 @@ export async function startService(options: ServeOptions): Promise<RunningServic
   const clock = options.clock ?? systemClock;
   const random = options.random ?? { bytes: (n: number) => randomBytes(n) };
   const log = options.log ?? (() => {});
-  ensureDir(options.dataDir);
-  const dbUrl = options.db ?? join(options.dataDir, 'provisio.db');
-  const store = await openStore({ url: dbUrl, ...(options.dbSchema ? { schema: options.dbSchema } : {}) });
+  const crlIntervalMs = options.crlIntervalMs ?? DEFAULT_CRL_INTERVAL_MS;
+  if (!Number.isSafeInteger(crlIntervalMs) || crlIntervalMs < MIN_CRL_INTERVAL_MS || crlIntervalMs > MAX_CRL_INTERVAL_MS) {
+    throw new RangeError(`the CRL interval must be ${MIN_CRL_INTERVAL_MS / 1000} s to ${MAX_CRL_INTERVAL_MS / 3_600_000} h; got ${crlIntervalMs} ms`);
+  }
+  // Bind first, then initialise, then serve (D33): a port in use fails the start before anything
+  // is written — no data directory, database, CA, admin or token. Binding also fixes the ports
+  // that certificates and profiles name (port 0, in tests, is the one the OS picked).
+  const publishListen = options.publishListen === undefined ? (options.port === 0 ? { host: options.host, port: 0 } : null) : options.publishListen;
+  const ports = await bindListeners([
+    { listen: { host: options.host, port: options.port }, hint: '--port N (or --host HOST)' },
+    publishListen ? { listen: publishListen, hint: '--publish-listen HOST:PORT or off' } : null,
+    options.stationListen ? { listen: options.stationListen, hint: '--station-listen HOST:PORT' } : null,
+  ]);
+  const [mainPort, publishPort, stationPort] = ports;
+  if (!mainPort) throw new Error('the service listener was not bound');
+  const releasePorts = () => Promise.all(ports.map((p) => p?.release()));
+  let store: Awaited<ReturnType<typeof openStore>> | null = null;
   let fanOut: DecisionFanOut | null = null;
   try {
-    // Certificates and profiles name the service URL, so the port is fixed first; port 0 (tests)
-    // asks the OS for a free one.
-    const port = options.port === 0 ? await freePort(options.host) : options.port;
+    ensureDir(options.dataDir);
+    const dbUrl = options.db ?? join(options.dataDir, 'provisio.db');
+    store = await openStore({ url: dbUrl, ...(options.dbSchema ? { schema: options.dbSchema } : {}) });
+    const port = mainPort.port;
     const serviceUrl = options.publicUrl ?? `https://${hostInUrl(options.host)}:${port}`;
-    const publishListen = options.publishListen === undefined
-      ? { host: options.host, port: options.port === 0 ? 0 : DEFAULT_PUBLISH_PORT }
-      : options.publishListen;
-    const publishPort = publishListen ? (publishListen.port === 0 ? await freePort(publishListen.host) : publishListen.port) : null;
-    const publishUrl = publishListen && publishPort !== null ? (options.publishUrl ?? `http://${hostInUrl(publishListen.host)}:${publishPort}`) : null;
+    const publishUrl = publishListen && publishPort ? (options.publishUrl ?? `http://${hostInUrl(publishListen.host)}:${publishPort.port}`) : null;
     const revocationBase = publishUrl ?? serviceUrl;
     const urls = { serviceUrl, ocspUrl: `${revocationBase}/ocsp`, crlUrl: `${revocationBase}/crl/issuing.crl` };
     const tlsNames = [...new Set([new URL(serviceUrl).hostname.replace(/^\[|\]$/g, ''), 'localhost', '127.0.0.1'])];
@@ -145,10 +157,6 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     });
     // The OCSP responder's cache is told of revocations once they commit (domain/revocation.ts).
     let ocsp: OcspResponderService | null = null;
-    const crlIntervalMs = options.crlIntervalMs ?? DEFAULT_CRL_INTERVAL_MS;
-    if (!Number.isSafeInteger(crlIntervalMs) || crlIntervalMs < MIN_CRL_INTERVAL_MS || crlIntervalMs > MAX_CRL_INTERVAL_MS) {
-      throw new RangeError(`the CRL interval must be ${MIN_CRL_INTERVAL_MS / 1000} s to ${MAX_CRL_INTERVAL_MS / 3_600_000} h; got ${crlIntervalMs} ms`);
-    }
     const revocation = { crlIntervalMs, revoked: (serials: readonly SerialNumber[]) => ocsp?.invalidate(serials) };
     const decisionWaiters = new DecisionWaiters(options.longPoll);
     // With PostgreSQL, several nodes may serve one fleet: a decision wakes the polls held on all.
@@ -164,9 +172,10 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     const auditCheckpointFile = new CheckpointFile(options.auditCheckpointFile ?? join(options.dataDir, CHECKPOINT_FILE_NAME));
     const deps: ServiceDeps = { clock, random, store, authority: loaded.authority, urls, revocation, decisions, auditCheckpointFile };
     ocsp = new OcspResponderService(deps, OCSP_VALIDITY_MS, log);
-    const admin = await ensureAdmin(deps);
+    // The token file is written inside the admin's creating transaction, before it commits: no
+    // interrupted first start leaves an admin whose token nobody has.
     const adminTokenPath = join(options.dataDir, 'admin.token');
-    if (admin) writeFileAtomic(adminTokenPath, `${admin.token}\n`);
+    const admin = await ensureAdmin(deps, (token) => writeFileAtomic(adminTokenPath, `${token}\n`));
 
     const crlJob = await startCrlJob(deps, ocsp, log);
     const expiryJob = await startExpiryJob(deps, log, { windowMs: options.expiryWindowMs ?? DEFAULT_EXPIRY_WINDOW_MS });
@@ -180,18 +189,15 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       ...(options.clientRate ? { clientRate: options.clientRate } : {}),
       webRoot,
     });
-    const publication = publishListen ? await buildPublicationApp(deps, ocsp, log) : null;
+    const publication = publishPort ? await buildPublicationApp(deps, ocsp, log) : null;
     let station: RunningStation | null = null;
     try {
-      await app.listen({ host: options.host, port });
-      if (publication && publishListen) {
-        await publication.listen({ host: publishListen.host, port: publishPort ?? 0 }).catch((e: unknown) => {
-          throw new Error(`the publication listener cannot listen on ${hostInUrl(publishListen.host)}:${publishPort} (${(e as { code?: string }).code ?? String(e)}); choose another with --publish-listen HOST:PORT, or --publish-listen off`);
-        });
-      }
-      if (options.stationListen) {
+      await app.listen(mainPort.adopt() as FastifyListenOptions);
+      if (publication && publishPort) await publication.listen(publishPort.adopt() as FastifyListenOptions);
+      if (options.stationListen && stationPort) {
         station = await startStation({
           ...options.stationListen,
+          bound: stationPort,
           tls: loaded.tls,
           root: loaded.authority.root,
           issuer: loaded.authority.intermediate,
@@ -211,6 +217,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       throw e;
     }
     const checkpoints = startCheckpointJob(deps, log, options.auditCheckpointIntervalMs);
+    const openedStore = store;
     return {
       url: serviceUrl,
       port,
@@ -234,28 +241,29 @@ export async function startService(options: ServeOptions): Promise<RunningServic
         await checkpoints.stop();
         await crlJob.stop();
         await fanOut?.close();
-        await store.close();
+        await openedStore.close();
       },
     };
   } catch (e) {
+    await releasePorts();
     await fanOut?.close();
-    await store.close();
+    await store?.close();
+    throw e;
+  }
+}
+
+/** Binds each listener in turn; on a failure the ones already bound are closed again. */
+async function bindListeners(wanted: readonly ({ listen: Listen; hint: string } | null)[]): Promise<(BoundPort | null)[]> {
+  const bound: (BoundPort | null)[] = [];
+  try {
+    for (const w of wanted) bound.push(w ? await bindPort(w.listen, w.hint) : null);
+    return bound;
+  } catch (e) {
+    await Promise.all(bound.map((b) => b?.release()));
     throw e;
   }
 }
 
 function hostInUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
-}
-
-async function freePort(host: string): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }

@@ -1,6 +1,6 @@
 /** The service's file writes: atomic (temp file, fsync, rename, fsync dir) with explicit modes. */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export const SECRET_MODE = 0o600;
@@ -24,6 +24,16 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     closeSync(fd);
   }
   renameSync(temp, path);
+  syncDir(dir);
+}
+
+/** Removes `path` (if present) so that the removal survives a power loss. */
+export function removeFileDurably(path: string): void {
+  rmSync(path, { force: true });
+  syncDir(dirname(path));
+}
+
+function syncDir(dir: string): void {
   const dirFd = openSync(dir, 'r');
   try {
     fsyncSync(dirFd);

@@ -8,9 +8,17 @@
 import {
   type CheckInResult,
   type CheckInTelemetry,
+  appendDeviceAudit,
   checkInAtStation,
+  deviceDatabaseKey,
+  type DeviceAuditEntry,
   DeviceError,
+  directoryMode,
   enrollWithToken,
+  fileState,
+  keystorePath,
+  openDeviceDatabase,
+  listDeviceAudit,
   FILE_MODE,
   pairDevice,
   type HeartbeatEvent,
@@ -36,7 +44,10 @@ import { printError, warn } from '../diagnostics.js';
 import { CliError, EXIT, exitCodeFor, usageError } from '../errors.js';
 import { assertCanCreate, formatMode, PUBLIC_MODE, readInputFile, writeFileAtomic } from '../files.js';
 import { describeValidity, fieldLines, shellQuote } from '../format-text.js';
-import { DEVICE_CHECK_IN_HELP, DEVICE_ENROLL_HELP, DEVICE_INIT_HELP, DEVICE_PAIR_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RENEW_HELP, DEVICE_REPROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
+import {
+  DEVICE_AUDIT_HELP, DEVICE_CHECK_IN_HELP, DEVICE_DB_KEY_HELP, DEVICE_ENROLL_HELP, DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PAIR_HELP,
+  DEVICE_PROVISION_HELP, DEVICE_RENEW_HELP, DEVICE_REPROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP,
+} from '../help.js';
 import { type CliDeps, styleFor } from '../io.js';
 
 /**
@@ -706,6 +717,64 @@ async function show(deps: CliDeps, args: ParsedArgs): Promise<number> {
   return EXIT.ok;
 }
 
+// ---------------------------------------------------------------------------------------------
+// device audit, device db-key
+
+function requireKeystore(dir: string): void {
+  if (directoryMode(dir) === null) {
+    throw new DeviceError('keystore_not_found', `${dir} does not exist`, 'check --dir: it is the keystore directory given to "provisio device init"');
+  }
+}
+
+function auditLine(e: DeviceAuditEntry): string {
+  const details = Object.entries(e.details).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  return `${String(e.seq).padStart(5)}  ${e.at}  ${e.event.padEnd(22)} ${details.join(' ')}`.trimEnd();
+}
+
+/** `device audit`: the device's own security audit log, checked entry by entry (--verify: the verdict only). */
+async function audit(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const dir = requireString(args, 'dir', 'device audit');
+  requireKeystore(dir);
+  // Entries up to the first broken one are still listed: they are the ones that verify.
+  const { entries, verification } = listDeviceAudit(dir);
+  const onlyVerify = isSet(args, 'verify');
+  const json = isSet(args, 'json');
+  if (json) {
+    printJson(deps, { file: keystorePath(dir, 'auditLog'), ...verification, ...(onlyVerify ? {} : { list: entries }) });
+  } else {
+    if (!onlyVerify) deps.stdout.write(entries.map((e) => `${auditLine(e)}\n`).join(''));
+    if (verification.ok) {
+      const head = verification.head;
+      deps.stdout.write(`${tick(deps)} ${keystorePath(dir, 'auditLog')}: ${verification.entries} entries, chain intact${head ? ` (head ${head.seq} ${head.hash})` : ''}\n`);
+    }
+  }
+  if (!verification.ok && verification.broken) {
+    const b = verification.broken;
+    throw new DeviceError('device_audit_broken', `${b.finding} at line ${b.line}: ${b.message}`, 'the log was altered or damaged after it was written; keep a copy as evidence and investigate the device');
+  }
+  return EXIT.ok;
+}
+
+/** `device db-key`: the device database's key, for the sqlcipher shell and other tools. */
+async function dbKey(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const dir = requireString(args, 'dir', 'device db-key');
+  const identity = loadIdentity(dir);
+  const init = isSet(args, 'init');
+  const created = init && !fileState(dir, 'database').present;
+  if (init) openDeviceDatabase(dir, { now: deps.clock.now() }).close();
+  const key = deviceDatabaseKey(dir);
+  const exists = fileState(dir, 'database').present;
+  appendDeviceAudit(dir, { event: 'database.key_read', details: { deviceId: identity.deviceId, by: 'provisio device db-key' }, at: deps.clock.now() });
+  warn(deps, 'this key is a secret: with it, anyone holding device.db reads the database; do not log it or paste it into tickets');
+  if (!exists) warn(deps, `${keystorePath(dir, 'database')} does not exist yet; install makes it, or run again with --init`);
+  if (isSet(args, 'json')) {
+    printJson(deps, { key: key.toString('hex'), database: keystorePath(dir, 'database'), exists, created, cipher: 'sqlcipher', compatibility: 3 });
+  } else {
+    deps.stdout.write(`${key.toString('hex')}\n`);
+  }
+  return EXIT.ok;
+}
+
 /**
  * `device check-in`: test the connection after install (seed 003 step 5) by checking in at the
  * central station over mutual TLS with the installed certificate.
@@ -906,6 +975,20 @@ export const DEVICE_COMMANDS: readonly CommandSpec[] = [
     options: { ...COMMON_OPTIONS, dir: { type: 'string' }, url: { type: 'string' }, wait: { type: 'string' } },
     maxPositionals: 0,
     run: withHints(reprovision),
+  },
+  {
+    path: 'device audit',
+    help: DEVICE_AUDIT_HELP,
+    options: { ...COMMON_OPTIONS, dir: { type: 'string' }, verify: { type: 'boolean' } },
+    maxPositionals: 0,
+    run: withHints(audit),
+  },
+  {
+    path: 'device db-key',
+    help: DEVICE_DB_KEY_HELP,
+    options: { ...COMMON_OPTIONS, dir: { type: 'string' }, init: { type: 'boolean' } },
+    maxPositionals: 0,
+    run: withHints(dbKey),
   },
   {
     path: 'device show',

@@ -86,7 +86,8 @@ function boundedDuration(text: string, flag: string, minMs: number, maxMs: numbe
 
 async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
   const dataDir = optionalString(args, 'data') ?? './data';
-  const portText = optionalString(args, 'port') ?? '8443';
+  const portGiven = optionalString(args, 'port');
+  const portText = portGiven ?? '8443';
   if (!/^\d+$/.test(portText) || Number(portText) > 65535) throw usageError(`--port must be 0-65535; got "${portText}"`);
   const db = optionalString(args, 'db') ?? deps.env.PROVISIO_DB;
   const caDir = optionalString(args, 'ca');
@@ -94,11 +95,14 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
   const limits = limitOptions(deps, args);
   const host = optionalString(args, 'host') ?? '127.0.0.1';
   const publishText = optionalString(args, 'publish-listen');
-  // With --port 0 (tests) the publication port is picked freely too.
-  const publishListen = publishText === undefined ? { host, port: Number(portText) === 0 ? 0 : DEFAULT_PUBLISH_PORT } : listenFlag(publishText, 'publish-listen', true);
+  // The fixed publication port only goes with the default service port (D33): with --port N
+  // and no --publish-listen the publication listener is off (--port 0, for tests: a free port),
+  // so a second service started on another port never reaches for 8080.
+  const publishListen = publishText !== undefined ? listenFlag(publishText, 'publish-listen', true) : portGiven === undefined ? { host, port: DEFAULT_PUBLISH_PORT } : undefined;
   const publishUrl = optionalString(args, 'publish-url');
   if (publishUrl !== undefined && !/^https?:\/\/[^/]+$/.test(publishUrl)) throw usageError(`--publish-url must be http://HOST[:PORT] without a path; got "${publishUrl.slice(0, 80)}"`);
   if (publishUrl !== undefined && publishListen === null) throw usageError('--publish-url needs the publication listener; drop --publish-listen off');
+  if (publishUrl !== undefined && publishListen === undefined && Number(portText) !== 0) throw usageError('--publish-url needs the publication listener: with --port, pass --publish-listen HOST:PORT too');
   const stationText = optionalString(args, 'station-listen');
   const stationListen = stationText === undefined ? null : listenFlag(stationText, 'station-listen', false);
   const cutOffText = optionalString(args, 'station-cut-off');
@@ -114,7 +118,7 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
     dataDir,
     host,
     port: Number(portText),
-    publishListen,
+    ...(publishListen !== undefined ? { publishListen } : {}),
     ...(publishUrl ? { publishUrl } : {}),
     stationListen,
     ...(stationStatusCacheMs !== undefined ? { stationStatusCacheMs } : {}),
@@ -138,7 +142,9 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
     `  root of trust  ${service.rootPath}`,
     `  root SHA-256   ${service.rootFingerprint}`,
     service.webRoot ? `  web UI         ${service.url}/ (sign in with a user's password)` : '  web UI         not built (npm run build)',
-    ...(service.publishUrl ? [`  CRL and OCSP   ${service.publishUrl}/crl/issuing.crl, ${service.publishUrl}/crl/root.crl, ${service.publishUrl}/ocsp (plain http)`] : []),
+    service.publishUrl
+      ? `  CRL and OCSP   ${service.publishUrl}/crl/issuing.crl, ${service.publishUrl}/crl/root.crl, ${service.publishUrl}/ocsp (plain http)`
+      : `  CRL and OCSP   ${service.url}/crl/issuing.crl, ${service.url}/crl/root.crl, ${service.url}/ocsp (no plain-http publication listener${publishText === undefined ? ': --port was given without --publish-listen HOST:PORT' : ''})`,
     ...(service.stationUrl ? [`✔ Central station ${service.stationUrl} (mutual TLS; devices: provisio device check-in --station ${service.stationUrl})`] : []),
   ];
   if (service.adminPassword) {

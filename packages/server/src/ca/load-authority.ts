@@ -33,6 +33,8 @@ import {
 import type { IssuingAuthority } from '../domain/deps.js';
 import type { Store } from '../domain/store.js';
 import { writeFileAtomic } from '../files.js';
+import { checkCaDirectory, makeDevelopmentCaFiles, readKeyFile, readKeyPair, writeKeyPair } from './key-files.js';
+import { ServiceError } from '../domain/errors.js';
 import { openRootCrl, ROOT_CRL_FILE, signDevelopmentRootCrl } from './root-crl.js';
 import { type IssuanceAuthority, issueCertificate } from '../issuance/issue-certificate.js';
 import { type ServiceTemplate, serviceMethod } from '../issuance/methods/service.js';
@@ -61,6 +63,7 @@ export interface LoadAuthorityOptions {
   readonly tlsNames: readonly string[];
   /** Where the root CRL is published: the development intermediate's CRL distribution point. */
   readonly rootCrlUrl?: string;
+  /** Start-up notices (a half-made development CA remade, a key pair replaced). */
   readonly log?: (line: string) => void;
 }
 
@@ -102,11 +105,11 @@ async function createDevelopmentCa(dir: string, clock: Clock, random: Random, ro
 function readCa(dir: string, passphrase: string | undefined): { root: ParsedCertificate; intermediate: ParsedCertificate; signer: Signer } {
   const root = parseCertificate(readFileSync(join(dir, 'root.crt'), 'utf8'));
   const intermediate = parseCertificate(readFileSync(join(dir, 'intermediate.crt'), 'utf8'));
-  const keyPem = readFileSync(join(dir, 'intermediate.key'), 'utf8');
+  const keyPem = readKeyFile(join(dir, 'intermediate.key'));
   const encrypted = keyPem.includes('ENCRYPTED PRIVATE KEY');
   const signer = createKeySigner(importPrivateKeyPem(keyPem, encrypted ? passphrase : undefined));
   if (!signer.publicKey.spki.equals(intermediate.publicKey.spki)) {
-    throw new Error(`${join(dir, 'intermediate.key')} does not belong to ${join(dir, 'intermediate.crt')}`);
+    throw new ServiceError('ca_key_mismatch', `${join(dir, 'intermediate.key')} does not belong to ${join(dir, 'intermediate.crt')}; copy the pair made by the ceremony together`);
   }
   return { root, intermediate, signer };
 }
@@ -123,19 +126,16 @@ async function serviceCertificate(
   template: ServiceTemplate,
   authority: IssuanceAuthority,
 ): Promise<{ signer: Signer; certificate: ParsedCertificate; keyPem: string }> {
-  const certPath = join(dir, `${name}.crt`);
-  const keyPath = join(dir, `${name}.key`);
   const now = options.clock.now();
-  if (existsSync(certPath) && existsSync(keyPath)) {
-    const certificate = parseCertificate(readFileSync(certPath, 'utf8'));
-    const keyPem = readFileSync(keyPath, 'utf8');
+  const existing = readKeyPair(dir, name, options.log ?? (() => {}));
+  if (existing) {
+    const { certificate } = existing;
     // Reused while far from expiry and recorded as issued by the CA in use now: a restart with
-    // another --ca (or another database) must not keep a certificate nobody can answer for.
+    // another --ca (or another database) must not keep a certificate nobody can answer for. Not
+    // when it is dated in the future either (a clock set back): clients would refuse it.
     const record = await options.store.findCertificate(authority.issuerFingerprint, certificate.serial);
     const sameIssuer = record !== null && record.der.equals(certificate.der);
-    if (sameIssuer && certificate.notAfter.getTime() - now.getTime() > RENEW_SERVICE_BEFORE_MS) {
-      return { signer: createKeySigner(importPrivateKeyPem(keyPem)), certificate, keyPem };
-    }
+    if (sameIssuer && certificate.notAfter.getTime() - now.getTime() > RENEW_SERVICE_BEFORE_MS && certificate.notBefore.getTime() <= now.getTime()) return existing;
   }
   const key = await generateKey('p256');
   const signer = createKeySigner(key.privateKey);
@@ -143,8 +143,7 @@ async function serviceCertificate(
     issueCertificate(tx, { random: options.random, authority }, { method: serviceMethod, operation: 'sign', now, input: { template, publicKey: signer.publicKey, now } }),
   );
   const keyPem = exportPrivateKeyPem(key.privateKey);
-  writeFileAtomic(keyPath, keyPem);
-  writeFileAtomic(certPath, encodePem('CERTIFICATE', issued.der));
+  writeKeyPair(dir, name, keyPem, encodePem('CERTIFICATE', issued.der));
   return { signer, certificate: parseCertificate(issued.der), keyPem };
 }
 
@@ -152,13 +151,16 @@ export async function loadAuthority(options: LoadAuthorityOptions): Promise<Load
   const dir = join(options.dataDir, 'ca');
   let caDir = options.caDir;
   let createdDevelopmentCa = false;
+  const log = options.log ?? (() => {});
   if (!caDir) {
     caDir = dir;
-    if (!existsSync(join(dir, 'intermediate.crt'))) {
-      await createDevelopmentCa(dir, options.clock, options.random, options.rootCrlUrl);
+    if (checkCaDirectory(dir, { mayRemake: true, log, hint: 'restore the missing files, or move the directory away to start with a new development CA' }) === 'absent') {
+      await makeDevelopmentCaFiles(dir, () => createDevelopmentCa(dir, options.clock, options.random, options.rootCrlUrl));
       createdDevelopmentCa = true;
       options.log?.(`created a development root CA; its key signed the issuing CA and the root CRL ${join(dir, ROOT_CRL_FILE)} (next update at the root's end), then was discarded`);
     }
+  } else {
+    checkCaDirectory(caDir, { mayRemake: false, log, hint: 'copy intermediate.crt, intermediate.key and root.crt from the ceremony (docs/ceremony.md)' });
   }
   const { root, intermediate, signer } = readCa(caDir, options.caPassphrase);
   verifyChain({ leaf: intermediate, roots: [root], at: options.clock.now() });

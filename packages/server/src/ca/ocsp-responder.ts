@@ -7,7 +7,8 @@
  * reads the certificate's row, and a cached answer is used only while the stored status is the
  * one it states, so a revocation made by another server on the same database is answered at once
  * too. Whatever happens, the answer is an OCSP response: a request that cannot be parsed gets
- * malformedRequest, a failure of ours internalError (RFC 6960 §2.3), never an HTTP error page.
+ * malformedRequest, a lost database tryLater, a failure of ours internalError (RFC 6960 §2.3),
+ * never an HTTP error page.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -26,6 +27,7 @@ import {
   verifyOcspResponse,
 } from '@provisio/pki';
 import type { ServiceDeps } from '../domain/deps.js';
+import { DatabaseUnavailable } from '../domain/errors.js';
 import type { CertificateRecord } from '../domain/model.js';
 
 /** How long an answer is valid (nextUpdate - thisUpdate); it is re-signed after half of it. */
@@ -100,7 +102,7 @@ export class OcspResponderService {
     const now = this.deps.clock.now().getTime();
     let refreshed = 0;
     for (const [key, entry] of [...this.cached]) {
-      if (entry.refreshAt > now) continue;
+      if (entry.refreshAt > now && entry.thisUpdate.getTime() <= now) continue;
       this.cached.delete(key);
       const [hashAlgorithm, serial] = key.split(':') as ['sha1' | 'sha256', SerialNumber];
       const certId = { ...this.certIdOfIssuer(hashAlgorithm), serial };
@@ -153,6 +155,11 @@ export class OcspResponderService {
     try {
       return await this.answer(request);
     } catch (e) {
+      // RFC 6960 §2.3 tryLater: "temporarily unable to respond" — the database is away, not broken.
+      if (e instanceof DatabaseUnavailable) {
+        this.log(`OCSP responder: the database is unavailable (${e.reason}); answered tryLater`);
+        return { der: buildOcspErrorResponse('tryLater'), cache: null };
+      }
       this.log(`OCSP responder failed: ${e instanceof Error ? e.message : String(e)}`);
       return { der: buildOcspErrorResponse('internalError'), cache: null };
     }
@@ -210,7 +217,8 @@ export class OcspResponderService {
     const key = `${certId.hashAlgorithm}:${certId.serial}`;
     const now = this.deps.clock.now();
     const hit = this.cached.get(key);
-    if (hit && hit.statusKey === statusKey(status) && now.getTime() < hit.refreshAt) {
+    // Not one signed ahead of the clock (set back since): relying parties refuse a future thisUpdate.
+    if (hit && hit.statusKey === statusKey(status) && now.getTime() < hit.refreshAt && hit.thisUpdate.getTime() <= now.getTime()) {
       return { der: hit.der, cache: { thisUpdate: hit.thisUpdate, nextUpdate: hit.nextUpdate, etag: hit.etag } };
     }
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);

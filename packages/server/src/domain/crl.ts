@@ -37,13 +37,18 @@ export async function publishCrl(tx: StoreTx, deps: Pick<ServiceDeps, 'clock' | 
 
 /**
  * The CRL job's step: publishes a new CRL when there is none yet or the newest is at least one
- * interval old (so several servers sharing a database do not each publish one per interval).
- * Returns the CRL published, or null when the current one is still fresh.
+ * interval old (so several servers sharing a database do not each publish one per interval), or
+ * is dated in the future — made while the clock ran ahead and since corrected: relying parties
+ * refuse a CRL whose thisUpdate has not come yet (RFC 5280 §6.3.3 (a)), so it is replaced at once
+ * (at start, and at the next check while running). Returns the CRL published, or null when the
+ * current one is still fresh.
  */
 export async function refreshCrl(deps: Pick<ServiceDeps, 'store' | 'clock' | 'authority' | 'revocation'>): Promise<CrlRecord | null> {
   const current = await deps.store.findCrl(deps.authority.issuerFingerprint);
   const now = deps.clock.now().getTime();
-  if (current && now - current.thisUpdate.getTime() < deps.revocation.crlIntervalMs && current.nextUpdate.getTime() > now) return null;
+  const age = current ? now - current.thisUpdate.getTime() : -1;
+  const isFresh = current !== null && age >= 0 && age < deps.revocation.crlIntervalMs && current.nextUpdate.getTime() > now;
+  if (isFresh) return null;
   return deps.store.transaction((tx) => publishCrl(tx, deps));
 }
 

@@ -44,6 +44,12 @@ export const serverErrors = {
   renewal_grace_expired: { category: 'unauthorized', when: 'a renewal was asked for with a certificate that expired longer ago than its component\'s renewal grace period' },
   mock_not_allowed: { category: 'forbidden', when: 'the system does not accept mock device files (at intake, or at approval when the system stopped accepting them while a mock request waited)' },
   profile_not_found: { category: 'not_found', when: 'the request has no certified profile (not approved)' },
+  database_unavailable: { category: 'unavailable', when: 'the database could not be reached or dropped the connection during the call (PostgreSQL restarting, failing over, a terminated backend); the call\'s transaction was rolled back, retry after the Retry-After delay' },
+  port_in_use: { category: 'conflict', when: 'provisio serve could not start: a port it was to listen on (service, publication or station listener) is taken by another process; nothing was created. The message names the port and the flag that picks another (CLI exit code 7)' },
+  listen_failed: { category: 'unavailable', when: 'provisio serve could not start: a listener could not bind for another reason (a privileged port, an address not of this machine); nothing was created (CLI exit code 8)' },
+  key_file_exposed: { category: 'forbidden', when: 'provisio serve refused to start: a CA or service private key file (intermediate.key, tls.key, ocsp-responder.key, profile-signer.key) is readable by group or others; run chmod 600 on the file the message names (CLI exit code 5)' },
+  ca_incomplete: { category: 'invalid', when: 'provisio serve refused to start: the CA directory (--ca DIR, or DATA/ca) lacks some of intermediate.key, intermediate.crt and root.crt, and is not a development CA interrupted while being made (CLI exit code 3)' },
+  ca_key_mismatch: { category: 'invalid', when: 'provisio serve refused to start: the CA directory\'s intermediate.key does not belong to its intermediate.crt (CLI exit code 3)' },
   service_unavailable: { category: 'unavailable', when: 'the service cannot serve the request right now; retry after the Retry-After delay' },
   gateway_exists: { category: 'conflict', when: 'a gateway with this name already exists' },
   gateway_not_found: { category: 'not_found', when: 'no gateway has this name' },
@@ -76,5 +82,16 @@ export type ServerErrorCode = keyof typeof serverErrors;
 export class ServiceError extends ProvisioError<ServerErrorCode> {
   constructor(code: ServerErrorCode, message: string) {
     super(code, serverErrors[code].category, message);
+  }
+}
+
+/** Seconds a caller is asked to wait: the pool opens a fresh connection on the next call. */
+export const DATABASE_RETRY_AFTER_S = 2;
+
+/** The store lost its database (store/pg-unavailable.ts); `reason` is for the log only. */
+export class DatabaseUnavailable extends ServiceError {
+  readonly retryAfterSeconds = DATABASE_RETRY_AFTER_S;
+  constructor(readonly reason: string) {
+    super('database_unavailable', `the database is unreachable or dropped the connection; retry after ${DATABASE_RETRY_AFTER_S} s`);
   }
 }

@@ -67,7 +67,12 @@ async function insertToken(deps: Pick<ServiceDeps, 'random' | 'clock'>, tx: Pick
  * First start: when no user exists, create `admin` with a random password and an API token.
  * Returns the secrets once; the caller writes the token to a 0600 file and prints the password.
  */
-export async function ensureAdmin(deps: Pick<ServiceDeps, 'store' | 'random' | 'clock'>): Promise<{ password: string; token: string } | null> {
+/**
+ * The first admin, on the first start only. `keepToken` runs inside the creating transaction,
+ * before it commits (the composition root writes the token file there): if it fails, no admin is
+ * made; if the process dies after it, the next start finds the admin and the token beside it.
+ */
+export async function ensureAdmin(deps: Pick<ServiceDeps, 'store' | 'random' | 'clock'>, keepToken: (token: string) => void = () => {}): Promise<{ password: string; token: string } | null> {
   if ((await deps.store.listUsers()).length > 0) return null;
   const password = Buffer.from(deps.random.bytes(18)).toString('base64url');
   const user: User = {
@@ -82,6 +87,7 @@ export async function ensureAdmin(deps: Pick<ServiceDeps, 'store' | 'random' | '
     await tx.insertUser(user);
     const t = await insertToken(deps, tx, user, 'first start');
     await tx.appendAudit({ at: deps.clock.now(), actor: 'system', action: 'user.create', targetType: 'user', targetId: user.username, details: { role: user.role, reason: 'first start' } });
+    keepToken(t);
     return t;
   });
   return { password, token };

@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { isProvisioError } from '@provisio/pki';
 import { assertUniqueMembers } from '@provisio/protocol';
 import type { Actor, ServiceDeps } from '../domain/deps.js';
-import { ServiceError } from '../domain/errors.js';
+import { DatabaseUnavailable, ServiceError } from '../domain/errors.js';
 import { SessionBook } from '../domain/sessions.js';
 import { authenticateToken } from '../domain/users.js';
 import type { OcspResponderService } from '../ca/ocsp-responder.js';
@@ -290,6 +290,12 @@ export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Pr
   app.setErrorHandler((error, request, reply) => {
     if (isProvisioError(error)) {
       const status = error.code === 'body_too_large' ? 413 : STATUS[error.category] ?? 500;
+      if (error instanceof DatabaseUnavailable) {
+        // Our own message (no cause echoed); the cause goes to the log.
+        options.log?.(`database unavailable during ${request.method} ${request.url.split('?')[0]}: ${error.reason}`);
+        reply.header('retry-after', String(error.retryAfterSeconds));
+        return sendError(reply, status, error.code, error.message);
+      }
       if (status >= 500) return sendError(reply, status, error.code, 'the service failed; the cause is in the server log');
       return sendError(reply, status, error.code, error.message);
     }

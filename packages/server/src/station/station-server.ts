@@ -8,11 +8,12 @@
  * check-ins (which answers whether a reprovisioning was asked for).
  */
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyListenOptions, type FastifyReply } from 'fastify';
 import { type Clock, type ParsedCertificate, encodePem, isProvisioError, parseCertificate } from '@provisio/pki';
 import { checkIn } from '../domain/check-in.js';
 import type { Telemetry } from '../domain/model.js';
 import type { Store } from '../domain/store.js';
+import type { BoundPort } from '../http/bound-port.js';
 import { STATUS } from '../http/build-app.js';
 import { createFetchBytes } from './fetch-bytes.js';
 import { DEFAULT_STATUS_CACHE_MS, RevocationChecker } from './revocation-checker.js';
@@ -29,6 +30,8 @@ export interface StationOptions {
   readonly host: string;
   /** 0 picks a free port (tests). */
   readonly port: number;
+  /** A socket already bound for host:port (app.ts binds every listener first); adopted instead of listening anew. */
+  readonly bound?: BoundPort;
   /** The station's own TLS server certificate (chaining to the root) and key, PEM. */
   readonly tls: { readonly key: string; readonly cert: string };
   readonly root: ParsedCertificate;
@@ -139,7 +142,7 @@ export async function startStation(options: StationOptions): Promise<RunningStat
   // Refusals at the TLS layer (no certificate, another PKI, expired) never reach a route: logged
   // here, with OpenSSL's reason and nothing the client sent.
   app.server.on('tlsClientError', (error: Error & { code?: string }) => options.log(`station: TLS handshake refused: ${error.code ?? error.message}`));
-  await app.listen({ host: options.host, port: options.port });
+  await app.listen(options.bound ? (options.bound.adopt() as FastifyListenOptions) : { host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;

@@ -6,11 +6,12 @@
 import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, sql } from 'kysely';
 import pg from 'pg';
 import type { Store } from '../domain/store.js';
 import { KyselyStore } from './kysely-store.js';
 import { migrate } from './migrations.js';
+import { UnavailableAwarePostgresDialect } from './pg-unavailable.js';
 import type { Database } from './schema.js';
 import { ServiceSqliteDialect, WalFlusher } from './sqlite-dialect.js';
 
@@ -99,7 +100,12 @@ async function openPostgres(url: string, schema: string | undefined): Promise<St
   // An idle connection dropped by the server (restart, failover) emits 'error' on the pool; the
   // next query opens a fresh one. Without a listener the process would exit.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // A connection lost while checked out (mid-transaction) emits 'error' on the client, where the
+  // pool listens only while it is idle: without this listener that crashed the process. Its
+  // query fails instead (database_unavailable, pg-unavailable.ts) and the pool discards the client
+  // on release, because it is no longer queryable.
+  pool.on('connect', (client) => client.on('error', () => {}));
+  const db = new Kysely<Database>({ dialect: new UnavailableAwarePostgresDialect({ pool }) });
   try {
     if (schema !== undefined) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
   } catch (error) {

@@ -57,8 +57,13 @@ export async function startPgDecisionFanOut(options: FanOutOptions): Promise<Dec
       const [from, requestId] = (n.payload ?? '').split(':');
       if (n.channel === channel && from !== node && requestId) options.onRemote(requestId);
     });
-    await c.connect();
-    await c.query(`LISTEN ${channel}`);
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${channel}`);
+    } catch (error) {
+      await c.end().catch(() => {});
+      throw error;
+    }
     client = c;
     retryMs = RECONNECT_FIRST_MS;
   };
