@@ -17,11 +17,12 @@ import {
   randomSerial,
 } from '@provisio/pki';
 import { benchConnected } from './connected.js';
+import { benchHsm } from './hsm.js';
 import { benchPeerCfssl } from './peer-cfssl.js';
 import { benchService } from './service.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
-/** BENCH_ONLY=crypto,service,connected,peer runs a subset (default: all). */
+/** BENCH_ONLY=crypto,hsm,service,connected,peer runs a subset (default: all). */
 const only = process.env.BENCH_ONLY?.split(',');
 const want = (part: string) => !only || only.includes(part);
 const random = { bytes: (n: number) => randomBytes(n) };
@@ -110,6 +111,7 @@ console.log(
   `provisio bench — ${new Date().toISOString()} — node ${process.version} — ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length} (${arch()}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
 );
 if (want('crypto')) await benchIssuance();
+if (want('hsm')) await benchHsm(rate);
 if (want('service')) await benchService();
 const connected = want('connected') ? await benchConnected() : [];
 if (want('peer')) await benchPeerCfssl(connected, { install: false });

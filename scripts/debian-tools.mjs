@@ -9,8 +9,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
  * nginx: a relying party that checks the whole chain with ssl_crl (packages/cli/test/root-crl-*).
  * sqlcipher: opens the device's encrypted database with the derived key (packages/device/src/device-database.test.ts).
  * jq: recomputes the device audit log's hashes from its documented canonical form (device-audit-log.test.ts).
+ * softhsm2-util, pkcs11-tool: a software HSM token per test for the CA keys, and a PKCS#11 tool
+ * nobody here wrote that lists the key's attributes (packages/cli/test/hsm-ca.test.ts).
  */
-const TOOLS = { openssl: 'openssl', chromium: 'chromium', certtool: 'gnutls-bin', nginx: 'nginx-light', sqlcipher: 'sqlcipher', jq: 'jq' };
+const TOOLS = {
+  'openssl': 'openssl', 'chromium': 'chromium', 'certtool': 'gnutls-bin', 'nginx': 'nginx-light', 'sqlcipher': 'sqlcipher', 'jq': 'jq',
+  'softhsm2-util': 'softhsm2', 'pkcs11-tool': 'opensc',
+};
 
 function has(command) {
   // nginx lives in /usr/sbin, which a non-root PATH often lacks.

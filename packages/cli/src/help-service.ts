@@ -150,6 +150,7 @@ Examples:
   provisio serve                                   # ./data, https://127.0.0.1:8443, SQLite, development CA
   provisio serve --data /var/lib/provisio --ca /etc/provisio/ca --host 0.0.0.0 --public-url https://pki.example
   provisio serve --publish-listen 0.0.0.0:80 --publish-url http://pki.example --station-listen 0.0.0.0:9443
+  provisio serve --ca /etc/provisio/ca --ca-pkcs11 'pkcs11:token=CA;object=issuing-ca' --pin-file /etc/provisio/pin
   PROVISIO_DB=postgres://postgres@127.0.0.1:5432/provisio provisio serve
 
 Flags:
@@ -160,6 +161,12 @@ Flags:
   --db URL           SQLite file or postgres:// URL (also PROVISIO_DB; default DATA/provisio.db)
   --ca DIR           use the issuing CA made by the ceremony (intermediate.crt, intermediate.key,
                      root.crt) instead of a development CA; PROVISIO_CA_PASSPHRASE if encrypted
+  --ca-pkcs11 URI    the issuing CA key in a PKCS#11 token (HSM), e.g.
+                     'pkcs11:token=CA;object=issuing-ca'; --ca DIR then needs no intermediate.key.
+                     The OCSP responder and profile signer keys are made in the same token, as
+                     OBJECT.ocsp-responder and OBJECT.profile-signer (docs/service.md)
+  --pin-file FILE    the token PIN (one line; the file must be mode 0600)  [with --ca-pkcs11]
+  --pkcs11-module P  the PKCS#11 library (default: SoftHSM2's, /usr/lib/softhsm/libsofthsm2.so)
   --public-url URL   the URL devices use, when it differs from https://HOST:PORT
   --crl-interval D   publish a fresh CRL at least this often (default 1h; 1m to 7d, e.g. 30m, 6h);
                      every revocation publishes one at once

@@ -45,7 +45,8 @@ Commands:
   pairing create|list|revoke|reset   pairing codes: pre-registered devices pair with id + code
   proxy run                      run a proxy gateway (queues while the service is down)
   ca init-root          create the root CA key (encrypted) and self-signed certificate
-  ca new-intermediate   create the issuing CA key and its certificate request
+  ca new-intermediate   create the issuing CA key (in a file or an HSM) and its certificate request
+  ca show-key           show a key in a PKCS#11 token (HSM) and whether it can leave the token
   ca sign-intermediate  sign an issuing CA request with the root (on the offline machine)
   ca root-crl           sign the root's CRL, revoking an intermediate (on the offline machine)
   device init           on a device: make its key and a provisioning request
@@ -96,6 +97,7 @@ Commands:
   new-intermediate   create the issuing CA key and its certificate request
   sign-intermediate  sign an issuing CA request with the root
   root-crl           sign the root's CRL (also to revoke an intermediate)
+  show-key           show a key in a PKCS#11 token and whether it can leave the token
 
 Run "provisio ca COMMAND --help" for the flags of a command. See docs/ceremony.md.
 `;
@@ -127,10 +129,32 @@ Examples:
 Writes DIR/intermediate.key (PKCS#8, 0600; encrypted when PROVISIO_CA_PASSPHRASE is set) and
 DIR/intermediate.csr (PEM, 0644). Carry only intermediate.csr to the offline root machine.
 
+With --pkcs11 the key pair is generated inside a PKCS#11 token (an HSM), sensitive and never
+extractable, under the URI's object label; only intermediate.csr is written:
+  provisio ca new-intermediate --out ./ca --pkcs11 'pkcs11:token=CA;object=issuing-ca' --pin-file pin
+
 Flags:
   --out DIR          directory for intermediate.key and intermediate.csr  [required]
   --name NAME        subject common name (default "Provisio Issuing CA")
   --key-type TYPE    p256 (default), p384 or rsa3072
+  --pkcs11 URI       make the key in this token under this label (RFC 7512 URI: token=, object=)
+  --pin-file FILE    the token PIN, one line, mode 0600  [with --pkcs11]
+  --pkcs11-module P  the PKCS#11 library (default: SoftHSM2's, /usr/lib/softhsm/libsofthsm2.so)
+  --json             print the result as JSON
+`;
+
+export const SHOW_KEY_HELP = `provisio ca show-key: show a key in a PKCS#11 token and whether it can leave the token
+
+Examples:
+  provisio ca show-key --pkcs11 'pkcs11:token=CA;object=issuing-ca' --pin-file pin
+
+Prints the key's algorithm, public-key SHA-256 (compare with the certificate) and its custody
+as the token reports it (CKA_SENSITIVE, CKA_EXTRACTABLE). Warns when the key can be exported.
+
+Flags:
+  --pkcs11 URI       the key (RFC 7512 URI: token=, object=, optionally id=)  [required]
+  --pin-file FILE    the token PIN, one line, mode 0600  [required]
+  --pkcs11-module P  the PKCS#11 library (default: SoftHSM2's)
   --json             print the result as JSON
 `;
 

@@ -72,8 +72,8 @@ export interface ServeProcess {
 }
 
 /** Starts `provisio serve --port 0 ARGS` (or on `port`, e.g. to restart) and waits until it says where it serves. */
-export async function startServe(args: readonly string[], options: { port?: number } = {}): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--port', String(options.port ?? 0), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startServe(args: readonly string[], options: { port?: number; env?: Record<string, string> } = {}): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [MAIN, 'serve', '--port', String(options.port ?? 0), ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
   let out = '';
   let err = '';
   child.stderr?.on('data', (c: Buffer) => (err += c.toString()));

@@ -11,11 +11,11 @@
  *   certificate.pem  after install: device certificate + issuing CA                          0600
  *   profile.pcp      after install: the certified profile exactly as received                0600
  *   install.json     after install: requestId, serial, validity, profile SHA-256             0600
- *   config.json      after a pairing or token enrollment: serverUrl and the paths of the
- *                    certificate, key and trust anchors, replaced as one file (atomically)   0600
  *   security_audit_log.jsonl  the device's own hash-chained security log (device-audit-log.ts)  0600
  *   security_audit_head.json  the last entry's seq and hash, to notice a cut log                 0600
  *   device.db        SQLCipher database, key derived from device.key (device-database.ts)    0600
+ *   config.json      after a pairing or token enrollment: serverUrl and the paths of the
+ *                    certificate, key and trust anchors, replaced as one file (atomically)   0600
  *
  * Every file is written atomically (temp file in the same directory, fsync, link or rename, fsync
  * the directory), so a crash leaves either the old file or the new one, never half of one; the
@@ -51,13 +51,13 @@ export const KEYSTORE_FILES = {
   install: 'install.json',
   /** A new key made by `renew --rekey`, until the profile certifying it is installed (docs/lifecycle.md). */
   renewalKey: 'renewal.key',
-  /** The device's configuration after a pairing or token enrollment (enroll-with-secret.ts). */
-  config: 'config.json',
   /** Appended to, never rewritten (device-audit-log.ts); kept across `init --reset`. */
   auditLog: 'security_audit_log.jsonl',
   auditHead: 'security_audit_head.json',
   /** Opened by SQLite, never through this module's readers (device-database.ts). */
   database: 'device.db',
+  /** The device's configuration after a pairing or token enrollment (enroll-with-secret.ts). */
+  config: 'config.json',
 } as const;
 
 export type KeystoreFile = keyof typeof KEYSTORE_FILES;
@@ -81,11 +81,11 @@ const MAX_BYTES: Readonly<Record<KeystoreFile, number>> = {
   profile: 1024 * 1024,
   install: 64 * 1024,
   renewalKey: 16 * 1024,
-  config: 64 * 1024,
   // A check-in a minute for years is a few hundred MiB; verification reads it whole.
   auditLog: 256 * 1024 * 1024,
   auditHead: 4 * 1024,
   database: 1024 * 1024 * 1024,
+  config: 64 * 1024,
 };
 
 /** POSIX modes mean nothing on Windows; everywhere else they are checked. */

@@ -8,7 +8,7 @@ import type { FastifyListenOptions } from 'fastify';
 import type { Clock, Random, SerialNumber } from '@provisio/pki';
 import { systemClock } from '@provisio/pki';
 import { CHECKPOINT_FILE_NAME, CheckpointFile } from './audit/checkpoint-file.js';
-import { loadAuthority } from './ca/load-authority.js';
+import { loadAuthority, type Pkcs11CaKey } from './ca/load-authority.js';
 import type { ServiceDeps } from './domain/deps.js';
 import { ensureAdmin } from './domain/users.js';
 import { ensureDir, writeFileAtomic } from './files.js';
@@ -48,6 +48,8 @@ export interface ServeOptions {
   readonly dbSchema?: string;
   readonly caDir?: string;
   readonly caPassphrase?: string;
+  /** The issuing CA, OCSP responder and profile signer keys in a PKCS#11 token (D44); needs caDir. */
+  readonly caPkcs11?: Pkcs11CaKey;
   /** The URL devices and the CLI use when it differs from https://host:port (behind a proxy). */
   readonly publicUrl?: string;
   readonly clock?: Clock;
@@ -147,6 +149,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       dataDir: options.dataDir,
       ...(options.caDir ? { caDir: options.caDir } : {}),
       ...(options.caPassphrase ? { caPassphrase: options.caPassphrase } : {}),
+      ...(options.caPkcs11 ? { caPkcs11: options.caPkcs11 } : {}),
       clock,
       random,
       store,
@@ -214,6 +217,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       await publication?.close();
       await expiryJob.stop();
       await crlJob.stop();
+      await loaded.close();
       throw e;
     }
     const checkpoints = startCheckpointJob(deps, log, options.auditCheckpointIntervalMs);
@@ -242,6 +246,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
         await crlJob.stop();
         await fanOut?.close();
         await openedStore.close();
+        await loaded.close();
       },
     };
   } catch (e) {

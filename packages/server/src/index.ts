@@ -13,3 +13,7 @@ export { type ClientRateOptions, DEFAULT_CLIENT_RATE } from './http/client-rate-
 export { DEFAULT_LONG_POLL, type LongPollOptions, MAX_WAIT_SECONDS } from './http/decision-waiters.js';
 export { DEFAULT_EXPIRY_WINDOW_MS, parseExpiryWindow } from './domain/expiry.js';
 export { DEFAULT_STATUS_CACHE_MS } from './station/revocation-checker.js';
+export { describeTokenKey, type Pkcs11CaKey, serviceKeyLabel } from './ca/load-authority.js';
+export { defaultModulePath, Pkcs11Token, type TokenKey } from './ca/pkcs11/pkcs11-token.js';
+export { formatPkcs11Uri, parsePkcs11Uri, type Pkcs11Uri } from './ca/pkcs11/pkcs11-uri.js';
+export { readPinFile } from './ca/pkcs11/pin-file.js';

@@ -53,7 +53,8 @@ import {
   writeFilesAtomic,
 } from '../files.js';
 import { fieldLines, rfc3339, shellQuote } from '../format-text.js';
-import { INIT_ROOT_HELP, NEW_INTERMEDIATE_HELP, ROOT_CRL_HELP, SIGN_INTERMEDIATE_HELP } from '../help.js';
+import { INIT_ROOT_HELP, NEW_INTERMEDIATE_HELP, ROOT_CRL_HELP, SHOW_KEY_HELP, SIGN_INTERMEDIATE_HELP } from '../help.js';
+import { type Pkcs11Uri, Pkcs11Token, type TokenKey, parsePkcs11Uri, readPinFile } from '@provisio/server';
 import { type CliDeps, styleFor } from '../io.js';
 import { existingPassphrase, newPassphrase, optionalPassphrase } from '../passphrase.js';
 import {
@@ -228,8 +229,80 @@ function certificateLines(cert: ParsedCertificate, extra: Parameters<typeof fiel
 // ---------------------------------------------------------------------------------------------
 // ca new-intermediate
 
+/** --pkcs11 URI --pin-file F [--pkcs11-module PATH]: a key in a PKCS#11 token (decision D44). */
+function openTokenFlags(args: ParsedArgs, cmd: string): { token: Pkcs11Token; uri: Pkcs11Uri } | undefined {
+  const uriText = optionalString(args, 'pkcs11');
+  const pinFile = optionalString(args, 'pin-file');
+  const modulePath = optionalString(args, 'pkcs11-module');
+  if (uriText === undefined) {
+    if (pinFile !== undefined || modulePath !== undefined) throw usageError('--pin-file and --pkcs11-module go with --pkcs11 URI', `run "provisio ${cmd} --help"`);
+    return undefined;
+  }
+  if (pinFile === undefined) throw usageError('--pkcs11 needs --pin-file FILE: the token PIN, in a file of mode 0600', `run "provisio ${cmd} --help"`);
+  const uri = parsePkcs11Uri(uriText);
+  const module = modulePath ?? uri.modulePath;
+  const token = Pkcs11Token.open({ token: uri.token, pin: readPinFile(pinFile), ...(module ? { modulePath: module } : {}), ...(uri.serial ? { serial: uri.serial } : {}) });
+  return { token, uri };
+}
+
+function custodyText(key: TokenKey): string {
+  return `in the token, ${key.sensitive ? 'sensitive' : 'NOT sensitive'}, ${key.extractable ? 'EXTRACTABLE' : 'not extractable'}`;
+}
+
+/** `ca new-intermediate --pkcs11`: the key pair is generated inside the token; only the CSR is written. */
+async function newIntermediateInToken(deps: CliDeps, args: ParsedArgs, hsm: { token: Pkcs11Token; uri: Pkcs11Uri }): Promise<number> {
+  const cmd = 'ca new-intermediate';
+  const outDir = requireString(args, 'out', cmd);
+  const keyType = keyTypeFlag(args, cmd);
+  const subject = commonName(optionalString(args, 'name') ?? DEFAULT_INTERMEDIATE_NAME);
+  const csrPath = join(outDir, 'intermediate.csr');
+  assertAbsent(csrPath);
+  if (hsm.uri.id) throw usageError('the URI for a new key names its label only (object=LABEL); the token chooses no id for you, Provisio does', `run "provisio ${cmd} --help"`);
+  const key = await hsm.token.generateKey(hsm.uri.object, keyType);
+  const csr = await createCsr(key.signer, { subject });
+  ensureDirectory(outDir);
+  writeFileAtomic(csrPath, encodePem('CERTIFICATE REQUEST', csr), PUBLIC_MODE);
+  const keySha256 = publicKeyFingerprint(key.publicKey);
+  if (isSet(args, 'json')) {
+    printJson(deps, {
+      key: { pkcs11: key.uri, extractable: key.extractable, sensitive: key.sensitive },
+      csr: { path: csrPath, mode: formatMode(PUBLIC_MODE) },
+      subject: formatName(subject),
+      publicKey: { algorithm: describePublicKey(key.publicKey), sha256: keySha256 },
+    });
+  } else {
+    const tick = styleFor(deps.stdout, deps.env).ok('✔');
+    deps.stdout.write(
+      [
+        `${tick} Intermediate key: ${key.uri} (${custodyText(key)})`,
+        `${tick} Certificate request: ${csrPath}`,
+        ...fieldLines([
+          ['subject', formatName(subject)],
+          ['key', describePublicKey(key.publicKey)],
+          ['key SHA-256', keySha256],
+        ]),
+        '',
+        'Next: carry intermediate.csr to the offline root machine and run:',
+        `  provisio ca sign-intermediate --root ROOT_DIR --csr intermediate.csr --out intermediate.crt`,
+        'and check that it shows the same key SHA-256 as above; then start the service with',
+        `  provisio serve --ca ${shellQuote(outDir)} --ca-pkcs11 ${shellQuote(key.uri)} --pin-file PIN_FILE`,
+        '',
+      ].join('\n'),
+    );
+  }
+  return EXIT.ok;
+}
+
 async function newIntermediate(deps: CliDeps, args: ParsedArgs): Promise<number> {
   const cmd = 'ca new-intermediate';
+  const hsm = openTokenFlags(args, cmd);
+  if (hsm) {
+    try {
+      return await newIntermediateInToken(deps, args, hsm);
+    } finally {
+      await hsm.token.close();
+    }
+  }
   const outDir = requireString(args, 'out', cmd);
   const keyType = keyTypeFlag(args, cmd);
   const subject = commonName(optionalString(args, 'name') ?? DEFAULT_INTERMEDIATE_NAME);
@@ -283,6 +356,37 @@ async function newIntermediate(deps: CliDeps, args: ParsedArgs): Promise<number>
     );
   }
   return EXIT.ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ca show-key
+
+/** `ca show-key --pkcs11 URI`: what the token says of a key — its public half and its custody. */
+async function showKey(deps: CliDeps, args: ParsedArgs): Promise<number> {
+  const cmd = 'ca show-key';
+  const hsm = openTokenFlags(args, cmd);
+  if (!hsm) throw usageError('ca show-key needs --pkcs11 URI and --pin-file FILE', `run "provisio ${cmd} --help"`);
+  try {
+    const key = hsm.token.findKey(hsm.uri.object, hsm.uri.id);
+    const keySha256 = publicKeyFingerprint(key.publicKey);
+    if (isSet(args, 'json')) {
+      printJson(deps, { pkcs11: key.uri, id: key.id.toString('hex'), extractable: key.extractable, sensitive: key.sensitive, publicKey: { algorithm: describePublicKey(key.publicKey), sha256: keySha256 } });
+    } else {
+      deps.stdout.write(
+        `${fieldLines([
+          ['key', key.uri],
+          ['id', key.id.toString('hex')],
+          ['algorithm', describePublicKey(key.publicKey)],
+          ['key SHA-256', keySha256],
+          ['custody', custodyText(key)],
+        ]).join('\n')}\n`,
+      );
+    }
+    if (key.extractable || !key.sensitive) warn(deps, `${key.uri} can leave the token (CKA_EXTRACTABLE or not CKA_SENSITIVE): a CA key should be generated by "provisio ca new-intermediate --pkcs11"`);
+    return EXIT.ok;
+  } finally {
+    await hsm.token.close();
+  }
 }
 
 /** Reads ROOT_DIR/root.key, asking for its passphrase, and checks it is the key of root.crt. */
@@ -655,13 +759,20 @@ const KEY_OPTIONS = {
   'key-type': { type: 'string' },
 } as const;
 
+const PKCS11_OPTIONS = {
+  'pkcs11': { type: 'string' },
+  'pin-file': { type: 'string' },
+  'pkcs11-module': { type: 'string' },
+} as const;
+
 function command(path: string, help: string, options: CommandSpec['options'], run: CommandSpec['run']): CommandSpec {
   return { path, help, options: { ...COMMON_OPTIONS, ...options }, maxPositionals: 0, run };
 }
 
 export const CA_COMMANDS: readonly CommandSpec[] = [
   command('ca init-root', INIT_ROOT_HELP, { ...KEY_OPTIONS, years: { type: 'string' } }, initRoot),
-  command('ca new-intermediate', NEW_INTERMEDIATE_HELP, KEY_OPTIONS, newIntermediate),
+  command('ca new-intermediate', NEW_INTERMEDIATE_HELP, { ...KEY_OPTIONS, ...PKCS11_OPTIONS }, newIntermediate),
+  command('ca show-key', SHOW_KEY_HELP, PKCS11_OPTIONS, showKey),
   command(
     'ca sign-intermediate',
     SIGN_INTERMEDIATE_HELP,

@@ -11,6 +11,9 @@ import {
   MAX_CRL_INTERVAL_MS,
   MIN_CRL_INTERVAL_MS,
   openStore,
+  type Pkcs11CaKey,
+  parsePkcs11Uri,
+  readPinFile,
   startService,
   trustedCheckpointVerifier,
   verifyCheckpointSignature,
@@ -84,6 +87,21 @@ function boundedDuration(text: string, flag: string, minMs: number, maxMs: numbe
   return ms;
 }
 
+/** --ca-pkcs11 URI --pin-file F [--pkcs11-module PATH]: the CA keys in an HSM (decision D44). */
+function pkcs11CaKey(args: ParsedArgs, caDir: string | undefined): Pkcs11CaKey | undefined {
+  const uriText = optionalString(args, 'ca-pkcs11');
+  const pinFile = optionalString(args, 'pin-file');
+  const modulePath = optionalString(args, 'pkcs11-module');
+  if (uriText === undefined) {
+    if (pinFile !== undefined || modulePath !== undefined) throw usageError('--pin-file and --pkcs11-module go with --ca-pkcs11 URI');
+    return undefined;
+  }
+  if (!caDir) throw usageError('--ca-pkcs11 needs --ca DIR: the directory with intermediate.crt and root.crt from the ceremony');
+  if (pinFile === undefined) throw usageError('--ca-pkcs11 needs --pin-file FILE: the token PIN, in a file of mode 0600');
+  const uri = parsePkcs11Uri(uriText);
+  return { uri, pin: readPinFile(pinFile), ...(modulePath !== undefined ? { modulePath } : {}) };
+}
+
 async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
   const dataDir = optionalString(args, 'data') ?? './data';
   const portGiven = optionalString(args, 'port');
@@ -111,6 +129,7 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
   const expiryWindowMs = expiryText === undefined ? undefined : boundedDuration(expiryText, 'expiry-window', 3_600_000, 3650 * 86_400_000, '30d (1h to 3650d)');
   const checkpointText = optionalString(args, 'audit-checkpoint-interval');
   const auditCheckpointIntervalMs = checkpointText === undefined ? undefined : boundedDuration(checkpointText, 'audit-checkpoint-interval', 10_000, 3_600_000, '1m (10s to 1h)');
+  const caPkcs11 = pkcs11CaKey(args, caDir);
   const auditCheckpointFile = optionalString(args, 'audit-checkpoints');
   if (auditCheckpointFile === '') throw usageError('--audit-checkpoints must name a file, like /var/lib/provisio/audit-checkpoints.jsonl');
   const service = await startService({
@@ -127,6 +146,7 @@ async function serve(deps: CliDeps, args: ParsedArgs): Promise<number> {
     ...(auditCheckpointIntervalMs !== undefined ? { auditCheckpointIntervalMs } : {}),
     ...(db ? { db } : {}),
     ...(caDir ? { caDir } : {}),
+    ...(caPkcs11 ? { caPkcs11 } : {}),
     ...(deps.env.PROVISIO_CA_PASSPHRASE ? { caPassphrase: deps.env.PROVISIO_CA_PASSPHRASE } : {}),
     ...(optionalString(args, 'public-url') ? { publicUrl: optionalString(args, 'public-url') as string } : {}),
     crlIntervalMs,
@@ -225,7 +245,7 @@ export const SERVE_COMMANDS: readonly CommandSpec[] = [
       ...COMMON_OPTIONS, 'data': str, 'port': str, 'host': str, 'db': str, 'ca': str, 'public-url': str, 'crl-interval': str,
       'publish-listen': str, 'publish-url': str, 'station-listen': str, 'station-cut-off': str, 'expiry-window': str,
       'max-in-flight': str, 'max-queued': str, 'rate-per-client': str, 'rate-burst': str, 'max-held-polls': str,
-      'audit-checkpoints': str, 'audit-checkpoint-interval': str,
+      'audit-checkpoints': str, 'audit-checkpoint-interval': str, 'ca-pkcs11': str, 'pin-file': str, 'pkcs11-module': str,
     },
     maxPositionals: 0,
     run: serve,

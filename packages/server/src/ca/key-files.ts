@@ -74,17 +74,22 @@ export function writeKeyPair(dir: string, name: string, keyPem: string, certPem:
  * CA), or after an interrupted development CA (marker present) the half-made files removed and
  * `absent` again. Missing files without the marker are refused.
  */
-export function checkCaDirectory(dir: string, options: { readonly mayRemake: boolean; readonly log: (line: string) => void; readonly hint: string }): 'complete' | 'absent' {
+export function checkCaDirectory(
+  dir: string,
+  options: { readonly mayRemake: boolean; readonly log: (line: string) => void; readonly hint: string; readonly keyInToken?: boolean },
+): 'complete' | 'absent' {
   if (options.mayRemake && existsSync(join(dir, DEV_CA_MARKER))) {
     for (const file of DEV_CA_FILES) removeFileDurably(join(dir, file));
     removeFileDurably(join(dir, DEV_CA_MARKER));
     options.log(`an earlier first start was interrupted while making the development CA in ${dir}; removed it and making it again`);
     return 'absent';
   }
-  const missing = CA_FILES.filter((file) => !existsSync(join(dir, file)));
+  // With the issuing CA key in a PKCS#11 token there is no key file to expect.
+  const expected = options.keyInToken ? CA_FILES.filter((f) => f !== 'intermediate.key') : CA_FILES;
+  const missing = expected.filter((file) => !existsSync(join(dir, file)));
   if (missing.length === 0) return 'complete';
-  if (options.mayRemake && missing.length === CA_FILES.length) return 'absent';
-  throw new ServiceError('ca_incomplete', `the CA directory ${dir} lacks ${missing.join(', ')} (it has ${CA_FILES.filter((f) => !missing.includes(f)).join(', ') || 'none of the CA files'}); ${options.hint}`);
+  if (options.mayRemake && missing.length === expected.length) return 'absent';
+  throw new ServiceError('ca_incomplete', `the CA directory ${dir} lacks ${missing.join(', ')} (it has ${expected.filter((f) => !missing.includes(f)).join(', ') || 'none of the CA files'}); ${options.hint}`);
 }
 
 /** Runs `make` (which writes the CA files) between writing and removing the marker. */

@@ -75,6 +75,17 @@ export const serverErrors = {
   pairing_not_found: { category: 'not_found', when: 'no pairing code is registered for this device id (pairing revoke or reset)' },
   central_key_not_allowed: { category: 'forbidden', when: 'a pairing asked the service to generate the device key, and the system does not allow central key generation (or does not take the code as the approval)' },
   policy_invalid: { category: 'invalid', when: 'an approval policy\'s rules are not valid (unanchored or bad pattern, empty list, unknown transport, automatic without rules)' },
+  pkcs11_uri_invalid: { category: 'invalid', when: 'a --ca-pkcs11 or --pkcs11 value is not a PKCS#11 URI (RFC 7512) naming a token and an object, or it carries the PIN (pin-value, pin-source)' },
+  pkcs11_module_not_found: { category: 'not_found', when: 'the PKCS#11 module (--pkcs11-module, or SoftHSM2\'s default path) does not exist or does not load' },
+  pkcs11_token_not_found: { category: 'not_found', when: 'no token with the URI\'s token label (and serial) is present in the PKCS#11 module' },
+  pkcs11_login_failed: { category: 'unauthorized', when: 'the token refused the PIN from the PIN file (wrong, locked or expired); the PIN is never shown' },
+  pkcs11_key_not_found: { category: 'not_found', when: 'the token holds no private key with the URI\'s object label (and id), several without an id to choose, or the private key without its public key' },
+  pkcs11_key_exists: { category: 'conflict', when: '"ca new-intermediate --pkcs11" named an object label the token already holds a key under; a key is never replaced' },
+  pkcs11_key_unsupported: { category: 'invalid', when: 'the key in the token is not P-256, P-384 or RSA' },
+  pkcs11_key_mismatch: { category: 'invalid', when: 'the key the --ca-pkcs11 URI names is not the key of the intermediate certificate in --ca DIR' },
+  pkcs11_operation_failed: { category: 'unavailable', when: 'the token failed to sign or to generate a key (the PKCS#11 return code is in the message)' },
+  pin_file_invalid: { category: 'invalid', when: 'the --pin-file does not exist, cannot be read or does not hold the PIN on one line' },
+  pin_file_exposed: { category: 'forbidden', when: 'the --pin-file is readable or writable by its group or others (it must be mode 0600 or stricter)' },
 } as const satisfies Catalog;
 
 export type ServerErrorCode = keyof typeof serverErrors;
