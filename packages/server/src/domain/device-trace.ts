@@ -102,7 +102,11 @@ function windowOf(entries: readonly AuditEntry[], deviceId: string, requestId: s
   return { from, until: later.length > 0 ? Math.min(...later) : Number.POSITIVE_INFINITY };
 }
 
-/** The CSR inside a stored request: a provisioning request file, or a renewal's compact JWS. */
+/**
+ * The CSR inside a stored request: a provisioning request file, a renewal's compact JWS, or the
+ * certification request a standard protocol carried, as received (docs/protocols.md).
+ */
 function csrOf(request: RequestRecord): Buffer {
+  if (request.protocol || request.enrollment) return request.raw;
   return request.kind ? parseRenewalRequest(request.raw.toString('utf8')).csr.der : parseProvisioningRequest(request.raw).csr.der;
 }
