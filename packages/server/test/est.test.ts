@@ -192,12 +192,12 @@ describe('EST (RFC 7030) with curl, openssl and strongSwan pki', () => {
       assert.match(r.headers, /content-type: text\/plain/, name);
       assert.match(r.body, message, name);
     }
-    // Without a token a first enrollment is asked for one (HTTP basic); serverkeygen is not offered.
+    // Without a token a first enrollment is asked for one (HTTP basic), and so is serverkeygen.
     const enroll = await curl('/.well-known/est/simpleenroll', { body: good });
     assert.equal(enroll.status, 401, enroll.body);
     assert.match(enroll.headers, /www-authenticate: basic realm="provisio est"/);
     const keygen = await curl('/.well-known/est/serverkeygen', { body: good, client });
-    assert.equal(keygen.status, 501, keygen.body);
+    assert.equal(keygen.status, 401, keygen.body);
     assert.deepEqual(databaseState(t), before);
   });
 
@@ -290,5 +290,46 @@ describe('EST (RFC 7030) with curl, openssl and strongSwan pki', () => {
     const outside = await curl(`/.well-known/est/${SYSTEM}%2F${COMPONENT}/simpleenroll`, { body: csrBase64(newKey('est104.key'), '/CN=EST-104'), basic: `EST-104:${other}` });
     assert.equal(outside.status, 400, outside.body);
     assert.match(outside.body, /^est_request_invalid: enrollment token/);
+  });
+
+  it('ok/serverkeygen/only-where-the-system-generates-keys', async () => {
+    // EstFleet does not generate keys: refused, nothing written, the token unspent.
+    const denied = await token('EST-200');
+    const before = databaseState(t);
+    const refused = await curl('/.well-known/est/serverkeygen', { body: csrBase64(newKey('est200.key'), '/CN=EST-200'), basic: `EST-200:${denied}` });
+    assert.equal(refused.status, 403, refused.body);
+    assert.match(refused.body, /^central_key_not_allowed/);
+    assert.deepEqual(databaseState(t), before);
+
+    await setUpFleet(t, 'KeylessFleet', 'sensor');
+    const patched = await t.call('PATCH', '/api/v1/systems/KeylessFleet', { json: { centralKeyGeneration: true, enrollmentSecretApproves: true } });
+    assert.equal(patched.status, 200, patched.body.toString());
+    await setProtocol(t, 'KeylessFleet', 'est', true);
+    const r0 = await t.call('POST', '/api/v1/tokens', { json: { system: 'KeylessFleet', component: 'sensor', deviceId: 'KEYLESS-1' } });
+    const secret = r0.json<{ token: string }>().token;
+    const placeholder = newKey('placeholder.key');
+    const r = await curl('/.well-known/est/serverkeygen', { body: csrBase64(placeholder, '/CN=KEYLESS-1'), basic: `KEYLESS-1:${secret}` });
+    assert.equal(r.status, 200, r.body);
+    const boundary = /content-type: multipart\/mixed; ?boundary=([^\s;]+)/.exec(r.headers)?.[1];
+    assert.ok(boundary, r.headers);
+    const parts = r.body.split(`--${boundary}`).slice(1, -1);
+    assert.equal(parts.length, 2);
+    const payload = (part: string) => part.slice(part.indexOf('\r\n\r\n') + 4).replace(/\s/g, '');
+    assert.match(parts[0] ?? '', /Content-Type: application\/pkcs8/);
+    assert.match(parts[1] ?? '', /Content-Type: application\/pkcs7-mime; smime-type=certs-only/);
+    const keyFile = join(work, 'keyless.key');
+    const key = openssl(['pkey', '-inform', 'DER', '-outform', 'PEM'], { input: Buffer.from(payload(parts[0] ?? ''), 'base64') });
+    assert.equal(key.status, 0, key.output);
+    writeFileSync(keyFile, key.stdout, { mode: 0o600 });
+    const certFile = join(work, 'keyless.pem');
+    writeFileSync(certFile, certsOf(payload(parts[1] ?? '')));
+    assert.equal(openssl(['verify', '-CAfile', rootFile, '-untrusted', join(work, 'issuing.pem'), certFile]).status, 0);
+    // The certificate certifies the generated key, not the CSR's.
+    assert.equal(openssl(['x509', '-in', certFile, '-noout', '-pubkey']).stdout, openssl(['pkey', '-in', keyFile, '-pubout']).stdout);
+    assert.notEqual(openssl(['x509', '-in', certFile, '-noout', '-pubkey']).stdout, openssl(['pkey', '-in', placeholder, '-pubout']).stdout);
+    const audit = (await t.call('GET', '/api/v1/audit?action=request.submit')).json<{ items: Array<{ details: Record<string, unknown> }> }>();
+    const submitted = audit.items.find((e) => e.details.deviceId === 'KEYLESS-1');
+    assert.equal(submitted?.details.centralKeyGeneration, true);
+    assert.equal(submitted?.details.protocol, 'est');
   });
 });

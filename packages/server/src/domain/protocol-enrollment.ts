@@ -7,13 +7,49 @@
  * answers the request it made, without spending the token again.
  */
 import { createHash } from 'node:crypto';
-import { type ParsedCsr, parseDeviceId } from '@provisio/pki';
+import { type ParsedCsr, createCsr, createKeySigner, generateKey, parseCsr, parseDeviceId, verifyCsr } from '@provisio/pki';
 import type { ServiceDeps } from './deps.js';
 import { findTokenBySecret, redeemEnrollmentToken } from './enrollment-tokens.js';
 import { ServiceError } from './errors.js';
 import type { CertificateRecord, ComponentId, DeviceIdText, EnrollmentProtocol, RequestRecord, SystemId } from './model.js';
 import { requireProtocol } from './protocols.js';
 import { enrollWithSecret } from './secret-enrollment.js';
+
+/**
+ * EST serverkeygen (RFC 7030 §4.4) for a device that cannot make keys: the service makes the key,
+ * certifies it through the same token enrollment, and hands it out once; it is never stored.
+ * Only where the system allows central key generation and takes the token as the approval (the
+ * pairing code's rule, D39): a key that waited for an approver would have to be kept.
+ */
+export async function enrollWithServerKey(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'decisions'>,
+  input: { readonly token: string; readonly deviceId: string | null; readonly csr: ParsedCsr; readonly within?: ProtocolScopeIds | null },
+): Promise<{ readonly certificate: CertificateRecord; readonly privateKeyDer: Buffer }> {
+  verifyCsr(input.csr);
+  const token = await findTokenBySecret(deps.store, input.token);
+  const [system, component] = await Promise.all([deps.store.findSystemById(token.systemId), deps.store.findComponentById(token.componentId)]);
+  if (!system?.centralKeyGeneration || !system.enrollmentSecretApproves || !component) {
+    throw new ServiceError('central_key_not_allowed', `system "${system?.name ?? '?'}" does not generate device keys: send the CSR to simpleenroll (the device makes its key), or an admin turns on central key generation together with the token as the approval`);
+  }
+  const deviceId = deviceIdOf(input.csr, input.deviceId);
+  const key = await generateKey(component.keyTypes[0] ?? 'p256');
+  const csr = parseCsr(await createCsr(createKeySigner(key.privateKey), { subject: [{ type: 'CN', value: deviceId }] }));
+  const outcome = await enrollOverProtocol(deps, { protocol: 'est', token: input.token, deviceId, csr, within: input.within ?? null, centralKey: true });
+  if (outcome.state !== 'issued') throw new ServiceError('central_key_not_allowed', `request ${outcome.request.id} waits for an approver; a generated key is never kept, so serverkeygen answers only what is approved at once`);
+  return { certificate: outcome.certificate, privateKeyDer: key.privateKey.export({ type: 'pkcs8', format: 'der' }) };
+}
+
+type ProtocolScopeIds = { readonly systemId: SystemId; readonly componentId: ComponentId | null };
+
+/** The device a CSR enrolls: the HTTP basic username, else its CN; both when given must agree. */
+function deviceIdOf(csr: ParsedCsr, username: string | null): DeviceIdText {
+  const cn = csr.subject.attributes.find((a) => a.type === 'CN')?.value ?? null;
+  const named = username ?? cn;
+  if (!named) throw new ServiceError('csr_identity_mismatch', 'the CSR names no device (no subject CN) and the HTTP basic username is empty; send the device id as the username');
+  const deviceId = parseDeviceId(named) as string as DeviceIdText;
+  if (cn !== null && cn !== deviceId) throw new ServiceError('csr_identity_mismatch', `the CSR names CN ${JSON.stringify(cn.slice(0, 80))}, but enrolls device "${deviceId}"`);
+  return deviceId;
+}
 
 export type ProtocolEnrollment =
   | { readonly state: 'issued'; readonly request: RequestRecord; readonly certificate: CertificateRecord }
@@ -27,17 +63,15 @@ export async function enrollOverProtocol(
     readonly deviceId: string | null;
     readonly csr: ParsedCsr;
     /** The scope the client addressed (an EST label): the token's component must be in it. */
-    readonly within?: { readonly systemId: SystemId; readonly componentId: ComponentId | null } | null;
+    readonly within?: ProtocolScopeIds | null;
+    /** The key was made here (serverkeygen): its CSR is new, never a retry. */
+    readonly centralKey?: boolean;
   },
 ): Promise<ProtocolEnrollment> {
   const { csr, protocol } = input;
-  const cn = csr.subject.attributes.find((a) => a.type === 'CN')?.value ?? null;
-  const named = input.deviceId ?? cn;
-  if (!named) throw new ServiceError('csr_identity_mismatch', 'the CSR names no device (no subject CN) and the HTTP basic username is empty; send the device id as the username');
-  const deviceId = parseDeviceId(named) as string as DeviceIdText;
-  if (cn !== null && cn !== deviceId) throw new ServiceError('csr_identity_mismatch', `the CSR names CN ${JSON.stringify(cn.slice(0, 80))}, but enrolls device "${deviceId}"`);
+  const deviceId = deviceIdOf(csr, input.deviceId);
 
-  const existing = await deps.store.findRequestByContentHash(createHash('sha256').update(csr.der).digest('hex'));
+  const existing = input.centralKey ? null : await deps.store.findRequestByContentHash(createHash('sha256').update(csr.der).digest('hex'));
   if (existing) return answerRetry(deps, existing, input.token, deviceId, protocol);
 
   const result = await enrollWithSecret(deps, {
@@ -45,6 +79,7 @@ export async function enrollOverProtocol(
     deviceId,
     csr,
     protocol,
+    ...(input.centralKey ? { centralKeyGeneration: true } : {}),
     redeem: async (tx, now) => {
       const { token, system, component } = await redeemEnrollmentToken(tx, { secret: input.token, deviceId, now });
       await requireProtocol({ store: tx }, protocol, component, system);

@@ -63,6 +63,8 @@ export interface SecretEnrollmentInput {
   readonly redeem: (tx: StoreTx, now: Date) => Promise<RedeemedSecret>;
   /** The standard enrollment protocol that carried it (EST simpleenroll; docs/protocols.md), recorded with the request. */
   readonly protocol?: EnrollmentProtocol;
+  /** The service made the key (EST serverkeygen): said in the request.submit entry. */
+  readonly centralKeyGeneration?: boolean;
   /** Runs in the same transaction once the request is stored, before any approval (a pairing code records it). */
   readonly afterRequest?: (tx: StoreTx, request: RequestRecord, now: Date) => Promise<void>;
 }
@@ -163,6 +165,7 @@ export async function enrollWithSecret(
           component: component.name,
           enrollment: { kind, id: bound.id },
           ...(input.protocol ? { protocol: input.protocol } : {}),
+          ...(input.centralKeyGeneration ? { centralKeyGeneration: true } : {}),
           transport: 'connected',
           publicKeySha256: request.publicKeyFingerprint,
           contentSha256: request.contentHash,

@@ -19,7 +19,7 @@ import { isProvisioError, parseAndVerifyCsr } from '@provisio/pki';
 import type { ServiceDeps } from '../domain/deps.js';
 import { ServiceError } from '../domain/errors.js';
 import type { ComponentRecord, SystemRecord } from '../domain/model.js';
-import { enrollOverProtocol } from '../domain/protocol-enrollment.js';
+import { enrollOverProtocol, enrollWithServerKey } from '../domain/protocol-enrollment.js';
 import { authenticateReenrollingDevice, checkCsrNames, renewOverProtocol } from '../domain/protocol-renewal.js';
 import { requireProtocol } from '../domain/protocols.js';
 import { base64Lines, decodeBase64Body, encodeCertsOnly, encodeCsrAttrs } from '../protocols/est-wire.js';
@@ -153,9 +153,25 @@ export function registerEstRoutes(app: FastifyInstance, deps: ServiceDeps, log?:
         return sendCertsOnly(reply, [result.certificate.der], request.body as Buffer);
       });
 
-      // RFC 7030 §4.4: central key generation; no system offers it yet (docs/protocols.md).
-      est.post(`${base}/serverkeygen`, async (_request, reply) =>
-        sendEstError(reply, 501, 'est_request_invalid', 'serverkeygen is not offered: keys are made on the device (docs/protocols.md)'));
+      // RFC 7030 §4.4: central key generation, where the token's system allows it (D42).
+      est.post(`${base}/serverkeygen`, async (request, reply) => {
+        const scope = await resolveLabel(deps, label(request));
+        const credentials = basicCredentials(request.headers.authorization);
+        if (!credentials) return sendEstError(reply, 401, 'unauthenticated', 'serverkeygen needs a one-time enrollment token as the HTTP basic password ("provisio token create")');
+        const csr = parseAndVerifyCsr(decodeBase64Body(request.body as Buffer));
+        const { certificate, privateKeyDer } = await enrollWithServerKey(deps, {
+          token: credentials.password,
+          deviceId: credentials.username === '' ? null : credentials.username,
+          csr,
+          within: scope ? { systemId: scope.system.id, componentId: scope.component?.id ?? null } : null,
+        });
+        // RFC 7030 §4.4.2: multipart/mixed, the key (PKCS#8, unencrypted: TLS protects it) then the certificate.
+        const boundary = `est-${Buffer.from(deps.random.bytes(12)).toString('hex')}`;
+        const part = (type: string, der: Buffer) => `--${boundary}\r\nContent-Type: ${type}\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64Lines(der)}`;
+        const body = `${part('application/pkcs8', privateKeyDer)}${part(CERTS_ONLY, encodeCertsOnly([certificate.der]))}--${boundary}--\r\n`;
+        privateKeyDer.fill(0);
+        return reply.status(200).type(`multipart/mixed; boundary=${boundary}`).header('cache-control', 'no-store').send(body);
+      });
 
       // RFC 7030 §4.2.1, §3.2.3: the first enrollment, authenticated by a one-time enrollment
       // token as the HTTP basic password (the username: the device id, or empty for the CSR's CN).
