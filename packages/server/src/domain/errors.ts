@@ -80,7 +80,7 @@ export const serverErrors = {
   pairing_code_revoked: { category: 'unauthorized', when: 'the right pairing code was revoked by an administrator' },
   pairing_exists: { category: 'conflict', when: 'a pairing code was created for a device that already has an open one (revoke it first)' },
   pairing_not_found: { category: 'not_found', when: 'no pairing code is registered for this device id (pairing revoke or reset)' },
-  central_key_not_allowed: { category: 'forbidden', when: 'a pairing asked the service to generate the device key, and the system does not allow central key generation (or does not take the code as the approval)' },
+  central_key_not_allowed: { category: 'forbidden', when: 'a pairing or an EST serverkeygen asked the service to generate the device key, and the system does not allow central key generation (or does not take the code or token as the approval)' },
   policy_invalid: { category: 'invalid', when: 'an approval policy\'s rules are not valid (unanchored or bad pattern, empty list, unknown transport, automatic without rules)' },
   pkcs11_uri_invalid: { category: 'invalid', when: 'a --ca-pkcs11 or --pkcs11 value is not a PKCS#11 URI (RFC 7512) naming a token and an object, or it carries the PIN (pin-value, pin-source)' },
   pkcs11_module_not_found: { category: 'not_found', when: 'the PKCS#11 module (--pkcs11-module, or SoftHSM2\'s default path) does not exist or does not load' },
