@@ -16,8 +16,12 @@ const loaded = require('jsqr') as JsQr | { default: JsQr };
 const jsQR: JsQr = typeof loaded === 'function' ? loaded : loaded.default;
 
 export function decodeQrPng(file: string): string {
-  const png = PNG.sync.read(readFileSync(file));
+  return decodeQrPngBytes(readFileSync(file), file);
+}
+
+export function decodeQrPngBytes(bytes: Buffer, what = 'the PNG'): string {
+  const png = PNG.sync.read(bytes);
   const found = jsQR(new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.length), png.width, png.height);
-  assert.ok(found, `no QR code found in ${file}`);
+  assert.ok(found, `no QR code found in ${what}`);
   return found.data;
 }
