@@ -237,7 +237,7 @@ describe('admin web UI in Chromium', () => {
     await page.getByRole('heading', { name: 'Provisioning' }).waitFor();
     await page.locator('main#main:focus').waitFor();
     const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
-    assert.deepEqual(nav, ['Provisioning']);
+    assert.deepEqual(nav, ['Provisioning', 'Onboard']);
     await w.screenshot('09-technician-home');
     await page.goto(`/devices?review=${requestId}`);
     await page.getByRole('heading', { name: 'Not available' }).waitFor();

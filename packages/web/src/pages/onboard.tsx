@@ -135,7 +135,7 @@ export function OnboardPage({ session }: { session: Session }) {
 }
 
 function Next({ found, canConfirm, busy, onConfirm }: { found: Lookup; canConfirm: boolean; busy: boolean; onConfirm: () => void }) {
-  if (found.device?.state === 'provisioned') return <p className="done" data-testid="onboard-done">✔ Provisioned: the device installed its certificate and checked in with it.</p>;
+  if (found.device?.state === 'provisioned') return <p className="done" data-testid="onboard-done">✔ Provisioned: the device installed its certificate and confirmed it over mutual TLS.</p>;
   if (!found.request) return <p>Waiting for the device: start <code>provisio device pair</code> on it with this code. This page follows it.</p>;
   if (found.request.state === 'rejected') return <p>Its request was rejected.</p>;
   if (found.request.state === 'approved') return <p>Approved: waiting for the device to install its certificate…</p>;
