@@ -249,17 +249,17 @@ in the foreground, prints what it does on stderr, and stops cleanly on Ctrl-C or
 `;
 
 export const TOKEN_CREATE = help(
-  'token create --system S --component C --id DEVICE-ID|--pattern REGEX [--uses N] [--expires 24h] [--out FILE]: a one-time enrollment token (admin), shown once',
+  'token create --system S --component C --id DEVICE-ID|--pattern REGEX [--uses N] [--expires 24h] [--out FILE] [--qr FILE.png] [--qr-terminal]: a one-time enrollment token (admin), shown once',
   '  provisio token create --system ZMonitor --component "bedside monitor" --id ZM-0042 > zm-0042.token\n  provisio token create --system ZMonitor --component "bedside monitor" --pattern \'^ZM-1[0-9]{3}$\' --uses 20 --expires 8h',
-  '  --id ID          bind the token to this device id\n  --pattern REGEX  or to device ids matching this anchored (^...$) regular expression\n  --uses N         enrollments it allows (default 1)\n  --expires D      how long it is valid: 90s, 30m, 24h, 7d (default 24h, at most 30d)\n  --out FILE       write the token to FILE (mode 0600) instead of stdout\nThe token (pvt_<id>_<secret>) is printed once; the service keeps only the SHA-256 of its secret.\n',
+  '  --id ID          bind the token to this device id\n  --pattern REGEX  or to device ids matching this anchored (^...$) regular expression\n  --uses N         enrollments it allows (default 1)\n  --expires D      how long it is valid: 90s, 30m, 24h, 7d (default 24h, at most 30d)\n  --out FILE       write the token to FILE (mode 0600) instead of stdout\n  --qr FILE.png    also write the setup payload (docs/formats.md) as a QR code, mode 0600\n  --qr-terminal    also draw that QR code on the terminal (stderr)\nThe token (pvt_<id>_<secret>) is printed once; the service keeps only the SHA-256 of its secret.\n',
 );
 export const TOKEN_LIST = help('token list [--system S]: enrollment tokens and their state (active, used, expired, revoked), never their secrets', '  provisio token list --system ZMonitor');
 export const TOKEN_REVOKE = help('token revoke ID: revoke an enrollment token; it enrolls nothing from now on', '  provisio token revoke 3f2a9c01d4e5b6a7');
 
 export const PAIRING_CREATE = help(
-  'pairing create --system S --component C --id DEVICE-ID --label TEXT [--expires 72h]: pre-register a device with a pairing code (admin), shown once',
+  'pairing create --system S --component C --id DEVICE-ID --label TEXT [--expires 72h] [--qr FILE.png] [--qr-terminal]: pre-register a device with a pairing code (admin), shown once',
   '  provisio pairing create --system ZMonitor --component "bedside monitor" --id DEV-001 --label "Bed 12"\n  provisio pairing create --system ZMonitor --component "bedside monitor" --id DEV-002 --label "Bed 14" --expires 8h',
-  '  --id ID        the device id the code is bound to\n  --label TEXT   the deviceLabel its certificate will carry\n  --expires D    how long the code is valid: 90s, 30m, 72h, 7d (default 72h, at most 30d)\nThe code (like K7QM-2XWD: 40 random bits, no look-alike characters) is printed once; the service\nkeeps a scrypt hash. It pairs once; 5 wrong codes lock the pairing until "provisio pairing reset".\n',
+  '  --id ID        the device id the code is bound to\n  --label TEXT   the deviceLabel its certificate will carry\n  --expires D    how long the code is valid: 90s, 30m, 72h, 7d (default 72h, at most 30d)\n  --qr FILE.png  also write the setup payload (docs/formats.md) as a QR code, mode 0600\n  --qr-terminal  also draw that QR code on the terminal (stderr)\nThe code (like K7QM-2XWD: 40 random bits, no look-alike characters) is printed once; the service\nkeeps a scrypt hash. It pairs once; 5 wrong codes lock the pairing until "provisio pairing reset".\n',
 );
 export const PAIRING_LIST = help('pairing list [--system S]: pre-registered devices and the state of their codes (active, used, expired, revoked, locked)', '  provisio pairing list --system ZMonitor');
 export const PAIRING_REVOKE = help('pairing revoke --id DEVICE-ID: revoke a device\'s pairing code; it pairs nothing from now on', '  provisio pairing revoke --id DEV-001');

@@ -45,6 +45,7 @@ export const protocolErrors = {
   pp_signature_invalid: { category: 'unauthorized', when: 'a pairing payload\'s signature (the profile signer\'s, chained to the device\'s root, or the HMAC under the key derived from its code) does not verify' },
   pp_expired: { category: 'unauthorized', when: 'a pairing payload is used outside its window (issuedAt, with 5 minutes of clock skew, to expiresAt)' },
   pp_wrong_device: { category: 'unauthorized', when: 'a pairing payload names another device id, or its certificate does not name this device or chain to its root for clientAuth' },
+  setup_malformed: { category: 'invalid', when: 'a setup payload (the provisio-setup: URI a QR code carries) is not version 1 with an https url, a sha256 root and a device id with a code, or a token' },
   cp_malformed: {
     category: 'invalid',
     when: 'a certified profile is not valid JSON of the documented shape, is larger than 64 KiB, or a field breaks its limits',

@@ -8,3 +8,4 @@ export * from './confirm-proof.js';
 export * from './renewal-request.js';
 export * from './strict-json.js';
 export * from './pairing-payload.js';
+export * from './setup-payload.js';

@@ -158,6 +158,24 @@ export interface CertificateView {
   revokedAt: string | null;
   revocationReason: string | null;
   pem: string;
+  /** The enrollment method that issued it (bootstrap-package, pairing-code, renewal, ...); null when unknown. */
+  method?: string | null;
+}
+
+/** How a device enrolled: its first provisioning request's method and transport. */
+export interface EnrollmentView { method: string; transport: string; requestId: string }
+
+const METHOD_TEXT: Record<string, string> = {
+  'bootstrap-package': 'bootstrap package',
+  'enrollment-token': 'one-time enrollment token',
+  'pairing-code': 'pairing code',
+  'renewal': 'renewal',
+  'reprovisioning': 'reprovisioning',
+};
+
+/** An enrollment method's name in words. */
+export function methodText(method: string): string {
+  return METHOD_TEXT[method] ?? method;
 }
 
 export interface SystemView {

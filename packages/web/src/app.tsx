@@ -10,6 +10,7 @@ import { DashboardPage } from './pages/dashboard';
 import { AuditPage } from './pages/audit';
 import { SystemsPage } from './pages/systems';
 import { CaPage } from './pages/ca';
+import { OnboardPage } from './pages/onboard';
 import { ErrorBox } from './widgets';
 
 interface NavItem {
@@ -26,6 +27,7 @@ export const NAV: readonly NavItem[] = [
   { to: '/systems', label: 'Systems', roles: ['admin', 'approver', 'auditor'] },
   { to: '/ca', label: 'CA', roles: ['admin', 'approver', 'auditor'] },
   { to: '/audit', label: 'Audit', roles: ['admin', 'auditor'] },
+  { to: '/onboard', label: 'Onboard', roles: ['admin', 'approver', 'technician'] },
 ];
 
 export function homeOf(role: Role): string {
@@ -92,6 +94,8 @@ export function App() {
     page = <DevicesPage session={session} />;
   } else if (path.startsWith('/devices/') && allowed('/devices')) {
     page = <DeviceDetailPage session={session} deviceId={decodeURIComponent(path.slice('/devices/'.length))} />;
+  } else if (path === '/onboard' && allowed('/onboard')) {
+    page = <OnboardPage session={session} />;
   } else if (path === '/provisioning' && allowed('/provisioning')) {
     page = <ProvisioningPage user={session.username} />;
   } else {

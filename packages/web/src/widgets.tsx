@@ -42,6 +42,9 @@ const STATE_TEXT: Record<string, string> = {
   rejected: 'Rejected',
   revoked: 'Revoked',
   active: 'Active',
+  used: 'Used',
+  expired: 'Expired',
+  locked: 'Locked',
 };
 
 const REQUEST_KIND_TEXT: Record<string, string> = {

@@ -49,8 +49,8 @@ export interface WatchedPage {
 }
 
 /** A new context (its own cookies) and page; the service's development CA is not trusted, so TLS errors are ignored. */
-export async function openPage(browser: Browser, baseURL: string): Promise<WatchedPage> {
-  const context = await browser.newContext({ baseURL, ignoreHTTPSErrors: true, acceptDownloads: true });
+export async function openPage(browser: Browser, baseURL: string, options: { viewport?: { width: number; height: number } } = {}): Promise<WatchedPage> {
+  const context = await browser.newContext({ baseURL, ignoreHTTPSErrors: true, acceptDownloads: true, ...(options.viewport ? { viewport: options.viewport } : {}) });
   const page = await context.newPage();
   const faults: string[] = [];
   page.on('console', (m) => {

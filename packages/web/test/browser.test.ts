@@ -237,7 +237,7 @@ describe('admin web UI in Chromium', () => {
     await page.getByRole('heading', { name: 'Provisioning' }).waitFor();
     await page.locator('main#main:focus').waitFor();
     const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
-    assert.deepEqual(nav, ['Provisioning']);
+    assert.deepEqual(nav, ['Provisioning', 'Onboard']);
     await w.screenshot('09-technician-home');
     await page.goto(`/devices?review=${requestId}`);
     await page.getByRole('heading', { name: 'Not available' }).waitFor();
@@ -296,7 +296,7 @@ describe('admin web UI in Chromium', () => {
     assert.deepEqual(await rowIds(), ['DEV-203', 'DEV-202', 'DEV-201']);
     // Approvers do not see the audit page; the navigation says so.
     const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
-    assert.deepEqual(nav, ['Dashboard', 'Devices', 'Systems', 'CA']);
+    assert.deepEqual(nav, ['Dashboard', 'Devices', 'Systems', 'CA', 'Onboard']);
 
     // The revoked DEV-101 asks again: its page shows both requests and the whole history to an
     // approver, who may not list the audit log itself.

@@ -9,6 +9,7 @@ import { COMMON_OPTIONS, type CommandSpec, printJson } from '../command.js';
 import { EXIT } from '../errors.js';
 import { PAIRING_CREATE, PAIRING_LIST, PAIRING_RESET, PAIRING_REVOKE } from '../help-service.js';
 import type { CliDeps } from '../io.js';
+import { QR_OPTIONS, qrTarget, renderSetupQr } from '../setup-qr.js';
 import { durationFlag } from './token.js';
 
 type PairingView = {
@@ -28,8 +29,9 @@ async function pairingCreate(deps: CliDeps, args: ParsedArgs): Promise<number> {
   const deviceId = requireString(args, 'id', cmd);
   const deviceLabel = requireString(args, 'label', cmd);
   const expiresInSeconds = durationFlag(args, 'expires', 'provisio pairing create ... --expires 72h');
+  qrTarget(args, cmd);
   const api = connect(deps, args);
-  const r = await api.json<{ code: string; record: PairingView }>('POST', '/api/v1/pairings', {
+  const r = await api.json<{ code: string; setup: string; record: PairingView }>('POST', '/api/v1/pairings', {
     json: { system, component, deviceId, deviceLabel, ...(expiresInSeconds !== undefined ? { expiresInSeconds } : {}) },
   });
   if (args.values.json === true) printJson(deps, r);
@@ -41,6 +43,7 @@ async function pairingCreate(deps: CliDeps, args: ParsedArgs): Promise<number> {
       `Next (on the device): provisio device pair --url ${api.url} --ca ROOT.pem --id ${r.record.deviceId} --code CODE --dir KEYSTORE\n`,
     );
   }
+  await renderSetupQr(deps, args, r.setup);
   return EXIT.ok;
 }
 
@@ -71,7 +74,7 @@ const str = { type: 'string' } as const;
 const CONNECT = { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS };
 
 export const PAIRING_COMMANDS: readonly CommandSpec[] = [
-  { path: 'pairing create', help: PAIRING_CREATE, options: { ...CONNECT, system: str, component: str, id: str, label: str, expires: str }, maxPositionals: 0, run: pairingCreate },
+  { path: 'pairing create', help: PAIRING_CREATE, options: { ...CONNECT, ...QR_OPTIONS, system: str, component: str, id: str, label: str, expires: str }, maxPositionals: 0, run: pairingCreate },
   { path: 'pairing list', help: PAIRING_LIST, options: { ...CONNECT, system: str }, maxPositionals: 0, run: pairingList },
   {
     path: 'pairing revoke', help: PAIRING_REVOKE, options: { ...CONNECT, id: str }, maxPositionals: 0,

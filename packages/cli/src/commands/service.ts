@@ -673,7 +673,7 @@ function protocolSwitch(enabled: boolean): Handler {
 
 const protocolShow: Handler = async (deps, args, api) => {
   const system = optionalString(args, 'system');
-  const r = await api.json<{ items: ProtocolView[] }>('GET', `/api/v1/protocols${system !== undefined ? `?system=${enc(system)}` : ''}`);
+  const r = await api.json<{ items: ProtocolView[] }>('GET', `/api/v1/protocols${query({ system })}`);
   return out(deps, args, r, () => protocolTable(r.items));
 };
 

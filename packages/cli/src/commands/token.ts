@@ -10,6 +10,7 @@ import { EXIT, usageError } from '../errors.js';
 import { SECRET_MODE, assertAbsent, writeFileAtomic } from '../files.js';
 import { TOKEN_CREATE, TOKEN_LIST, TOKEN_REVOKE } from '../help-service.js';
 import type { CliDeps } from '../io.js';
+import { QR_OPTIONS, qrTarget, renderSetupQr } from '../setup-qr.js';
 
 export type TokenView = {
   id: string; system: string; component: string; deviceId: string | null; devicePattern: string | null;
@@ -45,7 +46,8 @@ async function tokenCreate(deps: CliDeps, args: ParsedArgs): Promise<number> {
   const expiresInSeconds = durationFlag(args, 'expires', 'provisio token create ... --expires 24h');
   const outFile = optionalString(args, 'out');
   if (outFile) assertAbsent(outFile);
-  const r = await connect(deps, args).json<{ token: string; record: TokenView }>('POST', '/api/v1/tokens', {
+  qrTarget(args, 'token create');
+  const r = await connect(deps, args).json<{ token: string; setup: string; record: TokenView }>('POST', '/api/v1/tokens', {
     json: {
       system,
       component,
@@ -65,6 +67,7 @@ async function tokenCreate(deps: CliDeps, args: ParsedArgs): Promise<number> {
       `Next (on the device): provisio device enroll --url ${connect(deps, args).url} --ca ROOT.pem --token-file FILE --id ${r.record.deviceId ?? 'DEVICE-ID'} --dir KEYSTORE\n`,
     );
   }
+  await renderSetupQr(deps, args, r.setup);
   return EXIT.ok;
 }
 
@@ -93,7 +96,7 @@ async function tokenRevoke(deps: CliDeps, args: ParsedArgs): Promise<number> {
 const str = { type: 'string' } as const;
 
 export const TOKEN_COMMANDS: readonly CommandSpec[] = [
-  { path: 'token create', help: TOKEN_CREATE, options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS, system: str, component: str, id: str, pattern: str, uses: str, expires: str, out: str }, maxPositionals: 0, run: tokenCreate },
+  { path: 'token create', help: TOKEN_CREATE, options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS, ...QR_OPTIONS, system: str, component: str, id: str, pattern: str, uses: str, expires: str, out: str }, maxPositionals: 0, run: tokenCreate },
   { path: 'token list', help: TOKEN_LIST, options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS, system: str }, maxPositionals: 0, run: tokenList },
   { path: 'token revoke', help: TOKEN_REVOKE, options: { ...COMMON_OPTIONS, ...CONNECTION_OPTIONS }, maxPositionals: 1, run: tokenRevoke },
 ];

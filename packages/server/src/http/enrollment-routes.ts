@@ -8,6 +8,7 @@ import type { Actor } from '../domain/deps.js';
 import { ServiceError } from '../domain/errors.js';
 import { MAX_TOKEN_LIFETIME_SECONDS, MAX_TOKEN_USES, createEnrollmentToken, enrollWithToken, listEnrollmentTokens, revokeEnrollmentToken, tokenState } from '../domain/enrollment-tokens.js';
 import type { EnrollmentTokenRecord, Role } from '../domain/model.js';
+import { setupPayloadFor } from '../domain/onboarding.js';
 import type { SecretEnrollmentResult } from '../domain/secret-enrollment.js';
 import type { RouteContext, RouteSpec } from './route.js';
 import { createNames } from './views.js';
@@ -67,7 +68,8 @@ export const ENROLLMENT_TOKEN_ROUTES: readonly RouteSpec[] = [
     }, ['system', 'component']),
     handler: async (ctx) => {
       const created = await createEnrollmentToken(ctx.deps, actorOf(ctx), ctx.body as Parameters<typeof createEnrollmentToken>[2]);
-      return { status: 201, body: { token: created.token, record: await tokenView(ctx, created.record) }, headers: { 'cache-control': 'no-store' } };
+      const setup = setupPayloadFor(ctx.deps, { deviceId: created.record.deviceId, token: created.token });
+      return { status: 201, body: { token: created.token, setup, record: await tokenView(ctx, created.record) }, headers: { 'cache-control': 'no-store' } };
     },
   },
   {

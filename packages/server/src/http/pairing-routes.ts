@@ -4,12 +4,14 @@
  * the device id and code authenticate it (one answer for a wrong code, an unknown device and a
  * locked record).
  */
+import { APPROVER_ROLES } from '../domain/approval-checks.js';
 import type { Actor } from '../domain/deps.js';
+import { confirmOnboarding, lookUpOnboarding, type OnboardingView, setupPayloadFor } from '../domain/onboarding.js';
 import { ServiceError } from '../domain/errors.js';
 import { MAX_PAIRING_LIFETIME_SECONDS, createPairingCode, listPairingCodes, pairDevice, pairingHello, pairingState, resetPairingCode, revokePairingCode } from '../domain/pairing-codes.js';
 import type { PairingCodeRecord, Role } from '../domain/model.js';
 import type { RouteContext, RouteResult, RouteSpec } from './route.js';
-import { createNames } from './views.js';
+import { createNames, deviceView } from './views.js';
 
 const READERS: readonly Role[] = ['admin', 'approver', 'auditor'];
 const obj = (properties: Record<string, unknown>, required: string[] = []) => ({ type: 'object', additionalProperties: false, properties, required });
@@ -24,7 +26,7 @@ function actorOf(ctx: RouteContext): Actor {
   return ctx.actor;
 }
 
-async function pairingView(ctx: RouteContext, p: PairingCodeRecord) {
+export async function pairingView(ctx: RouteContext, p: PairingCodeRecord) {
   const names = createNames(ctx.deps.store);
   return {
     deviceId: p.deviceId,
@@ -45,13 +47,25 @@ async function pairingView(ctx: RouteContext, p: PairingCodeRecord) {
 
 const deviceParam = obj({ deviceId }, ['deviceId']);
 
+/** Who may look a pairing up on the Onboard page (a wrong code counts towards its lock). */
+const ONBOARDERS: readonly Role[] = ['admin', 'approver', 'technician'];
+
+async function onboardingView(ctx: RouteContext, v: OnboardingView) {
+  return {
+    pairing: await pairingView(ctx, v.pairing),
+    device: v.device ? await deviceView(v.device, createNames(ctx.deps.store)) : null,
+    request: v.request ? { id: v.request.id, state: v.request.state, policyDecision: v.request.policy?.decision ?? null } : null,
+  };
+}
+
 export const PAIRING_ROUTES: readonly RouteSpec[] = [
   {
     method: 'POST', url: '/api/v1/pairings', operationId: 'createPairingCode', summary: 'Pre-register a device with a pairing code (the code is shown once; the service keeps a scrypt hash)', roles: ['admin'],
     body: obj({ system: name, component: name, deviceId, deviceLabel: { type: 'string', minLength: 1, maxLength: 128 }, expiresInSeconds: { type: 'integer', minimum: 60, maximum: MAX_PAIRING_LIFETIME_SECONDS } }, ['system', 'component', 'deviceId', 'deviceLabel']),
     handler: async (ctx) => {
       const created = await createPairingCode(ctx.deps, actorOf(ctx), ctx.body as Parameters<typeof createPairingCode>[2]);
-      return { status: 201, body: { code: created.code, record: await pairingView(ctx, created.record) }, headers: { 'cache-control': 'no-store' } };
+      const setup = setupPayloadFor(ctx.deps, { deviceId: created.record.deviceId, code: created.code });
+      return { status: 201, body: { code: created.code, setup, record: await pairingView(ctx, created.record) }, headers: { 'cache-control': 'no-store' } };
     },
   },
   {
@@ -71,6 +85,17 @@ export const PAIRING_ROUTES: readonly RouteSpec[] = [
     method: 'POST', url: '/api/v1/pairings/:deviceId/reset', operationId: 'resetPairingCode', summary: 'Clear the count of wrong codes and the lock of a device\'s pairing', roles: ['admin'],
     params: deviceParam,
     handler: async (ctx) => ({ body: await pairingView(ctx, await resetPairingCode(ctx.deps, actorOf(ctx), ctx.params.deviceId as string)) }),
+  },
+  // The Onboard page (D46): the code in the technician's hands, checked like a device's.
+  {
+    method: 'POST', url: '/api/v1/onboard/lookup', operationId: 'lookUpOnboarding', summary: 'The device record, pairing state and request of a device id and its pairing code (the Onboard page); a wrong code counts towards the lock', roles: ONBOARDERS,
+    body: obj({ deviceId, code }, ['deviceId', 'code']),
+    handler: async (ctx) => ({ body: await onboardingView(ctx, await lookUpOnboarding(ctx.deps, ctx.body as { deviceId: string; code: string })), headers: { 'cache-control': 'no-store' } }),
+  },
+  {
+    method: 'POST', url: '/api/v1/onboard/confirm', operationId: 'confirmOnboarding', summary: 'Confirm the device in front of you: approve the request it made with its pairing code (separation of duties and the approval re-checks apply)', roles: APPROVER_ROLES,
+    body: obj({ deviceId, code }, ['deviceId', 'code']),
+    handler: async (ctx) => ({ body: await onboardingView(ctx, await confirmOnboarding(ctx.deps, actorOf(ctx), ctx.body as { deviceId: string; code: string })), headers: { 'cache-control': 'no-store' } }),
   },
   // Public as to API tokens: the device id and the code authenticate the device.
   {

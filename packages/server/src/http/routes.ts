@@ -30,6 +30,7 @@ import { POLICY_ROUTES } from './policy-routes.js';
 import { PROTOCOL_ROUTES } from './protocol-routes.js';
 import { REVIEW_ROUTES } from './review-routes.js';
 import { CA_ROUTES } from './ca-routes.js';
+import { deviceEnrollment } from '../domain/enrollment-method.js';
 import { ENROLLMENT_TOKEN_ROUTES } from './enrollment-routes.js';
 import { PAIRING_ROUTES } from './pairing-routes.js';
 import { listExpiringCertificates, listRenewalOverdue, parseExpiryWindow } from '../domain/expiry.js';
@@ -363,7 +364,15 @@ export const ROUTES: readonly RouteSpec[] = [
     params: obj({ deviceId: id }, ['deviceId']),
     handler: async ({ deps, params }) => {
       const view = await getDevice(deps, params.deviceId as DeviceIdText);
-      return { body: { ...(await deviceView(view.device, createNames(deps.store))), certificates: view.certificates.map(certificateView) } };
+      const { enrollment, methods } = await deviceEnrollment(deps.store, view.device, view.certificates);
+      return {
+        body: {
+          ...(await deviceView(view.device, createNames(deps.store))),
+          /** How this device enrolled (method and transport of its first provisioning request); null when unknown. */
+          enrollment,
+          certificates: view.certificates.map((c) => ({ ...certificateView(c), method: methods.get(c.serial) ?? null })),
+        },
+      };
     },
   },
   {

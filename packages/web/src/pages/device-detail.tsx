@@ -1,12 +1,12 @@
 /** One device: its state, every certificate it had (PEM download), reprovisioning and revocation. */
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
-import { type CertificateView, type DeviceView, getJson, postJson, type RequestView, saveFile, type Session } from '../api';
+import { type CertificateView, type DeviceView, type EnrollmentView, getJson, methodText, postJson, type RequestView, saveFile, type Session } from '../api';
 import type { AuditEntry } from './audit';
 import { Link } from '../router';
 import { CliCommand, ErrorBox, StateBadge, When } from '../widgets';
 import { ReprovisionPanel } from './reprovision-panel';
 
-type Detail = DeviceView & { certificates: CertificateView[] };
+type Detail = DeviceView & { certificates: CertificateView[]; enrollment: EnrollmentView | null };
 /** GET /api/v1/devices/{id}/history: every request (newest first), the audit entries about them (oldest first). */
 interface History { requests: RequestView[]; events: AuditEntry[]; truncated: boolean }
 
@@ -50,6 +50,8 @@ export function DeviceDetailPage({ session, deviceId }: { session: Session; devi
             <dt>Label</dt><dd>{device.label}</dd>
             <dt>System / component</dt><dd>{device.system} / {device.component}</dd>
             <dt>Request</dt><dd><code>{device.requestId}</code> · <Link to={`/visualizer/replay/${encodeURIComponent(deviceId)}`}>Replay in the flow visualizer</Link></dd>
+            <dt>Enrolled with</dt>
+            <dd data-testid="device-enrollment">{device.enrollment ? `${methodText(device.enrollment.method)} (${device.enrollment.transport})` : '—'}</dd>
             <dt>Created</dt><dd><When at={device.createdAt} /></dd>
             <dt>Provisioned</dt><dd><When at={device.provisionedAt} /></dd>
           </dl>
@@ -57,7 +59,7 @@ export function DeviceDetailPage({ session, deviceId }: { session: Session; devi
           {device.certificates.length === 0 ? <p>No certificate was issued to this device.</p> : (
             <table className="table">
               <thead>
-                <tr><th scope="col">Serial</th><th scope="col">Valid from</th><th scope="col">Valid until</th><th scope="col">Status</th><th scope="col"><span className="sr-only">Download</span></th></tr>
+                <tr><th scope="col">Serial</th><th scope="col">Valid from</th><th scope="col">Valid until</th><th scope="col">Status</th><th scope="col">Issued by</th><th scope="col"><span className="sr-only">Download</span></th></tr>
               </thead>
               <tbody>
                 {device.certificates.map((c) => (
@@ -66,6 +68,7 @@ export function DeviceDetailPage({ session, deviceId }: { session: Session; devi
                     <td><When at={c.notBefore} /></td>
                     <td><When at={c.notAfter} /></td>
                     <td><StateBadge state={c.status} />{c.revocationReason ? ` (${c.revocationReason})` : ''}</td>
+                    <td>{c.method ? methodText(c.method) : '—'}</td>
                     <td>
                       <button type="button" className="secondary small" aria-expanded={inspected === c.serial} onClick={() => setInspected(inspected === c.serial ? null : c.serial)}>
                         Details<span className="sr-only"> of {c.serial}</span>

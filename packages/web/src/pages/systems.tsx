@@ -1,10 +1,12 @@
 /**
  * Systems, components and packages: admins create them, download a provisioning package (with
- * the warning that it holds a secret) and revoke one; approvers and auditors read.
+ * the warning that it holds a secret) and revoke one, and manage the system's pairing codes and
+ * enrollment tokens (enrollment-secrets.tsx); approvers and auditors read.
  */
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { call, getJson, patchJson, postJson, saveFile, type Session } from '../api';
 import { CliCommand, ErrorBox, sh, StateBadge, When } from '../widgets';
+import { EnrollmentSecrets } from './enrollment-secrets';
 
 interface ComponentInfo { name: string; keyTypes: string[]; validityDays: number }
 interface SystemInfo { name: string; allowMock: boolean; separationOfDuties: boolean; components: ComponentInfo[] }
@@ -67,6 +69,7 @@ export function SystemsPage({ session }: { session: Session }) {
           {s.components.length === 0 ? <p>No component yet: devices of this system cannot be provisioned.</p> : null}
           {isAdmin ? <NewComponent system={s.name} onDone={done} /> : null}
           {isAdmin ? <NewPackage system={s.name} onDone={done} /> : null}
+          <EnrollmentSecrets system={s.name} components={s.components.map((c) => c.name)} isAdmin={isAdmin} onDone={setStatus} />
         </article>
       ))}
       <h2>Provisioning packages</h2>
