@@ -10,7 +10,7 @@ import type { ApprovalPolicyRecord, CertificateRecord, DeviceIdText, DeviceRecor
 import { checkApproval } from './approval-checks.js';
 import { effectivePolicy, evaluatePolicy } from './approval-policy.js';
 import { checkReentry } from './revocation.js';
-import { StoreConflict } from './store.js';
+import { StoreConflict, type StoreTx } from './store.js';
 import { askDetails, clearAnsweredAsk } from './reprovision-ask.js';
 import { issueCertificate } from '../issuance/issue-certificate.js';
 import { bootstrapPackageMethod, reprovisioningMethod } from '../issuance/methods/device.js';
@@ -149,29 +149,7 @@ export async function submitRequest(
   };
   try {
     await deps.store.transaction(async (tx) => {
-      await tx.insertRequest(request);
-      if (device) {
-        if (!(await tx.transitionDevice(deviceId, [device.state], 'pending', now, { currentRequestId: request.id }))) {
-          throw new ServiceError('device_exists', `device "${deviceId}" changed state concurrently; retry`);
-        }
-      } else {
-        const record: DeviceRecord = {
-          deviceId,
-          systemId: system.id,
-          componentId: component.id,
-          label: p.deviceLabel,
-          state: 'pending',
-          mock: p.mock,
-          currentRequestId: request.id,
-          createdAt: now,
-          updatedAt: now,
-          provisionedAt: null,
-          lastSeen: null,
-          reprovisionAsk: null,
-          pendingRequest: { id: request.id, kind: 'provision', expiresAt: request.expiresAt },
-        };
-        await tx.insertDevice(record);
-      }
+      await insertPendingRequest(tx, request, device, { label: p.deviceLabel, mock: p.mock });
       await tx.appendAudit({
         at: now,
         actor: actor ? actorName(actor) : `device:${deviceId}`,
@@ -217,6 +195,41 @@ export async function submitRequest(
     }
   }
   return { request, created: true };
+}
+
+/**
+ * Stores a new provisioning request and puts its device in `pending`: a known device (rejected or
+ * revoked before, checked by the caller) by compare-and-set, a new one as a new row.
+ */
+export async function insertPendingRequest(
+  tx: StoreTx,
+  request: RequestRecord,
+  device: DeviceRecord | null,
+  newDevice: { readonly label: string; readonly mock: boolean },
+): Promise<void> {
+  const now = request.createdAt;
+  await tx.insertRequest(request);
+  if (device) {
+    if (!(await tx.transitionDevice(request.deviceId, [device.state], 'pending', now, { currentRequestId: request.id }))) {
+      throw new ServiceError('device_exists', `device "${request.deviceId}" changed state concurrently; retry`);
+    }
+    return;
+  }
+  await tx.insertDevice({
+    deviceId: request.deviceId,
+    systemId: request.systemId,
+    componentId: request.componentId,
+    label: newDevice.label,
+    state: 'pending',
+    mock: newDevice.mock,
+    currentRequestId: request.id,
+    createdAt: now,
+    updatedAt: now,
+    provisionedAt: null,
+    lastSeen: null,
+    reprovisionAsk: null,
+    pendingRequest: { id: request.id, kind: 'provision', expiresAt: request.expiresAt },
+  });
 }
 
 /**

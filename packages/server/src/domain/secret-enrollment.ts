@@ -42,6 +42,7 @@ import type {
   RequestRecord,
   SystemRecord,
 } from './model.js';
+import { insertPendingRequest } from './requests.js';
 import { StoreConflict, type StoreTx } from './store.js';
 
 /** What a redeemed secret binds the enrollment to. */
@@ -129,29 +130,7 @@ export async function enrollWithSecret(
         enrollment: { kind, id: bound.id },
         ...(input.protocol ? { protocol: input.protocol } : {}),
       };
-      await tx.insertRequest(request);
-      if (device) {
-        if (!(await tx.transitionDevice(deviceId, [device.state], 'pending', now, { currentRequestId: request.id }))) {
-          throw new ServiceError('device_exists', `device "${deviceId}" changed state concurrently; retry`);
-        }
-      } else {
-        const record: DeviceRecord = {
-          deviceId,
-          systemId: system.id,
-          componentId: component.id,
-          label: bound.deviceLabel,
-          state: 'pending',
-          mock: false,
-          currentRequestId: request.id,
-          createdAt: now,
-          updatedAt: now,
-          provisionedAt: null,
-          lastSeen: null,
-          reprovisionAsk: null,
-          pendingRequest: { id: request.id, kind: 'provision', expiresAt: request.expiresAt },
-        };
-        await tx.insertDevice(record);
-      }
+      await insertPendingRequest(tx, request, device, { label: bound.deviceLabel, mock: false });
       await input.afterRequest?.(tx, request, now);
       await tx.appendAudit({
         at: now,
