@@ -52,15 +52,19 @@ export async function readDeviceTrace(deps: Pick<ServiceDeps, 'store'>, deviceId
     .filter((c) => c.requestId === request.id)
     .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   const profile = await deps.store.findProfile(request.id);
-  const page = await deps.store.listAudit({ targetIds: [deviceId, ...requests.items.map((r) => r.id), ...certificates.map((c) => c.serial)], limit: MAX_HISTORY, offset: 0 });
+  // A token enrollment's token is audited under its own id (a pairing code's under the device id).
+  const token = request.enrollment?.kind === 'token' ? [request.enrollment.id] : [];
+  const targetIds = [deviceId, ...token, ...requests.items.map((r) => r.id), ...certificates.map((c) => c.serial)];
+  const page = await deps.store.listAudit({ targetIds, limit: MAX_HISTORY, offset: 0 });
   // listAudit is newest first; a trace reads oldest first.
   const all = [...page.items].reverse();
-  const { from, until } = windowOf(all, deviceId, request.id);
-  const mine = new Set<string>([deviceId, request.id, ...certificates.map((c) => c.serial)]);
+  const window = windowOf(all, deviceId, request.id);
+  const from = secretWindowStart(all, request, window.from);
+  const mine = new Set<string>([deviceId, ...token, request.id, ...certificates.map((c) => c.serial)]);
   // An entry about the device that names another request (its confirmation, say) is that request's.
   const events = all.filter((e) => {
     const about = requestIdOf(e, deviceId);
-    return e.seq >= from && e.seq < until && mine.has(e.targetId) && (about === null || about === request.id);
+    return e.seq >= from && e.seq < window.until && mine.has(e.targetId) && (about === null || about === request.id);
   });
   return {
     device,
@@ -102,7 +106,33 @@ function windowOf(entries: readonly AuditEntry[], deviceId: string, requestId: s
   return { from, until: later.length > 0 ? Math.min(...later) : Number.POSITIVE_INFINITY };
 }
 
-/** The CSR inside a stored request: a provisioning request file, or a renewal's compact JWS. */
+/** The audit actions that create and spend the one-time secret a request was enrolled with. */
+const SECRET_ACTIONS = {
+  'pairing-code': { create: 'pairing.create', use: 'pairing.use' },
+  'token': { create: 'token.create', use: 'token.use' },
+} as const;
+
+/**
+ * Where the story of a request enrolled with a one-time secret starts: the secret's creation (a
+ * pairing code's pre-registration, a token's making), then its use, both before the request's
+ * own first entry. The use is appended in the request's transaction just before request.submit;
+ * the creation is the latest one before that use. Other requests start at their first entry.
+ */
+function secretWindowStart(entries: readonly AuditEntry[], request: RequestRecord, from: number): number {
+  if (!request.enrollment) return from;
+  const actions = SECRET_ACTIONS[request.enrollment.kind];
+  const about = (e: AuditEntry) => e.targetId === request.enrollment?.id;
+  const use = [...entries].reverse().find((e) => e.seq < from && e.action === actions.use && about(e));
+  if (!use) return from;
+  const created = [...entries].reverse().find((e) => e.seq < use.seq && e.action === actions.create && about(e));
+  return created?.seq ?? use.seq;
+}
+
+/**
+ * The CSR inside a stored request: a provisioning request file, a renewal's compact JWS, or for
+ * an enrollment with a token or pairing code the stored bytes themselves (the CSR's DER).
+ */
 function csrOf(request: RequestRecord): Buffer {
+  if (request.enrollment) return request.raw;
   return request.kind ? parseRenewalRequest(request.raw.toString('utf8')).csr.der : parseProvisioningRequest(request.raw).csr.der;
 }
