@@ -11,10 +11,15 @@ import { execFileSync, spawnSync } from 'node:child_process';
  * jq: recomputes the device audit log's hashes from its documented canonical form (device-audit-log.test.ts).
  * softhsm2-util, pkcs11-tool: a software HSM token per test for the CA keys, and a PKCS#11 tool
  * nobody here wrote that lists the key's attributes (packages/cli/test/hsm-ca.test.ts).
+ * pki: strongSwan's EST client (packages/server/test/est.test.ts); its HTTP fetcher (the curl
+ * plugin) is in libstrongswan-extra-plugins, ECDSA (the openssl plugin) in
+ * libstrongswan-standard-plugins. curl: the EST exchanges by hand (RFC 7030 Appendix A).
+ * A value may name several packages, separated by spaces.
  */
 const TOOLS = {
   'openssl': 'openssl', 'chromium': 'chromium', 'certtool': 'gnutls-bin', 'nginx': 'nginx-light', 'sqlcipher': 'sqlcipher', 'jq': 'jq',
   'softhsm2-util': 'softhsm2', 'pkcs11-tool': 'opensc',
+  'pki': 'strongswan-pki libstrongswan-extra-plugins libstrongswan-standard-plugins', 'curl': 'curl',
 };
 
 function has(command) {
@@ -25,7 +30,7 @@ function has(command) {
 export function ensureDebianTools(tools = TOOLS) {
   const missing = Object.entries(tools).filter(([command]) => !has(command));
   if (missing.length === 0) return;
-  const packages = [...new Set(missing.map(([, pkg]) => pkg))];
+  const packages = [...new Set(missing.flatMap(([, pkg]) => pkg.split(' ')))];
   console.error(`installing test tools from Debian: ${packages.join(' ')}`);
   const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
   const run = (args) =>

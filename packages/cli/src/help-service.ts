@@ -143,6 +143,17 @@ export const POLICY_SET = help(
   '  provisio policy set --system ZMonitor --mode automatic --device-id-pattern "^ZM-[0-9]{6}$" --transports upload,connected --max-per-hour 100\n  provisio policy set --system ZMonitor --component gateway --mode manual',
   '  --system S, --component C     the scope: a component\'s policy overrides its system\'s\n  --mode M                      manual (the default) or automatic: approve when every rule set passes\n  --device-id-pattern RE        an anchored regular expression (^…$, at most 200 characters)\n  --serials S1,S2               hardware serials allowed\n  --transports T1,T2            upload, connected, proxy\n  --max-per-hour N              at most N automatic approvals in this scope per hour\n  --packages ID1,ID2            provisioning packages allowed\nSetting a policy replaces the one of the same scope.\n',
 );
+export const PROTOCOL_ENABLE = help(
+  'protocol enable est|cmp|scep --system S [--component C]: accept a standard enrollment protocol there (admin)',
+  '  provisio protocol enable est --system ZMonitor --component "bedside monitor"\n  provisio protocol enable cmp --system ZMonitor',
+  '  --system S       on the system: all its components accept the protocol\n  --component C    on one component only\nEST, CMP and SCEP are off by default (docs/protocols.md). Enabling twice changes nothing.\n',
+);
+export const PROTOCOL_DISABLE = help(
+  'protocol disable est|cmp|scep --system S [--component C]: stop accepting a protocol there (admin)',
+  '  provisio protocol disable est --system ZMonitor --component "bedside monitor"',
+  '  A switch on the system and one on a component are separate: disable the one that was enabled.\n',
+);
+export const PROTOCOL_SHOW = help('protocol show [--system S]: the enrollment protocols enabled, per system or component', '  provisio protocol show\n  provisio protocol show --system ZMonitor --json');
 export const POLICY_SHOW = help('policy show --system S [--component C]: the approval policy in effect there', '  provisio policy show --system ZMonitor --component gateway --json');
 export const SERVE = `provisio serve: run the provisioning service (HTTPS REST API)
 

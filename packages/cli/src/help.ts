@@ -40,6 +40,7 @@ Commands:
   audit list|export|verify       the hash-chained audit log (verify offline: --data DIR, --export FILE)
   user create                    users with a role and an API token
   policy set|show                approval policies: manual, or automatic when rules match
+  protocol enable|disable|show   standard enrollment protocols (EST, CMP, SCEP) per system or component
   gateway create|list|revoke     proxy gateways for devices that cannot reach the service
   token create|list|revoke       one-time enrollment tokens (a device enrolls with token + CSR)
   pairing create|list|revoke|reset   pairing codes: pre-registered devices pair with id + code

@@ -52,6 +52,12 @@ describe('provisio pairing and device pair', () => {
     assert.equal(statSync(join(keystore, 'config.json')).mode & 0o777, 0o600);
     const device = JSON.parse(ok(['device', 'get', 'DEV-001', '--json'], server.env).stdout) as { state: string };
     assert.equal(device.state, 'provisioned');
+    // The device's own security audit log: provisioning, the payload's verification, the install, mutual TLS.
+    const log = JSON.parse(ok(['device', 'audit', '--dir', keystore, '--json'], {}).stdout) as { ok: boolean; list: Array<{ event: string; details: Record<string, unknown> }> };
+    assert.equal(log.ok, true);
+    assert.deepEqual(log.list.map((e) => e.event), ['device.initialized', 'provision.requested', 'payload.verified', 'profile.verified', 'install.completed', 'database.created', 'install.confirmed', 'check_in.succeeded']);
+    assert.equal(log.list[2]?.details.signature, 'asymmetric');
+    assert.ok(!JSON.stringify(log).includes(code) && !JSON.stringify(log).includes(code.slice(5)), 'the pairing code is not in the device log');
 
     // Used: the same code on another device (another key) gets nothing and writes nothing.
     const other = join(dir, 'ks-001-again');

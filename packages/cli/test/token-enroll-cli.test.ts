@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tempDir } from '@provisio/testkit';
 import { checkInstalledKeystore, snapshot, stationUrlOf } from './enroll-secret-helpers.js';
-import { type ServeProcess, ok, provisio, startServe, transcript } from './run-cli.js';
+import { type ServeProcess, ok, provisio, provisioAsync, startServe, transcript } from './run-cli.js';
 
 describe('provisio token create and device enroll', () => {
   let server: ServeProcess;
@@ -51,6 +51,28 @@ describe('provisio token create and device enroll', () => {
 
     const listed = JSON.parse(ok(['token', 'list', '--system', 'ZMonitor', '--json'], server.env).stdout) as Array<{ state: string; uses: number }>;
     assert.deepEqual(listed.map((t) => [t.state, t.uses]), [['used', 1]]);
+  });
+
+  it('ok/token/waits-for-an-approver-where-the-token-is-not-the-approval', async () => {
+    // Pumps keeps the default: the token authenticates the device; an approver decides.
+    ok(['system', 'create', 'Pumps'], server.env);
+    ok(['component', 'create', '--system', 'Pumps', 'pump'], server.env);
+    const tokenFile = join(dir, 'pmp-7.token');
+    ok(['token', 'create', '--system', 'Pumps', '--component', 'pump', '--id', 'PMP-7', '--out', tokenFile], server.env);
+    const keystore = join(dir, 'ks-pmp-7');
+    const running = provisioAsync(['device', 'enroll', '--url', server.env.PROVISIO_URL as string, '--ca', server.env.PROVISIO_CA_FILE as string, '--token-file', tokenFile, '--id', 'PMP-7', '--dir', keystore, '--wait', '120']);
+    let pending: Array<{ id: string; deviceId: string }> = [];
+    for (let i = 0; i < 200 && pending.length === 0; i++) {
+      pending = (JSON.parse(ok(['request', 'list', '--state', 'pending', '--system', 'Pumps', '--json'], server.env).stdout) as { items: Array<{ id: string; deviceId: string }> }).items;
+      if (pending.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.deepEqual(pending.map((r) => r.deviceId), ['PMP-7']);
+    assert.equal(snapshot(keystore), null, 'nothing written while the request waits');
+    ok(['request', 'approve', pending[0]?.id as string], server.env);
+    const r = await running;
+    assert.equal(r.status, 0, transcript(r));
+    const device = JSON.parse(ok(['device', 'get', 'PMP-7', '--json'], server.env).stdout) as { state: string };
+    assert.equal(device.state, 'provisioned');
   });
 
   it('fail/token/wrong-revoked-refused-before-anything-is-written', () => {

@@ -29,6 +29,7 @@ import { rfc3339 } from './time.js';
 export const DEVICE_AUDIT_EVENTS = [
   'device.initialized',
   'provision.requested',
+  'payload.verified',
   'profile.verified',
   'profile.refused',
   'install.completed',

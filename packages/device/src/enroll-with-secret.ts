@@ -32,6 +32,8 @@ import {
   checkNameAttribute,
 } from '@provisio/pki';
 import { parseCertifiedProfile, type ParsedCertifiedProfile, verifyCertifiedProfile } from '@provisio/protocol';
+import { createHash } from 'node:crypto';
+import { appendDeviceAudit, auditOrigin } from './device-audit-log.js';
 import { DeviceError } from './errors.js';
 import { installProfile } from './install-profile.js';
 import { checkKeystoreDirectory, createKeystoreFiles, directoryMode, ensureKeystoreDirectory, fileState, keystorePath, replaceKeystoreFiles } from './keystore.js';
@@ -114,7 +116,16 @@ export function verifyAnswerProfile(profileText: string | Uint8Array, expected: 
  */
 export async function writeEnrolledKeystore(
   deps: { readonly clock: Clock },
-  input: { dir: string; serviceUrl: string; root: ParsedCertificate; made: DeviceKeyAndCsr; profile: ParsedCertifiedProfile; enrolledWith: string },
+  input: {
+    dir: string;
+    serviceUrl: string;
+    root: ParsedCertificate;
+    made: DeviceKeyAndCsr;
+    profile: ParsedCertifiedProfile;
+    enrolledWith: string;
+    /** What the device verified before writing, recorded once the log exists (the pairing payload). */
+    verified?: { readonly signature: string; readonly issuedAt: string; readonly expiresAt: string };
+  },
 ) {
   const { dir, made, profile, root } = input;
   const p = profile.payload;
@@ -145,6 +156,42 @@ export async function writeEnrolledKeystore(
     { file: 'root', data: encodePem('CERTIFICATE', root.der) },
     { file: 'identity', data: serializeRecord(identity) },
   ]);
+  // The device's own log starts with the keystore (seed 003). What was refused before this point
+  // wrote nothing, log included: the directory stays as it was.
+  appendDeviceAudit(dir, {
+    event: 'device.initialized',
+    details: {
+      deviceId: identity.deviceId,
+      system: identity.system,
+      component: identity.component,
+      packageId: input.enrolledWith,
+      keyType: identity.keyType,
+      publicKeySha256: identity.publicKeySha256,
+      rootSha256: identity.rootSha256,
+      requestExpiresAt: identity.requestExpiresAt,
+      replaced: false,
+      mock: identity.mock,
+    },
+    at: now,
+  });
+  appendDeviceAudit(dir, {
+    event: 'provision.requested',
+    details: { requestId: p.requestId, service: auditOrigin(input.serviceUrl), requestSha256: createHash('sha256').update(made.csr).digest('hex'), created: true },
+    at: now,
+  });
+  if (input.verified) {
+    appendDeviceAudit(dir, {
+      event: 'payload.verified',
+      details: {
+        deviceId: identity.deviceId,
+        serial: profile.certificate.serial,
+        signature: input.verified.signature,
+        issuedAt: input.verified.issuedAt,
+        expiresAt: input.verified.expiresAt,
+      },
+      at: now,
+    });
+  }
   return installProfile(deps, { dir, profileText: profile.raw });
 }
 

@@ -116,7 +116,10 @@ export async function pairDevice(deps: SecretEnrollDeps, input: PairDeviceInput)
     }
     input.onProgress?.({ step: 'verified', detail: signature });
 
-    await writeEnrolledKeystore(deps, { dir: input.dir, serviceUrl: base, root, made, profile, enrolledWith: 'pairing-code' });
+    await writeEnrolledKeystore(deps, {
+      dir: input.dir, serviceUrl: base, root, made, profile, enrolledWith: 'pairing-code',
+      verified: { signature, issuedAt: parsed.payload.issuedAt, expiresAt: parsed.payload.expiresAt },
+    });
     writeDeviceConfig(input.dir, { serverUrl: parsed.payload.serverUrl.replace(/\/+$/, ''), at: deps.clock.now() });
     input.onProgress?.({ step: 'installed', detail: input.dir });
     const confirmed = await provisionConnected(

@@ -14,11 +14,11 @@ import {
   type DeviceAuditEntry,
   DeviceError,
   directoryMode,
+  enrollWithToken,
   fileState,
   keystorePath,
   openDeviceDatabase,
   listDeviceAudit,
-  enrollWithToken,
   FILE_MODE,
   pairDevice,
   type HeartbeatEvent,
@@ -44,7 +44,10 @@ import { printError, warn } from '../diagnostics.js';
 import { CliError, EXIT, exitCodeFor, usageError } from '../errors.js';
 import { assertCanCreate, formatMode, PUBLIC_MODE, readInputFile, writeFileAtomic } from '../files.js';
 import { describeValidity, fieldLines, shellQuote } from '../format-text.js';
-import { DEVICE_AUDIT_HELP, DEVICE_CHECK_IN_HELP, DEVICE_DB_KEY_HELP, DEVICE_ENROLL_HELP, DEVICE_INIT_HELP, DEVICE_PAIR_HELP, DEVICE_INSTALL_HELP, DEVICE_PROVISION_HELP, DEVICE_RENEW_HELP, DEVICE_REPROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP } from '../help.js';
+import {
+  DEVICE_AUDIT_HELP, DEVICE_CHECK_IN_HELP, DEVICE_DB_KEY_HELP, DEVICE_ENROLL_HELP, DEVICE_INIT_HELP, DEVICE_INSTALL_HELP, DEVICE_PAIR_HELP,
+  DEVICE_PROVISION_HELP, DEVICE_RENEW_HELP, DEVICE_REPROVISION_HELP, DEVICE_RUN_HELP, DEVICE_SHOW_HELP,
+} from '../help.js';
 import { type CliDeps, styleFor } from '../io.js';
 
 /**

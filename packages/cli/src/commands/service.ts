@@ -647,6 +647,36 @@ const policyShow: Handler = async (deps, args, api) => {
   });
 };
 
+const PROTOCOLS = ['est', 'cmp', 'scep'] as const;
+type ProtocolView = { system: string; component: string | null; protocol: string; enabledAt: string; enabledBy: string | null };
+
+function protocolTable(items: readonly ProtocolView[]): string {
+  if (items.length === 0) return 'no enrollment protocol is enabled (EST, CMP and SCEP are off by default)\n';
+  return table([['PROTOCOL', 'SYSTEM', 'COMPONENT', 'ENABLED', 'BY'], ...items.map((p) => [p.protocol, p.system, p.component ?? '(all components)', p.enabledAt, p.enabledBy ?? '-'])]);
+}
+
+function protocolSwitch(enabled: boolean): Handler {
+  const command = enabled ? 'protocol enable' : 'protocol disable';
+  return async (deps, args, api) => {
+    const protocol = positional(args, 0, 'a PROTOCOL (est, cmp or scep)', command);
+    if (!(PROTOCOLS as readonly string[]).includes(protocol)) throw usageError(`the protocol must be est, cmp or scep; got "${protocol}"`, `provisio ${command} est --system ZMonitor`);
+    const system = requireString(args, 'system', command);
+    const component = optionalString(args, 'component');
+    const r = await api.json<{ changed: boolean; items: ProtocolView[] }>('POST', `/api/v1/systems/${enc(system)}/protocols`, {
+      json: { protocol, enabled, ...(component !== undefined ? { component } : {}) },
+    });
+    const scope = component === undefined ? `system "${system}" (all its components)` : `component "${system}/${component}"`;
+    const verb = enabled ? 'enabled' : 'disabled';
+    return out(deps, args, r, () => `${r.changed ? '✔' : '='} ${protocol.toUpperCase()} ${r.changed ? verb : `was already ${verb}`} for ${scope}\n`);
+  };
+}
+
+const protocolShow: Handler = async (deps, args, api) => {
+  const system = optionalString(args, 'system');
+  const r = await api.json<{ items: ProtocolView[] }>('GET', `/api/v1/protocols${system !== undefined ? `?system=${enc(system)}` : ''}`);
+  return out(deps, args, r, () => protocolTable(r.items));
+};
+
 const str = { type: 'string' } as const;
 const paging = { limit: str, offset: str } as const;
 const AUDIT_FILTERS = { actor: str, action: str, target: str, since: str, until: str } as const;
@@ -679,4 +709,7 @@ export const SERVICE_COMMANDS: readonly CommandSpec[] = [
   remote('user create', HELP.USER_CREATE, { 'role': str, 'token-out': str }, 1, userCreate),
   remote('policy set', HELP.POLICY_SET, { 'system': str, 'component': str, 'mode': str, 'device-id-pattern': str, 'serials': str, 'transports': str, 'max-per-hour': str, 'packages': str }, 0, policySet),
   remote('policy show', HELP.POLICY_SHOW, { system: str, component: str }, 0, policyShow),
+  remote('protocol enable', HELP.PROTOCOL_ENABLE, { system: str, component: str }, 1, protocolSwitch(true)),
+  remote('protocol disable', HELP.PROTOCOL_DISABLE, { system: str, component: str }, 1, protocolSwitch(false)),
+  remote('protocol show', HELP.PROTOCOL_SHOW, { system: str }, 0, protocolShow),
 ];

@@ -129,10 +129,10 @@ function secretWindowStart(entries: readonly AuditEntry[], request: RequestRecor
 }
 
 /**
- * The CSR inside a stored request: a provisioning request file, a renewal's compact JWS, or for
- * an enrollment with a token or pairing code the stored bytes themselves (the CSR's DER).
+ * The CSR inside a stored request: a provisioning request file, a renewal's compact JWS, or the
+ * certification request a standard protocol carried, as received (docs/protocols.md).
  */
 function csrOf(request: RequestRecord): Buffer {
-  if (request.enrollment) return request.raw;
+  if (request.protocol || request.enrollment) return request.raw;
   return request.kind ? parseRenewalRequest(request.raw.toString('utf8')).csr.der : parseProvisioningRequest(request.raw).csr.der;
 }

@@ -132,6 +132,23 @@ export async function revokeEnrollmentToken(deps: Pick<ServiceDeps, 'store' | 'c
   return (await deps.store.findEnrollmentToken(token.id)) ?? token;
 }
 
+/**
+ * The token whose whole text `secret` is, its secret checked and nothing spent; refused as
+ * `token_invalid` (malformed, unknown id or wrong secret: one answer) otherwise.
+ */
+export async function findTokenBySecret(store: Pick<StoreTx, 'findEnrollmentToken'>, secretText: string): Promise<EnrollmentTokenRecord> {
+  const refused = () => new ServiceError('token_invalid', 'the enrollment token is not valid; ask an administrator for a new one ("provisio token create")');
+  const match = TOKEN_FORM.exec(secretText.trim());
+  if (!match) throw refused();
+  const [, id, secret] = match as unknown as [string, string, string];
+  const token = await store.findEnrollmentToken(id as EnrollmentTokenId);
+  // Compared in constant time against the stored hash (a dummy one when the id is unknown).
+  const stored = token?.secretSha256 ?? Buffer.alloc(32);
+  const isRight = timingSafeEqual(sha256(secret), stored) && token !== null;
+  if (!token || !isRight) throw refused();
+  return token;
+}
+
 export interface RedeemedToken {
   /** The token as it is after this use. */
   readonly token: EnrollmentTokenRecord;
@@ -148,16 +165,16 @@ export interface RedeemedToken {
  * `token_device_mismatch`. A refusal later in the caller's transaction rolls the use back.
  */
 export async function redeemEnrollmentToken(tx: StoreTx, input: { secret: string; deviceId: string; now: Date }): Promise<RedeemedToken> {
+  return spendEnrollmentToken(tx, await findTokenBySecret(tx, input.secret), input);
+}
+
+/**
+ * Spends one use of a token whose holder was authenticated already: by its secret
+ * (redeemEnrollmentToken), or by a CMP MAC made with it (protocols/cmp-server.ts). The same
+ * checks, codes and `token.use` entry as redeemEnrollmentToken after the secret.
+ */
+export async function spendEnrollmentToken(tx: StoreTx, token: EnrollmentTokenRecord, input: { deviceId: string; now: Date }): Promise<RedeemedToken> {
   const { now, deviceId } = input;
-  const refused = () => new ServiceError('token_invalid', 'the enrollment token is not valid; ask an administrator for a new one ("provisio token create")');
-  const match = TOKEN_FORM.exec(input.secret.trim());
-  if (!match) throw refused();
-  const [, id, secret] = match as unknown as [string, string, string];
-  const token = await tx.findEnrollmentToken(id as EnrollmentTokenId);
-  // Compared in constant time against the stored hash (a dummy one when the id is unknown).
-  const stored = token?.secretSha256 ?? Buffer.alloc(32);
-  const isRight = timingSafeEqual(sha256(secret), stored) && token !== null;
-  if (!token || !isRight) throw refused();
   if (token.revokedAt) throw new ServiceError('token_revoked', `enrollment token ${token.id} was revoked at ${token.revokedAt.toISOString()}; ask an administrator for a new one`);
   if (token.uses >= token.maxUses) throw new ServiceError('token_used', `enrollment token ${token.id} was used ${token.uses} of ${token.maxUses} time(s); ask an administrator for a new one`);
   if (now >= token.expiresAt) throw new ServiceError('token_expired', `enrollment token ${token.id} expired at ${token.expiresAt.toISOString()}; ask an administrator for a new one`);

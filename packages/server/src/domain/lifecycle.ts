@@ -10,13 +10,13 @@
  * confirms over mutual TLS with the new certificate: until then the old certificate stays
  * current, so a device that crashes before installing can simply renew again.
  */
-import { OID, type ParsedCertificate, type SerialNumber, checkRequestedSubjectAltNames, describePublicKey, deviceSubjectAltName, fingerprint, keyTypeOf, parseCertificate, publicKeyFingerprint, verifyChain } from '@provisio/pki';
+import { OID, type ParsedCertificate, type PublicKeyInfo, type SerialNumber, checkRequestedSubjectAltNames, describePublicKey, deviceSubjectAltName, fingerprint, keyTypeOf, parseCertificate, publicKeyFingerprint, verifyChain } from '@provisio/pki';
 import { RENEWAL_WINDOW_MS, REPROVISION_AUDIENCE, parseRenewalRequest, verifyRenewalRequest } from '@provisio/protocol';
 import { effectivePolicy, evaluatePolicy } from './approval-policy.js';
 import { publishCrl } from './crl.js';
 import { type ServiceDeps, newId } from './deps.js';
 import { ServiceError } from './errors.js';
-import type { CertificateRecord, ComponentRecord, DeviceIdText, DeviceRecord, PolicyVerdict, RequestId, RequestRecord } from './model.js';
+import type { CertificateRecord, ComponentRecord, DeviceIdText, DeviceRecord, EnrollmentProtocol, PolicyVerdict, RequestId, RequestRecord } from './model.js';
 import { approveRequest, finishAutomaticApproval } from './requests.js';
 import { issueCertificate } from '../issuance/issue-certificate.js';
 import { renewalMethod } from '../issuance/methods/device.js';
@@ -110,7 +110,7 @@ export async function renewDevice(
   input: { presented: readonly Buffer[]; renewal: unknown },
 ): Promise<RenewalResult> {
   const who = await authenticateRenewingDevice(deps, input.presented);
-  const { leaf, device, component } = who;
+  const { leaf, device } = who;
   const parsed = parseRenewalRequest(input.renewal);
   const answered = await answeredRenewal(deps, parsed.contentHash, device.deviceId);
   if (answered) return answered;
@@ -118,9 +118,41 @@ export async function renewDevice(
   const now = deps.clock.now();
   verifyRenewalRequest(parsed, leaf.publicKey, { deviceId: device.deviceId, serial: leaf.serial, at: now });
   checkRequestedSubjectAltNames(parsed.csr, deviceSubjectAltName({ deviceId: device.deviceId, deviceLabel: device.label }));
+  return issueRenewal(deps, who, {
+    nonce: parsed.nonce,
+    contentHash: parsed.contentHash,
+    raw: Buffer.from(parsed.raw, 'utf8'),
+    publicKey: parsed.csr.publicKey,
+    expiresAt: new Date(parsed.iat.getTime() + RENEWAL_WINDOW_MS),
+  });
+}
+
+/** A renewal's request as it arrived: the renewal JWS (docs/lifecycle.md), or a protocol's CSR (docs/protocols.md). */
+export interface RenewalRequestInput {
+  readonly nonce: string;
+  readonly contentHash: string;
+  readonly raw: Buffer;
+  readonly publicKey: PublicKeyInfo;
+  readonly expiresAt: Date;
+  /** The enrollment protocol it came by (EST simplereenroll, CMP kur): raw is then the CSR. */
+  readonly protocol?: EnrollmentProtocol;
+}
+
+/**
+ * Issues the renewal of an authenticated device whose request was checked (signature, names):
+ * records it as an approved request of kind 'renewal', revokes earlier renewals the device never
+ * installed, and issues through the renewal method of the pipeline, all in one transaction.
+ */
+export async function issueRenewal(
+  deps: Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'revocation'>,
+  who: RenewingDevice,
+  input: RenewalRequestInput,
+): Promise<RenewalResult> {
+  const { leaf, device, component } = who;
+  const now = deps.clock.now();
   // The component's key types and key policy (a revoked certificate's key never again) are the
   // pipeline's: checked in the transaction below, which a refusal rolls back.
-  const newKey = parsed.csr.publicKey;
+  const newKey = input.publicKey;
   const newKeySha256 = publicKeyFingerprint(newKey);
   const rekey = newKeySha256 !== publicKeyFingerprint(leaf.publicKey);
   const history = await deps.store.listCertificatesForDevice(device.deviceId);
@@ -128,11 +160,12 @@ export async function renewDevice(
   if (!system || !original) throw new ServiceError('device_not_found', `the system or current request of device "${device.deviceId}" no longer exists`);
 
   const request: RequestRecord = {
-    ...followUpRequest(deps, device, original, parsed, newKey, now),
+    ...followUpRequest(deps, device, original, input, newKey, now),
     state: 'approved',
-    expiresAt: new Date(parsed.iat.getTime() + RENEWAL_WINDOW_MS),
+    expiresAt: input.expiresAt,
     decidedAt: now,
     kind: 'renewal',
+    ...(input.protocol ? { protocol: input.protocol } : {}),
   };
   // Certificates of earlier renewals the device never installed: active, issued after the current one.
   const uninstalled = history.filter((c) => c.status === 'active' && c.kind === 'device' && c.notAfter > now && c.createdAt.getTime() > who.record.createdAt.getTime());
@@ -166,7 +199,8 @@ export async function renewDevice(
               previous: { serial: leaf.serial, sha256: leaf.fingerprint, notAfter: leaf.notAfter.toISOString() },
               next: { serial: next.serial, sha256: next.fingerprint, notAfter: next.notAfter.toISOString() },
               publicKeySha256: newKeySha256,
-              contentSha256: parsed.contentHash,
+              contentSha256: input.contentHash,
+              ...(input.protocol ? { protocol: input.protocol } : {}),
               ...(superseded.length > 0 ? { supersededUninstalled: superseded.map((c) => c.serial) } : {}),
             },
           }),
@@ -178,7 +212,7 @@ export async function renewDevice(
   } catch (e) {
     if (!(e instanceof StoreConflict)) throw e;
     // A concurrent twin of the same request won the race: answer what it recorded.
-    const twin = await answeredRenewal(deps, parsed.contentHash, device.deviceId);
+    const twin = await answeredRenewal(deps, input.contentHash, device.deviceId);
     if (twin) return twin;
     throw new ServiceError('request_replayed', 'the nonce of this renewal request was used by another request; make a new one');
   }
@@ -196,8 +230,8 @@ function followUpRequest(
   deps: Pick<ServiceDeps, 'random'>,
   device: DeviceRecord,
   original: RequestRecord,
-  parsed: ReturnType<typeof parseRenewalRequest>,
-  newKey: ReturnType<typeof parseRenewalRequest>['csr']['publicKey'],
+  arrived: { readonly nonce: string; readonly contentHash: string; readonly raw: Buffer },
+  newKey: PublicKeyInfo,
   now: Date,
 ) {
   return {
@@ -209,9 +243,9 @@ function followUpRequest(
     deviceLabel: device.label,
     hardwareSerial: original.hardwareSerial,
     firmwareVersion: original.firmwareVersion,
-    nonce: parsed.nonce,
-    contentHash: parsed.contentHash,
-    raw: Buffer.from(parsed.raw, 'utf8'),
+    nonce: arrived.nonce,
+    contentHash: arrived.contentHash,
+    raw: arrived.raw,
     publicKeyFingerprint: publicKeyFingerprint(newKey),
     keyAlgorithm: describePublicKey(newKey),
     mock: device.mock,
@@ -360,7 +394,7 @@ export async function reprovisionDevice(
     verdict = evaluatePolicy(policy, { deviceId: device.deviceId, hardwareSerial: original.hardwareSerial, transport: 'connected', packageId: original.packageId }, countLastHour);
   }
   const request: RequestRecord = {
-    ...followUpRequest(deps, device, original, parsed, newKey, now),
+    ...followUpRequest(deps, device, original, { ...parsed, raw: Buffer.from(parsed.raw, 'utf8') }, newKey, now),
     state: 'pending',
     expiresAt: new Date(now.getTime() + REPROVISION_LIFETIME_MS),
     decidedAt: null,

@@ -144,6 +144,8 @@ export interface RequestRecord {
    * profile for a provisioned device, through its component's approval policy (docs/lifecycle.md).
    */
   readonly kind?: RequestKind;
+  /** The standard enrollment protocol it came by (docs/protocols.md): raw is then the PKCS#10 CSR (DER) as received. */
+  readonly protocol?: EnrollmentProtocol;
   /**
    * Absent: a bootstrap package's request (or a renewal or reprovisioning, which carry their
    * first request's). Otherwise how the first request authenticated; `raw` is then its CSR (DER).
@@ -152,6 +154,39 @@ export interface RequestRecord {
 }
 
 export type RequestKind = 'renewal' | 'reprovision';
+
+/** The standard enrollment protocols a system or component may accept (docs/protocols.md). */
+export const ENROLLMENT_PROTOCOLS = ['est', 'cmp', 'scep'] as const;
+export type EnrollmentProtocol = (typeof ENROLLMENT_PROTOCOLS)[number];
+
+/** A protocol switched on for a system (componentId null: all its components) or one component. */
+export interface ProtocolSwitch {
+  readonly systemId: SystemId;
+  readonly componentId: ComponentId | null;
+  readonly protocol: EnrollmentProtocol;
+  readonly enabledAt: Date;
+  readonly enabledBy: UserId;
+}
+
+export type CmpTransactionState = 'waiting' | 'issued' | 'confirmed' | 'rejected' | 'done';
+
+/** A CMP transaction the service answered (RFC 4210 §5.1.1): replay protection and certConf. */
+export interface CmpTransaction {
+  /** Hex of the transactionID. */
+  readonly transactionId: string;
+  /** Hex of the client's first senderNonce. */
+  readonly senderNonce: string;
+  /** Hex of the service's latest senderNonce: the client's next recipNonce. */
+  readonly serverNonce: string;
+  /** The body that opened it: ir, cr, p10cr, kur, rr. */
+  readonly bodyType: string;
+  readonly state: CmpTransactionState;
+  readonly deviceId: DeviceIdText | null;
+  readonly requestId: RequestId | null;
+  readonly serial: SerialNumber | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
 
 /** What a pending request asks for: a first provisioning (a request without a kind), or its kind. */
 export type PendingRequestKind = 'provision' | RequestKind;

@@ -320,7 +320,10 @@ export async function pairDevice(deps: Pick<ServiceDeps, 'store' | 'clock' | 'ra
       return { id: record.deviceId, system, component, deviceLabel: current.deviceLabel };
     },
     afterRequest: async (tx, request, at) => {
-      if (!(await tx.usePairingCode(record.deviceId, { at, requestId: request.id, csrSha256 }))) throw refused();
+      // Compare-and-set: of two pairings with the right code at once, one uses it.
+      if (!(await tx.usePairingCode(record.deviceId, { at, requestId: request.id, csrSha256 }))) {
+        throw new ServiceError('pairing_code_used', `the pairing code of device ${record.deviceId} was used just now by another call`);
+      }
     },
   });
   if (!result.issuance) {

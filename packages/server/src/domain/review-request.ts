@@ -8,6 +8,7 @@ import { parseProvisioningRequest, parseRenewalRequest, RENEWAL_AUDIENCE, REPROV
 import type { ServiceDeps } from './deps.js';
 import { ServiceError } from './errors.js';
 import type { ComponentRecord, PackageRecord, RequestId, RequestRecord } from './model.js';
+import { verifyProtocolRequest } from './protocol-renewal.js';
 import { requireRequest } from './requests.js';
 
 export interface RequestReview {
@@ -36,7 +37,11 @@ export async function reviewRequest(deps: Pick<ServiceDeps, 'store' | 'clock' | 
   let signatures: RequestReview['signatures'] = { status: 'verified' };
   let signedWithCertificate: SerialNumber | null = null;
   try {
-    if (request.enrollment) {
+    if (request.protocol) {
+      // Authenticated by the current certificate over mutual TLS or a CMP signature, which the
+      // request does not keep: what can be checked again is its proof of possession.
+      verifyProtocolRequest(request);
+    } else if (request.enrollment) {
       // A token's or pairing code's request: its raw bytes are the CSR, whose proof of
       // possession is checked again; the secret was checked (and spent) at intake.
       verifyCsr(parseCsr(request.raw));

@@ -35,6 +35,7 @@ import type {
   ComponentRecord,
   DeviceIdText,
   DeviceRecord,
+  EnrollmentProtocol,
   EnrollmentSecretKind,
   PolicyVerdict,
   RequestId,
@@ -60,6 +61,8 @@ export interface SecretEnrollmentInput {
   readonly csr: ParsedCsr;
   /** Checks and spends the secret inside the transaction, appending its own audit entry; throws to refuse. */
   readonly redeem: (tx: StoreTx, now: Date) => Promise<RedeemedSecret>;
+  /** The standard enrollment protocol that carried it (EST simpleenroll; docs/protocols.md), recorded with the request. */
+  readonly protocol?: EnrollmentProtocol;
   /** Runs in the same transaction once the request is stored, before any approval (a pairing code records it). */
   readonly afterRequest?: (tx: StoreTx, request: RequestRecord, now: Date) => Promise<void>;
 }
@@ -122,6 +125,7 @@ export async function enrollWithSecret(
         decisionReason: null,
         policy: verdict,
         enrollment: { kind, id: bound.id },
+        ...(input.protocol ? { protocol: input.protocol } : {}),
       };
       await tx.insertRequest(request);
       if (device) {
@@ -158,6 +162,7 @@ export async function enrollWithSecret(
           system: system.name,
           component: component.name,
           enrollment: { kind, id: bound.id },
+          ...(input.protocol ? { protocol: input.protocol } : {}),
           transport: 'connected',
           publicKeySha256: request.publicKeyFingerprint,
           contentSha256: request.contentHash,

@@ -19,6 +19,8 @@ import type {
   AuditEvent,
   BlockedKey,
   CertificateRecord,
+  CmpTransaction,
+  CmpTransactionState,
   ComponentId,
   CrlRecord,
   ComponentRecord,
@@ -26,6 +28,8 @@ import type {
   DeviceIdText,
   DeviceRecord,
   DeviceState,
+  EnrollmentProtocol,
+  ProtocolSwitch,
   EnrollmentTokenId,
   EnrollmentTokenRecord,
   PairingCodeRecord,
@@ -203,6 +207,27 @@ export interface StoreTx {
    * `FOR UPDATE`; SQLite already has one writer), so concurrent intakes count one at a time.
    */
   countAutoApprovals(scope: { systemId: SystemId; componentId: ComponentId | null; since: Date; lockPolicyId?: string }): Promise<number>;
+
+  // enrollment protocols ((scope, protocol) unique; docs/protocols.md)
+  /** Switches a protocol on for a scope; false when it was on already (the first row stays). */
+  enableProtocol(on: ProtocolSwitch): Promise<boolean>;
+  /** Switches a protocol off for exactly this scope; false when it was not on there. */
+  disableProtocol(systemId: SystemId, componentId: ComponentId | null, protocol: EnrollmentProtocol): Promise<boolean>;
+  /** Every switch, or those of one system; by system, then the system's own before its components', then protocol. */
+  listProtocolSwitches(systemId?: SystemId): Promise<ProtocolSwitch[]>;
+
+  // CMP transactions (transactionId unique, senderNonce unique)
+  insertCmpTransaction(transaction: CmpTransaction): Promise<void>;
+  findCmpTransaction(transactionId: string): Promise<CmpTransaction | null>;
+  /** Whether any transaction opened with this senderNonce (a replayed message). */
+  findCmpTransactionByNonce(senderNonce: string): Promise<CmpTransaction | null>;
+  /** Compare-and-set on state: moves it to `to` with the service's new nonce; false when it was not in `from`. */
+  updateCmpTransaction(
+    transactionId: string,
+    from: readonly CmpTransactionState[],
+    to: CmpTransactionState,
+    changes: { serverNonce: string; at: Date; serial?: string; deviceId?: string },
+  ): Promise<boolean>;
 
   // devices (deviceId unique)
   insertDevice(device: DeviceRecord): Promise<void>;

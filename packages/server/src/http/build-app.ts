@@ -19,6 +19,8 @@ import { ClientRateLimiter, type ClientRateOptions } from './client-rate-limit.j
 import type { DecisionWaiters } from './decision-waiters.js';
 import { buildOpenApi } from './openapi.js';
 import type { RouteSpec } from './route.js';
+import { registerCmpRoutes } from './cmp-routes.js';
+import { registerEstRoutes } from './est-routes.js';
 import { isOcspPath, registerRevocationRoutes, sendOcspMalformed } from './revocation-routes.js';
 import { ROUTES } from './routes.js';
 import { registerSessionRoutes, SESSION_OPENAPI_PATHS, sessionCookie } from './session-routes.js';
@@ -279,6 +281,8 @@ export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Pr
   for (const route of ROUTES) register(app, deps, sessions, route, limiters);
   registerSessionRoutes(app, sessions, admit(limiters.admission));
   if (options.ocsp) registerRevocationRoutes(app, deps, options.ocsp, options.log);
+  registerEstRoutes(app, deps, options.log);
+  registerCmpRoutes(app, deps, options.log);
 
   const openapi = buildOpenApi(ROUTES, deps.urls.serviceUrl, SESSION_OPENAPI_PATHS);
   app.get('/openapi.json', async (_request, reply) => reply.type('application/json').send(openapi));

@@ -87,8 +87,8 @@ export const REVIEW_ROUTES: readonly RouteSpec[] = [
 
 /**
  * The request file as text: a signed request or renewal JWS as received; for an enrollment with a
- * token or pairing code, whose stored bytes are the CSR's DER, their base64.
+ * token or pairing code, or by a standard protocol, whose stored bytes are the CSR's DER, their base64.
  */
 function requestFileText(r: RequestRecord): string {
-  return r.enrollment ? r.raw.toString('base64') : r.raw.toString('utf8');
+  return r.enrollment || r.protocol ? r.raw.toString('base64') : r.raw.toString('utf8');
 }

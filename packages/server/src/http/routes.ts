@@ -27,6 +27,7 @@ import type { RouteContext, RouteSpec } from './route.js';
 import { GATEWAY_ROUTES } from './gateway-routes.js';
 import { LIFECYCLE_ROUTES } from './lifecycle-routes.js';
 import { POLICY_ROUTES } from './policy-routes.js';
+import { PROTOCOL_ROUTES } from './protocol-routes.js';
 import { REVIEW_ROUTES } from './review-routes.js';
 import { CA_ROUTES } from './ca-routes.js';
 import { ENROLLMENT_TOKEN_ROUTES } from './enrollment-routes.js';
@@ -502,6 +503,7 @@ export const ROUTES: readonly RouteSpec[] = [
   ...CA_ROUTES,
   ...GATEWAY_ROUTES,
   ...LIFECYCLE_ROUTES,
+  ...PROTOCOL_ROUTES,
   ...ENROLLMENT_TOKEN_ROUTES,
   ...PAIRING_ROUTES,
 ];

@@ -14,6 +14,7 @@ import type { Store } from '../domain/store.js';
 import { openStore } from '../store/open-store.js';
 import { type IssuanceAuthority, issueCertificate } from './issue-certificate.js';
 import { type DeviceIssuanceInput, bootstrapPackageMethod } from './methods/device.js';
+import { enrollmentTokenMethod, pairingCodeMethod } from './methods/enrollment-secret.js';
 import { gatewayMethod } from './methods/gateway.js';
 import { packageCredentialMethod } from './methods/package-credential.js';
 import { serviceMethod } from './methods/service.js';
@@ -69,6 +70,23 @@ describe('issuing pipeline', () => {
       store.transaction((tx) => issueCertificate(tx, { random, authority }, { method: bootstrapPackageMethod, operation: 'sign', input, now })),
       isCode('method_operation_refused'),
     );
+    assert.deepEqual(await written(), before, 'nothing written');
+  });
+
+  it('fail/method/secret-methods-answer-only-their-own-requests', async () => {
+    const before = await written();
+    const run = (method: typeof bootstrapPackageMethod, request: Partial<RequestRecord>, operation: 'sign' | 'renew' = 'sign') =>
+      assert.rejects(
+        store.transaction((tx) => issueCertificate(tx, { random, authority }, { method, operation, input: { request: { id: 'req_s', deviceId: 'D-2', ...request } } as unknown as DeviceIssuanceInput, now })),
+        isCode('method_operation_refused'),
+      );
+    const token = { enrollment: { kind: 'token' as const, id: 'ab12' } };
+    const code = { enrollment: { kind: 'pairing-code' as const, id: 'D-2' } };
+    await run(bootstrapPackageMethod, token); // a token's request is not a package's
+    await run(enrollmentTokenMethod, {}); // nor a package's a token's
+    await run(enrollmentTokenMethod, code); // nor a pairing code's a token's
+    await run(pairingCodeMethod, token);
+    await run(enrollmentTokenMethod, token, 'renew'); // they sign first certificates only
     assert.deepEqual(await written(), before, 'nothing written');
   });
 

@@ -13,6 +13,8 @@ import type {
   AuditEvent,
   BlockedKey,
   CertificateRecord,
+  CmpTransaction,
+  CmpTransactionState,
   ComponentId,
   ComponentRecord,
   CrlRecord,
@@ -21,6 +23,7 @@ import type {
   DeviceIdText,
   DeviceRecord,
   DeviceState,
+  EnrollmentProtocol,
   EnrollmentTokenId,
   EnrollmentTokenRecord,
   PairingCodeRecord,
@@ -31,6 +34,7 @@ import type {
   Page,
   PolicyVerdict,
   ProfileRecord,
+  ProtocolSwitch,
   RequestId,
   RequestRecord,
   RevokedCertificate,
@@ -39,7 +43,7 @@ import type {
   User,
   UserId,
 } from '../domain/model.js';
-import { type ApprovalRows, type AuditFilter, type AuditHead, type DeviceFilter, type DeviceSort, defaultDirection, type RequestFilter, type Store, type StoreTx } from '../domain/store.js';
+import { type ApprovalRows, type AuditFilter, type AuditHead, type DeviceFilter, type DeviceSort, defaultDirection, type RequestFilter, type Store, StoreConflict, type StoreTx } from '../domain/store.js';
 import type { DialectName } from './migrations.js';
 import * as rows from './rows.js';
 import type { Database, DevicesTable } from './schema.js';
@@ -323,6 +327,73 @@ class KyselyStoreTx implements StoreTx {
       .set({ policy_decision: verdict.decision, policy_rule: verdict.rule, policy_reason: verdict.reason })
       .where('id', '=', id)
       .execute();
+  }
+
+  // -- enrollment protocols --------------------------------------------------------------------
+
+  async enableProtocol(on: ProtocolSwitch): Promise<boolean> {
+    const row = rows.protocolSwitchToRow(on);
+    const existing = await this.db.selectFrom('enrollment_protocols').select('protocol')
+      .where('scope_key', '=', row.scope_key).where('protocol', '=', row.protocol).executeTakeFirst();
+    if (existing) return false;
+    try {
+      await this.insert((db) => db.insertInto('enrollment_protocols').values(row).execute());
+    } catch (e) {
+      if (e instanceof StoreConflict) return false;
+      throw e;
+    }
+    return true;
+  }
+
+  async disableProtocol(systemId: SystemId, componentId: ComponentId | null, protocol: EnrollmentProtocol): Promise<boolean> {
+    const result = await this.db.deleteFrom('enrollment_protocols')
+      .where('scope_key', '=', rows.protocolScopeKey(systemId, componentId)).where('protocol', '=', protocol).executeTakeFirst();
+    return Number(result.numDeletedRows) === 1;
+  }
+
+  async listProtocolSwitches(systemId?: SystemId): Promise<ProtocolSwitch[]> {
+    let query = this.db.selectFrom('enrollment_protocols').selectAll();
+    if (systemId !== undefined) query = query.where('system_id', '=', systemId);
+    // The system's own row ('<id>/*') sorts after a component's in ASCII; order explicitly instead.
+    const found = await query.orderBy('system_id').orderBy(sql`case when component_id is null then 0 else 1 end`).orderBy('component_id').orderBy('protocol').execute();
+    return found.map(rows.protocolSwitchFromRow);
+  }
+
+  // -- CMP transactions ------------------------------------------------------------------------
+
+  async insertCmpTransaction(transaction: CmpTransaction): Promise<void> {
+    const row = rows.cmpTransactionToRow(transaction);
+    await this.insert((db) => db.insertInto('cmp_transactions').values(row).execute());
+  }
+
+  async findCmpTransaction(transactionId: string): Promise<CmpTransaction | null> {
+    const row = await this.db.selectFrom('cmp_transactions').selectAll().where('transaction_id', '=', transactionId).executeTakeFirst();
+    return row ? rows.cmpTransactionFromRow(row) : null;
+  }
+
+  async findCmpTransactionByNonce(senderNonce: string): Promise<CmpTransaction | null> {
+    const row = await this.db.selectFrom('cmp_transactions').selectAll().where('sender_nonce', '=', senderNonce).executeTakeFirst();
+    return row ? rows.cmpTransactionFromRow(row) : null;
+  }
+
+  async updateCmpTransaction(
+    transactionId: string,
+    from: readonly CmpTransactionState[],
+    to: CmpTransactionState,
+    changes: { serverNonce: string; at: Date; serial?: string; deviceId?: string },
+  ): Promise<boolean> {
+    const result = await this.db.updateTable('cmp_transactions')
+      .set({
+        state: to,
+        server_nonce: changes.serverNonce,
+        updated_at: rows.toMillis(changes.at),
+        ...(changes.serial !== undefined ? { serial: changes.serial } : {}),
+        ...(changes.deviceId !== undefined ? { device_id: changes.deviceId } : {}),
+      })
+      .where('transaction_id', '=', transactionId)
+      .where('state', 'in', [...from])
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   // -- approval policies -----------------------------------------------------------------------

@@ -665,10 +665,58 @@ const pairingCodes: Migration = {
   },
 };
 
+/**
+ * Standard enrollment protocols (docs/protocols.md, D41-D43). `enrollment_protocols`: which of
+ * EST, CMP and SCEP a system or one of its components accepts (a row per scope and protocol;
+ * none: off, the default). `requests.protocol`: the protocol a request came by (its raw bytes are
+ * then the PKCS#10 CSR as received). `cmp_transactions`: every CMP transaction that changed or
+ * may change state, by transactionID, with the sender's first nonce (both unique: a replayed
+ * message is refused) and the nonce the service answered with, which certConf must echo.
+ */
+const enrollmentProtocols: Migration = {
+  version: 15,
+  name: 'enrollment protocols',
+  async up(db, dialect) {
+    const { int64 } = columnTypes(dialect);
+    const s = db.schema;
+    const deferred = <T extends { deferrable(): T; initiallyDeferred(): T }>(fk: T): T => fk.deferrable().initiallyDeferred();
+    await s.createTable('enrollment_protocols')
+      .addColumn('system_id', 'text', (c) => c.notNull())
+      .addColumn('component_id', 'text')
+      .addColumn('scope_key', 'text', (c) => c.notNull())
+      .addColumn('protocol', 'text', (c) => c.notNull())
+      .addColumn('enabled_at', int64, (c) => c.notNull())
+      .addColumn('enabled_by', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('enrollment_protocols_pkey', ['scope_key', 'protocol'])
+      .addCheckConstraint('enrollment_protocols_protocol_check', sql`protocol in ('est', 'cmp', 'scep')`)
+      .addForeignKeyConstraint('enrollment_protocols_system_id_fkey', ['system_id'], 'systems', ['id'], deferred)
+      .addForeignKeyConstraint('enrollment_protocols_component_id_fkey', ['component_id'], 'components', ['id'], deferred)
+      .addForeignKeyConstraint('enrollment_protocols_enabled_by_fkey', ['enabled_by'], 'users', ['id'], deferred)
+      .execute();
+    await s.alterTable('requests').addColumn('protocol', 'text').execute();
+    await s.createTable('cmp_transactions')
+      .addColumn('transaction_id', 'text', (c) => c.notNull())
+      .addColumn('sender_nonce', 'text', (c) => c.notNull())
+      .addColumn('server_nonce', 'text', (c) => c.notNull())
+      .addColumn('body_type', 'text', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('device_id', 'text')
+      .addColumn('request_id', 'text')
+      .addColumn('serial', 'text')
+      .addColumn('created_at', int64, (c) => c.notNull())
+      .addColumn('updated_at', int64, (c) => c.notNull())
+      .addPrimaryKeyConstraint('cmp_transactions_pkey', ['transaction_id'])
+      .addUniqueConstraint('cmp_transactions_sender_nonce_key', ['sender_nonce'])
+      .addCheckConstraint('cmp_transactions_state_check', sql`state in ('waiting', 'issued', 'confirmed', 'rejected', 'done')`)
+      .addForeignKeyConstraint('cmp_transactions_request_id_fkey', ['request_id'], 'requests', ['id'], deferred)
+      .execute();
+  },
+};
+
 /** In order; versions strictly increasing. */
 export const MIGRATIONS: readonly Migration[] = [
   initial, approvalPolicies, gateways, revocation, stationAndExpiry, lifecycle, deviceSorts, reprovisionAsk, pendingRequests, deviceSearch, keyPolicy,
-  separationOfDuties, enrollmentTokens, pairingCodes,
+  separationOfDuties, enrollmentTokens, pairingCodes, enrollmentProtocols,
 ];
 
 /**

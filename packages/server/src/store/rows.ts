@@ -14,12 +14,16 @@ import type {
   BlockedKey,
   CertificateRecord,
   CertificateStatus,
+  CmpTransaction,
+  CmpTransactionState,
   ComponentId,
   ComponentRecord,
   CrlRecord,
   DeviceIdText,
   DeviceRecord,
   DeviceState,
+  EnrollmentProtocol,
+  ProtocolSwitch,
   EnrollmentSecretKind,
   EnrollmentTokenId,
   EnrollmentTokenRecord,
@@ -53,9 +57,11 @@ import type {
   AuditLogTable,
   BlockedKeysTable,
   CertificatesTable,
+  CmpTransactionsTable,
   ComponentsTable,
   CrlStateTable,
   DevicesTable,
+  EnrollmentProtocolsTable,
   EnrollmentTokensTable,
   GatewaysTable,
   PairingCodesTable,
@@ -218,6 +224,7 @@ export const requestToRow = (q: RequestRecord): Selectable<RequestsTable> => ({
   policy_reason: q.policy?.reason ?? null,
   gateway_id: q.gatewayId ?? null,
   kind: q.kind ?? null,
+  protocol: q.protocol ?? null,
   enrollment_kind: q.enrollment?.kind ?? null,
   enrollment_id: q.enrollment?.id ?? null,
 });
@@ -251,6 +258,7 @@ export const requestFromRow = (r: Selectable<RequestsTable>): RequestRecord => (
     : { policy: { decision: r.policy_decision as PolicyVerdict['decision'], rule: r.policy_rule ?? '', reason: r.policy_reason ?? '' } }),
   ...(r.gateway_id === null || r.gateway_id === undefined ? {} : { gatewayId: r.gateway_id as GatewayId }),
   ...(r.kind === null || r.kind === undefined ? {} : { kind: r.kind as RequestKind }),
+  ...(r.protocol === null || r.protocol === undefined ? {} : { protocol: r.protocol as EnrollmentProtocol }),
   ...(r.enrollment_kind === null || r.enrollment_kind === undefined ? {} : { enrollment: { kind: r.enrollment_kind as EnrollmentSecretKind, id: r.enrollment_id ?? '' } }),
 });
 
@@ -542,4 +550,49 @@ export const checkpointFromRow = (r: Selectable<AuditCheckpointsTable>): AuditCh
   at: fromMillis(r.at),
   signature: Buffer.from(r.signature),
   signerCertificate: Buffer.from(r.signer_certificate),
+});
+
+export const protocolScopeKey = (systemId: SystemId, componentId: ComponentId | null): string => `${systemId}/${componentId ?? '*'}`;
+
+export const protocolSwitchToRow = (p: ProtocolSwitch): Selectable<EnrollmentProtocolsTable> => ({
+  system_id: p.systemId,
+  component_id: p.componentId,
+  scope_key: protocolScopeKey(p.systemId, p.componentId),
+  protocol: p.protocol,
+  enabled_at: toMillis(p.enabledAt),
+  enabled_by: p.enabledBy,
+});
+
+export const protocolSwitchFromRow = (r: Selectable<EnrollmentProtocolsTable>): ProtocolSwitch => ({
+  systemId: r.system_id as SystemId,
+  componentId: r.component_id as ComponentId | null,
+  protocol: r.protocol as EnrollmentProtocol,
+  enabledAt: fromMillis(r.enabled_at),
+  enabledBy: r.enabled_by as UserId,
+});
+
+export const cmpTransactionToRow = (t: CmpTransaction): Selectable<CmpTransactionsTable> => ({
+  transaction_id: t.transactionId,
+  sender_nonce: t.senderNonce,
+  server_nonce: t.serverNonce,
+  body_type: t.bodyType,
+  state: t.state,
+  device_id: t.deviceId,
+  request_id: t.requestId,
+  serial: t.serial,
+  created_at: toMillis(t.createdAt),
+  updated_at: toMillis(t.updatedAt),
+});
+
+export const cmpTransactionFromRow = (r: Selectable<CmpTransactionsTable>): CmpTransaction => ({
+  transactionId: r.transaction_id,
+  senderNonce: r.sender_nonce,
+  serverNonce: r.server_nonce,
+  bodyType: r.body_type,
+  state: r.state as CmpTransactionState,
+  deviceId: r.device_id as DeviceIdText | null,
+  requestId: r.request_id as RequestId | null,
+  serial: r.serial as SerialNumber | null,
+  createdAt: fromMillis(r.created_at),
+  updatedAt: fromMillis(r.updated_at),
 });

@@ -103,6 +103,8 @@ export interface RequestsTable {
   /** Migration 13: 'token' or 'pairing-code' and its id; null for a package's request. */
   enrollment_kind: string | null;
   enrollment_id: string | null;
+  /** Migration 15: the enrollment protocol it came by ('est', 'cmp'); raw is then its CSR. */
+  protocol: string | null;
 }
 
 /** Migration 14: devices pre-registered with a pairing code (docs/service.md "Pairing codes"). */
@@ -138,6 +140,34 @@ export interface EnrollmentTokensTable {
   created_by: string;
   revoked_at: Millis | null;
   last_used_at: Millis | null;
+}
+
+/** Migration 15: a protocol (est, cmp, scep) a system, or one of its components, accepts. */
+export interface EnrollmentProtocolsTable {
+  system_id: string;
+  component_id: string | null;
+  /** "<system_id>/<component_id or *>", as approval_policies.scope_key. */
+  scope_key: string;
+  protocol: string;
+  enabled_at: Millis;
+  enabled_by: string;
+}
+
+/** Migration 15: CMP transactions (RFC 4210 §5.1.1 transactionID, senderNonce, recipNonce). */
+export interface CmpTransactionsTable {
+  /** Hex of the transactionID octets. */
+  transaction_id: string;
+  /** Hex of the client's senderNonce in the transaction's first message. */
+  sender_nonce: string;
+  /** Hex of the senderNonce of the service's latest answer: the client's next recipNonce. */
+  server_nonce: string;
+  body_type: string;
+  state: string;
+  device_id: string | null;
+  request_id: string | null;
+  serial: string | null;
+  created_at: Millis;
+  updated_at: Millis;
 }
 
 /** Migration 3: proxy gateways (docs/proxy.md). */
@@ -307,6 +337,8 @@ export interface Database {
   crl_state: CrlStateTable;
   certificate_notices: CertificateNoticesTable;
   blocked_keys: BlockedKeysTable;
+  enrollment_protocols: EnrollmentProtocolsTable;
+  cmp_transactions: CmpTransactionsTable;
   enrollment_tokens: EnrollmentTokensTable;
   pairing_codes: PairingCodesTable;
 }
@@ -346,6 +378,9 @@ export const UNIQUE_CONSTRAINTS: Readonly<Record<string, { table: keyof Database
   crl_state_pkey: { table: 'crl_state', columns: ['issuer_fingerprint'] },
   certificate_notices_pkey: { table: 'certificate_notices', columns: ['issuer_fingerprint', 'serial', 'kind'] },
   blocked_keys_pkey: { table: 'blocked_keys', columns: ['public_key_sha256'] },
+  enrollment_protocols_pkey: { table: 'enrollment_protocols', columns: ['scope_key', 'protocol'] },
+  cmp_transactions_pkey: { table: 'cmp_transactions', columns: ['transaction_id'] },
+  cmp_transactions_sender_nonce_key: { table: 'cmp_transactions', columns: ['sender_nonce'] },
   enrollment_tokens_pkey: { table: 'enrollment_tokens', columns: ['id'] },
   pairing_codes_pkey: { table: 'pairing_codes', columns: ['device_id'] },
 };

@@ -88,7 +88,7 @@ describe('SQLite store files and settings', () => {
     }
     const raw = new Database(file, { readonly: true });
     try {
-      assert.deepEqual(raw.prepare('select version, name from schema_migrations').all(), [{ version: 1, name: 'initial' }, { version: 2, name: 'approval policies' }, { version: 3, name: 'proxy gateways' }, { version: 4, name: 'revocation' }, { version: 5, name: 'station and expiry health' }, { version: 6, name: 'lifecycle' }, { version: 7, name: 'device list sorts' }, { version: 8, name: 'reprovisioning asked for by an admin' }, { version: 9, name: 'pending requests on devices' }, { version: 10, name: 'device text search' }, { version: 11, name: 'certified key fingerprints and blocked keys' }, { version: 12, name: 'separation of duties' }, { version: 13, name: 'enrollment tokens' }, { version: 14, name: 'pairing codes' }]);
+      assert.deepEqual(raw.prepare('select version, name from schema_migrations').all(), [{ version: 1, name: 'initial' }, { version: 2, name: 'approval policies' }, { version: 3, name: 'proxy gateways' }, { version: 4, name: 'revocation' }, { version: 5, name: 'station and expiry health' }, { version: 6, name: 'lifecycle' }, { version: 7, name: 'device list sorts' }, { version: 8, name: 'reprovisioning asked for by an admin' }, { version: 9, name: 'pending requests on devices' }, { version: 10, name: 'device text search' }, { version: 11, name: 'certified key fingerprints and blocked keys' }, { version: 12, name: 'separation of duties' }, { version: 13, name: 'enrollment tokens' }, { version: 14, name: 'pairing codes' }, { version: 15, name: 'enrollment protocols' }]);
     } finally {
       raw.close();
     }

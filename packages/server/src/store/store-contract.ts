@@ -541,6 +541,50 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       });
     });
 
+    describe('enrollment protocols and CMP transactions', () => {
+      it('ok/protocols/enable-once-list-in-order-disable-per-scope', async () => {
+        const b = await base();
+        const other = f.component(b.system.id);
+        await store.insertComponent(other);
+        assert.deepEqual(await store.listProtocolSwitches(), []);
+        const onComponent = { systemId: b.system.id, componentId: b.component.id, protocol: 'est' as const, enabledAt: at(1), enabledBy: b.user.id };
+        const onSystem = { ...onComponent, componentId: null, protocol: 'cmp' as const, enabledAt: at(2) };
+        assert.equal(await store.transaction((tx) => tx.enableProtocol(onComponent)), true);
+        assert.equal(await store.enableProtocol(onSystem), true);
+        assert.equal(await store.enableProtocol({ ...onComponent, enabledAt: at(3) }), false, 'enabled already: the first row stays');
+        assert.equal(await store.enableProtocol({ ...onComponent, componentId: other.id, protocol: 'scep' }), true);
+        const all = await store.listProtocolSwitches(b.system.id);
+        // The system's own switch first, then its components'.
+        assert.deepEqual(all[0], onSystem);
+        assert.deepEqual(all.slice(1).map((p) => [p.componentId, p.protocol]).sort(), [[b.component.id, 'est'], [other.id, 'scep']].sort());
+        assert.deepEqual(all.find((p) => p.protocol === 'est'), onComponent);
+        assert.equal(await store.disableProtocol(b.system.id, null, 'est'), false, 'est is on the component, not the system');
+        assert.equal(await store.transaction((tx) => tx.disableProtocol(b.system.id, b.component.id, 'est')), true);
+        assert.equal(await store.disableProtocol(b.system.id, b.component.id, 'est'), false);
+        assert.deepEqual((await store.listProtocolSwitches()).map((p) => p.protocol).sort(), ['cmp', 'scep']);
+      });
+
+      it('ok/cmp/transactions-unique-by-id-and-nonce-compare-and-set', async () => {
+        const b = await base();
+        const { request } = await requestWithDevice(b, { protocol: 'cmp' });
+        assert.equal((await store.findRequest(request.id))?.protocol, 'cmp');
+        const opened = {
+          transactionId: 'aa01', senderNonce: 'bb01', serverNonce: 'cc01', bodyType: 'ir', state: 'waiting' as const,
+          deviceId: request.deviceId, requestId: request.id, serial: null, createdAt: at(1), updatedAt: at(1),
+        };
+        await store.transaction((tx) => tx.insertCmpTransaction(opened));
+        assert.deepEqual(await store.findCmpTransaction('aa01'), opened);
+        assert.deepEqual(await store.findCmpTransactionByNonce('bb01'), opened);
+        assert.equal(await store.findCmpTransaction('aa02'), null);
+        await assert.rejects(store.insertCmpTransaction({ ...opened, senderNonce: 'bb02' }), (e: unknown) => e instanceof StoreConflict && e.constraint === 'cmp_transactions_pkey');
+        await assert.rejects(store.insertCmpTransaction({ ...opened, transactionId: 'aa02' }), (e: unknown) => e instanceof StoreConflict && e.constraint === 'cmp_transactions_sender_nonce_key');
+        const serial = 'ab'.repeat(16) as SerialNumber;
+        assert.equal(await store.updateCmpTransaction('aa01', ['waiting'], 'issued', { serverNonce: 'cc02', at: at(2), serial }), true);
+        assert.equal(await store.updateCmpTransaction('aa01', ['waiting'], 'issued', { serverNonce: 'cc03', at: at(3) }), false, 'not waiting any more');
+        assert.deepEqual(await store.findCmpTransaction('aa01'), { ...opened, state: 'issued', serverNonce: 'cc02', serial, updatedAt: at(2) });
+      });
+    });
+
     describe('conflicts', () => {
       it('fail/unique/users-and-tokens', async () => {
         const alice = f.user();
