@@ -305,4 +305,33 @@ describe('device trace of an enrollment with a pairing code or a token', () => {
     assert.equal(`serial=${trace.certificates[0].serial.replace(/:/g, '').toUpperCase()}`, serialOf(readKeystoreFile(dir, 'certificate')));
     assert.ok(!r.body.toString().includes(token.split('_')[2] as string), 'the token\'s secret is in no entry');
   });
+
+  it('ok/trace/a-revoked-device-s-return-with-a-pairing-code-has-its-own-story', async () => {
+    // ZM-T1, enrolled with a token above, is revoked and comes back with a pairing code and a new key.
+    const first = (await t.call('GET', '/api/v1/devices/ZM-T1/trace')).json().request.id as string;
+    assert.equal((await t.call('POST', '/api/v1/devices/ZM-T1/revoke', { json: { reason: 'keyCompromise' } })).status, 200);
+    const created = await t.call('POST', '/api/v1/pairings', { json: { system: 'ZMonitor', component: 'bedside monitor', deviceId: 'ZM-T1', deviceLabel: 'Bed 14' } });
+    assert.equal(created.status, 201, created.body.toString());
+    const dir = join(work, 'return-keystore');
+    // A revoked device's return needs an approver, whatever the policy.
+    const running = pairDevice({ ...deps, sleep: () => new Promise((resolve) => setTimeout(resolve, 100)) }, { dir, serviceUrl: t.service.url, rootPem: t.rootPem, deviceId: 'ZM-T1', code: created.json().code as string, maxWaitMs: 60_000 });
+    let requestId: string | undefined;
+    for (let i = 0; i < 400 && !requestId; i++) {
+      requestId = ((await t.call('GET', '/api/v1/requests?state=pending&q=ZM-T1')).json().items as { id: string }[])[0]?.id;
+      if (!requestId) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(requestId, 'the device asked again');
+    assert.equal((await t.call('POST', `/api/v1/requests/${requestId}/approve`)).status, 200);
+    await running;
+
+    const returned = (await t.call('GET', '/api/v1/devices/ZM-T1/trace')).json();
+    assert.equal(returned.request.id, requestId);
+    assert.deepEqual(returned.events.map((e: { action: string }) => e.action), ['pairing.create', 'pairing.use', 'request.submit', 'request.approve', 'device.confirm']);
+    const earlier = (await t.call('GET', `/api/v1/devices/ZM-T1/trace?request=${first}`)).json();
+    const actions = earlier.events.map((e: { action: string }) => e.action) as string[];
+    assert.deepEqual(actions.slice(0, 5), ['token.create', 'token.use', 'request.submit', 'request.auto_approve', 'device.confirm']);
+    assert.ok(actions.includes('device.revoke'), actions.join());
+    assert.ok(!actions.some((a) => a.startsWith('pairing.')), 'the return\'s pairing is not the token request\'s story');
+    assert.ok(earlier.events.every((e: { seq: number }) => e.seq < returned.events[0].seq));
+  });
 });

@@ -58,13 +58,12 @@ export async function readDeviceTrace(deps: Pick<ServiceDeps, 'store'>, deviceId
   const page = await deps.store.listAudit({ targetIds, limit: MAX_HISTORY, offset: 0 });
   // listAudit is newest first; a trace reads oldest first.
   const all = [...page.items].reverse();
-  const window = windowOf(all, deviceId, request.id);
-  const from = secretWindowStart(all, request, window.from);
+  const { from, until } = windowOf(all, deviceId, request, requests.items);
   const mine = new Set<string>([deviceId, ...token, request.id, ...certificates.map((c) => c.serial)]);
   // An entry about the device that names another request (its confirmation, say) is that request's.
   const events = all.filter((e) => {
     const about = requestIdOf(e, deviceId);
-    return e.seq >= from && e.seq < window.until && mine.has(e.targetId) && (about === null || about === request.id);
+    return e.seq >= from && e.seq < until && mine.has(e.targetId) && (about === null || about === request.id);
   });
   return {
     device,
@@ -91,18 +90,24 @@ function requestIdOf(e: AuditEntry, deviceId: string): string | null {
 }
 
 /**
- * The seq window of a request's story: from its first entry up to the first entry of the request
- * that came next (each request's first entry is where its story starts, so earlier requests and
- * later renewals each stay in their own trace).
+ * The seq window of a request's story: from where it starts up to where the request that came
+ * next starts (so earlier requests and later renewals each stay in their own trace). A request
+ * starts at its first entry, or, enrolled with a one-time secret, at that secret's creation
+ * (secretWindowStart): a revoked device's return with a pairing code leaves the new code's
+ * entries out of the earlier request's story.
  */
-function windowOf(entries: readonly AuditEntry[], deviceId: string, requestId: string): { from: number; until: number } {
+function windowOf(entries: readonly AuditEntry[], deviceId: string, request: RequestRecord, requests: readonly RequestRecord[]): { from: number; until: number } {
   const firsts = new Map<string, number>();
   for (const e of entries) {
     const id = requestIdOf(e, deviceId);
     if (id !== null && !firsts.has(id)) firsts.set(id, e.seq);
   }
-  const from = firsts.get(requestId) ?? 0;
-  const later = [...firsts.values()].filter((seq) => seq > from);
+  const first = firsts.get(request.id) ?? 0;
+  const from = secretWindowStart(entries, request, first);
+  // A later request's story starts at its secret, but never before this request's first entry.
+  const later = requests
+    .filter((r) => r.id !== request.id && (firsts.get(r.id) ?? 0) > first)
+    .map((r) => Math.max(first + 1, secretWindowStart(entries, r, firsts.get(r.id) as number)));
   return { from, until: later.length > 0 ? Math.min(...later) : Number.POSITIVE_INFINITY };
 }
 
