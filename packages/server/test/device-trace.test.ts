@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { initDevice, provisionConnected, readKeystoreFile, renewConnected, reprovisionConnected } from '@provisio/device';
+import { enrollWithToken, initDevice, pairDevice, provisionConnected, readKeystoreFile, renewConnected, reprovisionConnected } from '@provisio/device';
 import { createKeySigner, decodePem, generateKey } from '@provisio/pki';
 import { parseCertifiedProfile, parsePackage } from '@provisio/protocol';
 import { openssl, tempDir } from '@provisio/testkit';
@@ -232,5 +232,106 @@ describe('device trace of an earlier request', () => {
       assert.doesNotMatch(answer.body.toString(), /DEV-O|Other|pending/);
     }
     assert.equal((await t.call('GET', '/api/v1/devices/MTR-1/trace?request=a%20b')).status, 400);
+  });
+});
+
+describe('device trace of an enrollment with a pairing code or a token', () => {
+  // Devices enrolled by the device SDK with a one-time secret (no package): the trace's request
+  // is the CSR itself, and its story starts where the secret was made and spent.
+  let t: TestService;
+  const deps = { clock: { now: () => new Date() }, random: { bytes: (n: number) => randomBytes(n) } };
+  const work = tempDir('provisio-trace-secret-');
+  const serialOf = (pem: string | Buffer) => {
+    writeFileSync(join(work, 'c.pem'), pem);
+    return openssl(['x509', '-in', join(work, 'c.pem'), '-noout', '-serial']).stdout.trim();
+  };
+
+  before(async () => {
+    t = await startTestService({ webRoot: null });
+    await setUpSystem(t, 'ZMonitor', 'bedside monitor', ['p256']);
+  });
+  after(() => t.close());
+
+  it('ok/trace/pairing-enrollment-has-the-csr-and-the-pairing-story', async () => {
+    const created = await t.call('POST', '/api/v1/pairings', { json: { system: 'ZMonitor', component: 'bedside monitor', deviceId: 'ZM-P1', deviceLabel: 'Bed 12' } });
+    assert.equal(created.status, 201, created.body.toString());
+    const code = created.json().code as string;
+    const dir = join(work, 'pair-keystore');
+    // The system's policy has no automatic rule: an approver decides while the device asks again.
+    const running = pairDevice({ ...deps, sleep: () => new Promise((resolve) => setTimeout(resolve, 100)) }, { dir, serviceUrl: t.service.url, rootPem: t.rootPem, deviceId: 'ZM-P1', code, maxWaitMs: 60_000 });
+    let requestId: string | undefined;
+    for (let i = 0; i < 400 && !requestId; i++) {
+      requestId = ((await t.call('GET', '/api/v1/requests?state=pending&q=ZM-P1')).json().items as { id: string }[])[0]?.id;
+      if (!requestId) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(requestId, 'the device asked');
+    const approver = (await t.call('POST', '/api/v1/users', { json: { username: 'paula', role: 'approver' } })).json().token as string;
+    assert.equal((await t.call('POST', `/api/v1/requests/${requestId}/approve`, { token: approver })).status, 200);
+    await running;
+
+    const r = await t.call('GET', '/api/v1/devices/ZM-P1/trace');
+    assert.equal(r.status, 200, r.body.toString());
+    const trace = r.json();
+    assert.deepEqual(trace.request.enrollment, { kind: 'pairing-code', id: 'ZM-P1' });
+    assert.equal(trace.request.file, trace.csr, 'the stored request is the CSR itself');
+    const csrPath = join(work, 'pair.csr');
+    writeFileSync(csrPath, Buffer.from(trace.csr as string, 'base64'));
+    assert.equal(openssl(['req', '-inform', 'DER', '-in', csrPath, '-noout', '-verify']).status, 0);
+    assert.equal(createHash('sha256').update(Buffer.from(trace.csr as string, 'base64')).digest('hex'), trace.request.contentSha256);
+    assert.deepEqual(trace.events.map((e: { action: string }) => e.action), ['pairing.create', 'pairing.use', 'request.submit', 'request.approve', 'device.confirm']);
+    assert.equal(trace.request.decidedBy, 'user:paula');
+    assert.equal(`serial=${trace.certificates[0].serial.replace(/:/g, '').toUpperCase()}`, serialOf(readKeystoreFile(dir, 'certificate')));
+    assert.doesNotMatch(r.body.toString(), new RegExp(code.replace('-', '-?'), 'i'), 'the pairing code is in no entry');
+  });
+
+  it('ok/trace/token-enrollment-has-the-csr-and-the-token-story', async () => {
+    assert.equal((await t.call('POST', '/api/v1/systems/ZMonitor/policy', { json: { mode: 'automatic', rules: { transports: ['connected'] } } })).status, 200);
+    const created = await t.call('POST', '/api/v1/tokens', { json: { system: 'ZMonitor', component: 'bedside monitor', deviceId: 'ZM-T1' } });
+    assert.equal(created.status, 201, created.body.toString());
+    const token = created.json().token as string;
+    const tokenId = created.json().record.id as string;
+    // Another token made later, for another device: not this device's story.
+    assert.equal((await t.call('POST', '/api/v1/tokens', { json: { system: 'ZMonitor', component: 'bedside monitor', deviceId: 'ZM-T2' } })).status, 201);
+    const dir = join(work, 'token-keystore');
+    await enrollWithToken(deps, { dir, serviceUrl: t.service.url, rootPem: t.rootPem, deviceId: 'ZM-T1', token, maxWaitMs: 30_000 });
+
+    const r = await t.call('GET', '/api/v1/devices/ZM-T1/trace');
+    assert.equal(r.status, 200, r.body.toString());
+    const trace = r.json();
+    assert.deepEqual(trace.request.enrollment, { kind: 'token', id: tokenId });
+    assert.equal(trace.request.file, trace.csr);
+    assert.deepEqual(trace.events.map((e: { action: string }) => e.action), ['token.create', 'token.use', 'request.submit', 'request.auto_approve', 'device.confirm']);
+    assert.ok(trace.events.slice(0, 2).every((e: { targetId: string }) => e.targetId === tokenId));
+    assert.equal(`serial=${trace.certificates[0].serial.replace(/:/g, '').toUpperCase()}`, serialOf(readKeystoreFile(dir, 'certificate')));
+    assert.ok(!r.body.toString().includes(token.split('_')[2] as string), 'the token\'s secret is in no entry');
+  });
+
+  it('ok/trace/a-revoked-device-s-return-with-a-pairing-code-has-its-own-story', async () => {
+    // ZM-T1, enrolled with a token above, is revoked and comes back with a pairing code and a new key.
+    const first = (await t.call('GET', '/api/v1/devices/ZM-T1/trace')).json().request.id as string;
+    assert.equal((await t.call('POST', '/api/v1/devices/ZM-T1/revoke', { json: { reason: 'keyCompromise' } })).status, 200);
+    const created = await t.call('POST', '/api/v1/pairings', { json: { system: 'ZMonitor', component: 'bedside monitor', deviceId: 'ZM-T1', deviceLabel: 'Bed 14' } });
+    assert.equal(created.status, 201, created.body.toString());
+    const dir = join(work, 'return-keystore');
+    // A revoked device's return needs an approver, whatever the policy.
+    const running = pairDevice({ ...deps, sleep: () => new Promise((resolve) => setTimeout(resolve, 100)) }, { dir, serviceUrl: t.service.url, rootPem: t.rootPem, deviceId: 'ZM-T1', code: created.json().code as string, maxWaitMs: 60_000 });
+    let requestId: string | undefined;
+    for (let i = 0; i < 400 && !requestId; i++) {
+      requestId = ((await t.call('GET', '/api/v1/requests?state=pending&q=ZM-T1')).json().items as { id: string }[])[0]?.id;
+      if (!requestId) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(requestId, 'the device asked again');
+    assert.equal((await t.call('POST', `/api/v1/requests/${requestId}/approve`)).status, 200);
+    await running;
+
+    const returned = (await t.call('GET', '/api/v1/devices/ZM-T1/trace')).json();
+    assert.equal(returned.request.id, requestId);
+    assert.deepEqual(returned.events.map((e: { action: string }) => e.action), ['pairing.create', 'pairing.use', 'request.submit', 'request.approve', 'device.confirm']);
+    const earlier = (await t.call('GET', `/api/v1/devices/ZM-T1/trace?request=${first}`)).json();
+    const actions = earlier.events.map((e: { action: string }) => e.action) as string[];
+    assert.deepEqual(actions.slice(0, 5), ['token.create', 'token.use', 'request.submit', 'request.auto_approve', 'device.confirm']);
+    assert.ok(actions.includes('device.revoke'), actions.join());
+    assert.ok(!actions.some((a) => a.startsWith('pairing.')), 'the return\'s pairing is not the token request\'s story');
+    assert.ok(earlier.events.every((e: { seq: number }) => e.seq < returned.events[0].seq));
   });
 });

@@ -12,7 +12,7 @@ import { validateMethod } from '../src/visualizer/model/validate.js';
 import { CREDENTIALS } from '../src/visualizer/model/credentials.js';
 import { type Answers, answersFromQuery, recommend, USE_CASES } from '../src/visualizer/model/decide.js';
 
-const REQUIRED = ['provisio-connected', 'provisio-disconnected', 'provisio-proxy', 'zero-touch', 'qr-app', 'x509-csr', 'token-psk', 'manufacturer-cert', 'jitp'];
+const REQUIRED = ['provisio-connected', 'provisio-disconnected', 'provisio-proxy', 'provisio-pairing', 'zero-touch', 'qr-app', 'x509-csr', 'token-psk', 'manufacturer-cert', 'jitp'];
 
 function withStep(m: Method, index: number, change: Partial<Step>): Method {
   return { ...m, steps: m.steps.map((s, i) => (i === index ? { ...s, ...change } : s)) };
@@ -30,14 +30,43 @@ describe('visualizer models', () => {
     });
   }
 
+  // The routes the service really has (docs/service.md, docs/proxy.md), in the order they run.
+  const routes = (id: string) => findMethod(id)?.steps.map((s) => s.title).filter((t) => /^(GET|POST) /.test(t));
+
   it('ok/provisio-flows-match-the-code', () => {
-    // The routes the service really has (docs/service.md, docs/proxy.md), in the order they run.
-    const routes = (id: string) => findMethod(id)?.steps.map((s) => s.title).filter((t) => /^(GET|POST) /.test(t));
     assert.deepEqual(routes('provisio-connected'), ['POST /api/v1/device/requests', 'GET …/profile?wait=25', 'POST /api/v1/device/confirm']);
     assert.deepEqual(routes('provisio-proxy'), ['POST /api/v1/gateways', 'POST /api/v1/gateway/requests', 'POST /api/v1/gateway/profiles', 'POST /api/v1/gateway/confirm']);
     const disconnected = findMethod('provisio-disconnected');
     assert.ok(disconnected && !disconnected.steps.some((s) => s.from === 'device' && s.to === 'service'), 'the disconnected device never talks to the service');
     assert.equal(disconnected?.steps.at(-1)?.id, 'complete');
+  });
+
+  it('ok/pairing-token-and-qr-flows-are-provisio-s-own-and-match-the-code', () => {
+    // The seed's hospital workflow: register with a code, hello, pair with the CSR, the signed
+    // payload, confirmation over mutual TLS, the check-in at the central station.
+    const pairing = ['POST /api/v1/pairings', 'POST /api/v1/device/pairing/hello', 'POST /api/v1/device/pairing/pair', 'POST /api/v1/device/confirm', 'POST /api/v1/check-in'];
+    assert.deepEqual(routes('provisio-pairing'), pairing);
+    assert.deepEqual(routes('qr-app'), pairing);
+    assert.deepEqual(routes('token-psk'), ['POST /api/v1/tokens', 'POST /api/v1/device/enroll', 'POST /api/v1/device/confirm']);
+    for (const id of ['provisio-pairing', 'token-psk', 'qr-app']) {
+      const m = findMethod(id) as Method;
+      assert.equal(m.kind, 'provisio', `${id} is Provisio's own`);
+      assert.ok(m.steps.every((s) => s.standards.every((r) => r.level !== 'illustrates')), `${id} claims what it does, not what a generic method would`);
+      // Every step the device or the admin runs names the command that runs it.
+      for (const s of m.steps.filter((x) => x.from === 'device' || x.from === 'admin')) {
+        if (['human', 'optical', 'usb'].includes(s.channel.kind)) continue; // a person carries the secret
+        assert.match(s.command ?? '', /^provisio (pairing create|token create|device (pair|enroll|check-in|audit)) /, `${id}/${s.id} names its command`);
+      }
+      // The device's key stays on it: every call it makes sends a CSR, never a key, and the last ones are mutual TLS.
+      assert.ok(!m.steps.some((s) => s.carries.some((f) => /private ?key/i.test(f.name))), `${id} carries no private key`);
+      assert.ok(m.steps.some((s) => s.title === 'POST /api/v1/device/confirm' && s.channel.kind === 'mtls'));
+    }
+    const seed = findMethod('provisio-pairing') as Method;
+    assert.deepEqual(seed.steps.map((s) => s.id), ['register', 'hand-over', 'hello', 'keygen', 'pair', 'approve', 'payload', 'verify', 'install', 'confirm', 'check-in', 'audit-log']);
+    assert.match(seed.steps.find((s) => s.id === 'audit-log')?.command ?? '', /^provisio device audit --dir \S+ --verify$/);
+    assert.match(findMethod('qr-app')?.steps[0]?.command ?? '', /--qr /);
+    // The generic methods stay generic and name no command.
+    for (const m of METHODS.filter((x) => x.kind === 'generic')) assert.ok(m.steps.every((s) => s.command === undefined), m.id);
   });
 
   it('ok/lifecycle-flows-match-the-code-and-are-not-methods', () => {
@@ -70,6 +99,8 @@ describe('visualizer models', () => {
       [withStep(m, 2, { to: 'device' }), /only a local channel/],
       [{ ...m, actors: [m.actors[0], m.actors[2], m.actors[1], m.actors[3]].filter((a) => a !== undefined) }, /zone operator: its lanes are not adjacent/],
       [{ ...m, kind: 'generic' }, /a generic method can only illustrate/],
+      [{ ...m, kind: 'generic' }, /a generic method has no Provisio command/],
+      [withStep(m, 2, { command: 'rm -rf /' }), /a command is a provisio command/],
     ];
     for (const [broken, problem] of cases) {
       const problems = validateMethod(broken);

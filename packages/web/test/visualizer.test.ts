@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,6 +19,7 @@ import type { Browser } from 'playwright-core';
 import { setUpSystem, startTestService, type TestService } from '../../server/test/service-harness.js';
 import { findMethod, FLOWS, LIFECYCLE_FLOWS, METHODS } from '../src/visualizer/model/index.js';
 import { toMermaid } from '../src/visualizer/model/mermaid.js';
+import { provisioAsync, transcript } from '../../cli/test/run-cli.js';
 import { launchBrowser, openPage, type WatchedPage } from './browser-harness.js';
 
 // Runs inside the page (Locator.evaluate); the test's own types have no DOM.
@@ -103,15 +104,15 @@ describe('flow visualizer in Chromium', () => {
   it('ok/deep-link-opens-the-step-with-its-fields-channel-and-legend', async () => {
     const w = await open();
     const { page } = w;
-    // Step 2 of the QR code method: BLE discovery, an insecure channel.
+    // Step 2 of the QR code onboarding: the printed label travels to the ward, an insecure channel.
     await page.goto('/visualizer/qr-app?step=2');
     const panel = page.getByTestId('step-panel');
-    await panel.getByRole('heading', { name: 'Step 2 of 6: BLE discovery' }).waitFor();
-    assert.match(await panel.getByTestId('channel').innerText(), /plaintext BLE — insecure/);
-    assert.match(await panel.getByTestId('why').innerText(), /BLE is the only way in/);
-    assert.equal(await panel.getByTestId('fields').locator('tbody tr').count(), 2);
-    assert.match(await panel.getByTestId('security').innerText(), /Eavesdropping/);
-    // Insecure: dashed line and the open padlock; secure (step 3, PASE): solid and closed.
+    await panel.getByRole('heading', { name: 'Step 2 of 15: QR label to the ward' }).waitFor();
+    assert.match(await panel.getByTestId('channel').innerText(), /printed QR code — insecure/);
+    assert.match(await panel.getByTestId('why').innerText(), /travels outside the network/);
+    assert.equal(await panel.getByTestId('fields').locator('tbody tr').count(), 1);
+    assert.match(await panel.getByTestId('security').innerText(), /Anyone who sees the label/);
+    // Insecure: dashed line and the open padlock; secure (step 3, the /onboard page): solid and closed.
     const insecure = page.locator('[data-step="2"]');
     assert.equal(await insecure.getAttribute('data-secure'), 'no');
     assert.notEqual(await insecure.locator('.arrow-line').evaluate((e) => getComputedStyle(e).strokeDasharray), 'none');
@@ -125,7 +126,7 @@ describe('flow visualizer in Chromium', () => {
     assert.match(await legend.innerText(), /Insecure channel: dashed line, open padlock/);
     // Out-of-range steps are clamped; a reload keeps the step.
     await page.goto('/visualizer/qr-app?step=99');
-    await panel.getByRole('heading', { name: /^Step 6 of 6/ }).waitFor();
+    await panel.getByRole('heading', { name: /^Step 15 of 15/ }).waitFor();
     await page.goto('/visualizer/provisio-connected?step=5');
     await page.reload();
     await panel.getByRole('heading', { name: 'Step 5 of 8: Approve' }).waitFor();
@@ -161,14 +162,14 @@ describe('flow visualizer in Chromium', () => {
   it('ok/comparison-steps-both-sides-together-and-timeline-draws-human-waits-as-breaks', async () => {
     const w = await open();
     const { page } = w;
-    await page.goto('/visualizer/compare?a=token-psk&b=provisio-connected');
+    await page.goto('/visualizer/compare?a=jitp&b=provisio-connected');
     const left = page.getByTestId('compare-left-step');
     const right = page.getByTestId('compare-right-step');
-    await left.filter({ hasText: 'Step 1 of 4: Register device' }).waitFor();
+    await left.filter({ hasText: 'Step 1 of 4: Register CA + template' }).waitFor();
     await right.filter({ hasText: 'Step 1 of 8: Package (.ppkg) loaded' }).waitFor();
     await page.locator('main').focus();
     for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowRight');
-    await left.filter({ hasText: 'Step 4 of 4: Configuration' }).waitFor();
+    await left.filter({ hasText: 'Step 4 of 4: Reconnect' }).waitFor();
     await right.filter({ hasText: 'Step 4 of 8' }).waitFor();
     // The shorter flow finishes while the longer goes on.
     await page.keyboard.press('ArrowRight');
@@ -236,7 +237,7 @@ describe('flow visualizer in Chromium', () => {
     const table = page.getByTestId('assessment');
     assert.equal(await table.locator('tbody tr').count(), METHODS.length);
     const psk = await table.locator('tr[data-method="token-psk"]').innerText();
-    assert.match(psk, /2\/5\s+Symmetric secret known to the platform/);
+    assert.match(psk, /3\/5\s+The key stays on the device and the identity is a certificate/);
     await w.screenshot('v09-assessment');
 
     await page.getByRole('link', { name: 'Which method?' }).click();
@@ -244,6 +245,10 @@ describe('flow visualizer in Chromium', () => {
     const rec = page.getByTestId('recommendation');
     // The defaults: online, a technician, high assurance, hundreds → Provisio connected.
     await rec.getByRole('heading', { name: 'Recommended: Provisio: connected' }).waitFor();
+    // The guide says which Provisio command runs each step of the method it recommends.
+    const commands = rec.getByTestId('guide-commands');
+    assert.match(await commands.innerText(), /provisio package create --system ZMonitor[\s\S]*provisio device provision --package[\s\S]*provisio request approve/);
+    assert.match(await rec.innerText(), /Also consider Provisio: pairing code/);
     await page.getByLabel('Can the device reach the provisioning service when it is installed?').selectOption('site');
     await rec.getByRole('heading', { name: 'Recommended: Provisio: proxy gateway' }).waitFor();
     assert.match(await rec.innerText(), /cannot alter or forge anything/);
@@ -251,6 +256,7 @@ describe('flow visualizer in Chromium', () => {
     await page.getByLabel('Who installs it?').selectOption('factory');
     await page.getByLabel('How many devices?').selectOption('thousands');
     await rec.getByRole('heading', { name: 'Recommended: Zero-touch (ZTP)' }).waitFor();
+    assert.match(await commands.innerText(), /no Provisio command runs it/);
     assert.match(page.url(), /\/visualizer\/guide\?connectivity=online&installer=factory&security=high&scale=thousands$/);
     assert.equal(await page.getByTestId('share-url').innerText(), page.url());
     await w.screenshot('v10-guide');
@@ -261,8 +267,16 @@ describe('flow visualizer in Chromium', () => {
     assert.equal(await shared.page.getByLabel('Who installs it?').inputValue(), 'factory');
     // A use case fills the answers in.
     await page.getByRole('link', { name: /Smart-home plugs/ }).click();
-    await rec.getByRole('heading', { name: 'Recommended: QR code / app' }).waitFor();
+    await rec.getByRole('heading', { name: 'Recommended: Provisio: QR code / onboarding page' }).waitFor();
     assert.equal(await page.getByLabel('Who installs it?').inputValue(), 'consumer');
+    const qrCommands = await commands.innerText();
+    assert.match(qrCommands, /provisio pairing create [^\n]*--qr dev-001\.png[\s\S]*provisio device pair --url/);
+    assert.match(qrCommands, /provisio device pair --url[\s\S]*provisio device check-in[\s\S]*provisio device audit --dir \/var\/lib\/provisio --verify/);
+    // A lab prototype: the one-time token, with its two commands.
+    await page.getByRole('link', { name: /A lab prototype/ }).click();
+    await rec.getByRole('heading', { name: 'Recommended: Provisio: one-time token (PSK)' }).waitFor();
+    assert.match(await commands.innerText(), /provisio token create --system ZMonitor[^\n]*--id DEV-001[\s\S]*provisio device enroll --url[^\n]*--token-file/);
+    await w.screenshot('v20-guide-commands');
     assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
     assert.deepEqual([...w.faults, ...shared.faults], []);
   });
@@ -274,11 +288,11 @@ describe('flow visualizer in Chromium', () => {
     await page.getByRole('link', { name: 'Credentials', exact: true }).click();
     await page.getByRole('heading', { name: 'Credential types and best practices' }).waitFor();
     const psk = page.getByTestId('credential-psk');
-    assert.match(await psk.innerText(), /Platform database breach/);
+    assert.match(await psk.innerText(), /A stolen database/);
     assert.ok(await page.getByTestId('checklist').locator('li').count() >= 5);
     await w.screenshot('v11-credentials');
-    await psk.getByRole('link', { name: 'Token / PSK, step 2: Copy secret' }).click();
-    await page.getByRole('heading', { name: 'Step 2 of 4: Copy secret' }).waitFor();
+    await psk.getByRole('link', { name: 'Provisio: one-time token (PSK), step 2: Token file copied' }).click();
+    await page.getByRole('heading', { name: 'Step 2 of 8: Token file copied' }).waitFor();
     assert.match(page.url(), /\/visualizer\/token-psk\?step=2$/);
     assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
     assert.deepEqual(w.faults, []);
@@ -464,6 +478,125 @@ describe('flow visualizer in Chromium', () => {
     await panel.getByTestId('illustrative').waitFor();
     assert.equal(await panel.getByTestId('example-bytes').count(), 0);
     assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/pairing-token-and-qr-flows-show-the-real-service-s-bytes-and-their-commands', async () => {
+    const w = await open();
+    const { page } = w;
+    const fixture = JSON.parse(readFileSync(new URL('../src/visualizer/bytes/example-fixture.json', import.meta.url), 'utf8')) as {
+      pairing: { certificate: string; pair: { answer: { payload: { pairingCode: string; issuedAt: string } } } };
+      token: { certificate: string };
+    };
+    const serialOf = (b64: string) => execFileSync('openssl', ['x509', '-inform', 'DER', '-noout', '-serial'], { input: Buffer.from(b64, 'base64'), encoding: 'utf8' }).trim();
+    const stepOf = (method: string, id: string) => (findMethod(method)?.steps.findIndex((s) => s.id === id) ?? -1) + 1;
+    const panel = page.getByTestId('step-panel');
+    const treeSerial = async () => `serial=${await panel.getByTestId('byteview').first().locator('[role="treeitem"][data-name="serialNumber"]').getByTestId('der-value').first().innerText()}`;
+
+    // The pairing code flow: each device step names `provisio device pair`; the approval shows the
+    // paired certificate with the serial openssl prints; the payload step the seed's signed payload.
+    await page.goto(`/visualizer/provisio-pairing?step=${stepOf('provisio-pairing', 'register')}`);
+    await panel.getByRole('heading', { name: /^Step 1 of 12: POST \/api\/v1\/pairings$/ }).waitFor();
+    assert.match(await panel.getByTestId('command').innerText(), /^provisio pairing create --system ZMonitor --component "bedside monitor" --id DEV-001 --label "Bed 12"/);
+    assert.equal(await panel.getByTestId('illustrative').count(), 0, 'Provisio\'s own flow');
+    await page.goto(`/visualizer/provisio-pairing?step=${stepOf('provisio-pairing', 'hello')}`);
+    assert.match(await panel.getByTestId('command').innerText(), /^provisio device pair --url \S+ --ca root\.crt --id DEV-001 --code/);
+    assert.match(await panel.getByTestId('answer-hello').innerText(), /"system": "ZMonitor"/);
+    assert.match(await panel.getByTestId('sent-hello').innerText(), /"code": "[A-Z2-9]{4}-\*{4}"/);
+    await page.goto(`/visualizer/provisio-pairing?step=${stepOf('provisio-pairing', 'approve')}`);
+    assert.equal(await treeSerial(), serialOf(fixture.pairing.certificate));
+    await page.goto(`/visualizer/provisio-pairing?step=${stepOf('provisio-pairing', 'payload')}`);
+    const payload = await panel.getByTestId('payload-json').innerText();
+    assert.match(payload, new RegExp(`"pairingCode": "${fixture.pairing.pair.answer.payload.pairingCode.replace(/\*/g, '\\*')}"`));
+    assert.match(payload, /"clientCertificate": "-----BEGIN CERTIFICATE-----/);
+    assert.match(await panel.getByTestId('payload-header').innerText(), /"alg": "ES256"[\s\S]*"x5c"/);
+    // The payload's clientCertificate in the byte view: the same serial.
+    assert.equal(await treeSerial(), serialOf(fixture.pairing.certificate));
+    await w.screenshot('v21-pairing-payload');
+    await page.goto(`/visualizer/provisio-pairing?step=${stepOf('provisio-pairing', 'audit-log')}`);
+    assert.match(await panel.getByTestId('command').innerText(), /^provisio device audit --dir \S+ --verify$/);
+    assert.match(await panel.getByTestId('device-audit').innerText(), /"event":"profile\.verified"[\s\S]*"event":"install\.completed"[\s\S]*"event":"install\.confirmed"/);
+
+    // The token flow: `provisio token create`, then `provisio device enroll` with the real CSR and certificate.
+    await page.goto('/visualizer/token-psk?step=1');
+    assert.match(await panel.getByTestId('command').innerText(), /^provisio token create --system ZMonitor/);
+    await page.goto(`/visualizer/token-psk?step=${stepOf('token-psk', 'enroll')}`);
+    assert.match(await panel.getByTestId('command').innerText(), /^provisio device enroll --url \S+ --ca root\.crt --token-file/);
+    assert.match(await panel.getByTestId('sent-enroll').innerText(), /"token": "pvt_[0-9a-f]{16}_\*{4}"/);
+    assert.match(await panel.getByTestId('der-tree').first().innerText(), /CertificationRequest[\s\S]*commonName = DEV-003/);
+    await page.goto(`/visualizer/token-psk?step=${stepOf('token-psk', 'approve')}`);
+    assert.equal(await treeSerial(), serialOf(fixture.token.certificate));
+    await w.screenshot('v22-token-certificate');
+
+    // The QR flow: `pairing create --qr`, then the pairing's real bytes.
+    await page.goto('/visualizer/qr-app?step=1');
+    assert.match(await panel.getByTestId('command').innerText(), /--qr dev-001\.png/);
+    await page.goto(`/visualizer/qr-app?step=${stepOf('qr-app', 'approve')}`);
+    assert.equal(await treeSerial(), serialOf(fixture.pairing.certificate));
+    // None of the three says it is only shown for comparison.
+    for (const id of ['provisio-pairing', 'token-psk', 'qr-app']) {
+      await page.goto(`/visualizer/${id}`);
+      await page.getByTestId('step-panel').waitFor();
+      assert.doesNotMatch(await page.locator('main').innerText(), /illustrative|for comparison|does not implement/i, id);
+    }
+    assert.deepEqual(apiCalls, [], 'the visualizer calls no API');
+    assert.deepEqual(w.faults, []);
+  });
+
+  it('ok/replay-of-a-real-pairing-made-with-the-cli-plays-its-steps', async () => {
+    // An admin's `provisio pairing create`, then on the device `provisio device pair`, both the
+    // built CLI against this service; the system takes a valid code as the approval.
+    assert.equal((await t.call('POST', '/api/v1/systems', { json: { name: 'PairMonitor', separationOfDuties: false } })).status, 201);
+    assert.equal((await t.call('POST', '/api/v1/systems/PairMonitor/components', { json: { name: 'bedside monitor', keyTypes: ['p256'] } })).status, 201);
+    assert.equal((await t.call('PATCH', '/api/v1/systems/PairMonitor', { json: { enrollmentSecretApproves: true } })).status, 200);
+    const work = tempDir('provisio-replay-pair-');
+    const rootFile = join(work, 'root.crt');
+    writeFileSync(rootFile, t.rootPem);
+    const env = { PROVISIO_URL: t.service.url, PROVISIO_CA_FILE: rootFile, PROVISIO_TOKEN: t.adminToken };
+    // In the background: the service answers in this process.
+    const created = await provisioAsync(['pairing', 'create', '--system', 'PairMonitor', '--component', 'bedside monitor', '--id', 'DEV-P1', '--label', 'Bed 7'], env);
+    assert.equal(created.status, 0, transcript(created));
+    const code = created.stdout.trim();
+    assert.match(code, /^[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}$/);
+    const dir = join(work, 'keystore');
+    const paired = await provisioAsync(['device', 'pair', '--url', t.service.url, '--ca', rootFile, '--id', 'DEV-P1', '--code', code, '--dir', dir]);
+    assert.equal(paired.status, 0, transcript(paired));
+    const serial = execFileSync('openssl', ['x509', '-in', join(dir, 'certificate.pem'), '-noout', '-serial'], { encoding: 'utf8' }).trim();
+
+    const w = await openPage(browser, t.service.url);
+    const { page } = w;
+    await signIn(w);
+    await page.goto('/visualizer/replay/DEV-P1');
+    await page.getByRole('heading', { name: 'Replay: DEV-P1' }).waitFor();
+    assert.match(await page.getByRole('link', { name: 'Provisio: pairing code' }).first().getAttribute('href') ?? '', /\/visualizer\/provisio-pairing$/);
+    assert.match(await page.getByTestId('replay-enrollment').innerText(), /pairing code .*DEV-P1/);
+    assert.equal(await page.getByTestId('replay-serial').innerText(), serial);
+    // Its real steps, in audit order: registered, code spent, request stored, approved by the code, confirmed.
+    await page.getByTestId('position').filter({ hasText: 'Step 1 / 5' }).waitFor();
+    const panel = page.getByTestId('step-panel');
+    await panel.getByRole('heading', { name: 'Step 1 of 5: POST /api/v1/pairings' }).waitFor();
+    assert.equal(await panel.getByTestId('replay-step-actor').innerText(), 'user:admin');
+    await panel.locator('[data-message="secret-created"]').waitFor();
+    await page.locator('main').focus();
+    await page.keyboard.press('ArrowRight');
+    await panel.getByRole('heading', { name: 'Step 2 of 5: POST /api/v1/device/pairing/pair' }).waitFor();
+    assert.equal(await panel.getByTestId('replay-step-actor').innerText(), 'device:DEV-P1');
+    await page.keyboard.press('ArrowRight');
+    await panel.getByRole('heading', { name: 'Step 3 of 5: POST /api/v1/device/pairing/pair' }).waitFor();
+    // The request as stored is the CSR the device made, decoded.
+    await panel.locator('[data-message="csr"]').waitFor();
+    assert.match(await panel.getByTestId('der-tree').innerText(), /CertificationRequest[\s\S]*commonName = DEV-P1/);
+    await page.keyboard.press('ArrowRight');
+    await panel.getByRole('heading', { name: 'Step 4 of 5: Approved and issued' }).waitFor();
+    assert.equal(`serial=${await panel.getByTestId('byteview').first().locator('[role="treeitem"][data-name="serialNumber"]').getByTestId('der-value').first().innerText()}`, serial);
+    await page.keyboard.press('End');
+    await panel.getByRole('heading', { name: 'Step 5 of 5: POST /api/v1/device/confirm' }).waitFor();
+    assert.match(page.url(), /\/visualizer\/replay\/DEV-P1\?step=5$/);
+    assert.equal(await panel.getByTestId('replay-step-actor').innerText(), 'device:DEV-P1');
+    const events = page.getByTestId('replay-events');
+    for (const action of ['pairing.create', 'pairing.use', 'request.submit', 'request.approve', 'device.confirm']) await events.locator(`tr[data-action="${action}"]`).waitFor();
+    assert.doesNotMatch(await page.locator('main').innerText(), new RegExp(code));
+    await w.screenshot('v23-replay-pairing');
     assert.deepEqual(w.faults, []);
   });
 

@@ -52,11 +52,14 @@ export async function readDeviceTrace(deps: Pick<ServiceDeps, 'store'>, deviceId
     .filter((c) => c.requestId === request.id)
     .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   const profile = await deps.store.findProfile(request.id);
-  const page = await deps.store.listAudit({ targetIds: [deviceId, ...requests.items.map((r) => r.id), ...certificates.map((c) => c.serial)], limit: MAX_HISTORY, offset: 0 });
+  // A token enrollment's token is audited under its own id (a pairing code's under the device id).
+  const token = request.enrollment?.kind === 'token' ? [request.enrollment.id] : [];
+  const targetIds = [deviceId, ...token, ...requests.items.map((r) => r.id), ...certificates.map((c) => c.serial)];
+  const page = await deps.store.listAudit({ targetIds, limit: MAX_HISTORY, offset: 0 });
   // listAudit is newest first; a trace reads oldest first.
   const all = [...page.items].reverse();
-  const { from, until } = windowOf(all, deviceId, request.id);
-  const mine = new Set<string>([deviceId, request.id, ...certificates.map((c) => c.serial)]);
+  const { from, until } = windowOf(all, deviceId, request, requests.items);
+  const mine = new Set<string>([deviceId, ...token, request.id, ...certificates.map((c) => c.serial)]);
   // An entry about the device that names another request (its confirmation, say) is that request's.
   const events = all.filter((e) => {
     const about = requestIdOf(e, deviceId);
@@ -87,19 +90,47 @@ function requestIdOf(e: AuditEntry, deviceId: string): string | null {
 }
 
 /**
- * The seq window of a request's story: from its first entry up to the first entry of the request
- * that came next (each request's first entry is where its story starts, so earlier requests and
- * later renewals each stay in their own trace).
+ * The seq window of a request's story: from where it starts up to where the request that came
+ * next starts (so earlier requests and later renewals each stay in their own trace). A request
+ * starts at its first entry, or, enrolled with a one-time secret, at that secret's creation
+ * (secretWindowStart): a revoked device's return with a pairing code leaves the new code's
+ * entries out of the earlier request's story.
  */
-function windowOf(entries: readonly AuditEntry[], deviceId: string, requestId: string): { from: number; until: number } {
+function windowOf(entries: readonly AuditEntry[], deviceId: string, request: RequestRecord, requests: readonly RequestRecord[]): { from: number; until: number } {
   const firsts = new Map<string, number>();
   for (const e of entries) {
     const id = requestIdOf(e, deviceId);
     if (id !== null && !firsts.has(id)) firsts.set(id, e.seq);
   }
-  const from = firsts.get(requestId) ?? 0;
-  const later = [...firsts.values()].filter((seq) => seq > from);
+  const first = firsts.get(request.id) ?? 0;
+  const from = secretWindowStart(entries, request, first);
+  // A later request's story starts at its secret, but never before this request's first entry.
+  const later = requests
+    .filter((r) => r.id !== request.id && (firsts.get(r.id) ?? 0) > first)
+    .map((r) => Math.max(first + 1, secretWindowStart(entries, r, firsts.get(r.id) as number)));
   return { from, until: later.length > 0 ? Math.min(...later) : Number.POSITIVE_INFINITY };
+}
+
+/** The audit actions that create and spend the one-time secret a request was enrolled with. */
+const SECRET_ACTIONS = {
+  'pairing-code': { create: 'pairing.create', use: 'pairing.use' },
+  'token': { create: 'token.create', use: 'token.use' },
+} as const;
+
+/**
+ * Where the story of a request enrolled with a one-time secret starts: the secret's creation (a
+ * pairing code's pre-registration, a token's making), then its use, both before the request's
+ * own first entry. The use is appended in the request's transaction just before request.submit;
+ * the creation is the latest one before that use. Other requests start at their first entry.
+ */
+function secretWindowStart(entries: readonly AuditEntry[], request: RequestRecord, from: number): number {
+  if (!request.enrollment) return from;
+  const actions = SECRET_ACTIONS[request.enrollment.kind];
+  const about = (e: AuditEntry) => e.targetId === request.enrollment?.id;
+  const use = [...entries].reverse().find((e) => e.seq < from && e.action === actions.use && about(e));
+  if (!use) return from;
+  const created = [...entries].reverse().find((e) => e.seq < use.seq && e.action === actions.create && about(e));
+  return created?.seq ?? use.seq;
 }
 
 /**

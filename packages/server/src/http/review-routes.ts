@@ -3,7 +3,7 @@ import { APPROVER_ROLES } from '../domain/approval-checks.js';
 import { approveMany, MAX_APPROVE_MANY } from '../domain/approve-many.js';
 import type { Actor } from '../domain/deps.js';
 import { ServiceError } from '../domain/errors.js';
-import type { DeviceIdText, RequestId, Role } from '../domain/model.js';
+import type { DeviceIdText, RequestId, RequestRecord, Role } from '../domain/model.js';
 
 import { reviewRequest } from '../domain/review-request.js';
 import { readDeviceHistory } from '../domain/device-history.js';
@@ -55,7 +55,7 @@ export const REVIEW_ROUTES: readonly RouteSpec[] = [
       return {
         body: {
           device: await deviceView(t.device, names),
-          request: { ...(await requestView(t.request, names)), decidedBy: t.decidedBy, file: t.request.raw.toString('utf8') },
+          request: { ...(await requestView(t.request, names)), decidedBy: t.decidedBy, file: requestFileText(t.request) },
           csr: t.csr.toString('base64'),
           certificates: t.certificates.map((c) => ({ ...certificateView(c), der: c.der.toString('base64') })),
           profile: t.profile ? { createdAt: t.profile.createdAt.toISOString(), file: t.profile.content.toString('utf8') } : null,
@@ -84,3 +84,11 @@ export const REVIEW_ROUTES: readonly RouteSpec[] = [
     },
   },
 ];
+
+/**
+ * The request file as text: a signed request or renewal JWS as received; for an enrollment with a
+ * token or pairing code, or by a standard protocol, whose stored bytes are the CSR's DER, their base64.
+ */
+function requestFileText(r: RequestRecord): string {
+  return r.enrollment || r.protocol ? r.raw.toString('base64') : r.raw.toString('utf8');
+}

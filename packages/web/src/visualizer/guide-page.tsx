@@ -4,7 +4,7 @@
  * four questions → a recommended method and why; the answers live in the URL, so it can be shared.
  */
 import { Link, navigate, useLocation } from '../router';
-import { type Answers, answersFromQuery, answersToQuery, type Assessment, findMethod, METHODS, type Question, QUESTIONS, recommend, USE_CASES } from './model/index.js';
+import { type Answers, answersFromQuery, answersToQuery, type Assessment, findMethod, type Method, METHODS, type Question, QUESTIONS, recommend, USE_CASES } from './model/index.js';
 
 const DIMENSIONS: { key: keyof Assessment; label: string; better: string }[] = [
   { key: 'security', label: 'Security', better: 'higher is stronger' },
@@ -47,6 +47,33 @@ export function AssessmentPage() {
   );
 }
 
+/** The Provisio commands that run a method, in the order of its steps, each once, with the steps it runs. */
+export function commandsOf(method: Method): { command: string; steps: string[] }[] {
+  const out: { command: string; steps: string[] }[] = [];
+  for (const s of method.steps) {
+    if (s.command === undefined) continue;
+    const known = out.find((c) => c.command === s.command);
+    if (known) known.steps.push(s.title);
+    else out.push({ command: s.command, steps: [s.title] });
+  }
+  return out;
+}
+
+function Commands({ method }: { method: Method }) {
+  const commands = commandsOf(method);
+  if (method.kind === 'generic' || commands.length === 0) {
+    return <p data-testid="guide-commands" className="muted">A generic method, described for comparison: no Provisio command runs it.</p>;
+  }
+  return (
+    <div data-testid="guide-commands">
+      <h3>Run it with</h3>
+      <ol>
+        {commands.map((c) => <li key={c.command}><code className="wrap">{c.command}</code> <span className="muted">— {c.steps.join(', ')}</span></li>)}
+      </ol>
+    </div>
+  );
+}
+
 export function GuidePage() {
   const { query } = useLocation();
   const answers = answersFromQuery(query);
@@ -72,6 +99,7 @@ export function GuidePage() {
         <ul>{result.reasons.map((r) => <li key={r}>{r}</li>)}</ul>
         {result.alternatives.map((alt) => <p key={alt.method}>Also consider <Link to={`/visualizer/${alt.method}`}>{findMethod(alt.method)?.name ?? alt.method}</Link> {alt.when}.</p>)}
         <p><Link to={`/visualizer/${result.method}`}>See the {method?.name ?? result.method} flow step by step</Link></p>
+        {method ? <Commands method={method} /> : null}
       </div>
       <p>Share these answers: <code data-testid="share-url" className="wrap">{shareUrl}</code></p>
       <h2>Use cases</h2>

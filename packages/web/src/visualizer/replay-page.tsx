@@ -23,7 +23,8 @@ import { Swimlane } from './swimlane';
 interface AuditEntry { seq: number; at: string; actor: string; action: string; targetId: string; details: unknown; hash: string; prevHash: string }
 export interface Trace {
   device: DeviceView;
-  request: RequestView & { decidedBy: string | null; file: string };
+  /** `enrollment`: how a first request without a package authenticated (a pairing code or a token); its `file` is then the CSR's base64. */
+  request: RequestView & { decidedBy: string | null; file: string; enrollment?: { kind: string; id: string } };
   csr: string;
   certificates: (CertificateView & { der: string })[];
   profile: { createdAt: string; file: string } | null;
@@ -34,19 +35,26 @@ export interface Trace {
 const METHOD_OF_TRANSPORT: Record<string, string> = { connected: 'provisio-connected', upload: 'provisio-disconnected', proxy: 'provisio-proxy' };
 /** A renewal or a reprovisioning is its lifecycle flow, whatever its transport. */
 const FLOW_OF_KIND: Record<string, string> = { renewal: 'provisio-renewal', reprovision: 'provisio-reprovision' };
+/** A request enrolled with a one-time secret follows that secret's flow (the QR flow's requests are pairings too). */
+const FLOW_OF_ENROLLMENT: Record<string, string> = { 'pairing-code': 'provisio-pairing', 'token': 'token-psk' };
 /** Which model step each audit action is, per method. */
 const STEP_OF_ACTION: Record<string, Record<string, string>> = {
   'provisio-connected': { 'request.submit': 'submit', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'confirm' },
   'provisio-disconnected': { 'request.submit': 'upload', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.complete': 'complete' },
+  // The secret's making and spending are audited; the code is spent and the request stored in the one pair call.
+  'provisio-pairing': { 'pairing.create': 'register', 'pairing.use': 'pair', 'request.submit': 'pair', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'confirm' },
+  'token-psk': { 'token.create': 'create', 'token.use': 'enroll', 'request.submit': 'enroll', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'confirm' },
   'provisio-proxy': { 'request.submit': 'forward', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'confirm-forward' },
   // Renewal: the request, its certificate and profile are one transaction (certificate.renew).
   'provisio-renewal': { 'certificate.renew': 'renew', 'certificate.install': 'confirm' },
   'provisio-reprovision': { 'request.submit': 'submit', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'certificate.install': 'confirm' },
 };
 
-/** Which flow a request followed: by its kind, else by how it travelled. */
-export function flowOf(request: { kind?: string | null; transport: string }): Flow | undefined {
-  return findFlow((request.kind ? FLOW_OF_KIND[request.kind] : undefined) ?? METHOD_OF_TRANSPORT[request.transport] ?? '');
+/** Which flow a request followed: by its kind, else the one-time secret it enrolled with, else how it travelled. */
+export function flowOf(request: { kind?: string | null; transport: string; enrollment?: { kind: string } }): Flow | undefined {
+  const byKind = request.kind ? FLOW_OF_KIND[request.kind] : undefined;
+  const bySecret = request.enrollment ? FLOW_OF_ENROLLMENT[request.enrollment.kind] : undefined;
+  return findFlow(byKind ?? bySecret ?? METHOD_OF_TRANSPORT[request.transport] ?? '');
 }
 
 /** A replay URL: the device's current request, or the one asked for, at a step. */
@@ -62,6 +70,12 @@ function replayUrl(deviceId: string, requestId: string | null, step?: number): s
 const KIND_WORDS: Record<string, string> = {
   renewal: 'renewal: a new certificate asked for with the current one',
   reprovision: 'reprovisioning: a fresh profile asked for with the current certificate',
+};
+
+/** What authenticated a first request without a package, in words. */
+const ENROLLMENT_WORDS: Record<string, string> = {
+  'pairing-code': 'a pairing code of the pre-registered device',
+  'token': 'a one-time enrollment token',
 };
 
 /** How a request travelled, in words. */
@@ -164,6 +178,7 @@ function Replay({ trace, method, requestId }: { trace: Trace; method: Flow; requ
       <dl className="facts" data-testid="replay-facts">
         <dt>Kind</dt><dd data-testid="replay-kind">{KIND_WORDS[request.kind ?? ''] ?? 'provisioning: the device\'s first identity'}</dd>
         <dt>Transport</dt><dd>{TRANSPORT_WORDS[request.transport] ?? request.transport}{request.gateway ? ` (gateway ${request.gateway})` : ''}</dd>
+        {request.enrollment && <><dt>Enrolled with</dt><dd data-testid="replay-enrollment">{ENROLLMENT_WORDS[request.enrollment.kind] ?? request.enrollment.kind} <code>{request.enrollment.id}</code></dd></>}
         <dt>Request</dt><dd><code>{request.id}</code> ({request.state}), SHA-256 <code className="wrap">{request.contentSha256}</code></dd>
         <dt>Key</dt><dd>{request.keyAlgorithm}, public key SHA-256 <code className="wrap">{request.publicKeySha256}</code></dd>
         <dt>Hardware serial</dt><dd>{request.hardwareSerial ?? '—'}</dd>
@@ -292,6 +307,20 @@ function StepMessage({ trace, action }: { trace: Trace; action: string }) {
         <p>The renewal request exactly as the service received it over mutual TLS with the current certificate ({trace.request.file.length} bytes, SHA-256 <code className="wrap">{trace.request.contentSha256}</code>): a compact JWS signed by the device&apos;s current key; the CSR it carries is the first DER value below.</p>
         <JwsView text={trace.request.file} label="renewal request" />
         <Issued trace={trace} cert={cert} when="in the same transaction, answered on the same call" />
+      </div>
+    );
+  }
+  if (action === 'pairing.create' || action === 'token.create') {
+    return <p data-testid="replay-message" data-message="secret-created">{action === 'pairing.create' ? 'A PKI admin pre-registered the device with a pairing code. The code was printed once and is kept only as a scrypt hash: it is in no entry and no trace.' : 'An administrator made the enrollment token. It was printed once and only its SHA-256 is kept: the entry names its id, never the secret.'}</p>;
+  }
+  if (action === 'pairing.use' || action === 'token.use') {
+    return <p data-testid="replay-message" data-message="secret-used">{action === 'pairing.use' ? 'The device\'s code was checked against the record and spent, in the transaction that stored the request below.' : 'The token was checked (its binding, uses and expiry) and one use spent, in the transaction that stored the request below.'}</p>;
+  }
+  if (action === 'request.submit' && trace.request.enrollment) {
+    return (
+      <div data-testid="replay-message" data-message="csr">
+        <p>No request file: the device sent {trace.request.enrollment.kind === 'token' ? 'the token' : 'its pairing code'} with a PKCS#10 CSR, which is stored as received ({fromBase64(trace.csr).length} bytes, SHA-256 <code className="wrap">{trace.request.contentSha256}</code>).</p>
+        <ByteView der={fromBase64(trace.csr)} structure="csr" label="CSR" />
       </div>
     );
   }

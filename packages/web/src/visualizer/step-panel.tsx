@@ -21,6 +21,12 @@ export function StepPanel({ method, index, headingId = 'step-heading' }: { metho
         <dd>{formatDuration(step.duration.seconds)}{step.duration.humanWait ? ' (a person acts)' : ''}</dd>
         <dt>State after</dt>
         <dd>{step.stateChange ?? 'nothing persistent changes'}</dd>
+        {step.command !== undefined && (
+          <>
+            <dt>Run by</dt>
+            <dd data-testid="command"><code className="wrap">{step.command}</code></dd>
+          </>
+        )}
       </dl>
       <h3>Why here</h3>
       <p data-testid="why">{step.why}</p>

@@ -51,8 +51,14 @@ export function recommend(a: Answers): Recommendation {
   if (a.installer === 'consumer') {
     return {
       method: 'qr-app',
-      reasons: ['An end user installs it: scanning a code with a phone is the least friction for a person without training.', a.security === 'high' ? 'For a high assurance need, insist on a unique passcode per device, a PAKE session and device attestation.' : 'A unique setup code per device meets the ETSI EN 303 645 baseline on default passwords.'],
-      alternatives: [{ method: 'manufacturer-cert', when: 'if the manufacturer installs an IDevID you can verify' }],
+      reasons: [
+        'A person without training installs it: scanning a QR label on the onboarding page is the least friction, and nothing needs typing.',
+        a.security === 'high' ? 'Under the label is the pairing code flow: a single-use, expiring code that locks after five wrong tries, a signed payload checked before anything is written, and mutual TLS; keep labels with their devices and expiries short.' : 'A unique, single-use code per device meets the ETSI EN 303 645 baseline on default passwords.',
+      ],
+      alternatives: [
+        { method: 'provisio-pairing', when: 'if the code is typed on the device instead of scanned' },
+        { method: 'manufacturer-cert', when: 'if the manufacturer installs an IDevID you can verify' },
+      ],
     };
   }
   if (a.installer === 'factory') {
@@ -79,8 +85,11 @@ export function recommend(a: Answers): Recommendation {
   if (a.security === 'baseline' && a.scale === 'few') {
     return {
       method: 'token-psk',
-      reasons: ['A handful of low-risk devices: a secret per device is the least to build.', 'Plan a move to certificates before the fleet grows: secrets do not scale or revoke well.'],
-      alternatives: [{ method: 'provisio-connected', when: 'if the devices will go to production' }],
+      reasons: ['A handful of low-risk devices: a one-time token per device and one command on it is the least to set up.', 'The token is a bearer secret until it is spent: keep it single-use and short-lived; the identity the device keeps is a certificate.'],
+      alternatives: [
+        { method: 'provisio-pairing', when: 'if a PKI admin pre-registers each device and a technician types its code' },
+        { method: 'provisio-connected', when: 'if the devices will go to production' },
+      ],
     };
   }
   return {
@@ -90,7 +99,10 @@ export function recommend(a: Answers): Recommendation {
       a.security === 'high' ? 'An approver (or a narrow automatic policy) decides each request, and the install is proven over mutual TLS.' : 'An automatic approval policy removes the wait while keeping the device id pattern and hourly cap.',
       a.scale === 'thousands' ? 'Long-polling, bulk approval and automatic policies keep the people out of the loop at scale.' : 'The package is per system, so one file serves every device of it.',
     ],
-    alternatives: [{ method: 'x509-csr', when: 'if an existing EST-based PKI must be used' }],
+    alternatives: [
+      { method: 'provisio-pairing', when: 'if no provisioning package may be loaded on the device: a PKI admin pre-registers it with a one-time pairing code (the hospital workflow)' },
+      { method: 'x509-csr', when: 'if an existing EST-based PKI must be used' },
+    ],
   };
 }
 

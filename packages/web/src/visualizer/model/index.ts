@@ -3,6 +3,7 @@ import { jitp } from './jitp.js';
 import { manufacturerCert } from './manufacturer-cert.js';
 import { provisioConnected } from './provisio-connected.js';
 import { provisioDisconnected } from './provisio-disconnected.js';
+import { provisioPairing } from './provisio-pairing.js';
 import { provisioProxy } from './provisio-proxy.js';
 import { provisioRenewal } from './provisio-renewal.js';
 import { provisioReprovision } from './provisio-reprovision.js';
@@ -16,6 +17,7 @@ export const METHODS: readonly Method[] = [
   provisioConnected,
   provisioDisconnected,
   provisioProxy,
+  provisioPairing,
   zeroTouch,
   qrApp,
   x509Csr,

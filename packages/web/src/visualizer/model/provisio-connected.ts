@@ -22,6 +22,7 @@ export const provisioConnected: Method = {
   steps: [
     {
       id: 'package', from: 'admin', to: 'device', title: 'Package (.ppkg) loaded',
+      command: 'provisio package create --system ZMonitor --out zmonitor.ppkg',
       sentence: 'The administrator creates a provisioning package for the system and it is copied onto the device.',
       why: 'The device needs the root of trust, the service URL and a bootstrap credential before it can make a request anyone will accept.',
       channel: SECRET_FILE,
@@ -42,6 +43,7 @@ export const provisioConnected: Method = {
     },
     {
       id: 'init', from: 'device', to: 'device', title: 'Key + request made',
+      command: 'provisio device provision --package zmonitor.ppkg --component "bedside monitor" --id DEV-001 --label "Bed 12" --dir /var/lib/provisio',
       sentence: 'The device generates its key pair, builds a PKCS#10 CSR and signs the request twice: with its new key and with the bootstrap key.',
       why: 'The key is made on the device before anything is sent, so the private key never leaves it; the two signatures prove possession and a genuine package.',
       channel: ON_DEVICE,
@@ -65,6 +67,7 @@ export const provisioConnected: Method = {
     },
     {
       id: 'submit', from: 'device', to: 'service', title: 'POST /api/v1/device/requests',
+      command: 'provisio device provision --package zmonitor.ppkg --component "bedside monitor" --id DEV-001 --label "Bed 12" --dir /var/lib/provisio',
       sentence: 'The device submits its request file to the service, trusting only the root from its package.',
       why: 'It can only be sent once it is signed; the device has no client certificate yet, so the request authenticates itself by its two signatures.',
       channel: SERVER_TLS,
@@ -85,6 +88,7 @@ export const provisioConnected: Method = {
     },
     {
       id: 'wait', from: 'device', to: 'service', title: 'GET …/profile?wait=25',
+      command: 'provisio device provision --package zmonitor.ppkg --component "bedside monitor" --id DEV-001 --label "Bed 12" --dir /var/lib/provisio',
       sentence: 'The device long-polls for the decision; the service holds the call until the request is decided or 25 seconds pass.',
       why: 'Nothing can be installed before someone (or a policy) decides; long-polling answers as soon as that happens.',
       channel: SERVER_TLS,
@@ -102,6 +106,7 @@ export const provisioConnected: Method = {
     },
     {
       id: 'approve', from: 'approver', to: 'service', title: 'Approve',
+      command: 'provisio request approve req_0123abcd',
       sentence: 'An approver reviews the request (signatures verified again, key algorithm, serial) and approves it.',
       why: 'The decision comes after intake, so the approver sees only requests that passed every check.',
       channel: SESSION_TLS,
@@ -140,6 +145,7 @@ export const provisioConnected: Method = {
     },
     {
       id: 'install', from: 'device', to: 'device', title: 'Verify + install',
+      command: 'provisio device provision --package zmonitor.ppkg --component "bedside monitor" --id DEV-001 --label "Bed 12" --dir /var/lib/provisio',
       sentence: 'The device verifies the profile against the root from its package and installs the certificate.',
       why: 'Verification comes before anything is written, so a refused profile changes nothing.',
       channel: ON_DEVICE,
@@ -154,6 +160,7 @@ export const provisioConnected: Method = {
     },
     {
       id: 'confirm', from: 'device', to: 'service', title: 'POST /api/v1/device/confirm',
+      command: 'provisio device provision --package zmonitor.ppkg --component "bedside monitor" --id DEV-001 --label "Bed 12" --dir /var/lib/provisio',
       sentence: 'The device calls the service over mutual TLS with its new certificate and a proof signed by its key; the service marks it Provisioned.',
       why: 'It proves the install really happened: only a device holding the new key can present that certificate.',
       channel: MUTUAL_TLS,

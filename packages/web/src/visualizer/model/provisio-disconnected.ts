@@ -29,7 +29,7 @@ export const provisioDisconnected: Method = {
   ],
   steps: [
     shared('package'),
-    { ...shared('init'), sentence: 'Offline, the device (provisio device init) generates its key pair, builds a CSR and signs the request with its key and the bootstrap key.' },
+    { ...shared('init'), command: 'provisio device init --package /media/usb/zmonitor.ppkg --component "bedside monitor" --id DEV-001 --dir /var/lib/provisio', sentence: 'Offline, the device (provisio device init) generates its key pair, builds a CSR and signs the request with its key and the bootstrap key.' },
     {
       id: 'carry-request', from: 'device', to: 'technician', title: 'request.ppr to USB',
       sentence: 'The technician copies the signed request file from the device onto a USB stick.',
@@ -46,6 +46,7 @@ export const provisioDisconnected: Method = {
     },
     {
       id: 'upload', from: 'technician', to: 'service', title: 'Upload request',
+      command: 'provisio request upload /media/usb/*.ppr',
       sentence: 'The technician uploads the request file (Provisioning page or provisio request upload).',
       why: 'Intake runs the same checks as a device submission before anything is stored.',
       channel: SESSION_TLS,
@@ -61,6 +62,7 @@ export const provisioDisconnected: Method = {
     shared('approve'),
     {
       id: 'download', from: 'service', to: 'technician', title: 'Download profile',
+      command: 'provisio profile download req_0123abcd --out DEV-001.pcp',
       sentence: 'The technician downloads the certified profile (or a signed bundle of many).',
       why: 'The profile exists only once the request is approved.',
       channel: SESSION_TLS,
@@ -87,9 +89,10 @@ export const provisioDisconnected: Method = {
       standards: [{ id: 'RFC 7515', level: 'uses', claim: 'The profile is a JWS checked against the package root.' }],
       duration: { seconds: 600, humanWait: true },
     },
-    { ...shared('install'), channel: ON_DEVICE, sentence: 'Offline, the device (provisio device install) verifies the profile against the root from its package and installs the certificate.' },
+    { ...shared('install'), command: 'provisio device install --dir /var/lib/provisio /media/usb/DEV-001.pcp', channel: ON_DEVICE, sentence: 'Offline, the device (provisio device install) verifies the profile against the root from its package and installs the certificate.' },
     {
       id: 'complete', from: 'technician', to: 'service', title: 'Complete provisioning',
+      command: 'provisio device complete DEV-001',
       sentence: 'The technician marks the device complete; the service records it as Provisioned.',
       why: 'The service cannot see the install, so a person states it after installing.',
       channel: SESSION_TLS,

@@ -33,6 +33,7 @@ export const provisioProxy: Method = {
   steps: [
     {
       id: 'register-gateway', from: 'admin', to: 'service', title: 'POST /api/v1/gateways',
+      command: 'provisio gateway create ward-3 --host gw-ward3.hospital.example --dir /etc/provisio-gateway',
       sentence: 'The administrator registers the gateway: its key is made locally and only a CSR with its host names is sent.',
       why: 'The gateway needs a certificate before devices can trust it and before the service will accept its batches.',
       channel: SESSION_TLS,
@@ -46,9 +47,10 @@ export const provisioProxy: Method = {
       duration: { seconds: 120, humanWait: true },
     },
     shared('package'),
-    shared('init'),
+    { ...shared('init'), command: 'provisio device provision --package zmonitor.ppkg --component "bedside monitor" --id DEV-001 --label "Bed 12" --dir /var/lib/provisio --url https://gw-ward3.hospital.example:8444' },
     {
       id: 'submit-gateway', from: 'device', to: 'gateway', title: 'Submit to gateway',
+      command: 'provisio device provision --package zmonitor.ppkg --component "bedside monitor" --id DEV-001 --label "Bed 12" --dir /var/lib/provisio --url https://gw-ward3.hospital.example:8444',
       sentence: 'The device submits its request to the gateway exactly as it would to the service.',
       why: 'The device can reach only the gateway; the request is already signed, so the courier cannot change it.',
       channel: { ...SERVER_TLS, label: 'TLS, gateway certificate chained to the package root' },
@@ -63,6 +65,7 @@ export const provisioProxy: Method = {
     },
     {
       id: 'forward', from: 'gateway', to: 'service', title: 'POST /api/v1/gateway/requests',
+      command: 'provisio proxy run --upstream https://pki.hospital.example:8443 --listen 0.0.0.0:8444 --dir /etc/provisio-gateway',
       sentence: 'The gateway forwards queued requests in a batch of up to 100; each goes through the same intake.',
       why: 'Batches go when the uplink works; intake is per item so one refusal costs only itself.',
       channel: gatewayMtls,
@@ -78,6 +81,7 @@ export const provisioProxy: Method = {
     shared('approve'),
     {
       id: 'fetch-profiles', from: 'gateway', to: 'service', title: 'POST /api/v1/gateway/profiles',
+      command: 'provisio proxy run --upstream https://pki.hospital.example:8443 --listen 0.0.0.0:8444 --dir /etc/provisio-gateway',
       sentence: 'The gateway asks for the profiles of the requests it carried.',
       why: 'Profiles exist only after approval; a gateway may ask only about its own requests.',
       channel: gatewayMtls,
@@ -91,9 +95,10 @@ export const provisioProxy: Method = {
       duration: { seconds: 30, humanWait: false },
     },
     { ...shared('profile'), id: 'profile-gateway', from: 'gateway', to: 'device', sentence: 'The gateway hands the certified profile back to the device\'s poll.', why: 'The device polls the gateway as it would the service.', channel: { ...SERVER_TLS, label: 'TLS, gateway certificate chained to the package root' }, threats: ['A gateway altering the profile.'], mitigations: ['The device verifies the profile signature against its package root (cp_signature_invalid).'] },
-    shared('install'),
+    { ...shared('install'), command: 'provisio device provision --package zmonitor.ppkg --component "bedside monitor" --id DEV-001 --label "Bed 12" --dir /var/lib/provisio --url https://gw-ward3.hospital.example:8444' },
     {
       id: 'confirm-gateway', from: 'device', to: 'gateway', title: 'Confirm + proof',
+      command: 'provisio device provision --package zmonitor.ppkg --component "bedside monitor" --id DEV-001 --label "Bed 12" --dir /var/lib/provisio --url https://gw-ward3.hospital.example:8444',
       sentence: 'The device confirms over mutual TLS with its new certificate and a proof signed by its key.',
       why: 'The TLS handshake ends at the gateway, so the signed proof is what travels on to the service.',
       channel: MUTUAL_TLS,
@@ -108,6 +113,7 @@ export const provisioProxy: Method = {
     },
     {
       id: 'confirm-forward', from: 'gateway', to: 'service', title: 'POST /api/v1/gateway/confirm',
+      command: 'provisio proxy run --upstream https://pki.hospital.example:8443 --listen 0.0.0.0:8444 --dir /etc/provisio-gateway',
       sentence: 'The gateway forwards the certificate chain and the proof; the service marks the device Provisioned.',
       why: 'Last: only an installed device can produce the proof.',
       channel: gatewayMtls,

@@ -76,6 +76,8 @@ export interface Step {
   /** Why this step comes at this point of the order. */
   readonly why: string;
   readonly channel: Channel;
+  /** The Provisio command that runs this step, as the CLI spells it (Provisio's flows only). */
+  readonly command?: string;
   readonly carries: readonly Field[];
   /** What is true after the step that was not before (null when nothing persistent changes). */
   readonly stateChange: string | null;
