@@ -18,6 +18,12 @@ export type CertificateProfile =
   /** The service key that signs certified profiles (and audit checkpoints). */
   | { readonly kind: 'profile-signer' }
   /**
+   * The SCEP registration authority (RFC 8894 §2.1, docs/protocols.md): an RSA key that signs
+   * SCEP answers and receives the requests' content-encryption keys, so it carries
+   * keyEncipherment besides digitalSignature (strict clients look for both).
+   */
+  | { readonly kind: 'scep-ra' }
+  /**
    * A proxy gateway (docs/proxy.md): the same key serves HTTPS to devices (serverAuth, so devices
    * that trust only the package root accept it) and authenticates the gateway to the service over
    * mutual TLS (clientAuth). Its subjectAltName holds the hosts devices reach it by.
@@ -36,6 +42,7 @@ export function isCaProfile(
  */
 export function keyUsageFor(profile: CertificateProfile, key: PublicKeyInfo): KeyUsage[] {
   if (isCaProfile(profile)) return ['digitalSignature', 'keyCertSign', 'cRLSign'];
+  if (profile.kind === 'scep-ra') return ['digitalSignature', 'keyEncipherment'];
   if (profile.kind === 'ocsp-responder' || profile.kind === 'bootstrap' || profile.kind === 'profile-signer') {
     return ['digitalSignature'];
   }
@@ -56,6 +63,8 @@ export function extKeyUsageFor(profile: CertificateProfile): string[] {
       return [OID.kpProvisioRequestSigning];
     case 'profile-signer':
       return [OID.kpProvisioProfileSigning];
+    case 'scep-ra':
+      return [OID.kpCmcRa];
     default:
       // CA certificates carry no EKU: constraining them is not widely honoured and breaks chains.
       return [];

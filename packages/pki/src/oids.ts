@@ -37,6 +37,8 @@ export const OID = {
   kpServerAuth: '1.3.6.1.5.5.7.3.1',
   kpClientAuth: '1.3.6.1.5.5.7.3.2',
   kpOcspSigning: '1.3.6.1.5.5.7.3.9',
+  /** id-kp-cmcRA (RFC 6402 §2.10): a registration authority, here the SCEP RA. */
+  kpCmcRa: '1.3.6.1.5.5.7.3.28',
   // Provisio's own key purposes. They were first minted under the UUID arc 2.25 (X.667), whose
   // 128-bit arcs Go's crypto/x509 and GnuTLS refuse to parse; Microsoft's arc for OIDs made from
   // a GUID (1.2.840.113556.1.8000.2554, the GUID split into arcs below 2^24) keeps them unique
@@ -77,6 +79,7 @@ const EKU_NAMES: Readonly<Record<string, string>> = {
   '1.3.6.1.5.5.7.3.4': 'emailProtection',
   '1.3.6.1.5.5.7.3.8': 'timeStamping',
   [OID.kpOcspSigning]: 'OCSPSigning',
+  [OID.kpCmcRa]: 'cmcRA',
   [OID.kpProvisioRequestSigning]: 'provisioRequestSigning',
   [OID.kpProvisioProfileSigning]: 'provisioProfileSigning',
   ...Object.fromEntries(LEGACY_OIDS[OID.kpProvisioRequestSigning]!.map((o) => [o, 'provisioRequestSigning (legacy OID)'])),

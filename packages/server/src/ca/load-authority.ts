@@ -9,11 +9,13 @@
  * root key stays offline. Either way the service then makes (or reuses) its profile signer and
  * its TLS server certificate, both chaining to the same root and recorded in the database.
  */
+import { createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type Clock,
   type DistributionUrls,
+  type KeyType,
   type OcspResponder,
   type ParsedCertificate,
   type Random,
@@ -41,6 +43,18 @@ import { type ServiceTemplate, serviceMethod } from '../issuance/methods/service
 import { DAY_MS as DAY, RENEW_SERVICE_BEFORE_MS } from '../issuance/validity.js';
 import { Pkcs11Token, type TokenKey } from './pkcs11/pkcs11-token.js';
 import type { Pkcs11Uri } from './pkcs11/pkcs11-uri.js';
+
+/** One run of `make`, shared by every caller (a failure is retried by the next caller). */
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => {
+    made ??= make().catch((e: unknown) => {
+      made = undefined;
+      throw e;
+    });
+    return made;
+  };
+}
 
 export interface LoadedAuthority {
   readonly authority: IssuingAuthority;
@@ -159,13 +173,14 @@ async function serviceCertificate(
   name: string,
   template: ServiceTemplate,
   authority: IssuanceAuthority,
+  keyType: KeyType = 'p256',
 ): Promise<{ signer: Signer; certificate: ParsedCertificate; keyPem: string }> {
   const now = options.clock.now();
   // A key file that is not the certificate's (a kill between writing them, or a key file left
   // from before the keys moved to a token) is replaced with a new pair.
   const existing = readKeyPair(dir, name, options.log ?? (() => {}));
   if (existing && (await reusable(options, existing.certificate, authority))) return existing;
-  const key = await generateKey('p256');
+  const key = await generateKey(keyType);
   const signer = createKeySigner(key.privateKey);
   const { issued } = await options.store.transaction((tx) =>
     issueCertificate(tx, { random: options.random, authority }, { method: serviceMethod, operation: 'sign', now, input: { template, publicKey: signer.publicKey, now } }),
@@ -329,6 +344,13 @@ async function loadAuthorityWith(options: LoadAuthorityOptions, hsm: { token: Pk
         return ocspResponder;
       },
       rootCrl,
+      scepRa: once(async () => {
+        // SCEP (RFC 8894) needs an RSA key: the requests' content keys are RSA-encrypted to it.
+        // Made on the first SCEP request, not at start: RSA key generation is slow and most
+        // services never speak SCEP. A file key even with an HSM CA key (D47).
+        const ra = await serviceCertificate(options, dir, 'scep-ra', { kind: 'scep-ra' }, issuing, 'rsa3072');
+        return { certificate: ra.certificate, privateKey: createPrivateKey(ra.keyPem) };
+      }),
     },
     tls: { key: tls.keyPem, cert: encodePem('CERTIFICATE', tls.certificate.der) + encodePem('CERTIFICATE', intermediate.der) },
     rootPath: join(caDir, 'root.crt'),

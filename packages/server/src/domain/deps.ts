@@ -2,6 +2,7 @@
  * What the domain needs from the world, as one object; each service takes a `Pick` of it.
  * Only src/app.ts builds the real one.
  */
+import type { KeyObject } from 'node:crypto';
 import type {
   CertificatePlan,
   CertificateRequest,
@@ -43,6 +44,13 @@ export interface IssuingAuthority {
   renewOcspResponder(): Promise<OcspResponder>;
   /** The root's CRL from the ceremony, published beside the issuing CRL (decision D31). */
   readonly rootCrl: RootCrlSource;
+  /** The SCEP registration authority (RSA key, certified by the issuing CA; D47), made on first use. */
+  readonly scepRa?: () => Promise<ScepRa>;
+}
+
+export interface ScepRa {
+  readonly certificate: ParsedCertificate;
+  readonly privateKey: KeyObject;
 }
 
 /** A root CRL the service publishes but cannot sign: the root key is offline (or discarded). */

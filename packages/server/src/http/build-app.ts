@@ -20,6 +20,7 @@ import type { DecisionWaiters } from './decision-waiters.js';
 import { buildOpenApi } from './openapi.js';
 import type { RouteSpec } from './route.js';
 import { registerCmpRoutes } from './cmp-routes.js';
+import { registerScepRoutes } from './scep-routes.js';
 import { registerEstRoutes } from './est-routes.js';
 import { isOcspPath, registerRevocationRoutes, sendOcspMalformed } from './revocation-routes.js';
 import { ROUTES } from './routes.js';
@@ -283,6 +284,7 @@ export async function buildApp(deps: ServiceDeps, options: HttpOptions = {}): Pr
   if (options.ocsp) registerRevocationRoutes(app, deps, options.ocsp, options.log);
   registerEstRoutes(app, deps, options.log);
   registerCmpRoutes(app, deps, options.log);
+  registerScepRoutes(app, deps, options.log);
 
   const openapi = buildOpenApi(ROUTES, deps.urls.serviceUrl, SESSION_OPENAPI_PATHS);
   app.get('/openapi.json', async (_request, reply) => reply.type('application/json').send(openapi));

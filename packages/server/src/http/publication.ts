@@ -5,6 +5,7 @@
  * revocation check to check revocation (RFC 5280 §4.2.1.13 and RFC 6960/5019 practice: http
  * URLs in the CRL distribution point and the AIA). The certificates the CA issues name these URLs.
  */
+import { registerScepRoutes } from './scep-routes.js';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { encodePem } from '@provisio/pki';
 import type { OcspResponderService } from '../ca/ocsp-responder.js';
@@ -26,7 +27,9 @@ export async function buildPublicationApp(deps: ServiceDeps, ocsp: OcspResponder
   // The CA Issuers URL in certificates (RFC 5280 §4.2.2.1: DER over http).
   app.get('/ca/intermediate.cer', async (_request, reply) => reply.type('application/pkix-cert').send(deps.authority.intermediate.der));
   registerRevocationRoutes(app, deps, ocsp, log);
+  // SCEP over plain HTTP, as its clients speak it: the pkiMessage is signed and encrypted (D47).
+  registerScepRoutes(app, deps, log);
   // Plain text: this listener has no JSON API, and says where the API is.
-  app.setNotFoundHandler((request, reply) => reply.status(404).type('text/plain').send(`no ${request.method} ${request.url.split('?')[0]} here: this listener publishes only /ca/root.crt, /ca/intermediate.crt, /ca/intermediate.cer, /crl/issuing.crl, /crl/root.crl and /ocsp; the API is at ${deps.urls.serviceUrl}\n`));
+  app.setNotFoundHandler((request, reply) => reply.status(404).type('text/plain').send(`no ${request.method} ${request.url.split('?')[0]} here: this listener publishes only /ca/root.crt, /ca/intermediate.crt, /ca/intermediate.cer, /crl/issuing.crl, /crl/root.crl, /ocsp and SCEP at /scep; the API is at ${deps.urls.serviceUrl}\n`));
   return app;
 }

@@ -23,7 +23,8 @@ export type CertificateTemplate =
   | { readonly kind: 'bootstrap'; readonly packageId: PackageId; readonly system: string }
   | { readonly kind: 'tls-server'; readonly names: readonly string[] }
   | { readonly kind: 'ocsp-responder' }
-  | { readonly kind: 'profile-signer' };
+  | { readonly kind: 'profile-signer' }
+  | { readonly kind: 'scep-ra' };
 
 /** A device's key: it may keep its own key across renewals, within `refuseOwnKeys`. */
 export interface DeviceKeyOwner {

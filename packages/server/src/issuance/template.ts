@@ -44,5 +44,7 @@ export function certificateRequestFor(
       return { ...common, profile: { kind: 'ocsp-responder' }, subject: [{ type: 'CN', value: 'Provisio OCSP responder' }] };
     case 'profile-signer':
       return { ...common, profile: { kind: 'profile-signer' }, subject: [{ type: 'CN', value: 'Provisio profile signer' }] };
+    case 'scep-ra':
+      return { ...common, profile: { kind: 'scep-ra' }, subject: [{ type: 'CN', value: 'Provisio SCEP RA' }] };
   }
 }

@@ -22,6 +22,7 @@ export const BACKDATE_MS: Readonly<Record<IssuedKind, number>> = {
   'tls-server': HOUR_MS,
   'ocsp-responder': HOUR_MS,
   'profile-signer': HOUR_MS,
+  'scep-ra': HOUR_MS,
 };
 
 /** A bootstrap credential is short-lived: a factory run, not a product lifetime. */
@@ -37,6 +38,8 @@ export const TLS_VALIDITY_DAYS = 90;
  */
 export const OCSP_RESPONDER_VALIDITY_DAYS = 90;
 export const PROFILE_SIGNER_VALIDITY_DAYS = 365;
+/** The SCEP RA certificate (RFC 8894): made when SCEP is first used, renewed like the profile signer. */
+export const SCEP_RA_VALIDITY_DAYS = 365;
 /** The service's own certificates are replaced when this close to expiry (at start, or when the OCSP responder asks). */
 export const RENEW_SERVICE_BEFORE_MS = 30 * DAY_MS;
 
@@ -53,6 +56,7 @@ export const MAX_VALIDITY_DAYS: Readonly<Record<IssuedKind, number>> = {
   'tls-server': TLS_VALIDITY_DAYS,
   'ocsp-responder': OCSP_RESPONDER_VALIDITY_DAYS,
   'profile-signer': PROFILE_SIGNER_VALIDITY_DAYS,
+  'scep-ra': SCEP_RA_VALIDITY_DAYS,
 };
 
 /** Written into every certified profile: renew at two thirds of the lifetime, ±5% jitter so a fleet does not renew at once. */

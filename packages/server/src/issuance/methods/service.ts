@@ -7,9 +7,9 @@
  */
 import type { PublicKeyInfo } from '@provisio/pki';
 import { type CertificateTemplate, type EnrollmentMethod, refusingMethod } from '../method.js';
-import { OCSP_RESPONDER_VALIDITY_DAYS, PROFILE_SIGNER_VALIDITY_DAYS, TLS_VALIDITY_DAYS } from '../validity.js';
+import { OCSP_RESPONDER_VALIDITY_DAYS, PROFILE_SIGNER_VALIDITY_DAYS, SCEP_RA_VALIDITY_DAYS, TLS_VALIDITY_DAYS } from '../validity.js';
 
-export type ServiceTemplate = Extract<CertificateTemplate, { kind: 'tls-server' | 'ocsp-responder' | 'profile-signer' }>;
+export type ServiceTemplate = Extract<CertificateTemplate, { kind: 'tls-server' | 'ocsp-responder' | 'profile-signer' | 'scep-ra' }>;
 
 export interface ServiceIssuanceInput {
   readonly template: ServiceTemplate;
@@ -21,6 +21,7 @@ const LIFETIME_DAYS: Readonly<Record<ServiceTemplate['kind'], number>> = {
   'tls-server': TLS_VALIDITY_DAYS,
   'ocsp-responder': OCSP_RESPONDER_VALIDITY_DAYS,
   'profile-signer': PROFILE_SIGNER_VALIDITY_DAYS,
+  'scep-ra': SCEP_RA_VALIDITY_DAYS,
 };
 
 export const serviceMethod: EnrollmentMethod<ServiceIssuanceInput> = {
