@@ -95,7 +95,7 @@ export function registerScepRoutes(app: FastifyInstance, deps: ServiceDeps, log?
         case 'GetCACert': {
           // RFC 8894 §4.2.1.2: with an RA, a certs-only SignedData of the RA and CA certificates.
           const r = await ra();
-          return reply.status(200).type('application/x-x509-ca-ra-cert').send(encodeCertsOnly([r.certificate.der, deps.authority.intermediate.der]));
+          return reply.status(200).type('application/x-x509-ca-ra-cert').send(encodeCertsOnly([r.certificate.der, deps.authority.intermediate.der, deps.authority.root.der]));
         }
         case 'PKIOperation': {
           const body = request.method === 'POST' ? (Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)) : Buffer.from(query.message ?? '', 'base64');
