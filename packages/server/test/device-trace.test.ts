@@ -284,6 +284,41 @@ describe('device trace of an enrollment with a pairing code or a token', () => {
     assert.doesNotMatch(r.body.toString(), new RegExp(code.replace('-', '-?'), 'i'), 'the pairing code is in no entry');
   });
 
+  it('ok/trace/pairing-confirmed-on-the-onboard-page-says-so-in-its-approval', async () => {
+    // The QR flow (D46): the device pairs and waits; a person confirms it with its code on the
+    // Onboard route. The approval entry is how a replay tells this from a typed pairing.
+    const created = await t.call('POST', '/api/v1/pairings', { json: { system: 'ZMonitor', component: 'bedside monitor', deviceId: 'ZM-Q1', deviceLabel: 'Bed 13' } });
+    assert.equal(created.status, 201, created.body.toString());
+    const code = created.json().code as string;
+    const dir = join(work, 'qr-keystore');
+    const running = pairDevice({ ...deps, sleep: () => new Promise((resolve) => setTimeout(resolve, 100)) }, { dir, serviceUrl: t.service.url, rootPem: t.rootPem, deviceId: 'ZM-Q1', code, maxWaitMs: 60_000 });
+    const approver = (await t.call('POST', '/api/v1/users', { json: { username: 'quinn', role: 'approver' } })).json().token as string;
+    let confirmed: Awaited<ReturnType<typeof t.call>> | undefined;
+    for (let i = 0; i < 400; i++) {
+      confirmed = await t.call('POST', '/api/v1/onboard/confirm', { token: approver, json: { deviceId: 'ZM-Q1', code } });
+      if (confirmed.status !== 409 || confirmed.json().error.code !== 'pairing_not_asked') break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(confirmed?.status, 200, confirmed?.body.toString());
+    await running;
+
+    const r = await t.call('GET', '/api/v1/devices/ZM-Q1/trace');
+    assert.equal(r.status, 200, r.body.toString());
+    const trace = r.json();
+    assert.deepEqual(trace.events.map((e: { action: string }) => e.action), ['pairing.create', 'pairing.use', 'request.submit', 'request.approve', 'device.confirm']);
+    const approval = trace.events[3] as { actor: string; targetId: string; details: Record<string, unknown> };
+    assert.equal(approval.actor, 'user:quinn');
+    assert.equal(approval.targetId, trace.request.id);
+    assert.equal(approval.details.confirmedInPerson, true);
+    assert.equal(approval.details.pairing, 'ZM-Q1');
+    assert.equal(trace.request.decidedBy, 'user:quinn');
+    assert.equal(`serial=${trace.certificates[0].serial.replace(/:/g, '').toUpperCase()}`, serialOf(readKeystoreFile(dir, 'certificate')));
+    assert.doesNotMatch(r.body.toString(), new RegExp(code.replace('-', '-?'), 'i'), 'the pairing code is in no entry');
+    // A pairing approved elsewhere (ZM-P1, on the requests route) carries no such mark.
+    const typed = (await t.call('GET', '/api/v1/devices/ZM-P1/trace')).json();
+    assert.ok(typed.events.every((e: { details: { confirmedInPerson?: unknown } | null }) => e.details?.confirmedInPerson === undefined));
+  });
+
   it('ok/trace/token-enrollment-has-the-csr-and-the-token-story', async () => {
     assert.equal((await t.call('POST', '/api/v1/systems/ZMonitor/policy', { json: { mode: 'automatic', rules: { transports: ['connected'] } } })).status, 200);
     const created = await t.call('POST', '/api/v1/tokens', { json: { system: 'ZMonitor', component: 'bedside monitor', deviceId: 'ZM-T1' } });

@@ -6,7 +6,8 @@
  * revoked the same way. On a 390 px wide phone an approver opens /onboard directly (a reload or
  * a bookmark), types the setup payload, sees the device record; the real `provisio device
  * pair` asks; the approver confirms and the page shows the device provisioned, without
- * overflowing the screen; the device's page says it enrolled with a pairing code.
+ * overflowing the screen; the device's page says it enrolled with a pairing code, and its
+ * replay plays the QR flow with the approver's confirmation.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -153,6 +154,19 @@ describe('onboarding in Chromium', () => {
     // The device's page (an approver reads devices) names the method that enrolled it.
     await page.goto('/devices/DEV-302');
     await page.getByTestId('device-enrollment').getByText('pairing code (connected)').waitFor();
+
+    // Its replay is the QR flow: the confirmation on this page was the approval (confirmedInPerson).
+    await page.goto('/visualizer/replay/DEV-302');
+    await page.getByRole('heading', { name: 'Replay: DEV-302' }).waitFor();
+    assert.match(await page.getByRole('link', { name: 'Provisio: QR code / onboarding page' }).first().getAttribute('href') ?? '', /\/visualizer\/qr-app$/);
+    assert.match(await page.getByTestId('replay-enrollment').innerText(), /pairing code .*DEV-302, confirmed in person on the Onboard page/);
+    await page.getByRole('navigation', { name: 'Steps that happened' }).getByRole('link', { name: 'POST /api/v1/onboard/confirm' }).click();
+    const panel = page.getByTestId('step-panel');
+    await panel.getByRole('heading', { name: /^Step \d+ of \d+: POST \/api\/v1\/onboard\/confirm$/ }).waitFor();
+    assert.equal(await panel.getByTestId('replay-step-actor').innerText(), 'user:abe');
+    assert.match(await panel.getByTestId('replay-entry').innerText(), /request\.approve[\s\S]*"confirmedInPerson":true/);
+    await page.getByTestId('replay-events').locator('tr[data-action="pairing.use"]').waitFor();
+    assert.doesNotMatch(await page.locator('main').innerText(), new RegExp(code));
   });
 
   it('fail/onboard/a-wrong-code-is-refused-with-the-uniform-answer', async () => {

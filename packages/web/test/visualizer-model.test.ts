@@ -46,7 +46,9 @@ describe('visualizer models', () => {
     // payload, confirmation over mutual TLS, the check-in at the central station.
     const pairing = ['POST /api/v1/pairings', 'POST /api/v1/device/pairing/hello', 'POST /api/v1/device/pairing/pair', 'POST /api/v1/device/confirm', 'POST /api/v1/check-in'];
     assert.deepEqual(routes('provisio-pairing'), pairing);
-    assert.deepEqual(routes('qr-app'), pairing);
+    // The QR flow (D46): the device pairs first and waits; then the Onboard page looks it up and
+    // confirms it, which is the approval; then the device installs as in the pairing flow.
+    assert.deepEqual(routes('qr-app'), [...pairing.slice(0, 3), 'POST /api/v1/onboard/lookup', 'POST /api/v1/onboard/confirm', ...pairing.slice(3)]);
     assert.deepEqual(routes('token-psk'), ['POST /api/v1/tokens', 'POST /api/v1/device/enroll', 'POST /api/v1/device/confirm']);
     for (const id of ['provisio-pairing', 'token-psk', 'qr-app']) {
       const m = findMethod(id) as Method;
@@ -64,7 +66,19 @@ describe('visualizer models', () => {
     const seed = findMethod('provisio-pairing') as Method;
     assert.deepEqual(seed.steps.map((s) => s.id), ['register', 'hand-over', 'hello', 'keygen', 'pair', 'approve', 'payload', 'verify', 'install', 'confirm', 'check-in', 'audit-log']);
     assert.match(seed.steps.find((s) => s.id === 'audit-log')?.command ?? '', /^provisio device audit --dir \S+ --verify$/);
-    assert.match(findMethod('qr-app')?.steps[0]?.command ?? '', /--qr /);
+    const qr = findMethod('qr-app') as Method;
+    assert.deepEqual(qr.steps.map((s) => s.id), ['register', 'label', 'setup', 'hello', 'keygen', 'pair', 'scan', 'approve', 'payload', 'verify', 'install', 'confirm', 'check-in', 'audit-log', 'watch']);
+    assert.match(qr.steps[0]?.command ?? '', /^provisio pairing create .* --qr \S+\.png$/);
+    // The setup payload as docs/formats.md defines it: a URI with the root as sha256:, holding the code.
+    assert.match(qr.steps[0]?.carries.find((f) => f.name === 'setup')?.example ?? '', /^provisio-setup:\?v=1&url=https%3A%2F%2F[^&]+&root=sha256:[0-9a-f]+…&id=DEV-001&code=/);
+    // The device's steps are the pairing flow's own, before and after the approval.
+    const shared = (ids: string[]) => ids.map((id) => qr.steps.find((s) => s.id === id) === seed.steps.find((s) => s.id === id));
+    assert.deepEqual(shared(['hello', 'keygen', 'pair', 'payload', 'verify', 'install', 'confirm', 'check-in', 'audit-log']), Array(9).fill(true));
+    // The confirmation is a person's approval over the signed-in session, audited as confirmedInPerson.
+    const confirm = qr.steps.find((s) => s.id === 'approve');
+    assert.equal(confirm?.from, 'technician');
+    assert.equal(confirm?.channel.kind, 'tls');
+    assert.match(confirm?.carries.map((f) => f.example).join(' ') ?? '', /"action":"request\.approve".*"confirmedInPerson":true/);
     // The generic methods stay generic and name no command.
     for (const m of METHODS.filter((x) => x.kind === 'generic')) assert.ok(m.steps.every((s) => s.command === undefined), m.id);
   });

@@ -112,12 +112,13 @@ describe('flow visualizer in Chromium', () => {
     assert.match(await panel.getByTestId('why').innerText(), /travels outside the network/);
     assert.equal(await panel.getByTestId('fields').locator('tbody tr').count(), 1);
     assert.match(await panel.getByTestId('security').innerText(), /Anyone who sees the label/);
-    // Insecure: dashed line and the open padlock; secure (step 3, the /onboard page): solid and closed.
+    // Insecure: dashed line and the open padlock; secure (step 7, the /onboard page's lookup, after the device asked): solid and closed.
     const insecure = page.locator('[data-step="2"]');
     assert.equal(await insecure.getAttribute('data-secure'), 'no');
     assert.notEqual(await insecure.locator('.arrow-line').evaluate((e) => getComputedStyle(e).strokeDasharray), 'none');
     assert.equal(await insecure.locator('.icon-insecure').count(), 1);
-    const secure = page.locator('[data-step="3"]');
+    const secure = page.locator('[data-step="7"]');
+    assert.match(await secure.textContent() ?? '', /POST \/api\/v1\/onboard\/lookup/);
     assert.equal(await secure.locator('.arrow-line').evaluate((e) => getComputedStyle(e).strokeDasharray), 'none');
     assert.equal(await secure.locator('.icon-secure').count(), 1);
     // The legend names both, with their line style and icon.
@@ -528,10 +529,15 @@ describe('flow visualizer in Chromium', () => {
     assert.equal(await treeSerial(), serialOf(fixture.token.certificate));
     await w.screenshot('v22-token-certificate');
 
-    // The QR flow: `pairing create --qr`, then the pairing's real bytes.
+    // The QR flow: `pairing create --qr` with the setup payload, the device pairs, then the
+    // Onboard page's confirmation is the approval, with the pairing's real certificate.
     await page.goto('/visualizer/qr-app?step=1');
     assert.match(await panel.getByTestId('command').innerText(), /--qr dev-001\.png/);
+    assert.match(await panel.getByTestId('fields').innerText(), /provisio-setup:\?v=1&url=https%3A%2F%2F\S+&root=sha256:[0-9a-f]+…&id=DEV-001&code=ABCD-\*{4}/);
     await page.goto(`/visualizer/qr-app?step=${stepOf('qr-app', 'approve')}`);
+    await panel.getByRole('heading', { name: `Step ${stepOf('qr-app', 'approve')} of 15: POST /api/v1/onboard/confirm` }).waitFor();
+    assert.ok(stepOf('qr-app', 'approve') > stepOf('qr-app', 'pair'), 'the device pairs first, then the technician confirms');
+    assert.match(await panel.getByTestId('fields').innerText(), /"confirmedInPerson":true/);
     assert.equal(await treeSerial(), serialOf(fixture.pairing.certificate));
     // None of the three says it is only shown for comparison.
     for (const id of ['provisio-pairing', 'token-psk', 'qr-app']) {

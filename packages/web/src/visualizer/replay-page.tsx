@@ -2,7 +2,8 @@
  * /visualizer/replay/<deviceId>?request=ID&step=N (signed in): the flow that really happened on
  * this server for one request of the device (its current one without ?request=), played on the
  * same swimlanes and player as the explanatory flows. The flow is the request's kind (a renewal,
- * a reprovisioning) or else its transport's method. The steps are the audit entries of that
+ * a reprovisioning), else the one-time secret it enrolled with (a pairing confirmed in person on
+ * the Onboard page is the QR flow), else its transport's method. The steps are the audit entries of that
  * request in chain order, each drawn as the model step it is, with
  * its real time, the real wait before it, who acted, the entry's chain hash, and the real message
  * of that step in the byte view. The data is one read, GET /api/v1/devices/{id}/trace: public
@@ -35,7 +36,7 @@ export interface Trace {
 const METHOD_OF_TRANSPORT: Record<string, string> = { connected: 'provisio-connected', upload: 'provisio-disconnected', proxy: 'provisio-proxy' };
 /** A renewal or a reprovisioning is its lifecycle flow, whatever its transport. */
 const FLOW_OF_KIND: Record<string, string> = { renewal: 'provisio-renewal', reprovision: 'provisio-reprovision' };
-/** A request enrolled with a one-time secret follows that secret's flow (the QR flow's requests are pairings too). */
+/** A request enrolled with a one-time secret follows that secret's flow (a pairing confirmed on the Onboard page is the QR flow: confirmedInPerson). */
 const FLOW_OF_ENROLLMENT: Record<string, string> = { 'pairing-code': 'provisio-pairing', 'token': 'token-psk' };
 /** Which model step each audit action is, per method. */
 const STEP_OF_ACTION: Record<string, Record<string, string>> = {
@@ -43,6 +44,8 @@ const STEP_OF_ACTION: Record<string, Record<string, string>> = {
   'provisio-disconnected': { 'request.submit': 'upload', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.complete': 'complete' },
   // The secret's making and spending are audited; the code is spent and the request stored in the one pair call.
   'provisio-pairing': { 'pairing.create': 'register', 'pairing.use': 'pair', 'request.submit': 'pair', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'confirm' },
+  // The QR flow's approval is the Onboard page's confirmation; the lookups are not audited.
+  'qr-app': { 'pairing.create': 'register', 'pairing.use': 'pair', 'request.submit': 'pair', 'request.approve': 'approve', 'device.confirm': 'confirm' },
   'token-psk': { 'token.create': 'create', 'token.use': 'enroll', 'request.submit': 'enroll', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'confirm' },
   'provisio-proxy': { 'request.submit': 'forward', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'confirm-forward' },
   // Renewal: the request, its certificate and profile are one transaction (certificate.renew).
@@ -50,10 +53,22 @@ const STEP_OF_ACTION: Record<string, Record<string, string>> = {
   'provisio-reprovision': { 'request.submit': 'submit', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'certificate.install': 'confirm' },
 };
 
-/** Which flow a request followed: by its kind, else the one-time secret it enrolled with, else how it travelled. */
-export function flowOf(request: { kind?: string | null; transport: string; enrollment?: { kind: string } }): Flow | undefined {
+/**
+ * Whether the request's approval was a confirmation in person on the Onboard page (D46): its
+ * request.approve entry says confirmedInPerson (server domain/onboarding.ts).
+ */
+export function confirmedInPerson(request: { id: string }, events: readonly Pick<AuditEntry, 'action' | 'targetId' | 'details'>[]): boolean {
+  return events.some((e) => e.action === 'request.approve' && e.targetId === request.id && (e.details as { confirmedInPerson?: unknown } | null)?.confirmedInPerson === true);
+}
+
+/**
+ * Which flow a request followed: by its kind, else the one-time secret it enrolled with (a
+ * pairing confirmed in person is the QR flow), else how it travelled.
+ */
+export function flowOf(request: { id: string; kind?: string | null; transport: string; enrollment?: { kind: string } }, events: readonly Pick<AuditEntry, 'action' | 'targetId' | 'details'>[]): Flow | undefined {
   const byKind = request.kind ? FLOW_OF_KIND[request.kind] : undefined;
-  const bySecret = request.enrollment ? FLOW_OF_ENROLLMENT[request.enrollment.kind] : undefined;
+  const onboarded = request.enrollment?.kind === 'pairing-code' && confirmedInPerson(request, events);
+  const bySecret = request.enrollment ? (onboarded ? 'qr-app' : FLOW_OF_ENROLLMENT[request.enrollment.kind]) : undefined;
   return findFlow(byKind ?? bySecret ?? METHOD_OF_TRANSPORT[request.transport] ?? '');
 }
 
@@ -139,7 +154,7 @@ export function ReplayPage({ deviceId }: { deviceId: string }) {
   }
   if (error) return <ErrorBox error={error} />;
   if (!trace) return <p className="loading">Loading…</p>;
-  const method = flowOf(trace.request) as Flow;
+  const method = flowOf(trace.request, trace.events) as Flow;
   return <Replay trace={trace} method={method} requestId={requestId} />;
 }
 
@@ -178,7 +193,7 @@ function Replay({ trace, method, requestId }: { trace: Trace; method: Flow; requ
       <dl className="facts" data-testid="replay-facts">
         <dt>Kind</dt><dd data-testid="replay-kind">{KIND_WORDS[request.kind ?? ''] ?? 'provisioning: the device\'s first identity'}</dd>
         <dt>Transport</dt><dd>{TRANSPORT_WORDS[request.transport] ?? request.transport}{request.gateway ? ` (gateway ${request.gateway})` : ''}</dd>
-        {request.enrollment && <><dt>Enrolled with</dt><dd data-testid="replay-enrollment">{ENROLLMENT_WORDS[request.enrollment.kind] ?? request.enrollment.kind} <code>{request.enrollment.id}</code></dd></>}
+        {request.enrollment && <><dt>Enrolled with</dt><dd data-testid="replay-enrollment">{ENROLLMENT_WORDS[request.enrollment.kind] ?? request.enrollment.kind} <code>{request.enrollment.id}</code>{confirmedInPerson(request, events) ? ', confirmed in person on the Onboard page' : ''}</dd></>}
         <dt>Request</dt><dd><code>{request.id}</code> ({request.state}), SHA-256 <code className="wrap">{request.contentSha256}</code></dd>
         <dt>Key</dt><dd>{request.keyAlgorithm}, public key SHA-256 <code className="wrap">{request.publicKeySha256}</code></dd>
         <dt>Hardware serial</dt><dd>{request.hardwareSerial ?? '—'}</dd>

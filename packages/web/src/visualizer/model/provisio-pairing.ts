@@ -2,8 +2,9 @@
  * Provisio's pairing-code flow, the hospital workflow of seed 003 (DOC-PROC-011), as the code
  * does it: `provisio pairing create` (domain/pairing-codes.ts), `provisio device pair` (the device
  * SDK's pair-device.ts), the signed provisioning payload (protocol/pairing-payload.ts), the
- * mutual-TLS confirmation and check-in, and the device's own security_audit_log. The steps from
- * the device's first call on are shared with the QR onboarding flow (qr-app.ts).
+ * mutual-TLS confirmation and check-in, and the device's own security_audit_log. The device's
+ * steps before and after the approval are shared with the QR onboarding flow (qr-app.ts), whose
+ * approval is the technician's confirmation on the Onboard page.
  */
 import { MUTUAL_TLS, ON_DEVICE, SERVER_TLS } from './channels.js';
 import type { Channel, Method, Step } from './types.js';
@@ -15,8 +16,8 @@ export const IN_SERVICE: Channel = { kind: 'local', secure: true, label: 'inside
 
 const PAIR = 'provisio device pair --url https://pki.hospital.example:8443 --ca root.crt --id DEV-001 --code ABCD-2345 --dir /var/lib/provisio';
 
-/** Everything from the device's first call to its own audit log: the pairing code's flow once the device holds its id and code. */
-export const DEVICE_PAIRING_STEPS: readonly Step[] = [
+/** The device asks: its first call, its key and CSR, the pair call that spends the code (shared with the QR flow). */
+export const DEVICE_ASKS_STEPS: readonly Step[] = [
   {
     id: 'hello', from: 'device', to: 'service', title: 'POST /api/v1/device/pairing/hello',
     sentence: 'The device, booting without a certificate, asks for provisioning with its deviceId and pairing code; the service checks the record and the code and says what the CSR should name.',
@@ -81,23 +82,29 @@ export const DEVICE_PAIRING_STEPS: readonly Step[] = [
     standards: [{ id: 'RFC 2986', level: 'uses', claim: 'The CSR\'s signature is verified before the code is spent.' }],
     duration: { seconds: 1, humanWait: false },
   },
-  {
-    id: 'approve', from: 'service', to: 'service', title: 'Approved and issued',
-    sentence: 'The request is approved — by the code itself when the system says so (enrollmentSecretApproves), else by the component\'s approval policy or an approver — and the issuing CA signs the certificate (request.approve or request.auto_approve).',
-    why: 'Approval policy applies as for any method; with an approver the device asks again with the same code and CSR until the decision (202, then 201).',
-    channel: IN_SERVICE,
-    carries: [
-      { name: 'serial', example: '5F0A…', note: 'the certificate\'s, below' },
-      { name: 'rule', example: 'enrollment-secret' },
-    ],
-    stateChange: 'Certificate issued; the device Approved.',
-    threats: ['The code as the approval lets whoever holds it be certified without a person deciding.'],
-    mitigations: ['Off unless the system turns it on; otherwise an approver or an automatic policy with a device id pattern decides.'],
-    residualRisk: 'With the code as the approval, the code\'s custody is the control.',
-    verifies: [],
-    standards: [{ id: 'RFC 5280', level: 'implements', claim: 'The device certificate: subject, SAN, key usage and EKU from the component\'s template, not from the CSR.' }],
-    duration: { seconds: 1, humanWait: false },
-  },
+];
+
+/** The decision inside the service (the QR flow has its own: the confirmation on the Onboard page). */
+export const PAIRING_APPROVAL_STEP: Step = {
+  id: 'approve', from: 'service', to: 'service', title: 'Approved and issued',
+  sentence: 'The request is approved — by the code itself when the system says so (enrollmentSecretApproves), else by the component\'s approval policy or an approver (on the Devices page, or on the Onboard page in the QR flow) — and the issuing CA signs the certificate (request.approve or request.auto_approve).',
+  why: 'Approval policy applies as for any method; with an approver the device asks again with the same code and CSR until the decision (202, then 201).',
+  channel: IN_SERVICE,
+  carries: [
+    { name: 'serial', example: '5F0A…', note: 'the certificate\'s, below' },
+    { name: 'rule', example: 'enrollment-secret' },
+  ],
+  stateChange: 'Certificate issued; the device Approved.',
+  threats: ['The code as the approval lets whoever holds it be certified without a person deciding.'],
+  mitigations: ['Off unless the system turns it on; otherwise an approver or an automatic policy with a device id pattern decides.'],
+  residualRisk: 'With the code as the approval, the code\'s custody is the control.',
+  verifies: [],
+  standards: [{ id: 'RFC 5280', level: 'implements', claim: 'The device certificate: subject, SAN, key usage and EKU from the component\'s template, not from the CSR.' }],
+  duration: { seconds: 1, humanWait: false },
+};
+
+/** From the signed answer to the device's own audit log, once the request is approved (shared with the QR flow). */
+export const DEVICE_INSTALLS_STEPS: readonly Step[] = [
   {
     id: 'payload', from: 'service', to: 'device', title: 'Signed provisioning payload',
     sentence: 'The service answers 201 with the seed\'s signed provisioning payload — deviceId, pairingCode (masked), serverUrl, clientCertificate, caCertificate, issuedAt, expiresAt, signature — and the certified profile.',
@@ -198,6 +205,9 @@ export const DEVICE_PAIRING_STEPS: readonly Step[] = [
     duration: { seconds: 1, humanWait: false },
   },
 ];
+
+/** Everything from the device's first call to its own audit log: the pairing code's flow once the device holds its id and code. */
+export const DEVICE_PAIRING_STEPS: readonly Step[] = [...DEVICE_ASKS_STEPS, PAIRING_APPROVAL_STEP, ...DEVICE_INSTALLS_STEPS];
 
 export const provisioPairing: Method = {
   id: 'provisio-pairing',
