@@ -11,9 +11,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
  * jq: recomputes the device audit log's hashes from its documented canonical form (device-audit-log.test.ts).
  * softhsm2-util, pkcs11-tool: a software HSM token per test for the CA keys, and a PKCS#11 tool
  * nobody here wrote that lists the key's attributes (packages/cli/test/hsm-ca.test.ts).
- * pki: strongSwan's EST client (packages/server/test/est.test.ts); its HTTP fetcher (the curl
- * plugin) is in libstrongswan-extra-plugins, ECDSA (the openssl plugin) in
- * libstrongswan-standard-plugins. curl: the EST exchanges by hand (RFC 7030 Appendix A).
+ * pki: strongSwan's EST and SCEP client (packages/server/test/est.test.ts, scep.test.ts); its
+ * HTTP fetcher (the curl plugin) is in libstrongswan-extra-plugins, ECDSA (the openssl plugin)
+ * in libstrongswan-standard-plugins. curl: the EST exchanges by hand (RFC 7030 Appendix A).
  * A value may name several packages, separated by spaces.
  */
 const TOOLS = {

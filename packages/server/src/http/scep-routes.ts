@@ -21,8 +21,13 @@ import { type FailInfo, MAX_SCEP_MESSAGE_BYTES, MESSAGE_TYPE, challengePassword,
 
 export const SCEP_PATHS = ['/scep', '/scep/', '/cgi-bin/pkiclient.exe'] as const;
 
-/** RFC 8894 §3.5.2: what this RA takes. SCEPStandard implies AES, SHA-256 and POSTPKIOperation. */
-export const SCEP_CA_CAPS = ['AES', 'POSTPKIOperation', 'Renewal', 'SHA-256', 'SHA-512', 'SCEPStandard'] as const;
+/**
+ * RFC 8894 §3.5.2: what this RA takes. SCEPStandard implies AES, SHA-256 and POSTPKIOperation.
+ * SHA-384 is listed too (it is taken) and is needed: strongSwan 5.9.8's `pki --scep` tests the
+ * parsed capability bits against capability indexes, so it reads "SHA-256" and "AES" as the bit
+ * of SHA-384 and refuses its default SHA-256 "not supported by CA" without it (docs/protocols.md).
+ */
+export const SCEP_CA_CAPS = ['AES', 'POSTPKIOperation', 'Renewal', 'SHA-256', 'SHA-384', 'SHA-512', 'SCEPStandard'] as const;
 
 const FAIL_INFO: Readonly<Record<string, FailInfo>> = {
   scep_algorithm_refused: 'badAlg',
