@@ -1,7 +1,7 @@
 /**
  * CMP (RFC 4210, RFC 9483) against the real service on a loopback port, driven by the unmodified
  * `openssl cmp` client: ir with a one-time token's MAC (-ref/-secret; polling while an approver
- * decides), genm for the CA certificates, kur with a new key signed by the current certificate
+ * decides), p10cr with a PKCS#10 CSR and a token's MAC, genm for the CA certificates, kur with a new key signed by the current certificate
  * (then certConf/pkiConf: the new certificate becomes current), a second kur with the new
  * certificate, rr by the device itself — and `openssl ocsp` says revoked at once. Refused as a
  * CMP error message (PKIStatusInfo rejection with failInfo) and writing nothing: CMP switched
@@ -269,6 +269,30 @@ describe('CMP (RFC 4210 / RFC 9483) with openssl cmp', () => {
     const again = await cmp(['-cmd', 'ir', '-ref', ref, '-secret', `pass:${secret}`, '-newkey', ecKey('cmp100b.key'), '-subject', '/CN=CMP-100', '-certout', join(work, 'never.pem')]);
     assert.notEqual(again.status, 0);
     assert.match(again.output, /token_used/);
+  });
+
+  it('ok/p10cr/a-pkcs10-csr-with-a-token-mac-then-certconf-and-a-wrong-mac-refused-nothing-stored', async () => {
+    const { ref, secret } = await cmpToken('CMP-102');
+    const key = ecKey('cmp102.key');
+    const csr = join(work, 'cmp102.csr');
+    const made = openssl(['req', '-new', '-key', key, '-subj', '/CN=CMP-102', '-out', csr]);
+    assert.equal(made.status, 0, made.output);
+
+    const before = state();
+    const wrong = await cmp(['-cmd', 'p10cr', '-ref', ref, '-secret', `pass:${'1'.repeat(64)}`, '-csr', csr, '-certout', join(work, 'never.pem')]);
+    assert.notEqual(wrong.status, 0);
+    assert.match(wrong.output, /cmp_protection_invalid: the PKIMessage's protection is a MAC that the shared secret does not make/);
+    assert.deepEqual(state(), before);
+
+    const out = join(work, 'cmp102.pem');
+    const r = await cmp(['-cmd', 'p10cr', '-ref', ref, '-secret', `pass:${secret}`, '-csr', csr, '-certout', out]);
+    assert.equal(r.status, 0, r.output);
+    const verified = openssl(['verify', '-CAfile', rootFile, '-untrusted', issuingFile, '-purpose', 'sslclient', out]);
+    assert.equal(verified.status, 0, verified.output);
+    assert.match(openssl(['x509', '-in', out, '-noout', '-subject']).stdout, /CN ?= ?CMP-102/);
+    assert.equal(openssl(['x509', '-in', out, '-noout', '-pubkey']).stdout, openssl(['pkey', '-in', key, '-pubout']).stdout);
+    const device = (await t.call('GET', '/api/v1/devices/CMP-102')).json<{ state: string }>();
+    assert.equal(device.state, 'provisioned', 'certConf confirmed the install');
   });
 
   it('ok/ir/pending-approval-polls-then-the-certificate', async () => {

@@ -15,7 +15,7 @@ import { ServiceError } from './errors.js';
 import { type RenewalResult, type RenewingDevice, authenticateRenewingDevice, findPendingRenewal, installRenewal, issueRenewal } from './lifecycle.js';
 import type { DeviceRecord, EnrollmentProtocol, RequestRecord } from './model.js';
 import { requireProtocol } from './protocols.js';
-import { parseCertReqMsg } from '../protocols/cmp-message.js';
+import { isPkcs10Request, parseCertReqMsg } from '../protocols/cmp-message.js';
 
 type Deps = Pick<ServiceDeps, 'store' | 'clock' | 'random' | 'authority' | 'urls' | 'revocation'>;
 
@@ -116,10 +116,10 @@ export async function renewOverProtocol(deps: Deps, input: ProtocolRenewalInput)
 
 /**
  * A stored protocol request's proof of possession, checked again (the review page): the PKCS#10
- * signature (EST), or the CRMF POPO signature over the CertRequest (CMP, RFC 4211 §4.1).
+ * signature (EST, CMP p10cr), or the CRMF POPO signature over the CertRequest (CMP, RFC 4211 §4.1).
  */
 export function verifyProtocolRequest(request: RequestRecord): void {
-  if (request.protocol !== 'cmp') {
+  if (request.protocol !== 'cmp' || isPkcs10Request(request.raw)) {
     parseAndVerifyCsr(request.raw);
     return;
   }

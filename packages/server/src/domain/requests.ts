@@ -17,7 +17,7 @@ import { bootstrapPackageMethod, reprovisioningMethod } from '../issuance/method
 import { methodForEnrollment } from '../issuance/methods/enrollment-secret.js';
 import { checkKeyPolicy } from '../issuance/key-policy.js';
 import { HOUR_MS } from '../issuance/validity.js';
-import { parseCertReqMsg } from '../protocols/cmp-message.js';
+import { isPkcs10Request, parseCertReqMsg } from '../protocols/cmp-message.js';
 
 /** An approval made by an approval policy, not by a user: decidedBy stays null (docs/service.md). */
 export interface PolicyApproval {
@@ -360,8 +360,8 @@ export async function approveRequest(
  */
 export function requestedPublicKey(request: RequestRecord): PublicKeyInfo {
   if (request.kind === 'reprovision') return parseRenewalRequest(request.raw.toString('utf8')).csr.publicKey;
-  // A CMP request keeps its CRMF CertReqMsg (docs/protocols.md); EST's is a CSR like a token's.
-  if (request.protocol === 'cmp') return parseCertReqMsg(request.raw).publicKey ?? parseCsr(request.raw).publicKey;
+  // A CMP request keeps its CRMF CertReqMsg, a p10cr its CSR (docs/protocols.md); EST's is a CSR like a token's.
+  if (request.protocol === 'cmp' && !isPkcs10Request(request.raw)) return parseCertReqMsg(request.raw).publicKey ?? parseCsr(request.raw).publicKey;
   if (request.enrollment) return parseCsr(request.raw).publicKey;
   return parseProvisioningRequest(request.raw).csr.publicKey;
 }

@@ -254,6 +254,15 @@ function parseCertReqMessages(buf: Buffer, t: Tlv): CertRequestMessage {
   return parseOneCertReqMsg(buf, messages[0]);
 }
 
+/**
+ * Whether a stored CMP request is a p10cr's PKCS#10 CSR rather than an ir/cr/kur CertReqMsg: a
+ * CertificationRequest ends in its signature (a BIT STRING), a CertReqMsg never does (RFC 4211 §3).
+ */
+export function isPkcs10Request(der: Buffer): boolean {
+  const root = readRoot(der, { maxBytes: MAX_CMP_MESSAGE_BYTES, maxDepth: DEFAULT_MAX_DEPTH });
+  return children(der, root).at(-1)?.tag === Tag.BIT_STRING;
+}
+
 /** A CertReqMsg stored with its request (a protocol request's raw bytes), read again. */
 export function parseCertReqMsg(der: Buffer): CertRequestMessage {
   return parseOneCertReqMsg(der, readRoot(der, { maxBytes: MAX_CMP_MESSAGE_BYTES, maxDepth: DEFAULT_MAX_DEPTH }));

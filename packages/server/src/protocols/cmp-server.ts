@@ -182,8 +182,8 @@ export class CmpServer {
       case 'cr':
         return this.firstEnrollment(message, token, asCsr(body.request), body.request.certReqId);
       case 'p10cr':
-        verifyCsr(body.csr);
-        throw new ServiceError('cmp_message_invalid', 'p10cr is not taken: send the request as ir with a CRMF CertReqMsg (RFC 9483 §4.1.1)');
+        // RFC 9483 §4.1.4: a PKCS#10 request, its proof of possession its own signature; certReqId 0.
+        return this.firstEnrollment(message, token, body.csr, 0);
       case 'certConf':
         return this.certConf(message, null, body.statuses);
       case 'pollReq':
@@ -197,7 +197,7 @@ export class CmpServer {
     }
   }
 
-  /** ir/cr (RFC 9483 §4.1.1) with a token: the token's enrollment method, as EST simpleenroll. */
+  /** ir/cr/p10cr (RFC 9483 §4.1.1, §4.1.2, §4.1.4) with a token: the token's enrollment method, as EST simpleenroll. */
   private async firstEnrollment(message: CmpMessage, token: EnrollmentTokenRecord, csr: ParsedCsr, certReqId: number): Promise<Answer> {
     await this.requireNewTransaction(message);
     const cn = csr.subject.attributes.find((a) => a.type === 'CN')?.value;
@@ -223,9 +223,10 @@ export class CmpServer {
       requestId: result.request.id,
       serial: result.issuance?.certificate.serial ?? null,
     });
-    if (!result.issuance) return { type: 'ip', content: certRepMessage(certReqId, statusInfo(STATUS.waiting, `request ${result.request.id} waits for an approver`), null) };
+    const type = responseType(message.body.type);
+    if (!result.issuance) return { type, content: certRepMessage(certReqId, statusInfo(STATUS.waiting, `request ${result.request.id} waits for an approver`), null) };
     if (implicit) await confirmInstall(this.deps, deviceId, result.issuance.certificate.serial);
-    return { type: 'ip', content: certRepMessage(certReqId, statusInfo(STATUS.accepted), result.issuance.certificate.der), implicitConfirm: implicit };
+    return { type, content: certRepMessage(certReqId, statusInfo(STATUS.accepted), result.issuance.certificate.der), implicitConfirm: implicit };
   }
 
   /** pollReq (RFC 4210 §5.3.22): pollRep while an approver decides, then the ip it was waiting for. */
@@ -240,13 +241,13 @@ export class CmpServer {
     }
     if (request.state === 'rejected') {
       await this.advance(message, transaction, ['waiting'], 'rejected');
-      return { type: 'ip', content: certRepMessage(certReqId, statusInfo(STATUS.rejection, `request_rejected: request ${request.id} was rejected: ${request.decisionReason ?? ''}`, ['notAuthorized']), null) };
+      return { type: responseType(transaction.bodyType), content: certRepMessage(certReqId, statusInfo(STATUS.rejection, `request_rejected: request ${request.id} was rejected: ${request.decisionReason ?? ''}`, ['notAuthorized']), null) };
     }
     const certificate = await this.deps.store.findCertificateByRequest(request.id);
     if (!certificate) throw new ServiceError('cmp_transaction_unknown', `request ${request.id} has no certificate`);
     const moved = await this.deps.store.updateCmpTransaction(transaction.transactionId, ['waiting'], 'issued', { serverNonce: hex(this.nonceFor(message)), at: this.deps.clock.now(), serial: certificate.serial });
     if (!moved) throw new ServiceError('cmp_transaction_unknown', `transaction ${transaction.transactionId} was answered concurrently`);
-    return { type: 'ip', content: certRepMessage(certReqId, statusInfo(STATUS.accepted), certificate.der) };
+    return { type: responseType(transaction.bodyType), content: certRepMessage(certReqId, statusInfo(STATUS.accepted), certificate.der) };
   }
 
   private readonly macKeys = new WeakMap<CmpMessage, MacKey>();
@@ -429,6 +430,11 @@ export class CmpServer {
     const signature = await signer.sign(protectedPart);
     return encodeMessage(header, body, signature, [...authority.profileSignerChain]);
   }
+}
+
+/** The body that answers a first enrollment (RFC 4210 §5.3.2, §5.3.4): ip to ir, cp to cr and p10cr. */
+function responseType(requestType: string): BodyType {
+  return requestType === 'ir' ? 'ip' : 'cp';
 }
 
 /**
