@@ -22,7 +22,8 @@
  * Knobs: BENCH_CONNECTED, BENCH_LEVELS, BENCH_DEVICES, BENCH_C1_DEVICES (see benchConnected),
  * BENCH_SERVER_PROFILE=DIR (--cpu-prof of the service process), BENCH_SERVER_SOURCE=1 (the
  * service from its TypeScript sources), BENCH_SERVER_FLAGS (more node flags for it),
- * BENCH_THREADS=1 (its per-thread CPU at the end, Linux).
+ * BENCH_THREADS=1 (its per-thread CPU at the end, Linux), BENCH_EST_DEVICES (EST simpleenroll at c=16
+ * after the connected levels; 0 skips it).
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -30,7 +31,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodePem, systemClock, type ParsedCertificate, type PublicKeyInfo } from '@provisio/pki';
+import { createCsr, createKeySigner, encodePem, generateKey, systemClock, type ParsedCertificate, type PublicKeyInfo } from '@provisio/pki';
 import { parseCertifiedProfile, verifyCertifiedProfile } from '@provisio/protocol';
 import { initDevice, keystorePath, loadDevice } from '@provisio/device';
 import { startService } from '../packages/server/src/app.js';
@@ -188,6 +189,33 @@ function enrollOne(server: Server, shared: Agent): (device: Device) => Promise<v
   };
 }
 
+const EST_COUNT = Number(process.env.BENCH_EST_DEVICES ?? 400);
+
+/**
+ * EST simpleenroll (RFC 7030 §4.2.1) at c=16 on the same service as the connected run: each device
+ * POSTs its base64 CSR with a one-time token as the HTTP basic password over the shared keep-alive
+ * agent. Tokens (made through the API) and CSRs are made before the clock starts.
+ */
+async function benchEst(server: Server, agent: Agent, tag: string, count: number): Promise<Figures> {
+  await api(server, agent, 'POST', '/api/v1/systems/Bench/protocols', { protocol: 'est', enabled: true });
+  const items: Array<{ deviceId: string; token: string; csr: Buffer }> = [];
+  for (let i = 0; i < count; i++) {
+    const deviceId = `EST-${tag}-${String(i).padStart(6, '0')}`;
+    const made = JSON.parse((await api(server, agent, 'POST', '/api/v1/tokens', { system: 'Bench', component: 'bedside monitor', deviceId })).toString('utf8')) as { token: string };
+    const signer = createKeySigner((await generateKey('p256')).privateKey);
+    const csr = await createCsr(signer, { subject: [{ type: 'CN', value: deviceId }] });
+    items.push({ deviceId, token: made.token, csr: Buffer.from(csr.toString('base64')) });
+  }
+  return closedLoop(items, 16, async (item) => {
+    const reply = await send(`${server.url}/.well-known/est/simpleenroll`, {
+      method: 'POST',
+      agent,
+      headers: { 'content-type': 'application/pkcs10', 'authorization': `Basic ${Buffer.from(`${item.deviceId}:${item.token}`).toString('base64')}` },
+    }, item.csr);
+    if (reply.status !== 200) throw new Error(`${item.deviceId} simpleenroll: ${reply.status} ${reply.body.toString('utf8').slice(0, 300)}`);
+  });
+}
+
 export interface ConnectedRow {
   readonly database: 'SQLite' | 'PostgreSQL';
   readonly placement: ServerPlacement;
@@ -229,6 +257,10 @@ async function benchOne(database: 'SQLite' | 'PostgreSQL', placement: ServerPlac
       rows.push({ database, placement, concurrency: c, figures, serverCpuMs, clientCpuMs });
       const cpuText = serverCpuMs === null ? `${'-'.padStart(6)} ${clientCpuMs.toFixed(2).padStart(6)} (both)` : `${serverCpuMs.toFixed(2).padStart(6)} ${clientCpuMs.toFixed(2).padStart(6)}`;
       console.log(`  ${`${database}, service in ${placement}, c=${c}`.padEnd(44)} ${figures.perSecond.toFixed(0).padStart(6)} /s ${ms(figures.p50)} ${ms(figures.p99)} ${cpuText}`);
+    }
+    if (levels.includes(16) && EST_COUNT > 0) {
+      const est = await benchEst(server, shared, tag, EST_COUNT);
+      console.log(`  ${`${database}, EST simpleenroll (token), c=16`.padEnd(44)} ${est.perSecond.toFixed(0).padStart(6)} /s ${ms(est.p50)} ${ms(est.p99)}`);
     }
     return rows;
   } finally {
