@@ -4,6 +4,8 @@
  * certificate with digitalSignature and keyEncipherment, and the issuing CA, read with openssl),
  * PKCSReq with a one-time enrollment token as challengePassword, then RenewalReq signed with the
  * current certificate. The certificates verify with openssl and show in the device list.
+ * A request an approver must decide answers PENDING; pki polls with GetCertInitial (CertPoll)
+ * until the test approves it through the API, then gets the certificate; a rejected one FAILURE.
  * Refused in SCEP's form (a CertRep, pkiStatus FAILURE) and writing nothing: a wrong challenge,
  * malformed PKCS#7, SCEP switched off for the token's component.
  */
@@ -165,6 +167,54 @@ describe('SCEP (RFC 8894) with strongSwan pki', () => {
     assert.match(run.stderr, /pkiStatus: +FAILURE/);
     assert.match(run.stderr, /failInfo: +badRequest/);
     assert.deepEqual(databaseState(t), before);
+  });
+
+  /** The one pending request of `deviceId`, once the PKCSReq made it (pki is still polling). */
+  async function pendingRequest(deviceId: string): Promise<string> {
+    for (;;) {
+      const list = (await t.call('GET', `/api/v1/requests?state=pending&q=${deviceId}`)).json<{ items: Array<{ id: string; deviceId: string }> }>();
+      const found = list.items.find((r) => r.deviceId === deviceId);
+      if (found) return found.id;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  it('ok/strongswan-pki/pending-approval-getcertinitial-polls-until-approved', async () => {
+    let r = await t.call('POST', `/api/v1/systems/${SYSTEM}/components`, { json: { name: 'dial', keyTypes: ['rsa3072'] } });
+    assert.equal(r.status, 201, r.body.toString());
+    r = await t.call('POST', `/api/v1/systems/${SYSTEM}/components/dial/policy`, { json: { mode: 'manual' } });
+    assert.equal(r.status, 200, r.body.toString());
+    const secret = await token('SCEP-010', 'dial');
+    const key = await rsaKey('pending.key');
+    const running = scep(['--in', key, '--dn', 'CN=SCEP-010', '--password', secret, '--maxpolltime', '50']);
+    const requestId = await pendingRequest('SCEP-010');
+    const approved = await t.call('POST', `/api/v1/requests/${requestId}/approve`, { json: {} });
+    assert.equal(approved.status, 200, approved.body.toString());
+    const run = await running;
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stderr, /pkiStatus: +PENDING/, 'the PKCSReq was answered PENDING first');
+    const certFile = join(work, 'pending.pem');
+    writeFileSync(certFile, run.stdout);
+    const verified = openssl(['verify', '-CAfile', rootFile, '-untrusted', join(work, 'ca-1.pem'), certFile]);
+    assert.equal(verified.status, 0, verified.output);
+    assert.match(openssl(['x509', '-in', certFile, '-noout', '-subject']).stdout, /CN ?= ?SCEP-010/);
+    assert.equal(openssl(['x509', '-in', certFile, '-noout', '-pubkey']).stdout, openssl(['pkey', '-in', key, '-pubout']).stdout);
+  });
+
+  it('fail/pending-rejected/getcertinitial-answers-failure-nothing-stored', async () => {
+    const secret = await token('SCEP-011', 'dial');
+    const key = await rsaKey('rejected.key');
+    const running = scep(['--in', key, '--dn', 'CN=SCEP-011', '--password', secret, '--maxpolltime', '50']);
+    const requestId = await pendingRequest('SCEP-011');
+    const rejected = await t.call('POST', `/api/v1/requests/${requestId}/reject`, { json: { reason: 'not ours' } });
+    assert.equal(rejected.status, 200, rejected.body.toString());
+    const before = databaseState(t);
+    const run = await running;
+    assert.notEqual(run.status, 0, 'refused');
+    assert.match(run.stderr, /pkiStatus: +PENDING/);
+    assert.match(run.stderr, /pkiStatus: +FAILURE/);
+    assert.match(run.stderr, /failInfo: +badRequest/);
+    assert.deepEqual(databaseState(t), before, 'the polls after the rejection wrote nothing');
   });
 
   it('fail/malformed-pkcs7/refused-in-scep-form-nothing-stored', async () => {

@@ -7,7 +7,7 @@
  * answers the request it made, without spending the token again.
  */
 import { createHash } from 'node:crypto';
-import { type ParsedCsr, createCsr, createKeySigner, generateKey, parseCsr, parseDeviceId, verifyCsr } from '@provisio/pki';
+import { type ParsedCsr, type PublicKeyInfo, createCsr, createKeySigner, generateKey, parseCsr, parseDeviceId, publicKeyFingerprint, verifyCsr } from '@provisio/pki';
 import type { ServiceDeps } from './deps.js';
 import { findTokenBySecret, redeemEnrollmentToken } from './enrollment-tokens.js';
 import { ServiceError } from './errors.js';
@@ -100,6 +100,27 @@ async function answerRetry(deps: Pick<ServiceDeps, 'store'>, request: RequestRec
   if (request.enrollment?.kind !== 'token' || request.enrollment.id !== token.id || request.deviceId !== deviceId || request.protocol !== protocol) {
     throw new ServiceError('request_replayed', `this CSR was already sent with another enrollment token, for another device or by another protocol; make a new CSR`);
   }
+  if (request.state === 'rejected') throw new ServiceError('request_rejected', `request ${request.id} was rejected: ${request.decisionReason ?? ''}`);
+  if (request.state !== 'approved') return { state: 'pending', request };
+  const certificate = await deps.store.findCertificateByRequest(request.id);
+  if (!certificate) throw new ServiceError('profile_not_found', `request ${request.id} has no certificate`);
+  return { state: 'issued', request, certificate };
+}
+
+/**
+ * A poll for an earlier token enrollment the client names by its key and device, not by the CSR
+ * (SCEP CertPoll, RFC 8894 §3.3.3): the newest request of this protocol for the device with this
+ * public key answers as a repeat of the same request would. Reads only.
+ */
+export async function pollProtocolEnrollment(
+  deps: Pick<ServiceDeps, 'store'>,
+  input: { readonly protocol: EnrollmentProtocol; readonly deviceId: string; readonly publicKey: PublicKeyInfo },
+): Promise<ProtocolEnrollment> {
+  const deviceId = parseDeviceId(input.deviceId) as string as DeviceIdText;
+  const key = publicKeyFingerprint(input.publicKey);
+  const page = await deps.store.listRequests({ deviceId, limit: 50, offset: 0 });
+  const request = page.items.find((r) => r.protocol === input.protocol && r.publicKeyFingerprint === key && r.enrollment?.kind === 'token');
+  if (!request) throw new ServiceError('scep_request_unknown', `no ${input.protocol} enrollment of device "${deviceId}" with this key is known; send the PKCSReq first`);
   if (request.state === 'rejected') throw new ServiceError('request_rejected', `request ${request.id} was rejected: ${request.decisionReason ?? ''}`);
   if (request.state !== 'approved') return { state: 'pending', request };
   const certificate = await deps.store.findCertificateByRequest(request.id);

@@ -7,17 +7,19 @@
  * PKCSReq enrolls with a one-time enrollment token as the CSR's challengePassword (the same
  * token method EST and CMP use); RenewalReq is signed with the device's current certificate
  * and goes through the same renewal. A request an approver has not decided answers PENDING;
- * the client then sends the same PKCSReq again and gets the decision (D47).
+ * the client then polls with CertPoll (GetCertInitial), naming it by its key (the signer
+ * certificate's) and the subject's CN, or sends the same PKCSReq again, and gets the decision
+ * (D47).
  */
 import { X509Certificate } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isProvisioError, parseAndVerifyCsr } from '@provisio/pki';
+import { isProvisioError, parseAndVerifyCsr, parseCertificate } from '@provisio/pki';
 import type { ScepRa, ServiceDeps } from '../domain/deps.js';
 import { ServiceError } from '../domain/errors.js';
-import { enrollOverProtocol } from '../domain/protocol-enrollment.js';
+import { enrollOverProtocol, pollProtocolEnrollment } from '../domain/protocol-enrollment.js';
 import { authenticateReenrollingDevice, checkCsrNames, renewOverProtocol } from '../domain/protocol-renewal.js';
 import { encodeCertsOnly } from '../protocols/est-wire.js';
-import { type FailInfo, MAX_SCEP_MESSAGE_BYTES, MESSAGE_TYPE, challengePassword, encodeCertRep, parseScepRequest, readScepHeader, type ScepHeader, type ScepRequest } from '../protocols/scep-message.js';
+import { type FailInfo, MAX_SCEP_MESSAGE_BYTES, MESSAGE_TYPE, challengePassword, encodeCertRep, parseScepRequest, pollSubjectCommonName, readScepHeader, type ScepHeader, type ScepRequest } from '../protocols/scep-message.js';
 
 export const SCEP_PATHS = ['/scep', '/scep/', '/cgi-bin/pkiclient.exe'] as const;
 
@@ -37,6 +39,7 @@ const FAIL_INFO: Readonly<Record<string, FailInfo>> = {
   der_malformed: 'badMessageCheck',
   client_certificate_unknown: 'badCertId',
   certificate_not_found: 'badCertId',
+  scep_request_unknown: 'badCertId',
 };
 
 export function registerScepRoutes(app: FastifyInstance, deps: ServiceDeps, log?: (line: string) => void): void {
@@ -82,7 +85,22 @@ export function registerScepRoutes(app: FastifyInstance, deps: ServiceDeps, log?
       const result = await renewOverProtocol(deps, { protocol: 'scep', who, raw: csr.der, publicKey: csr.publicKey, install: 'now' });
       return { status: 'SUCCESS', certsOnly: encodeCertsOnly([result.certificate.der]) };
     }
-    throw new ServiceError('scep_message_invalid', `messageType ${JSON.stringify(request.messageType.slice(0, 8))} is not taken here; send PKCSReq (19) or RenewalReq (17)`);
+    if (request.messageType === MESSAGE_TYPE.CertPoll) {
+      // RFC 8894 §3.3.3: signed with the same self-signed certificate as the PKCSReq, so its key
+      // names the request; the IssuerAndSubject's subject names the device.
+      const deviceId = pollSubjectCommonName(request.content);
+      if (!deviceId) throw new ServiceError('scep_message_invalid', 'the CertPoll subject has no CN; poll with the subject of the PKCSReq');
+      let publicKey;
+      try {
+        publicKey = parseCertificate(request.signerCertificate).publicKey;
+      } catch {
+        throw new ServiceError('scep_message_invalid', 'the signer certificate cannot be read');
+      }
+      const outcome = await pollProtocolEnrollment(deps, { protocol: 'scep', deviceId, publicKey });
+      if (outcome.state === 'pending') return { status: 'PENDING' };
+      return { status: 'SUCCESS', certsOnly: encodeCertsOnly([outcome.certificate.der]) };
+    }
+    throw new ServiceError('scep_message_invalid', `messageType ${JSON.stringify(request.messageType.slice(0, 8))} is not taken here; send PKCSReq (19), RenewalReq (17) or CertPoll (20)`);
   }
 
   void app.register(async (scep) => {

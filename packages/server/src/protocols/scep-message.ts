@@ -18,6 +18,7 @@ const ID_CONTENT_TYPE = '1.2.840.113549.1.9.3';
 const ID_MESSAGE_DIGEST = '1.2.840.113549.1.9.4';
 const ID_SIGNING_TIME = '1.2.840.113549.1.9.5';
 const ID_CHALLENGE_PASSWORD = '1.2.840.113549.1.9.7';
+const ID_COMMON_NAME = '2.5.4.3';
 const RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
 /** RFC 8894 §3.2.1: the SCEP attributes, under the VeriSign arc 2.16.840.1.113733.1.9. */
 const SCEP = {
@@ -278,6 +279,23 @@ function decryptEnveloped(der: Buffer, raKey: KeyObject): Buffer {
   } catch {
     throw invalid('the EnvelopedData does not decrypt with the RA key (was it encrypted to the RA certificate from GetCACert?)');
   }
+}
+
+/**
+ * The subject's CN of a CertPoll's IssuerAndSubject (RFC 8894 §3.3.3: the CA's name and the
+ * subject the PKCSReq asked for), or null when the subject has no CN.
+ */
+export function pollSubjectCommonName(der: Buffer): string | null {
+  const { buf, root } = readDer(der, 'the CertPoll content (IssuerAndSubject)');
+  const [issuer, subject] = children(buf, expectTag(root, Tag.SEQUENCE, 'IssuerAndSubject'));
+  expectTag(issuer, Tag.SEQUENCE, 'IssuerAndSubject issuer');
+  for (const rdn of children(buf, expectTag(subject, Tag.SEQUENCE, 'IssuerAndSubject subject'))) {
+    for (const atv of children(buf, expectTag(rdn, Tag.SET, 'a subject RDN'))) {
+      const [type, value] = children(buf, expectTag(atv, Tag.SEQUENCE, 'a subject attribute'));
+      if (decodeOid(buf, expectTag(type, Tag.OID, 'a subject attribute type')) === ID_COMMON_NAME && value) return printable(buf, value);
+    }
+  }
+  return null;
 }
 
 /** The challengePassword attribute of a PKCS#10 CSR (RFC 2985 §5.4.1), or null. */
