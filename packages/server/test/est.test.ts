@@ -225,6 +225,11 @@ describe('EST (RFC 7030) with curl, openssl and strongSwan pki', () => {
     assert.match(openssl(['x509', '-in', certFile, '-noout', '-subject']).stdout, /CN ?= ?EST-100/);
     const list = (await t.call('GET', '/api/v1/devices?q=EST-100')).json<{ items: Array<{ deviceId: string; state: string }> }>();
     assert.deepEqual(list.items.map((d) => d.deviceId), ['EST-100']);
+    // The replay reads the protocol from the trace to draw the EST flow (docs/visualizer.md).
+    const trace = (await t.call('GET', '/api/v1/devices/EST-100/trace')).json<{ request: { protocol?: string; enrollment?: { kind: string } }; events: Array<{ action: string }> }>();
+    assert.equal(trace.request.protocol, 'est');
+    assert.equal(trace.request.enrollment?.kind, 'token');
+    assert.deepEqual(trace.events.map((e) => e.action).filter((a) => a.startsWith('token.') || a.startsWith('request.')).slice(0, 3), ['token.create', 'token.use', 'request.submit']);
 
     // The token was single-use: another CSR with it is refused, and writes nothing.
     const before = databaseState(t);

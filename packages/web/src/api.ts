@@ -124,6 +124,8 @@ export interface RequestView {
   policyReason: string | null;
   /** 'renewal' or 'reprovision'; absent for a provisioning request. */
   kind?: 'renewal' | 'reprovision';
+  /** The standard protocol it came by (docs/protocols.md); absent otherwise. */
+  protocol?: 'est' | 'cmp' | 'scep';
 }
 
 /** What a pending request asks for: a first provisioning, a renewal, or a reprovisioning. */

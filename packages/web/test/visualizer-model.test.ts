@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { findFlow, findMethod, FLOWS, LIFECYCLE_FLOWS, METHODS, type Method, type Step } from '../src/visualizer/model/index.js';
+import { findFlow, findMethod, FLOWS, LIFECYCLE_FLOWS, METHODS, PROTOCOL_FLOWS, type Method, type Step } from '../src/visualizer/model/index.js';
+import { flowOf } from '../src/visualizer/replay-flow.js';
 import { validateMethod } from '../src/visualizer/model/validate.js';
 import { CREDENTIALS } from '../src/visualizer/model/credentials.js';
 import { type Answers, answersFromQuery, recommend, USE_CASES } from '../src/visualizer/model/decide.js';
@@ -161,5 +162,40 @@ describe('credential types', () => {
       for (const ref of c.steps) assert.ok(findMethod(ref.method)?.steps.some((s) => s.id === ref.step), `${c.id}: ${ref.method}/${ref.step} exists`);
       assert.ok(c.attacks.every((a) => a.mitigation.trim() !== ''), `${c.id}: every attack has a mitigation`);
     }
+  });
+});
+
+describe('standard protocol flows', () => {
+  // The standard protocols (docs/protocols.md): each step names the route it really takes and the
+  // unmodified client's command as docs/protocols.md spells it.
+  it('ok/protocol-flows-name-their-routes-and-client-commands', () => {
+    const titles = (id: string) => findFlow(id)?.steps.map((s) => s.title) ?? [];
+    const commands = (id: string) => (findFlow(id)?.steps ?? []).map((s) => s.command ?? '');
+    assert.deepEqual(PROTOCOL_FLOWS.map((f) => f.id), ['protocol-est', 'protocol-cmp', 'protocol-scep']);
+    for (const f of PROTOCOL_FLOWS) {
+      assert.deepEqual(validateMethod(f), [], f.id);
+      assert.ok(!METHODS.some((m) => m.id === f.id) && !('assessment' in f), `${f.id} is not a scored method`);
+      assert.equal(f.steps[0]?.command?.startsWith('provisio token create'), true, `${f.id} starts with the token`);
+    }
+    assert.deepEqual(titles('protocol-est').filter((t) => /^(GET|POST) /.test(t)), ['POST /api/v1/tokens', 'GET /.well-known/est/cacerts', 'POST /.well-known/est/simpleenroll', 'POST /.well-known/est/simplereenroll']);
+    assert.ok(commands('protocol-est').some((c) => c.startsWith('pki --est ') && c.includes('--userpass "DEV-001:$TOKEN"')));
+    assert.ok(commands('protocol-est').some((c) => c.startsWith('pki --est ') && c.includes('--cert device.pem --key device.key')));
+    assert.deepEqual(titles('protocol-cmp').filter((t) => /cmp|ip|Conf/.test(t)), ['POST /.well-known/cmp (ir)', 'ip (certificate)', 'certConf → pkiConf']);
+    assert.ok(commands('protocol-cmp').some((c) => c.startsWith('openssl cmp ') && c.includes('-cmd ir -ref "$REF" -secret "pass:$SECRET"')));
+    assert.deepEqual(titles('protocol-scep').filter((t) => /scep|CertRep/.test(t)), ['GET /scep?operation=GetCACert', 'POST /scep?operation=PKIOperation (PKCSReq)', 'CertRep (SUCCESS)']);
+    assert.ok(commands('protocol-scep').some((c) => c.startsWith('pki --scep ') && c.includes('--password "$TOKEN"')));
+    assert.ok(commands('protocol-scep').some((c) => c.startsWith('pki --scepca ')));
+    // Not a Provisio CLI command: the validator accepts the standard clients' and nothing else.
+    const est = findFlow('protocol-est') as Method;
+    assert.deepEqual(validateMethod(withStep(est, 2, { command: 'wget http://x' })), ['protocol-est: step 3 (cacerts): a command is a provisio command or a standard client\'s (pki, openssl, curl)']);
+  });
+
+  it('ok/replay-picks-the-flow-of-the-protocol-a-request-came-by', () => {
+    const token = { kind: 'token' };
+    assert.equal(flowOf({ id: 'r', transport: 'connected', enrollment: token, protocol: 'est' }, [])?.id, 'protocol-est');
+    assert.equal(flowOf({ id: 'r', transport: 'connected', enrollment: token, protocol: 'cmp' }, [])?.id, 'protocol-cmp');
+    assert.equal(flowOf({ id: 'r', transport: 'connected', enrollment: token, protocol: 'scep' }, [])?.id, 'protocol-scep');
+    assert.equal(flowOf({ id: 'r', transport: 'connected', enrollment: token }, [])?.id, 'token-psk');
+    assert.equal(flowOf({ id: 'r', transport: 'connected', kind: 'renewal', protocol: 'est' }, [])?.id, 'provisio-renewal');
   });
 });

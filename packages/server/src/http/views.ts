@@ -53,6 +53,8 @@ export async function requestView(r: RequestRecord, names: Names) {
     ...(r.kind ? { kind: r.kind } : {}),
     // How a first request authenticated without a package: {kind: 'token' | 'pairing-code', id}.
     ...(r.enrollment ? { enrollment: r.enrollment } : {}),
+    // The standard protocol it came by ('est', 'cmp', 'scep'; docs/protocols.md); absent otherwise.
+    ...(r.protocol ? { protocol: r.protocol } : {}),
     /** The proxy gateway that carried the request (transport 'proxy'), else null. */
     gateway: await names.gateway(r.gatewayId),
     mock: r.mock,

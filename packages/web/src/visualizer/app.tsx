@@ -13,7 +13,7 @@ import { AssessmentPage, GuidePage } from './guide-page';
 import { ReplayPage } from './replay-page';
 import { SecurityPage, StandardsPage } from './security-page';
 import { TimelinePage } from './timeline-page';
-import { findFlow, type Flow, LIFECYCLE_FLOWS, METHODS } from './model/index.js';
+import { findFlow, type Flow, LIFECYCLE_FLOWS, METHODS, PROTOCOL_FLOWS } from './model/index.js';
 import './visualizer.css';
 
 export function VisualizerApp() {
@@ -85,6 +85,9 @@ function MethodIndex() {
       <h2>After provisioning: lifecycle flows</h2>
       <p>What a provisioned device does later with its identity. These are not ways to provision, so the comparison, the guide and the assessment leave them out.</p>
       <FlowCards flows={LIFECYCLE_FLOWS} testId="lifecycle-cards" />
+      <h2>Standard protocols: EST, CMP and SCEP</h2>
+      <p>A first enrollment by an unmodified client with a one-time token; each step names the route and the client command that runs it.</p>
+      <FlowCards flows={PROTOCOL_FLOWS} testId="protocol-cards" />
     </section>
   );
 }

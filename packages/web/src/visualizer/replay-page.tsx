@@ -16,7 +16,8 @@ import { ErrorBox } from '../widgets';
 import { ByteView } from './bytes/byte-view';
 import { fromBase64, JwsView } from './bytes/jws-view';
 import { Controls } from './flow-page';
-import { findFlow, type Flow, type Step } from './model/index.js';
+import { type Flow, type Step } from './model/index.js';
+import { confirmedInPerson, flowOf } from './replay-flow';
 import { formatDuration } from './format';
 import { stepFromQuery, usePlayer, usePrefersReducedMotion, useStepKeys } from './player';
 import { Swimlane } from './swimlane';
@@ -33,11 +34,6 @@ export interface Trace {
   truncated: boolean;
 }
 
-const METHOD_OF_TRANSPORT: Record<string, string> = { connected: 'provisio-connected', upload: 'provisio-disconnected', proxy: 'provisio-proxy' };
-/** A renewal or a reprovisioning is its lifecycle flow, whatever its transport. */
-const FLOW_OF_KIND: Record<string, string> = { renewal: 'provisio-renewal', reprovision: 'provisio-reprovision' };
-/** A request enrolled with a one-time secret follows that secret's flow (a pairing confirmed on the Onboard page is the QR flow: confirmedInPerson). */
-const FLOW_OF_ENROLLMENT: Record<string, string> = { 'pairing-code': 'provisio-pairing', 'token': 'token-psk' };
 /** Which model step each audit action is, per method. */
 const STEP_OF_ACTION: Record<string, Record<string, string>> = {
   'provisio-connected': { 'request.submit': 'submit', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'confirm' },
@@ -47,30 +43,15 @@ const STEP_OF_ACTION: Record<string, Record<string, string>> = {
   // The QR flow's approval is the Onboard page's confirmation; the lookups are not audited.
   'qr-app': { 'pairing.create': 'register', 'pairing.use': 'pair', 'request.submit': 'pair', 'request.approve': 'approve', 'device.confirm': 'confirm' },
   'token-psk': { 'token.create': 'create', 'token.use': 'enroll', 'request.submit': 'enroll', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'confirm' },
+  // The standard protocols: the token spent and the request stored in one call; EST's first use over mutual TLS and CMP's certConf confirm.
+  'protocol-est': { 'token.create': 'create', 'token.use': 'enroll', 'request.submit': 'enroll', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'first-use' },
+  'protocol-cmp': { 'token.create': 'create', 'token.use': 'ir', 'request.submit': 'ir', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'certconf' },
+  'protocol-scep': { 'token.create': 'create', 'token.use': 'pkcsreq', 'request.submit': 'pkcsreq', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve' },
   'provisio-proxy': { 'request.submit': 'forward', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'device.confirm': 'confirm-forward' },
   // Renewal: the request, its certificate and profile are one transaction (certificate.renew).
   'provisio-renewal': { 'certificate.renew': 'renew', 'certificate.install': 'confirm' },
   'provisio-reprovision': { 'request.submit': 'submit', 'request.approve': 'approve', 'request.auto_approve': 'approve', 'request.reject': 'approve', 'certificate.install': 'confirm' },
 };
-
-/**
- * Whether the request's approval was a confirmation in person on the Onboard page (D46): its
- * request.approve entry says confirmedInPerson (server domain/onboarding.ts).
- */
-export function confirmedInPerson(request: { id: string }, events: readonly Pick<AuditEntry, 'action' | 'targetId' | 'details'>[]): boolean {
-  return events.some((e) => e.action === 'request.approve' && e.targetId === request.id && (e.details as { confirmedInPerson?: unknown } | null)?.confirmedInPerson === true);
-}
-
-/**
- * Which flow a request followed: by its kind, else the one-time secret it enrolled with (a
- * pairing confirmed in person is the QR flow), else how it travelled.
- */
-export function flowOf(request: { id: string; kind?: string | null; transport: string; enrollment?: { kind: string } }, events: readonly Pick<AuditEntry, 'action' | 'targetId' | 'details'>[]): Flow | undefined {
-  const byKind = request.kind ? FLOW_OF_KIND[request.kind] : undefined;
-  const onboarded = request.enrollment?.kind === 'pairing-code' && confirmedInPerson(request, events);
-  const bySecret = request.enrollment ? (onboarded ? 'qr-app' : FLOW_OF_ENROLLMENT[request.enrollment.kind]) : undefined;
-  return findFlow(byKind ?? bySecret ?? METHOD_OF_TRANSPORT[request.transport] ?? '');
-}
 
 /** A replay URL: the device's current request, or the one asked for, at a step. */
 function replayUrl(deviceId: string, requestId: string | null, step?: number): string {
@@ -91,6 +72,13 @@ const KIND_WORDS: Record<string, string> = {
 const ENROLLMENT_WORDS: Record<string, string> = {
   'pairing-code': 'a pairing code of the pre-registered device',
   'token': 'a one-time enrollment token',
+};
+
+/** The standard protocol a request came by, in words. */
+const PROTOCOL_WORDS: Record<string, string> = {
+  est: 'EST (RFC 7030): /.well-known/est/simpleenroll',
+  cmp: 'CMP (RFC 4210): /.well-known/cmp, ir',
+  scep: 'SCEP (RFC 8894): /scep, PKIOperation PKCSReq',
 };
 
 /** How a request travelled, in words. */
@@ -193,6 +181,7 @@ function Replay({ trace, method, requestId }: { trace: Trace; method: Flow; requ
       <dl className="facts" data-testid="replay-facts">
         <dt>Kind</dt><dd data-testid="replay-kind">{KIND_WORDS[request.kind ?? ''] ?? 'provisioning: the device\'s first identity'}</dd>
         <dt>Transport</dt><dd>{TRANSPORT_WORDS[request.transport] ?? request.transport}{request.gateway ? ` (gateway ${request.gateway})` : ''}</dd>
+        {request.protocol && <><dt>Protocol</dt><dd data-testid="replay-protocol">{PROTOCOL_WORDS[request.protocol] ?? request.protocol}</dd></>}
         {request.enrollment && <><dt>Enrolled with</dt><dd data-testid="replay-enrollment">{ENROLLMENT_WORDS[request.enrollment.kind] ?? request.enrollment.kind} <code>{request.enrollment.id}</code>{confirmedInPerson(request, events) ? ', confirmed in person on the Onboard page' : ''}</dd></>}
         <dt>Request</dt><dd><code>{request.id}</code> ({request.state}), SHA-256 <code className="wrap">{request.contentSha256}</code></dd>
         <dt>Key</dt><dd>{request.keyAlgorithm}, public key SHA-256 <code className="wrap">{request.publicKeySha256}</code></dd>

@@ -4,6 +4,9 @@ import { manufacturerCert } from './manufacturer-cert.js';
 import { provisioConnected } from './provisio-connected.js';
 import { provisioDisconnected } from './provisio-disconnected.js';
 import { provisioPairing } from './provisio-pairing.js';
+import { protocolCmp } from './protocol-cmp.js';
+import { protocolEst } from './protocol-est.js';
+import { protocolScep } from './protocol-scep.js';
 import { provisioProxy } from './provisio-proxy.js';
 import { provisioRenewal } from './provisio-renewal.js';
 import { provisioReprovision } from './provisio-reprovision.js';
@@ -33,8 +36,15 @@ export const METHODS: readonly Method[] = [
  */
 export const LIFECYCLE_FLOWS: readonly LifecycleFlow[] = [provisioRenewal, provisioReprovision];
 
-/** Every flow a view can draw: the methods, then the lifecycle flows. */
-export const FLOWS: readonly Flow[] = [...METHODS, ...LIFECYCLE_FLOWS];
+/**
+ * A first enrollment by a standard protocol from an unmodified client (docs/protocols.md): EST,
+ * CMP and SCEP, each with a one-time token. Front-ends over the token's method of the one
+ * pipeline, not methods of their own: like the lifecycle flows, not compared or scored.
+ */
+export const PROTOCOL_FLOWS: readonly Flow[] = [protocolEst, protocolCmp, protocolScep];
+
+/** Every flow a view can draw: the methods, the lifecycle flows, the standard protocols. */
+export const FLOWS: readonly Flow[] = [...METHODS, ...LIFECYCLE_FLOWS, ...PROTOCOL_FLOWS];
 
 /** A provisioning method (for the views that compare methods). */
 export function findMethod(id: string): Method | undefined {

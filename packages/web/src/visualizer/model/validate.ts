@@ -34,7 +34,8 @@ export function validateMethod(m: Flow | Method): string[] {
     if (!s.channel.secure && s.mitigations.length === 0) at(where, 'an insecure channel needs its mitigations listed');
     if (s.threats.length > 0 && s.mitigations.length === 0) at(where, 'threats without a mitigation');
     if (m.kind === 'generic' && s.command !== undefined) at(where, 'a generic method has no Provisio command');
-    if (s.command !== undefined && !/^provisio /.test(s.command)) at(where, 'a command is a provisio command');
+    // A standard protocol's flow is run by an unmodified client (docs/protocols.md), not by Provisio's CLI.
+    if (s.command !== undefined && !/^(provisio|pki|openssl|curl) /.test(s.command)) at(where, 'a command is a provisio command or a standard client\'s (pki, openssl, curl)');
     const names = s.carries.map((f) => f.name);
     if (new Set(names).size !== names.length) at(where, 'duplicate field name');
     for (const f of s.carries) if (f.name.trim() === '' || f.example.trim() === '') at(where, 'a field needs a name and an example');
