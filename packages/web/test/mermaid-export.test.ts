@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { findMethod, FLOWS, LIFECYCLE_FLOWS, METHODS, type Method } from '../src/visualizer/model/index.js';
+import { findMethod, FLOWS, LIFECYCLE_FLOWS, METHODS, PROTOCOL_FLOWS, type Method } from '../src/visualizer/model/index.js';
 import { toMermaid } from '../src/visualizer/model/mermaid.js';
 import { launchBrowser } from './browser-harness.js';
 
@@ -69,9 +69,9 @@ describe('Mermaid export read by Mermaid', () => {
   });
 
   it('ok/every-flow-is-checked', () => {
-    // The loop below covers the lifecycle flows too, not only the methods.
-    assert.equal(FLOWS.length, METHODS.length + LIFECYCLE_FLOWS.length);
-    for (const f of LIFECYCLE_FLOWS) assert.ok(FLOWS.includes(f), f.id);
+    // The loop below covers the lifecycle and protocol flows too, not only the methods.
+    assert.equal(FLOWS.length, METHODS.length + LIFECYCLE_FLOWS.length + PROTOCOL_FLOWS.length);
+    for (const f of [...LIFECYCLE_FLOWS, ...PROTOCOL_FLOWS]) assert.ok(FLOWS.includes(f), f.id);
   });
 
   for (const m of FLOWS) {
