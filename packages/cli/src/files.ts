@@ -134,6 +134,30 @@ function fsyncDirectory(dir: string): void {
  * rename, which is still atomic for readers.
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): void {
+  writeThroughTemp(path, data, mode, (tmp) => {
+    try {
+      linkSync(tmp, path);
+      unlinkSync(tmp);
+    } catch (e) {
+      const code = errnoCode(e);
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw e;
+      assertAbsent(path);
+      renameSync(tmp, path);
+    }
+  });
+}
+
+/**
+ * Replaces `path` (or creates it) atomically: a temp file in the same directory, fsynced, then
+ * renamed over it. Only for state that provisio itself keeps and must update (the root's CRL
+ * counter); outputs a person names are never replaced (writeFileAtomic).
+ */
+export function replaceFileAtomic(path: string, data: string | Uint8Array, mode: number): void {
+  writeThroughTemp(path, data, mode, (tmp) => renameSync(tmp, path));
+}
+
+/** A temp file beside `path`, created O_EXCL with `mode`, written and fsynced; `place` puts it at `path`. */
+function writeThroughTemp(path: string, data: string | Uint8Array, mode: number, place: (tmp: string) => void): void {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   let fd: number | undefined;
@@ -147,55 +171,16 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode: n
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
-    try {
-      linkSync(tmp, path);
-      unlinkSync(tmp);
-    } catch (e) {
-      const code = errnoCode(e);
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw e;
-      assertAbsent(path);
-      renameSync(tmp, path);
-    }
+    place(tmp);
     fsyncDirectory(dir);
   } catch (e) {
     if (fd !== undefined) closeSync(fd);
     try {
       unlinkSync(tmp);
     } catch {
-      // already linked and removed, or never created
+      // placed and removed already, or never created
     }
     if (e instanceof CliError) throw e;
-    throw mapOsError(e, path, 'write');
-  }
-}
-
-/**
- * Replaces `path` (or creates it) atomically: a temp file in the same directory, fsynced, then
- * renamed over it. Only for state that provisio itself keeps and must update (the root's CRL
- * counter); outputs a person names are never replaced (writeFileAtomic).
- */
-export function replaceFileAtomic(path: string, data: string | Uint8Array, mode: number): void {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, 'wx', mode);
-    if (mode === SECRET_MODE) fchmodSync(fd, mode);
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let offset = 0;
-    while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
-    fsyncDirectory(dir);
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // renamed already, or never created
-    }
     throw mapOsError(e, path, 'write');
   }
 }
